@@ -1,0 +1,190 @@
+"""The ASGI application: every service mounted at its prefix, one middleware chain.
+
+Request id, token validation, routing, policy and fault rendering happen here, once, for
+every service; handlers only parse, call the core and render.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from onestack.api.common.auth import authenticate_request
+from onestack.api.common.policy import Enforcer, Rule
+from onestack.api.common.request import ApiRequest
+from onestack.api.common.routing import Route, ServiceApi
+from onestack.config import Settings
+from onestack.context import RequestContext
+from onestack.core.identity.bootstrap import ServiceEntry
+from onestack.core.identity.service import Identity
+from onestack.db.engine import Database
+from onestack.errors import (
+    Forbidden,
+    MethodNotAllowed,
+    NotFound,
+    OnestackError,
+    Unauthorized,
+)
+
+log = logging.getLogger("onestack.api")
+access_log = logging.getLogger("onestack.access")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class Runtime:
+    """Everything a request may need, built once per process (no globals)."""
+
+    def __init__(self, settings: Settings, db: Database | None = None) -> None:
+        self.settings = settings
+        self.db = db or Database(settings.database_url, echo=settings.database.echo,
+                                 pool_size=settings.database.pool_size)
+        self.identity = Identity(settings, self.db)
+        self.services: list[ServiceApi] = []
+        self.policy: Enforcer = Enforcer([])
+        self.startup: list[Callable[[], Awaitable[None]]] = []
+        self.shutdown: list[Callable[[], Awaitable[None]]] = []
+
+    def catalog_entries(self) -> list[ServiceEntry]:
+        from onestack.api import registry
+
+        return registry.catalog_entries(self.settings.server.base_url())
+
+
+def default_target(params: dict[str, str]) -> dict[str, Any]:
+    """Path params, also as target.<kind>.id (project_id -> target.project.id)."""
+    target: dict[str, Any] = dict(params)
+    for key, value in params.items():
+        if key.endswith("_id"):
+            target[f"target.{key[:-3]}.id"] = value
+    return target
+
+
+class OnestackApp:
+    def __init__(self, runtime: Runtime, services: list[ServiceApi], rules: list[Rule]) -> None:
+        self.runtime = runtime
+        runtime.services = services
+        runtime.policy = Enforcer(rules, runtime.settings.identity.policy_file or None)
+        self.services = sorted(services, key=lambda s: len(s.prefix), reverse=True)
+        self.access = runtime.settings.server.access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        started = time.perf_counter()
+        http = Request(scope, receive)
+        headers = http.headers
+        ctx = RequestContext(request_id=f"req-{uuid.uuid4()}",
+                             global_request_id=headers.get("x-openstack-request-id"))
+        path: str = scope["path"]
+        service = self._service_for(path)
+        if service is None:
+            response = self._root(path)
+        else:
+            response = await self._dispatch(http, ctx, service, path[len(service.prefix):])
+        response.headers["x-openstack-request-id"] = ctx.request_id
+        await response(scope, receive, send)
+        if self.access:
+            access_log.info('%s "%s %s" %d %.1fms %s', scope.get("client", ("-",))[0],
+                            scope["method"], path, response.status_code,
+                            (time.perf_counter() - started) * 1000, ctx.request_id)
+
+    def _service_for(self, path: str) -> ServiceApi | None:
+        for service in self.services:
+            if path == service.prefix or path.startswith(service.prefix + "/"):
+                return service
+        return None
+
+    def _root(self, path: str) -> Response:
+        if path in ("", "/"):
+            base = self.runtime.settings.server.base_url()
+            return JSONResponse({"services": [
+                {"name": s.name, "url": base + s.prefix} for s in self.runtime.services]})
+        return JSONResponse({"error": {"code": 404, "title": "Not Found",
+                                       "message": f"No service is served at {path}."}},
+                            status_code=404)
+
+    async def _dispatch(self, http: Request, ctx: RequestContext, service: ServiceApi,
+                        sub: str) -> Response:
+        route, params, known = service.match(http.method, sub or "/")
+        req = ApiRequest(http, self.runtime, ctx, service, route, params, sub)
+        try:
+            if route is None:
+                if known:
+                    raise MethodNotAllowed(f"The method {http.method} is not supported for "
+                                           f"{service.prefix}{sub}.")
+                raise NotFound(f"The resource could not be found: {service.prefix}{sub}.")
+            if service.prepare is not None:
+                service.prepare(req)
+            token = http.headers.get("x-auth-token")
+            if token:
+                ok = await authenticate_request(self.runtime.identity, token, ctx)
+                if not ok and route.auth:
+                    raise Unauthorized("The request you have made requires authentication.")
+            elif route.auth:
+                raise Unauthorized("The request you have made requires authentication.")
+            if route.rule is not None:
+                target = (await route.target(req) if route.target is not None
+                          else default_target(params))
+                self.runtime.policy.enforce(route.rule, ctx, target)
+            response = await route.handler(req)
+        except OnestackError as exc:
+            response = self._fault(service, exc, req)
+        except Exception:
+            log.exception("unexpected error in %s %s%s", http.method, service.prefix, sub)
+            response = self._fault(service, OnestackError(
+                "An unexpected error prevented the server from fulfilling your request."), req)
+        if service.response_headers is not None:
+            response.headers.update(service.response_headers(req))
+        return response
+
+    def _fault(self, service: ServiceApi, exc: OnestackError, req: ApiRequest) -> Response:
+        if isinstance(exc, Forbidden | Unauthorized) or exc.status >= 500:
+            log.info("%s %s: %d %s", req.method, req.path, exc.status, exc.message)
+        body, headers = service.render_fault(exc, req)
+        return Response(json.dumps(body), status_code=exc.status, headers=headers,
+                        media_type="application/json")
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    for hook in self.runtime.startup:
+                        await hook()
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for hook in self.runtime.shutdown:
+                    try:
+                        await hook()
+                    except Exception:
+                        log.exception("shutdown hook failed")
+                await self.runtime.db.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def build_app(settings: Settings, runtime: Runtime | None = None) -> OnestackApp:
+    from onestack.api import registry
+
+    runtime = runtime or Runtime(settings)
+    return OnestackApp(runtime, registry.services(), registry.policy_rules())
+
+
+__all__ = ["OnestackApp", "Route", "Runtime", "build_app"]

@@ -1,0 +1,107 @@
+"""Keystone's default policy rules for the admin, member and reader personas."""
+
+from __future__ import annotations
+
+from onestack.api.common.policy import Rule
+
+ADMIN = "rule:admin_required"
+SYSTEM_READER = "(role:reader and system_scope:all)"
+ADMIN_OR_READER = f"{ADMIN} or {SYSTEM_READER}"
+ADMIN_OR_OWNER = f"{ADMIN} or {SYSTEM_READER} or user_id:%(target.user.id)s"
+ADMIN_OR_TARGET_PROJECT = f"{ADMIN} or {SYSTEM_READER} or project_id:%(target.project.id)s"
+ADMIN_OR_CRED_OWNER = f"{ADMIN} or user_id:%(target.credential.user_id)s"
+DOMAIN_READER = "(role:reader and domain_id:%(target.domain.id)s)"
+
+BASE = [
+    Rule("admin_required", "role:admin or is_admin:1"),
+    Rule("service_role", "role:service"),
+    Rule("service_or_admin", "rule:admin_required or rule:service_role"),
+    Rule("owner", "user_id:%(user_id)s"),
+    Rule("admin_or_owner", "rule:admin_required or rule:owner"),
+    Rule("token_subject", "user_id:%(target.token.user_id)s"),
+    Rule("admin_or_token_subject", "rule:admin_required or rule:token_subject"),
+    Rule("service_admin_or_token_subject", "rule:service_or_admin or rule:token_subject"),
+]
+
+
+def _crud(kind: str, read: str, write: str = ADMIN, plural: str | None = None) -> list[Rule]:
+    plural = plural or kind + "s"
+    return [
+        Rule(f"identity:get_{kind}", read),
+        Rule(f"identity:list_{plural}", read),
+        Rule(f"identity:create_{kind}", write),
+        Rule(f"identity:update_{kind}", write),
+        Rule(f"identity:delete_{kind}", write),
+    ]
+
+
+RULES: list[Rule] = [
+    *BASE,
+    Rule("identity:check_token", "rule:admin_or_token_subject or " + SYSTEM_READER),
+    Rule("identity:validate_token", "rule:service_admin_or_token_subject or " + SYSTEM_READER),
+    Rule("identity:revoke_token", "rule:admin_or_token_subject"),
+    *_crud("domain", ADMIN_OR_READER),
+    Rule("identity:get_domain",
+         f"{ADMIN_OR_READER} or token.project.domain.id:%(target.domain.id)s or "
+         f"{DOMAIN_READER}"),
+    *_crud("project", ADMIN_OR_READER),
+    Rule("identity:get_project", ADMIN_OR_TARGET_PROJECT),
+    Rule("identity:list_user_projects", ADMIN_OR_OWNER),
+    Rule("identity:list_project_tags", ADMIN_OR_TARGET_PROJECT),
+    Rule("identity:get_project_tag", ADMIN_OR_TARGET_PROJECT),
+    Rule("identity:update_project_tags", ADMIN),
+    Rule("identity:create_project_tag", ADMIN),
+    Rule("identity:delete_project_tag", ADMIN),
+    Rule("identity:delete_project_tags", ADMIN),
+    *_crud("user", ADMIN_OR_READER),
+    Rule("identity:get_user", ADMIN_OR_OWNER),
+    Rule("identity:list_groups_for_user", ADMIN_OR_OWNER),
+    Rule("identity:list_projects_for_user", ""),
+    Rule("identity:list_domains_for_user", ""),
+    Rule("identity:change_password", "user_id:%(target.user.id)s"),
+    *_crud("group", ADMIN_OR_READER),
+    Rule("identity:list_users_in_group", ADMIN_OR_READER),
+    Rule("identity:add_user_to_group", ADMIN),
+    Rule("identity:remove_user_from_group", ADMIN),
+    Rule("identity:check_user_in_group", ADMIN_OR_READER),
+    *_crud("role", ADMIN_OR_READER),
+    *_crud("domain_role", ADMIN_OR_READER),
+    Rule("identity:create_implied_role", ADMIN),
+    Rule("identity:get_implied_role", ADMIN_OR_READER),
+    Rule("identity:list_implied_roles", ADMIN_OR_READER),
+    Rule("identity:list_role_inference_rules", ADMIN_OR_READER),
+    Rule("identity:check_implied_role", ADMIN_OR_READER),
+    Rule("identity:delete_implied_role", ADMIN),
+    Rule("identity:check_grant", ADMIN_OR_READER),
+    Rule("identity:list_grants", ADMIN_OR_READER),
+    Rule("identity:create_grant", ADMIN),
+    Rule("identity:revoke_grant", ADMIN),
+    Rule("identity:check_system_grant_for_user", ADMIN_OR_READER),
+    Rule("identity:list_system_grants_for_user", ADMIN_OR_READER),
+    Rule("identity:create_system_grant_for_user", ADMIN),
+    Rule("identity:revoke_system_grant_for_user", ADMIN),
+    Rule("identity:check_system_grant_for_group", ADMIN_OR_READER),
+    Rule("identity:list_system_grants_for_group", ADMIN_OR_READER),
+    Rule("identity:create_system_grant_for_group", ADMIN),
+    Rule("identity:revoke_system_grant_for_group", ADMIN),
+    Rule("identity:list_role_assignments", ADMIN_OR_READER + " or " + DOMAIN_READER),
+    Rule("identity:list_role_assignments_for_tree", ADMIN_OR_READER),
+    *_crud("region", "", plural="regions"),
+    Rule("identity:create_region", ADMIN),
+    *_crud("service", ADMIN_OR_READER),
+    *_crud("endpoint", ADMIN_OR_READER),
+    *_crud("credential", ADMIN_OR_CRED_OWNER),
+    Rule("identity:list_credentials", ""),
+    Rule("identity:ec2_get_credential", ADMIN_OR_OWNER),
+    Rule("identity:ec2_list_credentials", ADMIN_OR_OWNER),
+    Rule("identity:ec2_create_credential", ADMIN_OR_OWNER),
+    Rule("identity:ec2_delete_credential", ADMIN_OR_OWNER),
+    Rule("identity:get_application_credential", ADMIN_OR_OWNER),
+    Rule("identity:list_application_credentials", ADMIN_OR_OWNER),
+    Rule("identity:create_application_credential", "user_id:%(target.user.id)s"),
+    Rule("identity:delete_application_credential", ADMIN_OR_OWNER),
+    Rule("identity:get_auth_catalog", ""),
+    Rule("identity:get_auth_projects", ""),
+    Rule("identity:get_auth_domains", ""),
+    Rule("identity:get_auth_system", ""),
+]

@@ -1,0 +1,172 @@
+"""Keystone v3 route table: method, path, handler, policy rule."""
+
+from __future__ import annotations
+
+from onestack.api.common.faults import keystone_fault
+from onestack.api.common.routing import Route, ServiceApi
+from onestack.api.identity import catalog, credentials, resources, roles, tokens, users
+
+R = Route
+I = "identity:"  # noqa: E741
+
+_GRANT_PATHS = [
+    "/v3/projects/{project_id}/users/{user_id}/roles",
+    "/v3/projects/{project_id}/groups/{group_id}/roles",
+    "/v3/domains/{domain_id}/users/{user_id}/roles",
+    "/v3/domains/{domain_id}/groups/{group_id}/roles",
+    "/v3/OS-INHERIT/domains/{domain_id}/users/{user_id}/roles",
+    "/v3/OS-INHERIT/domains/{domain_id}/groups/{group_id}/roles",
+    "/v3/OS-INHERIT/projects/{project_id}/users/{user_id}/roles",
+    "/v3/OS-INHERIT/projects/{project_id}/groups/{group_id}/roles",
+]
+
+
+def _grant_routes() -> list[Route]:
+    out: list[Route] = []
+    for base in _GRANT_PATHS:
+        suffix = "/inherited_to_projects" if "OS-INHERIT" in base else ""
+        one = f"{base}/{{role_id}}{suffix}"
+        out += [
+            R("PUT", one, roles.put_grant, I + "create_grant"),
+            R("GET", one, roles.check_grant, I + "check_grant"),
+            R("DELETE", one, roles.delete_grant, I + "revoke_grant"),
+            R("GET", base + suffix, roles.list_grants, I + "list_grants"),
+        ]
+    for actor in ("users", "groups"):
+        kind = actor[:-1]
+        one = f"/v3/system/{actor}/{{{kind}_id}}/roles/{{role_id}}"
+        out += [
+            R("PUT", one, roles.put_grant, I + f"create_system_grant_for_{kind}"),
+            R("GET", one, roles.check_grant, I + f"check_system_grant_for_{kind}"),
+            R("DELETE", one, roles.delete_grant, I + f"revoke_system_grant_for_{kind}"),
+            R("GET", f"/v3/system/{actor}/{{{kind}_id}}/roles", roles.list_grants,
+              I + f"list_system_grants_for_{kind}"),
+        ]
+    return out
+
+
+ROUTES: list[Route] = [
+    R("GET", "/", tokens.versions, auth=False),
+    R("GET", "/v3", tokens.version_v3, auth=False),
+    # tokens and the auth helpers
+    R("POST", "/v3/auth/tokens", tokens.issue, auth=False),
+    R("GET", "/v3/auth/tokens", tokens.validate),
+    R("DELETE", "/v3/auth/tokens", tokens.revoke),
+    R("GET", "/v3/auth/catalog", tokens.auth_catalog, I + "get_auth_catalog"),
+    R("GET", "/v3/auth/projects", tokens.auth_projects, I + "get_auth_projects"),
+    R("GET", "/v3/auth/domains", tokens.auth_domains, I + "get_auth_domains"),
+    R("GET", "/v3/auth/system", tokens.auth_system, I + "get_auth_system"),
+    # domains
+    R("POST", "/v3/domains", resources.create_domain, I + "create_domain"),
+    R("GET", "/v3/domains", resources.list_domains, I + "list_domains"),
+    R("GET", "/v3/domains/{domain_id}", resources.get_domain, I + "get_domain"),
+    R("PATCH", "/v3/domains/{domain_id}", resources.update_domain, I + "update_domain"),
+    R("DELETE", "/v3/domains/{domain_id}", resources.delete_domain, I + "delete_domain"),
+    # projects and tags
+    R("POST", "/v3/projects", resources.create_project, I + "create_project"),
+    R("GET", "/v3/projects", resources.list_projects, I + "list_projects"),
+    R("GET", "/v3/projects/{project_id}", resources.get_project, I + "get_project"),
+    R("PATCH", "/v3/projects/{project_id}", resources.update_project, I + "update_project"),
+    R("DELETE", "/v3/projects/{project_id}", resources.delete_project, I + "delete_project"),
+    R("GET", "/v3/projects/{project_id}/tags", resources.list_project_tags,
+      I + "list_project_tags"),
+    R("PUT", "/v3/projects/{project_id}/tags", resources.set_project_tags,
+      I + "update_project_tags"),
+    R("DELETE", "/v3/projects/{project_id}/tags", resources.delete_project_tags,
+      I + "delete_project_tags"),
+    R("GET", "/v3/projects/{project_id}/tags/{tag}", resources.check_project_tag,
+      I + "get_project_tag"),
+    R("PUT", "/v3/projects/{project_id}/tags/{tag}", resources.add_project_tag,
+      I + "create_project_tag"),
+    R("DELETE", "/v3/projects/{project_id}/tags/{tag}", resources.delete_project_tag,
+      I + "delete_project_tag"),
+    # users
+    R("POST", "/v3/users", users.create_user, I + "create_user"),
+    R("GET", "/v3/users", users.list_users, I + "list_users"),
+    R("GET", "/v3/users/{user_id}", users.get_user, I + "get_user"),
+    R("PATCH", "/v3/users/{user_id}", users.update_user, I + "update_user"),
+    R("DELETE", "/v3/users/{user_id}", users.delete_user, I + "delete_user"),
+    R("POST", "/v3/users/{user_id}/password", users.change_password, auth=False),
+    R("GET", "/v3/users/{user_id}/groups", users.list_user_groups,
+      I + "list_groups_for_user"),
+    R("GET", "/v3/users/{user_id}/projects", users.list_user_projects,
+      I + "list_user_projects"),
+    # groups
+    R("POST", "/v3/groups", users.create_group, I + "create_group"),
+    R("GET", "/v3/groups", users.list_groups, I + "list_groups"),
+    R("GET", "/v3/groups/{group_id}", users.get_group, I + "get_group"),
+    R("PATCH", "/v3/groups/{group_id}", users.update_group, I + "update_group"),
+    R("DELETE", "/v3/groups/{group_id}", users.delete_group, I + "delete_group"),
+    R("GET", "/v3/groups/{group_id}/users", users.list_group_users,
+      I + "list_users_in_group"),
+    R("PUT", "/v3/groups/{group_id}/users/{user_id}", users.add_member,
+      I + "add_user_to_group"),
+    R("GET", "/v3/groups/{group_id}/users/{user_id}", users.check_member,
+      I + "check_user_in_group"),
+    R("DELETE", "/v3/groups/{group_id}/users/{user_id}", users.remove_member,
+      I + "remove_user_from_group"),
+    # roles and implied roles
+    R("POST", "/v3/roles", roles.create_role, I + "create_role"),
+    R("GET", "/v3/roles", roles.list_roles, I + "list_roles"),
+    R("GET", "/v3/roles/{role_id}", roles.get_role, I + "get_role"),
+    R("PATCH", "/v3/roles/{role_id}", roles.update_role, I + "update_role"),
+    R("DELETE", "/v3/roles/{role_id}", roles.delete_role, I + "delete_role"),
+    R("GET", "/v3/roles/{prior_role_id}/implies", roles.list_implied,
+      I + "list_implied_roles"),
+    R("PUT", "/v3/roles/{prior_role_id}/implies/{implied_role_id}", roles.create_implied,
+      I + "create_implied_role"),
+    R("GET", "/v3/roles/{prior_role_id}/implies/{implied_role_id}", roles.get_implied,
+      I + "get_implied_role"),
+    R("DELETE", "/v3/roles/{prior_role_id}/implies/{implied_role_id}", roles.delete_implied,
+      I + "delete_implied_role"),
+    R("GET", "/v3/role_inferences", roles.list_inferences, I + "list_role_inference_rules"),
+    R("GET", "/v3/role_assignments", roles.list_assignments, I + "list_role_assignments"),
+    *_grant_routes(),
+    # catalog
+    R("POST", "/v3/regions", catalog.create_region, I + "create_region"),
+    R("GET", "/v3/regions", catalog.list_regions, I + "list_regions"),
+    R("PUT", "/v3/regions/{region_id}", catalog.create_region, I + "create_region"),
+    R("GET", "/v3/regions/{region_id}", catalog.get_region, I + "get_region"),
+    R("PATCH", "/v3/regions/{region_id}", catalog.update_region, I + "update_region"),
+    R("DELETE", "/v3/regions/{region_id}", catalog.delete_region, I + "delete_region"),
+    R("POST", "/v3/services", catalog.create_service, I + "create_service"),
+    R("GET", "/v3/services", catalog.list_services, I + "list_services"),
+    R("GET", "/v3/services/{service_id}", catalog.get_service, I + "get_service"),
+    R("PATCH", "/v3/services/{service_id}", catalog.update_service, I + "update_service"),
+    R("DELETE", "/v3/services/{service_id}", catalog.delete_service, I + "delete_service"),
+    R("POST", "/v3/endpoints", catalog.create_endpoint, I + "create_endpoint"),
+    R("GET", "/v3/endpoints", catalog.list_endpoints, I + "list_endpoints"),
+    R("GET", "/v3/endpoints/{endpoint_id}", catalog.get_endpoint, I + "get_endpoint"),
+    R("PATCH", "/v3/endpoints/{endpoint_id}", catalog.update_endpoint, I + "update_endpoint"),
+    R("DELETE", "/v3/endpoints/{endpoint_id}", catalog.delete_endpoint,
+      I + "delete_endpoint"),
+    # credentials
+    R("POST", "/v3/users/{user_id}/application_credentials", credentials.create_app_cred,
+      I + "create_application_credential"),
+    R("GET", "/v3/users/{user_id}/application_credentials", credentials.list_app_creds,
+      I + "list_application_credentials"),
+    R("GET", "/v3/users/{user_id}/application_credentials/{application_credential_id}",
+      credentials.get_app_cred, I + "get_application_credential"),
+    R("DELETE", "/v3/users/{user_id}/application_credentials/{application_credential_id}",
+      credentials.delete_app_cred, I + "delete_application_credential"),
+    R("POST", "/v3/credentials", credentials.create_credential, I + "create_credential",
+      target=credentials.create_target),
+    R("GET", "/v3/credentials", credentials.list_credentials, I + "list_credentials"),
+    R("GET", "/v3/credentials/{credential_id}", credentials.get_credential,
+      I + "get_credential", target=credentials.credential_target),
+    R("PATCH", "/v3/credentials/{credential_id}", credentials.update_credential,
+      I + "update_credential", target=credentials.credential_target),
+    R("DELETE", "/v3/credentials/{credential_id}", credentials.delete_credential,
+      I + "delete_credential", target=credentials.credential_target),
+    R("POST", "/v3/users/{user_id}/credentials/OS-EC2", credentials.ec2_create,
+      I + "ec2_create_credential"),
+    R("GET", "/v3/users/{user_id}/credentials/OS-EC2", credentials.ec2_list,
+      I + "ec2_list_credentials"),
+    R("GET", "/v3/users/{user_id}/credentials/OS-EC2/{access}", credentials.ec2_get,
+      I + "ec2_get_credential"),
+    R("DELETE", "/v3/users/{user_id}/credentials/OS-EC2/{access}", credentials.ec2_delete,
+      I + "ec2_delete_credential"),
+]
+
+SERVICE = ServiceApi(name="identity", prefix="/identity", routes=ROUTES,
+                     render_fault=keystone_fault)

@@ -1,0 +1,229 @@
+"""The one ``onestack`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import logging.handlers
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from onestack import __version__
+from onestack.config import Settings, load_settings
+from onestack.errors import ConfigError
+
+console = Console(stderr=True)
+
+
+def _settings(config: str | None, **overrides: object) -> Settings:
+    try:
+        return load_settings(config, **overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _logging(settings: Settings, to_file: bool, verbose: bool) -> None:
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    if to_file:
+        logdir = settings.data_dir / "logs"
+        logdir.mkdir(parents=True, exist_ok=True)
+        fh = logging.handlers.RotatingFileHandler(logdir / "onestack.log",
+                                                  maxBytes=50 * 1024 * 1024, backupCount=3)
+        fh.setFormatter(fmt)
+        root.addHandler(fh)
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(fmt)
+    stream.setLevel(logging.INFO if (verbose or not to_file) else logging.WARNING)
+    root.addHandler(stream)
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+def _prepare_data_dir(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.data_dir, 0o700)
+
+
+def _migrate(settings: Settings) -> None:
+    from onestack.db import migrate
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    migrate.upgrade(settings.database_url)
+
+
+async def _serve(settings: Settings,
+                 before: Callable[[Any], Coroutine[Any, Any, None]] | None = None) -> None:
+    import uvicorn
+
+    from onestack.api.app import Runtime, build_app
+
+    runtime = Runtime(settings)
+    app = build_app(settings, runtime)
+    if before is not None:
+        await before(runtime)
+    config = uvicorn.Config(app, host=settings.server.host, port=settings.server.port,
+                            loop="none", http="httptools", lifespan="on", log_config=None,
+                            access_log=False, timeout_graceful_shutdown=10)
+    server = uvicorn.Server(config)
+    await server.serve()
+    if not server.started:
+        raise click.ClickException(
+            f"could not serve on {settings.server.host}:{settings.server.port} "
+            "(is the port in use? choose another with --port)")
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="onestack")
+def main() -> None:
+    """Onestack: an OpenStack-compatible cloud on one machine, or many."""
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Where everything lives (default ~/.local/share/onestack).")
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port for every API (default 5000).")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Optional TOML settings file.")
+@click.option("--admin-password", envvar="ONESTACK_ADMIN_PASSWORD", default=None,
+              help="Admin password on first start (default: generated).")
+@click.option("-v", "--verbose", is_flag=True, help="Log every request to the terminal.")
+def up(data_dir: Path | None, host: str | None, port: int | None, config: str | None,
+       admin_password: str | None, verbose: bool) -> None:
+    """Start a complete cloud on this machine, in the foreground (Ctrl-C stops it)."""
+    from onestack.cli.clouds import clouds_path, write_clouds
+    from onestack.core.identity.bootstrap import bootstrap
+
+    settings = _settings(config, data_dir=data_dir, host=host, port=port)
+    _prepare_data_dir(settings)
+    _logging(settings, to_file=True, verbose=verbose)
+    with console.status("Migrating the database...") as status:
+        _migrate(settings)
+        status.update("Bootstrapping identity...")
+
+    async def prepare(runtime: Any) -> None:
+        accounts = await bootstrap(
+            runtime.identity, runtime.catalog_entries(),
+            progress=lambda m: console.print(f"[dim]  {m}[/dim]"), admin_password=admin_password)
+        auth_url = f"{settings.server.base_url()}/identity/v3"
+        path = clouds_path()
+        write_clouds(path, auth_url, accounts)
+        console.print(f"[green]Onestack {__version__} is up[/green] at "
+                      f"{settings.server.base_url()}  (data in {settings.data_dir})")
+        console.print(f"  clouds.yaml: {path} (clouds [bold]onestack[/bold] = admin, "
+                      "[bold]onestack-demo[/bold] = demo)")
+        console.print("  try:  openstack --os-cloud onestack token issue")
+        console.print(f"  admin password: {accounts['admin'].password}")
+        console.print(f"  logs: {settings.data_dir / 'logs' / 'onestack.log'}")
+        console.print("  Ctrl-C stops it; running it again keeps everything.")
+
+    _run(_serve(settings, prepare))
+
+
+@main.command()
+@click.option("--config", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="TOML settings file (database, server, identity).")
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+def serve(config: str | None, host: str | None, port: int | None) -> None:
+    """Serve the APIs (stateless; run several behind a load balancer)."""
+    from onestack.db import migrate
+
+    settings = _settings(config, host=host, port=port)
+    _logging(settings, to_file=False, verbose=True)
+    if migrate.current(settings.database_url) is None:
+        raise click.ClickException("the database is empty: run `onestack manage db upgrade` "
+                                   "and `onestack manage bootstrap` first")
+    _run(_serve(settings))
+
+
+@main.group()
+def manage() -> None:
+    """Operator tasks: database, bootstrap, keys."""
+
+
+@manage.group()
+def db() -> None:
+    """Database schema."""
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _common(f: F) -> F:
+    f = click.option("--config", type=click.Path(exists=True, dir_okay=False), default=None)(f)
+    return click.option("--data-dir", type=click.Path(path_type=Path), default=None)(f)
+
+
+@db.command("upgrade")
+@_common
+def db_upgrade(config: str | None, data_dir: Path | None) -> None:
+    """Apply every migration."""
+    settings = _settings(config, data_dir=data_dir)
+    _prepare_data_dir(settings)
+    _migrate(settings)
+    click.echo("database is at the latest schema")
+
+
+@manage.command("bootstrap")
+@_common
+@click.option("--admin-password", envvar="ONESTACK_ADMIN_PASSWORD", default=None)
+def manage_bootstrap(config: str | None, data_dir: Path | None,
+                     admin_password: str | None) -> None:
+    """Create the default domain, roles, admin and demo accounts and the catalog."""
+    from onestack.api.app import Runtime
+    from onestack.core.identity.bootstrap import bootstrap
+
+    settings = _settings(config, data_dir=data_dir)
+    _prepare_data_dir(settings)
+
+    async def run() -> None:
+        runtime = Runtime(settings)
+        try:
+            accounts = await bootstrap(runtime.identity, runtime.catalog_entries(),
+                                       progress=click.echo, admin_password=admin_password)
+        finally:
+            await runtime.db.close()
+        click.echo(f"admin password: {accounts['admin'].password}")
+
+    asyncio.run(run())
+
+
+@manage.group("token-keys")
+def token_keys() -> None:
+    """Fernet token keys."""
+
+
+@token_keys.command("rotate")
+@_common
+def token_keys_rotate(config: str | None, data_dir: Path | None) -> None:
+    """Promote the staged key, stage a new one, prune the oldest."""
+    from onestack.core.identity.keys import KeyRepository
+
+    settings = _settings(config, data_dir=data_dir)
+    repo = KeyRepository(settings.fernet_key_dir, settings.identity.max_active_keys)
+    repo.setup()
+    primary = repo.rotate()
+    click.echo(f"rotated: key {primary} is now primary in {settings.fernet_key_dir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""Typed settings, one section per subsystem, loaded once and passed in.
+
+A deployment file is TOML::
+
+    [server]
+    host = "0.0.0.0"
+    port = 5000
+    public_url = "https://cloud.example.com:5000"   # what the catalog advertises
+
+    [database]
+    url = "postgresql+psycopg://onestack:secret@db/onestack"
+
+    [identity]
+    token_expiration = 3600
+    lockout_failure_attempts = 5
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from onestack.errors import ConfigError
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return Path(base) / "onestack"
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 5000
+    # The base URL clients reach; defaults to http://host:port (host 0.0.0.0 -> 127.0.0.1).
+    public_url: str = ""
+    access_log: bool = True
+
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+
+@dataclass
+class DatabaseConfig:
+    # Empty means SQLite in the data dir.
+    url: str = ""
+    pool_size: int = 10
+    echo: bool = False
+
+
+@dataclass
+class IdentityConfig:
+    token_expiration: int = 3600
+    # How long after expiry a token can still be validated with ?allow_expired=1.
+    allow_expired_window: int = 172800
+    password_hash_algorithm: str = "bcrypt"
+    password_hash_rounds: int = 12
+    max_active_keys: int = 3
+    # Security compliance (all off by default, as in Keystone).
+    lockout_failure_attempts: int = 0
+    lockout_duration: int = 1800
+    unique_last_password_count: int = 0
+    minimum_password_age: int = 0
+    password_expires_days: int = 0
+    password_regex: str = ""
+    password_regex_description: str = ""
+    # Seconds between checks of other API processes' identity writes (multi-node).
+    cache_sync_interval: float = 1.0
+    policy_file: str = ""
+    list_limit: int = 0
+
+
+@dataclass
+class Settings:
+    data_dir: Path = field(default_factory=default_data_dir)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_dir / 'onestack.db'}"
+
+    @property
+    def fernet_key_dir(self) -> Path:
+        return self.data_dir / "fernet-keys"
+
+    @property
+    def credential_key_dir(self) -> Path:
+        return self.data_dir / "credential-keys"
+
+
+_SECTIONS = {"server": ServerConfig, "database": DatabaseConfig, "identity": IdentityConfig}
+
+
+def _apply_section(obj: Any, name: str, values: dict[str, Any]) -> None:
+    known = {f.name: f for f in dataclasses.fields(obj)}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"unknown option [{name}] {key}; known: {', '.join(sorted(known))}")
+        current = getattr(obj, key)
+        if isinstance(current, bool) and not isinstance(value, bool):
+            raise ConfigError(f"[{name}] {key} must be true or false, not {value!r}")
+        if isinstance(current, int | float) and not isinstance(current, bool):
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise ConfigError(f"[{name}] {key} must be a number, not {value!r}")
+            value = type(current)(value)
+        if isinstance(current, str) and not isinstance(value, str):
+            raise ConfigError(f"[{name}] {key} must be a string, not {value!r}")
+        setattr(obj, key, value)
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Read a TOML file (optional), then apply command-line overrides."""
+    settings = Settings()
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    for key, value in data.items():
+        if key == "data_dir":
+            settings.data_dir = Path(value).expanduser()
+        elif key in _SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"[{key}] must be a table")
+            _apply_section(getattr(settings, key), key, value)
+        else:
+            raise ConfigError(f"unknown config section {key!r}; known: {', '.join(_SECTIONS)}")
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key == "data_dir":
+            settings.data_dir = Path(value).expanduser()
+        elif key in ("host", "port"):
+            setattr(settings.server, key, value)
+        elif key == "database_url":
+            settings.database.url = value
+        else:
+            raise ConfigError(f"unknown override {key}")
+    settings.data_dir = settings.data_dir.resolve()
+    return settings

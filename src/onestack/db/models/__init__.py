@@ -1,0 +1,45 @@
+"""All tables; one module per service."""
+
+from onestack.db.models.base import Base
+from onestack.db.models.identity import (
+    AppCredRole,
+    ApplicationCredential,
+    Assignment,
+    Credential,
+    Domain,
+    Endpoint,
+    Group,
+    GroupMembership,
+    ImpliedRole,
+    Password,
+    Project,
+    ProjectTag,
+    Region,
+    Revision,
+    RevocationEvent,
+    Role,
+    Service,
+    User,
+)
+
+__all__ = [
+    "AppCredRole",
+    "ApplicationCredential",
+    "Assignment",
+    "Base",
+    "Credential",
+    "Domain",
+    "Endpoint",
+    "Group",
+    "GroupMembership",
+    "ImpliedRole",
+    "Password",
+    "Project",
+    "ProjectTag",
+    "Region",
+    "Revision",
+    "RevocationEvent",
+    "Role",
+    "Service",
+    "User",
+]
