@@ -1,0 +1,368 @@
+"""``python tests/interop/run.py``: a fresh Onestack, the interop tempest run, the report.
+
+Steps: make sure tempest 47.0.0 is in tests/interop/.venv-tempest; start ``onestack up``
+on a free port with a temporary data dir; read the catalog from an admin token; find
+two images, two flavors and the external network; write tempest.conf from
+data/tempest.conf.example; run the required tests of the chosen services; score them
+by idempotent id; write report.md and report.json; check the ratchet. The server is
+stopped and the temporary dir removed on every way out (unless --keep).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from . import cloud, guideline, ratchet, report, scoring, server, subunit_v2, tempest_conf
+from .tempest_env import Venv, init_workspace, last_subunit, run_tests
+
+REPO = Path(__file__).resolve().parents[3]
+DEFAULT_REPORT_DIR = Path(__file__).resolve().parent.parent / "out"
+DEFAULT_ONESTACK = REPO / ".venv" / "bin" / "onestack"
+
+EXIT_OK = 0
+EXIT_RATCHET = 1
+EXIT_HARNESS = 2
+EXIT_INTERRUPTED = 130
+
+# catalog service type -> canonical service
+CATALOG_SERVICES: dict[str, str] = {
+    "identity": "identity",
+    "compute": "compute",
+    "image": "image",
+    "network": "network",
+    "block-storage": "volume",
+    "volumev3": "volume",
+    "volume": "volume",
+    "object-store": "object",
+}
+
+# what the harness leaves in the report dir
+ARTIFACTS: dict[str, str] = {
+    "report.md": "this report",
+    "report.json": "the same, machine-readable, with full tracebacks and per-test logs",
+    "onestack.log": "the Onestack server's output",
+    "tempest.log": "tempest's own log (requests and responses, debug level)",
+    "tempest-run.log": "the console output of `tempest run`",
+    "tempest.conf": "the tempest.conf used",
+    "load-list.txt": "the tests given to `tempest run --load-list`",
+    "results.subunit": "the run's subunit v2 stream (`stestr last --subunit`)",
+}
+
+
+class HarnessError(Exception):
+    """Something other than a test failed: setup, server, tempest."""
+
+
+def log(message: str) -> None:
+    print(f"[interop] {message}", flush=True)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="run.py",
+        description=(
+            "Run the OpenStack interop 2022.11 required tests (tempest 47.0.0) "
+            "against a fresh Onestack and score them."
+        ),
+    )
+    parser.add_argument(
+        "--services",
+        help="comma-separated: identity,compute,image,network,volume,object "
+        "(default: every one the catalog offers)",
+    )
+    parser.add_argument("--port", type=int, help="port for Onestack (default: a free one)")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary dir (Onestack data, tempest workspace) for inspection",
+    )
+    parser.add_argument(
+        "--report-dir",
+        type=Path,
+        default=DEFAULT_REPORT_DIR,
+        help=f"where report.md, report.json and the logs go (default: {DEFAULT_REPORT_DIR})",
+    )
+    parser.add_argument(
+        "--update-ratchet",
+        action="store_true",
+        help="append the tests that passed and are not in ratchet.txt yet (never removes)",
+    )
+    parser.add_argument(
+        "--ratchet-file", type=Path, default=ratchet.RATCHET_FILE, help=argparse.SUPPRESS
+    )
+    parser.add_argument("--concurrency", type=int, default=2, help="tempest workers (2)")
+    parser.add_argument(
+        "--timeout", type=float, help="stop the tempest run after this many seconds"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a tempest.conf option (repeatable), e.g. validation.image_ssh_user=root",
+    )
+    parser.add_argument(
+        "--onestack",
+        type=Path,
+        default=DEFAULT_ONESTACK,
+        help=f"the onestack command (default: {DEFAULT_ONESTACK})",
+    )
+    parser.add_argument("--quiet", action="store_true", help="do not echo tempest's console output")
+    return parser.parse_args(argv)
+
+
+def requested_services(text: str | None, offered: list[str]) -> tuple[list[str], bool]:
+    """(services to run, whether the user chose them)."""
+    if not text:
+        return offered, False
+    chosen = {guideline.canonical_service(name) for name in text.split(",") if name.strip()}
+    return [s for s in guideline.SERVICES if s in chosen], True
+
+
+def catalog_services(types: set[str]) -> list[str]:
+    offered = {CATALOG_SERVICES[t] for t in types if t in CATALOG_SERVICES}
+    return [s for s in guideline.SERVICES if s in offered]
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@dataclass
+class Run:
+    """The state of one harness run, for the report whatever happened."""
+
+    args: argparse.Namespace
+    required: list[guideline.RequiredTest]
+    report_dir: Path
+    tmp: Path | None = None
+    server: server.Onestack | None = None
+    services: list[str] = field(default_factory=list)
+    services_chosen: bool = False
+    catalog: list[str] = field(default_factory=list)
+    records: dict[str, subunit_v2.TestRecord] = field(default_factory=dict)
+    tempest_exit_code: int | None = None
+    server_exit_code: int | None = None
+    notes: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+
+    def execute(self, venv: Venv) -> None:
+        args = self.args
+        onestack: Path = args.onestack
+        if not onestack.exists():
+            raise HarnessError(
+                f"{onestack} not found: install Onestack into the repo's venv "
+                f"({REPO}/.venv/bin/pip install -e {REPO}) or pass --onestack"
+            )
+        self.tmp = Path(tempfile.mkdtemp(prefix="onestack-interop-"))
+        log(f"temporary dir {self.tmp}")
+        config = self.tmp / "onestack.toml"
+        config.write_text(tempest_conf.onestack_config_toml(), encoding="utf-8")
+        port = args.port or server.free_port()
+        self.server = server.Onestack(
+            onestack, self.tmp / "data", config, port, self.report_dir / "onestack.log"
+        )
+        log("starting: " + " ".join(self.server.command))
+        started = time.monotonic()
+        self.server.start()
+        try:
+            self.server.wait_ready()
+        except server.ServerError as err:
+            raise HarnessError(str(err)) from err
+        log(f"Onestack is up on port {port} after {time.monotonic() - started:.1f}s")
+
+        facts, token = self._admin(venv)
+        self.catalog = sorted(token.types())
+        offered = catalog_services(token.types())
+        log(f"catalog: {', '.join(self.catalog)} -> services {', '.join(offered)}")
+        self.services, self.services_chosen = requested_services(args.services, offered)
+        missing = [s for s in self.services if s not in offered]
+        if missing:
+            note = f"not in the catalog, their tests will skip: {', '.join(missing)}"
+            log(note)
+            self.notes.append(note)
+        cloud.seed(facts, token, log)
+
+        workspace = self.tmp / "workspace"
+        init_workspace(venv, workspace)
+        # what `tempest init` put in its tempest.conf, then the user's --set
+        overrides = {
+            ("oslo_concurrency", "lock_path"): str(workspace / "tempest_lock"),
+            ("DEFAULT", "log_dir"): str(workspace / "logs"),
+        }
+        overrides.update(tempest_conf.parse_override(o) for o in args.overrides)
+        template = guideline.TEMPEST_CONF_TEMPLATE.read_text(encoding="utf-8")
+        conf_text = tempest_conf.render(template, facts, overrides=overrides)
+        conf_path = workspace / "etc" / "tempest.conf"
+        conf_path.parent.mkdir(parents=True, exist_ok=True)
+        conf_path.write_text(conf_text, encoding="utf-8")
+        shutil.copyfile(conf_path, self.report_dir / "tempest.conf")
+
+        selected = guideline.select(self.required, self.services)
+        load_list = self.report_dir / "load-list.txt"
+        guideline.write_load_list(selected, load_list)
+        if not selected:
+            self.notes.append("no tests selected")
+            return
+        log(f"running {len(selected)} tests of {', '.join(self.services)}")
+        try:
+            self.tempest_exit_code = run_tests(
+                venv,
+                workspace,
+                load_list,
+                conf_path,
+                self.report_dir / "tempest-run.log",
+                concurrency=args.concurrency,
+                timeout=args.timeout,
+                echo=not args.quiet,
+            )
+        finally:
+            self._collect(venv, workspace)
+
+    def _admin(self, venv: Venv) -> tuple[tempest_conf.CloudFacts, cloud.Token]:
+        assert self.server is not None
+        clouds: Any = server.load_yaml(self.server.clouds_yaml, venv.python)
+        try:
+            auth: dict[str, Any] = clouds["clouds"]["onestack"]["auth"]
+            password = str(auth["password"])
+        except (KeyError, TypeError) as err:
+            raise HarnessError(
+                f"{self.server.clouds_yaml} has no clouds.onestack.auth.password"
+            ) from err
+        auth = {
+            "username": "admin",
+            "project_name": "admin",
+            **auth,
+        }
+        try:
+            token = cloud.get_token(self.server.identity_url, auth)
+        except cloud.HttpError as err:
+            raise HarnessError(f"cannot get an admin token: {err}") from err
+        facts = tempest_conf.CloudFacts(
+            port=self.server.port,
+            admin_username=str(auth["username"]),
+            admin_password=password,
+            admin_project_name=str(auth["project_name"]),
+            admin_domain_name=str(
+                auth.get("user_domain_name") or auth.get("domain_name") or "Default"
+            ),
+            region=token.region(),
+            catalog_types=token.types(),
+        )
+        return facts, token
+
+    def _collect(self, venv: Venv, workspace: Path) -> None:
+        stream = last_subunit(venv, workspace)
+        (self.report_dir / "results.subunit").write_bytes(stream)
+        self.records = subunit_v2.parse(stream)
+        for tempest_log in (workspace / "logs" / "tempest.log", workspace / "tempest.log"):
+            if tempest_log.exists():
+                shutil.copyfile(tempest_log, self.report_dir / "tempest.log")
+                break
+
+    def cleanup(self) -> None:
+        if self.server is not None:
+            self.server_exit_code = self.server.stop()
+            log(f"Onestack stopped (exit code {self.server_exit_code})")
+        if self.tmp is not None and self.tmp.exists():
+            if self.args.keep:
+                log(
+                    f"kept {self.tmp} (restart the cloud with: {self.args.onestack} up "
+                    f"--data-dir {self.tmp / 'data'} --config {self.tmp / 'onestack.toml'})"
+                )
+            else:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def finish(self, update: bool) -> int:
+        """Score, write the report, check (and maybe update) the ratchet."""
+        outcomes = scoring.score(self.required, self.services, self.records)
+        rows = scoring.summarize(outcomes, self.services)
+        fixtures = scoring.fixture_problems(self.records.values())
+        checked = self.services if self.services_chosen else list(guideline.SERVICES)
+        ratchet_path: Path = self.args.ratchet_file
+        check = ratchet.check(ratchet.read(ratchet_path), self.required, outcomes, checked)
+        if update and check.newly_passing:
+            added = ratchet.update(ratchet_path, check.newly_passing)
+            log(f"ratchet: added {added} newly passing tests to {ratchet_path}")
+            self.notes.append(f"--update-ratchet added {added} tests")
+        info = report.RunInfo(
+            started=datetime.datetime.fromtimestamp(self.started).isoformat(timespec="seconds"),
+            duration_s=time.time() - self.started,
+            port=self.server.port if self.server else None,
+            catalog=self.catalog,
+            requested_services=self.services,
+            tempest_exit_code=self.tempest_exit_code,
+            server_exit_code=self.server_exit_code,
+            files={n: w for n, w in ARTIFACTS.items() if (self.report_dir / n).exists()}
+            | {"report.md": ARTIFACTS["report.md"], "report.json": ARTIFACTS["report.json"]},
+            notes=self.notes,
+        )
+        report.write(self.report_dir, info, rows, outcomes, check, fixtures)
+        print()
+        print(report.summary_table(rows))
+        print()
+        if check.regressions or check.unknown:
+            for entry, status in check.regressions:
+                print(f"RATCHET: {status}: {entry}")
+            for entry in check.unknown:
+                print(f"RATCHET: not a required test: {entry}")
+        print(
+            f"ratchet: {check.size} tests, {len(check.regressions)} did not pass, "
+            f"{len(check.unchecked)} not checked, {len(check.newly_passing)} new passes "
+            f"not in it{' (added)' if update and check.newly_passing else ''}"
+        )
+        print(f"report: {self.report_dir / 'report.md'}")
+        return EXIT_OK if check.ok else EXIT_RATCHET
+
+
+def _prepare_report_dir(path: Path) -> Path:
+    path = path.resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    for name in ARTIFACTS:
+        (path / name).unlink(missing_ok=True)
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        required = guideline.load_required()
+        if args.services:
+            requested_services(args.services, [])  # reject unknown names early
+    except (guideline.GuidelineError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_HARNESS
+    report_dir = _prepare_report_dir(args.report_dir)
+    venv = Venv()
+    run = Run(args, required, report_dir)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    code = EXIT_OK
+    try:
+        venv.ensure(log)
+        run.execute(venv)
+    except KeyboardInterrupt:
+        run.notes.append("interrupted")
+        log("interrupted")
+        code = EXIT_INTERRUPTED
+    except Exception as err:  # everything ends in the report
+        run.notes.append(f"harness error: {err}")
+        print(f"error: {err}", file=sys.stderr)
+        code = EXIT_HARNESS
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        run.cleanup()
+    verdict = run.finish(args.update_ratchet)
+    return code or verdict

@@ -1,0 +1,294 @@
+"""Unit tests of the interop harness's pure parts (no server, no tempest needed).
+
+Run: .venv/bin/pytest tests/interop/test_interop_harness.py
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from interop_harness import guideline, ratchet, report, scoring, subunit_v2, tempest_conf
+from interop_harness.main import catalog_services, requested_services
+
+TOKEN_TEST = (
+    "tempest.api.identity.v3.test_tokens.TokensV3Test.test_create_token"
+    "[id-6f8e4436-fc96-4282-8122-e41df57197a9]"
+)
+USERS_CLASS = "tempest.api.identity.v3.test_users.IdentityV3UsersTest"
+
+
+# --- a subunit v2 writer, written from the spec, to feed the reader -----------------
+
+
+def _varint(value: int) -> bytes:
+    if value < 0x40:
+        return bytes([value])
+    if value < 0x4000:
+        return struct.pack(">H", value | 0x4000)
+    if value < 0x400000:
+        return bytes([0x80 | (value >> 16)]) + struct.pack(">H", value & 0xFFFF)
+    return struct.pack(">I", value | 0xC0000000)
+
+
+def _utf8(text: str) -> bytes:
+    raw = text.encode("utf-8")
+    return _varint(len(raw)) + raw
+
+
+def packet(
+    test_id: str,
+    status: str | None = None,
+    *,
+    timestamp: float | None = None,
+    file_name: str | None = None,
+    file_bytes: bytes = b"",
+    tags: tuple[str, ...] = (),
+) -> bytes:
+    flags = 0x2000 | 0x0800 | subunit_v2.STATUSES.index(status)
+    body = b""
+    if timestamp is not None:
+        flags |= 0x0200
+        seconds = int(timestamp)
+        body += struct.pack(">I", seconds) + _varint(int((timestamp - seconds) * 1e9))
+    body += _utf8(test_id)
+    if tags:
+        flags |= 0x0080
+        body += _varint(len(tags)) + b"".join(_utf8(t) for t in tags)
+    if file_name is not None:
+        flags |= 0x0040
+        body += _utf8(file_name) + _varint(len(file_bytes)) + file_bytes
+    # length includes signature, flags, the length field itself and the CRC
+    for size in (1, 2, 3):
+        length = 1 + 2 + size + len(body) + 4
+        if len(_varint(length)) == size:
+            break
+    head = bytes([0xB3]) + struct.pack(">H", flags) + _varint(length)
+    data = head + body
+    return data + struct.pack(">I", zlib.crc32(data) & 0xFFFFFFFF)
+
+
+def stream() -> bytes:
+    tb = (
+        "Traceback (most recent call last):\n"
+        '  File "x.py", line 1, in test_create_token\n'
+        "    self.client.create()\n"
+        "tempest.lib.exceptions.Unauthorized: Unauthorized\n"
+        "Details: {'error': {'code': 401}}\n"
+    )
+    return b"".join(
+        [
+            packet(TOKEN_TEST, "inprogress", timestamp=100.0),
+            b"non-subunit noise",
+            packet(TOKEN_TEST, file_name="traceback", file_bytes=tb.encode()),
+            packet(TOKEN_TEST, file_name="pythonlogging:''", file_bytes=b"x" * 70000),
+            packet(TOKEN_TEST, "fail", timestamp=102.5, tags=("worker-1",)),
+            packet(
+                f"setUpClass ({USERS_CLASS})",
+                "skip",
+                file_name="reason",
+                file_bytes=b"Security compliance not available",
+            ),
+        ]
+    )
+
+
+def test_subunit_reader() -> None:
+    records = subunit_v2.parse(stream())
+    token = records[TOKEN_TEST]
+    assert token.status == "fail"
+    assert token.duration == pytest.approx(2.5)
+    assert token.tags == {"worker-1"}
+    assert "Unauthorized" in token.text("traceback")
+    assert len(token.attachments["pythonlogging:''"]) == 70000
+    assert records[f"setUpClass ({USERS_CLASS})"].status == "skip"
+
+
+def test_subunit_reader_skips_corrupt_packets() -> None:
+    good = packet(TOKEN_TEST, "success")
+    bad = bytearray(packet(TOKEN_TEST, "fail"))
+    bad[-1] ^= 0xFF
+    assert subunit_v2.parse(bytes(bad) + good)[TOKEN_TEST].status == "success"
+
+
+# --- guideline ---------------------------------------------------------------------
+
+
+def test_guideline_counts() -> None:
+    tests = guideline.load_required()
+    assert len(tests) == 334
+    counts = {s: len(guideline.select(tests, [s])) for s in guideline.SERVICES}
+    assert counts == {
+        "identity": 15,
+        "compute": 89,
+        "image": 23,
+        "network": 80,
+        "volume": 65,
+        "object": 62,
+    }
+    assert len({guideline.strip_attributes(t.test_id) for t in tests}) == 334
+    # tempest reuses five ids in ServersTestJSON and ServersTestManualDisk
+    assert len({t.uuid for t in tests}) == 329
+    # the tsv has a stale id for this one; the name still joins it
+    manifest = [t for t in tests if "test_get_object_with_x_object_manifest" in t.test_id]
+    assert manifest[0].capability == "objectstore-dlo-support"
+
+
+def test_idempotent_id() -> None:
+    assert guideline.idempotent_id("a.B.c[id-6F8E4436-fc96-4282-8122-e41df57197a9,smoke]") == (
+        "6f8e4436-fc96-4282-8122-e41df57197a9"
+    )
+    assert guideline.idempotent_id("a.B.c[smoke,id-6f8e4436-fc96-4282-8122-e41df57197a9]")
+    assert guideline.idempotent_id("a.B.c") is None
+
+
+def test_services_from_catalog_and_arguments() -> None:
+    assert catalog_services({"identity", "block-storage", "object-store", "foo"}) == [
+        "identity",
+        "volume",
+        "object",
+    ]
+    assert requested_services(None, ["identity"]) == (["identity"], False)
+    assert requested_services("swift, keystone", []) == (["identity", "object"], True)
+    with pytest.raises(ValueError):
+        requested_services("dns", [])
+
+
+# --- tempest.conf ------------------------------------------------------------------
+
+
+def _facts(**kwargs: object) -> tempest_conf.CloudFacts:
+    facts = tempest_conf.CloudFacts(
+        port=4321,
+        admin_username="admin",
+        admin_password="s3cret",
+        admin_project_name="admin",
+        admin_domain_name="Default",
+        catalog_types={"identity"},
+    )
+    for key, value in kwargs.items():
+        setattr(facts, key, value)
+    return facts
+
+
+def test_tempest_conf_identity_only() -> None:
+    template = guideline.TEMPEST_CONF_TEMPLATE.read_text(encoding="utf-8")
+    conf = tempest_conf.IniText(tempest_conf.render(template, _facts()))
+    assert conf.get("auth", "admin_password") == "s3cret"
+    assert conf.get("identity", "uri_v3") == "http://127.0.0.1:4321/identity/v3"
+    assert conf.get("identity", "user_lockout_failure_attempts") == "2"
+    assert conf.get("service_available", "nova") == "false"
+    assert conf.get("service_available", "swift") == "false"
+    assert conf.get("auth", "create_isolated_networks") == "false"
+    assert conf.get("validation", "run_validation") == "false"
+    assert conf.get("compute", "image_ref") is None  # commented out: tempest's default
+    assert conf.get("network", "public_network_id") is None
+    assert not conf.placeholders()
+
+
+def test_tempest_conf_full_cloud() -> None:
+    template = guideline.TEMPEST_CONF_TEMPLATE.read_text(encoding="utf-8")
+    facts = _facts(
+        catalog_types={"identity", "compute", "image", "network", "volumev3", "object-store"},
+        region="Here",
+        image_ref="i1",
+        image_ref_alt="i2",
+        flavor_ref="f1",
+        flavor_ref_alt="f2",
+        public_network_id="n1",
+        public_network_name="ext",
+    )
+    text = tempest_conf.render(
+        template, facts, overrides={("validation", "image_ssh_user"): "root"}
+    )
+    conf = tempest_conf.IniText(text)
+    assert conf.get("compute", "image_ref_alt") == "i2"
+    assert conf.get("compute", "flavor_ref_alt") == "f2"
+    assert conf.get("network", "public_network_id") == "n1"
+    assert conf.get("network", "floating_network_name") == "ext"
+    assert conf.get("volume", "catalog_type") == "volumev3"
+    assert conf.get("volume", "region") == "Here"
+    assert conf.get("validation", "run_validation") == "true"
+    assert conf.get("validation", "image_ssh_user") == "root"
+    assert all(conf.get("service_available", s) == "true" for s in ("nova", "cinder", "swift"))
+    assert "# Two different images" in text  # comments kept
+
+
+def test_onestack_config_matches_tempest() -> None:
+    toml = tempest_conf.onestack_config_toml()
+    assert "[identity]" in toml
+    for key, value in tempest_conf.SECURITY_COMPLIANCE.items():
+        assert f"{key} = {value}" in toml
+    assert "password_hash_rounds = 4" in toml
+
+
+def test_parse_override() -> None:
+    assert tempest_conf.parse_override("compute-feature-enabled.resize=true") == (
+        ("compute-feature-enabled", "resize"),
+        "true",
+    )
+    with pytest.raises(ValueError):
+        tempest_conf.parse_override("resize=true")
+
+
+# --- scoring, ratchet, report -------------------------------------------------------
+
+
+def test_scoring_by_idempotent_id_and_class_fixtures() -> None:
+    required = guideline.select(guideline.load_required(), ["identity", "compute"])
+    records = subunit_v2.parse(stream())
+    outcomes = scoring.score(required, ["identity"], records)
+    by_name = {o.test_id.split("[")[0].rsplit(".", 1)[1]: o for o in outcomes}
+    token = by_name["test_create_token"]
+    assert token.status == scoring.FAILED
+    assert token.reason.startswith("tempest.lib.exceptions.Unauthorized: Unauthorized")
+    assert "Details" in token.reason
+    lockout = by_name["test_user_account_lockout"]
+    assert lockout.status == scoring.SKIPPED
+    assert "Security compliance" in lockout.reason
+    assert by_name["test_validate_token"].status == scoring.NOT_RUN
+    compute = [o for o in outcomes if o.service == "compute"]
+    assert {o.reason for o in compute} == {"service not selected"}
+    rows = scoring.summarize(outcomes, ["identity"])
+    identity = next(r for r in rows if r.service == "identity")
+    assert identity.required == 15
+    assert identity.counts == {"passed": 0, "failed": 1, "skipped": 2, "not run": 12}
+    table = report.summary_table(rows)
+    assert "| identity | 15 | 0 | 1 | 2 | 12 | 0% |" in table
+    assert "compute (not selected)" in table
+
+
+def test_ratchet(tmp_path: Path) -> None:
+    required = guideline.select(guideline.load_required(), ["identity"])
+    outcomes = [
+        scoring.Outcome(t.test_id, t.uuid, t.service, t.capability, scoring.PASSED)
+        for t in required
+    ]
+    outcomes[0].status = scoring.FAILED
+    path = tmp_path / "ratchet.txt"
+    path.write_text(
+        "# comment\n" + required[0].test_id.split("[")[0] + "  # by name\n", encoding="utf-8"
+    )
+    entries = ratchet.read(path)
+    result = ratchet.check(entries, required, outcomes, ["identity"])
+    assert result.regressions == [(entries[0], scoring.FAILED)]
+    assert not result.ok
+    assert len(result.newly_passing) == 14
+    assert ratchet.check(entries, required, outcomes, ["compute"]).unchecked == entries
+
+    assert ratchet.update(path, result.newly_passing) == 14
+    entries = ratchet.read(path)
+    assert len(entries) == 15
+    assert path.read_text(encoding="utf-8").startswith("# comment\n")
+    again = ratchet.check(entries, required, outcomes, ["identity"])
+    assert again.newly_passing == []
+    assert ratchet.update(path, again.newly_passing) == 0
+
+    unknown = ratchet.check(["tempest.api.nope[id-x]"], required, outcomes, ["identity"])
+    assert unknown.unknown and not unknown.ok
