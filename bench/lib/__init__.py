@@ -1,0 +1,1 @@
+"""Shared helpers for the benchmarks: load generator, processes, hashing rate, tables."""
