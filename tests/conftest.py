@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("OS_CLIENT_CONFIG_FILE", "/nonexistent/clouds.yaml")
