@@ -14,7 +14,12 @@ from onestack.core.identity.catalog import Catalog
 from onestack.core.identity.credentials import Credentials
 from onestack.core.identity.resources import Resources
 from onestack.core.identity.roles import SYSTEM, Roles
-from onestack.core.identity.tokens import TokenCodec, TokenPayload, new_audit_id
+from onestack.core.identity.tokens import (
+    TokenCodec,
+    TokenPayload,
+    canonical_methods,
+    new_audit_id,
+)
 from onestack.core.identity.users import Users
 from onestack.db.models import ApplicationCredential, Domain, Project, RevocationEvent, Role, User
 from onestack.db.models.base import utcnow
@@ -96,11 +101,11 @@ class Auth:
         if parent is not None:
             expires = parent.payload.expires_at
             audit = (new_audit_id(), parent.payload.audit_ids[-1])
-            used = tuple(dict.fromkeys(("token", *parent.payload.methods)))
+            used = canonical_methods(("token", *parent.payload.methods))
         else:
             expires = now + dt.timedelta(seconds=self.cfg.token_expiration)
             audit = (new_audit_id(),)
-            used = tuple(methods)
+            used = canonical_methods(methods)
         if app_cred is not None and app_cred.expires_at is not None:
             expires = min(expires, app_cred.expires_at)
         payload = TokenPayload(user_id=user.id, methods=used, scope=scope, scope_id=scope_id,

@@ -18,6 +18,11 @@ SCOPES = ("unscoped", "project", "domain", "system")
 _EPOCH = dt.datetime(1970, 1, 1)
 
 
+def canonical_methods(methods: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Methods in the one order a token can carry them (so issue and validate agree)."""
+    return tuple(m for m in METHODS if m in methods)
+
+
 def new_audit_id() -> str:
     return base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
 
