@@ -293,6 +293,8 @@ class Run:
         checked = self.services if self.services_chosen else list(guideline.SERVICES)
         ratchet_path: Path = self.args.ratchet_file
         check = ratchet.check(ratchet.read(ratchet_path), self.required, outcomes, checked)
+        if ratchet_path.resolve() != ratchet.RATCHET_FILE:
+            check.path = str(ratchet_path)
         if update and check.newly_passing:
             added = ratchet.update(ratchet_path, check.newly_passing)
             log(f"ratchet: added {added} newly passing tests to {ratchet_path}")
@@ -319,7 +321,8 @@ class Run:
             for entry in check.unknown:
                 print(f"RATCHET: not a required test: {entry}")
         print(
-            f"ratchet: {check.size} tests, {len(check.regressions)} did not pass, "
+            f"ratchet ({check.path}): {check.size} tests, "
+            f"{len(check.regressions)} did not pass, "
             f"{len(check.unchecked)} not checked, {len(check.newly_passing)} new passes "
             f"not in it{' (added)' if update and check.newly_passing else ''}"
         )

@@ -36,6 +36,7 @@ def read(path: Path = RATCHET_FILE) -> list[str]:
 class RatchetCheck:
     """The ratchet against one run."""
 
+    path: str = "tests/interop/ratchet.txt"
     size: int = 0
     # ratchet entries (exact ids as written) that did not pass: each with its status
     regressions: list[tuple[str, str]] = field(default_factory=list)

@@ -88,7 +88,7 @@ def render_markdown(
     out += ["## Ratchet", ""]
     state = "OK" if ratchet.ok else "BROKEN"
     out.append(
-        f"{state}: {ratchet.size} tests in tests/interop/ratchet.txt, "
+        f"{state}: {ratchet.size} tests in {ratchet.path}, "
         f"{len(ratchet.regressions)} did not pass, {len(ratchet.unchecked)} not checked "
         f"(service not selected), {len(ratchet.newly_passing)} passing tests not in it yet."
     )
