@@ -5,16 +5,28 @@ Run: .venv/bin/pytest tests/interop/test_interop_harness.py
 
 from __future__ import annotations
 
+import json
 import struct
 import sys
+import threading
 import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from interop_harness import guideline, ratchet, report, scoring, subunit_v2, tempest_conf
+from interop_harness import (
+    cloud,
+    guideline,
+    ratchet,
+    report,
+    scoring,
+    subunit_v2,
+    tempest_conf,
+)
 from interop_harness.main import catalog_services, requested_services
 
 TOKEN_TEST = (
@@ -292,3 +304,107 @@ def test_ratchet(tmp_path: Path) -> None:
 
     unknown = ratchet.check(["tempest.api.nope[id-x]"], required, outcomes, ["identity"])
     assert unknown.unknown and not unknown.ok
+
+
+# --- seeding against a fake cloud ----------------------------------------------------
+
+
+class _FakeCloud(BaseHTTPRequestHandler):
+    """Glance, Nova and Neutron with one image, one flavor and an external network."""
+
+    images: ClassVar[dict[str, dict[str, Any]]] = {}
+    uploads: ClassVar[dict[str, bytes]] = {}
+    flavors: ClassVar[list[dict[str, Any]]] = []
+    queries: ClassVar[list[str]] = []
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _send(self, status: int, body: Any = None, raw: bytes | None = None) -> None:
+        data = raw if raw is not None else json.dumps(body).encode() if body else b""
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def do_GET(self) -> None:
+        assert self.headers["X-Auth-Token"] == "tok"
+        path, _, query = self.path.partition("?")
+        if path == "/image/v2/images":
+            self._send(200, {"images": list(self.images.values())})
+        elif path.startswith("/image/v2/images/") and path.endswith("/file"):
+            self._send(200, raw=b"disk-bytes")
+        elif path.startswith("/image/v2/images/"):
+            self._send(200, self.images[path.rsplit("/", 1)[1]])
+        elif path == "/compute/v2.1/flavors/detail":
+            self._send(200, {"flavors": self.flavors})
+        elif path == "/networking/v2.0/networks":
+            self.queries.append(query)
+            ext = {"id": "net-ext", "name": "public", "router:external": True}
+            self._send(200, {"networks": [ext]})
+        else:
+            self._send(404)
+
+    def do_POST(self) -> None:
+        body = json.loads(self._body())
+        if self.path == "/image/v2/images":
+            image = {**body, "id": "img-2", "status": "queued"}
+            self.images["img-2"] = image
+            self._send(201, image)
+        elif self.path == "/compute/v2.1/flavors":
+            flavor = {**body["flavor"], "id": "flv-2"}
+            self.flavors.append(flavor)
+            self._send(200, {"flavor": flavor})
+        else:
+            self._send(404)
+
+    def do_PUT(self) -> None:
+        image_id = self.path.split("/")[-2]
+        self.uploads[image_id] = self._body()
+        self.images[image_id]["status"] = "active"
+        self._send(204)
+
+
+def test_seed_makes_second_image_and_flavor() -> None:
+    _FakeCloud.images = {
+        "img-1": {"id": "img-1", "name": "tiny", "status": "active", "disk_format": "qcow2"}
+    }
+    _FakeCloud.flavors = [{"id": "flv-1", "name": "m1.tiny", "ram": 128, "vcpus": 1, "disk": 1}]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeCloud)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        base = f"http://127.0.0.1:{port}"
+        catalog = [
+            {"type": t, "endpoints": [{"interface": "public", "url": u, "region_id": "R1"}]}
+            for t, u in (
+                ("image", f"{base}/image"),
+                ("compute", f"{base}/compute/v2.1"),
+                ("network", f"{base}/networking/"),
+            )
+        ]
+        token = cloud.Token("tok", catalog)
+        facts = _facts(port=port, catalog_types=token.types())
+        messages: list[str] = []
+        cloud.seed(facts, token, messages.append)
+    finally:
+        server.shutdown()
+    assert (facts.image_ref, facts.image_ref_alt) == ("img-1", "img-2")
+    assert _FakeCloud.uploads["img-2"] == b"disk-bytes"
+    assert _FakeCloud.images["img-2"]["disk_format"] == "qcow2"
+    assert (facts.flavor_ref, facts.flavor_ref_alt) == ("flv-1", "flv-2")
+    assert _FakeCloud.flavors[1]["ram"] == 192
+    assert facts.public_network_id == "net-ext"
+    assert facts.public_network_name == "public"
+    assert _FakeCloud.queries == ["router%3Aexternal=True"]
+    assert token.region() == "R1"
+
+
+def test_versioned_urls() -> None:
+    assert cloud.versioned("http://h/image", "v2") == "http://h/image/v2"
+    assert cloud.versioned("http://h/compute/v2.1", "v2.1") == "http://h/compute/v2.1"
+    assert cloud.versioned("http://h/compute/v2.1/abc", "v2.1") == "http://h/compute/v2.1/abc"
