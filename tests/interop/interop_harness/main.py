@@ -51,7 +51,8 @@ CATALOG_SERVICES: dict[str, str] = {
 ARTIFACTS: dict[str, str] = {
     "report.md": "this report",
     "report.json": "the same, machine-readable, with full tracebacks and per-test logs",
-    "onestack.log": "the Onestack server's output",
+    "onestack.log": "the Onestack server's console output",
+    "onestack-logs": "the log files from the Onestack data dir (DIR/logs)",
     "tempest.log": "tempest's own log (requests and responses, debug level)",
     "tempest-run.log": "the console output of `tempest run`",
     "tempest.conf": "the tempest.conf used",
@@ -272,10 +273,18 @@ class Run:
                 shutil.copyfile(tempest_log, self.report_dir / "tempest.log")
                 break
 
+    def _save_server_logs(self, logs: Path) -> None:
+        """The log files Onestack keeps in its data dir, before that is removed."""
+        if not logs.is_dir():
+            return
+        target = self.report_dir / "onestack-logs"
+        shutil.copytree(logs, target, dirs_exist_ok=True)
+
     def cleanup(self) -> None:
         if self.server is not None:
             self.server_exit_code = self.server.stop()
             log(f"Onestack stopped (exit code {self.server_exit_code})")
+            self._save_server_logs(self.server.data_dir / "logs")
         if self.tmp is not None and self.tmp.exists():
             if self.args.keep:
                 log(
@@ -334,7 +343,11 @@ def _prepare_report_dir(path: Path) -> Path:
     path = path.resolve()
     path.mkdir(parents=True, exist_ok=True)
     for name in ARTIFACTS:
-        (path / name).unlink(missing_ok=True)
+        old = path / name
+        if old.is_dir():
+            shutil.rmtree(old)
+        else:
+            old.unlink(missing_ok=True)
     return path
 
 
