@@ -19,7 +19,8 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "heads") -> None:
+    """Every service keeps its own branch of revisions (branch label = service name)."""
     command.upgrade(alembic_config(url), revision)
 
 
