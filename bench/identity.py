@@ -152,8 +152,8 @@ def bench_service(
                 results.append(result.summary())
         memory_after = procs.memory(services.pids())
         logs = {
-            log.name: report.log_problems(log)
-            for log in sorted(workdir.glob("*.log"))
+            str(log.relative_to(workdir)): report.log_problems(log)
+            for log in sorted(workdir.rglob("*.log"))
             if not log.name.endswith("-setup.log")
         }
     return {
@@ -375,7 +375,7 @@ def measure_hash_rate(rounds: int) -> dict[str, Any]:
 
 def main() -> int:
     args = parse_args()
-    procs.raise_on_sigterm()
+    procs.interrupt_on_signals()
     scratch = Path(tempfile.mkdtemp(prefix="bench-identity-"))
     data: dict[str, Any] = {
         "benchmark": "identity",
