@@ -7,7 +7,7 @@ import logging
 import logging.handlers
 import os
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -60,6 +60,34 @@ def _migrate(settings: Settings) -> None:
     migrate.upgrade(settings.database_url)
 
 
+def _quiet_server_class() -> type:
+    import contextlib
+    import signal
+
+    import uvicorn
+
+    class QuietServer(uvicorn.Server):
+        """Stops cleanly on SIGINT/SIGTERM and exits 0 (uvicorn re-raises the signal)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self._stop, sig)
+            try:
+                yield
+            finally:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+
+        def _stop(self, sig: int) -> None:
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True
+            self.should_exit = True
+
+    return QuietServer
+
+
 async def _serve(settings: Settings,
                  before: Callable[[Any], Coroutine[Any, Any, None]] | None = None) -> None:
     import uvicorn
@@ -73,7 +101,7 @@ async def _serve(settings: Settings,
     config = uvicorn.Config(app, host=settings.server.host, port=settings.server.port,
                             loop="none", http="httptools", lifespan="on", log_config=None,
                             access_log=False, timeout_graceful_shutdown=10)
-    server = uvicorn.Server(config)
+    server = _quiet_server_class()(config)
     await server.serve()
     if not server.started:
         raise click.ClickException(

@@ -32,6 +32,11 @@ def isotime(value: dt.datetime | None, subsecond: bool = True) -> str | None:
     return value.strftime(fmt)
 
 
+def naive_isotime(value: dt.datetime | None) -> str | None:
+    """Application credentials render expires_at as Keystone does: no zone suffix."""
+    return value.isoformat() if value is not None else None
+
+
 def respond(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(json.dumps(body, separators=(",", ":")), status_code=status,
                     headers=headers, media_type="application/json")
@@ -126,7 +131,7 @@ def app_cred(req: ApiRequest, c: ApplicationCredential, roles: list[Role],
              secret: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": c.id, "name": c.name, "description": c.description, "user_id": c.user_id,
-        "project_id": c.project_id, "expires_at": isotime(c.expires_at),
+        "project_id": c.project_id, "expires_at": naive_isotime(c.expires_at),
         "unrestricted": c.unrestricted, "system": None,
         "roles": [{"id": r.id, "name": r.name, "domain_id": r.domain_id or None}
                   for r in roles],
