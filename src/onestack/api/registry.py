@@ -1,23 +1,34 @@
-"""Which services this build serves: their route tables, policies and catalog entries."""
+"""Which services this build serves.
+
+Each entry names a package under ``onestack.api`` whose ``routes`` module defines
+``SERVICE`` (a ServiceApi), ``RULES`` (its default policy rules) and
+``catalog_entries(base_url) -> list[ServiceEntry]`` (its Keystone catalog entries).
+Adding a service is adding its name here.
+"""
 
 from __future__ import annotations
+
+import importlib
+from types import ModuleType
 
 from onestack.api.common.policy import Rule
 from onestack.api.common.routing import ServiceApi
 from onestack.core.identity.bootstrap import ServiceEntry
 
+SERVICES = ["identity"]
+
+
+def _modules() -> list[ModuleType]:
+    return [importlib.import_module(f"onestack.api.{name}.routes") for name in SERVICES]
+
 
 def services() -> list[ServiceApi]:
-    from onestack.api.identity.routes import SERVICE as identity
-
-    return [identity]
+    return [m.SERVICE for m in _modules()]
 
 
 def policy_rules() -> list[Rule]:
-    from onestack.api.identity.policies import RULES as identity
-
-    return [*identity]
+    return [rule for m in _modules() for rule in m.RULES]
 
 
 def catalog_entries(base_url: str) -> list[ServiceEntry]:
-    return [ServiceEntry("identity", "keystone", f"{base_url}/identity")]
+    return [entry for m in _modules() for entry in m.catalog_entries(base_url)]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from onestack.api.common.faults import keystone_fault
 from onestack.api.common.routing import Route, ServiceApi
 from onestack.api.identity import catalog, credentials, resources, roles, tokens, users
+from onestack.api.identity.policies import RULES
+from onestack.core.identity.bootstrap import ServiceEntry
 
 R = Route
 I = "identity:"  # noqa: E741
@@ -170,3 +172,10 @@ ROUTES: list[Route] = [
 
 SERVICE = ServiceApi(name="identity", prefix="/identity", routes=ROUTES,
                      render_fault=keystone_fault)
+
+
+def catalog_entries(base_url: str) -> list[ServiceEntry]:
+    return [ServiceEntry("identity", "keystone", f"{base_url}/identity")]
+
+
+__all__ = ["RULES", "SERVICE", "catalog_entries"]
