@@ -52,3 +52,12 @@ def test_route_matching() -> None:
     assert route is None and not known  # 404
     route, _, _ = svc.match("HEAD", "/v3/things")
     assert route is not None and route.method == "GET"
+
+
+def test_path_params_take_slashes() -> None:
+    svc = ServiceApi("o", "/o", [
+        Route("GET", "/v1/{account}/{container}/{obj:path}", _h),  # type: ignore[arg-type]
+    ], keystone_fault)
+    route, params, _ = svc.match("GET", "/v1/AUTH_x/c/a/b/c.txt")
+    assert route is not None
+    assert params == {"account": "AUTH_x", "container": "c", "obj": "a/b/c.txt"}

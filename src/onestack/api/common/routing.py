@@ -19,7 +19,7 @@ TargetFn = Callable[["ApiRequest"], Awaitable[dict[str, Any]]]
 FaultBody = tuple[dict[str, Any], dict[str, str]]
 FaultRenderer = Callable[[OnestackError, "ApiRequest | None"], FaultBody]
 
-_PARAM = re.compile(r"{(\w+)}")
+_PARAM = re.compile(r"{(\w+)(:path)?}")
 
 
 @dataclass
@@ -33,7 +33,10 @@ class Route:
     regex: re.Pattern[str] = field(init=False)
 
     def __post_init__(self) -> None:
-        pattern = _PARAM.sub(lambda m: f"(?P<{m.group(1)}>[^/]+)", self.path.rstrip("/"))
+        # {name} matches one path segment; {name:path} the rest of the path, slashes included.
+        pattern = _PARAM.sub(
+            lambda m: f"(?P<{m.group(1)}>.+)" if m.group(2) else f"(?P<{m.group(1)}>[^/]+)",
+            self.path.rstrip("/"))
         self.regex = re.compile(f"^{pattern}/?$")
 
 
