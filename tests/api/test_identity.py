@@ -278,3 +278,12 @@ def test_domains_and_implied_roles(cloud: RunningCloud,
     assert r.status_code == 403  # no cycles
     rules = httpx.get(f"{cloud.auth_url}/role_inferences", headers=h).json()
     assert any(rule["prior_role"]["id"] == a.id for rule in rules["role_inferences"])
+
+
+def test_nul_characters_are_refused_not_500(cloud: RunningCloud) -> None:
+    h = {"X-Auth-Token": cloud.admin_token()}
+    assert httpx.get(f"{cloud.auth_url}/domains/%00", headers=h).status_code == 404
+    assert httpx.get(f"{cloud.auth_url}/projects?name=a%00b", headers=h).status_code == 400
+    r = httpx.post(f"{cloud.auth_url}/projects", json={"project": {"name": "a\u0000b"}},
+                   headers=h)
+    assert r.status_code == 400 and "NUL" in r.json()["error"]["message"]

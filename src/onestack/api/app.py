@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from sqlalchemy.exc import DataError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -26,6 +27,7 @@ from onestack.core.identity.bootstrap import ServiceEntry
 from onestack.core.identity.service import Identity
 from onestack.db.engine import Database
 from onestack.errors import (
+    BadRequest,
     Forbidden,
     MethodNotAllowed,
     NotFound,
@@ -58,6 +60,14 @@ class Runtime:
         from onestack.api import registry
 
         return registry.catalog_entries(self.settings.server.base_url())
+
+
+def _check_nul(params: dict[str, str], http: Request) -> None:
+    """NUL can be in no identifier or filter (and PostgreSQL cannot store it)."""
+    if any("\x00" in v for v in params.values()):
+        raise NotFound("The resource could not be found: the path holds a NUL character.")
+    if "\x00" in str(http.url.query) or "%00" in str(http.url.query):
+        raise BadRequest("Query parameters must not contain NUL characters.")
 
 
 def default_target(params: dict[str, str]) -> dict[str, Any]:
@@ -126,6 +136,7 @@ class OnestackApp:
                     raise MethodNotAllowed(f"The method {http.method} is not supported for "
                                            f"{service.prefix}{sub}.")
                 raise NotFound(f"The resource could not be found: {service.prefix}{sub}.")
+            _check_nul(params, http)
             if service.prepare is not None:
                 service.prepare(req)
             token = http.headers.get("x-auth-token")
@@ -142,6 +153,12 @@ class OnestackApp:
             response = await route.handler(req)
         except OnestackError as exc:
             response = self._fault(service, exc, req)
+        except DataError as exc:
+            log.warning("database refused a value in %s %s%s: %s", http.method,
+                        service.prefix, sub, exc.orig)
+            response = self._fault(service, BadRequest(
+                "The request holds a value the database cannot store (e.g. a NUL character "
+                "or a number out of range)."), req)
         except Exception:
             log.exception("unexpected error in %s %s%s", http.method, service.prefix, sub)
             response = self._fault(service, OnestackError(

@@ -93,6 +93,9 @@ class ApiRequest:
                     self._body = json.loads(raw)
                 except (ValueError, UnicodeDecodeError) as exc:
                     raise BadRequest(f"Malformed request body: not valid JSON ({exc}).") from exc
+                if b"\\u0000" in raw or b"\x00" in raw:
+                    raise BadRequest("Malformed request body: strings must not contain NUL "
+                                     "characters.")
             elif required:
                 raise BadRequest("The request body is empty; a JSON body is required.")
         if schema is not None:
