@@ -69,7 +69,8 @@ async def delete_domain(req: ApiRequest) -> Response:
 
 
 # --- projects ------------------------------------------------------------------------------
-def _default_domain(req: ApiRequest) -> str:
+def default_domain(req: ApiRequest) -> str:
+    """Where a new project, user or group goes when the body names no domain."""
     return req.ctx.domain_id or req.ctx.project_domain_id or "default"
 
 
@@ -81,7 +82,7 @@ async def _render_projects(req: ApiRequest, projects: list[Any]) -> list[dict[st
 async def create_project(req: ApiRequest) -> Response:
     body = (await req.json(schemas.project_create))["project"]
     proj = await req.runtime.identity.resources.create_project(
-        split_extra(body, PROJECT_KEYS), _default_domain(req))
+        split_extra(body, PROJECT_KEYS), default_domain(req))
     return views.respond({"project": (await _render_projects(req, [proj]))[0]}, status=201)
 
 

@@ -8,16 +8,12 @@ from starlette.responses import Response
 
 from onestack.api.common.request import ApiRequest
 from onestack.api.identity import schemas, views
-from onestack.api.identity.resources import list_filters, split_extra
+from onestack.api.identity.resources import default_domain, list_filters, split_extra
 from onestack.db.models import User
 
 USER_KEYS = {"name", "description", "enabled", "domain_id", "default_project_id", "password",
              "options", "id"}
 GROUP_KEYS = {"name", "description", "domain_id"}
-
-
-def _default_domain(req: ApiRequest) -> str:
-    return req.ctx.domain_id or req.ctx.project_domain_id or "default"
 
 
 async def _render(req: ApiRequest, users: list[User]) -> list[dict[str, Any]]:
@@ -29,7 +25,7 @@ async def create_user(req: ApiRequest) -> Response:
     body = (await req.json(schemas.user_create))["user"]
     body.pop("federated", None)
     user = await req.runtime.identity.users.create_user(split_extra(body, USER_KEYS),
-                                                        _default_domain(req))
+                                                        default_domain(req))
     return views.respond({"user": (await _render(req, [user]))[0]}, status=201)
 
 
@@ -87,7 +83,7 @@ async def list_user_projects(req: ApiRequest) -> Response:
 async def create_group(req: ApiRequest) -> Response:
     body = (await req.json(schemas.group_create))["group"]
     group = await req.runtime.identity.users.create_group(split_extra(body, GROUP_KEYS),
-                                                          _default_domain(req))
+                                                          default_domain(req))
     return views.respond({"group": views.group(req, group)}, status=201)
 
 
