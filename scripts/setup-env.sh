@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
-pkgs=(python3 python3-venv python3-dev gcc iproute2)
+pkgs=(python3 python3-venv python3-dev gcc iproute2 qemu-utils)
 [ "$want_test" = 1 ] && pkgs+=(postgresql)
 missing=()
 for p in "${pkgs[@]}"; do

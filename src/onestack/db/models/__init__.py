@@ -21,6 +21,7 @@ from onestack.db.models.identity import (
     Service,
     User,
 )
+from onestack.db.models.image import Image, ImageMember, ImageProperty, ImageTag
 
 __all__ = [
     "AppCredRole",
@@ -32,6 +33,10 @@ __all__ = [
     "Endpoint",
     "Group",
     "GroupMembership",
+    "Image",
+    "ImageMember",
+    "ImageProperty",
+    "ImageTag",
     "ImpliedRole",
     "Password",
     "Project",

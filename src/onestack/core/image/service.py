@@ -1,0 +1,21 @@
+"""The image core, assembled: one object the API layer calls."""
+
+from __future__ import annotations
+
+from onestack.config import Settings
+from onestack.core.image.data import ImageData
+from onestack.core.image.formats import DiskProbe
+from onestack.core.image.images import Images
+from onestack.core.image.members import Members
+from onestack.db.engine import Database
+from onestack.drivers.blob import BlobStore, FilesystemBlobStore
+
+
+class ImageService:
+    def __init__(self, settings: Settings, db: Database, blobs: BlobStore | None = None,
+                 probe: DiskProbe | None = None) -> None:
+        self.blobs = blobs if blobs is not None else FilesystemBlobStore(
+            settings.data_dir / "images")
+        self.images = Images(db, self.blobs)
+        self.data = ImageData(db, self.blobs, probe if probe is not None else DiskProbe())
+        self.members = Members(db)
