@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -161,7 +163,9 @@ def test_json_patch_updates(admin: openstack.connection.Connection,
                            ({"op": "remove", "path": "/nothing"}, 409),
                            ({"op": "replace", "path": "/nothing", "value": "x"}, 409),
                            ({"op": "replace", "path": "/visibility", "value": "x"}, 400),
-                           ({"op": "move", "path": "/name", "value": "x"}, 400)]:
+                           ({"op": "move", "path": "/name", "value": "x"}, 400),
+                           ({"op": "add", "path": "/" + "k" * 256, "value": "x"}, 400),
+                           ({"op": "add", "path": "/k", "value": 5}, 400)]:
             r = httpx.patch(f"{url}/images/{img.id}", json=[op],
                             headers=_patch_headers(headers))
             assert r.status_code == status, (op, r.text)
@@ -314,7 +318,8 @@ def test_tags_and_listing(cloud: RunningCloud) -> None:
     assert len(r.json()["images"]) == 2
     for params in ({"sort_key": "bogus"}, {"limit": "-1"}, {"size_min": "x"},
                    {"created_at": "gt:yesterday"}, {"marker": "missing"},
-                   {"visibility": "weird"}):
+                   {"visibility": "weird"}, {"size_max": str(2**70)},
+                   {"min_ram": str(2**40)}):
         assert httpx.get(f"{url}/images", params=params, headers=headers).status_code == 400
     assert httpx.delete(f"{url}/images/{ids[0]}/tags/absent", headers=headers).status_code == 404
     assert httpx.delete(f"{url}/images/{ids[0]}/tags/{tag}", headers=headers).status_code == 204
@@ -347,3 +352,26 @@ def test_glance_direct_import(cloud: RunningCloud, admin: openstack.connection.C
     got = _wait_active(admin, img["id"])
     assert got.status == "active" and got.checksum == hashlib.md5(data).hexdigest()
     admin.image.delete_image(got)
+
+
+@pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img is not installed")
+def test_qcow2_virtual_size_and_backing_file(cloud: RunningCloud, tmp_path: Path) -> None:
+    url, headers = _api(cloud)
+    up = {**headers, "Content-Type": "application/octet-stream"}
+    disk, child = tmp_path / "disk.qcow2", tmp_path / "child.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "64M"], check=True)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(disk),
+                    str(child)], check=True)
+    ids = []
+    for path, status in ((disk, 204), (child, 400)):
+        img = httpx.post(f"{url}/images", json={"name": unique("qc"), "disk_format": "qcow2",
+                                                "container_format": "bare"},
+                         headers=headers).json()
+        ids.append(img["id"])
+        r = httpx.put(f"{url}/images/{img['id']}/file", content=path.read_bytes(), headers=up)
+        assert r.status_code == status, r.text
+    got = httpx.get(f"{url}/images/{ids[0]}", headers=headers).json()
+    assert got["virtual_size"] == 64 * 1024 * 1024
+    assert got["size"] == disk.stat().st_size
+    for image_id in ids:
+        httpx.delete(f"{url}/images/{image_id}", headers=headers)

@@ -97,7 +97,7 @@ def test_read_routes_never_500(cloud: RunningCloud, tokens: dict[str, str], imag
                                who: str, range_header: str | None) -> None:
     url = cloud.base_url + "/image" + fill(route.path, [image_id, *parts])
     headers = {"X-Auth-Token": tokens[who]}
-    if range_header is not None:
+    if range_header and range_header.strip() == range_header:  # httpx refuses padded values
         headers["Range"] = range_header
     r = httpx.get(url, params=query, headers=headers)
     assert r.status_code < 500, (url, query, r.text)

@@ -39,7 +39,8 @@ def test_patch_refusals(change: dict[str, object], error: type[Exception]) -> No
 @pytest.mark.parametrize("body", [{}, [1], [{"op": "move", "path": "/a", "value": 1}],
                                   [{"op": "add", "path": "/a"}], [{"op": "add", "path": "a",
                                                                    "value": 1}],
-                                  [{"op": "remove", "path": "/a/b"}]])
+                                  [{"op": "remove", "path": "/a/b"}],
+                                  [{"op": "add", "path": "/" + "p" * 256, "value": "x"}]])
 def test_patch_malformed(body: object) -> None:
     with pytest.raises(BadRequest):
         patch.parse_changes(body, False)
@@ -64,7 +65,8 @@ def test_listing_parse() -> None:
     for bad in ([("sort", "x:asc")], [("sort", "name:up")], [("sort", "name"),
                                                               ("sort_key", "size")],
                 [("limit", "-2")], [("protected", "maybe")], [("created_at", "gt:never")],
-                [("member_status", "other")]):
+                [("member_status", "other")], [("size_min", str(2**64))],
+                [("min_ram", str(2**40))]):
         with pytest.raises(BadRequest):
             listing.parse(bad)
 

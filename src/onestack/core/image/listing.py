@@ -51,10 +51,14 @@ def _bool(key: str, value: str) -> bool:
 
 
 def _int(key: str, value: str) -> int:
+    bound = 2**31 - 1 if key.startswith("min_") else 2**63 - 1
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise BadRequest(f"Invalid value for {key}: {value!r}; expected an integer.") from None
+    if not -bound <= number <= bound:
+        raise BadRequest(f"Invalid value for {key}: {value!r} is out of range.")
+    return number
 
 
 def _time(key: str, value: str) -> ColumnElement[bool]:

@@ -53,6 +53,8 @@ def parse_path(path: Any) -> str:
         raise BadRequest(f"Invalid JSON pointer for this resource: {path!r}. Paths look like "
                          "'/name'.")
     name = path[1:].replace("~1", "/").replace("~0", "~")
+    if len(name) > 255:
+        raise BadRequest("Property names are at most 255 characters long.")
     if not name or ("/" in path[1:]):
         if path.startswith("/locations"):
             raise Forbidden("Changing image locations is not supported.")
