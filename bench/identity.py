@@ -21,16 +21,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from lib import hashrate, onestack, procs, report, upstream_keystone
+from lib import hashrate, onestack, procs, quiet, report, upstream_keystone
 from lib.keystone_api import (
     Deployment,
     create,
@@ -52,7 +54,6 @@ JSON_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"
 TARGET_RATIO = 5.0  # token validate and project list req/s, Onestack / upstream
 TARGET_HASH_SHARE = 0.90  # token issue, share of the bcrypt-bound limit
 TARGET_IDLE_RSS_MIB = 150.0
-OTHER_CPU_WARNING = 10.0  # % of one core used by unrelated processes during a run
 
 
 def parse_args() -> argparse.Namespace:
@@ -63,6 +64,23 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight")
     parser.add_argument("--only", choices=["onestack", "upstream"], help="run one service")
     parser.add_argument("--rounds", type=int, default=12, help="bcrypt cost for passwords")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per operation; the fastest is reported"
+    )
+    parser.add_argument(
+        "--max-other-cpu",
+        type=float,
+        default=10,
+        help="%% of a core other processes may use during a run before it is repeated",
+    )
+    parser.add_argument("--retries", type=int, default=3, help="repeats of a disturbed run")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="scheduling priority change for the bench and both services (root may go "
+        "below 0, to be less disturbed by other work on a shared machine)",
+    )
     parser.add_argument("--warmup", type=float, default=2, help="unmeasured seconds per run")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     return parser.parse_args()
@@ -148,8 +166,7 @@ def bench_service(
         for operation in OPERATIONS:
             specs = work.requests(operation, deployment.identity.prefix)
             for mode in modes:
-                result = run_operation(deployment, operation, specs, mode, args, services)
-                results.append(result.summary())
+                results.append(best_of(deployment, operation, specs, mode, args, services))
         memory_after = procs.memory(services.pids())
         logs = {
             str(log.relative_to(workdir)): report.log_problems(log)
@@ -166,6 +183,38 @@ def bench_service(
     }
 
 
+RUN_KEYS = ("rps", "p50_ms", "p99_ms", "non_2xx", "5xx", "connection_errors", "other_cpu_pct")
+
+
+def best_of(
+    deployment: Deployment,
+    operation: str,
+    specs: list[RequestSpec],
+    mode: str,
+    args: argparse.Namespace,
+    services: procs.Services,
+) -> dict[str, Any]:
+    """Run `--repeat` times; the summary of the fastest run, with every run's key figures.
+
+    Other processes on the machine can only slow a run down, so the best run is the one
+    least disturbed; errors count from every run.
+    """
+    summaries = []
+    for repetition in range(args.repeat):
+        warmup = args.warmup if repetition == 0 else 0
+        result = quiet.undisturbed(
+            partial(run_operation, deployment, operation, specs, mode, args, services, warmup),
+            lambda result: result.other_cpu_pct,
+            args.max_other_cpu,
+            args.retries,
+            services.pids,
+        )
+        summaries.append(result.summary())
+    best = max(summaries, key=lambda summary: float(summary["rps"]))
+    best["runs"] = [{key: summary[key] for key in RUN_KEYS} for summary in summaries]
+    return best
+
+
 def run_operation(
     deployment: Deployment,
     operation: str,
@@ -173,6 +222,7 @@ def run_operation(
     mode: str,
     args: argparse.Namespace,
     services: procs.Services,
+    warmup: float,
 ) -> LoadResult:
     identity = deployment.identity
     load = {
@@ -180,8 +230,8 @@ def run_operation(
         "keepalive": mode == KEEP_ALIVE,
         "server_pids": services.pids,
     }
-    if args.warmup > 0:
-        run_load(identity.host, identity.port, operation, specs, duration=args.warmup, **load)
+    if warmup > 0:
+        run_load(identity.host, identity.port, operation, specs, duration=warmup, **load)
     result = run_load(
         identity.host, identity.port, operation, specs, duration=args.duration, **load
     )
@@ -191,10 +241,8 @@ def run_operation(
         f"  {deployment.name:8} {operation:14} {mode:10} {summary['rps']:8.1f} req/s"
         f"  p50 {summary['p50_ms']:7.1f} ms  p99 {summary['p99_ms']:7.1f} ms"
         f"  non-2xx {summary['non_2xx']}  5xx {summary['5xx']}"
-        f"  conn errors {sum(result.errors.values())}"
+        f"  conn errors {sum(result.errors.values())}  other CPU {result.other_cpu_pct:.0f} %"
     )
-    if result.other_cpu_pct > OTHER_CPU_WARNING:
-        print(f"  warning: other processes used {result.other_cpu_pct:.0f} % CPU meanwhile")
     return result
 
 
@@ -270,7 +318,11 @@ def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{issue['rps']} of {limit} req/s = {share:.0%}",
                 share >= TARGET_HASH_SHARE,
             )
-    failures = sum(r["5xx"] + sum(r["connection_errors"].values()) for r in ours["results"])
+    failures = sum(
+        run["5xx"] + sum(run["connection_errors"].values())
+        for result in ours["results"]
+        for run in result["runs"]
+    )
     add("no 5xx (nor connection errors)", str(failures), failures == 0)
     rss = ours["memory"]["idle"]["rss_mib"]
     add(
@@ -360,22 +412,27 @@ def markdown(data: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def measure_hash_rate(rounds: int) -> dict[str, Any]:
-    print(f"bcrypt: measuring checks/s at cost {rounds} with 2 threads")
-    pythons = [str(onestack.PYTHON), str(upstream_keystone.VENV_PYTHON)]
-    busy_before = procs.machine_busy_seconds()
-    result = hashrate.measure(rounds, pythons=pythons)
-    other = (procs.machine_busy_seconds() - busy_before) - result["cpu_s"]
-    result["other_cpu_pct"] = round(max(0.0, other) * 100 / result["elapsed_s"], 1)
-    print(f"bcrypt: {result['hashes_per_s']} checks/s")
-    if result["other_cpu_pct"] > OTHER_CPU_WARNING:
-        print(f"  warning: other processes used {result['other_cpu_pct']:.0f} % CPU meanwhile")
-    return result
+def measure_hash_rate(args: argparse.Namespace) -> dict[str, Any]:
+    def measure() -> dict[str, Any]:
+        print(f"bcrypt: measuring checks/s at cost {args.rounds} with 2 threads")
+        pythons = [str(onestack.PYTHON), str(upstream_keystone.VENV_PYTHON)]
+        busy_before = procs.machine_busy_seconds()
+        result = hashrate.measure(args.rounds, pythons=pythons)
+        other = (procs.machine_busy_seconds() - busy_before) - result["cpu_s"]
+        result["other_cpu_pct"] = round(max(0.0, other) * 100 / result["elapsed_s"], 1)
+        print(f"bcrypt: {result['hashes_per_s']} checks/s, other CPU {result['other_cpu_pct']} %")
+        return result
+
+    return quiet.undisturbed(
+        measure, lambda result: float(result["other_cpu_pct"]), args.max_other_cpu, args.retries
+    )
 
 
 def main() -> int:
     args = parse_args()
     procs.interrupt_on_signals()
+    if args.nice:
+        os.nice(args.nice)  # inherited by the services started below
     scratch = Path(tempfile.mkdtemp(prefix="bench-identity-"))
     data: dict[str, Any] = {
         "benchmark": "identity",
@@ -385,11 +442,8 @@ def main() -> int:
         "services": {},
     }
     config = f"[identity]\npassword_hash_rounds = {args.rounds}\n"
-    busy = data["machine"]["busy_before_pct"] = procs.background_load()
-    if busy > OTHER_CPU_WARNING:
-        print(f"warning: the machine is already {busy:.0f} % busy; results will be disturbed")
     try:
-        hash_runs = [measure_hash_rate(args.rounds)]
+        hash_runs = [measure_hash_rate(args)]
         if args.only in (None, "upstream"):
             data["services"]["upstream"] = bench_service(
                 "upstream",
@@ -410,7 +464,7 @@ def main() -> int:
             )
         # Measured again at the end: the better of the two is the machine's limit (a
         # process elsewhere on the machine can only slow a measurement down).
-        hash_runs.append(measure_hash_rate(args.rounds))
+        hash_runs.append(measure_hash_rate(args))
         best = max(hash_runs, key=lambda run: float(run["hashes_per_s"]))
         data["hash_rate"] = {**best, "runs": [run["hashes_per_s"] for run in hash_runs]}
     except procs.BenchError as exc:

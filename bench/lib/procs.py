@@ -223,13 +223,6 @@ def machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
 
 
-def background_load(seconds: float = 1.0) -> float:
-    """Percent of one core the machine is busy with over `seconds` (the caller sleeps)."""
-    before = machine_busy_seconds()
-    time.sleep(seconds)
-    return round((machine_busy_seconds() - before) * 100 / seconds, 1)
-
-
 def cpu_seconds(pids: Sequence[int]) -> float:
     total = 0
     for pid in pids:
