@@ -26,6 +26,7 @@ from onestack.context import RequestContext
 from onestack.core.identity.bootstrap import ServiceEntry
 from onestack.core.identity.service import Identity
 from onestack.core.image.service import ImageService
+from onestack.core.object_store.service import ObjectStore
 from onestack.db.engine import Database
 from onestack.errors import (
     BadRequest,
@@ -52,6 +53,7 @@ class Runtime:
         self.db = db or Database(settings.database_url, echo=settings.database.echo,
                                  pool_size=settings.database.pool_size)
         self.identity = Identity(settings, self.db)
+        self.object_store = ObjectStore(settings, self.db)
         self.image = ImageService(settings, self.db)  # images under data_dir/images
         self.services: list[ServiceApi] = []
         self.policy: Enforcer = Enforcer([])

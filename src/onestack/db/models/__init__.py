@@ -22,6 +22,7 @@ from onestack.db.models.identity import (
     User,
 )
 from onestack.db.models.image import Image, ImageMember, ImageProperty, ImageTag
+from onestack.db.models.object_store import SwiftAccount, SwiftContainer, SwiftObject
 
 __all__ = [
     "AppCredRole",
@@ -46,5 +47,8 @@ __all__ = [
     "RevocationEvent",
     "Role",
     "Service",
+    "SwiftAccount",
+    "SwiftContainer",
+    "SwiftObject",
     "User",
 ]

@@ -1,0 +1,1 @@
+"""Swift v1 object storage API."""

@@ -1,0 +1,1 @@
+"""Swift-compatible object storage: accounts, containers, objects and their middleware."""

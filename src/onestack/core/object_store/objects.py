@@ -1,0 +1,434 @@
+"""Objects: streamed writes through the blob store, reads across segments, metadata,
+copies, deletes with versioning, and expiry.
+
+A write streams the body into a new blob (temporary name, fsync, rename), checks its ETag,
+then commits the row and the container/account counters in one transaction; the replaced
+blob is removed after the commit. A crash leaves at worst an orphan blob, never a partial
+object. Rows never share a blob: versioning moves rows, copies copy bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from onestack.core.object_store import acl, large
+from onestack.core.object_store.acl import Caller
+from onestack.core.object_store.base import (
+    CONSTRAINTS,
+    UnprocessableEntity,
+    check_metadata,
+    check_name,
+    now,
+    x_timestamp,
+)
+from onestack.core.object_store.containers import Containers, live
+from onestack.db.engine import Database
+from onestack.db.models import SwiftAccount, SwiftContainer, SwiftObject
+from onestack.drivers.blob import BlobStore
+from onestack.drivers.blob.base import BlobTooLarge
+from onestack.errors import BadRequest, NotFound, PayloadTooLarge, PreconditionFailed
+
+# Headers kept with an object besides X-Object-Meta-* (Swift's allowed_headers).
+ALLOWED_HEADERS = ("content-disposition", "content-encoding", "x-object-manifest",
+                   "cache-control", "content-language", "expires", "x-robots-tag")
+INTERNAL = ("slo", "slo_etag")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+@dataclass
+class PutSpec:
+    """What a PUT, COPY or POST asks for, parsed from its headers by the API layer."""
+
+    content_length: int | None = None
+    content_type: str | None = None
+    detect_type: bool = False
+    etag: str | None = None
+    meta: dict[str, str | None] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    delete_at: float | None = None
+    if_none_match: str | None = None
+    fresh_metadata: bool = False
+
+
+@dataclass
+class ObjectView:
+    account: str
+    container: SwiftContainer
+    row: SwiftObject
+    resolved: large.Resolved
+
+    @property
+    def size(self) -> int:
+        return self.resolved.size
+
+    @property
+    def etag(self) -> str:
+        return self.resolved.etag
+
+
+def version_prefix(name: str) -> str:
+    return f"{len(name):03x}{name}/"
+
+
+class Objects:
+    def __init__(self, db: Database, blobs: BlobStore, containers: Containers) -> None:
+        self.db = db
+        self.blobs = blobs
+        self.containers = containers
+
+    # --- lookups -------------------------------------------------------------------------
+    @staticmethod
+    async def _row(s: AsyncSession, container_id: int, name: str) -> SwiftObject | None:
+        return (await s.execute(select(SwiftObject).where(
+            SwiftObject.container_id == container_id, SwiftObject.name == name))
+        ).scalar_one_or_none()
+
+    async def find(self, container_id: int, name: str) -> SwiftObject | None:
+        async with self.db.read() as s:
+            row = await self._row(s, container_id, name)
+        if row is None or (row.delete_at is not None and row.delete_at <= now()):
+            return None
+        return row
+
+    def lookups(self, caller: Caller, account: str) -> tuple[large.Lookup, large.PrefixLookup]:
+        cache: dict[str, SwiftContainer | None] = {}
+
+        async def container(name: str) -> SwiftContainer | None:
+            if name not in cache:
+                row = await self.containers.get(account, name)
+                if row is not None and not acl.may_read_object(caller, account,
+                                                               row.sysmeta.get("read")):
+                    raise caller.deny()
+                cache[name] = row
+            return cache[name]
+
+        async def lookup(cname: str, name: str) -> SwiftObject | None:
+            c = await container(cname)
+            return await self.find(c.id, name) if c is not None else None
+
+        async def by_prefix(cname: str, prefix: str) -> list[SwiftObject]:
+            c = await container(cname)
+            if c is None:
+                return []
+            q = select(SwiftObject).where(SwiftObject.container_id == c.id, live())
+            if prefix:
+                q = q.where(SwiftObject.name >= prefix)
+            q = q.order_by(SwiftObject.name).limit(CONSTRAINTS.max_dlo_segments)
+            async with self.db.read() as s:
+                rows = list((await s.execute(q)).scalars())
+            return [r for r in rows if r.name.startswith(prefix)]
+
+        return lookup, by_prefix
+
+    async def read_all(self, blob: str) -> bytes:
+        parts = [chunk async for chunk in self.blobs.get(blob)]
+        return b"".join(parts)
+
+    async def open(self, caller: Caller, account: str, cname: str, name: str, *,
+                   manifest: bool = False) -> ObjectView:
+        """Authorize a read and resolve the object (404 when absent or expired).
+
+        ``manifest``: the manifest object itself, not the large object it describes.
+        """
+        c = await self.containers.require(account, cname, caller)
+        if not acl.may_read_object(caller, account, c.sysmeta.get("read")):
+            raise caller.deny()
+        row = await self.find(c.id, name)
+        if row is None:
+            raise NotFound("The resource could not be found.")
+        if manifest:
+            resolved = large.Resolved("plain", row.size if not row.headers.get("slo") else
+                                      await self.blobs.size(row.blob), row.etag,
+                                      [large.Segment(row.blob, 0, await self.blobs.size(
+                                          row.blob))])
+        else:
+            lookup, by_prefix = self.lookups(caller, account)
+            resolved = await large.resolve(row, lookup, by_prefix, self.read_all)
+        return ObjectView(account, c, row, resolved)
+
+    async def read(self, view: ObjectView, start: int = 0,
+                   length: int | None = None) -> AsyncIterator[bytes]:
+        end = view.size if length is None else min(view.size, start + length)
+        pos = 0
+        for seg in view.resolved.segments:
+            seg_start, pos = pos, pos + seg.length
+            if pos <= start:
+                continue
+            if seg_start >= end:
+                break
+            lo = max(start, seg_start) - seg_start
+            hi = min(end, pos) - seg_start
+            async for chunk in self.blobs.get(seg.blob, seg.offset + lo, hi - lo):
+                yield chunk
+
+    # --- writes --------------------------------------------------------------------------
+    async def writable(self, caller: Caller, account: str, cname: str) -> SwiftContainer:
+        c = await self.containers.require(account, cname, caller)
+        if not acl.may_write_object(caller, account, c.sysmeta.get("write")):
+            raise caller.deny()
+        return c
+
+    @staticmethod
+    def _room(acct: SwiftAccount, c: SwiftContainer, length: int | None) -> int | None:
+        """Bytes the quotas still allow (None: unlimited); 413 when already over."""
+        room: int | None = None
+        over = PayloadTooLarge("Upload exceeds quota.")
+        for meta, used, count in ((c.meta, c.bytes_used, c.object_count),
+                                  (acct.meta, acct.bytes_used, acct.object_count)):
+            quota = meta.get("quota-bytes")
+            if quota is not None and str(quota).isdigit():
+                left = int(quota) - used
+                room = left if room is None else min(room, left)
+            qcount = meta.get("quota-count") if meta is c.meta else acct.sysmeta.get(
+                "quota-count")
+            if qcount is not None and str(qcount).isdigit() and count + 1 > int(qcount):
+                raise over
+        if room is not None and (room < 0 or (length is not None and length > room)):
+            raise over
+        return room
+
+    def _blob_key(self, account: str, cname: str) -> str:
+        digest = large.md5_hex(cname)[:16]
+        return f"{_UNSAFE.sub('_', account)[:200]}/{digest}/{uuid.uuid4().hex}"
+
+    async def put(self, caller: Caller, account: str, cname: str, name: str,
+                  body: AsyncIterator[bytes], spec: PutSpec, *,
+                  slo: large.SloManifest | None = None) -> SwiftObject:
+        check_name(name, "object")
+        if not name:
+            raise BadRequest("Object name is required.")
+        c = await self.writable(caller, account, cname)
+        if spec.content_length is not None and spec.content_length > CONSTRAINTS.max_file_size:
+            raise PayloadTooLarge("Your request is too large.")
+        manifest = spec.headers.get("x-object-manifest")
+        if manifest:
+            large.dlo_target(manifest)
+        check_metadata({k: v for k, v in spec.meta.items() if v is not None}, "object")
+        if spec.if_none_match is not None and spec.if_none_match.strip() != "*":
+            raise BadRequest("If-None-Match only supports *")
+        if spec.if_none_match and await self.find(c.id, name) is not None:
+            raise PreconditionFailed("A precondition for this request was not met.")
+        room = self._room(await self.containers.account(account), c, spec.content_length)
+        key = self._blob_key(account, cname)
+        try:
+            info = await self.blobs.put(key, body, max_size=room)
+        except BlobTooLarge as exc:
+            raise PayloadTooLarge("Upload exceeds quota.") from exc
+        try:
+            if spec.content_length is not None and info.size != spec.content_length:
+                raise BadRequest("The body was shorter than its Content-Length.")
+            headers = {k: v for k, v in spec.headers.items() if k in ALLOWED_HEADERS}
+            size, etag = info.size, info.md5
+            want = spec.etag.strip('"').lower() if spec.etag else None
+            if slo is not None:
+                headers.update(slo="True", slo_etag=slo.etag)
+                size = slo.size
+                if want and want not in (slo.etag, info.md5):
+                    raise UnprocessableEntity("Unable to process the contained instructions")
+            elif want and want != info.md5:
+                raise UnprocessableEntity("Unable to process the contained instructions")
+            fields = {
+                "blob": key, "size": size, "etag": etag,
+                "content_type": self._content_type(name, spec),
+                "timestamp": now(), "headers": headers, "delete_at": spec.delete_at,
+                "meta": {k: v for k, v in spec.meta.items() if v is not None},
+            }
+            row, dropped = await self._commit(c, name, fields)
+        except BaseException:
+            await self.blobs.delete(key)
+            raise
+        for blob in dropped:
+            await self.blobs.delete(blob)
+        return row
+
+    @staticmethod
+    def _content_type(name: str, spec: PutSpec) -> str:
+        if spec.content_type and not spec.detect_type:
+            return spec.content_type
+        guessed, _ = mimetypes.guess_type(name, strict=False)
+        return guessed or "application/octet-stream"
+
+    @staticmethod
+    async def _count(s: AsyncSession, account: str, container_id: int, objects: int,
+                     size: int) -> None:
+        if not objects and not size:
+            return
+        await s.execute(update(SwiftContainer).where(SwiftContainer.id == container_id).values(
+            object_count=SwiftContainer.object_count + objects,
+            bytes_used=SwiftContainer.bytes_used + size))
+        await s.execute(update(SwiftAccount).where(SwiftAccount.name == account).values(
+            object_count=SwiftAccount.object_count + objects,
+            bytes_used=SwiftAccount.bytes_used + size))
+
+    async def _archive_target(self, s: AsyncSession, c: SwiftContainer
+                              ) -> SwiftContainer | None:
+        target = c.sysmeta.get("versions-location") or c.sysmeta.get("history-location")
+        if not target:
+            return None
+        return (await s.execute(select(SwiftContainer).where(
+            SwiftContainer.account == c.account, SwiftContainer.name == target))
+        ).scalar_one_or_none()
+
+    async def _move(self, s: AsyncSession, row: SwiftObject, src: SwiftContainer,
+                    dst: SwiftContainer, new_name: str) -> None:
+        """Move a row between containers (versioning), replacing what is there."""
+        there = await self._row(s, dst.id, new_name)
+        if there is not None and there.id != row.id:
+            await s.delete(there)
+            await s.flush()
+            await self._count(s, dst.account, dst.id, -1, -there.size)
+        await self._count(s, src.account, src.id, -1, -row.size)
+        row.container_id, row.name = dst.id, new_name
+        await self._count(s, dst.account, dst.id, 1, row.size)
+
+    async def _commit(self, c: SwiftContainer, name: str, fields: dict[str, Any]
+                      ) -> tuple[SwiftObject, list[str]]:
+        dropped: list[str] = []
+        async with self.db.write() as s:
+            await self.containers.ensure_account(s, c.account)
+            existing = await self._row(s, c.id, name)
+            if existing is not None:
+                expired = existing.delete_at is not None and existing.delete_at <= now()
+                archive = None if expired else await self._archive_target(s, c)
+                if archive is not None and not existing.headers.get("x-object-manifest"):
+                    await self._move(s, existing, c, archive, version_prefix(name) +
+                                     x_timestamp(existing.timestamp))
+                    await s.flush()
+                    existing = None
+            if existing is not None:
+                dropped.append(existing.blob)
+                await self._count(s, c.account, c.id, 0, fields["size"] - existing.size)
+                for key, value in fields.items():
+                    setattr(existing, key, value)
+                row = existing
+            else:
+                row = SwiftObject(container_id=c.id, name=name, **fields)
+                s.add(row)
+                await self._count(s, c.account, c.id, 1, fields["size"])
+        return row, dropped
+
+    async def post(self, caller: Caller, account: str, cname: str, name: str,
+                   spec: PutSpec) -> SwiftObject:
+        """Replace the object's metadata (Swift's fast-POST)."""
+        c = await self.writable(caller, account, cname)
+        meta = {k: v for k, v in spec.meta.items() if v is not None}
+        check_metadata(meta, "object")
+        manifest = spec.headers.get("x-object-manifest")
+        if manifest:
+            large.dlo_target(manifest)
+        async with self.db.write() as s:
+            row = await self._row(s, c.id, name)
+            if row is None or (row.delete_at is not None and row.delete_at <= now()):
+                raise NotFound("The resource could not be found.")
+            row.meta = meta
+            headers = {k: v for k, v in row.headers.items() if k in INTERNAL}
+            headers.update({k: v for k, v in spec.headers.items() if k in ALLOWED_HEADERS})
+            row.headers = headers
+            if spec.content_type:
+                row.content_type = spec.content_type
+            row.delete_at = spec.delete_at
+            row.timestamp = now()
+        return row
+
+    async def delete(self, caller: Caller, account: str, cname: str, name: str) -> None:
+        c = await self.writable(caller, account, cname)
+        dropped: list[str] = []
+        async with self.db.write() as s:
+            row = await self._row(s, c.id, name)
+            if row is None:
+                raise NotFound("The resource could not be found.")
+            if row.delete_at is not None and row.delete_at <= now():
+                await self._drop(s, c, row, dropped)
+                return_404 = True
+            else:
+                return_404 = False
+                archive = await self._archive_target(s, c)
+                if archive is not None and c.sysmeta.get("history-location"):
+                    await self._move(s, row, c, archive, version_prefix(name) +
+                                     x_timestamp(row.timestamp))
+                else:
+                    await self._drop(s, c, row, dropped)
+                    if archive is not None:
+                        await self._restore(s, c, archive, name)
+        for blob in dropped:
+            await self.blobs.delete(blob)
+        if return_404:
+            raise NotFound("The resource could not be found.")
+
+    async def _drop(self, s: AsyncSession, c: SwiftContainer, row: SwiftObject,
+                    dropped: list[str]) -> None:
+        await s.delete(row)
+        await s.flush()
+        await self._count(s, c.account, c.id, -1, -row.size)
+        dropped.append(row.blob)
+
+    async def _restore(self, s: AsyncSession, c: SwiftContainer, archive: SwiftContainer,
+                       name: str) -> None:
+        prefix = version_prefix(name)
+        newest = (await s.execute(select(SwiftObject).where(
+            SwiftObject.container_id == archive.id, SwiftObject.name >= prefix,
+            SwiftObject.name < prefix[:-1] + "0").order_by(SwiftObject.name.desc()).limit(1))
+        ).scalar_one_or_none()
+        if newest is not None:
+            await self._move(s, newest, archive, c, name)
+
+    async def reap(self, limit: int = 500) -> int:
+        """Remove expired objects (the object expirer); returns how many."""
+        dropped: list[str] = []
+        async with self.db.write() as s:
+            rows = list((await s.execute(select(SwiftObject).where(
+                SwiftObject.delete_at <= now()).limit(limit))).scalars())
+            for row in rows:
+                c = await s.get(SwiftContainer, row.container_id)
+                if c is not None:
+                    await self._drop(s, c, row, dropped)
+        for blob in dropped:
+            await self.blobs.delete(blob)
+        return len(rows)
+
+    async def reap_container(self, account: str, cname: str) -> None:
+        """Expired objects go before their container is checked for emptiness."""
+        c = await self.containers.get(account, cname)
+        if c is None:
+            return
+        dropped: list[str] = []
+        async with self.db.write() as s:
+            rows = list((await s.execute(select(SwiftObject).where(
+                SwiftObject.container_id == c.id, SwiftObject.delete_at <= now()))).scalars())
+            for row in rows:
+                await self._drop(s, c, row, dropped)
+        for blob in dropped:
+            await self.blobs.delete(blob)
+
+    async def copy(self, caller: Caller, src: tuple[str, str, str], dst: tuple[str, str, str],
+                   spec: PutSpec, *, manifest: bool = False) -> tuple[SwiftObject, ObjectView]:
+        """Copy src to dst (COPY or X-Copy-From): the bytes, the source's metadata
+        (unless X-Fresh-Metadata) under the request's. A large object is copied as its
+        content; ``manifest`` copies the manifest itself."""
+        view = await self.open(caller, *src, manifest=manifest)
+        source = view.row
+        meta: dict[str, str | None] = {} if spec.fresh_metadata else dict(source.meta)
+        meta.update(spec.meta)
+        headers = {k: v for k, v in source.headers.items() if k in ALLOWED_HEADERS}
+        if not manifest:
+            headers.pop("x-object-manifest", None)
+        headers.update(spec.headers)
+        merged = PutSpec(content_length=view.size,
+                         content_type=spec.content_type or source.content_type,
+                         detect_type=spec.detect_type, meta=meta, headers=headers,
+                         delete_at=spec.delete_at, if_none_match=spec.if_none_match)
+        slo = None
+        if manifest and source.headers.get("slo"):
+            entries = json.loads(await self.read_all(source.blob))
+            slo = large.SloManifest(entries, source.size, source.headers.get("slo_etag", ""))
+        row = await self.put(caller, *dst, self.read(view), merged, slo=slo)
+        return row, view

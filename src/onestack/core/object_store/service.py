@@ -1,0 +1,54 @@
+"""The object store core, assembled: one object the API layer calls."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+from onestack.config import Settings
+from onestack.core.object_store.bulk import Bulk
+from onestack.core.object_store.containers import Containers
+from onestack.core.object_store.objects import Objects
+from onestack.core.object_store.tempurl import TempUrls
+from onestack.db.engine import Database
+from onestack.drivers.blob import BlobStore, FilesystemBlobStore
+
+log = logging.getLogger("onestack.object_store")
+
+
+class ObjectStore:
+    def __init__(self, settings: Settings, db: Database, blobs: BlobStore | None = None,
+                 reap_interval: float = 2.0) -> None:
+        self.db = db
+        self.blobs = blobs or FilesystemBlobStore(Path(settings.data_dir) / "objects")
+        self.containers = Containers(db)
+        self.objects = Objects(db, self.blobs, self.containers)
+        self.tempurls = TempUrls(self.containers)
+        self.bulk = Bulk(self.containers, self.objects, Path(settings.data_dir) / "objects-spool")
+        self.reap_interval = reap_interval
+        self._reaper: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the expirer in the running loop (idempotent; called on the first request)."""
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.get_running_loop().create_task(self._reap_forever())
+
+    async def stop(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+            self._reaper = None
+
+    async def _reap_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.reap_interval)
+            try:
+                while await self.objects.reap() >= 500:
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("object expirer pass failed")
