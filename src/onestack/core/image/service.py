@@ -17,5 +17,6 @@ class ImageService:
         self.blobs = blobs if blobs is not None else FilesystemBlobStore(
             settings.data_dir / "images")
         self.images = Images(db, self.blobs)
-        self.data = ImageData(db, self.blobs, probe if probe is not None else DiskProbe())
+        self.data = ImageData(db, self.blobs, probe if probe is not None else DiskProbe(),
+                              require_format_match=settings.image.require_format_match)
         self.members = Members(db)
