@@ -77,3 +77,18 @@ async def test_stage_and_import(service: ImageService) -> None:
     rec = await service.images.get(OWNER, image_id)
     assert (rec.image.status, rec.image.size) == ("active", 6)
     assert not await service.blobs.exists(f"staging/{image_id}")
+
+
+async def test_format_match_can_be_turned_off(tmp_path: Path) -> None:
+    settings = load_settings(None, data_dir=tmp_path)
+    settings.image.require_format_match = False
+    migrate.upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        lax = ImageService(settings, db, MemoryBlobStore(), NoProbe())
+        image_id = await _image(lax, "qcow2")
+        await lax.data.upload(OWNER, image_id, _chunks(b"not a qcow2 file"))
+        rec = await lax.images.get(OWNER, image_id)
+        assert rec.image.status == "active"
+    finally:
+        await db.close()
