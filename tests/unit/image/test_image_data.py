@@ -9,11 +9,11 @@ import pytest
 
 from onestack.config import load_settings
 from onestack.core.image.access import Caller
-from onestack.core.image.formats import NoProbe
 from onestack.core.image.service import ImageService
 from onestack.db import migrate
 from onestack.db.engine import Database
 from onestack.drivers.blob import MemoryBlobStore
+from onestack.drivers.storage.qemu_img import NoProbe
 from onestack.errors import BadRequest, Conflict
 
 OWNER = Caller("p1")

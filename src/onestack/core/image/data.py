@@ -24,6 +24,7 @@ from onestack.db.models import Image
 from onestack.db.models.base import utcnow
 from onestack.drivers.blob import BlobInfo, BlobStore
 from onestack.drivers.blob.base import BlobTooLarge
+from onestack.drivers.storage.qemu_img import DiskInfo, DiskProbe
 from onestack.errors import BadRequest, Conflict, Forbidden, Gone, PayloadTooLarge
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class Download:
 
 
 class ImageData:
-    def __init__(self, db: Database, blobs: BlobStore, probe: formats.DiskProbe,
+    def __init__(self, db: Database, blobs: BlobStore, probe: DiskProbe,
                  require_format_match: bool = True) -> None:
         self.require_format_match = require_format_match
         self.db = db
@@ -126,16 +127,11 @@ class ImageData:
             await self.blobs.delete(key)
             raise Gone(f"Image {img.id} was deleted while its data was being saved.")
 
-    async def _probe(self, img: Image, key: str, size: int) -> formats.DiskInfo:
+    async def _probe(self, img: Image, key: str, size: int) -> DiskInfo:
         if img.disk_format in ("raw", "iso"):
-            return formats.DiskInfo(size)
-        try:
-            return await self.probe.info(self.blobs.path(key), img.disk_format)
-        except BadRequest:
-            if self.require_format_match:
-                raise
-            # Content that is not what it claims (allowed by configuration): no virtual size.
-            return formats.DiskInfo(None)
+            return DiskInfo(size)
+        # Content the probe cannot read gets no virtual size.
+        return await self.probe.info(self.blobs.path(key), img.disk_format)
 
     # --- download ----------------------------------------------------------------------------
     async def download(self, caller: Caller, image_id: str) -> Download | None:

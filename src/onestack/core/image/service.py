@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from onestack.config import Settings
 from onestack.core.image.data import ImageData
-from onestack.core.image.formats import DiskProbe
 from onestack.core.image.images import Images
 from onestack.core.image.members import Members
 from onestack.db.engine import Database
 from onestack.drivers.blob import BlobStore, FilesystemBlobStore
+from onestack.drivers.storage.qemu_img import DiskProbe
 
 
 class ImageService:

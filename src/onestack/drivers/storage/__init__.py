@@ -1,0 +1,1 @@
+"""Block storage on the host: disk files, qemu-img."""
