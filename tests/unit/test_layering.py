@@ -53,3 +53,16 @@ def test_modules_stay_small() -> None:
     big = [f"{p.relative_to(SRC)}: {n} lines" for p in SRC.rglob("*.py")
            if "migrations" not in p.parts and (n := len(p.read_text().splitlines())) > 500]
     assert not big, big
+
+
+def test_only_drivers_touch_the_host() -> None:
+    """No subprocesses outside drivers/ (and the CLI and image builder, which are tools)."""
+    bad = []
+    for path in SRC.rglob("*.py"):
+        if package_of(path) not in ("api", "core", "db", "scheduler", "agent"):
+            continue
+        text = path.read_text()
+        mods = imports(path)
+        if "subprocess" in mods or "create_subprocess_exec" in text or "os.system" in text:
+            bad.append(str(path.relative_to(SRC)))
+    assert not bad, bad
