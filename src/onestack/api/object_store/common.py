@@ -64,7 +64,9 @@ def store(req: ApiRequest) -> ObjectStore:
 
 def prepare(req: ApiRequest) -> None:
     req.ctx.request_id = trans_id()
-    store(req).start()
+    os = store(req)
+    if os.start():
+        req.runtime.shutdown.append(os.stop)
 
 
 def response_headers(req: ApiRequest) -> dict[str, str]:

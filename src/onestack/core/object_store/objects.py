@@ -279,10 +279,11 @@ class Objects:
         ).scalar_one_or_none()
 
     async def _move(self, s: AsyncSession, row: SwiftObject, src: SwiftContainer,
-                    dst: SwiftContainer, new_name: str) -> None:
+                    dst: SwiftContainer, new_name: str, dropped: list[str]) -> None:
         """Move a row between containers (versioning), replacing what is there."""
         there = await self._row(s, dst.id, new_name)
         if there is not None and there.id != row.id:
+            dropped.append(there.blob)
             await s.delete(there)
             await s.flush()
             await self._count(s, dst.account, dst.id, -1, -there.size)
@@ -301,7 +302,7 @@ class Objects:
                 archive = None if expired else await self._archive_target(s, c)
                 if archive is not None and not existing.headers.get("x-object-manifest"):
                     await self._move(s, existing, c, archive, version_prefix(name) +
-                                     x_timestamp(existing.timestamp))
+                                     x_timestamp(existing.timestamp), dropped)
                     await s.flush()
                     existing = None
             if existing is not None:
@@ -354,11 +355,11 @@ class Objects:
                 archive = await self._archive_target(s, c)
                 if archive is not None and c.sysmeta.get("history-location"):
                     await self._move(s, row, c, archive, version_prefix(name) +
-                                     x_timestamp(row.timestamp))
+                                     x_timestamp(row.timestamp), dropped)
                 else:
                     await self._drop(s, c, row, dropped)
                     if archive is not None:
-                        await self._restore(s, c, archive, name)
+                        await self._restore(s, c, archive, name, dropped)
         for blob in dropped:
             await self.blobs.delete(blob)
         if return_404:
@@ -372,21 +373,23 @@ class Objects:
         dropped.append(row.blob)
 
     async def _restore(self, s: AsyncSession, c: SwiftContainer, archive: SwiftContainer,
-                       name: str) -> None:
+                       name: str, dropped: list[str]) -> None:
         prefix = version_prefix(name)
         newest = (await s.execute(select(SwiftObject).where(
             SwiftObject.container_id == archive.id, SwiftObject.name >= prefix,
             SwiftObject.name < prefix[:-1] + "0").order_by(SwiftObject.name.desc()).limit(1))
         ).scalar_one_or_none()
         if newest is not None:
-            await self._move(s, newest, archive, c, name)
+            await self._move(s, newest, archive, c, name, dropped)
 
     async def reap(self, limit: int = 500) -> int:
         """Remove expired objects (the object expirer); returns how many."""
         dropped: list[str] = []
         async with self.db.write() as s:
+            # Several API processes may reap at once: each takes rows the others do not hold.
             rows = list((await s.execute(select(SwiftObject).where(
-                SwiftObject.delete_at <= now()).limit(limit))).scalars())
+                SwiftObject.delete_at <= now()).limit(limit).with_for_update(
+                    skip_locked=True))).scalars())
             for row in rows:
                 c = await s.get(SwiftContainer, row.container_id)
                 if c is not None:

@@ -30,10 +30,13 @@ class ObjectStore:
         self.reap_interval = reap_interval
         self._reaper: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        """Start the expirer in the running loop (idempotent; called on the first request)."""
+    def start(self) -> bool:
+        """Start the expirer in the running loop (called on every request; True when this
+        call started it)."""
         if self._reaper is None or self._reaper.done():
             self._reaper = asyncio.get_running_loop().create_task(self._reap_forever())
+            return True
+        return False
 
     async def stop(self) -> None:
         if self._reaper is not None:
