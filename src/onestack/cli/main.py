@@ -253,5 +253,41 @@ def token_keys_rotate(config: str | None, data_dir: Path | None) -> None:
     click.echo(f"rotated: key {primary} is now primary in {settings.fernet_key_dir}")
 
 
+@main.group()
+def images() -> None:
+    """Guest images: the tiny bootable test image."""
+
+
+@images.command("build-tiny")
+@_common
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also copy the image here.")
+@click.option("--force", is_flag=True, help="Build even when a cached image matches.")
+def images_build_tiny(config: str | None, data_dir: Path | None, output: Path | None,
+                      force: bool) -> None:
+    """Build (or reuse from the cache) the tiny qcow2 test image; print its path."""
+    import shutil
+
+    from onestack.images import TinyImageError, build_tiny, default_cache_dir
+
+    settings = _settings(config, data_dir=data_dir)
+    _prepare_data_dir(settings)
+    with console.status("Building the tiny image...") as status:
+
+        def progress(message: str) -> None:
+            console.print(f"[dim]  {message}[/dim]")
+            status.update(message)
+
+        try:
+            path = build_tiny(default_cache_dir(settings.data_dir), force=force,
+                              progress=progress)
+        except TinyImageError as exc:
+            raise click.ClickException(str(exc)) from exc
+    if output is not None:
+        shutil.copyfile(path, output)
+        path = output
+    click.echo(str(path))
+
+
 if __name__ == "__main__":
     main()
