@@ -21,17 +21,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from identity_report import ISSUE, OPERATIONS, VALIDATE, compare, markdown, targets
 from lib import hashrate, onestack, procs, quiet, report, upstream_keystone
 from lib.keystone_api import (
     Deployment,
@@ -42,18 +43,11 @@ from lib.keystone_api import (
 )
 from lib.load import KEEP_ALIVE, NEW_CONNECTION, LoadResult, RequestSpec, run_load
 
-ISSUE, VALIDATE, LIST = "token issue", "token validate", "project list"
-OPERATIONS = (ISSUE, VALIDATE, LIST)
 SEEDED_PROJECTS = 20
 BENCH_USER, BENCH_PROJECT = "bench-user", "bench"
 BENCH_PASSWORD = "bench-Passw0rd-identity"
 ADMIN_PASSWORD = "bench-admin-Passw0rd"
 JSON_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
-
-# Targets from the identity performance issue.
-TARGET_RATIO = 5.0  # token validate and project list req/s, Onestack / upstream
-TARGET_HASH_SHARE = 0.90  # token issue, share of the bcrypt-bound limit
-TARGET_IDLE_RSS_MIB = 150.0
 
 
 def parse_args() -> argparse.Namespace:
@@ -75,11 +69,17 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--retries", type=int, default=3, help="repeats of a disturbed run")
     parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=60,
+        help="seconds to wait at most, before each run, for other processes to go quiet",
+    )
+    parser.add_argument(
         "--nice",
         type=int,
         default=0,
-        help="scheduling priority change for the bench and both services (root may go "
-        "below 0, to be less disturbed by other work on a shared machine)",
+        help="scheduling priority for the bench and both services: below 0 (root only) "
+        "keeps other work on a shared machine from disturbing the runs",
     )
     parser.add_argument("--warmup", type=float, default=2, help="unmeasured seconds per run")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
@@ -145,42 +145,83 @@ def seed(deployment: Deployment, concurrency: int) -> Workload:
     return Workload(admin_token, json.dumps(user_auth).encode(), user_tokens, len(listed))
 
 
-def bench_service(
-    name: str,
-    start: Callable[[procs.Services, Path], Deployment],
-    workdir: Path,
-    args: argparse.Namespace,
-    modes: tuple[str, ...],
-) -> dict[str, Any]:
-    """Start one service, seed it, run every operation in every mode, stop it."""
-    workdir.mkdir(parents=True)
-    with procs.Services(workdir) as services:
-        deployment = start(services, workdir)
-        memory_started = procs.memory(services.pids())
-        work = seed(deployment, args.concurrency)
-        time.sleep(1)
-        memory_idle = procs.memory(services.pids())
-        print(f"{name}: seeded; GET /v3/projects lists {work.projects_listed}; "
-              f"idle RSS {memory_idle['rss_mib']:.0f} MiB")  # fmt: skip
-        results = []
-        for operation in OPERATIONS:
-            specs = work.requests(operation, deployment.identity.prefix)
-            for mode in modes:
-                results.append(best_of(deployment, operation, specs, mode, args, services))
-        memory_after = procs.memory(services.pids())
+@dataclass
+class Side:
+    """One of the services under test, started and seeded, with what was measured on it."""
+
+    name: str
+    modes: tuple[str, ...]
+    workdir: Path
+    services: procs.Services
+    deployment: Deployment
+    work: Workload
+    memory: dict[str, Any] = field(default_factory=dict)
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
         logs = {
-            str(log.relative_to(workdir)): report.log_problems(log)
-            for log in sorted(workdir.rglob("*.log"))
+            str(log.relative_to(self.workdir)): report.log_problems(log)
+            for log in sorted(self.workdir.rglob("*.log"))
             if not log.name.endswith("-setup.log")
         }
-    return {
-        "details": deployment.details,
-        "startup_s": round(deployment.startup_s, 2),
-        "projects_listed": work.projects_listed,
-        "memory": {"after_start": memory_started, "idle": memory_idle, "after_load": memory_after},
-        "results": results,
-        "log_problems": logs,
+        return {
+            "details": self.deployment.details,
+            "startup_s": round(self.deployment.startup_s, 2),
+            "projects_listed": self.work.projects_listed,
+            "memory": self.memory,
+            "results": self.results,
+            "log_problems": logs,
+        }
+
+
+Starter = Callable[[procs.Services, Path], Deployment]
+
+
+def start_side(
+    name: str, start: Starter, modes: tuple[str, ...], workdir: Path, stack: ExitStack, args: Any
+) -> Side:
+    workdir.mkdir(parents=True)
+    services = stack.enter_context(procs.Services(workdir))
+    deployment = start(services, workdir)
+    memory = {"after_start": procs.memory(services.pids())}
+    work = seed(deployment, args.concurrency)
+    print(f"{name}: seeded; GET /v3/projects lists {work.projects_listed}")
+    return Side(name, modes, workdir, services, deployment, work, memory)
+
+
+def bench_services(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
+    """Start the services (they stay up side by side), then run each operation on one
+    and then the other, so that other work on the machine falls on both alike."""
+    config = f"[identity]\npassword_hash_rounds = {args.rounds}\n"
+    starters: dict[str, tuple[Starter, tuple[str, ...]]] = {
+        "upstream": (
+            lambda services, work: upstream_keystone.start(
+                services, work, args.rounds, ADMIN_PASSWORD
+            ),
+            (NEW_CONNECTION,),
+        ),
+        "onestack": (
+            lambda services, work: onestack.start(services, work, config),
+            (NEW_CONNECTION, KEEP_ALIVE),
+        ),
     }
+    names = [args.only] if args.only else list(starters)
+    with ExitStack() as stack:
+        sides = [start_side(name, *starters[name], scratch / name, stack, args) for name in names]
+        time.sleep(1)
+        for side in sides:
+            side.memory["idle"] = procs.memory(side.services.pids())
+            print(f"{side.name}: idle RSS {side.memory['idle']['rss_mib']:.0f} MiB")
+        for operation in OPERATIONS:
+            for side in sides:
+                specs = side.work.requests(operation, side.deployment.identity.prefix)
+                for mode in side.modes:
+                    side.results.append(
+                        best_of(side.deployment, operation, specs, mode, args, side.services)
+                    )
+        for side in sides:
+            side.memory["after_load"] = procs.memory(side.services.pids())
+        return {side.name: side.summary() for side in sides}
 
 
 RUN_KEYS = ("rps", "p50_ms", "p99_ms", "non_2xx", "5xx", "connection_errors", "other_cpu_pct")
@@ -208,6 +249,7 @@ def best_of(
             args.max_other_cpu,
             args.retries,
             services.pids,
+            wait=args.quiet_wait,
         )
         summaries.append(result.summary())
     best = max(summaries, key=lambda summary: float(summary["rps"]))
@@ -246,172 +288,6 @@ def run_operation(
     return result
 
 
-def find(service: dict[str, Any] | None, operation: str, mode: str) -> dict[str, Any] | None:
-    if not service:
-        return None
-    for result in service["results"]:
-        if result["operation"] == operation and result["mode"] == mode:
-            return dict(result)
-    return None
-
-
-def ratio(a: float | None, b: float | None) -> float | None:
-    return round(a / b, 2) if a is not None and b else None
-
-
-def compare(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """Onestack / upstream for each operation; new connections are the like-for-like basis."""
-    ours, theirs = data["services"].get("onestack"), data["services"].get("upstream")
-    rows = []
-    for operation in OPERATIONS:
-        new = find(ours, operation, NEW_CONNECTION)
-        kept = find(ours, operation, KEEP_ALIVE)
-        base = find(theirs, operation, NEW_CONNECTION)
-        if not (new and base):
-            continue
-        rows.append(
-            {
-                "operation": operation,
-                "rps_ratio_new_conn": ratio(new["rps"], base["rps"]),
-                "rps_ratio_keep_alive": ratio(kept["rps"], base["rps"]) if kept else None,
-                "onestack_p99_ms_new_conn": new["p99_ms"],
-                "onestack_p99_ms_keep_alive": kept["p99_ms"] if kept else None,
-                "upstream_p50_ms": base["p50_ms"],
-            }
-        )
-    return rows
-
-
-def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's targets, each with the measured value and whether it is met."""
-    ours = data["services"].get("onestack")
-    if not ours:
-        return []
-    rows: list[dict[str, Any]] = []
-
-    def add(target: str, value: str, met: bool | None) -> None:
-        rows.append({"target": target, "value": value, "met": met})
-
-    by_op = {row["operation"]: row for row in data["comparison"]}
-    for operation in (VALIDATE, LIST):
-        row = by_op.get(operation)
-        if row is None:
-            add(f"{operation} req/s >= {TARGET_RATIO:.0f}x upstream", "no upstream run", None)
-            add(f"{operation}: Onestack p99 < upstream p50", "no upstream run", None)
-            continue
-        add(
-            f"{operation} req/s >= {TARGET_RATIO:.0f}x upstream (new conn)",
-            f"{row['rps_ratio_new_conn']}x (keep-alive {row['rps_ratio_keep_alive']}x)",
-            row["rps_ratio_new_conn"] >= TARGET_RATIO,
-        )
-        add(
-            f"{operation}: Onestack p99 < upstream p50 (new conn)",
-            f"{row['onestack_p99_ms_new_conn']} ms vs {row['upstream_p50_ms']} ms",
-            row["onestack_p99_ms_new_conn"] < row["upstream_p50_ms"],
-        )
-    limit = data["hash_rate"]["hashes_per_s"]
-    for mode in (NEW_CONNECTION, KEEP_ALIVE):
-        if issue := find(ours, ISSUE, mode):
-            share = issue["rps"] / limit
-            add(
-                f"token issue ({mode}) >= {TARGET_HASH_SHARE:.0%} of the bcrypt limit",
-                f"{issue['rps']} of {limit} req/s = {share:.0%}",
-                share >= TARGET_HASH_SHARE,
-            )
-    failures = sum(
-        run["5xx"] + sum(run["connection_errors"].values())
-        for result in ours["results"]
-        for run in result["runs"]
-    )
-    add("no 5xx (nor connection errors)", str(failures), failures == 0)
-    rss = ours["memory"]["idle"]["rss_mib"]
-    add(
-        f"Onestack idle RSS < {TARGET_IDLE_RSS_MIB:.0f} MiB",
-        f"{rss} MiB",
-        rss < TARGET_IDLE_RSS_MIB,
-    )
-    return rows
-
-
-RESULT_COLUMNS: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
-    ("operation", lambda r: r["operation"]),
-    ("service", lambda r: r["service"]),
-    ("connections", lambda r: r["mode"]),
-    ("req/s", lambda r: r["rps"]),
-    ("p50 ms", lambda r: r["p50_ms"]),
-    ("p99 ms", lambda r: r["p99_ms"]),
-    ("non-2xx", lambda r: r["non_2xx"]),
-    ("5xx", lambda r: r["5xx"]),
-    ("server CPU ms/req", lambda r: r["server_cpu_ms_per_request"]),
-    ("server CPU %", lambda r: r["server_cpu_pct"]),
-    ("client CPU %", lambda r: r["client_cpu_pct"]),
-    ("other CPU %", lambda r: r["other_cpu_pct"]),
-]
-COMPARISON_COLUMNS: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
-    ("operation", lambda c: c["operation"]),
-    ("req/s ratio, new conn", lambda c: c["rps_ratio_new_conn"]),
-    ("req/s ratio, keep-alive", lambda c: c["rps_ratio_keep_alive"]),
-    ("Onestack p99 ms, new conn", lambda c: c["onestack_p99_ms_new_conn"]),
-    ("Onestack p99 ms, keep-alive", lambda c: c["onestack_p99_ms_keep_alive"]),
-    ("upstream p50 ms", lambda c: c["upstream_p50_ms"]),
-]
-MEMORY_COLUMNS: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
-    ("service", lambda s: s["name"]),
-    ("processes", lambda s: s["memory"]["idle"]["processes"]),
-    ("RSS idle MiB", lambda s: s["memory"]["idle"]["rss_mib"]),
-    ("RSS after load MiB", lambda s: s["memory"]["after_load"]["rss_mib"]),
-    ("PSS idle MiB", lambda s: s["memory"]["idle"]["pss_mib"]),
-    ("start-up s", lambda s: s["startup_s"]),
-    ("projects listed", lambda s: s["projects_listed"]),
-]
-VERDICT = {True: "yes", False: "**no**", None: "n/a"}
-
-
-def markdown(data: dict[str, Any]) -> str:
-    services = data["services"]
-    args, hashes = data["args"], data["hash_rate"]
-    results = [{**r, "service": name} for name, s in services.items() for r in s["results"]]
-    results.sort(key=lambda r: (OPERATIONS.index(r["operation"]), r["service"], r["mode"]))
-    out = [
-        f"Identity benchmark, {data['date']}: {data['machine']['cpus']} vCPU "
-        f"({data['machine']['cpu_model']}), concurrency {args['concurrency']}, "
-        f"{args['duration']:g} s per operation, bcrypt cost {args['rounds']}. "
-        "CPU % is of one core (the machine has 200 %).",
-        "",
-        report.columns_table(RESULT_COLUMNS, results),
-    ]
-    if data["comparison"]:
-        out += ["", "Onestack / upstream (upstream opens a new connection per request):", ""]
-        out.append(report.columns_table(COMPARISON_COLUMNS, data["comparison"]))
-    limit = hashes["hashes_per_s"]
-    out += [
-        "",
-        f"bcrypt limit: {limit} checks/s at cost {hashes['rounds']} with {hashes['threads']} "
-        f"threads ({hashes['ms_per_check_per_thread']} ms per check; best of "
-        f"{' and '.join(map(str, hashes['runs']))}, before and after). Token issue reached:",
-        "",
-        report.table(
-            ["service", "connections", "token issue req/s", "of the limit"],
-            [
-                [r["service"], r["mode"], r["rps"], f"{r['rps'] / limit:.0%}"]
-                for r in results
-                if r["operation"] == ISSUE
-            ],
-        ),
-        "",
-        report.columns_table(MEMORY_COLUMNS, [{**s, "name": name} for name, s in services.items()]),
-    ]
-    if data["targets"]:
-        rows = [[t["target"], t["value"], VERDICT[t["met"]]] for t in data["targets"]]
-        out += ["", report.table(["target", "measured", "met"], rows)]
-    for name, service in services.items():
-        for log, problems in service["log_problems"].items():
-            if problems["count"]:
-                out += ["", f"{name}: {problems['count']} error-looking lines in {log}, first:"]
-                out += [f"    {line}" for line in problems["first"]]
-    return "\n".join(out)
-
-
 def measure_hash_rate(args: argparse.Namespace) -> dict[str, Any]:
     def measure() -> dict[str, Any]:
         print(f"bcrypt: measuring checks/s at cost {args.rounds} with 2 threads")
@@ -424,7 +300,11 @@ def measure_hash_rate(args: argparse.Namespace) -> dict[str, Any]:
         return result
 
     return quiet.undisturbed(
-        measure, lambda result: float(result["other_cpu_pct"]), args.max_other_cpu, args.retries
+        measure,
+        lambda result: float(result["other_cpu_pct"]),
+        args.max_other_cpu,
+        args.retries,
+        wait=args.quiet_wait,
     )
 
 
@@ -432,7 +312,7 @@ def main() -> int:
     args = parse_args()
     procs.interrupt_on_signals()
     if args.nice:
-        os.nice(args.nice)  # inherited by the services started below
+        procs.renice(args.nice)
     scratch = Path(tempfile.mkdtemp(prefix="bench-identity-"))
     data: dict[str, Any] = {
         "benchmark": "identity",
@@ -441,27 +321,9 @@ def main() -> int:
         "args": vars(args),
         "services": {},
     }
-    config = f"[identity]\npassword_hash_rounds = {args.rounds}\n"
     try:
         hash_runs = [measure_hash_rate(args)]
-        if args.only in (None, "upstream"):
-            data["services"]["upstream"] = bench_service(
-                "upstream",
-                lambda services, work: upstream_keystone.start(
-                    services, work, args.rounds, ADMIN_PASSWORD
-                ),
-                scratch / "upstream",
-                args,
-                (NEW_CONNECTION,),
-            )
-        if args.only in (None, "onestack"):
-            data["services"]["onestack"] = bench_service(
-                "onestack",
-                lambda services, work: onestack.start(services, work, config),
-                scratch / "onestack",
-                args,
-                (NEW_CONNECTION, KEEP_ALIVE),
-            )
+        data["services"] = bench_services(args, scratch)
         # Measured again at the end: the better of the two is the machine's limit (a
         # process elsewhere on the machine can only slow a measurement down).
         hash_runs.append(measure_hash_rate(args))

@@ -40,6 +40,18 @@ def interrupt_on_signals() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def renice(nice: int) -> None:
+    """Change this process's priority, inherited by every service it starts.
+
+    With the kernel's autogroups (one per session), a process's nice value only counts
+    among its own session, so the session's autogroup gets the same value.
+    """
+    os.nice(nice - os.nice(0))
+    autogroup = Path("/proc/self/autogroup")
+    if autogroup.exists():
+        autogroup.write_text(str(nice))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

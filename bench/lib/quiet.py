@@ -27,7 +27,7 @@ def other_load(seconds: float, exclude: Pids | None = None) -> float:
     return round(max(0.0, machine - ours) * 100 / seconds, 1)
 
 
-def wait_until_quiet(limit: float, exclude: Pids | None = None, timeout: float = 300) -> float:
+def wait_until_quiet(limit: float, exclude: Pids | None = None, timeout: float = 60) -> float:
     """Wait until other processes use less than `limit` % of a core for two seconds."""
     started = time.monotonic()
     told = False
@@ -49,11 +49,15 @@ def undisturbed(
     limit: float,
     retries: int,
     exclude: Pids | None = None,
+    *,
+    wait: float = 60,
 ) -> T:
     """Run `measure` when the machine is quiet; again (up to `retries` times) while
-    `disturbance(result)`, the other processes' CPU % during it, exceeds `limit`."""
+    `disturbance(result)`, the other processes' CPU % during it, exceeds `limit`.
+    Before each run, wait up to `wait` seconds for the machine to be quiet."""
     for attempt in range(retries + 1):
-        wait_until_quiet(limit, exclude)
+        if wait > 0:
+            wait_until_quiet(limit, exclude, wait)
         result = measure()
         other = disturbance(result)
         if other <= limit:
