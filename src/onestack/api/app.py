@@ -36,6 +36,7 @@ from onestack.errors import (
     OnestackError,
     Unauthorized,
 )
+from onestack.scheduler.service import Placement
 
 log = logging.getLogger("onestack.api")
 access_log = logging.getLogger("onestack.access")
@@ -53,6 +54,7 @@ class Runtime:
         self.db = db or Database(settings.database_url, echo=settings.database.echo,
                                  pool_size=settings.database.pool_size)
         self.identity = Identity(settings, self.db)
+        self.placement = Placement(self.db)
         self.object_store = ObjectStore(settings, self.db)
         self.image = ImageService(settings, self.db)  # images under data_dir/images
         self.services: list[ServiceApi] = []

@@ -15,7 +15,7 @@ from onestack.api.common.policy import Rule
 from onestack.api.common.routing import ServiceApi
 from onestack.core.identity.bootstrap import ServiceEntry
 
-SERVICES = ["identity", "image", "object_store"]
+SERVICES = ["identity", "image", "object_store", "placement"]
 
 
 def _modules() -> list[ModuleType]:

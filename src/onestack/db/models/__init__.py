@@ -23,6 +23,7 @@ from onestack.db.models.identity import (
 )
 from onestack.db.models.image import Image, ImageMember, ImageProperty, ImageTag
 from onestack.db.models.object_store import SwiftAccount, SwiftContainer, SwiftObject
+from onestack.db.models.placement import ResourceProvider  # noqa: F401  (placement tables)
 
 __all__ = [
     "AppCredRole",

@@ -1,0 +1,142 @@
+"""GET /allocation_candidates (1.10+): parse the request groups, render each version."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.responses import Response
+
+from onestack.api.common.microversions import req_version
+from onestack.api.common.request import ApiRequest
+from onestack.api.placement import query, views
+from onestack.scheduler.candidates import CandidateQuery, CandidateResult, RequestGroup
+from onestack.scheduler.errors import BadQuery
+
+Version = tuple[int, int]
+GROUP_KEYS = ("resources", "required", "member_of", "in_tree")
+
+
+def _suffix_pattern(v: Version) -> str:
+    return r"[a-zA-Z0-9_-]{1,64}" if v >= (1, 33) else r"[1-9][0-9]*"
+
+
+def _allowed(v: Version) -> set[str]:
+    keys = {"resources"}
+    for key, since in (("limit", (1, 16)), ("required", (1, 17)), ("member_of", (1, 21)),
+                       ("group_policy", (1, 25)), ("in_tree", (1, 31)),
+                       ("root_required", (1, 35)), ("same_subtree", (1, 36))):
+        if v >= since:
+            keys.add(key)
+    return keys
+
+
+def parse(req: ApiRequest) -> CandidateQuery:
+    v = req_version(req)
+    granular = (rf"({'|'.join(GROUP_KEYS)})({_suffix_pattern(v)})"
+                if v >= (1, 25) else None)
+    query.check_known(req, _allowed(v), granular)
+    groups: dict[str, RequestGroup] = {}
+    for key in req.query:
+        m = re.fullmatch(rf"({'|'.join(GROUP_KEYS)})(.*)", key)
+        if m is None:
+            continue
+        kind, suffix = m.group(1), m.group(2)
+        g = groups.setdefault(suffix, RequestGroup(suffix))
+        values = req.query.getlist(key)
+        if kind == "resources":
+            g.resources = query.resources(query.single(req, key) or "", key)
+        elif kind == "required":
+            g.required, g.forbidden = query.traits(values, v, key)
+        elif kind == "member_of":
+            g.member_of = query.member_of(values, v, key)
+        else:
+            g.in_tree = query.check_uuid(query.single(req, key) or "", key)
+    for suffix, g in groups.items():
+        if not g.resources:
+            raise BadQuery(f"All request groups must specify resources: 'resources{suffix}' "
+                           "is missing." if suffix else
+                           "Unexpected empty resources: 'resources' is required when "
+                           "'required', 'member_of' or 'in_tree' is given.")
+    if not groups:
+        raise BadQuery("Invalid query string parameters: 'resources' is a required property.")
+    q = CandidateQuery(list(groups.values()))
+    granular_groups = [g for g in q.groups if g.suffix]
+    q.group_policy = query.single(req, "group_policy")
+    if q.group_policy not in (None, "none", "isolate"):
+        raise BadQuery(f"Invalid group_policy {q.group_policy!r}: expected none or isolate.")
+    if len(granular_groups) > 1 and q.group_policy is None:
+        raise BadQuery("The \"group_policy\" parameter is required when specifying more than "
+                       "one \"resources{N}\" parameter.")
+    if (limit := query.single(req, "limit")) is not None:
+        if not limit.isdigit() or int(limit) < 1:
+            raise BadQuery(f"Invalid query string parameters: limit must be a positive "
+                           f"integer, got {limit!r}.")
+        q.limit = int(limit)
+    if values := req.query.getlist("root_required"):
+        q.root_required, q.root_forbidden = query.traits(values, v, "root_required")
+    for value in req.query.getlist("same_subtree"):
+        suffixes = [s.strip() for s in value.split(",")]
+        for s in suffixes:
+            if s not in groups or not s:
+                raise BadQuery(f"Real suffixes should be specified in same_subtree: {s!r} "
+                               "is not a suffix of a request group.")
+        q.same_subtree.append(suffixes)
+    return q
+
+
+async def _validate_names(req: ApiRequest, q: CandidateQuery) -> None:
+    catalog = req.runtime.placement.catalog
+    for g in q.groups:
+        for rc in g.resources:
+            if not await catalog.class_exists(rc):
+                raise BadQuery(f"Invalid resource class in resources parameter: No such "
+                               f"resource class {rc}.")
+        names = [t for any_of in g.required for t in any_of] + g.forbidden
+        for any_of in q.root_required:
+            names += any_of
+        for name in names + q.root_forbidden:
+            if not await catalog.trait_exists(name):
+                raise BadQuery(f"Invalid query string parameters: No such trait(s): {name}.")
+
+
+async def listing(req: ApiRequest) -> Response:
+    q = parse(req)
+    await _validate_names(req, q)
+    result = await req.runtime.placement.candidates.find(q)
+    return views.respond(render(req_version(req), q, result))
+
+
+def render(v: Version, q: CandidateQuery, result: CandidateResult) -> dict[str, Any]:
+    uuid_of = {p.id: p.uuid for p in result.providers.values()}
+    requests: list[dict[str, Any]] = []
+    for cand in result.candidates:
+        if v >= (1, 12):
+            item: dict[str, Any] = {"allocations": {
+                uuid_of[rp]: {"resources": res} for rp, res in cand.allocations.items()}}
+            if v >= (1, 34):
+                item["mappings"] = {s: [uuid_of[rp] for rp in rps]
+                                    for s, rps in cand.mappings.items()}
+        else:
+            item = {"allocations": [{"resource_provider": {"uuid": uuid_of[rp]},
+                                     "resources": res} for rp, res in cand.allocations.items()]}
+        requests.append(item)
+    if v >= (1, 29):
+        ids = result.summary_ids()
+    else:
+        ids = sorted({rp for c in result.candidates for rp in c.allocations})
+    wanted = {rc for g in q.groups for rc in g.resources}
+    summaries: dict[str, Any] = {}
+    for rp in ids:
+        inv = result.inventory.get(rp, {})
+        summary: dict[str, Any] = {"resources": {
+            rc: {"capacity": cap, "used": used} for rc, (cap, used) in inv.items()
+            if v >= (1, 27) or rc in wanted}}
+        if v >= (1, 17):
+            summary["traits"] = sorted(result.traits.get(rp, ()))
+        if v >= (1, 29):
+            p = result.providers[rp]
+            summary["parent_provider_uuid"] = uuid_of.get(p.parent_id) if p.parent_id else None
+            summary["root_provider_uuid"] = uuid_of[p.root_id]
+        summaries[uuid_of[rp]] = summary
+    return {"allocation_requests": requests, "provider_summaries": summaries}

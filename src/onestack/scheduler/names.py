@@ -1,0 +1,64 @@
+"""Standard resource classes and traits, and the rules for custom names."""
+
+from __future__ import annotations
+
+import re
+
+from onestack.errors import BadRequest
+
+STANDARD_RESOURCE_CLASSES: tuple[str, ...] = (
+    "VCPU", "MEMORY_MB", "DISK_GB", "PCI_DEVICE", "SRIOV_NET_VF", "NUMA_SOCKET", "NUMA_CORE",
+    "NUMA_THREAD", "NUMA_MEMORY_MB", "IPV4_ADDRESS", "VGPU", "VGPU_DISPLAY_HEAD",
+    "NET_BW_EGR_KILOBIT_PER_SEC", "NET_BW_IGR_KILOBIT_PER_SEC", "PCPU", "MEM_ENCRYPTION_CONTEXT",
+    "FPGA", "PGPU", "NET_PACKET_RATE_KILOPACKET_PER_SEC",
+    "NET_PACKET_RATE_EGR_KILOPACKET_PER_SEC", "NET_PACKET_RATE_IGR_KILOPACKET_PER_SEC",
+)
+STANDARD_CLASS_SET = frozenset(STANDARD_RESOURCE_CLASSES)
+
+_CPU = ["SSE", "SSE2", "SSE3", "SSSE3", "SSE41", "SSE42", "AVX", "AVX2", "AVX512F", "AES",
+        "FMA3", "MMX", "VMX", "SVM", "SHA", "BMI", "BMI2"]
+STANDARD_TRAITS: tuple[str, ...] = tuple(sorted({
+    *(f"HW_CPU_X86_{f}" for f in _CPU),
+    "HW_CPU_HYPERTHREADING", "HW_NIC_SRIOV", "HW_GPU_API_VULKAN", "HW_NUMA_ROOT",
+    "STORAGE_DISK_HDD", "STORAGE_DISK_SSD",
+    "MISC_SHARES_VIA_AGGREGATE",
+    "COMPUTE_DEVICE_TAGGING", "COMPUTE_NET_ATTACH_INTERFACE",
+    "COMPUTE_NET_ATTACH_INTERFACE_WITH_TAG", "COMPUTE_VOLUME_ATTACH",
+    "COMPUTE_VOLUME_ATTACH_WITH_TAG", "COMPUTE_VOLUME_EXTEND", "COMPUTE_VOLUME_MULTI_ATTACH",
+    "COMPUTE_TRUSTED_CERTS", "COMPUTE_IMAGE_TYPE_QCOW2", "COMPUTE_IMAGE_TYPE_RAW",
+    "COMPUTE_IMAGE_TYPE_ISO", "COMPUTE_IMAGE_TYPE_AMI", "COMPUTE_IMAGE_TYPE_ARI",
+    "COMPUTE_IMAGE_TYPE_AKI", "COMPUTE_IMAGE_TYPE_VHD", "COMPUTE_IMAGE_TYPE_VMDK",
+    "COMPUTE_IMAGE_TYPE_VDI", "COMPUTE_IMAGE_TYPE_PLOOP", "COMPUTE_NODE",
+    "COMPUTE_STATUS_DISABLED", "COMPUTE_ACCELERATORS", "COMPUTE_RESCUE_BFV",
+    "COMPUTE_SOCKET_PCI_NUMA_AFFINITY", "COMPUTE_EPHEMERAL_ENCRYPTION",
+    "COMPUTE_NET_VIF_MODEL_VIRTIO", "COMPUTE_NET_VIF_MODEL_E1000",
+    "COMPUTE_NET_VIF_MODEL_RTL8139", "COMPUTE_STORAGE_BUS_VIRTIO",
+    "COMPUTE_STORAGE_BUS_IDE", "COMPUTE_STORAGE_BUS_SCSI", "COMPUTE_STORAGE_BUS_SATA",
+    "COMPUTE_STORAGE_BUS_USB", "COMPUTE_GRAPHICS_MODEL_VGA",
+    "COMPUTE_GRAPHICS_MODEL_VIRTIO", "COMPUTE_GRAPHICS_MODEL_CIRRUS",
+    "COMPUTE_GRAPHICS_MODEL_NONE", "COMPUTE_FIRMWARE_UEFI", "COMPUTE_SECURITY_TPM_2_0",
+    "COMPUTE_ARCH_X86_64", "COMPUTE_ARCH_AARCH64", "COMPUTE_HYPERVISOR_QEMU",
+    "COMPUTE_HYPERVISOR_KVM", "COMPUTE_ADDRESS_SPACE_PASSTHROUGH",
+    "COMPUTE_ADDRESS_SPACE_EMULATED", "COMPUTE_SAME_HOST_COLD_MIGRATE",
+}))
+STANDARD_TRAIT_SET = frozenset(STANDARD_TRAITS)
+
+CUSTOM_NAME = re.compile(r"^CUSTOM_[A-Z0-9_]+$")
+ANY_NAME = re.compile(r"^[A-Z0-9_]+$")
+MAX_NAME = 255
+
+
+def is_custom(name: str) -> bool:
+    return bool(CUSTOM_NAME.match(name)) and len(name) <= MAX_NAME
+
+
+def check_custom(name: str, kind: str) -> None:
+    if not is_custom(name):
+        raise BadRequest(f"The {kind} name {name!r} is invalid: custom names start with "
+                         f"CUSTOM_ and hold only upper-case letters, digits and underscores.")
+
+
+def check_class_name(name: str) -> None:
+    """A resource class name as it may appear in a request (standard or custom)."""
+    if name not in STANDARD_CLASS_SET and not is_custom(name):
+        raise BadRequest(f"Invalid resource class name {name!r}.")
