@@ -2,5 +2,5 @@
 # Install what is missing, then start Onestack in the foreground: ./up.sh [onestack up options]
 set -euo pipefail
 cd "$(dirname "$0")"
-scripts/setup-env.sh
+bash scripts/setup-env.sh
 exec .venv/bin/onestack up "$@"
