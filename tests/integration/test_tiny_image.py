@@ -47,7 +47,7 @@ def tiny_image() -> Path:
     return build_tiny(cache)
 
 
-@pytest.fixture(scope="module", params=["config-drive", "metadata-service"])
+@pytest.fixture(scope="module", params=["config-drive", "config-drive-vfat", "metadata-service"])
 def guest(request: pytest.FixtureRequest, tiny_image: Path) -> Iterator[Guest]:
     meta = {"uuid": "0a4c7e0e-2f0b-4e43-9d59-3f2f1f1e6a11", "name": "tinytest",
             "hostname": "tinytest.novalocal", "launch_index": 0, "availability_zone": "nova",

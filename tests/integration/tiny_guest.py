@@ -49,7 +49,8 @@ sys.stdout.buffer.flush()
 
 
 class Guest:
-    """One tiny-image VM. ``source`` is ``config-drive`` or ``metadata-service``."""
+    """One tiny-image VM. ``source``: ``config-drive`` (ISO 9660), ``config-drive-vfat`` or
+    ``metadata-service``."""
 
     def __init__(self, image: Path, meta_data: dict[str, Any], user_data: str,
                  source: str = "config-drive", vcpus: int = 2, memory_mb: int = 128) -> None:
@@ -76,9 +77,9 @@ class Guest:
                "-drive", f"file={disk},if=virtio,format=qcow2,cache=unsafe",
                "-device", "virtio-net-pci,netdev=n0,romfile=",
                "-serial", f"file:{self.console}"]
-        if self._source == "config-drive":
-            cmd += ["-drive", f"file={self._config_drive(meta)},if=virtio,format=raw,"
-                    "readonly=on"]
+        if self._source.startswith("config-drive"):
+            drive = self._config_drive(meta, vfat=self._source.endswith("vfat"))
+            cmd += ["-drive", f"file={drive},if=virtio,format=raw,readonly=on"]
         else:
             # The metadata address inside the user-mode network, answered by a script.
             netdev += (",net=169.254.169.0/24,host=169.254.169.2,dhcpstart=169.254.169.15,"
@@ -89,12 +90,21 @@ class Guest:
                                          stderr=subprocess.STDOUT)
         return self
 
-    def _config_drive(self, meta: dict[str, Any]) -> Path:
+    def _config_drive(self, meta: dict[str, Any], vfat: bool = False) -> Path:
         tree = self.dir / "config-drive"
         latest = tree / "openstack" / "latest"
         latest.mkdir(parents=True)
         (latest / "meta_data.json").write_text(json.dumps(meta))
         (latest / "user_data").write_text(self._user_data)
+        if vfat:
+            # As nova's config_drive_format=vfat: a 64 MB FAT file system labelled config-2.
+            img = self.dir / "config-drive.vfat"
+            env = {"MTOOLS_SKIP_CHECK": "1", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+            subprocess.run(["mkfs.vfat", "-C", "-n", "config-2", str(img), "65536"],
+                           check=True, capture_output=True, env=env)
+            subprocess.run(["mcopy", "-s", "-i", str(img), str(tree / "openstack"), "::/"],
+                           check=True, env=env)
+            return img
         iso = self.dir / "config-drive.iso"
         tool = iso_tool()
         assert tool is not None

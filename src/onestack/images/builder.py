@@ -48,7 +48,7 @@ class Recipe:
     # Loaded first, so that DHCP runs while the rest load.
     network_modules: tuple[str, ...] = ("virtio_pci", "virtio_net", "e1000")
     optional_modules: tuple[str, ...] = (
-        "virtio_scsi", "sd_mod", "sr_mod", "ata_piix", "ahci", "e1000", "nls_cp437",
+        "virtio_scsi", "sd_mod", "sr_mod", "ata_piix", "ahci", "e1000", "nls_cp437", "nls_ascii",
         "nls_iso8859_1", "virtio_rng", "button", "evdev")
     cmdline: str = DEFAULT_CMDLINE
 
