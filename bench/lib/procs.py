@@ -47,9 +47,20 @@ def renice(nice: int) -> None:
     among its own session, so the session's autogroup gets the same value.
     """
     os.nice(nice - os.nice(0))
-    autogroup = Path("/proc/self/autogroup")
-    if autogroup.exists():
-        autogroup.write_text(str(nice))
+    _set_autogroup_nice("self", nice)
+
+
+def _autogroup_nice() -> int:
+    """This session's autogroup nice value (0 where the kernel has no autogroups)."""
+    try:
+        return int(Path("/proc/self/autogroup").read_text().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _set_autogroup_nice(pid: int | str, nice: int) -> None:
+    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+        Path(f"/proc/{pid}/autogroup").write_text(str(nice))
 
 
 def free_port() -> int:
@@ -119,6 +130,9 @@ class Services:
                 cwd=cwd,
                 start_new_session=True,
             )
+        # A new session is a new autogroup: give it this session's priority (see renice).
+        if nice := _autogroup_nice():
+            _set_autogroup_nice(proc.pid, nice)
         self.started[name] = proc
         return proc
 
