@@ -26,6 +26,7 @@ from onestack.context import RequestContext
 from onestack.core.identity.bootstrap import ServiceEntry
 from onestack.core.identity.service import Identity
 from onestack.core.image.service import ImageService
+from onestack.core.network.service import NetworkService
 from onestack.core.object_store.service import ObjectStore
 from onestack.db.engine import Database
 from onestack.errors import (
@@ -57,6 +58,7 @@ class Runtime:
         self.placement = Placement(self.db)
         self.object_store = ObjectStore(settings, self.db)
         self.image = ImageService(settings, self.db)  # images under data_dir/images
+        self.network = NetworkService(self.db)
         self.services: list[ServiceApi] = []
         self.policy: Enforcer = Enforcer([])
         self.startup: list[Callable[[], Awaitable[None]]] = []

@@ -15,7 +15,7 @@ from onestack.api.common.policy import Rule
 from onestack.api.common.routing import ServiceApi
 from onestack.core.identity.bootstrap import ServiceEntry
 
-SERVICES = ["identity", "image", "object_store", "placement"]
+SERVICES = ["identity", "image", "object_store", "placement", "network"]
 
 
 def _modules() -> list[ModuleType]:

@@ -22,6 +22,7 @@ from onestack.db.models.identity import (
     User,
 )
 from onestack.db.models.image import Image, ImageMember, ImageProperty, ImageTag
+from onestack.db.models.network import NetTag  # noqa: F401  (network tables)
 from onestack.db.models.object_store import SwiftAccount, SwiftContainer, SwiftObject
 from onestack.db.models.placement import ResourceProvider  # noqa: F401  (placement tables)
 

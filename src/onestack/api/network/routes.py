@@ -1,0 +1,71 @@
+"""Neutron v2.0 route table: method, path, handler, policy rule."""
+
+from __future__ import annotations
+
+from onestack.api.common.faults import neutron_fault
+from onestack.api.common.routing import Route, ServiceApi
+from onestack.api.network import misc
+from onestack.api.network.kinds import KINDS, ROUTERS
+from onestack.api.network.policies import RULES
+from onestack.api.network.resources import Kind
+from onestack.core.identity.bootstrap import ServiceEntry
+
+R = Route
+
+
+def _collection(kind: Kind) -> list[Route]:
+    one = f"{kind.path}/{{id}}"
+    obj, name = kind.obj_target, kind.singular
+    routes = [
+        R("GET", kind.path, kind.index, f"get_{name}"),
+        R("POST", kind.path, kind.create, f"create_{name}", target=kind.create_target),
+        R("GET", one, kind.show, f"get_{name}", target=obj),
+        R("DELETE", one, kind.delete, f"delete_{name}", target=obj),
+    ]
+    if kind.put:
+        routes.append(R("PUT", one, kind.update, f"update_{name}", target=obj))
+    if kind.model is not None and kind.singular != "security_group_rule":
+        routes += [
+            R("GET", f"{one}/tags", kind.get_tags, f"get_{name}", target=obj),
+            R("PUT", f"{one}/tags", kind.put_tags, f"update_{name}", target=obj),
+            R("DELETE", f"{one}/tags", kind.delete_tags, f"update_{name}", target=obj),
+            R("GET", f"{one}/tags/{{tag}}", kind.check_tag, f"get_{name}", target=obj),
+            R("PUT", f"{one}/tags/{{tag}}", kind.put_tag, f"update_{name}", target=obj),
+            R("DELETE", f"{one}/tags/{{tag}}", kind.delete_tag, f"update_{name}",
+              target=obj),
+        ]
+    return routes
+
+
+ROUTES: list[Route] = [
+    R("GET", "/", misc.versions, auth=False),
+    R("GET", "/v2.0", misc.version_v2),
+    R("GET", "/v2.0/extensions", misc.list_extensions),
+    R("GET", "/v2.0/extensions/{alias}", misc.get_extension),
+    *[route for kind in KINDS for route in _collection(kind)],
+    R("PUT", "/v2.0/routers/{id}/add_router_interface", misc.add_interface,
+      "add_router_interface", target=ROUTERS.obj_target),
+    R("PUT", "/v2.0/routers/{id}/remove_router_interface", misc.remove_interface,
+      "remove_router_interface", target=ROUTERS.obj_target),
+    R("GET", "/v2.0/quotas", misc.list_quotas, "net_admin"),
+    R("GET", "/v2.0/quotas/{project_id}", misc.get_quota, "get_quota",
+      target=misc.project_target),
+    R("GET", "/v2.0/quotas/{project_id}/details", misc.get_quota_details, "get_quota",
+      target=misc.project_target),
+    R("GET", "/v2.0/quotas/{project_id}/default", misc.get_default_quota, "get_quota",
+      target=misc.project_target),
+    R("PUT", "/v2.0/quotas/{project_id}", misc.update_quota, "update_quota",
+      target=misc.project_target),
+    R("DELETE", "/v2.0/quotas/{project_id}", misc.delete_quota, "delete_quota",
+      target=misc.project_target),
+]
+
+SERVICE = ServiceApi(name="network", prefix="/networking", routes=ROUTES,
+                     render_fault=neutron_fault)
+
+
+def catalog_entries(base_url: str) -> list[ServiceEntry]:
+    return [ServiceEntry("network", "neutron", f"{base_url}/networking")]
+
+
+__all__ = ["RULES", "SERVICE", "catalog_entries"]
