@@ -283,7 +283,24 @@ def _seed_network(facts: CloudFacts, url: str, token: str, log: Log) -> None:
         log(f"warning: cannot list networks: {err}")
         return
     external = [n for n in networks if n.get("router:external", True)]
+    if not external:
+        try:
+            external = [_make_public_network(url, token, log)]
+        except (HttpError, KeyError, TypeError, ValueError) as err:
+            log(f"warning: cannot create an external network: {err}")
     if external:
         facts.public_network_id = str(external[0]["id"])
         facts.public_network_name = str(external[0].get("name") or "") or None
     log(f"external network: {facts.public_network_id or 'none'}")
+
+
+def _make_public_network(url: str, token: str, log: Log) -> dict[str, Any]:
+    """Tempest's floating-IP and router tests need an external network to point at."""
+    log("no external network: creating 'public' (flat, 172.24.4.0/24)")
+    net = request("POST", f"{url}/networks", token=token, body={"network": {
+        "name": "public", "router:external": True, "provider:network_type": "flat",
+        "provider:physical_network": "public"}}).json()["network"]
+    request("POST", f"{url}/subnets", token=token, body={"subnet": {
+        "network_id": net["id"], "cidr": "172.24.4.0/24", "ip_version": 4,
+        "name": "public-subnet"}})
+    return dict(net)
