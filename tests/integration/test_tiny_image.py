@@ -49,8 +49,9 @@ def tiny_image() -> Path:
 
 @pytest.fixture(scope="module", params=["config-drive", "config-drive-vfat", "metadata-service"])
 def guest(request: pytest.FixtureRequest, tiny_image: Path) -> Iterator[Guest]:
-    meta = {"uuid": "0a4c7e0e-2f0b-4e43-9d59-3f2f1f1e6a11", "name": "tinytest",
-            "hostname": "tinytest.novalocal", "launch_index": 0, "availability_zone": "nova",
+    # Mixed case on purpose: the guest lower-cases, as tempest expects.
+    meta = {"uuid": "0a4c7e0e-2f0b-4e43-9d59-3f2f1f1e6a11", "name": "TinyTest",
+            "hostname": "TinyTest.novalocal", "launch_index": 0, "availability_zone": "nova",
             "meta": {"hostname": "not-this-one"}, "devices": []}
     vm = Guest(tiny_image, meta, USER_DATA, source=request.param)
     try:

@@ -78,8 +78,10 @@ def test_md_get_and_under() -> None:
 @pytest.mark.parametrize(("doc", "expected"), [
     ({"hostname": "vm1.novalocal", "name": "other"}, "vm1"),
     ({"name": "tinytest"}, "tinytest"),
-    ({"hostname": "Web_01 x", "name": "y"}, "Web-01-x"),
+    ({"hostname": "Web_01 x", "name": "y"}, "web-01-x"),
+    ({"name": "tempest-ServersTestJSON-server-1234"}, "tempest-serverstestjson-server-1234"),
     ({"hostname": "a" * 80}, "a" * 63),
+    ({"hostname": "a" * 62 + "_b"}, "a" * 62),
     ({"uuid": "x"}, ""),
 ])
 def test_md_hostname(doc: dict[str, str], expected: str) -> None:

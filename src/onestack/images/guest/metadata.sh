@@ -107,7 +107,8 @@ md_public_keys() {
 }
 
 # md_hostname < flat: the short host name: "hostname" (else "name") up to its first dot,
-# letters, digits and "-" only, at most 63 characters.
+# lower case, letters, digits and "-" only, at most 63 characters (tempest compares it
+# with the lower-cased server name).
 md_hostname() {
     awk 'BEGIN { FS = "\t" }
         $1 == "hostname" && h == "" { h = substr($0, length($1) + 2) }
@@ -115,9 +116,12 @@ md_hostname() {
         END {
             if (h == "") h = nm
             sub(/\..*/, "", h)
-            gsub(/[^A-Za-z0-9-]/, "-", h)
+            h = tolower(h)
+            gsub(/[^a-z0-9-]/, "-", h)
             sub(/^-+/, "", h)
-            print substr(h, 1, 63)
+            h = substr(h, 1, 63)
+            sub(/-+$/, "", h)
+            print h
         }'
 }
 
