@@ -1,0 +1,150 @@
+"""The virt driver contract: what the compute agent asks of a hypervisor.
+
+Rules every implementation keeps (a contract test runs them against the fake and QEMU):
+- ``spawn`` either leaves a running guest or cleans up everything it made, then raises.
+- ``destroy`` is idempotent: destroying a guest that does not exist is not an error; it stops
+  the process and removes the instance directory.
+- Guests outlive the process that started them; ``list_guests`` finds them again after a
+  restart (adoption), and ``get_info`` reports a guest that died as SHUTDOWN/CRASHED.
+- Every call is bounded in time (``timeout`` arguments) and raises ``VirtError`` with a message
+  an operator can act on.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class PowerState(enum.IntEnum):
+    """Nova's power_state values, as the API shows them (OS-EXT-STS:power_state)."""
+
+    NOSTATE = 0
+    RUNNING = 1
+    PAUSED = 3
+    SHUTDOWN = 4
+    CRASHED = 6
+    SUSPENDED = 7
+
+
+class VirtError(Exception):
+    pass
+
+
+class GuestNotFound(VirtError):
+    pass
+
+
+@dataclass
+class DiskSpec:
+    path: Path
+    format: str = "qcow2"  # qcow2 | raw
+    kind: str = "root"  # root | ephemeral | swap | config | volume
+    bus: str = "virtio"  # virtio | ide | scsi
+    readonly: bool = False
+    serial: str | None = None  # shows as /dev/disk/by-id/virtio-<serial> in the guest
+    device: str | None = None  # e.g. vdb, for volumes
+
+
+@dataclass
+class NicSpec:
+    mac: str
+    tap: str | None = None  # host tap device (created by the network agent); None: user-mode
+    mtu: int = 1500
+    port_id: str | None = None
+    # user-mode networking only (no CAP_NET_ADMIN): forward this host port to the guest's SSH
+    ssh_forward_port: int | None = None
+
+
+@dataclass
+class GuestSpec:
+    uuid: str
+    name: str
+    vcpus: int
+    memory_mb: int
+    instance_dir: Path  # everything the guest owns lives here
+    disks: list[DiskSpec] = field(default_factory=list)
+    nics: list[NicSpec] = field(default_factory=list)
+    # SMBIOS fields the guest can read (cloud-init uses system-serial-number = uuid)
+    smbios: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class GuestInfo:
+    uuid: str
+    power_state: PowerState
+    pid: int | None = None
+    vcpus: int = 0
+    memory_mb: int = 0
+
+
+@dataclass
+class HostInfo:
+    hostname: str
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+    hypervisor_type: str  # QEMU
+    hypervisor_version: int  # e.g. 7002000 for 7.2.0
+    accelerator: str  # kvm | tcg | fake
+    cpu_info: dict[str, object] = field(default_factory=dict)
+
+
+class VirtDriver(abc.ABC):
+    name: str = "base"
+    # What this driver can do; the API refuses what is missing with a clear 400/409.
+    capabilities: dict[str, bool] = {
+        "pause": True, "suspend": True, "snapshot": True, "console_log": True,
+        "volume_attach": False, "interface_attach": False, "resize": True,
+    }
+
+    @abc.abstractmethod
+    async def host_info(self) -> HostInfo: ...
+
+    @abc.abstractmethod
+    async def list_guests(self) -> list[GuestInfo]:
+        """Every guest this driver manages on this host, running or not."""
+
+    @abc.abstractmethod
+    async def get_info(self, uuid: str) -> GuestInfo:
+        """Raises GuestNotFound."""
+
+    @abc.abstractmethod
+    async def spawn(self, spec: GuestSpec) -> GuestInfo: ...
+
+    @abc.abstractmethod
+    async def destroy(self, uuid: str, instance_dir: Path | None = None) -> None: ...
+
+    @abc.abstractmethod
+    async def power_off(self, uuid: str, timeout: float = 60.0) -> None:
+        """ACPI shutdown, then a hard stop when the guest has not stopped after ``timeout``."""
+
+    @abc.abstractmethod
+    async def power_on(self, spec: GuestSpec) -> GuestInfo: ...
+
+    @abc.abstractmethod
+    async def reboot(self, uuid: str, hard: bool, spec: GuestSpec | None = None) -> None: ...
+
+    @abc.abstractmethod
+    async def pause(self, uuid: str) -> None: ...
+
+    @abc.abstractmethod
+    async def unpause(self, uuid: str) -> None: ...
+
+    @abc.abstractmethod
+    async def suspend(self, uuid: str) -> None:
+        """Save the guest's state to a file in its instance dir and stop it."""
+
+    @abc.abstractmethod
+    async def resume(self, spec: GuestSpec) -> GuestInfo: ...
+
+    @abc.abstractmethod
+    async def console_output(self, uuid: str, instance_dir: Path,
+                             length: int | None = None) -> str:
+        """The serial console log; the last ``length`` lines when given."""
+
+    @abc.abstractmethod
+    async def snapshot(self, uuid: str, instance_dir: Path, dest: Path) -> None:
+        """Write a standalone qcow2 of the root disk (consistent: paused or stopped)."""
