@@ -29,7 +29,7 @@ FORBIDDEN = {
     "db": ("onestack.api", "onestack.cli", "onestack.core", "onestack.drivers"),
     "drivers": ("onestack.api", "onestack.cli", "onestack.core", "onestack.db",
                 "onestack.scheduler"),
-    "scheduler": ("onestack.api", "onestack.cli"),
+    "scheduler": ("onestack.api", "onestack.cli", "onestack.core", "onestack.agent"),
     "agent": ("onestack.api", "onestack.cli"),
 }
 
