@@ -1,0 +1,193 @@
+"""The QEMU command line for a guest, built from its spec: a pure function, no host access.
+
+Also the files a guest owns in its instance directory, and the spec's JSON form (written
+beside the guest so that a restarted driver can adopt it).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from onestack.drivers.virt.base import DiskSpec, GuestSpec, NicSpec, VirtError
+
+# A unix socket path must fit in sockaddr_un.sun_path (108 bytes, NUL included).
+MAX_SOCKET_PATH = 107
+SMBIOS_TYPE1_KEYS = ("manufacturer", "product", "version", "serial", "uuid", "sku", "family")
+DISK_FORMATS = ("qcow2", "raw")
+DISK_BUSES = ("virtio", "ide", "scsi")
+
+
+@dataclass(frozen=True)
+class GuestFiles:
+    """What the driver keeps in a guest's instance directory."""
+
+    instance_dir: Path
+
+    @property
+    def spec(self) -> Path:
+        return self.instance_dir / "guest.json"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.instance_dir / "qemu.pid"
+
+    @property
+    def qmp(self) -> Path:
+        return self.instance_dir / "qmp.sock"
+
+    @property
+    def console(self) -> Path:
+        return self.instance_dir / "console.log"
+
+    @property
+    def log(self) -> Path:
+        return self.instance_dir / "qemu.log"
+
+    @property
+    def state(self) -> Path:
+        """The suspended guest's memory and device state (a migration stream)."""
+        return self.instance_dir / "suspend.state"
+
+    def owned(self) -> list[Path]:
+        """Every file the driver may create (what a failed spawn removes)."""
+        return [self.spec, self.pidfile, self.qmp, self.console, self.log, self.state,
+                self.state.with_name(self.state.name + ".part")]
+
+
+def opt(value: object) -> str:
+    """A value inside a QEMU ``key=value,...`` option: commas are doubled."""
+    return str(value).replace(",", ",,")
+
+
+def accel_cpu(accel: str) -> str:
+    return "host" if accel == "kvm" else "max"
+
+
+def _disk_args(index: int, disk: DiskSpec, boot: bool, scsi_bus: str | None) -> list[str]:
+    if disk.format not in DISK_FORMATS:
+        raise VirtError(f"disk {disk.path}: format {disk.format!r} is not one of {DISK_FORMATS}")
+    if disk.bus not in DISK_BUSES:
+        raise VirtError(f"disk {disk.path}: bus {disk.bus!r} is not one of {DISK_BUSES}")
+    node = f"disk{index}"
+    drive = f"file={opt(disk.path)},if=none,id={node},format={disk.format}"
+    if disk.readonly:
+        drive += ",readonly=on"
+    elif disk.format == "qcow2":
+        drive += ",discard=unmap"
+    cdrom = disk.readonly and disk.kind == "config"
+    if disk.bus == "virtio":
+        device = f"virtio-blk-pci,drive={node},id={node}-dev"
+    elif disk.bus == "ide":
+        # IDE hard disks cannot be read-only: a read-only IDE disk is a CD-ROM.
+        kind = "ide-cd" if disk.readonly else "ide-hd"
+        device = f"{kind},drive={node},id={node}-dev"
+    else:
+        kind = "scsi-cd" if cdrom else "scsi-hd"
+        device = f"{kind},drive={node},id={node}-dev,bus={scsi_bus}.0"
+    if disk.serial:
+        device += f",serial={opt(disk.serial)}"
+    if boot:
+        device += ",bootindex=1"
+    return ["-drive", drive, "-device", device]
+
+
+def _nic_args(index: int, nic: NicSpec, accel: str) -> list[str]:
+    net = f"net{index}"
+    if nic.tap:
+        netdev = f"tap,id={net},ifname={opt(nic.tap)},script=no,downscript=no"
+        if accel == "kvm":
+            netdev += ",vhost=on"
+    else:
+        netdev = f"user,id={net}"
+        if nic.ssh_forward_port:
+            netdev += f",hostfwd=tcp:127.0.0.1:{int(nic.ssh_forward_port)}-:22"
+    # romfile= skips the iPXE option ROM: we never network-boot, and it saves boot time.
+    device = f"virtio-net-pci,netdev={net},id={net}-dev,mac={opt(nic.mac)},romfile="
+    if nic.tap and nic.mtu and nic.mtu != 1500:
+        device += f",host_mtu={int(nic.mtu)}"
+    return ["-netdev", netdev, "-device", device]
+
+
+def smbios_arg(smbios: dict[str, str]) -> list[str]:
+    unknown = sorted(set(smbios) - set(SMBIOS_TYPE1_KEYS))
+    if unknown:
+        raise VirtError(f"unknown SMBIOS type 1 fields {unknown}; known: {SMBIOS_TYPE1_KEYS}")
+    if not smbios:
+        return []
+    fields = ",".join(f"{k}={opt(smbios[k])}" for k in SMBIOS_TYPE1_KEYS if k in smbios)
+    return ["-smbios", f"type=1,{fields}"]
+
+
+def root_disk(spec: GuestSpec) -> DiskSpec | None:
+    """The disk the guest boots from: the one of kind ``root``, else the first."""
+    for disk in spec.disks:
+        if disk.kind == "root":
+            return disk
+    return spec.disks[0] if spec.disks else None
+
+
+def build_command(spec: GuestSpec, accel: str, *, qemu: str = "qemu-system-x86_64",
+                  incoming: Path | None = None) -> list[str]:
+    """The argv that starts ``spec`` as a daemonized QEMU owning the files of ``GuestFiles``.
+
+    ``incoming``: a suspend state file to restore (the guest starts paused, as it was saved).
+    """
+    if accel not in ("kvm", "tcg"):
+        raise VirtError(f"accelerator {accel!r} is not kvm or tcg")
+    if spec.vcpus < 1 or spec.memory_mb < 1:
+        raise VirtError(f"guest {spec.uuid}: vcpus and memory_mb must be positive")
+    files = GuestFiles(spec.instance_dir)
+    if len(str(files.qmp)) > MAX_SOCKET_PATH:
+        raise VirtError(f"instance dir {spec.instance_dir} is too long for a unix socket path "
+                        f"({len(str(files.qmp))} > {MAX_SOCKET_PATH} bytes)")
+    cmd = [qemu,
+           "-name", f"guest={opt(spec.uuid)},debug-threads=on",
+           "-uuid", spec.uuid,
+           "-accel", accel,
+           "-machine", "pc",
+           "-cpu", accel_cpu(accel),
+           "-smp", str(spec.vcpus),
+           "-m", str(spec.memory_mb),
+           "-nodefaults", "-no-user-config", "-display", "none",
+           "-boot", "strict=on",
+           *smbios_arg(spec.smbios),
+           "-chardev", f"socket,id=qmp,path={opt(files.qmp)},server=on,wait=off",
+           "-mon", "chardev=qmp,mode=control",
+           # append=on: a reboot (a new process) keeps what the console said before.
+           "-chardev", f"file,id=serial0,path={opt(files.console)},append=on",
+           "-serial", "chardev:serial0",
+           "-pidfile", str(files.pidfile),
+           # The daemon's stderr (runtime errors) goes here; QEMU truncates it at start.
+           "-D", str(files.log),
+           "-daemonize"]
+    root = root_disk(spec)
+    scsi_bus = None
+    if any(d.bus == "scsi" for d in spec.disks):
+        scsi_bus = "scsi0"
+        cmd += ["-device", f"virtio-scsi-pci,id={scsi_bus}"]
+    for i, disk in enumerate(spec.disks):
+        cmd += _disk_args(i, disk, disk is root, scsi_bus)
+    for i, nic in enumerate(spec.nics):
+        cmd += _nic_args(i, nic, accel)
+    if incoming is not None:
+        cmd += ["-incoming", f"exec:cat {shlex.quote(str(incoming))}"]
+    return cmd
+
+
+def spec_to_json(spec: GuestSpec) -> str:
+    return json.dumps(asdict(spec), default=str, indent=1, sort_keys=True)
+
+
+def spec_from_json(text: str) -> GuestSpec:
+    try:
+        data: dict[str, Any] = json.loads(text)
+        disks = [DiskSpec(**dict(d, path=Path(d["path"]))) for d in data.pop("disks", [])]
+        nics = [NicSpec(**n) for n in data.pop("nics", [])]
+        return GuestSpec(**dict(data, instance_dir=Path(data["instance_dir"]), disks=disks,
+                                nics=nics))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise VirtError(f"unreadable guest spec: {exc}") from exc

@@ -1,0 +1,133 @@
+"""QEMU processes on this host: start one daemonized, find it again by its pidfile, stop it.
+
+A guest's QEMU is started with ``-daemonize``: it forks twice and starts a new session, so it
+is not our child and outlives us; its parent returns only when the guest is set up (QMP
+socket listening, files open), with QEMU's error on failure. A pid is trusted only while
+``/proc/<pid>/cmdline`` still names the guest (pids are reused).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+from onestack.drivers.virt.base import VirtError
+
+START_TIMEOUT = 60.0
+
+
+def tail(path: Path, max_bytes: int = 4000) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - max_bytes))
+            return f.read().decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+async def start_daemon(cmd: list[str], log: Path, timeout: float = START_TIMEOUT) -> None:
+    """Run a ``-daemonize`` QEMU command line; raise with its error when it fails to start.
+
+    QEMU's messages go to ``log`` (the command line's ``-D``, which QEMU truncates when it
+    opens it: what the file ends with is this start's).
+    """
+    with log.open("ab") as out:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out)
+        except OSError as exc:
+            raise VirtError(f"cannot run {cmd[0]}: {exc}") from exc
+    try:
+        async with asyncio.timeout(timeout):
+            rc = await proc.wait()
+    except TimeoutError as exc:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        raise VirtError(f"QEMU did not start within {timeout}s") from exc
+    if rc != 0:
+        message = tail(log, 2000)
+        raise VirtError(f"QEMU failed to start (exit {rc}): {message or 'no message'}")
+
+
+def read_pid(pidfile: Path) -> int | None:
+    try:
+        return int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def is_guest_process(pid: int, uuid: str) -> bool:
+    """Whether ``pid`` is a live (not zombie) QEMU started for guest ``uuid``."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        stat = (proc / "stat").read_text()
+        argv = (proc / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[-1].split()[:1]
+    if state in (["Z"], ["X"]):
+        return False
+    name = f"guest={uuid}".encode()
+    return any(arg == name or arg.startswith(name + b",") for arg in argv)
+
+
+def guest_pid(pidfile: Path, uuid: str) -> int | None:
+    """The pid of the guest's running QEMU, or None when it is not running."""
+    pid = read_pid(pidfile)
+    return pid if pid is not None and is_guest_process(pid, uuid) else None
+
+
+def find_guest_pids(uuid: str) -> list[int]:
+    """Every live QEMU for ``uuid``, found by its command line (cleanup of lost pidfiles)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and is_guest_process(int(entry.name), uuid):
+            pids.append(int(entry.name))
+    return pids
+
+
+async def wait_gone(pid: int, uuid: str, timeout: float) -> bool:
+    """Wait until the process has exited; whether it did within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while is_guest_process(pid, uuid):
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def kill(pid: int, uuid: str, timeout: float = 10.0) -> None:
+    """SIGKILL the guest's process and wait for it to go."""
+    if not is_guest_process(pid, uuid):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    if not await wait_gone(pid, uuid, timeout):
+        raise VirtError(f"QEMU pid {pid} of guest {uuid} did not die after SIGKILL")
+
+
+async def run_tool(*argv: str, timeout: float) -> str:
+    """Run a host tool (qemu-img, qemu-system-x86_64 --version); its stdout, or VirtError."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+    except OSError as exc:
+        raise VirtError(f"cannot run {argv[0]}: {exc}") from exc
+    try:
+        async with asyncio.timeout(timeout):
+            out, err = await proc.communicate()
+    except TimeoutError as exc:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        raise VirtError(f"{' '.join(argv[:2])} did not finish within {timeout}s") from exc
+    if proc.returncode != 0:
+        raise VirtError(f"{' '.join(argv[:2])} failed (exit {proc.returncode}): "
+                        f"{err.decode(errors='replace').strip()[:2000]}")
+    return out.decode(errors="replace")
