@@ -36,6 +36,7 @@ from onestack.drivers.virt.base import (
 from onestack.drivers.virt.fake import FakeVirtDriver
 from onestack.drivers.virt.qemu import QemuDriver
 from onestack.drivers.virt.qemu.process import find_guest_pids
+from onestack.drivers.virt.qemu.qmp import QmpClient
 from tests.integration.tiny_guest import free_port, iso_tool
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -223,6 +224,12 @@ async def test_pause_and_unpause(harness: Harness) -> None:
     with Timer(harness, "unpause"):
         await harness.driver.unpause(UUID)
     assert await harness.state() is PowerState.RUNNING
+    if harness.kind == "qemu":
+        # A status query does not wait behind a long action holding the control monitor.
+        async with QmpClient(harness.instance_dir / "qmp.sock"):
+            start = time.monotonic()
+            assert await harness.state() is PowerState.RUNNING
+            assert time.monotonic() - start < 2
 
 
 async def test_power_off_is_an_acpi_shutdown(harness: Harness) -> None:

@@ -70,7 +70,10 @@ def test_command_line_tcg() -> None:
     chardevs = args_after(cmd, "-chardev")
     assert "socket,id=qmp,path=/srv/instances/x/qmp.sock,server=on,wait=off" in chardevs
     assert "file,id=serial0,path=/srv/instances/x/console.log,append=on" in chardevs
-    assert args_after(cmd, "-mon") == ["chardev=qmp,mode=control"]
+    assert ("socket,id=qmp-status,path=/srv/instances/x/qmp-status.sock,server=on,wait=off"
+            in chardevs)
+    assert args_after(cmd, "-mon") == ["chardev=qmp,mode=control",
+                                       "chardev=qmp-status,mode=control"]
     assert args_after(cmd, "-serial") == ["chardev:serial0"]
     assert args_after(cmd, "-drive") == [
         "file=/srv/instances/x/disk.qcow2,if=none,id=disk0,format=qcow2,discard=unmap",

@@ -40,6 +40,12 @@ class GuestFiles:
         return self.instance_dir / "qmp.sock"
 
     @property
+    def status_qmp(self) -> Path:
+        """A second QMP monitor for status queries only: they never wait behind an action
+        (a QEMU socket chardev serves one client at a time; a save holds one for seconds)."""
+        return self.instance_dir / "qmp-status.sock"
+
+    @property
     def console(self) -> Path:
         return self.instance_dir / "console.log"
 
@@ -54,8 +60,8 @@ class GuestFiles:
 
     def owned(self) -> list[Path]:
         """Every file the driver may create (what a failed spawn removes)."""
-        return [self.spec, self.pidfile, self.qmp, self.console, self.log, self.state,
-                self.state.with_name(self.state.name + ".part")]
+        return [self.spec, self.pidfile, self.qmp, self.status_qmp, self.console, self.log,
+                self.state, self.state.with_name(self.state.name + ".part")]
 
 
 def opt(value: object) -> str:
@@ -141,9 +147,9 @@ def build_command(spec: GuestSpec, accel: str, *, qemu: str = "qemu-system-x86_6
     if spec.vcpus < 1 or spec.memory_mb < 1:
         raise VirtError(f"guest {spec.uuid}: vcpus and memory_mb must be positive")
     files = GuestFiles(spec.instance_dir)
-    if len(str(files.qmp)) > MAX_SOCKET_PATH:
+    if len(str(files.status_qmp)) > MAX_SOCKET_PATH:
         raise VirtError(f"instance dir {spec.instance_dir} is too long for a unix socket path "
-                        f"({len(str(files.qmp))} > {MAX_SOCKET_PATH} bytes)")
+                        f"({len(str(files.status_qmp))} > {MAX_SOCKET_PATH} bytes)")
     cmd = [qemu,
            "-name", f"guest={opt(spec.uuid)},debug-threads=on",
            "-uuid", spec.uuid,
@@ -157,6 +163,8 @@ def build_command(spec: GuestSpec, accel: str, *, qemu: str = "qemu-system-x86_6
            *smbios_arg(spec.smbios),
            "-chardev", f"socket,id=qmp,path={opt(files.qmp)},server=on,wait=off",
            "-mon", "chardev=qmp,mode=control",
+           "-chardev", f"socket,id=qmp-status,path={opt(files.status_qmp)},server=on,wait=off",
+           "-mon", "chardev=qmp-status,mode=control",
            # append=on: a reboot (a new process) keeps what the console said before.
            "-chardev", f"file,id=serial0,path={opt(files.console)},append=on",
            "-serial", "chardev:serial0",

@@ -62,8 +62,9 @@ class GuestControl:
         if self.pid() is None:
             return None
         try:
-            status = await self.qmp("query-status")
-        except QmpClosed:
+            status = await qmp_command(self.files.status_qmp, "query-status",
+                                       timeout=self.timeout)
+        except QmpError:
             return None if self.pid() is None else "unknown"
         return str(status.get("status", "unknown"))
 
