@@ -61,6 +61,8 @@ async def test_unknown_guest(host: tuple[QemuDriver, Path]) -> None:
         await driver.console_output(missing, tmp / "nowhere")
     with pytest.raises(GuestNotFound):
         await driver.power_off(missing)
+    with pytest.raises(GuestNotFound):
+        await driver.reboot(missing, True, GuestSpec(missing, "x", 1, 64, tmp / "nowhere"))
     await driver.destroy(missing)  # idempotent: nothing to do is fine
 
 

@@ -243,7 +243,9 @@ class QemuDriver(VirtDriver):
 
     async def reboot(self, uuid: str, hard: bool, spec: GuestSpec | None = None) -> None:
         async with self._lock(uuid):
-            files = self._need(uuid) if spec is None else GuestFiles(spec.instance_dir.absolute())
+            files = self._need(uuid)
+            if spec is not None:
+                files = GuestFiles(spec.instance_dir.absolute())
             spec = absolute(spec or spec_from_json(files.spec.read_text()))
             control = self._control(files, uuid)
             soft_done = (not hard and await control.run_state() == "running"
