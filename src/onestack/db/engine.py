@@ -50,7 +50,11 @@ class Database:
         aurl = async_url(url)
         self.is_sqlite = aurl.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
-        if not self.is_sqlite:
+        if self.is_sqlite:
+            # Connections are cheap, but opening one costs a thread and the PRAGMAs: keep
+            # enough for every request in flight instead of opening and closing under load.
+            kwargs.update(pool_size=max(pool_size, 20), max_overflow=20)
+        else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine = create_async_engine(aurl, **kwargs)
         if self.is_sqlite:

@@ -9,6 +9,7 @@ seconds later (one indexed single-row read, never per request).
 from __future__ import annotations
 
 import time
+from collections.abc import Hashable
 from typing import Any
 
 from sqlalchemy import select, update
@@ -39,10 +40,12 @@ class Coherence:
         self._checked = 0.0
         self.max_tokens = max_tokens
         self.tokens: dict[str, tuple[int, Any]] = {}
+        self.memos: dict[Hashable, tuple[int, Any]] = {}
 
     def local_change(self) -> None:
         self.generation += 1
         self.tokens.clear()
+        self.memos.clear()
 
     async def refresh(self) -> int:
         now = time.monotonic()
@@ -56,6 +59,18 @@ class Coherence:
                 self._remote = value
                 self.local_change()
         return self.generation
+
+    def recall(self, key: Hashable) -> Any | None:
+        """A read result remembered since the last identity write (call refresh() first)."""
+        hit = self.memos.get(key)
+        if hit is not None and hit[0] == self.generation:
+            return hit[1]
+        return None
+
+    def remember(self, key: Hashable, value: Any) -> None:
+        if len(self.memos) >= self.max_tokens:
+            self.memos.clear()
+        self.memos[key] = (self.generation, value)
 
     def get_token(self, token: str) -> Any | None:
         hit = self.tokens.get(token)

@@ -158,6 +158,11 @@ class Resources(Store):
         out: dict[str, list[str]] = {pid: [] for pid in project_ids}
         if not project_ids:
             return out
+        await self.coherence.refresh()
+        key = ("tags", *project_ids)
+        hit = self.coherence.recall(key)
+        if hit is not None:
+            return {pid: list(tags) for pid, tags in hit.items()}
         async with self.read() as s:
             rows = await s.execute(
                 select(ProjectTag.project_id, ProjectTag.name)
@@ -166,9 +171,22 @@ class Resources(Store):
             )
             for pid, name in rows:
                 out[pid].append(name)
+        self.coherence.remember(key, {pid: tuple(tags) for pid, tags in out.items()})
         return out
 
     async def list_projects(self, filters: dict[str, Any]) -> list[Project]:
+        """Projects matching the filters; remembered until the next identity write."""
+        key = ("projects", *sorted(
+            (k, tuple(sorted(v)) if isinstance(v, list | set | tuple) else v)
+            for k, v in filters.items()))
+        await self.coherence.refresh()
+        hit = self.coherence.recall(key)
+        if hit is None:
+            hit = await self._list_projects(filters)
+            self.coherence.remember(key, hit)
+        return list(hit)
+
+    async def _list_projects(self, filters: dict[str, Any]) -> list[Project]:
         q = select(Project).order_by(Project.name)
         for key in ("name", "domain_id", "enabled", "parent_id"):
             if key in filters:
