@@ -88,16 +88,37 @@ class ImageConfig:
 
 
 @dataclass
+class ComputeConfig:
+    # Hypervisor driver, by name from onestack.drivers.virt.DRIVERS. "fake" until the QEMU
+    # driver lands (then "qemu"); tests use "fake".
+    virt_driver: str = "fake"
+    # Where guests' files live; empty means data_dir/instances.
+    instances_path: str = ""
+    # Seconds between the compute agent's reconcile passes.
+    reconcile_interval: float = 10.0
+    # Allocation ratios of the host's resource provider inventories (Nova's initial ones).
+    cpu_allocation_ratio: float = 4.0
+    ram_allocation_ratio: float = 1.0
+    disk_allocation_ratio: float = 1.0
+
+
+@dataclass
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     identity: IdentityConfig = field(default_factory=IdentityConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
 
     @property
     def database_url(self) -> str:
         return self.database.url or f"sqlite:///{self.data_dir / 'onestack.db'}"
+
+    @property
+    def instances_path(self) -> Path:
+        return Path(self.compute.instances_path) if self.compute.instances_path \
+            else self.data_dir / "instances"
 
     @property
     def fernet_key_dir(self) -> Path:
@@ -109,7 +130,7 @@ class Settings:
 
 
 _SECTIONS = {"server": ServerConfig, "database": DatabaseConfig, "identity": IdentityConfig,
-             "image": ImageConfig}
+             "image": ImageConfig, "compute": ComputeConfig}
 
 
 def _apply_section(obj: Any, name: str, values: dict[str, Any]) -> None:

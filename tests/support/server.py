@@ -13,11 +13,13 @@ from typing import Any
 import httpx
 import uvicorn
 
+from onestack.api import registry
 from onestack.api.app import Runtime, build_app
 from onestack.cli.clouds import write_clouds
 from onestack.config import Settings, load_settings
 from onestack.core.identity.bootstrap import Account, bootstrap
 from onestack.db import migrate
+from onestack.drivers.virt.fake import FakeVirtDriver
 from tests.support.postgres import free_port
 
 TEST_IDENTITY = {
@@ -71,6 +73,9 @@ class CloudThread:
         for key, value in {**TEST_IDENTITY, **identity}.items():
             setattr(self.settings.identity, key, value)
         self.settings.server.access_log = False
+        self.settings.compute.virt_driver = "fake"
+        self.settings.compute.reconcile_interval = 0.5
+        self.virt_driver: Any = None  # reuse a driver object across restarts (adoption)
         self._thread: threading.Thread | None = None
         self._server: uvicorn.Server | None = None
         self._ready = threading.Event()
@@ -98,9 +103,15 @@ class CloudThread:
             self._error = exc
 
     async def _serve(self) -> None:
-        runtime = Runtime(self.settings)
+        if self.virt_driver is None:
+            # A small host, so placement tests that look for large free capacity find only
+            # their own providers.
+            self.virt_driver = FakeVirtDriver(hostname="compute-test", vcpus=8,
+                                              memory_mb=16384, disk_gb=200)
+        runtime = Runtime(self.settings, virt_driver=self.virt_driver)
         app = build_app(self.settings, runtime)
         accounts = await bootstrap(runtime.identity, runtime.catalog_entries())
+        await registry.bootstrap(runtime)
         clouds = Path(self.tmp.name) / "clouds.yaml"
         base = self.settings.server.base_url()
         write_clouds(clouds, f"{base}/identity/v3", accounts)

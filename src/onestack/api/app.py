@@ -17,18 +17,21 @@ from sqlalchemy.exc import DataError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from onestack.agent.compute import ComputeAgent, make_driver
 from onestack.api.common.auth import authenticate_request
 from onestack.api.common.policy import Enforcer, Rule
 from onestack.api.common.request import ApiRequest
 from onestack.api.common.routing import Route, ServiceApi
 from onestack.config import Settings
 from onestack.context import RequestContext
+from onestack.core.compute.service import Compute
 from onestack.core.identity.bootstrap import ServiceEntry
 from onestack.core.identity.service import Identity
 from onestack.core.image.service import ImageService
 from onestack.core.network.service import NetworkService
 from onestack.core.object_store.service import ObjectStore
 from onestack.db.engine import Database
+from onestack.drivers.virt import VirtDriver
 from onestack.errors import (
     BadRequest,
     Forbidden,
@@ -50,7 +53,8 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 class Runtime:
     """Everything a request may need, built once per process (no globals)."""
 
-    def __init__(self, settings: Settings, db: Database | None = None) -> None:
+    def __init__(self, settings: Settings, db: Database | None = None,
+                 virt_driver: VirtDriver | None = None) -> None:
         self.settings = settings
         self.db = db or Database(settings.database_url, echo=settings.database.echo,
                                  pool_size=settings.database.pool_size)
@@ -59,10 +63,15 @@ class Runtime:
         self.object_store = ObjectStore(settings, self.db)
         self.image = ImageService(settings, self.db)  # images under data_dir/images
         self.network = NetworkService(self.db)
+        self.compute = Compute(settings, self.db, self.placement, self.image)
+        self.compute_agent = ComputeAgent(
+            self.compute, self.image, virt_driver or make_driver(settings.compute.virt_driver,
+                                                                 settings.instances_path),
+            settings.instances_path, settings.compute.reconcile_interval)
         self.services: list[ServiceApi] = []
         self.policy: Enforcer = Enforcer([])
-        self.startup: list[Callable[[], Awaitable[None]]] = []
-        self.shutdown: list[Callable[[], Awaitable[None]]] = []
+        self.startup: list[Callable[[], Awaitable[None]]] = [self.compute_agent.start]
+        self.shutdown: list[Callable[[], Awaitable[None]]] = [self.compute_agent.stop]
 
     def catalog_entries(self) -> list[ServiceEntry]:
         from onestack.api import registry

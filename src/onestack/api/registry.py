@@ -9,13 +9,15 @@ Adding a service is adding its name here.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 from onestack.api.common.policy import Rule
 from onestack.api.common.routing import ServiceApi
 from onestack.core.identity.bootstrap import ServiceEntry
 
-SERVICES = ["identity", "image", "object_store", "placement", "network"]
+SERVICES = ["identity", "image", "object_store", "placement", "network", "compute"]
 
 
 def _modules() -> list[ModuleType]:
@@ -32,3 +34,12 @@ def policy_rules() -> list[Rule]:
 
 def catalog_entries(base_url: str) -> list[ServiceEntry]:
     return [entry for m in _modules() for entry in m.catalog_entries(base_url)]
+
+
+async def bootstrap(runtime: Any, progress: Callable[[str], None] = lambda _m: None) -> None:
+    """Each service's idempotent bootstrap step (``bootstrap(runtime, progress)`` in its
+    routes module, where it has one), after identity's."""
+    for m in _modules():
+        step = getattr(m, "bootstrap", None)
+        if step is not None:
+            await step(runtime, progress)

@@ -137,6 +137,7 @@ def main() -> None:
 def up(data_dir: Path | None, host: str | None, port: int | None, config: str | None,
        admin_password: str | None, verbose: bool) -> None:
     """Start a complete cloud on this machine, in the foreground (Ctrl-C stops it)."""
+    from onestack.api import registry
     from onestack.cli.clouds import clouds_path, write_clouds
     from onestack.core.identity.bootstrap import bootstrap
 
@@ -151,6 +152,7 @@ def up(data_dir: Path | None, host: str | None, port: int | None, config: str | 
         accounts = await bootstrap(
             runtime.identity, runtime.catalog_entries(),
             progress=lambda m: console.print(f"[dim]  {m}[/dim]"), admin_password=admin_password)
+        await registry.bootstrap(runtime, lambda m: console.print(f"[dim]  {m}[/dim]"))
         auth_url = f"{settings.server.base_url()}/identity/v3"
         path = clouds_path()
         write_clouds(path, auth_url, accounts)
@@ -217,6 +219,7 @@ def db_upgrade(config: str | None, data_dir: Path | None) -> None:
 def manage_bootstrap(config: str | None, data_dir: Path | None,
                      admin_password: str | None) -> None:
     """Create the default domain, roles, admin and demo accounts and the catalog."""
+    from onestack.api import registry
     from onestack.api.app import Runtime
     from onestack.core.identity.bootstrap import bootstrap
 
@@ -228,6 +231,7 @@ def manage_bootstrap(config: str | None, data_dir: Path | None,
         try:
             accounts = await bootstrap(runtime.identity, runtime.catalog_entries(),
                                        progress=click.echo, admin_password=admin_password)
+            await registry.bootstrap(runtime, click.echo)
         finally:
             await runtime.db.close()
         click.echo(f"admin password: {accounts['admin'].password}")

@@ -1,6 +1,7 @@
 """All tables; one module per service."""
 
 from onestack.db.models.base import Base
+from onestack.db.models.compute import Flavor  # noqa: F401  (compute tables)
 from onestack.db.models.identity import (
     AppCredRole,
     ApplicationCredential,

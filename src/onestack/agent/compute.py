@@ -1,0 +1,257 @@
+"""The compute agent of one host: converges the host's guests to what the database declares.
+
+It registers the host (service, hypervisor, resource provider), then runs a reconcile pass
+when woken (new work) and every ``reconcile_interval`` seconds:
+- every instance on the host whose ``task_state`` names agent work gets that work done
+  (build, delete, power actions, rebuild, resize, snapshot) and its outcome written back;
+- between tasks, what the driver reports is compared with what should be: a guest that died
+  makes its server SHUTOFF (power_state 4); guests no live instance owns are destroyed;
+- instances whose scheduling was lost (a crash mid-request) are scheduled again.
+After a restart, running guests are adopted (``list_guests``) rather than started again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import socket
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from onestack.agent.reconcile import ReconcileLoop
+from onestack.core.compute import states
+from onestack.core.compute.service import Compute
+from onestack.core.image.access import Caller as ImageCaller
+from onestack.core.image.service import ImageService
+from onestack.db.models.compute import Instance
+from onestack.drivers.virt.base import (
+    DiskSpec,
+    GuestInfo,
+    GuestNotFound,
+    GuestSpec,
+    PowerState,
+    VirtDriver,
+    VirtError,
+)
+
+log = logging.getLogger(__name__)
+POWER_OFF_TIMEOUT = 60.0
+
+
+def make_driver(name: str, instances_path: Path) -> VirtDriver:
+    """The virt driver named by ``[compute] virt_driver`` (from DRIVERS)."""
+    from onestack.drivers.virt import DRIVERS
+
+    cls = DRIVERS.get(name)
+    if cls is None:
+        fallback = "fake"
+        log.warning("virt driver %r is not available (known: %s); using %r: guests are "
+                    "simulated in memory", name, ", ".join(sorted(DRIVERS)), fallback)
+        cls = DRIVERS[fallback]
+    params = inspect.signature(cls).parameters
+    kwargs: dict[str, Any] = {}
+    if "hostname" in params:
+        kwargs["hostname"] = socket.gethostname()
+    if "instances_path" in params:
+        kwargs["instances_path"] = instances_path
+    if "instances_dir" in params:
+        kwargs["instances_dir"] = instances_path
+    driver = cls(**kwargs)
+    if driver.name == "fake":
+        log.info("compute: virt driver 'fake' (in-memory guests); set [compute] virt_driver "
+                 "= \"qemu\" for real guests once root disks are prepared from images")
+    return driver
+
+
+class ComputeAgent:
+    def __init__(self, compute: Compute, image: ImageService, driver: VirtDriver,
+                 instances_path: Path, interval: float = 10.0) -> None:
+        self.compute = compute
+        self.image = image
+        self.driver = driver
+        self.instances_path = instances_path
+        self.host = ""
+        self.loop = ReconcileLoop("compute", interval, self.reconcile)
+        self.inflight: dict[str, asyncio.Task[None]] = {}
+
+    # --- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        info = await self.driver.host_info()
+        self.host = info.hostname
+        await self.compute.hosts.register(info)
+        self.compute.links.hosts[self.host] = self
+        log.info("compute agent for host %s started (virt driver %s, reconcile every %.1fs)",
+                 self.host, self.driver.name, self.loop.interval)
+        self.loop.start()
+
+    async def stop(self) -> None:
+        await self.loop.stop()
+        for task in list(self.inflight.values()):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.inflight.clear()
+        if self.compute.links.hosts.get(self.host) is self:
+            del self.compute.links.hosts[self.host]
+
+    def wake(self) -> None:
+        self.loop.wake()
+
+    async def console_output(self, uuid: str, length: int | None) -> str:
+        return await self.driver.console_output(uuid, self.instance_dir(uuid), length)
+
+    # --- the reconcile pass ----------------------------------------------------------------
+    async def reconcile(self) -> None:
+        await self.compute.hosts.heartbeat(self.host)
+        await self.compute.builder.schedule_pending(older_than=max(self.loop.interval * 3, 5))
+        instances = await self.compute.work.instances(self.host)
+        guests = {g.uuid: g for g in await self.driver.list_guests()}
+        for inst in instances:
+            if inst.task_state in states.AGENT_TASKS:
+                if inst.uuid not in self.inflight:
+                    self._launch(inst, guests.get(inst.uuid))
+            elif inst.task_state is None and inst.uuid not in self.inflight:
+                await self._observe(inst, guests.get(inst.uuid))
+        live = {i.uuid for i in instances}
+        orphans = [u for u in guests if u not in live and u not in self.inflight]
+        if orphans:
+            known = await self.compute.work.known(orphans)
+            for uuid in orphans:
+                row = known.get(uuid)
+                if row is None or row.deleted or row.host != self.host:
+                    log.info("destroying guest %s: no live instance on %s owns it", uuid,
+                             self.host)
+                    await self.driver.destroy(uuid, self.instance_dir(uuid))
+
+    async def _observe(self, inst: Instance, guest: GuestInfo | None) -> None:
+        if inst.vm_state in (states.BUILDING, states.ERROR, states.DELETED):
+            return
+        power = int(guest.power_state) if guest is not None else states.NOSTATE
+        if inst.vm_state == states.STOPPED and guest is None:
+            return
+        changed = await self.compute.work.observe(inst.uuid, power)
+        if changed:
+            log.warning("instance %s: guest is %s; the server is now %s", inst.uuid,
+                        PowerState(power).name, changed)
+
+    def _launch(self, inst: Instance, guest: GuestInfo | None) -> None:
+        task = asyncio.create_task(self._run(inst, guest), name=f"work-{inst.uuid}")
+        self.inflight[inst.uuid] = task
+        task.add_done_callback(lambda _t: self.inflight.pop(inst.uuid, None))
+
+    async def _run(self, inst: Instance, guest: GuestInfo | None) -> None:
+        task = inst.task_state
+        assert task is not None
+        try:
+            updates = await self._do(task, inst, guest)
+        except (VirtError, OSError) as exc:
+            await self.compute.work.fail(inst.uuid, task, str(exc) or type(exc).__name__)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("instance %s: %s failed", inst.uuid, task)
+            await self.compute.work.fail(inst.uuid, task, f"{type(exc).__name__}: {exc}")
+            return
+        power = None
+        with contextlib.suppress(GuestNotFound):
+            if task != states.DELETING:
+                power = int((await self.driver.get_info(inst.uuid)).power_state)
+        await self.compute.work.complete(inst.uuid, task, power, updates)
+
+    # --- the work ------------------------------------------------------------------------
+    async def _do(self, task: str, inst: Instance, guest: GuestInfo | None
+                  ) -> dict[str, Any] | None:
+        d = self.driver
+        uuid = inst.uuid
+        if task == states.SPAWNING:
+            if guest is None:  # else: adopted after a restart, already running
+                await self.allocate_network(inst)
+                await d.spawn(self.spec(inst))
+            return None
+        if task == states.DELETING:
+            await d.destroy(uuid, self.instance_dir(uuid))
+            return None
+        if task == states.POWERING_OFF:
+            await d.power_off(uuid, POWER_OFF_TIMEOUT)
+        elif task == states.POWERING_ON:
+            await (d.power_on(self.spec(inst)) if guest else d.spawn(self.spec(inst)))
+        elif task in (states.REBOOTING, states.REBOOTING_HARD):
+            if guest is None:
+                await d.spawn(self.spec(inst))
+            else:
+                await d.reboot(uuid, task == states.REBOOTING_HARD, self.spec(inst))
+        elif task == states.PAUSING:
+            await d.pause(uuid)
+        elif task == states.UNPAUSING:
+            await d.unpause(uuid)
+        elif task == states.SUSPENDING:
+            await d.suspend(uuid)
+        elif task == states.RESUMING:
+            await d.resume(self.spec(inst))
+        elif task == states.REBUILDING:
+            await d.destroy(uuid, self.instance_dir(uuid))
+            await d.spawn(self.spec(inst))
+            if inst.task_args.get("prior_vm_state") == states.STOPPED:
+                await d.power_off(uuid, POWER_OFF_TIMEOUT)
+        elif task in (states.RESIZE_PREP, states.RESIZE_REVERTING):
+            return await self._resize(inst, guest, revert=task == states.RESIZE_REVERTING)
+        elif task == states.RESIZE_CONFIRMING:
+            return {"new_flavor": None}
+        elif task == states.IMAGE_SNAPSHOT:
+            await self._snapshot(inst)
+        return None
+
+    async def _resize(self, inst: Instance, guest: GuestInfo | None, revert: bool
+                      ) -> dict[str, Any]:
+        target = inst.new_flavor or inst.flavor
+        was_running = guest is not None and guest.power_state == PowerState.RUNNING
+        if guest is not None:
+            await self.driver.power_off(inst.uuid, POWER_OFF_TIMEOUT)
+        resized = self.spec(inst, target)
+        if was_running or revert:
+            if guest is None:
+                await self.driver.spawn(resized)
+            else:
+                await self.driver.power_on(resized)
+        updates: dict[str, Any] = {"flavor": target, "flavor_id": target["id"],
+                                   "vcpus": target["vcpus"], "memory_mb": target["memory_mb"],
+                                   "new_flavor": None if revert else inst.flavor}
+        return updates
+
+    async def _snapshot(self, inst: Instance) -> None:
+        image_id = str(inst.task_args["image_id"])
+        caller = ImageCaller(inst.project_id, is_admin=True)
+        with tempfile.TemporaryDirectory(prefix="snapshot-") as tmp:
+            dest = Path(tmp) / "snapshot.qcow2"
+            await self.driver.snapshot(inst.uuid, self.instance_dir(inst.uuid), dest)
+            await self.image.data.upload(caller, image_id, _chunks(dest))
+
+    async def allocate_network(self, inst: Instance) -> None:
+        """Hook: ports are bound here once networking is wired (networks "auto" is "none"
+        until then)."""
+
+    # --- specs ---------------------------------------------------------------------------
+    def instance_dir(self, uuid: str) -> Path:
+        return self.instances_path / uuid
+
+    def spec(self, inst: Instance, flavor: dict[str, Any] | None = None) -> GuestSpec:
+        flavor = flavor or inst.flavor
+        idir = self.instance_dir(inst.uuid)
+        return GuestSpec(
+            uuid=inst.uuid, name=inst.hostname or inst.name, vcpus=int(flavor["vcpus"]),
+            memory_mb=int(flavor["memory_mb"]), instance_dir=idir,
+            disks=[DiskSpec(idir / "disk", "qcow2", "root")], nics=[],
+            smbios={"manufacturer": "OpenStack Foundation", "product": "OpenStack Nova",
+                    "serial": inst.uuid, "uuid": inst.uuid})
+
+
+async def _chunks(path: Path, size: int = 1024 * 1024) -> AsyncIterator[bytes]:
+    with path.open("rb") as fh:
+        while chunk := await asyncio.to_thread(fh.read, size):
+            yield chunk
+

@@ -1,0 +1,172 @@
+"""Nova v2.1 route table: method, path, handler, policy rule (Nova's rule names);
+microversions 2.1 to 2.79."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from onestack.api.common.faults import nova_fault
+from onestack.api.common.microversions import Microversions
+from onestack.api.common.policy import Rule
+from onestack.api.common.request import ApiRequest
+from onestack.api.common.routing import Route, ServiceApi
+from onestack.api.compute import flavors, keypairs, misc, server_actions, servers
+from onestack.core.identity.bootstrap import ServiceEntry
+
+MICROVERSIONS = Microversions("compute", misc.MIN_VERSION, misc.MAX_VERSION,
+                              legacy_header="X-OpenStack-Nova-API-Version",
+                              unversioned=("/", "", "/v2.1"))
+R = Route
+V = "/v2.1"
+P = "os_compute_api:"
+ADMIN = "rule:admin_api"
+FLV = V + "/flavors/{flavor_id}"
+SRV = V + "/servers/{server_id}"
+
+RULES: list[Rule] = [
+    Rule("context_is_admin", "role:admin"),
+    Rule("admin_api", "role:admin"),
+    *(Rule(P + name, ADMIN) for name in (
+        "os-flavor-manage:create", "os-flavor-manage:update", "os-flavor-manage:delete",
+        "os-flavor-extra-specs:create", "os-flavor-extra-specs:update",
+        "os-flavor-extra-specs:delete", "os-flavor-access", "os-flavor-access:add_tenant_access",
+        "os-flavor-access:remove_tenant_access", "os-availability-zone:detail",
+        "os-quota-sets:update", "os-quota-sets:delete", "os-services:list",
+        "os-services:update", "os-services:delete", "os-hypervisors:list",
+        "os-hypervisors:list-detail", "os-hypervisors:show", "os-hypervisors:statistics",
+        "os-hypervisors:search", "os-hypervisors:servers",
+        "os-simple-tenant-usage:list", "servers:index:get_all_tenants",
+        "servers:detail:get_all_tenants")),
+    *(Rule(P + name, "") for name in (
+        "flavors:index", "flavors:show", "os-flavor-extra-specs:index",
+        "os-flavor-extra-specs:show", "os-keypairs:create", "os-keypairs:index",
+        "os-keypairs:show", "os-keypairs:delete", "os-availability-zone:list", "limits",
+        "os-quota-sets:show", "os-quota-sets:detail", "os-quota-sets:defaults",
+        "os-quota-class-sets:show", "os-simple-tenant-usage:show", "servers:create",
+        "servers:index", "servers:detail", "servers:show", "servers:update",
+        "servers:delete", "servers:action", "os-server-tags:index", "os-server-tags:show",
+        "os-server-tags:update", "os-server-tags:update_all", "os-server-tags:delete",
+        "os-server-tags:delete_all", "server-metadata:index", "server-metadata:show",
+        "server-metadata:create", "server-metadata:update", "server-metadata:update_all",
+        "server-metadata:delete", "os-instance-actions:list", "os-instance-actions:show",
+        "os-server-groups:create", "os-server-groups:index", "os-server-groups:show",
+        "os-server-groups:delete")),
+]
+
+
+def _r(method: str, path: str, handler: Any, rule: str) -> Route:
+    return R(method, path, handler, P + rule)
+
+
+ROUTES: list[Route] = [
+    R("GET", "/", misc.versions, auth=False),
+    R("GET", V, misc.version, auth=False),
+    # flavors
+    _r("GET", V + "/flavors", flavors.list_flavors, "flavors:index"),
+    _r("GET", V + "/flavors/detail", flavors.list_details, "flavors:index"),
+    _r("POST", V + "/flavors", flavors.create, "os-flavor-manage:create"),
+    _r("GET", FLV, flavors.show, "flavors:show"),
+    _r("PUT", FLV, flavors.update, "os-flavor-manage:update"),
+    _r("DELETE", FLV, flavors.delete, "os-flavor-manage:delete"),
+    _r("GET", FLV + "/os-extra_specs", flavors.list_specs, "os-flavor-extra-specs:index"),
+    _r("POST", FLV + "/os-extra_specs", flavors.create_specs, "os-flavor-extra-specs:create"),
+    _r("GET", FLV + "/os-extra_specs/{key}", flavors.show_spec, "os-flavor-extra-specs:show"),
+    _r("PUT", FLV + "/os-extra_specs/{key}", flavors.update_spec,
+       "os-flavor-extra-specs:update"),
+    _r("DELETE", FLV + "/os-extra_specs/{key}", flavors.delete_spec,
+       "os-flavor-extra-specs:delete"),
+    _r("GET", FLV + "/os-flavor-access", flavors.list_access, "os-flavor-access"),
+    _r("POST", FLV + "/action", flavors.action, "flavors:show"),
+    # key pairs
+    _r("GET", V + "/os-keypairs", keypairs.listing, "os-keypairs:index"),
+    _r("POST", V + "/os-keypairs", keypairs.create, "os-keypairs:create"),
+    _r("GET", V + "/os-keypairs/{name}", keypairs.show, "os-keypairs:show"),
+    _r("DELETE", V + "/os-keypairs/{name}", keypairs.delete, "os-keypairs:delete"),
+    # zones, limits, quotas
+    _r("GET", V + "/os-availability-zone", misc.zones, "os-availability-zone:list"),
+    _r("GET", V + "/os-availability-zone/detail", misc.zones_detail,
+       "os-availability-zone:detail"),
+    _r("GET", V + "/limits", misc.limits, "limits"),
+    _r("GET", V + "/os-quota-sets/{project_id}", misc.quota_show, "os-quota-sets:show"),
+    _r("GET", V + "/os-quota-sets/{project_id}/detail", misc.quota_detail,
+       "os-quota-sets:detail"),
+    _r("GET", V + "/os-quota-sets/{project_id}/defaults", misc.quota_defaults,
+       "os-quota-sets:defaults"),
+    _r("PUT", V + "/os-quota-sets/{project_id}", misc.quota_update, "os-quota-sets:update"),
+    _r("DELETE", V + "/os-quota-sets/{project_id}", misc.quota_delete,
+       "os-quota-sets:delete"),
+    _r("GET", V + "/os-quota-class-sets/{name}", misc.quota_class, "os-quota-class-sets:show"),
+    # services, hypervisors, usage
+    _r("GET", V + "/os-services", misc.services, "os-services:list"),
+    _r("PUT", V + "/os-services/{service_id}", misc.service_update, "os-services:update"),
+    _r("GET", V + "/os-hypervisors", misc.hypervisors, "os-hypervisors:list"),
+    _r("GET", V + "/os-hypervisors/detail", misc.hypervisors_detail,
+       "os-hypervisors:list-detail"),
+    _r("GET", V + "/os-hypervisors/statistics", misc.hypervisor_statistics,
+       "os-hypervisors:statistics"),
+    _r("GET", V + "/os-hypervisors/{hypervisor_id}", misc.hypervisor_show,
+       "os-hypervisors:show"),
+    _r("GET", V + "/os-hypervisors/{pattern}/search", misc.hypervisor_search,
+       "os-hypervisors:search"),
+    _r("GET", V + "/os-hypervisors/{pattern}/servers", misc.hypervisor_servers,
+       "os-hypervisors:servers"),
+    _r("GET", V + "/os-simple-tenant-usage", misc.usage_list, "os-simple-tenant-usage:list"),
+    _r("GET", V + "/os-simple-tenant-usage/{project_id}", misc.usage_show,
+       "os-simple-tenant-usage:show"),
+    # servers
+    _r("GET", V + "/servers", servers.list_servers, "servers:index"),
+    _r("GET", V + "/servers/detail", servers.list_details, "servers:detail"),
+    _r("POST", V + "/servers", servers.create, "servers:create"),
+    _r("GET", SRV, servers.show, "servers:show"),
+    _r("PUT", SRV, servers.update, "servers:update"),
+    _r("DELETE", SRV, servers.delete, "servers:delete"),
+    _r("POST", SRV + "/action", server_actions.action, "servers:action"),
+    _r("GET", SRV + "/tags", servers.list_tags, "os-server-tags:index"),
+    _r("PUT", SRV + "/tags", servers.replace_tags, "os-server-tags:update_all"),
+    _r("DELETE", SRV + "/tags", servers.delete_tags, "os-server-tags:delete_all"),
+    _r("GET", SRV + "/tags/{tag}", servers.check_tag, "os-server-tags:show"),
+    _r("PUT", SRV + "/tags/{tag}", servers.add_tag, "os-server-tags:update"),
+    _r("DELETE", SRV + "/tags/{tag}", servers.delete_tag, "os-server-tags:delete"),
+    _r("GET", SRV + "/metadata", servers.list_metadata, "server-metadata:index"),
+    _r("POST", SRV + "/metadata", servers.set_metadata, "server-metadata:update"),
+    _r("PUT", SRV + "/metadata", servers.set_metadata, "server-metadata:update_all"),
+    _r("GET", SRV + "/metadata/{key}", servers.show_metadata_item, "server-metadata:show"),
+    _r("PUT", SRV + "/metadata/{key}", servers.set_metadata_item, "server-metadata:create"),
+    _r("DELETE", SRV + "/metadata/{key}", servers.delete_metadata_item,
+       "server-metadata:delete"),
+    _r("GET", SRV + "/os-instance-actions", server_actions.list_instance_actions,
+       "os-instance-actions:list"),
+    _r("GET", SRV + "/os-instance-actions/{request_id}", server_actions.show_instance_action,
+       "os-instance-actions:show"),
+    # server groups
+    _r("GET", V + "/os-server-groups", server_actions.list_groups, "os-server-groups:index"),
+    _r("POST", V + "/os-server-groups", server_actions.create_group,
+       "os-server-groups:create"),
+    _r("GET", V + "/os-server-groups/{group_id}", server_actions.show_group,
+       "os-server-groups:show"),
+    _r("DELETE", V + "/os-server-groups/{group_id}", server_actions.delete_group,
+       "os-server-groups:delete"),
+]
+
+
+def _headers(req: ApiRequest) -> dict[str, str]:
+    out = MICROVERSIONS.headers(req)
+    out["x-compute-request-id"] = req.ctx.request_id
+    return out
+
+
+SERVICE = ServiceApi(name="compute", prefix="/compute", routes=ROUTES, render_fault=nova_fault,
+                     prepare=MICROVERSIONS.negotiate, response_headers=_headers)
+
+
+def catalog_entries(base_url: str) -> list[ServiceEntry]:
+    return [ServiceEntry("compute", "nova", f"{base_url}/compute/v2.1")]
+
+
+async def bootstrap(runtime: Any, progress: Callable[[str], None]) -> None:
+    """Idempotent: what the compute service needs in a new cloud (the default flavors)."""
+    await runtime.compute.bootstrap(progress)
+
+
+__all__ = ["RULES", "SERVICE", "bootstrap", "catalog_entries"]

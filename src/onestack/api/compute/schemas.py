@@ -1,0 +1,172 @@
+"""Request bodies of the compute API (Nova's JSON schemas, trimmed to what is served)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+NAME_PATTERN = r"^(?![\s])[^\x00-\x1f]*(?<![\s])$"  # printable, no edge whitespace
+name = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": NAME_PATTERN}
+description = {"type": ["string", "null"], "maxLength": 255}
+positive_int = {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1,
+                "maximum": 2147483647}
+non_negative_int = {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 0,
+                    "maximum": 2147483647}
+metadata = {"type": "object", "patternProperties": {
+    r"^[a-zA-Z0-9-_:. ]{1,255}$": {"type": "string", "maxLength": 255}},
+    "additionalProperties": False}
+tag = {"type": "string", "minLength": 1, "maxLength": 60, "pattern": r"^[^,/]*$"}
+ipv4 = {"type": "string", "format": "ipv4"}
+ipv6 = {"type": "string", "format": "ipv6"}
+disk_config = {"type": "string", "enum": ["AUTO", "MANUAL"]}
+
+
+def obj(key: str, props: dict[str, Any], required: list[str] | None = None,
+        extra: bool = False) -> dict[str, Any]:
+    inner: dict[str, Any] = {"type": "object", "properties": props,
+                             "additionalProperties": extra}
+    if required:
+        inner["required"] = required
+    return {"type": "object", "properties": {key: inner}, "required": [key],
+            "additionalProperties": False}
+
+
+flavor_create = obj("flavor", {
+    "name": name,
+    "id": {"type": ["string", "null"], "minLength": 1, "maxLength": 255,
+           "pattern": r"^(?! )[a-zA-Z0-9. _-]+(?<! )$"},
+    "ram": positive_int, "vcpus": positive_int, "disk": non_negative_int,
+    "OS-FLV-EXT-DATA:ephemeral": non_negative_int,
+    "swap": {"type": ["integer", "string"], "pattern": "^[0-9]*$", "minimum": 0,
+             "maximum": 2147483647},
+    "rxtx_factor": {"type": ["number", "string"], "pattern": r"^[0-9]+(\.[0-9]+)?$",
+                    "minimum": 0, "exclusiveMinimum": 0, "maximum": 3.40282e38},
+    "os-flavor-access:is_public": {"type": "boolean"},
+    "description": {"type": ["string", "null"], "maxLength": 65535},
+}, ["name", "ram", "vcpus", "disk"])
+flavor_update = obj("flavor", {"description": {"type": ["string", "null"],
+                                               "maxLength": 65535}}, ["description"])
+extra_specs = {"type": "object", "properties": {"extra_specs": {
+    "type": "object", "patternProperties": {
+        r"^[a-zA-Z0-9-_:. ]{1,255}$": {"type": ["string", "number", "boolean"],
+                                       "maxLength": 255}},
+    "additionalProperties": False}}, "required": ["extra_specs"],
+    "additionalProperties": False}
+extra_spec_one = {"type": "object", "patternProperties": {
+    r"^[a-zA-Z0-9-_:. ]{1,255}$": {"type": ["string", "number", "boolean"],
+                                   "maxLength": 255}},
+    "minProperties": 1, "maxProperties": 1, "additionalProperties": False}
+tenant_access = {"type": "object", "properties": {"tenant": {
+    "type": "string", "minLength": 1, "maxLength": 255}}, "required": ["tenant"],
+    "additionalProperties": False}
+
+keypair_create = obj("keypair", {
+    "name": {"type": "string", "minLength": 1, "maxLength": 255,
+             "pattern": r"^[a-zA-Z0-9 _.@-]+$"},
+    "public_key": {"type": "string"},
+    "type": {"type": "string", "enum": ["ssh", "x509"]},
+    "user_id": {"type": "string"},
+}, ["name"])
+
+networks = {"oneOf": [
+    {"type": "string", "enum": ["none", "auto"]},
+    {"type": "array", "items": {"type": "object", "properties": {
+        "uuid": {"type": "string", "format": "uuid"},
+        "port": {"type": ["string", "null"], "format": "uuid"},
+        "fixed_ip": {"type": "string", "oneOf": [ipv4, ipv6]},
+        "tag": tag}, "additionalProperties": False}}]}
+
+server_create = obj("server", {
+    "name": name, "imageRef": {"type": "string", "maxLength": 255},
+    "flavorRef": {"type": ["string", "integer"], "minLength": 1},
+    "adminPass": {"type": "string"}, "metadata": metadata,
+    "networks": networks, "OS-DCF:diskConfig": disk_config,
+    "accessIPv4": ipv4, "accessIPv6": ipv6,
+    "key_name": {"type": "string", "minLength": 1, "maxLength": 255},
+    "user_data": {"type": "string", "format": "base64", "maxLength": 65535},
+    "config_drive": {"type": ["boolean", "string"],
+                     "enum": [True, False, "True", "False", "true", "false", ""]},
+    "availability_zone": {"type": "string", "minLength": 1, "maxLength": 255},
+    "min_count": positive_int, "max_count": positive_int,
+    "return_reservation_id": {"type": ["boolean", "string"]},
+    "security_groups": {"type": "array", "items": {"type": "object", "properties": {
+        "name": {"type": "string"}}}},
+    "description": description,
+    "tags": {"type": "array", "items": tag, "maxItems": 50},
+    "block_device_mapping_v2": {"type": "array"},
+    "personality": {"type": "array"},
+    "hostname": {"type": "string", "minLength": 1, "maxLength": 255},
+}, ["name", "flavorRef"])
+scheduler_hints = {"type": "object", "properties": {
+    "group": {"type": "string", "format": "uuid"}}}
+server_create["properties"].update({"os:scheduler_hints": scheduler_hints,
+                                    "OS-SCH-HNT:scheduler_hints": scheduler_hints})
+server_update = obj("server", {
+    "name": name, "description": description, "accessIPv4": ipv4, "accessIPv6": ipv6,
+    "OS-DCF:diskConfig": disk_config,
+    "hostname": {"type": "string", "minLength": 1, "maxLength": 63}})
+
+reboot = {"type": "object", "properties": {"type": {
+    "type": "string", "enum": ["HARD", "Hard", "hard", "SOFT", "Soft", "soft"]}},
+    "required": ["type"], "additionalProperties": False}
+rebuild = {"type": "object", "properties": {
+    "imageRef": {"type": "string", "minLength": 1}, "name": name, "adminPass":
+    {"type": "string"}, "metadata": metadata, "preserve_ephemeral": {"type": "boolean"},
+    "accessIPv4": ipv4, "accessIPv6": ipv6, "OS-DCF:diskConfig": disk_config,
+    "description": description, "key_name": {"type": ["string", "null"]},
+    "user_data": {"type": ["string", "null"], "format": "base64", "maxLength": 65535},
+    "personality": {"type": "array"}, "trusted_image_certificates": {"type": ["array",
+                                                                              "null"]},
+    "hostname": {"type": "string"}},
+    "required": ["imageRef"], "additionalProperties": False}
+resize = {"type": "object", "properties": {
+    "flavorRef": {"type": ["string", "integer"], "minLength": 1},
+    "OS-DCF:diskConfig": disk_config}, "required": ["flavorRef"],
+    "additionalProperties": False}
+create_image = {"type": "object", "properties": {"name": name, "metadata": metadata},
+                "required": ["name"], "additionalProperties": False}
+console_output = {"type": ["object", "null"], "properties": {"length": {
+    "type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$", "minimum": -1}},
+    "additionalProperties": False}
+lock = {"type": ["object", "null"], "properties": {"locked_reason": {
+    "type": "string", "minLength": 1, "maxLength": 255}}, "additionalProperties": False}
+no_args = {"type": ["object", "null"], "additionalProperties": True}
+
+tags = {"type": "object", "properties": {"tags": {"type": "array", "items": tag,
+                                                  "maxItems": 50}},
+        "required": ["tags"], "additionalProperties": False}
+metadata_body = {"type": "object", "properties": {"metadata": metadata},
+                 "required": ["metadata"], "additionalProperties": False}
+meta_item = {"type": "object", "properties": {"meta": {**metadata, "minProperties": 1,
+                                                       "maxProperties": 1}},
+             "required": ["meta"], "additionalProperties": False}
+
+quota_update = obj("quota_set", {
+    **{r: {"type": ["integer", "string"], "pattern": "^-?[0-9]+$", "minimum": -1,
+           "maximum": 2147483647} for r in (
+        "instances", "cores", "ram", "metadata_items", "key_pairs", "server_groups",
+        "server_group_members", "injected_files", "injected_file_content_bytes",
+        "injected_file_path_bytes", "floating_ips", "fixed_ips", "security_groups",
+        "security_group_rules", "networks")},
+    "force": {"type": ["boolean", "string"]}})
+
+server_group_create = obj("server_group", {
+    "name": {"type": "string", "minLength": 1, "maxLength": 255},
+    "policies": {"type": "array", "items": {"type": "string", "enum": [
+        "affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity"]},
+        "minItems": 1, "maxItems": 1, "uniqueItems": True},
+    "policy": {"type": "string", "enum": [
+        "affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity"]},
+    "rules": {"type": "object", "properties": {"max_server_per_host": positive_int},
+              "additionalProperties": False},
+}, ["name"])
+
+service_update = {"type": "object", "properties": {
+    "status": {"type": "string", "enum": ["enabled", "disabled"]},
+    "disabled_reason": {"type": "string", "minLength": 1, "maxLength": 255},
+    "forced_down": {"type": "boolean"}}, "additionalProperties": False}
+service_action = {"type": "object", "properties": {
+    "host": {"type": "string", "minLength": 1, "maxLength": 255},
+    "binary": {"type": "string", "minLength": 1, "maxLength": 255},
+    "disabled_reason": {"type": "string", "minLength": 1, "maxLength": 255},
+    "forced_down": {"type": "boolean"}}, "required": ["host", "binary"],
+    "additionalProperties": False}

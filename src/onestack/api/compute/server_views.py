@@ -1,0 +1,153 @@
+"""Servers as Nova renders them, microversion by microversion (2.1 to 2.79)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+from onestack.api.common.request import ApiRequest
+from onestack.api.compute.common import is_admin, iso, iso_micro, links, since
+from onestack.core.compute import states
+from onestack.core.compute.servers import ServerRecord
+from onestack.db.models.compute import Instance
+
+PROGRESS_STATUSES = ("ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING")
+
+
+def host_id(inst: Instance) -> str:
+    if not inst.host:
+        return ""
+    return hashlib.sha224((inst.project_id + inst.host).encode()).hexdigest()
+
+
+def instance_name(inst: Instance) -> str:
+    return f"instance-{inst.uuid[:8]}"
+
+
+def summary(req: ApiRequest, inst: Instance) -> dict[str, Any]:
+    return {"id": inst.uuid, "name": inst.name, "links": links(req, "servers", inst.uuid)}
+
+
+def _flavor(req: ApiRequest, inst: Instance) -> dict[str, Any]:
+    f = inst.flavor
+    if since(req, 2, 47):
+        out = {"vcpus": f["vcpus"], "ram": f["memory_mb"], "disk": f["root_gb"],
+               "ephemeral": f["ephemeral_gb"], "swap": f["swap"], "original_name": f["name"]}
+        if is_admin(req):
+            out["extra_specs"] = dict(f.get("extra_specs", {}))
+        return out
+    return {"id": inst.flavor_id, "links": [
+        {"rel": "bookmark", "href": f"{req.base_url()}/flavors/{inst.flavor_id}"}]}
+
+
+def _image(req: ApiRequest, inst: Instance) -> dict[str, Any] | str:
+    if not inst.image_ref:
+        return ""
+    return {"id": inst.image_ref, "links": [
+        {"rel": "bookmark", "href": f"{req.base_url()}/images/{inst.image_ref}"}]}
+
+
+def _base(req: ApiRequest, rec: ServerRecord) -> dict[str, Any]:
+    """The fields every full server body has (update and rebuild before 2.75 stop here)."""
+    inst = rec.instance
+    status = states.status(inst.vm_state, inst.task_state)
+    body: dict[str, Any] = {
+        "id": inst.uuid, "name": inst.name, "status": status, "tenant_id": inst.project_id,
+        "user_id": inst.user_id, "metadata": dict(inst.metadata_), "hostId": host_id(inst),
+        "image": _image(req, inst), "flavor": _flavor(req, inst),
+        "created": iso(inst.created_at), "updated": iso(inst.updated_at),
+        "addresses": rec.addresses, "accessIPv4": inst.access_ip_v4 or "",
+        "accessIPv6": inst.access_ip_v6 or "", "links": links(req, "servers", inst.uuid),
+        "OS-DCF:diskConfig": inst.disk_config,
+    }
+    if status in PROGRESS_STATUSES:
+        body["progress"] = inst.progress if status != "BUILD" else 0
+    if inst.fault and status in ("ERROR", "DELETED"):
+        fault = dict(inst.fault)
+        if not is_admin(req):
+            fault.pop("details", None)
+        body["fault"] = fault
+    if since(req, 2, 9):
+        body["locked"] = inst.locked
+    if since(req, 2, 19):
+        body["description"] = inst.description
+    if since(req, 2, 26):
+        body["tags"] = list(rec.tags)
+    if since(req, 2, 73):
+        body["locked_reason"] = inst.locked_reason
+    return body
+
+
+def detail(req: ApiRequest, rec: ServerRecord, *, show: bool = False) -> dict[str, Any]:
+    inst = rec.instance
+    body = _base(req, rec)
+    body.update({
+        "key_name": inst.key_name,
+        "OS-SRV-USG:launched_at": iso_micro(inst.launched_at),
+        "OS-SRV-USG:terminated_at": iso_micro(inst.terminated_at),
+        "OS-EXT-AZ:availability_zone": inst.availability_zone or "",
+        "OS-EXT-STS:task_state": inst.task_state,
+        "OS-EXT-STS:vm_state": inst.vm_state,
+        "OS-EXT-STS:power_state": inst.power_state,
+        "os-extended-volumes:volumes_attached": [],
+        "config_drive": inst.config_drive,
+        "security_groups": [{"name": "default"}],
+    })
+    if is_admin(req):
+        body.update({
+            "OS-EXT-SRV-ATTR:host": inst.host,
+            "OS-EXT-SRV-ATTR:instance_name": instance_name(inst),
+            "OS-EXT-SRV-ATTR:hypervisor_hostname": inst.node,
+        })
+        if since(req, 2, 3):
+            body.update({
+                "OS-EXT-SRV-ATTR:reservation_id": inst.reservation_id,
+                "OS-EXT-SRV-ATTR:launch_index": inst.launch_index,
+                "OS-EXT-SRV-ATTR:kernel_id": "", "OS-EXT-SRV-ATTR:ramdisk_id": "",
+                "OS-EXT-SRV-ATTR:hostname": inst.hostname,
+                "OS-EXT-SRV-ATTR:root_device_name": "/dev/vda",
+                "OS-EXT-SRV-ATTR:user_data": inst.user_data,
+            })
+        if since(req, 2, 16):
+            body["host_status"] = "UP" if inst.host else ""
+    if since(req, 2, 63):
+        body["trusted_image_certificates"] = None
+    if show and since(req, 2, 71):
+        body["server_groups"] = list(rec.groups)
+    return body
+
+
+def updated(req: ApiRequest, rec: ServerRecord) -> dict[str, Any]:
+    """The answer to an update (PUT): the full show shape from 2.75."""
+    if since(req, 2, 75):
+        return detail(req, rec, show=True)
+    body = _base(req, rec)
+    if since(req, 2, 71):
+        body["server_groups"] = list(rec.groups)
+    return body
+
+
+def rebuilt(req: ApiRequest, rec: ServerRecord, admin_pass: str | None) -> dict[str, Any]:
+    inst = rec.instance
+    if since(req, 2, 75):
+        body = detail(req, rec, show=True)
+        body.pop("OS-EXT-SRV-ATTR:user_data", None)
+        body["user_data"] = inst.user_data
+    else:
+        body = _base(req, rec)
+        if since(req, 2, 54):
+            body["key_name"] = inst.key_name
+        if since(req, 2, 57):
+            body["user_data"] = inst.user_data
+        if since(req, 2, 71):
+            body["server_groups"] = list(rec.groups)
+    if admin_pass is not None:
+        body["adminPass"] = admin_pass
+    return body
+
+
+def decode_user_data(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return base64.b64decode(text).decode("utf-8", "replace")

@@ -1,0 +1,96 @@
+"""Server actions that need more than the state table: rebuild (a new image), resize with
+its confirm and revert (claims for the new flavor on the same host), and snapshots (a new
+image in the image service, filled by the agent)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from onestack.core.compute import states
+from onestack.core.compute.base import Caller
+from onestack.core.compute.build import Builder, resources
+from onestack.core.compute.servers import Servers
+from onestack.core.image.access import Caller as ImageCaller
+from onestack.core.image.service import ImageService
+from onestack.db.models.compute import Instance
+from onestack.errors import BadRequest
+from onestack.scheduler.allocations import Claim
+from onestack.scheduler.errors import CapacityExceeded
+
+
+class Actions:
+    def __init__(self, servers: Servers, builder: Builder, image: ImageService) -> None:
+        self.servers = servers
+        self.builder = builder
+        self.image = image
+
+    async def simple(self, caller: Caller, uuid: str, action: str) -> Instance:
+        """reboot, reboot_hard, stop, start, pause, unpause, suspend, resume."""
+        name = "reboot" if action == "reboot_hard" else action
+        return await self.servers.act(caller, uuid, action, name=name)
+
+    async def rebuild(self, caller: Caller, uuid: str, image_ref: str,
+                      updates: dict[str, Any]) -> Instance:
+        inst = await self.servers.get(caller, uuid)
+        image_id = await self.builder.check_image(caller, image_ref, inst.instance.flavor)
+        return await self.servers.act(caller, uuid, "rebuild",
+                                      updates={**updates, "image_ref": image_id})
+
+    async def _claim(self, inst: Instance, flavor: dict[str, Any]) -> None:
+        node = next((n for n in await self.builder.hosts.nodes() if n.host == inst.host), None)
+        if node is None:
+            raise BadRequest(f"No valid host was found: host {inst.host} is not registered.")
+        try:
+            await self.builder.placement.allocations.claim([Claim(
+                inst.uuid, {node.uuid: resources(flavor)}, inst.project_id, inst.user_id)])
+        except CapacityExceeded as exc:
+            raise BadRequest(f"No valid host was found. {inst.host}: {exc.message}") from exc
+
+    async def resize(self, caller: Caller, uuid: str, flavor_ref: str) -> Instance:
+        rec = await self.servers.get(caller, uuid)
+        inst = rec.instance
+        states.check("resize", inst, is_admin=caller.is_admin)
+        new = (await self.builder._flavor(caller, flavor_ref)).snapshot()
+        if new["id"] == inst.flavor_id:
+            raise BadRequest("When resizing, instances must change flavor!")
+        if new["root_gb"] < inst.flavor["root_gb"]:
+            raise BadRequest("Resize error: Unable to resize disk down.")
+        await self._claim(inst, new)
+        try:
+            return await self.servers.act(caller, uuid, "resize",
+                                          updates={"new_flavor": new})
+        except Exception:
+            await self._claim(inst, inst.flavor)
+            raise
+
+    async def confirm_resize(self, caller: Caller, uuid: str) -> Instance:
+        return await self.servers.act(caller, uuid, "confirmResize")
+
+    async def revert_resize(self, caller: Caller, uuid: str) -> Instance:
+        rec = await self.servers.get(caller, uuid)
+        inst = rec.instance
+        states.check("revertResize", inst, is_admin=caller.is_admin)
+        old = inst.new_flavor or inst.flavor
+        await self._claim(inst, old)
+        return await self.servers.act(caller, uuid, "revertResize")
+
+    async def create_image(self, caller: Caller, uuid: str, name: str,
+                           metadata: dict[str, str]) -> str:
+        rec = await self.servers.get(caller, uuid)
+        inst = rec.instance
+        states.check("createImage", inst, is_admin=caller.is_admin)
+        props = {"image_type": "snapshot", "instance_uuid": inst.uuid,
+                 "base_image_ref": inst.image_ref, "user_id": caller.user_id,
+                 **{k: str(v) for k, v in metadata.items()}}
+        img = await self.image.images.create(
+            ImageCaller(inst.project_id, is_admin=True),
+            {"name": name, "disk_format": "qcow2", "container_format": "bare",
+             "visibility": "private", "owner": inst.project_id, "min_disk":
+             inst.flavor["root_gb"], **props})
+        image_id = img.image.id
+        try:
+            await self.servers.act(caller, uuid, "createImage", args={"image_id": image_id})
+        except Exception:
+            await self.image.images.delete(ImageCaller(inst.project_id, True), image_id)
+            raise
+        return image_id

@@ -1,0 +1,142 @@
+"""Compute hosts: registration (service, hypervisor node, resource provider with VCPU,
+MEMORY_MB and DISK_GB inventories), heartbeats, enable/disable, and what os-services and
+os-hypervisors show."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from onestack.config import ComputeConfig
+from onestack.core.compute.base import Store
+from onestack.db.engine import Database
+from onestack.db.models.base import utcnow
+from onestack.db.models.compute import ComputeNode
+from onestack.drivers.virt.base import HostInfo
+from onestack.errors import NotFound
+from onestack.scheduler.errors import ProviderNotFound
+from onestack.scheduler.service import Placement
+
+SERVICE_DOWN_AFTER = 60  # seconds without a heartbeat: the service is down
+CONTROL_HOST = "onestack"  # where the scheduler and conductor "run" (one process)
+
+
+@dataclass
+class ServiceView:
+    id: int
+    uuid: str
+    binary: str
+    host: str
+    zone: str
+    status: str  # enabled | disabled
+    state: str  # up | down
+    updated_at: dt.datetime | None
+    disabled_reason: str | None
+    forced_down: bool
+
+
+class Hosts(Store):
+    def __init__(self, db: Database, placement: Placement, config: ComputeConfig) -> None:
+        super().__init__(db)
+        self.placement = placement
+        self.config = config
+
+    async def register(self, info: HostInfo, host_ip: str = "127.0.0.1") -> ComputeNode:
+        """Create or refresh the host's records and its provider's inventories (idempotent)."""
+        async with self.write() as s:
+            node = await s.scalar(select(ComputeNode).where(ComputeNode.host == info.hostname))
+            if node is None:
+                node = ComputeNode(uuid=str(uuid.uuid4()), service_uuid=str(uuid.uuid4()),
+                                   host=info.hostname, created_at=utcnow())
+                s.add(node)
+            node.hypervisor_hostname = info.hostname
+            node.hypervisor_type = info.hypervisor_type
+            node.hypervisor_version = info.hypervisor_version
+            node.vcpus, node.memory_mb, node.local_gb = info.vcpus, info.memory_mb, info.disk_gb
+            node.cpu_info = dict(info.cpu_info)
+            node.host_ip = host_ip
+            node.heartbeat = node.updated_at = utcnow()
+        await self._provider(node)
+        return node
+
+    async def _provider(self, node: ComputeNode) -> None:
+        try:
+            rp = await self.placement.providers.get(node.uuid)
+        except ProviderNotFound:
+            rp = await self.placement.providers.create(node.hypervisor_hostname, node.uuid)
+        c = self.config
+        invs = {
+            "VCPU": {"total": node.vcpus, "allocation_ratio": c.cpu_allocation_ratio},
+            "MEMORY_MB": {"total": node.memory_mb, "reserved": min(512, node.memory_mb // 8),
+                          "allocation_ratio": c.ram_allocation_ratio},
+            "DISK_GB": {"total": node.local_gb, "allocation_ratio": c.disk_allocation_ratio},
+        }
+        full = {rc: {"reserved": 0, "min_unit": 1, "max_unit": v["total"], "step_size": 1,
+                     **v} for rc, v in invs.items()}
+        _rp, current = await self.placement.inventories.get_all(node.uuid)
+        if current != full:
+            await self.placement.inventories.replace_all(node.uuid, rp.generation, full)
+
+    async def heartbeat(self, host: str) -> None:
+        async with self.write() as s:
+            node = await s.scalar(select(ComputeNode).where(ComputeNode.host == host))
+            if node is not None:
+                node.heartbeat = utcnow()
+
+    async def nodes(self) -> list[ComputeNode]:
+        async with self.db.read() as s:
+            return list((await s.execute(select(ComputeNode).order_by(ComputeNode.id)))
+                        .scalars())
+
+    async def node(self, ident: str) -> ComputeNode:
+        for node in await self.nodes():
+            if ident in (str(node.id), node.uuid):
+                return node
+        raise NotFound(f"Hypervisor with ID {ident} could not be found.")
+
+    async def by_provider(self, rp_uuid: str) -> ComputeNode | None:
+        async with self.db.read() as s:
+            return await s.scalar(select(ComputeNode).where(ComputeNode.uuid == rp_uuid))
+
+    @staticmethod
+    def is_up(node: ComputeNode) -> bool:
+        age = (utcnow() - node.heartbeat).total_seconds()
+        return not node.forced_down and age < SERVICE_DOWN_AFTER
+
+    async def services(self) -> list[ServiceView]:
+        out = [ServiceView(1, "00000000-0000-0000-0000-000000000001", "nova-scheduler",
+                           CONTROL_HOST, "internal", "enabled", "up", utcnow(), None, False),
+               ServiceView(2, "00000000-0000-0000-0000-000000000002", "nova-conductor",
+                           CONTROL_HOST, "internal", "enabled", "up", utcnow(), None, False)]
+        for node in await self.nodes():
+            out.append(ServiceView(
+                100 + node.id, node.service_uuid, "nova-compute", node.host,
+                node.availability_zone, "disabled" if node.disabled else "enabled",
+                "up" if self.is_up(node) else "down", node.heartbeat, node.disabled_reason,
+                node.forced_down))
+        return out
+
+    async def set_service(self, service: str, *, disabled: bool | None = None,
+                          reason: str | None = None, forced_down: bool | None = None
+                          ) -> ServiceView:
+        """Enable/disable or force down a compute service, by uuid or host name."""
+        async with self.write() as s:
+            node = await s.scalar(select(ComputeNode).where(
+                (ComputeNode.service_uuid == service) | (ComputeNode.host == service)))
+            if node is None:
+                raise NotFound(f"Service {service} could not be found.")
+            if disabled is not None:
+                node.disabled = disabled
+                node.disabled_reason = reason if disabled else None
+            if forced_down is not None:
+                node.forced_down = forced_down
+            node.updated_at = utcnow()
+            uuid_ = node.service_uuid
+        return next(v for v in await self.services() if v.uuid == uuid_)
+
+    async def enabled_hosts(self) -> dict[str, ComputeNode]:
+        """Provider uuid -> node, for hosts that may take new instances."""
+        return {n.uuid: n for n in await self.nodes() if not n.disabled and self.is_up(n)}

@@ -1,0 +1,143 @@
+"""Server listing: Nova's filters, sort keys and marker/limit pagination."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+
+from onestack.core.compute import states
+from onestack.core.compute.base import Caller
+from onestack.db.models.compute import Instance, InstanceTag
+from onestack.errors import BadRequest
+
+SORT_KEYS = {
+    "access_ip_v4": "access_ip_v4", "access_ip_v6": "access_ip_v6",
+    "availability_zone": "availability_zone", "config_drive": "config_drive",
+    "created_at": "created_at", "display_description": "description",
+    "display_name": "name", "host": "host", "hostname": "hostname", "image_ref": "image_ref",
+    "instance_type_id": "flavor_id", "key_name": "key_name", "launch_index": "launch_index",
+    "launched_at": "launched_at", "locked": "locked", "node": "node",
+    "power_state": "power_state", "progress": "progress", "project_id": "project_id",
+    "task_state": "task_state", "terminated_at": "terminated_at", "updated_at": "updated_at",
+    "user_id": "user_id", "uuid": "uuid", "vm_state": "vm_state",
+}
+
+
+@dataclass
+class ServerQuery:
+    name: str | None = None  # a regular expression
+    status: str | None = None
+    image: str | None = None
+    flavor: str | None = None
+    ip: str | None = None  # regular expressions on the server's addresses
+    ip6: str | None = None
+    changes_since: dt.datetime | None = None
+    changes_before: dt.datetime | None = None
+    tags: list[str] = field(default_factory=list)
+    tags_any: list[str] = field(default_factory=list)
+    not_tags: list[str] = field(default_factory=list)
+    not_tags_any: list[str] = field(default_factory=list)
+    all_tenants: bool = False
+    project_id: str | None = None
+    user_id: str | None = None
+    host: str | None = None
+    node: str | None = None
+    reservation_id: str | None = None
+    key_name: str | None = None
+    availability_zone: str | None = None
+    locked: bool | None = None
+    deleted: bool | None = None
+    sort: list[tuple[str, str]] = field(default_factory=list)
+    limit: int | None = None
+    marker: str | None = None
+
+
+def _tag_clauses(q: ServerQuery) -> list[ColumnElement[bool]]:
+    out: list[ColumnElement[bool]] = []
+
+    def having(tag: str) -> ColumnElement[bool]:
+        return Instance.uuid.in_(select(InstanceTag.instance_uuid).where(InstanceTag.tag == tag))
+
+    if q.tags:
+        out.append(and_(*(having(t) for t in q.tags)))
+    if q.tags_any:
+        out.append(or_(*(having(t) for t in q.tags_any)))
+    if q.not_tags:
+        out.append(~and_(*(having(t) for t in q.not_tags)))
+    if q.not_tags_any:
+        out.append(~or_(*(having(t) for t in q.not_tags_any)))
+    return out
+
+
+def statement(caller: Caller, q: ServerQuery) -> Select[Any]:
+    stmt = select(Instance)
+    if caller.is_admin and q.all_tenants:
+        if q.project_id:
+            stmt = stmt.where(Instance.project_id == q.project_id)
+    else:
+        stmt = stmt.where(Instance.project_id == (q.project_id if caller.is_admin and
+                                                  q.project_id else caller.project_id))
+    if q.deleted is not None and caller.is_admin:
+        stmt = stmt.where(Instance.deleted.is_(q.deleted))
+    elif q.changes_since is None and q.changes_before is None:
+        stmt = stmt.where(Instance.deleted.is_(False))
+    if q.status is not None:
+        pairs = states.vm_states_for_status(q.status)
+        if pairs is None:
+            return stmt.where(Instance.uuid.is_(None))
+        stmt = stmt.where(or_(*(Instance.vm_state == vm for vm, _t in pairs)))
+    if q.changes_since is not None:
+        stmt = stmt.where(Instance.updated_at >= q.changes_since)
+    if q.changes_before is not None:
+        stmt = stmt.where(Instance.updated_at <= q.changes_before)
+    for column, value in ((Instance.image_ref, q.image), (Instance.flavor_id, q.flavor),
+                          (Instance.user_id, q.user_id), (Instance.host, q.host),
+                          (Instance.node, q.node), (Instance.key_name, q.key_name),
+                          (Instance.reservation_id, q.reservation_id),
+                          (Instance.availability_zone, q.availability_zone)):
+        if value is not None:
+            stmt = stmt.where(column == value.rstrip("/").rsplit("/", 1)[-1]
+                              if column in (Instance.image_ref, Instance.flavor_id) else
+                              column == value)
+    if q.locked is not None:
+        stmt = stmt.where(Instance.locked.is_(q.locked))
+    stmt = stmt.where(*_tag_clauses(q))
+    order = []
+    for key, direction in q.sort or [("created_at", "desc")]:
+        column = getattr(Instance, SORT_KEYS[key])
+        order.append(column.asc() if direction == "asc" else column.desc())
+    return stmt.order_by(*order, Instance.uuid.desc())
+
+
+def compile_regex(pattern: str, what: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise BadRequest(f"Invalid {what} filter {pattern!r}: {exc}.") from exc
+
+
+def keep(inst: Instance, q: ServerQuery, name_re: re.Pattern[str] | None,
+         addresses: list[str]) -> bool:
+    """Filters applied in Python: regular expressions (as Nova, on every backend)."""
+    if name_re is not None and not name_re.search(inst.name):
+        return False
+    if q.status is not None and states.status(inst.vm_state, inst.task_state) != \
+            q.status.upper():
+        return False
+    if q.ip is not None:
+        ip_re = compile_regex(q.ip, "ip")
+        if not any(ip_re.search(a) for a in addresses if ":" not in a):
+            return False
+    if q.ip6 is not None:
+        ip6_re = compile_regex(q.ip6, "ip6")
+        if not any(ip6_re.search(a) for a in addresses if ":" in a):
+            return False
+    return True
+
+
+def count_of(stmt: Select[Any]) -> Select[Any]:
+    return select(func.count()).select_from(stmt.subquery())

@@ -1,0 +1,236 @@
+"""Servers: show, list, update, delete, tags, metadata, and the state-changing actions.
+
+Every action checks ``states.check`` (the one table), writes the task it asks for and an
+instance action record in one transaction, and wakes the host's agent, which does the work
+and writes back what it observed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from onestack.core.compute import events, listing, states
+from onestack.core.compute.base import Caller, Links, Store
+from onestack.core.compute.quotas import Quotas
+from onestack.db.engine import Database
+from onestack.db.models.base import utcnow
+from onestack.db.models.compute import Instance, InstanceTag, ServerGroupMember
+from onestack.errors import BadRequest, Conflict, NotFound
+from onestack.scheduler.allocations import Claim
+from onestack.scheduler.service import Placement
+
+MAX_TAGS = 50
+
+
+@dataclass
+class ServerRecord:
+    instance: Instance
+    tags: list[str] = field(default_factory=list)
+    addresses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    groups: list[str] = field(default_factory=list)
+
+
+def not_found(uuid: str) -> NotFound:
+    return NotFound(f"Instance {uuid} could not be found.")
+
+
+async def records(s: AsyncSession, rows: list[Instance]) -> list[ServerRecord]:
+    ids = [r.uuid for r in rows]
+    tags: dict[str, list[str]] = defaultdict(list)
+    members: dict[str, list[str]] = defaultdict(list)
+    if ids:
+        for t in (await s.execute(select(InstanceTag).where(
+                InstanceTag.instance_uuid.in_(ids)).order_by(InstanceTag.tag))).scalars():
+            tags[t.instance_uuid].append(t.tag)
+        for m in (await s.execute(select(ServerGroupMember).where(
+                ServerGroupMember.instance_uuid.in_(ids)))).scalars():
+            members[m.instance_uuid].append(m.group_uuid)
+    return [ServerRecord(r, tags[r.uuid], {}, members[r.uuid]) for r in rows]
+
+
+class Servers(Store):
+    def __init__(self, db: Database, placement: Placement, links: Links) -> None:
+        super().__init__(db)
+        self.placement = placement
+        self.links = links
+
+    async def instance(self, s: AsyncSession, caller: Caller, uuid: str,
+                       *, lock: bool = False) -> Instance:
+        q = select(Instance).where(Instance.uuid == uuid)
+        if lock:
+            q = q.with_for_update()
+        row = await s.scalar(q)
+        if row is None or row.deleted or (row.project_id != caller.project_id and
+                                          not caller.is_admin):
+            raise not_found(uuid)
+        return row
+
+    async def get(self, caller: Caller, uuid: str) -> ServerRecord:
+        async with self.db.read() as s:
+            return (await records(s, [await self.instance(s, caller, uuid)]))[0]
+
+    async def listing(self, caller: Caller, q: listing.ServerQuery
+                      ) -> tuple[list[ServerRecord], bool]:
+        """One page and whether more follow."""
+        name_re = listing.compile_regex(q.name, "name") if q.name is not None else None
+        stmt = listing.statement(caller, q)
+        async with self.db.read() as s:
+            rows = [r for r in (await s.execute(stmt)).scalars()
+                    if listing.keep(r, q, name_re, [])]
+            if q.marker is not None:
+                ids = [r.uuid for r in rows]
+                if q.marker not in ids:
+                    raise BadRequest(f"marker [{q.marker}] not found")
+                rows = rows[ids.index(q.marker) + 1:]
+            more = q.limit is not None and len(rows) > q.limit
+            if q.limit is not None:
+                rows = rows[:q.limit]
+            return await records(s, rows), more
+
+    async def update(self, caller: Caller, uuid: str, changes: dict[str, Any]
+                     ) -> ServerRecord:
+        async with self.write() as s:
+            inst = await self.instance(s, caller, uuid, lock=True)
+            states.check("update", inst, is_admin=caller.is_admin)
+            for key, value in changes.items():
+                setattr(inst, key, value)
+            inst.updated_at = utcnow()
+            return (await records(s, [inst]))[0]
+
+    # --- delete ----------------------------------------------------------------------------
+    async def delete(self, caller: Caller, uuid: str, force: bool = False) -> None:
+        async with self.write() as s:
+            inst = await self.instance(s, caller, uuid, lock=True)
+            states.check("forceDelete" if force else "delete", inst, is_admin=caller.is_admin)
+            await events.start(s, inst, "delete", caller, inst.host)
+            host = inst.host
+            if host is None:  # never reached a host: nothing to undo there
+                await mark_deleted(s, inst)
+            else:
+                inst.task_state = states.DELETING
+                inst.updated_at = utcnow()
+        if host is None:
+            await self.release(uuid)
+        else:
+            self.links.wake(host)
+
+    async def release(self, uuid: str) -> None:
+        await self.placement.allocations.claim([Claim(uuid, {})])
+
+    # --- actions -------------------------------------------------------------------------
+    async def act(self, caller: Caller, uuid: str, action: str, *, name: str | None = None,
+                  args: dict[str, Any] | None = None, updates: dict[str, Any] | None = None
+                  ) -> Instance:
+        """Check the state table, set the task (and ``updates``), record the action."""
+        async with self.write() as s:
+            inst = await self.instance(s, caller, uuid, lock=True)
+            rule = states.check(action, inst, is_admin=caller.is_admin)
+            if rule.task is not None and inst.host is None:
+                raise Conflict(f"Cannot '{action}' instance {uuid}: it is not on a host.")
+            for key, value in (updates or {}).items():
+                setattr(inst, key, value)
+            if rule.task is not None:
+                inst.task_state = rule.task
+                inst.task_args = {"prior_vm_state": inst.vm_state, **(args or {})}
+            inst.updated_at = utcnow()
+            await events.start(s, inst, name or action, caller, inst.host)
+        self.links.wake(inst.host)
+        return inst
+
+    async def set_lock(self, caller: Caller, uuid: str, locked: bool,
+                       reason: str | None = None) -> None:
+        async with self.write() as s:
+            inst = await self.instance(s, caller, uuid, lock=True)
+            if not locked and inst.locked and inst.locked_by == "admin" and \
+                    not caller.is_admin:
+                raise Conflict(f"Instance {uuid} was locked by an administrator and only an "
+                               "administrator may unlock it.")
+            inst.locked = locked
+            inst.locked_by = ("admin" if caller.is_admin else "owner") if locked else None
+            inst.locked_reason = reason if locked else None
+            inst.updated_at = utcnow()
+            await events.start(s, inst, "lock" if locked else "unlock", caller, inst.host)
+
+    async def console_output(self, caller: Caller, uuid: str, length: int | None) -> str:
+        async with self.db.read() as s:
+            inst = await self.instance(s, caller, uuid)
+            states.check("getConsoleOutput", inst, is_admin=caller.is_admin)
+        link = self.links.get(inst.host)
+        if link is None:
+            raise Conflict(f"The console of instance {uuid} is not reachable from here (host "
+                           f"{inst.host}).")
+        return await link.console_output(uuid, length)
+
+    # --- tags ----------------------------------------------------------------------------
+    async def set_tags(self, caller: Caller, uuid: str, tags: list[str]) -> list[str]:
+        tags = list(dict.fromkeys(tags))
+        if len(tags) > MAX_TAGS:
+            raise BadRequest(f"The number of tags exceeded the per-server limit {MAX_TAGS}")
+        async with self.write() as s:
+            inst = await self.instance(s, caller, uuid, lock=True)
+            states.check("tags", inst, is_admin=caller.is_admin)
+            await s.execute(delete(InstanceTag).where(InstanceTag.instance_uuid == uuid))
+            s.add_all(InstanceTag(instance_uuid=uuid, tag=t) for t in tags)
+            inst.updated_at = utcnow()
+        return sorted(tags)
+
+    async def add_tag(self, caller: Caller, uuid: str, tag: str) -> bool:
+        """True when the tag is new."""
+        async with self.write() as s:
+            inst = await self.instance(s, caller, uuid, lock=True)
+            if await s.get(InstanceTag, (uuid, tag)) is not None:
+                return False
+            have = len((await s.execute(select(InstanceTag.tag).where(
+                InstanceTag.instance_uuid == uuid))).all())
+            if have >= MAX_TAGS:
+                raise BadRequest(f"The number of tags exceeded the per-server limit "
+                                 f"{MAX_TAGS}")
+            s.add(InstanceTag(instance_uuid=uuid, tag=tag))
+            inst.updated_at = utcnow()
+            return True
+
+    async def remove_tag(self, caller: Caller, uuid: str, tag: str | None) -> None:
+        async with self.write() as s:
+            inst = await self.instance(s, caller, uuid, lock=True)
+            q = delete(InstanceTag).where(InstanceTag.instance_uuid == uuid)
+            if tag is not None:
+                if await s.get(InstanceTag, (uuid, tag)) is None:
+                    raise NotFound(f"Tag {tag} could not be found for instance {uuid}.")
+                q = q.where(InstanceTag.tag == tag)
+            await s.execute(q)
+            inst.updated_at = utcnow()
+
+    # --- metadata ------------------------------------------------------------------------
+    async def set_metadata(self, caller: Caller, uuid: str, items: dict[str, str],
+                           replace: bool) -> dict[str, str]:
+        async with self.write() as s:
+            inst = await self.instance(s, caller, uuid, lock=True)
+            states.check("metadata", inst, is_admin=caller.is_admin)
+            merged = dict(items) if replace else {**inst.metadata_, **items}
+            Quotas.check_metadata(await Quotas._limits(s, inst.project_id), len(merged))
+            inst.metadata_ = merged
+            inst.updated_at = utcnow()
+            return dict(merged)
+
+    async def delete_metadata(self, caller: Caller, uuid: str, key: str) -> None:
+        async with self.write() as s:
+            inst = await self.instance(s, caller, uuid, lock=True)
+            states.check("metadata", inst, is_admin=caller.is_admin)
+            if key not in inst.metadata_:
+                raise NotFound(f"Metadata item was not found: {key}")
+            inst.metadata_ = {k: v for k, v in inst.metadata_.items() if k != key}
+            inst.updated_at = utcnow()
+
+
+async def mark_deleted(s: AsyncSession, inst: Instance) -> None:
+    now = utcnow()
+    inst.vm_state, inst.task_state, inst.power_state = states.DELETED, None, states.NOSTATE
+    inst.deleted, inst.deleted_at, inst.terminated_at, inst.updated_at = True, now, now, now
+    await s.execute(delete(ServerGroupMember).where(ServerGroupMember.instance_uuid ==
+                                                    inst.uuid))
+    await events.finish(s, inst.uuid)

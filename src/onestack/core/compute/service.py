@@ -1,0 +1,45 @@
+"""The compute core, assembled: one object the API layer and the host agents call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from onestack.config import Settings
+from onestack.core.compute.actions import Actions
+from onestack.core.compute.base import Links
+from onestack.core.compute.build import Builder
+from onestack.core.compute.events import InstanceActions
+from onestack.core.compute.flavors import Flavors
+from onestack.core.compute.groups import ServerGroups
+from onestack.core.compute.hosts import Hosts
+from onestack.core.compute.keypairs import KeyPairs
+from onestack.core.compute.quotas import Quotas
+from onestack.core.compute.servers import Servers
+from onestack.core.compute.usage import Usage
+from onestack.core.compute.work import HostWork
+from onestack.core.image.service import ImageService
+from onestack.db.engine import Database
+from onestack.scheduler.service import Placement
+
+
+class Compute:
+    def __init__(self, settings: Settings, db: Database, placement: Placement,
+                 image: ImageService) -> None:
+        self.settings = settings
+        self.links = Links()
+        self.flavors = Flavors(db)
+        self.keypairs = KeyPairs(db)
+        self.quotas = Quotas(db)
+        self.hosts = Hosts(db, placement, settings.compute)
+        self.groups = ServerGroups(db)
+        self.builder = Builder(db, placement, self.hosts, self.flavors, self.groups, image,
+                               self.links)
+        self.servers = Servers(db, placement, self.links)
+        self.instance_actions = InstanceActions(db)
+        self.actions = Actions(self.servers, self.builder, image)
+        self.usage = Usage(db)
+        self.work = HostWork(db, placement)
+
+    async def bootstrap(self, progress: Callable[[str], None] = lambda _m: None) -> None:
+        """Idempotent: the default flavors."""
+        await self.flavors.ensure_defaults(progress)
