@@ -1,0 +1,1 @@
+"""Per-host agents: converge the host to what the database declares, report what is."""
