@@ -8,7 +8,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, delete, false, func, or_, select, true
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -93,6 +93,23 @@ class Store:
 
     def read(self) -> Any:
         return self.db.read()
+
+
+M = TypeVar("M")
+
+
+class ResourceStore(Store, Generic[M]):
+    """A store of one kind of row (networks, ports...)."""
+
+    model: type[M]
+
+    async def get_many(self, ids: list[str]) -> list[M]:
+        """The rows with these ids, in the order given (every id must exist)."""
+        column = getattr(self.model, "id")  # noqa: B009 (the model is a type variable)
+        async with self.read() as s:
+            rows = (await s.execute(select(self.model).where(column.in_(ids)))).scalars()
+            by_id = {x.id: x for x in rows}
+        return [by_id[i] for i in ids]
 
 
 def visible_networks(ctx: RequestContext) -> ColumnElement[bool]:

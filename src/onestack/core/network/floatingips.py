@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from onestack.context import RequestContext
 from onestack.core.network import errors, ipam
 from onestack.core.network.base import (
-    Store,
+    ResourceStore,
     apply,
     bump,
     check_quota,
@@ -98,7 +98,9 @@ async def _associate(s: AsyncSession, ctx: RequestContext, fip: FloatingIP,
     fip.port_id, fip.fixed_ip_address = port_id, chosen.ip_address
 
 
-class FloatingIPs(Store):
+class FloatingIPs(ResourceStore[FloatingIP]):
+    model = FloatingIP
+
     async def search(self, ctx: RequestContext, q: ListQuery) -> Page:
         async with self.read() as s:
             return await run(s, FloatingIP, owned(FloatingIP, ctx), q, ATTRS,
@@ -108,12 +110,6 @@ class FloatingIPs(Store):
         async with self.read() as s:
             return await fetch(s, FloatingIP, fip_id, owned(FloatingIP, ctx),
                                errors.FloatingIPNotFound)
-
-    async def get_many(self, ids: list[str]) -> list[FloatingIP]:
-        async with self.read() as s:
-            rows = (await s.execute(select(FloatingIP).where(FloatingIP.id.in_(ids)))).scalars()
-            by_id = {x.id: x for x in rows}
-        return [by_id[i] for i in ids]
 
     async def create(self, ctx: RequestContext, items: list[dict[str, Any]]
                      ) -> list[FloatingIP]:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from onestack.context import RequestContext
 from onestack.core.network import errors
 from onestack.core.network.base import (
-    Store,
+    ResourceStore,
     apply,
     bump,
     check_quota,
@@ -108,7 +108,9 @@ def _mtu(net: Network, wanted: int | None) -> int:
     return wanted
 
 
-class Networks(Store):
+class Networks(ResourceStore[Network]):
+    model = Network
+
     async def search(self, ctx: RequestContext, q: ListQuery) -> Page:
         async with self.read() as s:
             return await run(s, Network, visible_networks(ctx), q, ATTRS,
@@ -118,12 +120,6 @@ class Networks(Store):
         async with self.read() as s:
             return await fetch(s, Network, net_id, visible_networks(ctx),
                                errors.NetworkNotFound)
-
-    async def get_many(self, ids: list[str]) -> list[Network]:
-        async with self.read() as s:
-            rows = (await s.execute(select(Network).where(Network.id.in_(ids)))).scalars()
-            by_id = {n.id: n for n in rows}
-        return [by_id[i] for i in ids]
 
     async def create(self, ctx: RequestContext, items: list[dict[str, Any]]) -> list[Network]:
         async def work(s: AsyncSession) -> list[str]:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from onestack.context import RequestContext
 from onestack.core.network import errors, ipam
 from onestack.core.network.base import (
-    Store,
+    ResourceStore,
     apply,
     bump,
     check_quota,
@@ -108,7 +108,9 @@ async def allocate_cidr(s: AsyncSession, pool: SubnetPool, cidr: str | None,
     raise Conflict(f"Insufficient prefix space to allocate subnet size /{length}")
 
 
-class SubnetPools(Store):
+class SubnetPools(ResourceStore[SubnetPool]):
+    model = SubnetPool
+
     async def search(self, ctx: RequestContext, q: ListQuery) -> Page:
         async with self.read() as s:
             return await run(s, SubnetPool, visible_pools(ctx), q, ATTRS,
@@ -118,12 +120,6 @@ class SubnetPools(Store):
         async with self.read() as s:
             return await fetch(s, SubnetPool, pool_id, visible_pools(ctx),
                                errors.SubnetPoolNotFound)
-
-    async def get_many(self, ids: list[str]) -> list[SubnetPool]:
-        async with self.read() as s:
-            rows = (await s.execute(select(SubnetPool).where(SubnetPool.id.in_(ids)))).scalars()
-            by_id = {x.id: x for x in rows}
-        return [by_id[i] for i in ids]
 
     async def create(self, ctx: RequestContext, items: list[dict[str, Any]]
                      ) -> list[SubnetPool]:

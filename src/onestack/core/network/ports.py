@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from onestack.context import RequestContext
 from onestack.core.network import errors, ipam
 from onestack.core.network.base import (
-    Store,
+    ResourceStore,
     bump,
     check_quota,
     check_revision,
@@ -218,7 +218,9 @@ async def set_fixed_ips(s: AsyncSession, port: Port, requests: list[dict[str, An
         port_id=None, fixed_ip_address=None, router_id=None, status="DOWN"))
 
 
-class Ports(Store):
+class Ports(ResourceStore[Port]):
+    model = Port
+
     async def search(self, ctx: RequestContext, q: ListQuery) -> Page:
         async with self.read() as s:
             return await run(s, Port, visible_ports(ctx), q, ATTRS, SPECIAL,
@@ -227,12 +229,6 @@ class Ports(Store):
     async def get(self, ctx: RequestContext, port_id: str) -> Port:
         async with self.read() as s:
             return await fetch(s, Port, port_id, visible_ports(ctx), errors.PortNotFound)
-
-    async def get_many(self, ids: list[str]) -> list[Port]:
-        async with self.read() as s:
-            rows = (await s.execute(select(Port).where(Port.id.in_(ids)))).scalars()
-            by_id = {x.id: x for x in rows}
-        return [by_id[i] for i in ids]
 
     async def create(self, ctx: RequestContext, items: list[dict[str, Any]],
                      default_sgs: dict[str, str | None]) -> list[Port]:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from onestack.context import RequestContext
 from onestack.core.network import errors, ipam
 from onestack.core.network.base import (
-    Store,
+    ResourceStore,
     apply,
     bump,
     check_quota,
@@ -129,7 +129,9 @@ async def _check_routes(s: AsyncSession, router_id: str, routes: list[dict[str, 
     return out
 
 
-class Routers(Store):
+class Routers(ResourceStore[Router]):
+    model = Router
+
     async def search(self, ctx: RequestContext, q: ListQuery) -> Page:
         async with self.read() as s:
             return await run(s, Router, owned(Router, ctx), q, ATTRS,
@@ -138,12 +140,6 @@ class Routers(Store):
     async def get(self, ctx: RequestContext, router_id: str) -> Router:
         async with self.read() as s:
             return await fetch(s, Router, router_id, owned(Router, ctx), errors.RouterNotFound)
-
-    async def get_many(self, ids: list[str]) -> list[Router]:
-        async with self.read() as s:
-            rows = (await s.execute(select(Router).where(Router.id.in_(ids)))).scalars()
-            by_id = {x.id: x for x in rows}
-        return [by_id[i] for i in ids]
 
     async def create(self, ctx: RequestContext, items: list[dict[str, Any]]) -> list[Router]:
         async def work(s: AsyncSession) -> list[str]:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from onestack.context import RequestContext
 from onestack.core.network import errors
 from onestack.core.network.base import (
-    Store,
+    ResourceStore,
     apply,
     bump,
     check_quota,
@@ -89,7 +89,9 @@ async def _new_group(s: AsyncSession, project: str, name: str, description: str,
     return sg
 
 
-class SecurityGroups(Store):
+class SecurityGroups(ResourceStore[SecurityGroup]):
+    model = SecurityGroup
+
     async def ensure_default(self, project: str) -> str | None:
         """The id of the project's `default` group, made now if it does not exist yet."""
         if not project:
@@ -125,13 +127,6 @@ class SecurityGroups(Store):
         async with self.read() as s:
             return await fetch(s, SecurityGroup, sg_id, owned(SecurityGroup, ctx),
                                errors.SecurityGroupNotFound)
-
-    async def get_many(self, ids: list[str]) -> list[SecurityGroup]:
-        async with self.read() as s:
-            rows = (await s.execute(select(SecurityGroup).where(SecurityGroup.id.in_(ids))
-                                    )).scalars()
-            by_id = {x.id: x for x in rows}
-        return [by_id[i] for i in ids]
 
     async def create(self, ctx: RequestContext, items: list[dict[str, Any]]
                      ) -> list[SecurityGroup]:

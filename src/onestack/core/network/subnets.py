@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from onestack.context import RequestContext
 from onestack.core.network import errors, ipam
 from onestack.core.network.base import (
-    Store,
+    ResourceStore,
     apply,
     bump,
     check_quota,
@@ -117,7 +117,9 @@ def _overlap(net: ipam.IPNet, others: list[Subnet], network_id: str) -> None:
                 "another subnet")
 
 
-class Subnets(Store):
+class Subnets(ResourceStore[Subnet]):
+    model = Subnet
+
     async def search(self, ctx: RequestContext, q: ListQuery) -> Page:
         async with self.read() as s:
             return await run(s, Subnet, visible_subnets(ctx), q, ATTRS,
@@ -128,12 +130,6 @@ class Subnets(Store):
         async with self.read() as s:
             return await fetch(s, Subnet, subnet_id, visible_subnets(ctx),
                                errors.SubnetNotFound)
-
-    async def get_many(self, ids: list[str]) -> list[Subnet]:
-        async with self.read() as s:
-            rows = (await s.execute(select(Subnet).where(Subnet.id.in_(ids)))).scalars()
-            by_id = {x.id: x for x in rows}
-        return [by_id[i] for i in ids]
 
     async def external_ids(self, network_ids: set[str]) -> set[str]:
         async with self.read() as s:
