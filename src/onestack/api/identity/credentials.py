@@ -129,7 +129,7 @@ async def update_credential(req: ApiRequest) -> Response:
 
 
 async def delete_credential(req: ApiRequest) -> Response:
-    await req.runtime.identity.credentials.delete_credential_checked(req.params["credential_id"])
+    await req.runtime.identity.credentials.delete_credential(req.params["credential_id"])
     return views.no_content()
 
 

@@ -9,7 +9,7 @@ import json
 import os
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from onestack.core.identity import cache
 from onestack.core.identity.base import Store, get_or_404
@@ -173,10 +173,6 @@ class Credentials(Store):
         return cred
 
     async def delete_credential(self, cred_id: str) -> None:
-        async with self.write() as s:
-            await s.execute(delete(Credential).where(Credential.id == cred_id))
-
-    async def delete_credential_checked(self, cred_id: str) -> None:
         async with self.write() as s:
             await s.delete(await get_or_404(s, Credential, cred_id, "credential"))
 
