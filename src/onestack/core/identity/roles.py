@@ -182,17 +182,24 @@ class Roles(Store):
         return out
 
     # --- grants --------------------------------------------------------------------------
+    @staticmethod
+    async def _check_actor_and_target(s: AsyncSession, actor: str, actor_id: str,
+                                      target: str, target_id: str) -> Project | None:
+        """404 unless the actor and the target exist; the project when the target is one."""
+        await get_or_404(s, User if actor == "user" else Group, actor_id, actor)
+        if target == "project":
+            return await get_or_404(s, Project, target_id, "project")
+        if target == "domain":
+            await get_or_404(s, Domain, target_id, "domain")
+        return None
+
     async def _check_grant_parts(self, s: AsyncSession, role_id: str, actor: str,
                                  actor_id: str, target: str, target_id: str) -> None:
         role = await get_or_404(s, Role, role_id, "role")
-        await get_or_404(s, User if actor == "user" else Group, actor_id, actor)
-        if target == "project":
-            proj = await get_or_404(s, Project, target_id, "project")
-            if role.domain_id and role.domain_id != proj.domain_id:
-                raise Forbidden("Domain-specific roles can only be granted on projects of "
-                                "their domain.")
-        elif target == "domain":
-            await get_or_404(s, Domain, target_id, "domain")
+        proj = await self._check_actor_and_target(s, actor, actor_id, target, target_id)
+        if proj is not None and role.domain_id and role.domain_id != proj.domain_id:
+            raise Forbidden("Domain-specific roles can only be granted on projects of "
+                            "their domain.")
 
     async def grant(self, role_id: str, actor: str, actor_id: str, target: str,
                     target_id: str, inherited: bool = False) -> None:
@@ -226,11 +233,7 @@ class Roles(Store):
     async def list_grants(self, actor: str, actor_id: str, target: str, target_id: str,
                           inherited: bool = False) -> list[Role]:
         async with self.read() as s:
-            await get_or_404(s, User if actor == "user" else Group, actor_id, actor)
-            if target == "project":
-                await get_or_404(s, Project, target_id, "project")
-            elif target == "domain":
-                await get_or_404(s, Domain, target_id, "domain")
+            await self._check_actor_and_target(s, actor, actor_id, target, target_id)
             rows = await s.execute(select(Role).join(
                 Assignment, Assignment.role_id == Role.id).where(
                 Assignment.type == assignment_type(actor, target),
