@@ -85,6 +85,9 @@ class ImageConfig:
     # [image_format] require_image_format_match). Tempest's image_format_enforcement=false
     # runs expect it off: they upload random bytes declared as qcow2.
     require_format_match: bool = True
+    # `onestack up` builds the tiny test image (cached) and uploads it as the public images
+    # onestack-tiny (qcow2) and onestack-tiny-raw when they are missing.
+    seed_tiny_images: bool = True
 
 
 @dataclass

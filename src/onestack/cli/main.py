@@ -6,6 +6,7 @@ import asyncio
 import logging
 import logging.handlers
 import os
+import subprocess
 import sys
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -153,6 +154,8 @@ def up(data_dir: Path | None, host: str | None, port: int | None, config: str | 
             runtime.identity, runtime.catalog_entries(),
             progress=lambda m: console.print(f"[dim]  {m}[/dim]"), admin_password=admin_password)
         await registry.bootstrap(runtime, lambda m: console.print(f"[dim]  {m}[/dim]"))
+        if settings.image.seed_tiny_images:
+            await _seed_images(runtime, accounts["admin"].project_id)
         auth_url = f"{settings.server.base_url()}/identity/v3"
         path = clouds_path()
         write_clouds(path, auth_url, accounts)
@@ -166,6 +169,19 @@ def up(data_dir: Path | None, host: str | None, port: int | None, config: str | 
         console.print("  Ctrl-C stops it; running it again keeps everything.")
 
     _run(_serve(settings, prepare))
+
+
+async def _seed_images(runtime: Any, owner: str) -> None:
+    """The public tiny images; a failure is reported, not fatal (the cloud still serves)."""
+    from onestack.images import TinyImageError
+    from onestack.images.seed import seed_tiny_images
+
+    try:
+        await seed_tiny_images(runtime.image, runtime.db, owner or None,
+                               lambda m: console.print(f"[dim]  {m}[/dim]"))
+    except (TinyImageError, OSError, subprocess.CalledProcessError) as exc:
+        console.print(f"[yellow]  could not make the tiny images: {exc}; upload an image "
+                      "with `openstack image create` to boot servers[/yellow]")
 
 
 @main.command()

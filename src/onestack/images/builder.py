@@ -1,5 +1,6 @@
 """``onestack images build-tiny``: the tiny bootable test image, built from Debian packages
-and cached under ``<data_dir>/cache/tiny``.
+and cached under ``~/.cache/onestack/tiny`` (``$ONESTACK_TINY_CACHE`` overrides), shared by
+every data dir on the machine.
 
 The pipeline: resolve the packages to exact files (``apt-get download --print-uris``), derive
 the cache key from them and from this builder's recipe and guest scripts, and when no image
@@ -15,6 +16,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -81,8 +83,16 @@ def cache_key(recipe: Recipe, packages: list[debs.Deb], guest: dict[str, bytes])
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
-def default_cache_dir(data_dir: Path) -> Path:
-    return data_dir / "cache" / "tiny"
+def default_cache_dir(data_dir: Path | None = None) -> Path:
+    """Where built images are kept: ``$ONESTACK_TINY_CACHE``, else the user's cache dir
+    (``$XDG_CACHE_HOME/onestack/tiny``). ``data_dir`` is accepted for older callers and not
+    used: one cache serves every cloud on the machine."""
+    del data_dir
+    override = os.environ.get("ONESTACK_TINY_CACHE")
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "onestack" / "tiny"
 
 
 def closure(tree: dict[str, list[str]], roots: list[str]) -> list[str]:

@@ -72,13 +72,17 @@ def test_cache_key_follows_every_input() -> None:
     assert key != builder.cache_key(replace(recipe, optional_modules=()), packages, guest)
 
 
-def test_default_recipe_boots_on_the_serial_console() -> None:
+def test_default_recipe_boots_on_the_serial_console(monkeypatch: pytest.MonkeyPatch) -> None:
     recipe = builder.Recipe()
     assert any(arg.startswith("console=ttyS0") for arg in recipe.cmdline.split())
     cfg = disk.syslinux_cfg("vmlinuz", "initrd.gz", recipe.cmdline)
     assert "LINUX /vmlinuz" in cfg and "INITRD /initrd.gz" in cfg
     assert f"APPEND {recipe.cmdline}" in cfg
-    assert builder.default_cache_dir(Path("/d")) == Path("/d/cache/tiny")
+    monkeypatch.delenv("ONESTACK_TINY_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", "/c")
+    assert builder.default_cache_dir() == Path("/c/onestack/tiny")
+    monkeypatch.setenv("ONESTACK_TINY_CACHE", "/t")
+    assert builder.default_cache_dir() == Path("/t")
 
 
 def _fake_module(path: Path, **info: str) -> None:

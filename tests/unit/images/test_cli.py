@@ -25,12 +25,13 @@ def test_build_tiny_prints_the_cached_path_and_copies(tmp_path: Path,
         return image
 
     monkeypatch.setattr(onestack.images, "build_tiny", fake_build)
+    monkeypatch.setenv("ONESTACK_TINY_CACHE", str(tmp_path / "cache"))
     data = tmp_path / "data"
     result = CliRunner().invoke(main, ["images", "build-tiny", "--data-dir", str(data)])
     assert result.exit_code == 0, result.output
-    cached = data.resolve() / "cache" / "tiny" / "onestack-tiny-0123.qcow2"
+    cached = tmp_path / "cache" / "onestack-tiny-0123.qcow2"
     assert result.stdout.strip().splitlines()[-1] == str(cached)
-    assert calls == [{"cache_dir": data.resolve() / "cache" / "tiny", "force": False}]
+    assert calls == [{"cache_dir": tmp_path / "cache", "force": False}]
 
     out = tmp_path / "tiny.qcow2"
     result = CliRunner().invoke(main, ["images", "build-tiny", "--data-dir", str(data),
