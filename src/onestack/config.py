@@ -106,6 +106,17 @@ class ComputeConfig:
 
 
 @dataclass
+class VolumeConfig:
+    # Block storage backend, by name from onestack.drivers.storage.DRIVERS: "file" (qcow2
+    # files under volumes_path) or "fake" (in memory, for tests).
+    driver: str = "file"
+    # The volume type of volumes created without one (bootstrapped by `onestack up`).
+    default_volume_type: str = "__DEFAULT__"
+    # Where volume and snapshot files live; empty means data_dir/volumes.
+    volumes_path: str = ""
+
+
+@dataclass
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -113,6 +124,7 @@ class Settings:
     identity: IdentityConfig = field(default_factory=IdentityConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
+    volume: VolumeConfig = field(default_factory=VolumeConfig)
 
     @property
     def database_url(self) -> str:
@@ -124,6 +136,11 @@ class Settings:
             else self.data_dir / "instances"
 
     @property
+    def volumes_path(self) -> Path:
+        return Path(self.volume.volumes_path) if self.volume.volumes_path \
+            else self.data_dir / "volumes"
+
+    @property
     def fernet_key_dir(self) -> Path:
         return self.data_dir / "fernet-keys"
 
@@ -133,7 +150,7 @@ class Settings:
 
 
 _SECTIONS = {"server": ServerConfig, "database": DatabaseConfig, "identity": IdentityConfig,
-             "image": ImageConfig, "compute": ComputeConfig}
+             "image": ImageConfig, "compute": ComputeConfig, "volume": VolumeConfig}
 
 
 def _apply_section(obj: Any, name: str, values: dict[str, Any]) -> None:
