@@ -26,6 +26,7 @@ from onestack.db.models.image import Image, ImageMember, ImageProperty, ImageTag
 from onestack.db.models.network import NetTag  # noqa: F401  (network tables)
 from onestack.db.models.object_store import SwiftAccount, SwiftContainer, SwiftObject
 from onestack.db.models.placement import ResourceProvider  # noqa: F401  (placement tables)
+from onestack.db.models.volume import Volume  # noqa: F401  (volume tables)
 
 __all__ = [
     "AppCredRole",
