@@ -99,6 +99,9 @@ class ComputeConfig:
     instances_path: str = ""
     # Seconds between the compute agent's reconcile passes.
     reconcile_interval: float = 10.0
+    # HMAC secret the metadata proxy signs X-Instance-ID with (Nova's
+    # metadata_proxy_shared_secret); empty: generated once into <data_dir>/metadata_secret.
+    metadata_secret: str = ""
     # Allocation ratios of the host's resource provider inventories (Nova's initial ones).
     cpu_allocation_ratio: float = 4.0
     ram_allocation_ratio: float = 1.0

@@ -24,6 +24,7 @@ from onestack.api.common.request import ApiRequest
 from onestack.api.common.routing import Route, ServiceApi
 from onestack.config import Settings
 from onestack.context import RequestContext
+from onestack.core.compute.metadata import MetadataService
 from onestack.core.compute.service import Compute
 from onestack.core.identity.bootstrap import ServiceEntry
 from onestack.core.identity.service import Identity
@@ -64,6 +65,7 @@ class Runtime:
         self.image = ImageService(settings, self.db)  # images under data_dir/images
         self.network = NetworkService(self.db)
         self.compute = Compute(settings, self.db, self.placement, self.image)
+        self.compute_metadata = MetadataService(self.db)
         self.compute_agent = ComputeAgent(
             self.compute, self.image, virt_driver or make_driver(settings.compute.virt_driver,
                                                                  settings.instances_path),

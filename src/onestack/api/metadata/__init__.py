@@ -1,0 +1,1 @@
+"""The metadata API guests read (Nova's metadata service), under /metadata."""
