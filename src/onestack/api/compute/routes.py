@@ -11,7 +11,7 @@ from onestack.api.common.microversions import Microversions
 from onestack.api.common.policy import Rule
 from onestack.api.common.request import ApiRequest
 from onestack.api.common.routing import Route, ServiceApi
-from onestack.api.compute import flavors, keypairs, misc, server_actions, servers
+from onestack.api.compute import flavors, keypairs, misc, networking, server_actions, servers
 from onestack.core.identity.bootstrap import ServiceEntry
 
 MICROVERSIONS = Microversions("compute", misc.MIN_VERSION, misc.MAX_VERSION,
@@ -51,7 +51,13 @@ RULES: list[Rule] = [
         "server-metadata:create", "server-metadata:update", "server-metadata:update_all",
         "server-metadata:delete", "os-instance-actions:list", "os-instance-actions:show",
         "os-server-groups:create", "os-server-groups:index", "os-server-groups:show",
-        "os-server-groups:delete")),
+        "os-server-groups:delete", "ips:index", "ips:show", "os-security-groups:list",
+        "os-security-groups:create", "os-security-groups:show", "os-security-groups:update",
+        "os-security-groups:delete", "os-security-groups:rule:create",
+        "os-security-groups:rule:delete", "os-security-groups:list-by-server",
+        "os-security-groups:add", "os-security-groups:remove", "os-attach-interfaces:list",
+        "os-attach-interfaces:show", "os-attach-interfaces:create",
+        "os-attach-interfaces:delete")),
 ]
 
 
@@ -139,6 +145,32 @@ ROUTES: list[Route] = [
        "os-instance-actions:list"),
     _r("GET", SRV + "/os-instance-actions/{request_id}", server_actions.show_instance_action,
        "os-instance-actions:show"),
+    # networking: ips, the os-security-groups proxy (to 2.35), os-interface
+    _r("GET", SRV + "/ips", networking.ips, "ips:index"),
+    _r("GET", SRV + "/ips/{network}", networking.ips_network, "ips:show"),
+    _r("GET", V + "/os-security-groups", networking.list_groups, "os-security-groups:list"),
+    _r("POST", V + "/os-security-groups", networking.create_group,
+       "os-security-groups:create"),
+    _r("GET", V + "/os-security-groups/{group_id}", networking.show_group,
+       "os-security-groups:show"),
+    _r("PUT", V + "/os-security-groups/{group_id}", networking.update_group,
+       "os-security-groups:update"),
+    _r("DELETE", V + "/os-security-groups/{group_id}", networking.delete_group,
+       "os-security-groups:delete"),
+    _r("POST", V + "/os-security-group-rules", networking.create_rule,
+       "os-security-groups:rule:create"),
+    _r("DELETE", V + "/os-security-group-rules/{rule_id}", networking.delete_rule,
+       "os-security-groups:rule:delete"),
+    _r("GET", SRV + "/os-security-groups", networking.server_groups,
+       "os-security-groups:list-by-server"),
+    _r("GET", SRV + "/os-interface", networking.list_interfaces,
+       "os-attach-interfaces:list"),
+    _r("POST", SRV + "/os-interface", networking.attach_interface,
+       "os-attach-interfaces:create"),
+    _r("GET", SRV + "/os-interface/{port_id}", networking.show_interface,
+       "os-attach-interfaces:show"),
+    _r("DELETE", SRV + "/os-interface/{port_id}", networking.detach_interface,
+       "os-attach-interfaces:delete"),
     # server groups
     _r("GET", V + "/os-server-groups", server_actions.list_groups, "os-server-groups:index"),
     _r("POST", V + "/os-server-groups", server_actions.create_group,

@@ -170,3 +170,26 @@ service_action = {"type": "object", "properties": {
     "disabled_reason": {"type": "string", "minLength": 1, "maxLength": 255},
     "forced_down": {"type": "boolean"}}, "required": ["host", "binary"],
     "additionalProperties": False}
+
+security_group = {"type": "object", "properties": {"security_group": {
+    "type": "object", "properties": {"name": {}, "description": {}}}},
+    "required": ["security_group"], "additionalProperties": False}
+security_group_rule = {"type": "object", "properties": {"security_group_rule": {
+    "type": "object", "properties": {
+        "parent_group_id": {"type": ["string", "integer"]},
+        "ip_protocol": {"type": ["string", "null"]},
+        "from_port": {"type": ["integer", "string", "null"]},
+        "to_port": {"type": ["integer", "string", "null"]},
+        "cidr": {"type": ["string", "null"]},
+        "group_id": {"type": ["string", "null"]}}}},
+    "required": ["security_group_rule"], "additionalProperties": False}
+security_group_action = {"type": "object", "properties": {"name": {
+    "type": "string", "minLength": 1}}, "required": ["name"]}
+interface_attach = {"type": "object", "properties": {"interfaceAttachment": {
+    "type": "object", "properties": {
+        "net_id": {"type": "string", "format": "uuid"},
+        "port_id": {"type": "string", "format": "uuid"},
+        "fixed_ips": {"type": "array", "minItems": 1, "maxItems": 1, "items": {
+            "type": "object", "properties": {"ip_address": {"type": "string", "oneOf": [
+                ipv4, ipv6]}}, "required": ["ip_address"], "additionalProperties": False}},
+        "tag": tag}, "additionalProperties": False}}, "additionalProperties": False}

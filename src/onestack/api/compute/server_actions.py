@@ -9,7 +9,7 @@ from typing import Any
 from starlette.responses import Response
 
 from onestack.api.common.request import ApiRequest, validate
-from onestack.api.compute import schemas, server_views, views
+from onestack.api.compute import networking, schemas, server_views, views
 from onestack.api.compute.common import (
     bool_param,
     caller,
@@ -129,7 +129,8 @@ ACTIONS: dict[str, Handler] = {
     "reboot": _reboot, "rebuild": _rebuild, "resize": _resize, "confirmResize": _confirm,
     "revertResize": _revert, "createImage": _create_image,
     "os-getConsoleOutput": _console, "lock": _lock, "unlock": _unlock,
-    "forceDelete": _force_delete,
+    "forceDelete": _force_delete, "addSecurityGroup": networking.add_group_action,
+    "removeSecurityGroup": networking.remove_group_action,
 }
 
 

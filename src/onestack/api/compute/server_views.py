@@ -48,7 +48,15 @@ def _image(req: ApiRequest, inst: Instance) -> dict[str, Any] | str:
         {"rel": "bookmark", "href": f"{req.base_url()}/images/{inst.image_ref}"}]}
 
 
-def _base(req: ApiRequest, rec: ServerRecord) -> dict[str, Any]:
+def addresses(rec: ServerRecord, extended: bool) -> dict[str, list[dict[str, Any]]]:
+    """By network name; ``extended`` adds OS-EXT-IPS:type and the MAC (show, list detail)."""
+    if extended:
+        return rec.addresses
+    return {net: [{"version": a["version"], "addr": a["addr"]} for a in items]
+            for net, items in rec.addresses.items()}
+
+
+def _base(req: ApiRequest, rec: ServerRecord, extended: bool = False) -> dict[str, Any]:
     """The fields every full server body has (update and rebuild before 2.75 stop here)."""
     inst = rec.instance
     status = states.status(inst.vm_state, inst.task_state)
@@ -57,7 +65,7 @@ def _base(req: ApiRequest, rec: ServerRecord) -> dict[str, Any]:
         "user_id": inst.user_id, "metadata": dict(inst.metadata_), "hostId": host_id(inst),
         "image": _image(req, inst), "flavor": _flavor(req, inst),
         "created": iso(inst.created_at), "updated": iso(inst.updated_at),
-        "addresses": rec.addresses, "accessIPv4": inst.access_ip_v4 or "",
+        "addresses": addresses(rec, extended), "accessIPv4": inst.access_ip_v4 or "",
         "accessIPv6": inst.access_ip_v6 or "", "links": links(req, "servers", inst.uuid),
         "OS-DCF:diskConfig": inst.disk_config,
     }
@@ -81,7 +89,7 @@ def _base(req: ApiRequest, rec: ServerRecord) -> dict[str, Any]:
 
 def detail(req: ApiRequest, rec: ServerRecord, *, show: bool = False) -> dict[str, Any]:
     inst = rec.instance
-    body = _base(req, rec)
+    body = _base(req, rec, extended=True)
     body.update({
         "key_name": inst.key_name,
         "OS-SRV-USG:launched_at": iso_micro(inst.launched_at),
@@ -92,8 +100,9 @@ def detail(req: ApiRequest, rec: ServerRecord, *, show: bool = False) -> dict[st
         "OS-EXT-STS:power_state": inst.power_state,
         "os-extended-volumes:volumes_attached": [],
         "config_drive": inst.config_drive,
-        "security_groups": [{"name": "default"}],
     })
+    if rec.security_groups:
+        body["security_groups"] = [{"name": n} for n in rec.security_groups]
     if is_admin(req):
         body.update({
             "OS-EXT-SRV-ATTR:host": inst.host,

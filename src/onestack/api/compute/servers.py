@@ -50,6 +50,25 @@ def _count(body: dict[str, Any], key: str) -> int:
 
 
 # --- create --------------------------------------------------------------------------------
+def _networks(req: ApiRequest, body: dict[str, Any]) -> Any:
+    """``networks`` by microversion: required from 2.37 (a list, "auto" or "none"); before,
+    a list, and leaving it out means auto."""
+    if "networks" not in body:
+        if since(req, 2, 37):
+            raise BadRequest("Invalid input for field/attribute server. Value: (the request). "
+                             "'networks' is a required property")
+        return "auto"
+    networks = body["networks"]
+    if isinstance(networks, str) and not since(req, 2, 37):
+        raise BadRequest(f"Invalid input for field/attribute networks. Value: {networks}. "
+                         f"'{networks}' is not of type 'array'")
+    for item in networks if isinstance(networks, list) else []:
+        if "tag" in item and not since(req, 2, 32):
+            raise BadRequest("Invalid input for field/attribute tag. Additional properties "
+                             "are not allowed ('tag' was unexpected)")
+    return networks
+
+
 async def create(req: ApiRequest) -> Response:
     raw = await req.json(schemas.server_create)
     body = raw["server"]
@@ -72,9 +91,8 @@ async def create(req: ApiRequest) -> Response:
                              "disk need the block storage service, which is not wired to "
                              "compute yet.")
         body.setdefault("imageRef", str(bdm.get("uuid") or ""))
-    networks = body.get("networks", "auto")
-    if isinstance(networks, str) and not since(req, 2, 37):
-        raise BadRequest("networks 'auto' and 'none' need microversion 2.37 or later.")
+    networks = _networks(req, body)
+    groups = [str(g.get("name", "")) for g in body.get("security_groups") or []]
     min_count, max_count = _count(body, "min_count"), _count(body, "max_count")
     if "max_count" not in body:
         max_count = max(min_count, 1)
@@ -89,7 +107,7 @@ async def create(req: ApiRequest) -> Response:
         metadata=body.get("metadata", {}), config_drive=config_drive,
         availability_zone=body.get("availability_zone"), min_count=min_count,
         max_count=max_count, description=body.get("description"),
-        tags=body.get("tags", []), networks=networks,
+        tags=body.get("tags", []), networks=networks, security_groups=groups or None,
         disk_config=body.get("OS-DCF:diskConfig", "MANUAL"), admin_pass=admin_pass,
         access_ip_v4=body.get("accessIPv4"), access_ip_v6=body.get("accessIPv6"),
         group=hints.get("group"), hostname=body.get("hostname"))
@@ -99,7 +117,8 @@ async def create(req: ApiRequest) -> Response:
     first = made[0]
     server: dict[str, Any] = {"id": first.uuid, "links": links(req, "servers", first.uuid),
                               "OS-DCF:diskConfig": first.disk_config,
-                              "security_groups": [{"name": "default"}],
+                              "security_groups": [{"name": g} for g in groups or
+                                                  ["default"]],
                               "adminPass": admin_pass}
     return respond({"server": server}, status=202,
                    headers={"Location": req.url(f"/v2.1/servers/{first.uuid}")})

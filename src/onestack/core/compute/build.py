@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from onestack.core.compute import events, groups, states
 from onestack.core.compute.base import DEFAULT_AZ, Caller, Links, Store
 from onestack.core.compute.flavors import FlavorRecord, Flavors
 from onestack.core.compute.hosts import Hosts
+from onestack.core.compute.ports import NetworkPlan, Ports
 from onestack.core.compute.quotas import Quotas
 from onestack.core.image.access import Caller as ImageCaller
 from onestack.core.image.service import ImageService
@@ -32,13 +34,14 @@ from onestack.db.models.compute import (
     KeyPair,
     ServerGroupMember,
 )
-from onestack.errors import BadRequest, NotFound
+from onestack.errors import BadRequest, Conflict, NotFound
 from onestack.scheduler.allocations import Claim
 from onestack.scheduler.errors import CapacityExceeded, ConcurrentUpdate, NoValidHost
 from onestack.scheduler.hosts import HostFilter, HostRequest, HostState
 from onestack.scheduler.service import Placement
 
 log = logging.getLogger(__name__)
+RETRIES = 5
 
 
 @dataclass
@@ -55,7 +58,8 @@ class BuildRequest:
     max_count: int = 1
     description: str | None = None
     tags: list[str] = field(default_factory=list)
-    networks: Any = "auto"  # "none" | "auto" | list of {uuid, port, fixed_ip}
+    networks: Any = "auto"  # "none" | "auto" | list of {uuid, port, fixed_ip, tag}
+    security_groups: list[str] | None = None  # names or ids; None: the project's default
     disk_config: str = "MANUAL"
     admin_pass: str | None = None
     access_ip_v4: str | None = None
@@ -80,8 +84,10 @@ def hostname_for(name: str) -> str:
 
 class Builder(Store):
     def __init__(self, db: Database, placement: Placement, hosts: Hosts, flavors: Flavors,
-                 groups_: groups.ServerGroups, image: ImageService, links: Links) -> None:
+                 groups_: groups.ServerGroups, image: ImageService, links: Links,
+                 ports: Ports) -> None:
         super().__init__(db)
+        self.ports = ports
         self.placement = placement
         self.hosts = hosts
         self.flavors = flavors
@@ -130,10 +136,21 @@ class Builder(Store):
             if zone != DEFAULT_AZ:
                 raise BadRequest(f"The requested availability zone is not available: "
                                  f"{req.availability_zone}")
-        if isinstance(req.networks, list) and req.networks:
-            raise BadRequest("Network " + str(req.networks[0].get("uuid") or
-                                              req.networks[0].get("port")) +
-                             " could not be found.")  # hook: ports come with networking
+        plan = await self.ports.plan(caller, req.networks, req.max_count, req.security_groups)
+        for attempt in range(RETRIES):
+            try:
+                made = await self._write(caller, req, flavor, image_id, plan)
+                break
+            except Conflict as exc:  # an address or port taken meanwhile (PostgreSQL)
+                if not isinstance(exc.__cause__, IntegrityError) or attempt == RETRIES - 1:
+                    raise
+        for inst in made:
+            await self.schedule(inst.uuid)
+        return made
+
+    async def _write(self, caller: Caller, req: BuildRequest, flavor: dict[str, Any],
+                     image_id: str, plan: NetworkPlan) -> list[Instance]:
+        """The instances in BUILD and their ports, in one transaction."""
         reservation = f"r-{secrets.token_hex(4)}"
         made: list[Instance] = []
         async with self.write() as s:
@@ -176,9 +193,8 @@ class Builder(Store):
                 if req.group is not None:
                     s.add(ServerGroupMember(group_uuid=req.group, instance_uuid=inst.uuid))
                 await events.start(s, inst, "create", caller)
+                await self.ports.attach_in(s, caller, inst.uuid, inst.availability_zone, plan)
                 made.append(inst)
-        for inst in made:
-            await self.schedule(inst.uuid)
         return made
 
     # --- scheduling --------------------------------------------------------------------
@@ -206,6 +222,7 @@ class Builder(Store):
             row.availability_zone = node.availability_zone if node else DEFAULT_AZ
             row.task_state = states.SPAWNING
             row.updated_at = utcnow()
+            await self.ports.bind_in(s, uuid_, host, row.availability_zone)
         self.links.wake(host)
 
     async def _claim(self, inst: Instance, group: groups.Placement | None
@@ -260,6 +277,7 @@ class Builder(Store):
             if row is None or row.task_state != states.SCHEDULING:
                 return
             row.vm_state, row.task_state = states.ERROR, None
+            await self.ports.release_in(s, uuid_)
             row.fault = {"code": 500, "message": message[:255], "details": message,
                          "created": utcnow().isoformat()}
             row.updated_at = utcnow()

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from onestack.core.compute import events, listing, states
+from onestack.core.compute import events, listing, ports, states
 from onestack.core.compute.base import Caller, Links, Store
 from onestack.core.compute.quotas import Quotas
 from onestack.db.engine import Database
@@ -33,14 +33,20 @@ class ServerRecord:
     tags: list[str] = field(default_factory=list)
     addresses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     groups: list[str] = field(default_factory=list)
+    security_groups: list[str] = field(default_factory=list)  # names, from the ports
 
 
 def not_found(uuid: str) -> NotFound:
     return NotFound(f"Instance {uuid} could not be found.")
 
 
-async def records(s: AsyncSession, rows: list[Instance]) -> list[ServerRecord]:
+async def records(s: AsyncSession, rows: list[Instance],
+                  addrs: dict[str, dict[str, list[dict[str, Any]]]] | None = None
+                  ) -> list[ServerRecord]:
     ids = [r.uuid for r in rows]
+    if addrs is None:
+        addrs = await ports.addresses(s, ids)
+    sgs = await ports.group_names(s, ids)
     tags: dict[str, list[str]] = defaultdict(list)
     members: dict[str, list[str]] = defaultdict(list)
     if ids:
@@ -50,7 +56,8 @@ async def records(s: AsyncSession, rows: list[Instance]) -> list[ServerRecord]:
         for m in (await s.execute(select(ServerGroupMember).where(
                 ServerGroupMember.instance_uuid.in_(ids)))).scalars():
             members[m.instance_uuid].append(m.group_uuid)
-    return [ServerRecord(r, tags[r.uuid], {}, members[r.uuid]) for r in rows]
+    return [ServerRecord(r, tags[r.uuid], addrs.get(r.uuid, {}), members[r.uuid],
+                         sgs.get(r.uuid, [])) for r in rows]
 
 
 class Servers(Store):
@@ -80,8 +87,12 @@ class Servers(Store):
         name_re = listing.compile_regex(q.name, "name") if q.name is not None else None
         stmt = listing.statement(caller, q)
         async with self.db.read() as s:
-            rows = [r for r in (await s.execute(stmt)).scalars()
-                    if listing.keep(r, q, name_re, [])]
+            rows = list((await s.execute(stmt)).scalars())
+            addrs = None
+            if q.ip is not None or q.ip6 is not None:
+                addrs = await ports.addresses(s, [r.uuid for r in rows])
+            rows = [r for r in rows if listing.keep(r, q, name_re, [
+                a["addr"] for items in (addrs or {}).get(r.uuid, {}).values() for a in items])]
             if q.marker is not None:
                 ids = [r.uuid for r in rows]
                 if q.marker not in ids:
@@ -90,7 +101,7 @@ class Servers(Store):
             more = q.limit is not None and len(rows) > q.limit
             if q.limit is not None:
                 rows = rows[:q.limit]
-            return await records(s, rows), more
+            return await records(s, rows, addrs), more
 
     async def update(self, caller: Caller, uuid: str, changes: dict[str, Any]
                      ) -> ServerRecord:
@@ -233,4 +244,5 @@ async def mark_deleted(s: AsyncSession, inst: Instance) -> None:
     inst.deleted, inst.deleted_at, inst.terminated_at, inst.updated_at = True, now, now, now
     await s.execute(delete(ServerGroupMember).where(ServerGroupMember.instance_uuid ==
                                                     inst.uuid))
+    await ports.Ports.release_in(s, inst.uuid)
     await events.finish(s, inst.uuid)

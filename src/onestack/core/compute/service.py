@@ -13,19 +13,24 @@ from onestack.core.compute.flavors import Flavors
 from onestack.core.compute.groups import ServerGroups
 from onestack.core.compute.hosts import Hosts
 from onestack.core.compute.keypairs import KeyPairs
+from onestack.core.compute.netproxy import ServerNetworking
+from onestack.core.compute.ports import Ports
 from onestack.core.compute.quotas import Quotas
 from onestack.core.compute.servers import Servers
 from onestack.core.compute.usage import Usage
 from onestack.core.compute.work import HostWork
 from onestack.core.image.service import ImageService
+from onestack.core.network.service import NetworkService
 from onestack.db.engine import Database
 from onestack.scheduler.service import Placement
 
 
 class Compute:
     def __init__(self, settings: Settings, db: Database, placement: Placement,
-                 image: ImageService) -> None:
+                 image: ImageService, network: NetworkService | None = None) -> None:
         self.settings = settings
+        self.network = network or NetworkService(db)
+        self.ports = Ports(db, self.network)
         self.links = Links()
         self.flavors = Flavors(db)
         self.keypairs = KeyPairs(db)
@@ -33,8 +38,9 @@ class Compute:
         self.hosts = Hosts(db, placement, settings.compute)
         self.groups = ServerGroups(db)
         self.builder = Builder(db, placement, self.hosts, self.flavors, self.groups, image,
-                               self.links)
+                               self.links, self.ports)
         self.servers = Servers(db, placement, self.links)
+        self.networking = ServerNetworking(db, self.ports, self.links)
         self.instance_actions = InstanceActions(db)
         self.actions = Actions(self.servers, self.builder, image)
         self.usage = Usage(db)

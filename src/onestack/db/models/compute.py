@@ -166,6 +166,19 @@ class InstanceTag(Base):
     tag: Mapped[str] = mapped_column(String(80), primary_key=True, index=True)
 
 
+class InstancePort(Base):
+    """A port of an instance, in attach order (Nova's network info cache): ``preserve`` marks
+    a port the user passed (unbound, not deleted, when the server goes)."""
+
+    __tablename__ = "cmp_instance_port"
+    instance_uuid: Mapped[str] = mapped_column(
+        ID, ForeignKey("cmp_instance.uuid", ondelete="CASCADE"), primary_key=True)
+    port_id: Mapped[str] = mapped_column(ID, primary_key=True, index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    preserve: Mapped[bool] = mapped_column(Boolean, default=False)
+    tag: Mapped[str | None] = mapped_column(String(60))
+
+
 class ServerGroup(Base):
     __tablename__ = "cmp_server_group"
     uuid: Mapped[str] = mapped_column(ID, primary_key=True)
