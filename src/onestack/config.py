@@ -120,6 +120,24 @@ class VolumeConfig:
 
 
 @dataclass
+class NetworkConfig:
+    # The host data plane: "linux" (bridges, namespaces, nftables, dnsmasq), "off" (API
+    # only), or "auto": linux when running as root with ip, nft and dnsmasq, else off.
+    dataplane: str = "auto"
+    # The host bridge of the flat external network on physical network `external_physnet`
+    # (`public`), and the host's address on it: the host reaches floating IPs through it.
+    external_bridge: str = "onb-ex"
+    external_physnet: str = "public"
+    public_cidr: str = "172.24.4.0/24"
+    public_gateway: str = "172.24.4.1"
+    # NAT the external network to the host's uplink (guests reach the outside world).
+    masquerade_uplink: bool = False
+    # Seconds between the network agent's reconcile passes (API changes wake it at once).
+    reconcile_interval: float = 5.0
+    metadata_port: int = 80
+
+
+@dataclass
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -128,6 +146,7 @@ class Settings:
     image: ImageConfig = field(default_factory=ImageConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
     volume: VolumeConfig = field(default_factory=VolumeConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
 
     @property
     def database_url(self) -> str:
@@ -153,7 +172,8 @@ class Settings:
 
 
 _SECTIONS = {"server": ServerConfig, "database": DatabaseConfig, "identity": IdentityConfig,
-             "image": ImageConfig, "compute": ComputeConfig, "volume": VolumeConfig}
+             "image": ImageConfig, "compute": ComputeConfig, "volume": VolumeConfig,
+             "network": NetworkConfig}
 
 
 def _apply_section(obj: Any, name: str, values: dict[str, Any]) -> None:
