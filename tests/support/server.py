@@ -75,6 +75,7 @@ class CloudThread:
         self.settings.server.access_log = False
         self.settings.compute.virt_driver = "fake"
         self.settings.compute.reconcile_interval = 0.5
+        self.settings.network.dataplane = "off"
         self.virt_driver: Any = None  # reuse a driver object across restarts (adoption)
         self._thread: threading.Thread | None = None
         self._server: uvicorn.Server | None = None
