@@ -67,6 +67,8 @@ def _retryable(exc: BaseException) -> bool:
 @dataclass
 class Store:
     db: Database
+    # Called after every committed write (the network agent's wake-up).
+    on_commit: Callable[[], None] | None = None
 
     async def txn(self, work: Callable[[AsyncSession], Awaitable[T]],
                   conflict: str = "") -> T:
@@ -80,6 +82,8 @@ class Store:
                 async with self.db.write() as s:
                     result = await work(s)
                     await s.flush()
+                if self.on_commit is not None:
+                    self.on_commit()
                 return result
             except (IntegrityError, DBAPIError) as exc:
                 if not _retryable(exc):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from onestack.core.network.floatingips import FloatingIPs
 from onestack.core.network.networks import Networks
 from onestack.core.network.pools import SubnetPools
@@ -25,3 +27,15 @@ class NetworkService:
         self.security_groups = SecurityGroups(db)
         self.quotas = Quotas(db)
         self.tags = Tags(db)
+        self.listeners: list[Callable[[], None]] = []
+        for store in (self.networks, self.subnets, self.subnetpools, self.ports, self.routers,
+                      self.floatingips, self.security_groups, self.quotas, self.tags):
+            store.on_commit = self.changed
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every committed change (e.g. to wake the data plane)."""
+        self.listeners.append(listener)
+
+    def changed(self) -> None:
+        for listener in self.listeners:
+            listener()

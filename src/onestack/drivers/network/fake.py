@@ -103,7 +103,8 @@ class FakeNetDriver(NetDriver):
         self.sysctls[(ns, key)] = value
 
     async def nft_tables(self, ns: str | None = None) -> list[tuple[str, str]]:
-        return sorted((f, t) for (n, f, t) in self.tables if n == ns)
+        return sorted((f, t) for (n, f, t) in self.tables
+                      if n == ns and names.is_ours_table(t))
 
     async def nft_apply(self, family: str, table: str, body: str, ns: str | None = None
                         ) -> None:

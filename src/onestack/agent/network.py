@@ -1,0 +1,248 @@
+"""The network agent of one host: converges bridges, taps, namespaces, nftables and dnsmasq
+to what the database declares (``network_plan.plan``), and removes what no resource owns.
+
+A pass runs when the network core commits a change (``wake``), when the compute side plugs
+a port, and every ``interval`` seconds. Only Onestack's own names are touched. ``stop``
+leaves the data plane as it is (guests keep their connectivity); a restart adopts it and
+only fixes what differs. Deleting resources removes their devices on the next pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from onestack.agent.metadata_proxy import MetadataProxy
+from onestack.agent.network_plan import Desired, PlanConfig, bridge_of, plan
+from onestack.agent.network_state import NetworkState, Snapshot
+from onestack.agent.reconcile import ReconcileLoop
+from onestack.db.engine import Database
+from onestack.drivers.network import names
+from onestack.drivers.network.base import DhcpConfig, NetDriver, NetError
+
+log = logging.getLogger(__name__)
+COALESCE = 0.05  # seconds a woken pass waits for the rest of a burst of changes
+BRIDGE_SYSCTLS = ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables")
+
+
+@dataclass
+class PlugInfo:
+    tap: str
+    mtu: int
+    mac: str
+    bridge: str
+
+
+class NetworkAgent:
+    def __init__(self, db: Database, driver: NetDriver, cfg: PlanConfig,
+                 interval: float = 10.0, metadata: Any = None,
+                 metadata_port: int = 80, host: Callable[[], str] | None = None) -> None:
+        self.state = NetworkState(db)
+        self.driver = driver
+        self.cfg = cfg
+        self.metadata = metadata
+        self.metadata_port = metadata_port
+        self.host_of = host
+        self.loop = ReconcileLoop("network", interval, self._pass)
+        self.lock = asyncio.Lock()
+        self.proxies: dict[str, MetadataProxy] = {}
+        self.applied_dhcp: dict[str, DhcpConfig] = {}
+        self.applied_tables: dict[tuple[str | None, str, str], str] = {}
+        self.last: Snapshot | None = None
+        self.started = False
+
+    # --- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        if not self.cfg.host:
+            self.cfg.host = (self.host_of() if self.host_of else "") or socket.gethostname()
+        for key in BRIDGE_SYSCTLS:
+            try:
+                await self.driver.set_sysctl(key, "1")
+            except (NetError, OSError) as exc:
+                log.warning("network agent: cannot set %s (security groups need it): %s",
+                            key, exc)
+        self.started = True
+        log.info("network agent for host %s started (driver %s)", self.cfg.host,
+                 self.driver.name)
+        self.loop.start()
+
+    async def stop(self) -> None:
+        """Stop reconciling; the data plane stays as it is (guests keep connectivity)."""
+        await self.loop.stop()
+        for proxy in self.proxies.values():
+            await proxy.stop()
+        self.proxies.clear()
+        self.started = False
+
+    def wake(self) -> None:
+        if self.started:
+            self.loop.wake()
+
+    async def _pass(self) -> None:
+        await asyncio.sleep(COALESCE)
+        await self.reconcile()
+
+    # --- the compute side ------------------------------------------------------------------
+    async def plug_port(self, port_id: str) -> PlugInfo:
+        """The port's tap on its network's bridge with the right MTU and rules (called by
+        the compute agent before it starts the guest)."""
+        snap = await self.state.load()
+        port = snap.ports.get(port_id)
+        if port is None or port.network_id not in snap.networks:
+            raise NetError(f"port {port_id} does not exist")
+        net = snap.networks[port.network_id]
+        bridge = bridge_of(net, self.cfg)
+        async with self.lock:
+            await self.driver.ensure_bridge(bridge, net.mtu)
+            await self.driver.ensure_tap(names.tap(port_id), bridge, net.mtu)
+        await self.reconcile()
+        return PlugInfo(names.tap(port_id), net.mtu, port.mac, bridge)
+
+    async def unplug_port(self, port_id: str) -> None:
+        async with self.lock:
+            await self.driver.delete_link(names.tap(port_id))
+        self.wake()
+
+    # --- the reconcile pass ----------------------------------------------------------------
+    async def reconcile(self) -> None:
+        async with self.lock:
+            snap = await self.state.load()
+            want = plan(snap, self.cfg)
+            if want.need_dhcp_port:
+                made = [n for n in want.need_dhcp_port
+                        if await self.state.ensure_dhcp_port(n, self.cfg.host)]
+                if made:
+                    snap = await self.state.load()
+                    want = plan(snap, self.cfg)
+            self.last = snap
+            await self._apply(want)
+            await self._remove_orphans(want)
+            await self._metadata(want)
+            await self._report(snap, want)
+
+    async def _apply(self, want: Desired) -> None:
+        d = self.driver
+        for name, mtu in sorted(want.bridges.items()):
+            await d.ensure_bridge(name, mtu)
+        for tap, (bridge, mtu) in sorted(want.taps.items()):
+            await d.ensure_tap(tap, bridge, mtu)
+        for ns, forwarding in sorted(want.namespaces.items()):
+            await d.ensure_namespace(ns, forwarding)
+        for v in want.veths:
+            await d.ensure_veth(v.host_name, v.bridge, v.ns, v.inner, v.mtu, v.mac)
+        for (where, dev), cidrs in sorted(want.addresses.items(), key=lambda kv: str(kv[0])):
+            await d.set_addresses(where, dev, cidrs)
+        for ns, routes in sorted(want.routes.items()):
+            await d.set_routes(ns, routes)
+        present: dict[str | None, list[tuple[str, str]]] = {}
+        for key, body in sorted(want.tables.items(), key=lambda kv: str(kv)):
+            place, family, table = key
+            if place not in present:
+                present[place] = await d.nft_tables(place)
+            if self.applied_tables.get(key) != body or (family, table) not in present[place]:
+                await d.nft_apply(family, table, body, place)
+                self.applied_tables[key] = body
+        running = set(await d.dhcp_servers())
+        for net_id, cfg in sorted(want.dhcp.items()):
+            if self.applied_dhcp.get(net_id) != cfg or net_id not in running:
+                await d.dhcp_apply(cfg)
+                self.applied_dhcp[net_id] = cfg
+
+    async def _remove_orphans(self, want: Desired) -> None:
+        d = self.driver
+        for net_id in await d.dhcp_servers():
+            if net_id not in want.dhcp:
+                log.info("stopping dnsmasq of network %s: no longer served", net_id)
+                await d.dhcp_stop(net_id)
+                self.applied_dhcp.pop(net_id, None)
+        for family, table in await d.nft_tables(None):
+            if (None, family, table) not in want.tables:
+                await d.nft_delete(family, table)
+                self.applied_tables.pop((None, family, table), None)
+        for ns in await d.namespaces():
+            if ns not in want.namespaces:
+                log.info("removing namespace %s: no resource owns it", ns)
+                await d.delete_namespace(ns)
+                for key in [k for k in self.applied_tables if k[0] == ns]:
+                    del self.applied_tables[key]
+                continue
+            inner = {v.inner for v in want.veths if v.ns == ns}
+            for name in await d.links(ns):
+                if name not in inner:
+                    await d.delete_link(name, ns)
+            for family, table in await d.nft_tables(ns):
+                if (ns, family, table) not in want.tables:
+                    await d.nft_delete(family, table, ns)
+                    self.applied_tables.pop((ns, family, table), None)
+        keep = set(want.bridges) | set(want.taps) | {v.host_name for v in want.veths}
+        links = await d.links(None)
+        for name, link in sorted(links.items(), key=lambda kv: kv[1].kind == "bridge"):
+            if name not in keep and name != self.cfg.external_bridge:
+                log.info("removing %s %s: no resource owns it", link.kind or "link", name)
+                await d.delete_link(name)
+        ext = self.cfg.external_bridge
+        if ext not in want.bridges and ext in links:
+            await d.delete_link(ext)
+
+    async def _metadata(self, want: Desired) -> None:
+        for ns in [n for n in self.proxies if n not in want.metadata]:
+            await self.proxies.pop(ns).stop()
+        if self.metadata is None:
+            return
+        for ns, (kind, ident) in sorted(want.metadata.items()):
+            if ns in self.proxies:
+                continue
+            try:
+                sock = await self.driver.listen(ns, names.METADATA_IP, self.metadata_port)
+            except NetError as exc:
+                log.warning("metadata proxy in %s: %s", ns, exc)
+                continue
+            if sock is None:
+                continue
+            proxy = MetadataProxy(kind, ident, self.resolve_instance, self._answer)
+            await proxy.start(sock)
+            self.proxies[ns] = proxy
+
+    async def _report(self, snap: Snapshot, want: Desired) -> None:
+        active = set(want.active_ports)
+        await self.state.set_status(sorted(p for p in active
+                                           if snap.ports[p].status != "ACTIVE"), "ACTIVE")
+        fips = set(want.active_fips)
+        await self.state.set_fip_status(
+            sorted(f.id for f in snap.floatingips if f.id in fips and f.status != "ACTIVE"),
+            "ACTIVE")
+        await self.state.set_fip_status(
+            sorted(f.id for f in snap.floatingips if f.id not in fips and f.status != "DOWN"),
+            "DOWN")
+
+    # --- metadata --------------------------------------------------------------------------
+    async def resolve_instance(self, kind: str, ident: str, src: str) -> str | None:
+        """The instance behind a guest's address on a network (or a router's networks)."""
+        snap = self.last or await self.state.load()
+        if kind == "network":
+            networks = {ident}
+        else:
+            networks = {p.network_id for p in snap.ports.values()
+                        if p.device_id == ident and p.device_owner.startswith(
+                            "network:router_interface")}
+        try:
+            addr = ipaddress.ip_address(src.split("%")[0].removeprefix("::ffff:"))
+        except ValueError:
+            return None
+        for port in snap.ports.values():
+            if port.network_id in networks and port.device_owner.startswith("compute:") and \
+                    any(ipaddress.ip_address(ip) == addr for _s, ip in port.fixed_ips):
+                return port.device_id or None
+        return None
+
+    async def _answer(self, instance: str, path: str, headers: dict[str, str]
+                      ) -> tuple[int, str, bytes]:
+        result = await self.metadata.answer(instance, path)
+        if isinstance(result, tuple):
+            return result
+        return int(result.status), str(result.content_type), bytes(result.body)

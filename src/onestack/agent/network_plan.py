@@ -1,0 +1,202 @@
+"""The network agent's decisions: from a database snapshot to the devices, addresses,
+rules and DHCP servers this host should have (a pure function; the agent applies it)."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from onestack.agent import network_rules as rules
+from onestack.agent.network_state import (
+    DHCP_OWNER,
+    GATEWAY_OWNER,
+    INTERFACE_OWNER,
+    NetworkInfo,
+    PortInfo,
+    Snapshot,
+)
+from onestack.drivers.network import names
+from onestack.drivers.network.base import DhcpConfig, DhcpHost, DhcpSubnet
+
+L2_TABLE = ("bridge", "onestack-l2")
+FILTER_TABLE = ("inet", "onestack-filter")
+NAT_TABLE = ("ip", "onestack-nat")
+UPLINK_TABLE = ("ip", "onestack-uplink")
+
+
+@dataclass
+class PlanConfig:
+    host: str
+    external_bridge: str = "onb-ex"
+    external_physnet: str = "public"
+    host_cidr: str = "172.24.4.1/24"  # the host's address on the external bridge
+    masquerade_uplink: bool = False
+
+
+@dataclass
+class Veth:
+    host_name: str
+    bridge: str
+    ns: str
+    inner: str
+    mtu: int
+    mac: str
+
+
+@dataclass
+class Desired:
+    bridges: dict[str, int] = field(default_factory=dict)  # name -> MTU
+    taps: dict[str, tuple[str, int]] = field(default_factory=dict)  # tap -> (bridge, MTU)
+    namespaces: dict[str, bool] = field(default_factory=dict)  # name -> forwarding
+    veths: list[Veth] = field(default_factory=list)
+    addresses: dict[tuple[str | None, str], list[str]] = field(default_factory=dict)
+    routes: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    tables: dict[tuple[str | None, str, str], str] = field(default_factory=dict)
+    dhcp: dict[str, DhcpConfig] = field(default_factory=dict)
+    metadata: dict[str, tuple[str, str]] = field(default_factory=dict)  # ns -> (kind, id)
+    active_ports: list[str] = field(default_factory=list)
+    active_fips: list[str] = field(default_factory=list)
+    need_dhcp_port: list[str] = field(default_factory=list)  # network ids
+
+
+def bridge_of(net: NetworkInfo, cfg: PlanConfig) -> str:
+    if net.external and net.network_type == "flat" and \
+            net.physical_network == cfg.external_physnet:
+        return cfg.external_bridge
+    return names.bridge(net.id)
+
+
+def _cidr_of(snap: Snapshot, subnet_id: str, ip: str) -> str:
+    sub = snap.subnet(subnet_id)
+    prefix = ipaddress.ip_network(sub.cidr).prefixlen if sub else (128 if ":" in ip else 32)
+    return f"{ip}/{prefix}"
+
+
+def _is_compute(port: PortInfo) -> bool:
+    return port.device_owner.startswith("compute:")
+
+
+def plan(snap: Snapshot, cfg: PlanConfig) -> Desired:
+    d = Desired()
+    ports = list(snap.ports.values())
+    guests = [p for p in ports if _is_compute(p) and p.host == cfg.host
+              and p.network_id in snap.networks]
+    by_router: dict[str, list[PortInfo]] = {}
+    for p in ports:
+        if p.device_owner.startswith(INTERFACE_OWNER) and p.device_id in snap.routers:
+            by_router.setdefault(p.device_id, []).append(p)
+    used = {p.network_id for p in ports if _is_compute(p)}
+    used |= {p.network_id for rp in by_router.values() for p in rp}
+    used |= {r.gw_network_id for r in snap.routers.values() if r.gw_network_id}
+    used &= set(snap.networks)
+    bridges: dict[str, str] = {}
+    for net_id in sorted(used):
+        net = snap.networks[net_id]
+        bridges[net_id] = bridge_of(net, cfg)
+        d.bridges[bridges[net_id]] = net.mtu
+    if cfg.external_bridge in d.bridges:
+        d.addresses[(None, cfg.external_bridge)] = [cfg.host_cidr]
+        if cfg.masquerade_uplink:
+            ext = ipaddress.ip_interface(cfg.host_cidr).network
+            d.tables[(None, *UPLINK_TABLE)] = (
+                "  chain postrouting {\n    type nat hook postrouting priority 100; "
+                f"policy accept;\n    ip saddr {ext} oifname != \"{cfg.external_bridge}\" "
+                "masquerade\n  }")
+    for p in guests:
+        d.taps[names.tap(p.id)] = (bridges[p.network_id], snap.networks[p.network_id].mtu)
+        d.active_ports.append(p.id)
+    _dhcp(snap, cfg, d, used, bridges, ports)
+    for router_id, interfaces in sorted(by_router.items()):
+        _router(snap, d, router_id, interfaces, bridges)
+    for router in snap.routers.values():
+        if router.id not in by_router and router.gw_port_id:
+            _router(snap, d, router.id, [], bridges)
+    secured = sorted((p for p in guests if p.port_security), key=lambda p: p.id)
+    index = {p.id: i + 1 for i, p in enumerate(secured)}
+    if secured:
+        d.tables[(None, *L2_TABLE)] = rules.l2_table(secured, index)
+        d.tables[(None, *FILTER_TABLE)] = rules.filter_table(snap, secured, index, bridges)
+    return d
+
+
+def _dhcp(snap: Snapshot, cfg: PlanConfig, d: Desired, used: set[str],
+          bridges: dict[str, str], ports: list[PortInfo]) -> None:
+    dhcp_ports = {p.network_id: p for p in ports if p.device_owner == DHCP_OWNER}
+    for net_id in sorted(used):
+        net = snap.networks[net_id]
+        subnets = [s for s in net.subnets if s.enable_dhcp]
+        if not subnets or net.external:
+            continue
+        port = dhcp_ports.get(net_id)
+        if port is None:
+            d.need_dhcp_port.append(net_id)
+            continue
+        ns, inner = names.dhcp_ns(net_id), names.ns_dev("ns", port.id)
+        d.namespaces[ns] = False
+        d.veths.append(Veth(names.veth_host(port.id), bridges[net_id], ns, inner, net.mtu,
+                            port.mac))
+        mine = {sub: ip for sub, ip in port.fixed_ips}
+        d.addresses[(ns, inner)] = [_cidr_of(snap, s, ip) for s, ip in port.fixed_ips] + \
+            [f"{names.METADATA_IP}/32"]
+        served: list[DhcpSubnet] = []
+        for sub in subnets:
+            routes = [(r["destination"], r["nexthop"]) for r in sub.host_routes
+                      if ":" not in r["destination"]]
+            if sub.ip_version == 4 and sub.id in mine:
+                routes.insert(0, (f"{names.METADATA_IP}/32", mine[sub.id]))
+            served.append(DhcpSubnet(sub.id, sub.cidr, sub.ip_version, sub.gateway_ip,
+                                     list(sub.dns_nameservers), routes,
+                                     sub.ipv6_address_mode, sub.ipv6_ra_mode))
+        ids = {s.id for s in subnets}
+        hosts = [DhcpHost(mac=p.mac, ip=ip,
+                          hostname="host-" + ip.replace(".", "-").replace(":", "-"))
+                 for p in ports if p.network_id == net_id and p.id != port.id
+                 for s, ip in p.fixed_ips if s in ids]
+        d.dhcp[net_id] = DhcpConfig(net_id, ns, inner, net.mtu, served,
+                                    sorted(hosts, key=lambda h: (h.ip, h.mac)))
+        d.metadata[ns] = ("network", net_id)
+        d.active_ports.append(port.id)
+
+
+def _router(snap: Snapshot, d: Desired, router_id: str, interfaces: list[PortInfo],
+            bridges: dict[str, str]) -> None:
+    router = snap.routers[router_id]
+    ns = names.router_ns(router_id)
+    d.namespaces[ns] = True
+    d.addresses[(ns, "lo")] = [f"{names.METADATA_IP}/32"]
+    d.metadata[ns] = ("router", router_id)
+    internal: list[str] = []
+    for p in sorted(interfaces, key=lambda x: x.id):
+        if p.network_id not in bridges:
+            continue
+        dev = names.ns_dev("qr", p.id)
+        d.veths.append(Veth(names.veth_host(p.id), bridges[p.network_id], ns, dev,
+                            snap.networks[p.network_id].mtu, p.mac))
+        d.addresses[(ns, dev)] = [_cidr_of(snap, s, ip) for s, ip in p.fixed_ips]
+        internal += [str(ipaddress.ip_interface(a).network) for a in d.addresses[(ns, dev)]
+                     if ":" not in a]
+        d.active_ports.append(p.id)
+    routes = [(r["destination"], r["nexthop"]) for r in router.routes]
+    gw = snap.ports.get(router.gw_port_id or "")
+    if gw is not None and gw.network_id in bridges and gw.device_owner == GATEWAY_OWNER:
+        dev = names.ns_dev("qg", gw.id)
+        d.veths.append(Veth(names.veth_host(gw.id), bridges[gw.network_id], ns, dev,
+                            snap.networks[gw.network_id].mtu, gw.mac))
+        fips = [(f.address, f.fixed_ip) for f in snap.floatingips
+                if f.router_id == router_id and f.fixed_ip and f.port_id]
+        d.active_fips += [f.id for f in snap.floatingips
+                          if f.router_id == router_id and f.fixed_ip and f.port_id]
+        d.addresses[(ns, dev)] = [_cidr_of(snap, s, ip) for s, ip in gw.fixed_ips] + \
+            [f"{fip}/32" for fip, _ in fips]
+        snat = None
+        for sub_id, ip in gw.fixed_ips:
+            sub = snap.subnet(sub_id)
+            if sub is not None and sub.ip_version == 4:
+                snat = ip if router.enable_snat else None
+                if sub.gateway_ip:
+                    routes.append(("0.0.0.0/0", sub.gateway_ip))
+                break
+        d.tables[(ns, *NAT_TABLE)] = rules.nat_table(
+            dev, snat, sorted(set(internal)), [(a, b) for a, b in fips if b])
+        d.active_ports.append(gw.id)
+    d.routes[ns] = [(dest, via) for dest, via in routes if ":" not in via]

@@ -1,0 +1,206 @@
+"""What the network agent reads from the database: one snapshot of the declared state.
+
+The snapshot is plain data (no ORM objects), so the planner that turns it into devices and
+rules is a pure function, tested without a database. The agent also writes here: the DHCP
+port of each network it serves (Neutron's ``network:dhcp`` port, which takes the address
+dnsmasq answers from) and ports' status once their devices exist.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from onestack.context import RequestContext
+from onestack.core.network.base import Store
+from onestack.core.network.ports import create_port_in
+from onestack.db.models.network import (
+    FloatingIP,
+    Network,
+    Port,
+    Router,
+    SecurityGroup,
+    Subnet,
+)
+from onestack.errors import OnestackError
+
+log = logging.getLogger(__name__)
+DHCP_OWNER = "network:dhcp"
+INTERFACE_OWNER = "network:router_interface"
+GATEWAY_OWNER = "network:router_gateway"
+
+
+@dataclass
+class SubnetInfo:
+    id: str
+    network_id: str
+    cidr: str
+    ip_version: int
+    gateway_ip: str | None
+    enable_dhcp: bool
+    dns_nameservers: list[str]
+    host_routes: list[dict[str, str]]
+    ipv6_ra_mode: str | None = None
+    ipv6_address_mode: str | None = None
+
+
+@dataclass
+class NetworkInfo:
+    id: str
+    project_id: str
+    mtu: int
+    external: bool
+    admin_state_up: bool
+    network_type: str
+    physical_network: str | None
+    subnets: list[SubnetInfo] = field(default_factory=list)
+
+
+@dataclass
+class PortInfo:
+    id: str
+    network_id: str
+    project_id: str
+    mac: str
+    device_owner: str
+    device_id: str
+    host: str
+    status: str
+    admin_state_up: bool
+    port_security: bool
+    fixed_ips: list[tuple[str, str]]  # (subnet id, address)
+    allowed_address_pairs: list[dict[str, str]]
+    security_groups: list[str]
+
+
+@dataclass
+class RouterInfo:
+    id: str
+    project_id: str
+    admin_state_up: bool
+    gw_port_id: str | None
+    gw_network_id: str | None
+    enable_snat: bool
+    routes: list[dict[str, str]]
+
+
+@dataclass
+class FloatingIPInfo:
+    id: str
+    address: str
+    fixed_ip: str | None
+    port_id: str | None
+    router_id: str | None
+    status: str
+
+
+@dataclass
+class RuleInfo:
+    direction: str
+    ethertype: str
+    protocol: str | None
+    port_range_min: int | None
+    port_range_max: int | None
+    remote_ip_prefix: str | None
+    remote_group_id: str | None
+
+
+@dataclass
+class Snapshot:
+    networks: dict[str, NetworkInfo] = field(default_factory=dict)
+    ports: dict[str, PortInfo] = field(default_factory=dict)
+    routers: dict[str, RouterInfo] = field(default_factory=dict)
+    floatingips: list[FloatingIPInfo] = field(default_factory=list)
+    groups: dict[str, list[RuleInfo]] = field(default_factory=dict)
+
+    def subnet(self, subnet_id: str) -> SubnetInfo | None:
+        for net in self.networks.values():
+            for sub in net.subnets:
+                if sub.id == subnet_id:
+                    return sub
+        return None
+
+
+def _subnet(s: Subnet) -> SubnetInfo:
+    return SubnetInfo(s.id, s.network_id, s.cidr, s.ip_version, s.gateway_ip, s.enable_dhcp,
+                      list(s.dns_nameservers or []), list(s.host_routes or []),
+                      s.ipv6_ra_mode, s.ipv6_address_mode)
+
+
+def _port(p: Port) -> PortInfo:
+    return PortInfo(
+        p.id, p.network_id, p.project_id, p.mac_address, p.device_owner, p.device_id,
+        p.binding_host_id, p.status, p.admin_state_up, p.port_security_enabled,
+        [(a.subnet_id, a.ip_address) for a in p.fixed_ips],
+        list(p.allowed_address_pairs or []), [g.security_group_id for g in
+                                              p.security_group_rows])
+
+
+class NetworkState(Store):
+    """Reads the snapshot; writes DHCP ports and port status."""
+
+    async def load(self) -> Snapshot:
+        snap = Snapshot()
+        async with self.read() as s:
+            for net in (await s.execute(select(Network))).scalars():
+                snap.networks[net.id] = NetworkInfo(
+                    net.id, net.project_id, net.mtu, net.external, net.admin_state_up,
+                    net.network_type, net.physical_network, [_subnet(x) for x in net.subnets])
+            for port in (await s.execute(select(Port))).scalars():
+                snap.ports[port.id] = _port(port)
+            for r in (await s.execute(select(Router))).scalars():
+                snap.routers[r.id] = RouterInfo(r.id, r.project_id, r.admin_state_up,
+                                                r.gw_port_id, r.gw_network_id, r.enable_snat,
+                                                list(r.routes or []))
+            for f in (await s.execute(select(FloatingIP))).scalars():
+                snap.floatingips.append(FloatingIPInfo(f.id, f.floating_ip_address,
+                                                       f.fixed_ip_address, f.port_id,
+                                                       f.router_id, f.status))
+            for g in (await s.execute(select(SecurityGroup))).scalars():
+                snap.groups[g.id] = [RuleInfo(
+                    r.direction, r.ethertype, r.protocol, r.port_range_min, r.port_range_max,
+                    r.remote_ip_prefix, r.remote_group_id) for r in g.rules]
+        return snap
+
+    async def ensure_dhcp_port(self, network_id: str, host: str) -> bool:
+        """Create the network's DHCP port if it has none; True when one was made."""
+        async def work(s: AsyncSession) -> bool:
+            found = (await s.execute(select(Port.id).where(
+                Port.network_id == network_id, Port.device_owner == DHCP_OWNER))).first()
+            if found is not None:
+                return False
+            ctx = RequestContext(is_admin=True)
+            await create_port_in(s, ctx, {
+                "network_id": network_id, "project_id": "", "device_owner": DHCP_OWNER,
+                "device_id": f"dhcp-{host}", "binding:host_id": host, "name": ""},
+                internal=True)
+            return True
+
+        try:
+            return await self.txn(work)
+        except OnestackError as exc:  # the network went away meanwhile
+            log.info("no DHCP port for network %s: %s", network_id, exc)
+            return False
+
+    async def set_status(self, port_ids: list[str], status: str) -> None:
+        if not port_ids:
+            return
+
+        async def work(s: AsyncSession) -> None:
+            await s.execute(update(Port).where(Port.id.in_(port_ids), Port.status != status)
+                            .values(status=status))
+
+        await self.txn(work)
+
+    async def set_fip_status(self, fip_ids: list[str], status: str) -> None:
+        if not fip_ids:
+            return
+
+        async def work(s: AsyncSession) -> None:
+            await s.execute(update(FloatingIP).where(
+                FloatingIP.id.in_(fip_ids), FloatingIP.status != status).values(status=status))
+
+        await self.txn(work)
