@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from onestack.agent.compute import ComputeAgent, make_driver
+from onestack.agent.network_setup import make_network_agent
 from onestack.api.common.auth import authenticate_request
 from onestack.api.common.policy import Enforcer, Rule
 from onestack.api.common.request import ApiRequest
@@ -70,10 +71,16 @@ class Runtime:
             self.compute, self.image, virt_driver or make_driver(settings.compute.virt_driver,
                                                                  settings.instances_path),
             settings.instances_path, settings.compute.reconcile_interval)
+        self.network_agent = make_network_agent(
+            settings, self.db, self.network, lambda: self.compute_agent.host,
+            metadata=self.compute_metadata)
         self.services: list[ServiceApi] = []
         self.policy: Enforcer = Enforcer([])
         self.startup: list[Callable[[], Awaitable[None]]] = [self.compute_agent.start]
         self.shutdown: list[Callable[[], Awaitable[None]]] = [self.compute_agent.stop]
+        if self.network_agent is not None:
+            self.startup.append(self.network_agent.start)
+            self.shutdown.append(self.network_agent.stop)
 
     def catalog_entries(self) -> list[ServiceEntry]:
         from onestack.api import registry
