@@ -1,0 +1,97 @@
+"""The volume core, assembled: one object the API layer calls."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from onestack.config import Settings
+from onestack.core.image.service import ImageService
+from onestack.core.volume.actions import Actions
+from onestack.core.volume.attachments import Attachments
+from onestack.core.volume.base import DEFAULT_AZ, Store
+from onestack.core.volume.quotas import Quotas
+from onestack.core.volume.snapshots import Snapshots
+from onestack.core.volume.types import VolumeTypes
+from onestack.core.volume.volumes import Volumes
+from onestack.core.volume.worker import HEARTBEAT, Worker
+from onestack.db.engine import Database
+from onestack.db.models.base import utcnow
+from onestack.db.models.volume import VolumeService as ServiceRow
+from onestack.drivers.storage import DRIVERS, FileVolumeDriver, VolumeDriver
+from onestack.errors import BadRequest, NotFound
+
+log = logging.getLogger(__name__)
+
+
+def make_driver(settings: Settings) -> VolumeDriver:
+    name = settings.volume.driver
+    cls = DRIVERS.get(name)
+    if cls is None:
+        log.warning("volume driver %r is not known (known: %s); using 'fake': volumes are "
+                    "kept in memory", name, ", ".join(sorted(DRIVERS)))
+        cls = DRIVERS["fake"]
+    if cls is FileVolumeDriver:
+        return FileVolumeDriver(settings.volumes_path)
+    return cls()
+
+
+class VolumeService:
+    def __init__(self, settings: Settings, db: Database, image: ImageService,
+                 driver: VolumeDriver | None = None) -> None:
+        self.settings = settings
+        self.store = Store(db)
+        self.driver = driver or make_driver(settings)
+        self.worker = Worker(self.store, self.driver, image, DEFAULT_AZ)
+        self.types = VolumeTypes(self.store, settings.volume.default_volume_type)
+        self.quotas = Quotas(self.store)
+        self.volumes = Volumes(self.store, self.types, self.quotas, self.worker, image)
+        self.snapshots = Snapshots(self.store, self.quotas, self.worker)
+        self.actions = Actions(self.store, self.quotas, self.worker, image)
+        self.attachments = Attachments(self.store, self.worker)
+
+    async def start(self) -> None:
+        await self.worker.start()
+
+    async def stop(self) -> None:
+        await self.worker.stop()
+
+    async def bootstrap(self, progress: Callable[[str], None] = lambda _m: None) -> None:
+        """Idempotent: the default volume type."""
+        await self.types.ensure_default(progress)
+
+    # --- os-services ---------------------------------------------------------------------
+    async def services(self, binary: str | None = None, host: str | None = None
+                       ) -> list[dict[str, Any]]:
+        async with self.store.db.read() as s:
+            q = select(ServiceRow).order_by(ServiceRow.id)
+            if binary:
+                q = q.where(ServiceRow.binary == binary)
+            if host:
+                q = q.where(ServiceRow.host == host)
+            rows = list((await s.execute(q)).scalars())
+        alive_after = utcnow() - timedelta(seconds=HEARTBEAT * 4)
+        return [{"binary": r.binary, "host": r.host, "zone": r.zone,
+                 "status": "disabled" if r.disabled else "enabled",
+                 "state": "up" if r.heartbeat_at >= alive_after else "down",
+                 "updated_at": r.heartbeat_at, "disabled_reason": r.disabled_reason}
+                for r in rows]
+
+    async def set_service(self, host: Any, binary: Any, disabled: bool,
+                          reason: str | None) -> dict[str, Any]:
+        if not isinstance(host, str) or not isinstance(binary, str):
+            raise BadRequest("Invalid input received: host and binary are required.")
+        async with self.store.write() as s:
+            row = (await s.execute(select(ServiceRow).where(
+                ServiceRow.host == host, ServiceRow.binary == binary))).scalar()
+            if row is None:
+                raise NotFound(f"Service {binary} on host {host} could not be found.")
+            row.disabled = disabled
+            row.disabled_reason = reason if disabled else None
+            row.updated_at = utcnow()
+        return {"host": host, "binary": binary, "status": "disabled" if disabled else
+                "enabled", "disabled": disabled, "disabled_reason": row.disabled_reason}
