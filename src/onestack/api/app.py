@@ -32,6 +32,7 @@ from onestack.core.identity.service import Identity
 from onestack.core.image.service import ImageService
 from onestack.core.network.service import NetworkService
 from onestack.core.object_store.service import ObjectStore
+from onestack.core.volume.service import VolumeService
 from onestack.db.engine import Database
 from onestack.drivers.virt import VirtDriver
 from onestack.errors import (
@@ -74,10 +75,13 @@ class Runtime:
         self.network_agent = make_network_agent(
             settings, self.db, self.network, lambda: self.compute_agent.host,
             metadata=self.compute_metadata)
+        self.volume = VolumeService(settings, self.db, self.image)
         self.services: list[ServiceApi] = []
         self.policy: Enforcer = Enforcer([])
-        self.startup: list[Callable[[], Awaitable[None]]] = [self.compute_agent.start]
-        self.shutdown: list[Callable[[], Awaitable[None]]] = [self.compute_agent.stop]
+        self.startup: list[Callable[[], Awaitable[None]]] = [self.compute_agent.start,
+                                                             self.volume.start]
+        self.shutdown: list[Callable[[], Awaitable[None]]] = [self.compute_agent.stop,
+                                                              self.volume.stop]
         if self.network_agent is not None:
             self.startup.append(self.network_agent.start)
             self.shutdown.append(self.network_agent.stop)
