@@ -17,7 +17,8 @@ from onestack.api.common.policy import Rule
 from onestack.api.common.routing import ServiceApi
 from onestack.core.identity.bootstrap import ServiceEntry
 
-SERVICES = ["identity", "image", "object_store", "placement", "network", "compute", "metadata"]
+SERVICES = ["identity", "image", "object_store", "placement", "network", "compute", "volume",
+            "metadata"]
 
 
 def _modules() -> list[ModuleType]:
