@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from onestack.api.common.faults import neutron_fault
 from onestack.api.common.routing import Route, ServiceApi
 from onestack.api.network import misc
@@ -9,6 +12,7 @@ from onestack.api.network.kinds import KINDS, ROUTERS
 from onestack.api.network.policies import RULES
 from onestack.api.network.resources import Kind
 from onestack.core.identity.bootstrap import ServiceEntry
+from onestack.core.network.bootstrap import BootstrapNetworks, ensure
 
 R = Route
 
@@ -68,4 +72,23 @@ def catalog_entries(base_url: str) -> list[ServiceEntry]:
     return [ServiceEntry("network", "neutron", f"{base_url}/networking")]
 
 
-__all__ = ["RULES", "SERVICE", "catalog_entries"]
+async def bootstrap(runtime: Any, progress: Callable[[str], None]) -> None:
+    """The external network public, the demo project's private network behind router1, and
+    SSH/ICMP in its default security group (idempotent). Not with ``dataplane = "off"``:
+    such a cloud has no host bridge for public (tests make their own networks)."""
+    cfg = runtime.settings.network
+    if cfg.dataplane == "off":
+        return
+    ids: dict[str, str | None] = {}
+    for name in ("admin", "demo"):
+        found = await runtime.identity.resources.list_projects(
+            {"name": name, "domain_id": "default"})
+        ids[name] = found[0].id if found else None
+    if ids["admin"] is None:
+        return
+    await ensure(runtime.network, BootstrapNetworks(
+        str(ids["admin"]), ids["demo"], cfg.external_physnet, cfg.public_cidr,
+        cfg.public_gateway), progress)
+
+
+__all__ = ["RULES", "SERVICE", "bootstrap", "catalog_entries"]
