@@ -23,12 +23,16 @@ KEYS = ["name", "imageRef", "flavorRef", "networks", "metadata", "key_name", "us
         "min_count", "max_count", "description", "tags", "ram", "vcpus", "disk", "id",
         "public_key", "type", "type", "length", "locked_reason", "policy", "policies",
         "rules", "status", "host", "binary", "cores", "instances", "extra_specs", "tenant",
-        "accessIPv4", "OS-DCF:diskConfig", "availability_zone", "config_drive", "meta"]
+        "accessIPv4", "OS-DCF:diskConfig", "availability_zone", "config_drive", "meta",
+        "security_groups", "parent_group_id", "ip_protocol", "from_port", "to_port", "cidr",
+        "group_id", "port_id", "net_id", "fixed_ips", "uuid", "port", "fixed_ip"]
 keyed = st.dictionaries(st.sampled_from(KEYS), json_values, max_size=5)
 wrappers = ["server", "flavor", "keypair", "quota_set", "server_group", "reboot", "os-stop",
             "os-start", "pause", "resize", "rebuild", "createImage", "os-getConsoleOutput",
             "lock", "unlock", "addTenantAccess", "removeTenantAccess", "confirmResize",
-            "extra_specs", "metadata", "meta", "tags", "forceDelete", "suspend"]
+            "extra_specs", "metadata", "meta", "tags", "forceDelete", "suspend",
+            "security_group", "security_group_rule", "interfaceAttachment",
+            "addSecurityGroup", "removeSecurityGroup"]
 bodies = st.one_of(json_values, st.builds(lambda k, v: {k: v}, st.sampled_from(wrappers), keyed),
                    st.binary(max_size=64))
 segment = st.one_of(st.sampled_from(["default", "x", "0", "%00", "..", "a" * 300]),
@@ -53,7 +57,7 @@ def admin_headers(cloud: RunningCloud) -> dict[str, str]:
 
 @settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
 @given(route=st.sampled_from(WRITE_ROUTES), body=bodies, parts=st.lists(segment, max_size=4),
-       as_admin=st.booleans(), version=st.sampled_from(["2.1", "2.60", "2.79"]))
+       as_admin=st.booleans(), version=st.sampled_from(["2.1", "2.35", "2.60", "2.79"]))
 def test_write_routes_never_500(cloud: RunningCloud, admin_headers: dict[str, str],
                                 route: Any, body: Any, parts: list[str], as_admin: bool,
                                 version: str) -> None:
@@ -85,3 +89,51 @@ def test_read_routes_never_500(cloud: RunningCloud, admin_headers: dict[str, str
     r = httpx.get(url, params=query, headers={**admin_headers,
                                               "OpenStack-API-Version": "compute 2.79"})
     assert r.status_code < 500, (url, query, r.text)
+
+
+# --- the networking routes against a real server on a real network --------------------------
+@pytest.fixture(scope="module")
+def wired_server(cloud: RunningCloud, admin_headers: dict[str, str]) -> str:
+    """A server of the admin project with a port on a network of its own."""
+    net = httpx.post(f"{cloud.base_url}/networking/v2.0/networks", headers=admin_headers,
+                     json={"network": {"name": "fuzz-net"}}).json()["network"]
+    httpx.post(f"{cloud.base_url}/networking/v2.0/subnets", headers=admin_headers,
+               json={"subnet": {"network_id": net["id"], "ip_version": 4,
+                                "cidr": "10.77.0.0/24"}}).raise_for_status()
+    image = httpx.post(f"{cloud.base_url}/image/v2/images", headers=admin_headers,
+                       json={"name": "fuzz-img", "disk_format": "raw",
+                             "container_format": "bare"}).json()
+    httpx.put(f"{cloud.base_url}/image/v2/images/{image['id']}/file", content=b"\0" * 512,
+              headers={**admin_headers, "Content-Type": "application/octet-stream"}
+              ).raise_for_status()
+    r = httpx.post(f"{cloud.base_url}/compute/v2.1/servers", headers=admin_headers, json={
+        "server": {"name": "fuzz-vm", "imageRef": image["id"], "flavorRef": "42",
+                   "networks": [{"uuid": net["id"]}]}})
+    r.raise_for_status()
+    return str(r.json()["server"]["id"])
+
+
+net_bodies = st.one_of(bodies, st.builds(lambda k, v: {k: v}, st.sampled_from([
+    "interfaceAttachment", "addSecurityGroup", "removeSecurityGroup"]), keyed))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@given(path=st.sampled_from(["/os-interface", "/action", "/os-interface/x",
+                             "/os-security-groups", "/ips", "/ips/fuzz-net"]),
+       method=st.sampled_from(["GET", "POST", "DELETE"]), body=net_bodies,
+       version=st.sampled_from(["2.1", "2.35", "2.49", "2.79"]))
+def test_server_network_routes_never_500(cloud: RunningCloud, admin_headers: dict[str, str],
+                                         wired_server: str, path: str, method: str,
+                                         body: Any, version: str) -> None:
+    url = f"{cloud.base_url}/compute/v2.1/servers/{wired_server}{path}"
+    headers = {**admin_headers, "OpenStack-API-Version": f"compute {version}"}
+    if method == "DELETE" and path == "/os-interface/x":
+        body = None
+    if isinstance(body, bytes):
+        r = httpx.request(method, url, content=body,
+                          headers={**headers, "Content-Type": "application/json"})
+    else:
+        r = httpx.request(method, url, json=body, headers=headers)
+    assert r.status_code < 500, (method, url, body, r.text)
+    if r.status_code >= 400:
+        assert next(iter(r.json().values()))["code"] == r.status_code

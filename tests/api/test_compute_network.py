@@ -4,6 +4,7 @@ the os-security-groups proxy and os-interface, isolation between projects, bad i
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -15,6 +16,9 @@ import openstack
 import pytest
 from openstack import exceptions as exc
 
+from onestack.core.compute.ports import Ports
+from onestack.core.network.service import NetworkService
+from onestack.db.engine import Database
 from tests.api.conftest import Cli, connect, unique
 from tests.support.server import RunningCloud
 
@@ -252,3 +256,157 @@ def test_cli_nics_and_addresses(cli: Cli, demo: openstack.connection.Connection,
     for server in (name, name + "-none"):
         cli.run("server", "delete", "--wait", server, cloud="onestack-demo")
     assert demo.network.get_port(port.id).device_id == ""
+
+
+# --- os-security-groups, add/removeSecurityGroup -------------------------------------------
+def test_security_group_proxy(cloud: RunningCloud) -> None:
+    def sg(method: str, path: str, version: str = "2.35", **kw: Any) -> httpx.Response:
+        return nova(cloud, method, path, version=version, **kw)
+
+    name = f" {unique('sg')} "
+    r = sg("POST", "/os-security-groups", json={"security_group": {
+        "name": name, "description": "d"}})
+    assert r.status_code == 200, r.text
+    made = r.json()["security_group"]
+    assert made["name"] == name and made["rules"] == [] and made["tenant_id"]
+    assert sg("GET", f"/os-security-groups/{made['id']}").json()["security_group"] == made
+    listed = sg("GET", "/os-security-groups").json()["security_groups"]
+    assert made in listed and "default" in [g["name"] for g in listed]
+    r = sg("PUT", f"/os-security-groups/{made['id']}", json={"security_group": {
+        "name": "renamed", "description": "new"}})
+    assert r.json()["security_group"]["name"] == "renamed"
+    r = sg("POST", "/os-security-group-rules", json={"security_group_rule": {
+        "parent_group_id": made["id"], "ip_protocol": "tcp", "from_port": 22, "to_port": 22,
+        "cidr": "10.0.0.0/8"}})
+    assert r.status_code == 200, r.text
+    rule = r.json()["security_group_rule"]
+    assert rule == {"id": rule["id"], "parent_group_id": made["id"], "ip_protocol": "tcp",
+                    "from_port": 22, "to_port": 22, "group": {},
+                    "ip_range": {"cidr": "10.0.0.0/8"}}
+    r = sg("POST", "/os-security-group-rules", json={"security_group_rule": {
+        "parent_group_id": made["id"], "ip_protocol": "tcp", "from_port": 22, "to_port": 22,
+        "cidr": "10.0.0.0/8"}})
+    assert r.status_code == 400 and "already exists" in r.text
+    r = sg("POST", "/os-security-group-rules", json={"security_group_rule": {
+        "parent_group_id": made["id"], "ip_protocol": "tcp", "from_port": 99999,
+        "to_port": 1}})
+    assert r.status_code == 400
+    shown = sg("GET", f"/os-security-groups/{made['id']}").json()["security_group"]
+    assert [x["id"] for x in shown["rules"]] == [rule["id"]]
+    assert sg("DELETE", f"/os-security-group-rules/{rule['id']}").status_code == 202
+    assert sg("DELETE", f"/os-security-group-rules/{rule['id']}").status_code == 404
+    # gone from 2.36, as in Nova
+    assert sg("GET", "/os-security-groups", version="2.36").status_code == 404
+    default = next(g for g in listed if g["name"] == "default")
+    assert sg("DELETE", f"/os-security-groups/{default['id']}").status_code == 400
+    assert sg("DELETE", f"/os-security-groups/{made['id']}").status_code == 202
+    r = sg("GET", f"/os-security-groups/{made['id']}")
+    assert r.status_code == 404
+    assert r.json()["itemNotFound"]["message"] == f"Security group {made['id']} not found."
+    # another project's group is not there for demo
+    other = nova(cloud, "POST", "/os-security-groups", who="admin", version="2.35", json={
+        "security_group": {"name": "adm", "description": "x"}}).json()["security_group"]
+    assert sg("GET", f"/os-security-groups/{other['id']}").status_code == 404
+    assert sg("DELETE", f"/os-security-groups/{other['id']}").status_code == 404
+    nova(cloud, "DELETE", f"/os-security-groups/{other['id']}", who="admin", version="2.35")
+
+
+def test_add_and_remove_security_group(cli: Cli, demo: openstack.connection.Connection,
+                                       image_id: str, net: Any, cloud: RunningCloud) -> None:
+    n, _sub = net
+    sg = demo.network.create_security_group(name=unique("sg"))
+    server = boot(demo, image_id, networks=[{"uuid": n.id}])
+    try:
+        cli.run("server", "add", "security", "group", server.id, sg.name,
+                cloud="onestack-demo")
+        names = [g["name"] for g in demo.compute.get_server(server.id).security_groups]
+        assert sorted(names) == sorted(["default", sg.name])
+        r = nova(cloud, "GET", f"/servers/{server.id}/os-security-groups")
+        assert sg.id in [g["id"] for g in r.json()["security_groups"]]
+        # in use: the proxy will not delete it
+        assert nova(cloud, "DELETE", f"/os-security-groups/{sg.id}",
+                    version="2.35").status_code == 400
+        r = nova(cloud, "POST", f"/servers/{server.id}/action",
+                 json={"addSecurityGroup": {"name": sg.name}})
+        assert r.status_code == 400 and "already associated" in r.text
+        demo.compute.remove_security_group_from_server(server, sg)
+        names = [g["name"] for g in demo.compute.get_server(server.id).security_groups]
+        assert names == ["default"]
+        r = nova(cloud, "POST", f"/servers/{server.id}/action",
+                 json={"removeSecurityGroup": {"name": sg.name}})
+        assert r.status_code == 400 and "not associated" in r.text
+        r = nova(cloud, "POST", f"/servers/{server.id}/action",
+                 json={"addSecurityGroup": {"name": "nope"}})
+        assert r.status_code == 404
+    finally:
+        demo.compute.delete_server(server.id)
+        gone(demo, server.id)
+        demo.network.delete_security_group(sg.id)
+
+
+# --- os-interface --------------------------------------------------------------------------
+def test_interface_attach_list_detach(cli: Cli, demo: openstack.connection.Connection,
+                                      image_id: str, net: Any, cloud: RunningCloud,
+                                      admin: openstack.connection.Connection) -> None:
+    n, sub = net
+    server = boot(demo, image_id, networks="none")
+    try:
+        assert list(demo.compute.server_interfaces(server)) == []
+        att = demo.compute.create_server_interface(server, net_id=n.id)
+        assert att.net_id == n.id and att.fixed_ips[0]["subnet_id"] == sub.id
+        port = admin.network.get_port(att.port_id)  # binding:host_id is for admins
+        assert port.device_id == server.id and port.binding_host_id == "compute-test"
+        shown = nova(cloud, "GET", f"/servers/{server.id}/os-interface/{att.port_id}").json()
+        assert shown["interfaceAttachment"]["mac_addr"] == port.mac_address
+        assert list(demo.compute.get_server(server.id).addresses) == [n.name]
+        user_port = demo.network.create_port(network_id=n.id)
+        cli.run("server", "add", "port", server.id, user_port.id, cloud="onestack-demo")
+        ids = [i.port_id for i in demo.compute.server_interfaces(server)]
+        assert ids == [att.port_id, user_port.id]
+        cli.run("server", "remove", "port", server.id, user_port.id, cloud="onestack-demo")
+        assert demo.network.get_port(user_port.id).device_id == ""
+        demo.compute.delete_server_interface(att.port_id, server=server)
+        assert demo.network.find_port(att.port_id) is None
+        assert nova(cloud, "DELETE", f"/servers/{server.id}/os-interface/{att.port_id}"
+                    ).status_code == 404
+        # another project's port and network are not attachable; its server is not there
+        other = admin.network.create_network(name=unique("adm"))
+        admin.network.create_subnet(network_id=other.id, ip_version=4, cidr="10.31.0.0/24")
+        try:
+            r = nova(cloud, "POST", f"/servers/{server.id}/os-interface",
+                     json={"interfaceAttachment": {"net_id": other.id}})
+            assert r.status_code == 400, r.text
+        finally:
+            admin.network.delete_network(other.id)
+        r = nova(cloud, "GET", f"/servers/{server.id}/os-interface", who="admin")
+        assert r.status_code == 200  # admin sees every project's server
+        demo.network.delete_port(user_port.id)
+    finally:
+        demo.compute.delete_server(server.id)
+        gone(demo, server.id)
+
+
+def test_network_data_for_the_agent(cloud: RunningCloud, demo: openstack.connection.Connection,
+                                    image_id: str, net: Any) -> None:
+    n, sub = net
+    server = boot(demo, image_id, networks=[{"uuid": n.id}])
+
+    async def read() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        db = Database(cloud.settings.database_url)
+        try:
+            ports = Ports(db, NetworkService(db))
+            return await ports.nics_for(server.id), await ports.network_data(server.id)
+        finally:
+            await db.close()
+
+    nics, data = asyncio.run(read())
+    assert len(nics) == 1
+    nic = nics[0]
+    assert nic["network_id"] == n.id and nic["mtu"] > 0 and nic["tap"].startswith("tap")
+    assert nic["fixed_ips"][0]["subnet_id"] == sub.id
+    assert data["links"] == [{"id": nic["tap"], "vif_id": nic["port_id"], "type": "bridge",
+                              "ethernet_mac_address": nic["mac"], "mtu": nic["mtu"]}]
+    assert data["networks"] == [{"id": "network0", "link": nic["tap"], "network_id": n.id,
+                                 "type": "ipv4_dhcp"}]
+    demo.compute.delete_server(server.id)
+    gone(demo, server.id)
