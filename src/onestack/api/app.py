@@ -66,7 +66,7 @@ class Runtime:
         self.object_store = ObjectStore(settings, self.db)
         self.image = ImageService(settings, self.db)  # images under data_dir/images
         self.network = NetworkService(self.db)
-        self.compute = Compute(settings, self.db, self.placement, self.image)
+        self.compute = Compute(settings, self.db, self.placement, self.image, self.network)
         self.compute_metadata = MetadataService(self.db)
         self.compute_agent = ComputeAgent(
             self.compute, self.image, virt_driver or make_driver(settings.compute.virt_driver,
