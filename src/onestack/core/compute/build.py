@@ -144,6 +144,8 @@ class Builder(Store):
             except Conflict as exc:  # an address or port taken meanwhile (PostgreSQL)
                 if not isinstance(exc.__cause__, IntegrityError) or attempt == RETRIES - 1:
                     raise
+        if plan.nics:
+            self.ports.changed()
         for inst in made:
             await self.schedule(inst.uuid)
         return made
@@ -223,6 +225,7 @@ class Builder(Store):
             row.task_state = states.SPAWNING
             row.updated_at = utcnow()
             await self.ports.bind_in(s, uuid_, host, row.availability_zone)
+        self.ports.changed()
         self.links.wake(host)
 
     async def _claim(self, inst: Instance, group: groups.Placement | None

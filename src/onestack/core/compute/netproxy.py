@@ -96,6 +96,7 @@ class ServerNetworking(Store):
                     _touch(port)
             await events.start(s, inst, "addSecurityGroup", caller, inst.host)
             await events.finish(s, uuid)
+        self.ports.changed()
 
     async def remove_group(self, caller: Caller, uuid: str, name: str) -> None:
         async with self.write() as s:
@@ -115,6 +116,7 @@ class ServerNetworking(Store):
                 _touch(port)
             await events.start(s, inst, "removeSecurityGroup", caller, inst.host)
             await events.finish(s, uuid)
+        self.ports.changed()
 
     @staticmethod
     async def _secured_ports(s: AsyncSession, uuid: str) -> list[Port]:
@@ -170,6 +172,7 @@ class ServerNetworking(Store):
             inst.updated_at = utcnow()
             await events.start(s, inst, "attach_interface", caller, inst.host)
             await events.finish(s, uuid)
+        self.ports.changed()
         self.links.wake(inst.host)
         return new[0]
 
@@ -188,6 +191,7 @@ class ServerNetworking(Store):
             inst.updated_at = utcnow()
             await events.start(s, inst, "detach_interface", caller, inst.host)
             await events.finish(s, uuid)
+        self.ports.changed()
         self.links.wake(inst.host)
 
 

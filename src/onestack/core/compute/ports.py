@@ -84,6 +84,11 @@ class Ports:
         self.db = db
         self.network = network
 
+    def changed(self) -> None:
+        """Ports changed in a compute transaction: wake the network service's listeners
+        (the data plane), as its own writes do."""
+        self.network.changed()
+
     # --- create: check the request, then attach inside the build transaction ---------------
     async def plan(self, caller: Caller, networks: Any, count: int,
                    security_groups: list[str] | None) -> NetworkPlan:
