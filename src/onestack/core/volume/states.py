@@ -60,8 +60,7 @@ def _s(*states: str) -> frozenset[str]:
     return frozenset(states)
 
 
-DELETABLE = _s(AVAILABLE, ERROR, ERROR_EXTENDING, ERROR_DELETING, "error_restoring",
-               "error_managing")
+DELETABLE = _s(AVAILABLE, ERROR, ERROR_EXTENDING, ERROR_DELETING)
 ACTIONS: dict[str, Action] = {
     "delete": Action(DELETABLE, DELETING),
     "force_delete": Action(ANY - _s(DELETING), DELETING),

@@ -173,7 +173,8 @@ class Worker:
                                      launched_at=utcnow()):
                 await self._drop_if_gone(volume_id)
         else:
-            await d.delete(volume_id)
+            await self._attempt(f"cleaning up volume {volume_id}",
+                                lambda: d.delete(volume_id))
             await self.finish(volume_id, status, states.ERROR, error=error)
 
     async def _from_image(self, volume_id: str, size: int, source: dict[str, Any]) -> None:
@@ -191,7 +192,8 @@ class Worker:
         async with self.store.db.read() as s:
             gone = await s.get(Volume, volume_id) is None
         if gone:
-            await self.driver.delete(volume_id)
+            await self._attempt(f"cleaning up volume {volume_id}",
+                                lambda: self.driver.delete(volume_id))
 
     async def delete_volume(self, volume_id: str) -> None:
         error = await self._attempt(f"deleting volume {volume_id}",
@@ -237,9 +239,11 @@ class Worker:
                 async with self.store.db.read() as s:
                     gone = await s.get(Snapshot, snapshot_id) is None
                 if gone:
-                    await self.driver.delete_snapshot(snapshot_id)
+                    await self._attempt(f"cleaning up snapshot {snapshot_id}",
+                                        lambda: self.driver.delete_snapshot(snapshot_id))
         else:
-            await self.driver.delete_snapshot(snapshot_id)
+            await self._attempt(f"cleaning up snapshot {snapshot_id}",
+                                lambda: self.driver.delete_snapshot(snapshot_id))
             await self.finish_snapshot(snapshot_id, states.SNAPSHOT_CREATING,
                                        states.SNAPSHOT_ERROR, error=error)
 
