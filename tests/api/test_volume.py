@@ -387,3 +387,9 @@ def test_misc_endpoints(cloud: RunningCloud, admin: openstack.connection.Connect
     assert all(s.state == "up" for s in services)
     with pytest.raises(exc.ForbiddenException):
         list(demo.block_storage.services())
+    url, headers = _api(cloud)
+    hosts = httpx.get(f"{url}/os-hosts", headers=headers).json()["hosts"]
+    assert {h["service"] for h in hosts} == {"cinder-scheduler", "cinder-volume"}
+    assert "Hosts" in {e.name for e in admin.block_storage.extensions()}
+    demo_url, demo_headers = _api(cloud, "demo")
+    assert httpx.get(f"{demo_url}/os-hosts", headers=demo_headers).status_code == 403

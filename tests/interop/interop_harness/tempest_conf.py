@@ -19,6 +19,9 @@ SECURITY_COMPLIANCE: dict[str, int] = {
 # Cheap password hashing keeps the many user creations of a tempest run fast.
 PASSWORD_HASH_ROUNDS = 4
 
+# The newest Cinder microversion Onestack serves (api/volume/common.py MAX_VERSION).
+VOLUME_MAX_MICROVERSION = "3.67"
+
 _SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
 
 
@@ -182,6 +185,9 @@ def render(
     volume_type = facts.volume_catalog_type
     if volume_type:
         conf.set("volume", "catalog_type", volume_type)
+        # Onestack serves Cinder microversions 3.0 to VOLUME_MAX_MICROVERSION.
+        conf.set("volume", "min_microversion", "3.0")
+        conf.set("volume", "max_microversion", VOLUME_MAX_MICROVERSION)
 
     for key in ("image_ref", "image_ref_alt", "flavor_ref", "flavor_ref_alt"):
         value = getattr(facts, key)

@@ -48,6 +48,7 @@ async def version(req: ApiRequest) -> Response:
 EXTENSIONS = [
     ("AdminActions", "os-admin-actions", "Enable admin actions."),
     ("AvailabilityZones", "os-availability-zone", "Describe Availability Zones."),
+    ("Hosts", "os-hosts", "Admin-only host administration."),
     ("ExtendedSnapshotAttributes", "os-extended-snapshot-attributes",
      "Extended SnapshotAttributes support."),
     ("Quotas", "os-quota-sets", "Quota management support."),
@@ -152,3 +153,13 @@ async def service_update(req: ApiRequest) -> Response:
         body.get("host"), body.get("binary"), action != "enable",
         body.get("disabled_reason") if action == "disable-log-reason" else None)
     return respond(out)
+
+
+async def hosts(req: ApiRequest) -> Response:
+    """os-hosts: the hosts that run volume services (admin)."""
+    rows = await req.runtime.volume.services()
+    return respond({"hosts": [
+        {"host_name": r["host"], "service": r["binary"], "zone": r["zone"],
+         "service-status": "available" if r["status"] == "enabled" else "unavailable",
+         "service-state": r["status"], "last-update": iso(r["updated_at"])}
+        for r in rows]})

@@ -43,7 +43,8 @@ RULES: list[Rule] = [
         "volume_extension:types_extra_specs:delete", "volume_extension:volume_type_access",
         "volume_extension:volume_type_access:addProjectAccess",
         "volume_extension:quotas:update", "volume_extension:quotas:delete",
-        "volume_extension:services:index", "volume_extension:services:update")),
+        "volume_extension:services:index", "volume_extension:services:update",
+        "volume_extension:hosts")),
     *(Rule(name, "") for name in (
         "volume:create", "volume:get", "volume:get_all", "volume:update", "volume:delete",
         "volume:extend", "volume:get_volume_metadata", "volume:create_volume_metadata",
@@ -73,6 +74,7 @@ TABLE: list[tuple[str, str, Any, str]] = [
     ("GET", "/os-availability-zone", misc.zones, "volume_extension:availability_zone_list"),
     ("GET", "/limits", misc.limits, "limits_extension:used_limits"),
     ("GET", "/os-services", misc.services, "volume_extension:services:index"),
+    ("GET", "/os-hosts", misc.hosts, "volume_extension:hosts"),
     ("PUT", "/os-services/{action}", misc.service_update, "volume_extension:services:update"),
     ("GET", QS + "/defaults", misc.quota_defaults, "volume_extension:quotas:show"),
     ("GET", QS, misc.quota_show, "volume_extension:quotas:show"),
