@@ -92,16 +92,19 @@ class Worker:
             for path in sweep():
                 log.info("volume backend: removed %s, left by an interrupted operation", path)
         async with self.store.db.read() as s:
-            vols = list((await s.execute(select(Volume.id, Volume.status).where(
+            vols = list((await s.execute(select(
+                Volume.id, Volume.status, Volume.previous_status).where(
                 Volume.host == self.host, Volume.status.in_(states.TRANSIENT)))).all())
             snaps = list((await s.execute(select(Snapshot.id, Snapshot.status).where(
                 Snapshot.host == self.host, Snapshot.status.in_(
                     (states.SNAPSHOT_CREATING, states.SNAPSHOT_DELETING))))).all())
-        for vid, status in vols:
+        for vid, status, before in vols:
             if status == states.DELETING:
                 self.submit(self.delete_volume(vid))
                 continue
             to = states.SETTLE[status]
+            if status == states.UPLOADING and before in (states.AVAILABLE, states.IN_USE):
+                to = before
             log.warning("volume %s was %s when the service stopped; it is now %s", vid,
                         status, to)
             await self.finish(vid, status, to, error=f"interrupted while {status}")
