@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
+import signal
 from typing import Any
 
 from onestack.drivers.network import names
@@ -42,8 +44,14 @@ async def ensure_namespace(ns: str, forwarding: bool) -> None:
 
 
 async def delete_namespace(ns: str) -> None:
-    if os.path.exists(os.path.join(NETNS_DIR, ns)):
-        await run(["ip", "netns", "delete", ns])
+    """Remove the namespace; processes still in it (a dnsmasq whose state is lost) are
+    killed first, or they would keep it alive unnamed."""
+    if not os.path.exists(os.path.join(NETNS_DIR, ns)):
+        return
+    for pid in (await run(["ip", "netns", "pids", ns], ok_codes=(0, 1))).split():
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid), signal.SIGKILL)
+    await run(["ip", "netns", "delete", ns])
 
 
 async def set_sysctl(key: str, value: str, ns: str | None = None) -> None:
