@@ -13,8 +13,10 @@ import asyncio
 import ipaddress
 import logging
 import socket
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from onestack.agent.metadata_proxy import MetadataProxy
@@ -54,6 +56,9 @@ class NetworkAgent:
         self.applied_dhcp: dict[str, DhcpConfig] = {}
         self.applied_tables: dict[tuple[str | None, str, str], str] = {}
         self.last: Snapshot | None = None
+        # What was applied since the last full pass (one every ``interval`` re-checks all).
+        self.done: dict[tuple[Any, ...], Any] = {}
+        self.last_full = -1e9
         self.started = False
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -106,6 +111,7 @@ class NetworkAgent:
     async def unplug_port(self, port_id: str) -> None:
         async with self.lock:
             await self.driver.delete_link(names.tap(port_id))
+            self.done.clear()
         self.wake()
 
     # --- the reconcile pass ----------------------------------------------------------------
@@ -120,31 +126,49 @@ class NetworkAgent:
                     snap = await self.state.load()
                     want = plan(snap, self.cfg)
             self.last = snap
-            await self._apply(want)
-            await self._remove_orphans(want)
+            now = time.monotonic()
+            full = now - self.last_full >= self.loop.interval
+            if full:
+                self.done.clear()
+                self.last_full = now
+            await self._apply(want, full)
+            if await self._remove_orphans(want, full):
+                self.done.clear()
             await self._metadata(want)
             await self._report(snap, want)
 
-    async def _apply(self, want: Desired) -> None:
+    async def _once(self, key: tuple[Any, ...], value: Any,
+                    work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work`` unless the same value was applied since the last full pass."""
+        if self.done.get(key) != value:
+            await work()
+            self.done[key] = value
+
+    async def _apply(self, want: Desired, full: bool) -> None:
         d = self.driver
         for name, mtu in sorted(want.bridges.items()):
-            await d.ensure_bridge(name, mtu)
+            await self._once(("bridge", name), mtu, partial(d.ensure_bridge, name, mtu))
         for tap, (bridge, mtu) in sorted(want.taps.items()):
-            await d.ensure_tap(tap, bridge, mtu)
+            await self._once(("tap", tap), (bridge, mtu),
+                             partial(d.ensure_tap, tap, bridge, mtu))
         for ns, forwarding in sorted(want.namespaces.items()):
-            await d.ensure_namespace(ns, forwarding)
+            await self._once(("ns", ns), forwarding,
+                             partial(d.ensure_namespace, ns, forwarding))
         for v in want.veths:
-            await d.ensure_veth(v.host_name, v.bridge, v.ns, v.inner, v.mtu, v.mac)
+            await self._once(("veth", v.host_name), v, partial(
+                d.ensure_veth, v.host_name, v.bridge, v.ns, v.inner, v.mtu, v.mac))
         for (where, dev), cidrs in sorted(want.addresses.items(), key=lambda kv: str(kv[0])):
-            await d.set_addresses(where, dev, cidrs)
+            await self._once(("addr", where, dev), cidrs,
+                             partial(d.set_addresses, where, dev, cidrs))
         for ns, routes in sorted(want.routes.items()):
-            await d.set_routes(ns, routes)
+            await self._once(("routes", ns), routes, partial(d.set_routes, ns, routes))
         present: dict[str | None, list[tuple[str, str]]] = {}
         for key, body in sorted(want.tables.items(), key=lambda kv: str(kv)):
             place, family, table = key
-            if place not in present:
+            if full and place not in present:
                 present[place] = await d.nft_tables(place)
-            if self.applied_tables.get(key) != body or (family, table) not in present[place]:
+            missing = full and (family, table) not in present[place]
+            if self.applied_tables.get(key) != body or missing:
                 await d.nft_apply(family, table, body, place)
                 self.applied_tables[key] = body
         running = set(await d.dhcp_servers())
@@ -153,41 +177,54 @@ class NetworkAgent:
                 await d.dhcp_apply(cfg)
                 self.applied_dhcp[net_id] = cfg
 
-    async def _remove_orphans(self, want: Desired) -> None:
+    async def _remove_orphans(self, want: Desired, full: bool) -> bool:
+        """Remove what no resource owns (inside kept namespaces: on full passes only);
+        True when anything was removed."""
         d = self.driver
+        removed = False
         for net_id in await d.dhcp_servers():
             if net_id not in want.dhcp:
                 log.info("stopping dnsmasq of network %s: no longer served", net_id)
                 await d.dhcp_stop(net_id)
                 self.applied_dhcp.pop(net_id, None)
+                removed = True
         for family, table in await d.nft_tables(None):
             if (None, family, table) not in want.tables:
                 await d.nft_delete(family, table)
                 self.applied_tables.pop((None, family, table), None)
+                removed = True
         for ns in await d.namespaces():
             if ns not in want.namespaces:
                 log.info("removing namespace %s: no resource owns it", ns)
                 await d.delete_namespace(ns)
                 for key in [k for k in self.applied_tables if k[0] == ns]:
                     del self.applied_tables[key]
+                removed = True
+                continue
+            if not full:
                 continue
             inner = {v.inner for v in want.veths if v.ns == ns}
             for name in await d.links(ns):
                 if name not in inner:
                     await d.delete_link(name, ns)
+                    removed = True
             for family, table in await d.nft_tables(ns):
                 if (ns, family, table) not in want.tables:
                     await d.nft_delete(family, table, ns)
                     self.applied_tables.pop((ns, family, table), None)
+                    removed = True
         keep = set(want.bridges) | set(want.taps) | {v.host_name for v in want.veths}
         links = await d.links(None)
         for name, link in sorted(links.items(), key=lambda kv: kv[1].kind == "bridge"):
             if name not in keep and name != self.cfg.external_bridge:
                 log.info("removing %s %s: no resource owns it", link.kind or "link", name)
                 await d.delete_link(name)
+                removed = True
         ext = self.cfg.external_bridge
         if ext not in want.bridges and ext in links:
             await d.delete_link(ext)
+            removed = True
+        return removed
 
     async def _metadata(self, want: Desired) -> None:
         for ns in [n for n in self.proxies if n not in want.metadata]:
