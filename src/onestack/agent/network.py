@@ -140,9 +140,17 @@ class NetworkAgent:
     async def _once(self, key: tuple[Any, ...], value: Any,
                     work: Callable[[], Awaitable[None]]) -> None:
         """Run ``work`` unless the same value was applied since the last full pass."""
-        if self.done.get(key) != value:
-            await work()
+        if self.done.get(key) != value and await self._try(key, work):
             self.done[key] = value
+
+    async def _try(self, what: Any, work: Callable[[], Awaitable[None]]) -> bool:
+        """One step; a failure is logged and retried on the next pass, the rest goes on."""
+        try:
+            await work()
+        except (NetError, OSError) as exc:
+            log.warning("network agent: %s failed (retried next pass): %s", what, exc)
+            return False
+        return True
 
     async def _apply(self, want: Desired, full: bool) -> None:
         d = self.driver
@@ -166,15 +174,19 @@ class NetworkAgent:
         for key, body in sorted(want.tables.items(), key=lambda kv: str(kv)):
             place, family, table = key
             if full and place not in present:
-                present[place] = await d.nft_tables(place)
+                try:
+                    present[place] = await d.nft_tables(place)
+                except NetError as exc:
+                    log.warning("network agent: cannot list nft tables in %s: %s", place, exc)
+                    present[place] = []
             missing = full and (family, table) not in present[place]
-            if self.applied_tables.get(key) != body or missing:
-                await d.nft_apply(family, table, body, place)
+            if (self.applied_tables.get(key) != body or missing) and await self._try(
+                    key, partial(d.nft_apply, family, table, body, place)):
                 self.applied_tables[key] = body
         running = set(await d.dhcp_servers())
         for net_id, cfg in sorted(want.dhcp.items()):
-            if self.applied_dhcp.get(net_id) != cfg or net_id not in running:
-                await d.dhcp_apply(cfg)
+            if (self.applied_dhcp.get(net_id) != cfg or net_id not in running) and \
+                    await self._try(("dhcp", net_id), partial(d.dhcp_apply, cfg)):
                 self.applied_dhcp[net_id] = cfg
 
     async def _remove_orphans(self, want: Desired, full: bool) -> bool:
