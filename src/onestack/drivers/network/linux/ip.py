@@ -115,8 +115,9 @@ async def ensure_bridge(name: str, mtu: int) -> None:
 async def ensure_tap(name: str, bridge: str, mtu: int) -> None:
     link = await _one(name)
     if link is None:
-        await run(["ip", "tuntap", "add", "dev", name, "mode", "tap", "vnet_hdr",
-                   "multi_queue"])
+        # Single-queue with a virtio-net header: what QEMU's plain ``-netdev tap,ifname=``
+        # opens (a multi-queue tap would refuse it).
+        await run(["ip", "tuntap", "add", "dev", name, "mode", "tap", "vnet_hdr"])
         link = Link(name=name, kind="tun", mtu=0, up=False)
     await converge(link, None, bridge, mtu)
 
