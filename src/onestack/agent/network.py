@@ -71,6 +71,9 @@ class NetworkAgent:
             except (NetError, OSError) as exc:
                 log.warning("network agent: cannot set %s (security groups need it): %s",
                             key, exc)
+        if self.cfg.masquerade_uplink:
+            await self._try("ip_forward", partial(self.driver.set_sysctl,
+                                                  "net.ipv4.ip_forward", "1"))
         self.started = True
         log.info("network agent for host %s started (driver %s)", self.cfg.host,
                  self.driver.name)

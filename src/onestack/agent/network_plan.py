@@ -21,7 +21,7 @@ from onestack.drivers.network.base import DhcpConfig, DhcpHost, DhcpSubnet
 L2_TABLE = ("bridge", "onestack-l2")
 FILTER_TABLE = ("inet", "onestack-filter")
 NAT_TABLE = ("ip", "onestack-nat")
-UPLINK_TABLE = ("ip", "onestack-uplink")
+UPLINK_TABLE = ("inet", "onestack-uplink")
 
 
 @dataclass
@@ -57,6 +57,17 @@ class Desired:
     active_ports: list[str] = field(default_factory=list)
     active_fips: list[str] = field(default_factory=list)
     need_dhcp_port: list[str] = field(default_factory=list)  # network ids
+
+
+def uplink_table(cfg: PlanConfig) -> str:
+    """What leaves the external network for the host's other interfaces: nothing (the
+    default, even where the host forwards), or masqueraded with ``masquerade_uplink``."""
+    ext, br = ipaddress.ip_interface(cfg.host_cidr).network, cfg.external_bridge
+    if not cfg.masquerade_uplink:
+        return ("  chain forward {\n    type filter hook forward priority 0; policy accept;\n"
+                f'    iifname "{br}" oifname != "{br}" drop\n  }}')
+    return ("  chain postrouting {\n    type nat hook postrouting priority 100; "
+            f'policy accept;\n    ip saddr {ext} oifname != "{br}" masquerade\n  }}')
 
 
 def bridge_of(net: NetworkInfo, cfg: PlanConfig) -> str:
@@ -96,12 +107,7 @@ def plan(snap: Snapshot, cfg: PlanConfig) -> Desired:
         d.bridges[bridges[net_id]] = net.mtu
     if cfg.external_bridge in d.bridges:
         d.addresses[(None, cfg.external_bridge)] = [cfg.host_cidr]
-        if cfg.masquerade_uplink:
-            ext = ipaddress.ip_interface(cfg.host_cidr).network
-            d.tables[(None, *UPLINK_TABLE)] = (
-                "  chain postrouting {\n    type nat hook postrouting priority 100; "
-                f"policy accept;\n    ip saddr {ext} oifname != \"{cfg.external_bridge}\" "
-                "masquerade\n  }")
+        d.tables[(None, *UPLINK_TABLE)] = uplink_table(cfg)
     for p in guests:
         d.taps[names.tap(p.id)] = (bridges[p.network_id], snap.networks[p.network_id].mtu)
         d.active_ports.append(p.id)

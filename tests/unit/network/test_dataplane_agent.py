@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from onestack.agent.network import NetworkAgent
-from onestack.agent.network_plan import FILTER_TABLE, L2_TABLE, NAT_TABLE, PlanConfig
+from onestack.agent.network_plan import (
+    FILTER_TABLE,
+    L2_TABLE,
+    NAT_TABLE,
+    UPLINK_TABLE,
+    PlanConfig,
+)
 from onestack.context import RequestContext
 from onestack.core.network.service import NetworkService
 from onestack.db import migrate
@@ -133,6 +139,8 @@ async def test_router_floating_ip_and_cleanup(env: Any) -> None:
     assert "10.0.0.0/24" in nat  # SNAT of the subnet
     assert ("0.0.0.0/0", "172.24.4.1") in drv.routes[ns]
     assert drv.addresses[(None, "onb-ex")] == ["172.24.4.1/24"]
+    # nothing from the external network leaves by the host's other interfaces
+    assert 'iifname "onb-ex" oifname != "onb-ex" drop' in drv.tables[(None, *UPLINK_TABLE)]
     qg = next(k for k in drv.addresses if k[0] == ns and k[1].startswith("qg-"))
     assert f"{fip.floating_ip_address}/32" in drv.addresses[qg]
     assert (await net.floatingips.get(DEMO, fip.id)).status == "ACTIVE"

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from onestack.agent.network_plan import PlanConfig, uplink_table
 from onestack.agent.network_rules import filter_table, l2_table, nat_table
 from onestack.agent.network_state import PortInfo, RuleInfo, Snapshot
 from onestack.drivers.network.linux.nft import script
@@ -68,6 +69,9 @@ def test_generated_tables_are_valid_nftables(group_rules: list[RuleInfo],
                    filter_table(snap, ports, index, {"n": "onb-check"}))
     text += script("ip", "onestack-check-nat", nat_table(
         "qg-check", "172.24.4.10", ["10.0.0.0/24"], [("172.24.4.20", "10.0.0.2")]))
+    for masquerade in (False, True):
+        cfg = PlanConfig(host="h", masquerade_uplink=masquerade)
+        text += script("inet", f"onestack-check-uplink{int(masquerade)}", uplink_table(cfg))
     proc = subprocess.run(["nft", "--check", "-f", "-"], input=text, capture_output=True,
                           text=True, check=False)
     assert proc.returncode == 0, proc.stderr + "\n" + text
