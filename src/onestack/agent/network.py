@@ -275,22 +275,14 @@ class NetworkAgent:
     # --- metadata --------------------------------------------------------------------------
     async def resolve_instance(self, kind: str, ident: str, src: str) -> str | None:
         """The instance behind a guest's address on a network (or a router's networks)."""
-        snap = self.last or await self.state.load()
-        if kind == "network":
-            networks = {ident}
-        else:
-            networks = {p.network_id for p in snap.ports.values()
-                        if p.device_id == ident and p.device_owner.startswith(
-                            "network:router_interface")}
         try:
             addr = ipaddress.ip_address(src.split("%")[0].removeprefix("::ffff:"))
         except ValueError:
             return None
-        for port in snap.ports.values():
-            if port.network_id in networks and port.device_owner.startswith("compute:") and \
-                    any(ipaddress.ip_address(ip) == addr for _s, ip in port.fixed_ips):
-                return port.device_id or None
-        return None
+        found = _instance_at(self.last, kind, ident, addr) if self.last else None
+        if found is None:  # a port newer than the last pass
+            found = _instance_at(await self.state.load(), kind, ident, addr)
+        return found
 
     async def _answer(self, instance: str, path: str, headers: dict[str, str]
                       ) -> tuple[int, str, bytes]:
@@ -298,3 +290,17 @@ class NetworkAgent:
         if isinstance(result, tuple):
             return result
         return int(result.status), str(result.content_type), bytes(result.body)
+
+
+def _instance_at(snap: Snapshot, kind: str, ident: str,
+                 addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    if kind == "network":
+        networks = {ident}
+    else:
+        networks = {p.network_id for p in snap.ports.values() if p.device_id == ident
+                    and p.device_owner.startswith("network:router_interface")}
+    for port in snap.ports.values():
+        if port.network_id in networks and port.device_owner.startswith("compute:") and \
+                any(ipaddress.ip_address(ip) == addr for _s, ip in port.fixed_ips):
+            return port.device_id or None
+    return None
