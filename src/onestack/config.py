@@ -92,9 +92,9 @@ class ImageConfig:
 
 @dataclass
 class ComputeConfig:
-    # Hypervisor driver, by name from onestack.drivers.virt.DRIVERS. "fake" until the QEMU
-    # driver lands (then "qemu"); tests use "fake".
-    virt_driver: str = "fake"
+    # Hypervisor driver, by name from onestack.drivers.virt.DRIVERS: "qemu" (real guests,
+    # KVM when it works, else TCG) or "fake" (in-memory, for tests and scale runs).
+    virt_driver: str = "qemu"
     # Where guests' files live; empty means data_dir/instances.
     instances_path: str = ""
     # Seconds between the compute agent's reconcile passes.
@@ -102,6 +102,12 @@ class ComputeConfig:
     # HMAC secret the metadata proxy signs X-Instance-ID with (Nova's
     # metadata_proxy_shared_secret); empty: generated once into <data_dir>/metadata_secret.
     metadata_secret: str = ""
+    # Give every guest a config drive (Nova's force_config_drive). Guests without a network
+    # port get one anyway: they have no other way to their metadata.
+    force_config_drive: bool = False
+    # Seconds an image's cached base disk is kept after the last guest using it is gone
+    # (0: removed at the next reconcile pass; raise it to reuse bases across boots).
+    image_cache_ttl: float = 0.0
     # Allocation ratios of the host's resource provider inventories (Nova's initial ones).
     cpu_allocation_ratio: float = 4.0
     ram_allocation_ratio: float = 1.0

@@ -22,14 +22,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from onestack.agent.guest_disks import GuestDisks, disk_specs
 from onestack.agent.reconcile import ReconcileLoop
 from onestack.core.compute import states
+from onestack.core.compute.metadata import MetadataService
 from onestack.core.compute.service import Compute
 from onestack.core.image.access import Caller as ImageCaller
 from onestack.core.image.service import ImageService
 from onestack.db.models.compute import Instance
 from onestack.drivers.virt.base import (
-    DiskSpec,
     GuestInfo,
     GuestNotFound,
     GuestSpec,
@@ -37,6 +38,7 @@ from onestack.drivers.virt.base import (
     VirtDriver,
     VirtError,
 )
+from onestack.drivers.virt.disks import DiskBuilder
 
 log = logging.getLogger(__name__)
 POWER_OFF_TIMEOUT = 60.0
@@ -62,18 +64,26 @@ def make_driver(name: str, instances_path: Path) -> VirtDriver:
         kwargs["instances_dir"] = instances_path
     driver = cls(**kwargs)
     if driver.name == "fake":
-        log.info("compute: virt driver 'fake' (in-memory guests); set [compute] virt_driver "
-                 "= \"qemu\" for real guests once root disks are prepared from images")
+        log.info("compute: virt driver 'fake' (in-memory guests, nothing boots); "
+                 "[compute] virt_driver = \"qemu\" runs real guests")
     return driver
 
 
 class ComputeAgent:
     def __init__(self, compute: Compute, image: ImageService, driver: VirtDriver,
-                 instances_path: Path, interval: float = 10.0) -> None:
+                 instances_path: Path, interval: float = 10.0,
+                 metadata: MetadataService | None = None, force_config_drive: bool = False,
+                 image_cache_ttl: float = 0.0) -> None:
         self.compute = compute
         self.image = image
         self.driver = driver
         self.instances_path = instances_path
+        self.image_cache_ttl = image_cache_ttl
+        # Drivers whose guests boot from files here get them made from images.
+        self.disks: GuestDisks | None = None
+        if driver.capabilities.get("local_disks") and metadata is not None:
+            self.disks = GuestDisks(DiskBuilder(instances_path), image, metadata,
+                                    force_config_drive)
         self.host = ""
         self.loop = ReconcileLoop("compute", interval, self.reconcile)
         self.inflight: dict[str, asyncio.Task[None]] = {}
@@ -117,6 +127,9 @@ class ComputeAgent:
             elif inst.task_state is None and inst.uuid not in self.inflight:
                 await self._observe(inst, guests.get(inst.uuid))
         live = {i.uuid for i in instances}
+        if self.disks is not None:
+            self.disks.prune({i.image_ref for i in instances if i.image_ref},
+                             self.image_cache_ttl)
         orphans = [u for u in guests if u not in live and u not in self.inflight]
         if orphans:
             known = await self.compute.work.known(orphans)
@@ -171,6 +184,8 @@ class ComputeAgent:
         if task == states.SPAWNING:
             if guest is None:  # else: adopted after a restart, already running
                 await self.allocate_network(inst)
+                spec = self.spec(inst)
+                await self._prepare_disks(inst, spec)
                 await d.spawn(self.spec(inst))
             return None
         if task == states.DELETING:
@@ -179,9 +194,12 @@ class ComputeAgent:
         if task == states.POWERING_OFF:
             await d.power_off(uuid, POWER_OFF_TIMEOUT)
         elif task == states.POWERING_ON:
+            if guest is None:
+                await self._prepare_disks(inst, self.spec(inst))
             await (d.power_on(self.spec(inst)) if guest else d.spawn(self.spec(inst)))
         elif task in (states.REBOOTING, states.REBOOTING_HARD):
             if guest is None:
+                await self._prepare_disks(inst, self.spec(inst))
                 await d.spawn(self.spec(inst))
             else:
                 await d.reboot(uuid, task == states.REBOOTING_HARD, self.spec(inst))
@@ -195,6 +213,7 @@ class ComputeAgent:
             await d.resume(self.spec(inst))
         elif task == states.REBUILDING:
             await d.destroy(uuid, self.instance_dir(uuid))
+            await self._prepare_disks(inst, self.spec(inst))
             await d.spawn(self.spec(inst))
             if inst.task_args.get("prior_vm_state") == states.STOPPED:
                 await d.power_off(uuid, POWER_OFF_TIMEOUT)
@@ -212,6 +231,8 @@ class ComputeAgent:
         was_running = guest is not None and guest.power_state == PowerState.RUNNING
         if guest is not None:
             await self.driver.power_off(inst.uuid, POWER_OFF_TIMEOUT)
+        if self.disks is not None:
+            await self.disks.resize(self.instance_dir(inst.uuid), target)
         resized = self.spec(inst, target)
         if was_running or revert:
             if guest is None:
@@ -231,6 +252,12 @@ class ComputeAgent:
             await self.driver.snapshot(inst.uuid, self.instance_dir(inst.uuid), dest)
             await self.image.data.upload(caller, image_id, _chunks(dest))
 
+    async def _prepare_disks(self, inst: Instance, spec: GuestSpec) -> None:
+        """The guest's disk files, from its image and flavor (drivers with local disks)."""
+        if self.disks is not None:
+            await self.disks.prepare(inst, spec.instance_dir, inst.flavor,
+                                     has_ports=bool(spec.nics))
+
     async def allocate_network(self, inst: Instance) -> None:
         """Hook: ports are bound here once networking is wired (networks "auto" is "none"
         until then)."""
@@ -245,7 +272,7 @@ class ComputeAgent:
         return GuestSpec(
             uuid=inst.uuid, name=inst.hostname or inst.name, vcpus=int(flavor["vcpus"]),
             memory_mb=int(flavor["memory_mb"]), instance_dir=idir,
-            disks=[DiskSpec(idir / "disk", "qcow2", "root")], nics=[],
+            disks=disk_specs(idir, flavor), nics=[],
             smbios={"manufacturer": "OpenStack Foundation", "product": "OpenStack Nova",
                     "serial": inst.uuid, "uuid": inst.uuid})
 

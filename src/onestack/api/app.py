@@ -71,7 +71,10 @@ class Runtime:
         self.compute_agent = ComputeAgent(
             self.compute, self.image, virt_driver or make_driver(settings.compute.virt_driver,
                                                                  settings.instances_path),
-            settings.instances_path, settings.compute.reconcile_interval)
+            settings.instances_path, settings.compute.reconcile_interval,
+            metadata=self.compute_metadata,
+            force_config_drive=settings.compute.force_config_drive,
+            image_cache_ttl=settings.compute.image_cache_ttl)
         self.network_agent = make_network_agent(
             settings, self.db, self.network, lambda: self.compute_agent.host,
             metadata=self.compute_metadata)

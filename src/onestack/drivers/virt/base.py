@@ -98,6 +98,8 @@ class VirtDriver(abc.ABC):
     capabilities: dict[str, bool] = {
         "pause": True, "suspend": True, "snapshot": True, "console_log": True,
         "volume_attach": False, "interface_attach": False, "resize": True,
+        # Guests boot from files in the instance dir the agent makes from images.
+        "local_disks": False,
     }
 
     @abc.abstractmethod

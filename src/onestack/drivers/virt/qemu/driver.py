@@ -72,7 +72,7 @@ def read_console(path: Path, length: int | None) -> str:
 
 class QemuDriver(VirtDriver):
     name = "qemu"
-    capabilities = dict(VirtDriver.capabilities)
+    capabilities = {**VirtDriver.capabilities, "local_disks": True}
 
     def __init__(self, instances_dir: Path | str | None = None, *, accel: str | None = None,
                  qemu: str = "qemu-system-x86_64", qemu_img: str = "qemu-img",

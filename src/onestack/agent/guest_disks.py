@@ -1,0 +1,119 @@
+"""The compute agent's side of a guest's disks: which files an instance has, made from its
+image and flavor before the hypervisor starts it.
+
+Instance directory layout (``<instances>/<uuid>/``)::
+
+    disk          root: qcow2 overlay on the cached base of the server's image
+    disk.eph0     ephemeral disk of the flavor (blank qcow2), when ephemeral_gb > 0
+    disk.swap     swap disk of the flavor (blank qcow2), when swap > 0
+    disk.config   config drive (ISO 9660, label config-2), when asked for, forced by
+                  ``[compute] force_config_drive``, or when the server has no network port
+                  (no other way to reach its metadata)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from onestack.core.compute.metadata import MetadataService
+from onestack.core.image.access import Caller as ImageCaller
+from onestack.core.image.service import ImageService
+from onestack.db.models.compute import Instance
+from onestack.drivers.virt.base import DiskSpec, VirtError
+from onestack.drivers.virt.disks import DiskBuilder
+
+log = logging.getLogger(__name__)
+
+ROOT, EPHEMERAL, SWAP, CONFIG = "disk", "disk.eph0", "disk.swap", "disk.config"
+TRUE = ("true", "1", "yes", "on", "t")
+
+
+def wants_config_drive(inst: Instance, force: bool, has_ports: bool) -> bool:
+    return force or str(inst.config_drive or "").lower() in TRUE or not has_ports
+
+
+def disk_specs(instance_dir: Path, flavor: dict[str, Any]) -> list[DiskSpec]:
+    """The disks a guest is started with: root first (boots), then what exists of the rest."""
+    disks = [DiskSpec(instance_dir / ROOT, "qcow2", "root")]
+    if int(flavor.get("ephemeral_gb") or 0) > 0:
+        disks.append(DiskSpec(instance_dir / EPHEMERAL, "qcow2", "ephemeral"))
+    if int(flavor.get("swap") or 0) > 0:
+        disks.append(DiskSpec(instance_dir / SWAP, "qcow2", "swap"))
+    if (instance_dir / CONFIG).exists():
+        disks.append(DiskSpec(instance_dir / CONFIG, "raw", "config", readonly=True))
+    return disks
+
+
+class GuestDisks:
+    def __init__(self, builder: DiskBuilder, image: ImageService, metadata: MetadataService,
+                 force_config_drive: bool = False) -> None:
+        self.builder = builder
+        self.image = image
+        self.metadata = metadata
+        self.force_config_drive = force_config_drive
+
+    async def _fetch(self, caller: ImageCaller, image_id: str, dest: Path) -> None:
+        download = await self.image.data.download(caller, image_id)
+        if download is None:
+            raise VirtError(f"image {image_id} has no data (status is not active)")
+        with dest.open("wb") as fh:
+            async for chunk in self.image.data.stream(download.key):
+                await asyncio.to_thread(fh.write, chunk)
+
+    async def base(self, inst: Instance) -> Path:
+        if not inst.image_ref:
+            raise VirtError("the server has no image to boot from (boot from volume is not "
+                            "available on this host yet)")
+        caller = ImageCaller(inst.project_id, is_admin=True)
+        rec = await self.image.images.get(caller, inst.image_ref)
+        disk_format = str(rec.image.disk_format or "raw")
+        return await self.builder.base_image(
+            inst.image_ref, disk_format, lambda dest: self._fetch(caller, inst.image_ref, dest))
+
+    async def prepare(self, inst: Instance, instance_dir: Path, flavor: dict[str, Any],
+                      has_ports: bool) -> None:
+        """Make every disk file the guest needs (the root from its image); idempotent for
+        files that exist (an agent restarted mid-build)."""
+        base = await self.base(inst)
+        instance_dir.mkdir(parents=True, exist_ok=True)
+        root = instance_dir / ROOT
+        if not root.exists():
+            await self.builder.root_disk(base, root, int(flavor.get("root_gb") or 0))
+        eph = int(flavor.get("ephemeral_gb") or 0)
+        if eph > 0 and not (instance_dir / EPHEMERAL).exists():
+            await self.builder.blank(instance_dir / EPHEMERAL, eph * 1024)
+        swap = int(flavor.get("swap") or 0)
+        if swap > 0 and not (instance_dir / SWAP).exists():
+            await self.builder.blank(instance_dir / SWAP, swap)
+        if wants_config_drive(inst, self.force_config_drive, has_ports):
+            await self.config_drive(inst, instance_dir)
+
+    async def config_drive(self, inst: Instance, instance_dir: Path) -> None:
+        md = await self.metadata.instance(inst.uuid)
+        if md is None:
+            raise VirtError(f"instance {inst.uuid} is gone")
+        target = instance_dir / CONFIG
+        target.unlink(missing_ok=True)
+        await self.builder.config_drive(md.config_drive(), target)
+
+    async def resize(self, instance_dir: Path, flavor: dict[str, Any]) -> None:
+        """Grow the root to the new flavor; add the ephemeral and swap disks it brings."""
+        root = instance_dir / ROOT
+        if root.exists():
+            await self.builder.grow(root, int(flavor.get("root_gb") or 0))
+        eph = int(flavor.get("ephemeral_gb") or 0)
+        if eph > 0:
+            if (instance_dir / EPHEMERAL).exists():
+                await self.builder.grow(instance_dir / EPHEMERAL, eph)
+            else:
+                await self.builder.blank(instance_dir / EPHEMERAL, eph * 1024)
+        swap = int(flavor.get("swap") or 0)
+        if swap > 0 and not (instance_dir / SWAP).exists():
+            await self.builder.blank(instance_dir / SWAP, swap)
+
+    def prune(self, images_in_use: set[str], ttl: float) -> None:
+        for image_id in self.builder.prune(images_in_use, ttl):
+            log.info("image cache: removed the base of image %s (unused)", image_id)
