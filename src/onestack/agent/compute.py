@@ -34,6 +34,7 @@ from onestack.drivers.virt.base import (
     GuestInfo,
     GuestNotFound,
     GuestSpec,
+    NicSpec,
     PowerState,
     VirtDriver,
     VirtError,
@@ -79,6 +80,8 @@ class ComputeAgent:
         self.driver = driver
         self.instances_path = instances_path
         self.image_cache_ttl = image_cache_ttl
+        # The network data plane of this host (plug_port), when it runs here.
+        self.network: Any = None
         # Drivers whose guests boot from files here get them made from images.
         self.disks: GuestDisks | None = None
         if driver.capabilities.get("local_disks") and metadata is not None:
@@ -183,10 +186,7 @@ class ComputeAgent:
         uuid = inst.uuid
         if task == states.SPAWNING:
             if guest is None:  # else: adopted after a restart, already running
-                await self.allocate_network(inst)
-                spec = self.spec(inst)
-                await self._prepare_disks(inst, spec)
-                await d.spawn(self.spec(inst))
+                await self._start(inst)
             return None
         if task == states.DELETING:
             await d.destroy(uuid, self.instance_dir(uuid))
@@ -194,15 +194,12 @@ class ComputeAgent:
         if task == states.POWERING_OFF:
             await d.power_off(uuid, POWER_OFF_TIMEOUT)
         elif task == states.POWERING_ON:
-            if guest is None:
-                await self._prepare_disks(inst, self.spec(inst))
-            await (d.power_on(self.spec(inst)) if guest else d.spawn(self.spec(inst)))
+            await (d.power_on(await self.spec(inst)) if guest else self._start(inst))
         elif task in (states.REBOOTING, states.REBOOTING_HARD):
             if guest is None:
-                await self._prepare_disks(inst, self.spec(inst))
-                await d.spawn(self.spec(inst))
+                await self._start(inst)
             else:
-                await d.reboot(uuid, task == states.REBOOTING_HARD, self.spec(inst))
+                await d.reboot(uuid, task == states.REBOOTING_HARD, await self.spec(inst))
         elif task == states.PAUSING:
             await d.pause(uuid)
         elif task == states.UNPAUSING:
@@ -210,11 +207,10 @@ class ComputeAgent:
         elif task == states.SUSPENDING:
             await d.suspend(uuid)
         elif task == states.RESUMING:
-            await d.resume(self.spec(inst))
+            await d.resume(await self.spec(inst))
         elif task == states.REBUILDING:
             await d.destroy(uuid, self.instance_dir(uuid))
-            await self._prepare_disks(inst, self.spec(inst))
-            await d.spawn(self.spec(inst))
+            await self._start(inst)
             if inst.task_args.get("prior_vm_state") == states.STOPPED:
                 await d.power_off(uuid, POWER_OFF_TIMEOUT)
         elif task in (states.RESIZE_PREP, states.RESIZE_REVERTING):
@@ -233,7 +229,7 @@ class ComputeAgent:
             await self.driver.power_off(inst.uuid, POWER_OFF_TIMEOUT)
         if self.disks is not None:
             await self.disks.resize(self.instance_dir(inst.uuid), target)
-        resized = self.spec(inst, target)
+        resized = await self.spec(inst, target)
         if was_running or revert:
             if guest is None:
                 await self.driver.spawn(resized)
@@ -252,27 +248,41 @@ class ComputeAgent:
             await self.driver.snapshot(inst.uuid, self.instance_dir(inst.uuid), dest)
             await self.image.data.upload(caller, image_id, _chunks(dest))
 
-    async def _prepare_disks(self, inst: Instance, spec: GuestSpec) -> None:
-        """The guest's disk files, from its image and flavor (drivers with local disks)."""
+    async def _start(self, inst: Instance) -> None:
+        """Start a guest that has no process: its disks made where missing, its NICs
+        plugged."""
+        spec = await self.spec(inst)
         if self.disks is not None:
             await self.disks.prepare(inst, spec.instance_dir, inst.flavor,
                                      has_ports=bool(spec.nics))
-
-    async def allocate_network(self, inst: Instance) -> None:
-        """Hook: ports are bound here once networking is wired (networks "auto" is "none"
-        until then)."""
+            spec.disks = disk_specs(spec.instance_dir, inst.flavor)  # with the config drive
+        await self.driver.spawn(spec)
 
     # --- specs ---------------------------------------------------------------------------
     def instance_dir(self, uuid: str) -> Path:
         return self.instances_path / uuid
 
-    def spec(self, inst: Instance, flavor: dict[str, Any] | None = None) -> GuestSpec:
+    async def nics(self, inst: Instance) -> list[NicSpec]:
+        """The instance's ports as NICs: on their taps when the network data plane runs on
+        this host (plugged now: tap on the bridge, rules in place), else user-mode."""
+        out: list[NicSpec] = []
+        for nic in await self.compute.ports.nics_for(inst.uuid):
+            tap: str | None = None
+            mtu = int(nic.get("mtu") or 1500)
+            if self.network is not None:
+                plug = await self.network.plug_port(str(nic["port_id"]))
+                tap, mtu = plug.tap, plug.mtu
+            out.append(NicSpec(mac=str(nic["mac"]), tap=tap, mtu=mtu,
+                               port_id=str(nic["port_id"])))
+        return out
+
+    async def spec(self, inst: Instance, flavor: dict[str, Any] | None = None) -> GuestSpec:
         flavor = flavor or inst.flavor
         idir = self.instance_dir(inst.uuid)
         return GuestSpec(
             uuid=inst.uuid, name=inst.hostname or inst.name, vcpus=int(flavor["vcpus"]),
             memory_mb=int(flavor["memory_mb"]), instance_dir=idir,
-            disks=disk_specs(idir, flavor), nics=[],
+            disks=disk_specs(idir, flavor), nics=await self.nics(inst),
             smbios={"manufacturer": "OpenStack Foundation", "product": "OpenStack Nova",
                     "serial": inst.uuid, "uuid": inst.uuid})
 

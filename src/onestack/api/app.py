@@ -67,7 +67,7 @@ class Runtime:
         self.image = ImageService(settings, self.db)  # images under data_dir/images
         self.network = NetworkService(self.db)
         self.compute = Compute(settings, self.db, self.placement, self.image, self.network)
-        self.compute_metadata = MetadataService(self.db)
+        self.compute_metadata = MetadataService(self.db, self.compute.ports.network_data)
         self.compute_agent = ComputeAgent(
             self.compute, self.image, virt_driver or make_driver(settings.compute.virt_driver,
                                                                  settings.instances_path),
@@ -85,6 +85,7 @@ class Runtime:
                                                              self.volume.start]
         self.shutdown: list[Callable[[], Awaitable[None]]] = [self.compute_agent.stop,
                                                               self.volume.stop]
+        self.compute_agent.network = self.network_agent  # NICs on its taps
         if self.network_agent is not None:
             self.startup.append(self.network_agent.start)
             self.shutdown.append(self.network_agent.stop)
