@@ -1,0 +1,200 @@
+"""The data plane with real tiny guests (QEMU, TCG) on taps the network agent made: two
+guests on one tenant network get their addresses by DHCP, read their host name, SSH key and
+user data from 169.254.169.254 (through the DHCP namespace's proxy), reach each other, and
+the host runs ``ssh root@<floating ip> hostname``; removing the SSH rule blocks it, adding it
+back restores it. Everything is removed at the end, also on failure."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from onestack.agent.network import NetworkAgent
+from onestack.agent.network_plan import PlanConfig
+from onestack.config import default_data_dir
+from onestack.context import RequestContext
+from onestack.core.network.service import NetworkService
+from onestack.db import migrate
+from onestack.db.engine import Database
+from onestack.drivers.network.linux import LinuxNetDriver
+from onestack.images import build_tiny, default_cache_dir
+from tests.integration.test_network_dataplane import (
+    _cleanup,
+    _conflict,
+    _skip_reason,
+    run_isolated,
+)
+
+pytestmark = [pytest.mark.integration]
+
+HOST = "itest-host"
+ADMIN = RequestContext(is_admin=True, project_id="admin-p", roles=["admin"])
+DEMO = RequestContext(project_id="demo-p", roles=["member"])
+MARKER = "netdp-user-data-5b1e"
+
+
+def _reason() -> str | None:
+    if shutil.which("qemu-system-x86_64") is None or shutil.which("ssh") is None:
+        return "needs qemu-system-x86_64 and ssh"
+    return _skip_reason()
+
+
+class GuestMetadata:
+    """What the lead's compute metadata service answers, for two known instances."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    async def answer(self, instance: str, path: str) -> tuple[int, str, bytes]:
+        if path.rstrip("/") == "/openstack/latest/meta_data.json":
+            doc = {"uuid": instance, "name": instance, "hostname": instance,
+                   "public_keys": {"k": self.key}, "launch_index": 0}
+            return 200, "application/json", json.dumps(doc).encode()
+        if path.rstrip("/") == "/openstack/latest/user_data":
+            return 200, "text/plain", f"#!/bin/sh\necho {MARKER} from $(hostname)\n".encode()
+        return 404, "text/plain", b"Not Found\n"
+
+
+class Vm:
+    def __init__(self, work: Path, image: Path, name: str, tap: str, mac: str, mtu: int
+                 ) -> None:
+        self.console = work / f"{name}.console"
+        disk = work / f"{name}.qcow2"
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
+                        str(image), str(disk)], check=True)
+        cmd = ["qemu-system-x86_64", "-accel", "tcg", "-machine", "pc", "-cpu", "max",
+               "-smp", "1", "-m", "128", "-nodefaults", "-no-user-config", "-display", "none",
+               "-monitor", "none", "-drive", f"file={disk},if=virtio,format=qcow2,cache=unsafe",
+               "-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no",
+               "-device", f"virtio-net-pci,netdev=n0,mac={mac},romfile=,host_mtu={mtu}",
+               "-serial", f"file:{self.console}"]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def text(self) -> str:
+        try:
+            return self.console.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+async def wait_for(check: Any, timeout: float) -> bool:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if await asyncio.to_thread(check):
+            return True
+        await asyncio.sleep(1)
+    return False
+
+
+def ssh(key: Path, ip: str, command: str, timeout: int = 5) -> str | None:
+    proc = subprocess.run(
+        ["ssh", "-i", str(key), "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+         "-o", f"ConnectTimeout={timeout}", "-o", "LogLevel=ERROR", f"root@{ip}", command],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60, check=False)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+@pytest.fixture
+async def world(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any] | None]:
+    reason = _reason()
+    if reason:
+        pytest.skip(reason)
+    if run_isolated(request.node.nodeid):
+        yield None
+        return
+    if (conflict := _conflict()) is not None:
+        pytest.skip(conflict)
+    cache = Path(os.environ.get("ONESTACK_TINY_CACHE") or default_cache_dir(default_data_dir()))
+    image = await asyncio.to_thread(build_tiny, cache)
+    tmp = Path(tempfile.mkdtemp(prefix="onestack-netguests-"))
+    key = tmp / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    url = f"sqlite:///{tmp / 'db.sqlite'}"
+    migrate.upgrade(url)
+    db = Database(url)
+    driver = LinuxNetDriver(tmp / "state")
+    net = NetworkService(db)
+    agent = NetworkAgent(db, driver, PlanConfig(host=HOST), interval=2.0,
+                         metadata=GuestMetadata(key.with_suffix(".pub").read_text()))
+    net.subscribe(agent.wake)
+    vms: list[Vm] = []
+    try:
+        yield {"net": net, "agent": agent, "image": image, "tmp": tmp, "key": key, "vms": vms}
+    finally:
+        for vm in vms:
+            vm.close()
+        await _cleanup(None, driver)
+        await agent.stop()
+        await db.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def test_two_tiny_guests_dhcp_metadata_floating_ip_ssh(world: dict[str, Any] | None
+                                                             ) -> None:
+    if world is None:  # it ran in its own network namespace
+        return
+    net: NetworkService = world["net"]
+    agent: NetworkAgent = world["agent"]
+    pub = (await net.networks.create(ADMIN, [{
+        "name": "public", "router:external": True, "provider:network_type": "flat",
+        "provider:physical_network": "public"}]))[0]
+    await net.subnets.create(ADMIN, [{"network_id": pub.id, "cidr": "172.24.4.0/24",
+                                      "ip_version": 4, "enable_dhcp": False}])
+    private = (await net.networks.create(DEMO, [{"name": "private"}]))[0]
+    sub = (await net.subnets.create(DEMO, [{"network_id": private.id, "cidr": "10.0.0.0/24",
+                                            "ip_version": 4}]))[0]
+    router = (await net.routers.create(DEMO, [{
+        "name": "r", "external_gateway_info": {"network_id": pub.id}}]))[0]
+    await net.routers.add_interface(DEMO, router.id, sub.id, None)
+    sg = str(await net.security_groups.ensure_default(str(DEMO.project_id)))
+    ssh_rule = (await net.security_groups.create_rules(DEMO, [
+        {"security_group_id": sg, "direction": "ingress", "ethertype": "IPv4",
+         "protocol": "tcp", "port_range_min": 22, "port_range_max": 22}]))[0]
+    ports, fips = [], []
+    for name in ("guest-one", "guest-two"):
+        port = (await net.ports.create(ADMIN, [{
+            "network_id": private.id, "project_id": DEMO.project_id,
+            "device_owner": "compute:nova", "device_id": name, "binding:host_id": HOST}],
+            {str(DEMO.project_id): sg}))[0]
+        ports.append(port)
+        fips.append((await net.floatingips.create(DEMO, [{
+            "floating_network_id": pub.id, "port_id": port.id}]))[0].floating_ip_address)
+    await agent.start()
+    for name, port in zip(("guest-one", "guest-two"), ports, strict=True):
+        plug = await agent.plug_port(port.id)  # what the compute agent calls before QEMU
+        world["vms"].append(Vm(world["tmp"], world["image"], name, plug.tap, plug.mac,
+                               plug.mtu))
+    one, two = world["vms"]
+    key = world["key"]
+    booted = await wait_for(lambda: all(f"{MARKER} from {n}" in vm.text() for n, vm in
+                                        (("guest-one", one), ("guest-two", two))), 180)
+    assert booted, one.text()[-3000:] + "\n----\n" + two.text()[-3000:]
+    ip_one, ip_two = (p.fixed_ips[0].ip_address for p in ports)
+    assert f"{ip_one}/24" in one.text()  # the login banner shows the DHCP address
+    # the host reaches each guest's floating IP over SSH and gets its name back
+    assert await wait_for(lambda: ssh(key, fips[0], "hostname") == "guest-one", 60)
+    assert ssh(key, fips[1], "hostname") == "guest-two"
+    # the guests reach each other (same network, same default group)
+    assert ssh(key, fips[0], f"ping -c 1 -W 2 {ip_two} >/dev/null && echo ok") == "ok"
+    # no SSH rule: blocked; the rule back: restored
+    await net.security_groups.delete_rule(DEMO, ssh_rule.id)
+    assert await wait_for(lambda: ssh(key, fips[0], "hostname", timeout=3) is None, 20)
+    await net.security_groups.create_rules(DEMO, [
+        {"security_group_id": sg, "direction": "ingress", "ethertype": "IPv4",
+         "protocol": "tcp", "port_range_min": 22, "port_range_max": 22}])
+    assert await wait_for(lambda: ssh(key, fips[0], "hostname") == "guest-one", 30)
