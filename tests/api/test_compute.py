@@ -287,3 +287,42 @@ def test_tags_and_metadata(cloud: RunningCloud, server: Any) -> None:
     assert nova(cloud, "DELETE", f"/servers/{sid}/tags").status_code == 204
     r = nova(cloud, "POST", f"/servers/{sid}/metadata", json={"metadata": {"k": "v"}})
     assert r.json()["metadata"] == {"k": "v"}
+
+
+# --- Nova's image proxy (to 2.35), access IPs, status filter ---------------------------------
+def test_image_proxy(cloud: RunningCloud, server: Any) -> None:
+    conn = connect(cloud)
+    r = nova(cloud, "POST", f"/servers/{server.id}/action", version="2.35",
+             json={"createImage": {"name": "snap", "metadata": {"image_type": "test"}}})
+    assert r.status_code == 202
+    image_id = r.headers["Location"].rsplit("/", 1)[-1]
+    deadline = time.monotonic() + 10
+    while True:
+        img = nova(cloud, "GET", f"/images/{image_id}", version="2.35").json()["image"]
+        if img["status"] == "ACTIVE" or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert img["status"] == "ACTIVE" and img["name"] == "snap" and img["progress"] == 100
+    assert img["metadata"]["image_type"] == "test" and img["server"]["id"] == server.id
+    listed = nova(cloud, "GET", "/images/detail", version="2.35")
+    assert listed.status_code == 200, listed.text
+    assert image_id in [i["id"] for i in listed.json()["images"]], listed.text
+    assert nova(cloud, "GET", f"/images/{image_id}", version="2.36").status_code == 404
+    assert nova(cloud, "DELETE", f"/images/{image_id}", version="2.35").status_code == 204
+    r = nova(cloud, "GET", f"/images/{image_id}", version="2.35")
+    assert r.status_code == 404 and r.json()["itemNotFound"]["message"] == "Image not found."
+    del conn
+
+
+def test_access_ips_are_normalised_and_unknown_status(cloud: RunningCloud,
+                                                      image_id: str) -> None:
+    r = nova(cloud, "POST", "/servers", json={"server": {
+        "name": unique("ip"), "imageRef": image_id, "flavorRef": "42", "networks": "none",
+        "accessIPv6": "0000:0000:0000:0000:0000:babe:220.12.22.2", "accessIPv4": "1.1.1.1"}})
+    server_id = r.json()["server"]["id"]
+    shown = nova(cloud, "GET", f"/servers/{server_id}").json()["server"]
+    assert shown["accessIPv6"] == "::babe:dc0c:1602" and shown["accessIPv4"] == "1.1.1.1"
+    r = nova(cloud, "GET", "/servers?status=nonsense", who="demo", version="2.37")
+    assert r.status_code == 200 and r.json()["servers"] == []
+    assert nova(cloud, "GET", "/servers?status=nonsense", who="demo").status_code == 400
+    nova(cloud, "DELETE", f"/servers/{server_id}")

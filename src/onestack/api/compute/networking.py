@@ -148,6 +148,11 @@ async def delete_group(req: ApiRequest) -> Response:
     return accepted()
 
 
+async def delete_without_id(req: ApiRequest) -> Response:
+    """DELETE /os-security-groups/ (no id): Nova's 404."""
+    raise NotFound("The resource could not be found.")
+
+
 def _int(value: Any, what: str) -> int:
     try:
         if isinstance(value, bool):

@@ -11,7 +11,15 @@ from onestack.api.common.microversions import Microversions
 from onestack.api.common.policy import Rule
 from onestack.api.common.request import ApiRequest
 from onestack.api.common.routing import Route, ServiceApi
-from onestack.api.compute import flavors, keypairs, misc, networking, server_actions, servers
+from onestack.api.compute import (
+    flavors,
+    images,
+    keypairs,
+    misc,
+    networking,
+    server_actions,
+    servers,
+)
 from onestack.core.identity.bootstrap import ServiceEntry
 
 MICROVERSIONS = Microversions("compute", misc.MIN_VERSION, misc.MAX_VERSION,
@@ -57,7 +65,7 @@ RULES: list[Rule] = [
         "os-security-groups:rule:delete", "os-security-groups:list-by-server",
         "os-security-groups:add", "os-security-groups:remove", "os-attach-interfaces:list",
         "os-attach-interfaces:show", "os-attach-interfaces:create",
-        "os-attach-interfaces:delete")),
+        "os-attach-interfaces:delete", "images:index", "images:show", "images:delete")),
 ]
 
 
@@ -157,6 +165,8 @@ ROUTES: list[Route] = [
        "os-security-groups:update"),
     _r("DELETE", V + "/os-security-groups/{group_id}", networking.delete_group,
        "os-security-groups:delete"),
+    _r("DELETE", V + "/os-security-groups", networking.delete_without_id,
+       "os-security-groups:delete"),
     _r("POST", V + "/os-security-group-rules", networking.create_rule,
        "os-security-groups:rule:create"),
     _r("DELETE", V + "/os-security-group-rules/{rule_id}", networking.delete_rule,
@@ -171,6 +181,11 @@ ROUTES: list[Route] = [
        "os-attach-interfaces:show"),
     _r("DELETE", SRV + "/os-interface/{port_id}", networking.detach_interface,
        "os-attach-interfaces:delete"),
+    # the image proxy (to 2.35)
+    _r("GET", V + "/images", images.list_images, "images:index"),
+    _r("GET", V + "/images/detail", images.list_details, "images:index"),
+    _r("GET", V + "/images/{image_id}", images.show, "images:show"),
+    _r("DELETE", V + "/images/{image_id}", images.delete, "images:delete"),
     # server groups
     _r("GET", V + "/os-server-groups", server_actions.list_groups, "os-server-groups:index"),
     _r("POST", V + "/os-server-groups", server_actions.create_group,

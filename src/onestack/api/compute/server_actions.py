@@ -18,7 +18,7 @@ from onestack.api.compute.common import (
     respond,
     since,
 )
-from onestack.api.compute.servers import check_base64
+from onestack.api.compute.servers import check_base64, normal_ip
 from onestack.errors import BadRequest
 
 Handler = Callable[[ApiRequest, str, Any], Awaitable[Response]]
@@ -56,7 +56,8 @@ async def _rebuild(req: ApiRequest, server_id: str, args: Any) -> Response:
     names = {"name": "name", "metadata": "metadata_", "accessIPv4": "access_ip_v4",
              "accessIPv6": "access_ip_v6", "OS-DCF:diskConfig": "disk_config",
              "description": "description", "user_data": "user_data"}
-    updates = {names[k]: v for k, v in args.items() if k in names}
+    updates = {names[k]: normal_ip(v) if k.startswith("accessIP") else v
+               for k, v in args.items() if k in names}
     admin_pass = args.get("adminPass") or secrets.token_urlsafe(9)
     compute = req.runtime.compute
     if "key_name" in args:

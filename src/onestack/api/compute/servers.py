@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import secrets
 from typing import Any
 
@@ -39,6 +40,16 @@ def check_base64(value: str | None, field: str) -> None:
     except (binascii.Error, ValueError) as exc:
         raise BadRequest(f"Invalid input for field/attribute {field}. Value: {value[:40]}. "
                          "It is not base64 encoded.") from exc
+
+
+def normal_ip(value: str | None) -> str | None:
+    """Access IPs as Nova stores them (netaddr's form: ::babe:dc0c:1602)."""
+    if not value:
+        return value
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return value
 
 
 def _count(body: dict[str, Any], key: str) -> int:
@@ -109,7 +120,8 @@ async def create(req: ApiRequest) -> Response:
         max_count=max_count, description=body.get("description"),
         tags=body.get("tags", []), networks=networks, security_groups=groups or None,
         disk_config=body.get("OS-DCF:diskConfig", "MANUAL"), admin_pass=admin_pass,
-        access_ip_v4=body.get("accessIPv4"), access_ip_v6=body.get("accessIPv6"),
+        access_ip_v4=normal_ip(body.get("accessIPv4")),
+        access_ip_v6=normal_ip(body.get("accessIPv6")),
         group=hints.get("group"), hostname=body.get("hostname"))
     made = await req.runtime.compute.builder.create(caller(req), build)
     if str(body.get("return_reservation_id", "")).lower() == "true":
@@ -137,7 +149,8 @@ def _query(req: ApiRequest) -> ServerQuery:
                     reservation_id=one(req, "reservation_id"), key_name=one(req, "key_name"),
                     availability_zone=one(req, "availability_zone"),
                     limit=limit_param(req), marker=one(req, "marker"))
-    if q.status is not None and q.status.upper() not in _KNOWN_STATUSES and not admin:
+    if q.status is not None and q.status.upper() not in _KNOWN_STATUSES and not admin \
+            and since(req, 2, 38):
         raise BadRequest(f"Invalid status value: {q.status}")
     if (changes := one(req, "changes-since")) is not None:
         q.changes_since = parse_time(changes, "changes-since")
@@ -205,7 +218,8 @@ async def update(req: ApiRequest) -> Response:
     names = {"name": "name", "description": "description", "accessIPv4": "access_ip_v4",
              "accessIPv6": "access_ip_v6", "OS-DCF:diskConfig": "disk_config",
              "hostname": "hostname"}
-    changes = {names[k]: v for k, v in body.items()}
+    changes = {names[k]: normal_ip(v) if k.startswith("accessIP") else v
+               for k, v in body.items()}
     rec = await req.runtime.compute.servers.update(caller(req), req.params["server_id"],
                                                    changes)
     return respond({"server": server_views.updated(req, rec)})
