@@ -264,6 +264,9 @@ class NetworkAgent:
         active = set(want.active_ports)
         await self.state.set_status(sorted(p for p in active
                                            if snap.ports[p].status != "ACTIVE"), "ACTIVE")
+        await self.state.set_status(sorted(
+            p.id for p in snap.ports.values() if p.host == self.cfg.host and p.id not in active
+            and p.device_owner.startswith("compute:") and p.status != "DOWN"), "DOWN")
         fips = set(want.active_fips)
         await self.state.set_fip_status(
             sorted(f.id for f in snap.floatingips if f.id in fips and f.status != "ACTIVE"),

@@ -110,17 +110,20 @@ def plan(snap: Snapshot, cfg: PlanConfig) -> Desired:
         d.tables[(None, *UPLINK_TABLE)] = uplink_table(cfg)
     for p in guests:
         d.taps[names.tap(p.id)] = (bridges[p.network_id], snap.networks[p.network_id].mtu)
-        d.active_ports.append(p.id)
+        if p.admin_state_up:
+            d.active_ports.append(p.id)
     _dhcp(snap, cfg, d, used, bridges, ports)
     for router_id, interfaces in sorted(by_router.items()):
         _router(snap, d, router_id, interfaces, bridges)
     for router in snap.routers.values():
         if router.id not in by_router and router.gw_port_id:
             _router(snap, d, router.id, [], bridges)
-    secured = sorted((p for p in guests if p.port_security), key=lambda p: p.id)
+    secured = sorted((p for p in guests if p.port_security and p.admin_state_up),
+                     key=lambda p: p.id)
+    down = sorted(names.tap(p.id) for p in guests if not p.admin_state_up)
     index = {p.id: i + 1 for i, p in enumerate(secured)}
-    if secured:
-        d.tables[(None, *L2_TABLE)] = rules.l2_table(secured, index)
+    if secured or down:
+        d.tables[(None, *L2_TABLE)] = rules.l2_table(secured, index, down)
         d.tables[(None, *FILTER_TABLE)] = rules.filter_table(snap, secured, index, bridges)
     return d
 

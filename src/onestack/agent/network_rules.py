@@ -61,10 +61,14 @@ def port_addresses(port: PortInfo) -> tuple[list[str], list[str], list[str]]:
     return sorted(macs), sorted(v4), sorted(v6)
 
 
-def l2_table(ports: list[PortInfo], index: dict[str, int]) -> str:
-    """Anti-spoofing and port marks, in the bridge family."""
+def l2_table(ports: list[PortInfo], index: dict[str, int], down: list[str] | None = None
+             ) -> str:
+    """Anti-spoofing and port marks, in the bridge family; taps of ports whose
+    admin_state_up is false (``down``) pass nothing."""
     head = ["  chain forward {",
             "    type filter hook forward priority -200; policy accept;"]
+    for tap in down or []:
+        head += [f'    iifname "{tap}" drop', f'    oifname "{tap}" drop']
     chains: list[str] = []
     for port in ports:
         tap, n = names.tap(port.id), index[port.id]

@@ -107,6 +107,17 @@ async def test_security_group_rules_and_remote_groups(env: Any) -> None:
         assert f"ingress_{names.nft_id(p.id)}" in body
 
 
+async def test_port_admin_down_passes_nothing(env: Any) -> None:
+    net, drv, db = env
+    net_id, _sub = await _private(net)
+    port = await _guest(net, net_id, admin_state_up=False)
+    await agent_for(db, drv).reconcile()
+    l2 = drv.tables[(None, *L2_TABLE)]
+    assert f'iifname "{names.tap(port.id)}" drop' in l2
+    assert f"spoof_{names.nft_id(port.id)}" not in l2
+    assert (await net.ports.get(ADMIN, port.id)).status == "DOWN"
+
+
 async def test_port_without_port_security_is_not_filtered(env: Any) -> None:
     net, drv, db = env
     net_id, _sub = await _private(net)
