@@ -60,9 +60,16 @@ class NetworkAgent:
         self.done: dict[tuple[Any, ...], Any] = {}
         self.last_full = -1e9
         self.started = False
+        self.disabled: str | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
+        holder = await self.driver.claim_host()
+        if holder is not None:
+            self.disabled = holder
+            log.warning("network data plane off: this host's is run by %s (one per host); "
+                        "the networking API works as usual", holder)
+            return
         if not self.cfg.host:
             self.cfg.host = (self.host_of() if self.host_of else "") or socket.gethostname()
         for key in BRIDGE_SYSCTLS:
@@ -99,6 +106,8 @@ class NetworkAgent:
     async def plug_port(self, port_id: str) -> PlugInfo:
         """The port's tap on its network's bridge with the right MTU and rules (called by
         the compute agent before it starts the guest)."""
+        if self.disabled:
+            raise NetError(f"this host's data plane is run by {self.disabled}")
         snap = await self.state.load()
         port = snap.ports.get(port_id)
         if port is None or port.network_id not in snap.networks:

@@ -8,10 +8,14 @@ from pathlib import Path
 import pytest
 
 from onestack.agent import network_setup
+from onestack.agent.network import NetworkAgent
+from onestack.agent.network_plan import PlanConfig
 from onestack.config import Settings, load_settings
 from onestack.core.network.service import NetworkService
 from onestack.db.engine import Database
+from onestack.drivers.network.base import NetError
 from onestack.drivers.network.fake import FakeNetDriver
+from onestack.drivers.network.linux import LinuxNetDriver
 
 
 def _args(tmp_path: Path, mode: str) -> tuple[Settings, Database, NetworkService]:
@@ -45,3 +49,28 @@ def test_linux_agent_is_woken_by_network_commits(tmp_path: Path) -> None:
     assert agent is not None
     assert agent.cfg.host_cidr == "172.24.4.1/24" and agent.cfg.external_bridge == "onb-ex"
     assert net.listeners == [agent.wake]
+
+
+async def test_one_data_plane_per_host(tmp_path: Path) -> None:
+    lock = str(tmp_path / "dataplane.lock")
+    first = LinuxNetDriver(tmp_path / "a", lock_path=lock)
+    second = LinuxNetDriver(tmp_path / "b", lock_path=lock)
+    assert await first.claim_host() is None
+    assert await first.claim_host() is None  # held already
+    holder = await second.claim_host()
+    assert holder is not None and str(tmp_path / "a") in holder
+
+
+async def test_agent_without_the_host_stays_off(tmp_path: Path) -> None:
+    class Taken(FakeNetDriver):
+        async def claim_host(self) -> str | None:
+            return "Onestack pid 1"
+
+    db = Database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    agent = NetworkAgent(db, Taken(), PlanConfig(host="h"))
+    await agent.start()
+    assert agent.disabled == "Onestack pid 1" and not agent.started
+    with pytest.raises(NetError, match="pid 1"):
+        await agent.plug_port("p")
+    await agent.stop()
+    await db.close()

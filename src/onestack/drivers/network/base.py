@@ -142,6 +142,12 @@ class NetDriver(abc.ABC):
     async def dhcp_stop(self, network_id: str) -> None:
         ...
 
+    # --- one data plane per host -----------------------------------------------------------
+    async def claim_host(self) -> str | None:
+        """Take this host's data plane for this process (until it exits): None when taken,
+        else who holds it. Two Onestacks would take each other's devices for orphans."""
+        return None
+
     # --- metadata --------------------------------------------------------------------------
     async def listen(self, ns: str, host: str, port: int) -> socket.socket | None:
         """A listening TCP socket inside the namespace (None: this driver has none)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import shutil
 import socket
 from pathlib import Path
@@ -13,6 +15,7 @@ from onestack.drivers.network.linux.dnsmasq import Dnsmasq
 from onestack.drivers.network.linux.netns import listen_in_namespace
 
 TOOLS = ("ip", "nft", "dnsmasq")
+LOCK = "/run/onestack-dataplane.lock"
 
 
 def missing_tools() -> list[str]:
@@ -22,9 +25,26 @@ def missing_tools() -> list[str]:
 class LinuxNetDriver(NetDriver):
     name = "linux"
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, lock_path: str = LOCK) -> None:
         self.state_dir = state_dir
         self.dnsmasq = Dnsmasq(state_dir)
+        self.lock_path = lock_path
+        self._lock_fd: int | None = None
+
+    async def claim_host(self) -> str | None:
+        if self._lock_fd is not None:
+            return None
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 4096).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            return holder
+        os.ftruncate(fd, 0)
+        os.write(fd, f"Onestack pid {os.getpid()} (state in {self.state_dir})\n".encode())
+        self._lock_fd = fd  # held (and released by the kernel) for the life of the process
+        return None
 
     async def namespaces(self) -> list[str]:
         return await ip.namespaces()
