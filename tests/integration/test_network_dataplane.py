@@ -191,7 +191,7 @@ async def env(request: pytest.FixtureRequest) -> AsyncIterator[Env | None]:
     url = f"sqlite:///{tmp / 'db.sqlite'}"
     migrate.upgrade(url)
     db = Database(url)
-    driver = LinuxNetDriver(tmp / "state")
+    driver = LinuxNetDriver(tmp / "state", lock_path=str(tmp / "dataplane.lock"))
     made: Env | None = None
     try:
         net = NetworkService(db)

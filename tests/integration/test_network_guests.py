@@ -127,7 +127,7 @@ async def world(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any] 
     url = f"sqlite:///{tmp / 'db.sqlite'}"
     migrate.upgrade(url)
     db = Database(url)
-    driver = LinuxNetDriver(tmp / "state")
+    driver = LinuxNetDriver(tmp / "state", lock_path=str(tmp / "dataplane.lock"))
     net = NetworkService(db)
     agent = NetworkAgent(db, driver, PlanConfig(host=HOST), interval=2.0,
                          metadata=GuestMetadata(key.with_suffix(".pub").read_text()))
