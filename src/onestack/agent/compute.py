@@ -18,7 +18,7 @@ import inspect
 import logging
 import socket
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,12 @@ from onestack.agent.reconcile import ReconcileLoop
 from onestack.core.compute import states
 from onestack.core.compute.metadata import MetadataService
 from onestack.core.compute.service import Compute
+from onestack.core.compute.volumes import ATTACHED, ATTACHING, DETACHING, VolumeDisk
 from onestack.core.image.access import Caller as ImageCaller
 from onestack.core.image.service import ImageService
 from onestack.db.models.compute import Instance
 from onestack.drivers.virt.base import (
+    DiskSpec,
     GuestInfo,
     GuestNotFound,
     GuestSpec,
@@ -43,6 +45,7 @@ from onestack.drivers.virt.disks import DiskBuilder
 
 log = logging.getLogger(__name__)
 POWER_OFF_TIMEOUT = 60.0
+DETACH_TIMEOUT = 60.0
 
 
 def make_driver(name: str, instances_path: Path) -> VirtDriver:
@@ -123,12 +126,18 @@ class ComputeAgent:
         await self.compute.builder.schedule_pending(older_than=max(self.loop.interval * 3, 5))
         instances = await self.compute.work.instances(self.host)
         guests = {g.uuid: g for g in await self.driver.list_guests()}
+        volumes = await self._volumes([i.uuid for i in instances])
         for inst in instances:
             if inst.task_state in states.AGENT_TASKS:
                 if inst.uuid not in self.inflight:
                     self._launch(inst, guests.get(inst.uuid))
             elif inst.task_state is None and inst.uuid not in self.inflight:
-                await self._observe(inst, guests.get(inst.uuid))
+                pending = [v for v in volumes.get(inst.uuid, []) if v.status != ATTACHED]
+                if pending:
+                    self._track(inst.uuid, self.volume_ops(inst, guests.get(inst.uuid),
+                                                           pending))
+                else:
+                    await self._observe(inst, guests.get(inst.uuid))
         live = {i.uuid for i in instances}
         if self.disks is not None:
             self.disks.prune({i.image_ref for i in instances if i.image_ref},
@@ -155,9 +164,49 @@ class ComputeAgent:
                         PowerState(power).name, changed)
 
     def _launch(self, inst: Instance, guest: GuestInfo | None) -> None:
-        task = asyncio.create_task(self._run(inst, guest), name=f"work-{inst.uuid}")
-        self.inflight[inst.uuid] = task
-        task.add_done_callback(lambda _t: self.inflight.pop(inst.uuid, None))
+        self._track(inst.uuid, self._run(inst, guest))
+
+    def _track(self, uuid: str, work: Coroutine[Any, Any, None]) -> None:
+        """Run one piece of work for an instance; one at a time per instance."""
+        task = asyncio.create_task(work, name=f"work-{uuid}")
+        self.inflight[uuid] = task
+        task.add_done_callback(lambda _t: self.inflight.pop(uuid, None))
+
+    # --- volumes -------------------------------------------------------------------------
+    async def _volumes(self, uuids: list[str]) -> dict[str, list[VolumeDisk]]:
+        if self.compute.volumes is None:
+            return {}
+        return await self.compute.volumes.disks(uuids)
+
+    @staticmethod
+    def volume_disk(v: VolumeDisk) -> DiskSpec:
+        return DiskSpec(Path(v.path), v.format, "volume", readonly=v.readonly,
+                        serial=v.volume_id[:20], device=v.device_name.rsplit("/", 1)[-1])
+
+    async def volume_ops(self, inst: Instance, guest: GuestInfo | None,
+                         pending: list[VolumeDisk]) -> None:
+        """Hotplug volumes being attached, unplug those being detached (a guest without a
+        process gets them at its next start)."""
+        vs = self.compute.volumes
+        assert vs is not None
+        live = guest is not None and guest.power_state in (PowerState.RUNNING,
+                                                           PowerState.PAUSED)
+        for v in pending:
+            try:
+                if v.status == ATTACHING:
+                    if live:
+                        await self.driver.attach_volume(inst.uuid, self.volume_disk(v))
+                    await vs.finish_attach(v)
+                elif v.status == DETACHING:
+                    if live:
+                        await self.driver.detach_volume(inst.uuid, self.volume_disk(v),
+                                                        DETACH_TIMEOUT)
+                    await vs.release(v)
+            except (VirtError, OSError) as exc:
+                log.warning("instance %s: volume %s could not be %s: %s", inst.uuid,
+                            v.volume_id, "attached" if v.status == ATTACHING else "detached",
+                            exc)
+                await (vs.release(v) if v.status == ATTACHING else vs.detach_failed(v))
 
     async def _run(self, inst: Instance, guest: GuestInfo | None) -> None:
         task = inst.task_state
@@ -190,6 +239,9 @@ class ComputeAgent:
             return None
         if task == states.DELETING:
             await d.destroy(uuid, self.instance_dir(uuid))
+            if self.compute.volumes is not None:
+                for v in (await self._volumes([uuid])).get(uuid, []):
+                    await self.compute.volumes.release(v, delete_volume=True)
             return None
         if task == states.POWERING_OFF:
             await d.power_off(uuid, POWER_OFF_TIMEOUT)
@@ -255,7 +307,8 @@ class ComputeAgent:
         if self.disks is not None:
             await self.disks.prepare(inst, spec.instance_dir, inst.flavor,
                                      has_ports=bool(spec.nics))
-            spec.disks = disk_specs(spec.instance_dir, inst.flavor)  # with the config drive
+            volumes = [d for d in spec.disks if d.kind == "volume"]
+            spec.disks = disk_specs(spec.instance_dir, inst.flavor) + volumes  # + config drive
         await self.driver.spawn(spec)
 
     # --- specs ---------------------------------------------------------------------------
@@ -279,10 +332,12 @@ class ComputeAgent:
     async def spec(self, inst: Instance, flavor: dict[str, Any] | None = None) -> GuestSpec:
         flavor = flavor or inst.flavor
         idir = self.instance_dir(inst.uuid)
+        volumes = [self.volume_disk(v) for v in (await self._volumes([inst.uuid])).get(
+            inst.uuid, []) if v.status in (ATTACHED, DETACHING)]
         return GuestSpec(
             uuid=inst.uuid, name=inst.hostname or inst.name, vcpus=int(flavor["vcpus"]),
             memory_mb=int(flavor["memory_mb"]), instance_dir=idir,
-            disks=disk_specs(idir, flavor), nics=await self.nics(inst),
+            disks=disk_specs(idir, flavor) + volumes, nics=await self.nics(inst),
             smbios={"manufacturer": "OpenStack Foundation", "product": "OpenStack Nova",
                     "serial": inst.uuid, "uuid": inst.uuid})
 

@@ -27,6 +27,7 @@ from onestack.config import Settings
 from onestack.context import RequestContext
 from onestack.core.compute.metadata import MetadataService
 from onestack.core.compute.service import Compute
+from onestack.core.compute.volumes import ServerVolumes
 from onestack.core.identity.bootstrap import ServiceEntry
 from onestack.core.identity.service import Identity
 from onestack.core.image.service import ImageService
@@ -79,6 +80,7 @@ class Runtime:
             settings, self.db, self.network, lambda: self.compute_agent.host,
             metadata=self.compute_metadata)
         self.volume = VolumeService(settings, self.db, self.image)
+        self.compute.volumes = ServerVolumes(self.db, self.compute.links, self.volume)
         self.services: list[ServiceApi] = []
         self.policy: Enforcer = Enforcer([])
         self.startup: list[Callable[[], Awaitable[None]]] = [self.compute_agent.start,

@@ -19,6 +19,7 @@ from onestack.api.compute import (
     networking,
     server_actions,
     servers,
+    volume_attachments,
 )
 from onestack.core.identity.bootstrap import ServiceEntry
 
@@ -65,7 +66,9 @@ RULES: list[Rule] = [
         "os-security-groups:rule:delete", "os-security-groups:list-by-server",
         "os-security-groups:add", "os-security-groups:remove", "os-attach-interfaces:list",
         "os-attach-interfaces:show", "os-attach-interfaces:create",
-        "os-attach-interfaces:delete", "images:index", "images:show", "images:delete")),
+        "os-attach-interfaces:delete", "images:index", "images:show", "images:delete",
+        "os-volumes-attachments:index", "os-volumes-attachments:show",
+        "os-volumes-attachments:create", "os-volumes-attachments:delete")),
 ]
 
 
@@ -181,6 +184,15 @@ ROUTES: list[Route] = [
        "os-attach-interfaces:show"),
     _r("DELETE", SRV + "/os-interface/{port_id}", networking.detach_interface,
        "os-attach-interfaces:delete"),
+    # volumes on servers
+    _r("GET", SRV + "/os-volume_attachments", volume_attachments.listing,
+       "os-volumes-attachments:index"),
+    _r("POST", SRV + "/os-volume_attachments", volume_attachments.attach,
+       "os-volumes-attachments:create"),
+    _r("GET", SRV + "/os-volume_attachments/{volume_id}", volume_attachments.show,
+       "os-volumes-attachments:show"),
+    _r("DELETE", SRV + "/os-volume_attachments/{volume_id}", volume_attachments.detach,
+       "os-volumes-attachments:delete"),
     # the image proxy (to 2.35)
     _r("GET", V + "/images", images.list_images, "images:index"),
     _r("GET", V + "/images/detail", images.list_details, "images:index"),

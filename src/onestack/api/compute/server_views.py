@@ -98,7 +98,9 @@ def detail(req: ApiRequest, rec: ServerRecord, *, show: bool = False) -> dict[st
         "OS-EXT-STS:task_state": inst.task_state,
         "OS-EXT-STS:vm_state": inst.vm_state,
         "OS-EXT-STS:power_state": inst.power_state,
-        "os-extended-volumes:volumes_attached": [],
+        "os-extended-volumes:volumes_attached": [
+            {"id": v, "delete_on_termination": d} if since(req, 2, 3) else {"id": v}
+            for v, d in rec.volumes],
         "config_drive": inst.config_drive,
     })
     if rec.security_groups:

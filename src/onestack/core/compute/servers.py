@@ -19,7 +19,12 @@ from onestack.core.compute.base import Caller, Links, Store
 from onestack.core.compute.quotas import Quotas
 from onestack.db.engine import Database
 from onestack.db.models.base import utcnow
-from onestack.db.models.compute import Instance, InstanceTag, ServerGroupMember
+from onestack.db.models.compute import (
+    BlockDeviceMapping,
+    Instance,
+    InstanceTag,
+    ServerGroupMember,
+)
 from onestack.errors import BadRequest, Conflict, NotFound
 from onestack.scheduler.allocations import Claim
 from onestack.scheduler.service import Placement
@@ -34,6 +39,7 @@ class ServerRecord:
     addresses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     groups: list[str] = field(default_factory=list)
     security_groups: list[str] = field(default_factory=list)  # names, from the ports
+    volumes: list[tuple[str, bool]] = field(default_factory=list)  # (id, delete_on_term.)
 
 
 def not_found(uuid: str) -> NotFound:
@@ -49,6 +55,7 @@ async def records(s: AsyncSession, rows: list[Instance],
     sgs = await ports.group_names(s, ids)
     tags: dict[str, list[str]] = defaultdict(list)
     members: dict[str, list[str]] = defaultdict(list)
+    volumes: dict[str, list[tuple[str, bool]]] = defaultdict(list)
     if ids:
         for t in (await s.execute(select(InstanceTag).where(
                 InstanceTag.instance_uuid.in_(ids)).order_by(InstanceTag.tag))).scalars():
@@ -56,8 +63,12 @@ async def records(s: AsyncSession, rows: list[Instance],
         for m in (await s.execute(select(ServerGroupMember).where(
                 ServerGroupMember.instance_uuid.in_(ids)))).scalars():
             members[m.instance_uuid].append(m.group_uuid)
+        for b in (await s.execute(select(BlockDeviceMapping).where(
+                BlockDeviceMapping.instance_uuid.in_(ids)).order_by(
+                BlockDeviceMapping.created_at))).scalars():
+            volumes[b.instance_uuid].append((b.volume_id, b.delete_on_termination))
     return [ServerRecord(r, tags[r.uuid], addrs.get(r.uuid, {}), members[r.uuid],
-                         sgs.get(r.uuid, [])) for r in rows]
+                         sgs.get(r.uuid, []), volumes[r.uuid]) for r in rows]
 
 
 class Servers(Store):

@@ -18,6 +18,7 @@ from onestack.core.compute.ports import Ports
 from onestack.core.compute.quotas import Quotas
 from onestack.core.compute.servers import Servers
 from onestack.core.compute.usage import Usage
+from onestack.core.compute.volumes import ServerVolumes
 from onestack.core.compute.work import HostWork
 from onestack.core.image.service import ImageService
 from onestack.core.network.service import NetworkService
@@ -32,6 +33,8 @@ class Compute:
         self.network = network or NetworkService(db)
         self.ports = Ports(db, self.network)
         self.links = Links()
+        # Volumes on servers: set by the runtime once the block storage core exists.
+        self.volumes: ServerVolumes | None = None
         self.flavors = Flavors(db)
         self.keypairs = KeyPairs(db)
         self.quotas = Quotas(db)

@@ -120,6 +120,9 @@ ACTIONS: dict[str, Action] = {
     "update": Action(ANY, ANY, lock_applies=False),
     "tags": Action(ANY, ANY, lock_applies=False),
     "metadata": Action(ANY, ANY),
+    # Nova: ACTIVE, PAUSED, STOPPED, RESIZED (and shelved ones, not served here)
+    "attach_volume": Action(_vs(ACTIVE, PAUSED, STOPPED, RESIZED), IDLE),
+    "detach_volume": Action(_vs(ACTIVE, PAUSED, STOPPED, RESIZED), IDLE),
     "getConsoleOutput": Action(_vs(ACTIVE, STOPPED, PAUSED, SUSPENDED, RESIZED, ERROR), ANY,
                                lock_applies=False),
 }

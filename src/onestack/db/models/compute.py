@@ -179,6 +179,24 @@ class InstancePort(Base):
     tag: Mapped[str | None] = mapped_column(String(60))
 
 
+class BlockDeviceMapping(Base):
+    """A volume of an instance (Nova's block device mapping): its device name, the Cinder
+    attachment, and where the agent is with it (attaching, attached, detaching)."""
+
+    __tablename__ = "cmp_block_device_mapping"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)  # Nova's attachment uuid (2.89)
+    instance_uuid: Mapped[str] = mapped_column(
+        ID, ForeignKey("cmp_instance.uuid", ondelete="CASCADE"), index=True)
+    volume_id: Mapped[str] = mapped_column(ID, index=True)
+    attachment_id: Mapped[str | None] = mapped_column(ID)
+    device_name: Mapped[str] = mapped_column(String(64))
+    boot_index: Mapped[int | None] = mapped_column(Integer)
+    delete_on_termination: Mapped[bool] = mapped_column(Boolean, default=False)
+    tag: Mapped[str | None] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(16), default="attaching")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class ServerGroup(Base):
     __tablename__ = "cmp_server_group"
     uuid: Mapped[str] = mapped_column(ID, primary_key=True)

@@ -147,6 +147,18 @@ class VirtDriver(abc.ABC):
                              length: int | None = None) -> str:
         """The serial console log; the last ``length`` lines when given."""
 
+    async def attach_volume(self, uuid: str, disk: DiskSpec) -> None:
+        """Hotplug ``disk`` (kind volume, ``serial`` set) into the running guest."""
+        raise VirtError(f"the {self.name} driver cannot attach volumes to running guests")
+
+    async def detach_volume(self, uuid: str, disk: DiskSpec, timeout: float = 60.0) -> None:
+        """Unplug the volume disk (the guest must let go of it within ``timeout``)."""
+        raise VirtError(f"the {self.name} driver cannot detach volumes from running guests")
+
+    async def extend_volume(self, uuid: str, disk: DiskSpec, size_bytes: int) -> None:
+        """Tell the running guest its attached volume grew (and grow it: block_resize)."""
+        raise VirtError(f"the {self.name} driver cannot extend attached volumes")
+
     @abc.abstractmethod
     async def snapshot(self, uuid: str, instance_dir: Path, dest: Path) -> None:
         """Write a standalone qcow2 of the root disk (consistent: paused or stopped)."""

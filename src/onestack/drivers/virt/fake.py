@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from onestack.drivers.virt.base import (
+    DiskSpec,
     GuestInfo,
     GuestNotFound,
     GuestSpec,
@@ -31,6 +32,7 @@ class _Guest:
 
 class FakeVirtDriver(VirtDriver):
     name = "fake"
+    capabilities = {**VirtDriver.capabilities, "volume_attach": True}
 
     def __init__(self, hostname: str = "fake-host", vcpus: int = 64, memory_mb: int = 262144,
                  disk_gb: int = 4096, touch_files: bool = False) -> None:
@@ -120,6 +122,22 @@ class FakeVirtDriver(VirtDriver):
     async def snapshot(self, uuid: str, instance_dir: Path, dest: Path) -> None:
         self._get(uuid)
         dest.write_bytes(b"QFI\xfb" + bytes(508))
+
+    async def attach_volume(self, uuid: str, disk: DiskSpec) -> None:
+        guest = self._get(uuid)
+        self.calls.append(("attach_volume", uuid))
+        if any(d.serial == disk.serial for d in guest.spec.disks):
+            raise VirtError(f"volume {disk.serial} is already attached to {uuid}")
+        guest.spec.disks.append(disk)
+
+    async def detach_volume(self, uuid: str, disk: DiskSpec, timeout: float = 60.0) -> None:
+        guest = self._get(uuid)
+        self.calls.append(("detach_volume", uuid))
+        guest.spec.disks = [d for d in guest.spec.disks if d.serial != disk.serial]
+
+    async def extend_volume(self, uuid: str, disk: DiskSpec, size_bytes: int) -> None:
+        self._get(uuid)
+        self.calls.append(("extend_volume", uuid))
 
     def crash(self, uuid: str) -> None:
         """Test hook: the guest process died."""

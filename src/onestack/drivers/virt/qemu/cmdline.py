@@ -64,6 +64,13 @@ class GuestFiles:
                 self.state, self.state.with_name(self.state.name + ".part")]
 
 
+def volume_node(disk: DiskSpec) -> str:
+    """A volume's QEMU node name, the same at boot and on hotplug (detach finds it)."""
+    if not disk.serial:
+        raise VirtError(f"volume disk {disk.path} has no serial")
+    return "vol-" + "".join(c for c in disk.serial if c.isalnum() or c == "-")[:24]
+
+
 def opt(value: object) -> str:
     """A value inside a QEMU ``key=value,...`` option: commas are doubled."""
     return str(value).replace(",", ",,")
@@ -78,7 +85,7 @@ def _disk_args(index: int, disk: DiskSpec, boot: bool, scsi_bus: str | None) -> 
         raise VirtError(f"disk {disk.path}: format {disk.format!r} is not one of {DISK_FORMATS}")
     if disk.bus not in DISK_BUSES:
         raise VirtError(f"disk {disk.path}: bus {disk.bus!r} is not one of {DISK_BUSES}")
-    node = f"disk{index}"
+    node = volume_node(disk) if disk.kind == "volume" and disk.serial else f"disk{index}"
     drive = f"file={opt(disk.path)},if=none,id={node},format={disk.format}"
     if disk.readonly:
         drive += ",readonly=on"

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from onestack.config import default_data_dir
 from onestack.drivers.virt.base import (
+    DiskSpec,
     GuestInfo,
     GuestNotFound,
     GuestSpec,
@@ -32,7 +33,7 @@ from onestack.drivers.virt.base import (
     VirtDriver,
     VirtError,
 )
-from onestack.drivers.virt.qemu import host, process
+from onestack.drivers.virt.qemu import host, hotplug, process
 from onestack.drivers.virt.qemu.cmdline import (
     GuestFiles,
     build_command,
@@ -72,7 +73,7 @@ def read_console(path: Path, length: int | None) -> str:
 
 class QemuDriver(VirtDriver):
     name = "qemu"
-    capabilities = {**VirtDriver.capabilities, "local_disks": True}
+    capabilities = {**VirtDriver.capabilities, "local_disks": True, "volume_attach": True}
 
     def __init__(self, instances_dir: Path | str | None = None, *, accel: str | None = None,
                  qemu: str = "qemu-system-x86_64", qemu_img: str = "qemu-img",
@@ -294,6 +295,25 @@ class QemuDriver(VirtDriver):
         if not files.spec.is_file() and self._locate(uuid) is None:
             raise GuestNotFound(f"no guest {uuid} on this host")
         return await asyncio.to_thread(read_console, files.console, length)
+
+    async def _running(self, uuid: str) -> GuestFiles:
+        files = self._need(uuid)
+        if self._control(files, uuid).pid() is None:
+            raise VirtError(f"guest {uuid} is not running")
+        return files
+
+    async def attach_volume(self, uuid: str, disk: DiskSpec) -> None:
+        async with self._lock(uuid):
+            await hotplug.attach(await self._running(uuid), disk, self.qmp_timeout)
+
+    async def detach_volume(self, uuid: str, disk: DiskSpec, timeout: float = 60.0) -> None:
+        async with self._lock(uuid):
+            await hotplug.detach(await self._running(uuid), disk, timeout, self.qmp_timeout)
+
+    async def extend_volume(self, uuid: str, disk: DiskSpec, size_bytes: int) -> None:
+        async with self._lock(uuid):
+            await hotplug.extend(await self._running(uuid), disk, size_bytes,
+                                 self.qmp_timeout)
 
     async def snapshot(self, uuid: str, instance_dir: Path, dest: Path) -> None:
         async with self._lock(uuid):
