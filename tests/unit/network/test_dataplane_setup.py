@@ -11,7 +11,9 @@ from onestack.agent import network_setup
 from onestack.agent.network import NetworkAgent
 from onestack.agent.network_plan import PlanConfig
 from onestack.config import Settings, load_settings
+from onestack.context import RequestContext
 from onestack.core.network.service import NetworkService
+from onestack.db import migrate
 from onestack.db.engine import Database
 from onestack.drivers.network.base import NetError
 from onestack.drivers.network.fake import FakeNetDriver
@@ -66,11 +68,19 @@ async def test_agent_without_the_host_stays_off(tmp_path: Path) -> None:
         async def claim_host(self) -> str | None:
             return "Onestack pid 1"
 
-    db = Database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    migrate.upgrade(url)
+    db = Database(url)
+    net = NetworkService(db)
+    admin = RequestContext(is_admin=True, project_id="p", roles=["admin"])
+    network = (await net.networks.create(admin, [{"name": "n"}]))[0]
+    port = (await net.ports.create(admin, [{"network_id": network.id}], {}))[0]
     agent = NetworkAgent(db, Taken(), PlanConfig(host="h"))
     await agent.start()
     assert agent.disabled == "Onestack pid 1" and not agent.started
-    with pytest.raises(NetError, match="pid 1"):
-        await agent.plug_port("p")
+    plug = await agent.plug_port(port.id)  # no tap: the guest gets user-mode networking
+    assert plug.tap == "" and plug.mtu == network.mtu
+    with pytest.raises(NetError):
+        await agent.plug_port("no-such-port")
     await agent.stop()
     await db.close()
