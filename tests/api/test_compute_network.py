@@ -410,3 +410,29 @@ def test_network_data_for_the_agent(cloud: RunningCloud, demo: openstack.connect
                                  "type": "ipv4_dhcp"}]
     demo.compute.delete_server(server.id)
     gone(demo, server.id)
+
+
+def test_floating_ip_shows_on_its_fixed_ips_network(
+        demo: openstack.connection.Connection, admin: openstack.connection.Connection,
+        image_id: str, net: Any) -> None:
+    n, sub = net
+    ext = admin.network.create_network(name=unique("ext"), is_router_external=True)
+    admin.network.create_subnet(network_id=ext.id, ip_version=4, cidr="172.30.9.0/24")
+    router = demo.network.create_router(name=unique("r"),
+                                        external_gateway_info={"network_id": ext.id})
+    demo.network.add_interface_to_router(router, subnet_id=sub.id)
+    server = boot(demo, image_id, networks=[{"uuid": n.id}])
+    port = next(iter(demo.network.ports(device_id=server.id)))
+    fip = demo.network.create_ip(floating_network_id=ext.id, port_id=port.id)
+    try:
+        addrs = demo.compute.get_server(server.id).addresses[n.name]
+        assert [(a["addr"], a["OS-EXT-IPS:type"]) for a in addrs] == [
+            (port.fixed_ips[0]["ip_address"], "fixed"), (fip.floating_ip_address, "floating")]
+        assert addrs[1]["OS-EXT-IPS-MAC:mac_addr"] == port.mac_address
+    finally:
+        demo.compute.delete_server(server.id)
+        gone(demo, server.id)
+        demo.network.delete_ip(fip.id)
+        demo.network.remove_interface_from_router(router, subnet_id=sub.id)
+        demo.network.delete_router(router.id)
+        admin.network.delete_network(ext.id)
