@@ -199,3 +199,50 @@ def _pids(uuid: str) -> list[int]:
     from onestack.drivers.virt.qemu import process
 
     return process.find_guest_pids(uuid)
+
+
+def _qemu_blocks(instances: Path, uuid: str) -> list[str]:
+    from onestack.drivers.virt.qemu.cmdline import GuestFiles
+    from onestack.drivers.virt.qemu.qmp import qmp_command
+
+    found = asyncio.run(qmp_command(GuestFiles(instances / uuid).qmp, "query-block"))
+    return [str(b.get("qdev") or b.get("device")) for b in found]
+
+
+def test_a_volume_hotplugs_into_a_running_guest_and_back_out() -> None:
+    thread, cloud = start_cloud()
+    instances = cloud.settings.instances_path
+    try:
+        seed(cloud)
+        conn = connect(cloud, "demo")
+        image = conn.image.find_image(TINY)
+        server = conn.compute.create_server(name="vol-vm", image_id=image.id, flavor_id="1",
+                                            networks="none")
+        settle(conn, server.id, "ACTIVE")
+        deadline = time.monotonic() + 60
+        while "login banner" not in conn.compute.get_server_console_output(server.id)["output"]:
+            assert time.monotonic() < deadline
+            time.sleep(1)
+        vol = conn.block_storage.create_volume(size=1, name="data")
+        conn.block_storage.wait_for_status(vol, "available", wait=30)
+        conn.compute.create_volume_attachment(server, volume_id=vol.id)
+        conn.block_storage.wait_for_status(vol, "in-use", wait=30)
+        blocks = _qemu_blocks(instances, server.id)
+        assert any("/vol-" in v for v in blocks), blocks
+        # the guest's kernel saw a new 1 GiB virtio disk
+        deadline = time.monotonic() + 30
+        while "2097152 512-byte logical blocks" not in (
+                conn.compute.get_server_console_output(server.id)["output"]):
+            assert time.monotonic() < deadline, "the guest did not see the volume"
+            time.sleep(1)
+        conn.compute.delete_volume_attachment(server, vol.id)
+        conn.block_storage.wait_for_status(vol, "available", wait=90)
+        assert not any("/vol-" in v for v in _qemu_blocks(instances, server.id))
+        conn.compute.delete_server(server)
+        deadline = time.monotonic() + 60
+        while conn.compute.find_server(server.id, ignore_missing=True):
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+        conn.block_storage.delete_volume(vol.id)
+    finally:
+        thread.stop()
