@@ -40,7 +40,7 @@ from onestack.errors import BadRequest, NotFound, PayloadTooLarge, PreconditionF
 # Headers kept with an object besides X-Object-Meta-* (Swift's allowed_headers).
 ALLOWED_HEADERS = ("content-disposition", "content-encoding", "x-object-manifest",
                    "cache-control", "content-language", "expires", "x-robots-tag")
-INTERNAL = ("slo", "slo_etag")
+INTERNAL = ("slo", "slo_etag", "s3_etag")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -202,7 +202,10 @@ class Objects:
 
     async def put(self, caller: Caller, account: str, cname: str, name: str,
                   body: AsyncIterator[bytes], spec: PutSpec, *,
-                  slo: large.SloManifest | None = None) -> SwiftObject:
+                  slo: large.SloManifest | None = None,
+                  internal: dict[str, str] | None = None) -> SwiftObject:
+        """Store a new object (or replace one). ``internal``: headers kept with it that no
+        client sets directly (INTERNAL names, e.g. the S3 multipart ETag)."""
         check_name(name, "object")
         if not name:
             raise BadRequest("Object name is required.")
@@ -227,6 +230,7 @@ class Objects:
             if spec.content_length is not None and info.size != spec.content_length:
                 raise BadRequest("The body was shorter than its Content-Length.")
             headers = {k: v for k, v in spec.headers.items() if k in ALLOWED_HEADERS}
+            headers.update({k: v for k, v in (internal or {}).items() if k in INTERNAL})
             size, etag = info.size, info.md5
             want = spec.etag.strip('"').lower() if spec.etag else None
             if slo is not None:

@@ -6,14 +6,20 @@ import asyncio
 import contextlib
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from onestack.config import Settings
 from onestack.core.object_store.bulk import Bulk
 from onestack.core.object_store.containers import Containers
 from onestack.core.object_store.objects import Objects
+from onestack.core.object_store.s3.auth import S3Auth
+from onestack.core.object_store.s3.multipart import Multipart
 from onestack.core.object_store.tempurl import TempUrls
 from onestack.db.engine import Database
 from onestack.drivers.blob import BlobStore, FilesystemBlobStore
+
+if TYPE_CHECKING:
+    from onestack.core.identity.service import Identity
 
 log = logging.getLogger("onestack.object_store")
 
@@ -26,9 +32,17 @@ class ObjectStore:
         self.containers = Containers(db)
         self.objects = Objects(db, self.blobs, self.containers)
         self.tempurls = TempUrls(self.containers)
+        self.multipart = Multipart(self.objects)
+        self._s3_auth: S3Auth | None = None
         self.bulk = Bulk(self.containers, self.objects, Path(settings.data_dir) / "objects-spool")
         self.reap_interval = reap_interval
         self._reaper: asyncio.Task[None] | None = None
+
+    def s3_auth(self, identity: Identity) -> S3Auth:
+        """The S3 signature checker (built on first use: it needs the identity service)."""
+        if self._s3_auth is None or self._s3_auth.identity is not identity:
+            self._s3_auth = S3Auth(identity)
+        return self._s3_auth
 
     def start(self) -> bool:
         """Start the expirer in the running loop (called on every request; True when this

@@ -1,0 +1,1 @@
+"""The S3-compatible API: buckets are the project's Swift containers."""
