@@ -97,6 +97,18 @@ class NetworkAgent:
         self.proxies.clear()
         self.started = False
 
+    async def teardown(self) -> bool:
+        """Remove this host's whole data plane (``onestack down``): every namespace, bridge,
+        tap, nft table and dnsmasq of ours. False when another process runs the data plane
+        here (its lock is held): then nothing is touched."""
+        holder = await self.driver.claim_host()
+        if holder is not None:
+            log.warning("not tearing down the data plane: it is run by %s", holder)
+            return False
+        await self.stop()
+        await self._remove_orphans(Desired(), full=True)
+        return True
+
     def wake(self) -> None:
         if self.started:
             self.loop.wake()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import logging.handlers
 import os
@@ -199,6 +200,37 @@ def serve(config: str | None, host: str | None, port: int | None) -> None:
         raise click.ClickException("the database is empty: run `onestack manage db upgrade` "
                                    "and `onestack manage bootstrap` first")
     _run(_serve(settings))
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--config", type=click.Path(exists=True, dir_okay=False), default=None)
+def down(data_dir: Path | None, config: str | None) -> None:
+    """After the cloud is stopped: stop its guests (they show SHUTOFF at the next start) and
+    remove its network data plane (namespaces, bridges, taps, nft tables, dnsmasq).
+    Data, disks and images stay."""
+    from onestack.agent.compute import make_driver
+    from onestack.agent.network_setup import make_network_agent
+    from onestack.core.network.service import NetworkService
+    from onestack.db.engine import Database
+
+    settings = _settings(config, data_dir=data_dir)
+
+    async def run() -> None:
+        driver = make_driver(settings.compute.virt_driver, settings.instances_path)
+        for guest in await driver.list_guests():
+            with contextlib.suppress(Exception):
+                await driver.power_off(guest.uuid, timeout=10.0)
+                click.echo(f"stopped guest {guest.uuid}")
+        db = Database(settings.database_url)
+        try:
+            agent = make_network_agent(settings, db, NetworkService(db), lambda: "")
+            if agent is not None and await agent.teardown():
+                click.echo("network data plane removed")
+        finally:
+            await db.close()
+
+    _run(run())
 
 
 @main.group()
