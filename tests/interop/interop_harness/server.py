@@ -139,6 +139,12 @@ class Onestack:
                 proc.wait()
         # Children it left behind in its group (it should leave none).
         _signal_group(proc, signal.SIGKILL)
+        # Guests and the network data plane outlive a stop by design: take them down.
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            subprocess.run([str(self.onestack), "down", "--data-dir", str(self.data_dir),
+                            "--config", str(self.config)], stdin=subprocess.DEVNULL,
+                           stdout=self._log, stderr=subprocess.STDOUT, timeout=300,
+                           check=False)
         if self._log is not None:
             self._log.close()
             self._log = None
