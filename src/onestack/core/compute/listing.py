@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.orm import aliased
 
 from onestack.core.compute import states
 from onestack.core.compute.base import Caller
@@ -25,6 +26,10 @@ SORT_KEYS = {
     "task_state": "task_state", "terminated_at": "terminated_at", "updated_at": "updated_at",
     "user_id": "user_id", "uuid": "uuid", "vm_state": "vm_state",
 }
+# Sort keys whose column is never NULL: a page after a marker can be found in SQL on them.
+NOT_NULL_KEYS = {"config_drive", "created_at", "display_name", "hostname", "image_ref",
+                 "instance_type_id", "launch_index", "locked", "power_state", "progress",
+                 "project_id", "updated_at", "user_id", "uuid", "vm_state"}
 
 
 @dataclass
@@ -106,11 +111,32 @@ def statement(caller: Caller, q: ServerQuery) -> Select[Any]:
     if q.locked is not None:
         stmt = stmt.where(Instance.locked.is_(q.locked))
     stmt = stmt.where(*_tag_clauses(q))
-    order = []
-    for key, direction in q.sort or [("created_at", "desc")]:
+    keys = [*(q.sort or [("created_at", "desc")]), ("uuid", "desc")]
+    stmt = stmt.order_by(*(getattr(Instance, SORT_KEYS[k]).asc() if d == "asc" else
+                           getattr(Instance, SORT_KEYS[k]).desc() for k, d in keys))
+    return _page(stmt, q, keys)
+
+
+def _page(stmt: Select[Any], q: ServerQuery, keys: list[tuple[str, str]]) -> Select[Any]:
+    """Limit the rows read to the page (and one more, to tell whether more follow) when no
+    filter is left for Python; the page starts at the marker row, found in SQL, when every
+    sort column is NOT NULL. Otherwise the caller reads every match and pages in Python."""
+    if q.limit is None or any(v is not None for v in (q.name, q.status, q.ip, q.ip6)):
+        return stmt
+    if q.marker is None:
+        return stmt.limit(q.limit + 1)
+    if not all(k in NOT_NULL_KEYS for k, _d in keys):
+        return stmt
+    marker = aliased(Instance)
+    after: list[ColumnElement[bool]] = []  # rows at or after the marker in this order
+    equal: list[ColumnElement[bool]] = []
+    for key, direction in keys:
         column = getattr(Instance, SORT_KEYS[key])
-        order.append(column.asc() if direction == "asc" else column.desc())
-    return stmt.order_by(*order, Instance.uuid.desc())
+        value = select(getattr(marker, SORT_KEYS[key])).where(
+            marker.uuid == q.marker).scalar_subquery()
+        after.append(and_(*equal, column > value if direction == "asc" else column < value))
+        equal.append(column == value)
+    return stmt.where(or_(*after, and_(*equal))).limit(q.limit + 2)
 
 
 def compile_regex(pattern: str, what: str) -> re.Pattern[str]:
