@@ -234,7 +234,7 @@ async def _list_uploads(req: ApiRequest) -> Response:
 async def post_bucket(req: ApiRequest) -> Response:
     """POST /bucket?delete: DeleteObjects."""
     if "delete" not in req.query:
-        raise s3e.Unimplemented()
+        raise s3e.MethodNotAllowed()
     acct, bucket = account(req), _bucket(req)
     os_ = store(req)
     await os_.containers.authorize_head(caller(req), acct, bucket)
