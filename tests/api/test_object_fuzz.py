@@ -17,7 +17,8 @@ header_values = st.one_of(
     st.sampled_from(["", "*", "0", "-1", "1", "abc", ".r:*", ".r:", ".rlistings", ".x:y",
                      "a:b,c", "bytes=0-1", "bytes=-0", "bytes=5-2", "bytes=0-1,3-", "c/o",
                      "/c/o", "c", "9999999999999999999999", "Mon, 01 Jan 2001 00:00:00 GMT",
-                     "true", "Policy-0", "gold", "d41d8cd98f00b204e9800998ecf8427e"]),
+                     "true", "Policy-0", "gold", "d41d8cd98f00b204e9800998ecf8427e",
+                     "multipart/form-data; boundary=b", "multipart/form-data"]),
     st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=30))
 HEADERS = ["X-Container-Read", "X-Container-Write", "Range", "If-Match", "If-None-Match",
            "If-Modified-Since", "If-Unmodified-Since", "X-Copy-From", "Destination",
@@ -37,7 +38,10 @@ segment = st.one_of(st.sampled_from(["c", "fuzz", "x" * 300, "a b", "..", "%2F",
                     st.text(alphabet="abc/._-", min_size=1, max_size=12))
 bodies = st.one_of(st.binary(max_size=64),
                    st.sampled_from([b'[{"path": "/fuzz/a"}]', b"[]", b'[{"path": 1}]',
-                                    b"fuzz/a\nfuzz\n", b'{"x": 1}']))
+                                    b"fuzz/a\nfuzz\n", b'{"x": 1}',
+                                    b'--b\r\nContent-Disposition: form-data; name="expires"'
+                                    b'\r\n\r\nx\r\n--b\r\nContent-Disposition: form-data; '
+                                    b'name="f"; filename="a"\r\n\r\nhi\r\n--b--\r\n']))
 METHODS = sorted({r.method for r in ROUTES} | {"HEAD"})
 
 

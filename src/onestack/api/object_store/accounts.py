@@ -69,6 +69,7 @@ def capabilities() -> dict[str, Any]:
                     "incoming_allow_headers": [],
                     "outgoing_remove_headers": ["x-object-meta-*"],
                     "outgoing_allow_headers": ["x-object-meta-public-*"]},
+        "formpost": {"allowed_digests": sorted(DIGESTS)},
         "versioned_writes": {"allowed_flags": ["x-versions-location",
                                                "x-history-location"]},
     }

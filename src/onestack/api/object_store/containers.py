@@ -10,6 +10,7 @@ from onestack.api.object_store import views
 from onestack.api.object_store.accounts import extract_archive
 from onestack.api.object_store.common import TEXT, caller, empty, store, swift
 from onestack.api.object_store.common import account_of as _account
+from onestack.api.object_store.formpost import boundary_of, formpost
 from onestack.core.object_store.base import meta_updates
 from onestack.core.object_store.containers import ContainerSettings
 from onestack.core.object_store.listing import ListParams
@@ -44,6 +45,9 @@ async def put_container(req: ApiRequest) -> Response:
 
 @swift
 async def post_container(req: ApiRequest) -> Response:
+    boundary = boundary_of(req)
+    if boundary is not None:
+        return await formpost(req, req.params["container"], "", boundary)
     headers = req.http.headers
     await store(req).containers.post(
         caller(req), _account(req), req.params["container"],

@@ -25,6 +25,7 @@ from onestack.api.object_store.common import (
     store,
     swift,
 )
+from onestack.api.object_store.formpost import boundary_of, formpost
 from onestack.core.object_store import large
 from onestack.core.object_store.acl import Caller
 from onestack.core.object_store.base import CONSTRAINTS, http_date, x_timestamp
@@ -156,6 +157,9 @@ async def copy_object(req: ApiRequest) -> Response:
 @swift
 async def post_object(req: ApiRequest) -> Response:
     account, container, name = _names(req)
+    boundary = boundary_of(req)
+    if boundary is not None:
+        return await formpost(req, container, name, boundary)
     who = await object_caller(req, container, name)
     await store(req).objects.post(who, account, container, name, put_spec(req))
     return Response(ACCEPTED, status_code=202, media_type="text/html; charset=UTF-8")

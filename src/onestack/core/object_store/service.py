@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from onestack.config import Settings
 from onestack.core.object_store.bulk import Bulk
 from onestack.core.object_store.containers import Containers
+from onestack.core.object_store.formpost import FormPost
 from onestack.core.object_store.objects import Objects
 from onestack.core.object_store.s3.auth import S3Auth
 from onestack.core.object_store.s3.multipart import Multipart
@@ -32,6 +33,7 @@ class ObjectStore:
         self.containers = Containers(db)
         self.objects = Objects(db, self.blobs, self.containers)
         self.tempurls = TempUrls(self.containers)
+        self.formpost = FormPost(self.objects, self.tempurls)
         self.multipart = Multipart(self.objects)
         self._s3_auth: S3Auth | None = None
         self.bulk = Bulk(self.containers, self.objects, Path(settings.data_dir) / "objects-spool")
