@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from onestack.core.object_store.formpost import FormPost
 from onestack.core.object_store.objects import Objects
 from onestack.core.object_store.s3.auth import S3Auth
 from onestack.core.object_store.s3.multipart import Multipart
+from onestack.core.object_store.sweep import Sweeper
 from onestack.core.object_store.tempurl import TempUrls
 from onestack.db.engine import Database
 from onestack.drivers.blob import BlobStore, FilesystemBlobStore
@@ -27,7 +29,7 @@ log = logging.getLogger("onestack.object_store")
 
 class ObjectStore:
     def __init__(self, settings: Settings, db: Database, blobs: BlobStore | None = None,
-                 reap_interval: float = 2.0) -> None:
+                 reap_interval: float = 2.0, sweep_interval: float = 3600.0) -> None:
         self.db = db
         self.blobs = blobs or FilesystemBlobStore(Path(settings.data_dir) / "objects")
         self.containers = Containers(db)
@@ -38,6 +40,8 @@ class ObjectStore:
         self._s3_auth: S3Auth | None = None
         self.bulk = Bulk(self.containers, self.objects, Path(settings.data_dir) / "objects-spool")
         self.reap_interval = reap_interval
+        self.sweeper = Sweeper(db, self.blobs, self.objects)
+        self.sweep_interval = sweep_interval
         self._reaper: asyncio.Task[None] | None = None
 
     def s3_auth(self, identity: Identity) -> S3Auth:
@@ -62,7 +66,16 @@ class ObjectStore:
             self._reaper = None
 
     async def _reap_forever(self) -> None:
+        next_sweep = 0.0  # at once: what a crash left behind is settled on start
         while True:
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + self.sweep_interval
+                try:
+                    await self.sweeper.sweep()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("object store sweep failed")
             await asyncio.sleep(self.reap_interval)
             try:
                 while await self.objects.reap() >= 500:
