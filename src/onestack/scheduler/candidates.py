@@ -3,6 +3,10 @@
 Four queries load what the decision needs for the trees that hold any requested resource
 class (providers, inventories with their usage, traits, aggregates); the rest is Python over
 those rows: per tree, the options of each request group, combined under group_policy.
+
+Usage is kept per provider with the provider generation it was read at: every claim bumps
+the generation of each provider it touches, so a decision reads the generations (one small
+query) and the usage of the providers whose generation moved, not every allocation.
 """
 
 from __future__ import annotations
@@ -105,6 +109,42 @@ class Snapshot:
         self.aggs: dict[int, set[str]] = defaultdict(set)
         self.by_uuid: dict[str, int] = {}
         self.by_class: dict[str, list[tuple[int, Inv, int]]] = defaultdict(list)
+        self.caps: dict[int, dict[str, int]] = defaultdict(dict)  # provider -> class -> cap
+
+
+class Usage:
+    """Allocated amounts per (provider, class), each provider's at the generation read."""
+
+    def __init__(self, revision: int) -> None:
+        self.revision = revision  # of the snapshot: providers created or deleted since: anew
+        self.generations: dict[int, int] = {}
+        self.classes: dict[int, list[str]] = {}
+        self.used: dict[tuple[int, str], int] = {}
+
+    async def refresh(self, s: AsyncSession) -> None:
+        gens: dict[int, int] = {rp: g for rp, g in await s.execute(
+            select(RP.id, RP.generation))}
+        stale = [rp for rp, g in gens.items() if self.generations.get(rp) != g]
+        gone = [rp for rp in self.generations if rp not in gens]
+        if not stale and not gone:
+            return
+        q = (select(Allocation.resource_provider_id, Allocation.resource_class,
+                    func.sum(Allocation.used))
+             .group_by(Allocation.resource_provider_id, Allocation.resource_class))
+        if len(stale) <= 100:
+            q = q.where(Allocation.resource_provider_id.in_(stale))
+        fresh: dict[int, dict[str, int]] = defaultdict(dict)
+        for rp, rc, n in await s.execute(q):
+            fresh[rp][rc] = int(n)
+        for rp in (*stale, *gone):
+            for rc in self.classes.pop(rp, ()):
+                del self.used[(rp, rc)]
+            self.generations.pop(rp, None)
+        for rp in stale:
+            self.generations[rp] = gens[rp]
+            self.classes[rp] = list(fresh.get(rp, ()))
+            for rc, n in fresh.get(rp, {}).items():
+                self.used[(rp, rc)] = n
 
 
 class _Data:
@@ -117,6 +157,7 @@ class _Data:
         self.traits = snap.traits
         self.aggs = snap.aggs
         self.by_class = snap.by_class
+        self.caps = snap.caps
         self.trees = trees
         self.used = used
 
@@ -125,16 +166,17 @@ class Candidates(Store):
     def __init__(self, db: Any) -> None:
         super().__init__(db)
         self._snapshot: Snapshot | None = None
+        self._usage: Usage | None = None
 
     async def find(self, q: CandidateQuery, *, explain: bool = False) -> CandidateResult:
         async with self.read() as s:
             snap = await self.snapshot(s)
-            used: dict[tuple[int, str], int] = {}
-            usage = (select(Allocation.resource_provider_id, Allocation.resource_class,
-                            func.sum(Allocation.used))
-                     .group_by(Allocation.resource_provider_id, Allocation.resource_class))
-            for rp, rc, n in await s.execute(usage):
-                used[(rp, rc)] = int(n)
+            usage = self._usage
+            if usage is None or usage.revision != snap.revision:
+                usage = self._usage = Usage(snap.revision)
+            await usage.refresh(s)
+            # decide() runs without awaiting: no other refresh changes this dict meanwhile
+            used = usage.used
         trees = snap.trees
         wanted_trees = {u for g in q.groups if (u := g.in_tree)}
         if wanted_trees:
@@ -164,8 +206,9 @@ class Candidates(Store):
         for i in await s.execute(select(*cols)):
             inv = Inv(i[2], i[3], i[4], i[5], i[6], i[7])
             snap.inv[i[0]][i[1]] = inv
-            snap.by_class[i[1]].append((i[0], inv, capacity(inv.total, inv.reserved,
-                                                            inv.allocation_ratio)))
+            cap = capacity(inv.total, inv.reserved, inv.allocation_ratio)
+            snap.by_class[i[1]].append((i[0], inv, cap))
+            snap.caps[i[0]][i[1]] = cap
         for rp, trait in await s.execute(select(ProviderTrait.resource_provider_id,
                                                 ProviderTrait.trait)):
             snap.traits[rp].add(trait)
@@ -230,9 +273,9 @@ def decide(q: CandidateQuery, data: _Data, explain: bool) -> CandidateResult:
         out = out[:q.limit]
     result = CandidateResult(out, data.providers, {}, data.traits, rejected)
     shown = set(result.summary_ids()) | set(rejected)
-    result.inventory = {rp: {rc: (capacity(i.total, i.reserved, i.allocation_ratio),
-                                  data.used.get((rp, rc), 0)) for rc, i in data.inv[rp].items()}
-                        for rp in shown if rp in data.inv}
+    used = data.used
+    result.inventory = {rp: {rc: (cap, used.get((rp, rc), 0)) for rc, cap in caps.items()}
+                        for rp in shown if (caps := data.caps.get(rp)) is not None}
     return result
 
 

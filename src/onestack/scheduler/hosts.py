@@ -6,7 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from onestack.scheduler.candidates import CandidateQuery, CandidateResult, Candidates, RequestGroup
+from onestack.scheduler.candidates import (
+    Candidate,
+    CandidateQuery,
+    CandidateResult,
+    Candidates,
+    RequestGroup,
+)
 from onestack.scheduler.errors import NoValidHost
 from onestack.scheduler.providers import MemberOf
 
@@ -63,9 +69,14 @@ def _state(result: CandidateResult, root: int) -> HostState:
 
 def weigh(state: HostState, request: dict[str, int], weigher: str) -> float:
     """Spread: the larger share left free after the claim wins; pack: the smaller."""
-    shares = [(state.free(rc) - n) / cap for rc, n in request.items()
-              if (cap := state.capacity.get(rc, 0)) > 0]
-    free = sum(shares) / len(shares) if shares else 0.0
+    capacity, used = state.capacity, state.used
+    total, counted = 0.0, 0
+    for rc, n in request.items():  # a loop, not free(): this runs for every host
+        cap = capacity.get(rc, 0)
+        if cap > 0:
+            total += (cap - used.get(rc, 0) - n) / cap
+            counted += 1
+    free = total / counted if counted else 0.0
     return free if weigher == "spread" else -free
 
 
@@ -76,22 +87,23 @@ async def select_hosts(candidates: Candidates, req: HostRequest) -> HostSelectio
                          list(req.forbidden_traits), [MemberOf(list(m)) for m in req.member_of])
     result = await candidates.find(CandidateQuery([group]), explain=True)
     rejected = {result.providers[root].name: why for root, why in result.rejected.items()}
-    ranked: list[RankedHost] = []
-    best: dict[int, RankedHost] = {}
-    for cand in result.candidates:
-        root = result.providers[next(iter(cand.allocations))].root_id
+    providers, filters = result.providers, list(req.filters.items())
+    best: dict[int, tuple[float, HostState, Candidate]] = {}
+    for cand in result.candidates:  # once per host: kept lean
+        root = providers[next(iter(cand.allocations))].root_id
         state = _state(result, root)
-        why = next((f"{name}: {r}" for name, f in req.filters.items()
-                    if (r := f(state)) is not None), None)
-        if why is not None:
-            rejected[state.name] = why
-            continue
-        host = RankedHost(state.uuid, state.name, weigh(state, req.resources, req.weigher),
-                          {result.providers[rp].uuid: dict(res)
-                           for rp, res in cand.allocations.items()})
-        if root not in best or host.weight > best[root].weight:
-            best[root] = host
-    ranked = sorted(best.values(), key=lambda h: (-h.weight, h.name))
+        for name, host_filter in filters:
+            if (why := host_filter(state)) is not None:
+                rejected[state.name] = f"{name}: {why}"
+                break
+        else:
+            weight = weigh(state, req.resources, req.weigher)
+            if root not in best or weight > best[root][0]:
+                best[root] = (weight, state, cand)
+    ranked = [RankedHost(state.uuid, state.name, weight,
+                         {providers[rp].uuid: dict(res) for rp, res in cand.allocations.items()})
+              for weight, state, cand in best.values()]
+    ranked.sort(key=lambda h: (-h.weight, h.name))
     if req.limit is not None:
         ranked = ranked[:req.limit]
     if not ranked:

@@ -162,3 +162,34 @@ async def test_snapshot_follows_writes_of_other_processes(placement: Placement) 
         assert (await other.candidates.find(query)).candidates == []
     finally:
         await other.db.close()
+
+
+async def test_usage_follows_claims_releases_and_new_providers(placement: Placement) -> None:
+    """Usage is re-read for the providers whose generation moved (claims here, seen there)."""
+    from onestack.db.engine import Database
+
+    other = Placement(Database(placement.db.url))
+    query = CandidateQuery([RequestGroup("", flavor(3))])
+
+    async def fitting() -> list[str]:
+        res = await other.candidates.find(query)
+        return sorted(res.providers[next(iter(c.allocations))].name for c in res.candidates)
+
+    try:
+        hosts = [await compute_node(placement, f"u{i}", vcpu=4) for i in range(3)]
+        assert await fitting() == ["u0", "u1", "u2"]
+        consumer = str(uuid.uuid4())
+        await placement.allocations.claim([Claim(consumer, {hosts[0]: {"VCPU": 2}})])
+        assert await fitting() == ["u1", "u2"]
+        await placement.allocations.claim([Claim(consumer, {hosts[1]: {"VCPU": 2}})])
+        assert await fitting() == ["u0", "u2"]  # moved: u0 free again
+        await placement.allocations.claim([Claim(consumer, {hosts[2]: {"VCPU": 2}})])
+        assert await fitting() == ["u0", "u1"]
+        await placement.allocations.claim([Claim(consumer, {})])
+        assert await fitting() == ["u0", "u1", "u2"]
+        # a provider deleted and a new one made (SQLite may reuse its id): nothing carried over
+        await placement.providers.delete(hosts[2])
+        await compute_node(placement, "u3", vcpu=4)
+        assert await fitting() == ["u0", "u1", "u3"]
+    finally:
+        await other.db.close()

@@ -230,8 +230,8 @@ class Builder(Store):
 
     async def _claim(self, inst: Instance, group: groups.Placement | None
                      ) -> tuple[str, str]:
-        enabled = await self.hosts.enabled_hosts()
-        node_host = {u: n.host for u, n in enabled.items()}
+        enabled = await self.hosts.enabled_hosts()  # provider uuid -> host name
+        node_host = enabled
 
         def service_up(state: HostState) -> str | None:
             return None if state.uuid in enabled else "the compute service is disabled or down"

@@ -137,6 +137,11 @@ class Hosts(Store):
             uuid_ = node.service_uuid
         return next(v for v in await self.services() if v.uuid == uuid_)
 
-    async def enabled_hosts(self) -> dict[str, ComputeNode]:
-        """Provider uuid -> node, for hosts that may take new instances."""
-        return {n.uuid: n for n in await self.nodes() if not n.disabled and self.is_up(n)}
+    async def enabled_hosts(self) -> dict[str, str]:
+        """Provider uuid -> host name, for hosts that may take new instances."""
+        cutoff = utcnow() - dt.timedelta(seconds=SERVICE_DOWN_AFTER)
+        async with self.db.read() as s:
+            rows = await s.execute(select(ComputeNode.uuid, ComputeNode.host,
+                                          ComputeNode.heartbeat).where(
+                ComputeNode.disabled.is_(False), ComputeNode.forced_down.is_(False)))
+            return {u: host for u, host, beat in rows if beat > cutoff}
