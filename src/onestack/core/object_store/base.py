@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import time
 from collections.abc import Mapping
@@ -82,8 +81,17 @@ def http_date(ts: float) -> str:
 
 
 def iso_listing(ts: float) -> str:
-    """last_modified in listings: 2016-03-24T11:40:47.620900 (UTC, no zone)."""
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    """last_modified in listings: 2016-03-24T11:40:47.620900 (UTC, no zone).
+
+    What ``datetime.fromtimestamp(ts, UTC).strftime(...)`` gives (microseconds rounded half
+    to even), at half its cost: a listing formats thousands of them."""
+    secs = int(ts)
+    micros = round((ts - secs) * 1e6)
+    if micros >= 1000000:
+        secs, micros = secs + 1, micros - 1000000
+    t = time.gmtime(secs)
+    return (f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:"
+            f"{t.tm_sec:02d}.{micros:06d}")
 
 
 def parse_http_date(value: str) -> float | None:
