@@ -235,6 +235,21 @@ def test_a_volume_hotplugs_into_a_running_guest_and_back_out() -> None:
                 conn.compute.get_server_console_output(server.id)["output"]):
             assert time.monotonic() < deadline, "the guest did not see the volume"
             time.sleep(1)
+        # grown while attached (3.42+): the guest sees the new size
+        grown = conn.block_storage.post(f"/volumes/{vol.id}/action",
+                                        json={"os-extend": {"new_size": 2}},
+                                        microversion="3.42")
+        assert grown.status_code == 202, grown.text
+        deadline = time.monotonic() + 30
+        while (now := conn.block_storage.get_volume(vol.id)).size != 2 or \
+                now.status != "in-use":
+            assert time.monotonic() < deadline and "error" not in now.status, now.status
+            time.sleep(0.5)
+        deadline = time.monotonic() + 30
+        while "4194304 512-byte logical blocks" not in (
+                conn.compute.get_server_console_output(server.id)["output"]):
+            assert time.monotonic() < deadline, "the guest did not see the new size"
+            time.sleep(1)
         conn.compute.delete_volume_attachment(server, vol.id)
         conn.block_storage.wait_for_status(vol, "available", wait=90)
         assert not any("/vol-" in v for v in _qemu_blocks(instances, server.id))

@@ -183,6 +183,21 @@ class ComputeAgent:
         return DiskSpec(Path(v.path), v.format, "volume", readonly=v.readonly,
                         serial=v.volume_id[:20], device=v.device_name.rsplit("/", 1)[-1])
 
+    async def extend_volume(self, uuid: str, volume_id: str, size_bytes: int) -> bool:
+        """Grow an attached volume in the running guest (block_resize); False when the
+        guest has no process (the file is resized offline instead)."""
+        try:
+            info = await self.driver.get_info(uuid)
+        except GuestNotFound:
+            return False
+        if info.power_state not in (PowerState.RUNNING, PowerState.PAUSED):
+            return False
+        for v in (await self._volumes([uuid])).get(uuid, []):
+            if v.volume_id == volume_id:
+                await self.driver.extend_volume(uuid, self.volume_disk(v), size_bytes)
+                return True
+        return False
+
     async def volume_ops(self, inst: Instance, guest: GuestInfo | None,
                          pending: list[VolumeDisk]) -> None:
         """Hotplug volumes being attached, unplug those being detached (a guest without a

@@ -81,6 +81,7 @@ class Runtime:
             metadata=self.compute_metadata)
         self.volume = VolumeService(settings, self.db, self.image)
         self.compute.volumes = ServerVolumes(self.db, self.compute.links, self.volume)
+        self.volume.worker.attached_extender = self.compute.volumes.extend_attached
         self.services: list[ServiceApi] = []
         self.policy: Enforcer = Enforcer([])
         self.startup: list[Callable[[], Awaitable[None]]] = [self.compute_agent.start,

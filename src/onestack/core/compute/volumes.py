@@ -165,6 +165,23 @@ class ServerVolumes(Store):
             host = inst.host
         self.links.wake(host)
 
+    async def extend_attached(self, volume_id: str, new_size_gb: int) -> bool:
+        """Grow a volume inside the running guest that has it (True), through the host's
+        agent; False when no running guest holds it (the backend resizes the file)."""
+        async with self.db.read() as s:
+            row = (await s.execute(select(BlockDeviceMapping, Instance).join(
+                Instance, Instance.uuid == BlockDeviceMapping.instance_uuid).where(
+                BlockDeviceMapping.volume_id == volume_id,
+                BlockDeviceMapping.status == ATTACHED))).first()
+        if row is None:
+            return False
+        inst = row[1]
+        agent = self.links.get(inst.host)
+        extend = getattr(agent, "extend_volume", None)
+        if extend is None:
+            return False
+        return bool(await extend(inst.uuid, volume_id, new_size_gb * 1024**3))
+
     # --- the agent's side ----------------------------------------------------------------
     async def disks(self, instance_uuids: list[str]) -> dict[str, list[VolumeDisk]]:
         """Each instance's volumes with their files (from the attachments' connection

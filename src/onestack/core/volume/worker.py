@@ -44,6 +44,9 @@ class Worker:
         self.host = f"{self.service_host}#{driver.backend}"
         self.scheduler_host = node
         self.tasks: set[asyncio.Task[None]] = set()
+        # Set by the runtime: grows a volume a running guest holds (QMP block_resize, so the
+        # guest sees the new size); False when no running guest has it.
+        self.attached_extender: Callable[[str, int], Awaitable[bool]] | None = None
         self._beat: asyncio.Task[None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -209,8 +212,14 @@ class Worker:
                                                  Volume.status == states.DELETING))
 
     async def extend_volume(self, volume_id: str, new_size: int, back_to: str) -> None:
-        error = await self._attempt(f"extending volume {volume_id}",
-                                    lambda: self.driver.extend(volume_id, new_size))
+        async def work() -> None:
+            hook = self.attached_extender
+            if back_to == states.IN_USE and hook is not None and await hook(volume_id,
+                                                                            new_size):
+                return
+            await self.driver.extend(volume_id, new_size)
+
+        error = await self._attempt(f"extending volume {volume_id}", work)
         if error is None:
             await self.finish(volume_id, states.EXTENDING, back_to, size=new_size, error=None)
         else:
