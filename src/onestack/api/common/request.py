@@ -56,6 +56,7 @@ class ApiRequest:
         self.state: dict[str, Any] = {}
         self._body: Any = None
         self._read = False
+        self._base_url: str | None = None
 
     @property
     def method(self) -> str:
@@ -69,13 +70,17 @@ class ApiRequest:
         return self.http.headers.get(name, default)
 
     def base_url(self) -> str:
-        """Where clients reach this service: the configured public URL, else the Host."""
-        configured = self.runtime.settings.server.public_url
-        if configured:
-            return configured.rstrip("/") + self.service.prefix
-        host = self.http.headers.get("host") or "localhost"
-        scheme = self.http.headers.get("x-forwarded-proto") or self.http.url.scheme
-        return f"{scheme}://{host}{self.service.prefix}"
+        """Where clients reach this service: the configured public URL, else the Host
+        (worked out once per request: a page of links asks for it per item)."""
+        if self._base_url is None:
+            configured = self.runtime.settings.server.public_url
+            if configured:
+                self._base_url = configured.rstrip("/") + self.service.prefix
+            else:
+                host = self.http.headers.get("host") or "localhost"
+                scheme = self.http.headers.get("x-forwarded-proto") or self.http.url.scheme
+                self._base_url = f"{scheme}://{host}{self.service.prefix}"
+        return self._base_url
 
     def url(self, path: str) -> str:
         return self.base_url() + path
