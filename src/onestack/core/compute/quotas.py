@@ -104,8 +104,10 @@ class Quotas(Store):
                                 min_count: int, max_count: int) -> int:
         """How many of max_count instances fit the project's quota (403 if not min_count)."""
         limits = await Quotas._limits(s, project_id)
-        used = await Quotas._usage(s, project_id)
         per = {"instances": 1, "cores": vcpus, "ram": ram}
+        if all(limits[resource] < 0 for resource in per):
+            return max_count  # unlimited: no need to add up what the project uses
+        used = await Quotas._usage(s, project_id)
         allowed = max_count
         for resource, each in per.items():
             limit = limits[resource]
