@@ -111,14 +111,30 @@ class Containers:
                 SwiftContainer.account == account, SwiftContainer.name == name))
             ).scalar_one_or_none()
 
+    async def with_account(self, account: str, name: str
+                           ) -> tuple[SwiftContainer | None, SwiftAccount]:
+        """The container and its account in one query (the write path needs both)."""
+        async with self.db.read() as s:
+            found = (await s.execute(select(SwiftContainer, SwiftAccount).outerjoin(
+                SwiftAccount, SwiftAccount.name == SwiftContainer.account).where(
+                SwiftContainer.account == account, SwiftContainer.name == name))).first()
+        if found is None:
+            return None, await self.account(account)
+        return found[0], found[1] or virtual_account(account)
+
+    def missing(self, account: str, caller: Caller | None) -> Exception:
+        """What a request for an absent container gets: 404, or 401/403 for a caller who
+        could not see it anyway."""
+        if caller is not None and not caller.owns(account):
+            return caller.deny()
+        return NotFound("The resource could not be found.")
+
     async def require(self, account: str, name: str,
                       caller: Caller | None = None) -> SwiftContainer:
         """The container; 404, or 401/403 for a caller who could not see it anyway."""
         row = await self.get(account, name)
         if row is None:
-            if caller is not None and not caller.owns(account):
-                raise caller.deny()
-            raise NotFound("The resource could not be found.")
+            raise self.missing(account, caller)
         return row
 
     @staticmethod

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onestack.core.object_store import acl, large
@@ -139,11 +139,17 @@ class Objects:
 
         ``manifest``: the manifest object itself, not the large object it describes.
         """
-        c = await self.containers.require(account, cname, caller)
+        async with self.db.read() as s:  # the container and the object in one query
+            found = (await s.execute(select(SwiftContainer, SwiftObject).outerjoin(
+                SwiftObject, and_(SwiftObject.container_id == SwiftContainer.id,
+                                  SwiftObject.name == name)).where(
+                SwiftContainer.account == account, SwiftContainer.name == cname))).first()
+        if found is None:
+            raise self.containers.missing(account, caller)
+        c, row = found[0], found[1]
         if not acl.may_read_object(caller, account, c.sysmeta.get("read")):
             raise caller.deny()
-        row = await self.find(c.id, name)
-        if row is None:
+        if row is None or (row.delete_at is not None and row.delete_at <= now()):
             raise NotFound("The resource could not be found.")
         if manifest:
             resolved = large.Resolved("plain", row.size if not row.headers.get("slo") else
@@ -172,10 +178,16 @@ class Objects:
 
     # --- writes --------------------------------------------------------------------------
     async def writable(self, caller: Caller, account: str, cname: str) -> SwiftContainer:
-        c = await self.containers.require(account, cname, caller)
+        return (await self._writable(caller, account, cname))[0]
+
+    async def _writable(self, caller: Caller, account: str, cname: str
+                        ) -> tuple[SwiftContainer, SwiftAccount]:
+        c, acct = await self.containers.with_account(account, cname)
+        if c is None:
+            raise self.containers.missing(account, caller)
         if not acl.may_write_object(caller, account, c.sysmeta.get("write")):
             raise caller.deny()
-        return c
+        return c, acct
 
     @staticmethod
     def _room(acct: SwiftAccount, c: SwiftContainer, length: int | None) -> int | None:
@@ -209,7 +221,7 @@ class Objects:
         check_name(name, "object")
         if not name:
             raise BadRequest("Object name is required.")
-        c = await self.writable(caller, account, cname)
+        c, acct = await self._writable(caller, account, cname)
         if spec.content_length is not None and spec.content_length > CONSTRAINTS.max_file_size:
             raise PayloadTooLarge("Your request is too large.")
         manifest = spec.headers.get("x-object-manifest")
@@ -220,7 +232,7 @@ class Objects:
             raise BadRequest("If-None-Match only supports *")
         if spec.if_none_match and await self.find(c.id, name) is not None:
             raise PreconditionFailed("A precondition for this request was not met.")
-        room = self._room(await self.containers.account(account), c, spec.content_length)
+        room = self._room(acct, c, spec.content_length)
         key = self._blob_key(account, cname)
         try:
             info = await self.blobs.put(key, body, max_size=room)
@@ -299,7 +311,7 @@ class Objects:
                       ) -> tuple[SwiftObject, list[str]]:
         dropped: list[str] = []
         async with self.db.write() as s:
-            await self.containers.ensure_account(s, c.account)
+            # The account row exists: containers.put made it, and takes the container with it.
             existing = await self._row(s, c.id, name)
             if existing is not None:
                 expired = existing.delete_at is not None and existing.delete_at <= now()
