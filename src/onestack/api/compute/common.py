@@ -69,12 +69,18 @@ def iso(t: dt.datetime | None) -> str | None:
     """Nova's server times: 2012-08-20T21:11:09Z."""
     if t is None:
         return None
-    return t.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"  # strftime is slower
+    if t.tzinfo is not None:
+        t = t.replace(tzinfo=None)
+    return t.isoformat(timespec="seconds") + "Z"  # strftime is slower
 
 
 def iso_micro(t: dt.datetime | None) -> str | None:
     """Nova's other times: 2012-08-20T21:11:09.000000."""
-    return None if t is None else t.replace(tzinfo=None).isoformat(timespec="microseconds")
+    if t is None:
+        return None
+    if t.tzinfo is not None:
+        t = t.replace(tzinfo=None)
+    return t.isoformat(timespec="microseconds")
 
 
 def parse_time(value: str, name: str) -> dt.datetime:
