@@ -157,9 +157,26 @@ async def set_addresses(ns: str | None, dev: str, cidrs: list[str]) -> None:
                 have.add(_norm(f"{a['local']}/{a['prefixlen']}"))
     for cidr in sorted(have - want):
         await run([*_ipn(ns), "addr", "del", cidr, "dev", dev])
-    for cidr in sorted(want - have):
+    added = sorted(want - have)
+    for cidr in added:
         flags = ["nodad"] if ":" in cidr else []
         await run([*_ipn(ns), "addr", "add", cidr, "dev", dev, *flags])
+    if ns is not None:
+        await forget_neighbours([c.split("/")[0] for c in added if ":" not in c])
+
+
+async def forget_neighbours(addresses: list[str]) -> None:
+    """An address that moved here (a floating IP freed on one router and taken by another)
+    may still sit in the host's and the routers' ARP caches with the old owner's MAC: drop
+    those entries so the next packet asks again (instead of a gratuitous ARP, which needs a
+    tool the host may lack)."""
+    if not addresses:
+        return
+    spaces: list[str | None] = [None, *[n for n in await namespaces()
+                                        if n.startswith("onestack-router-")]]
+    for where in spaces:
+        for address in addresses:
+            await run([*_ipn(where), "neigh", "flush", "to", address], ok_codes=(0, 1, 2))
 
 
 async def set_routes(ns: str, routes: list[tuple[str, str]]) -> None:
