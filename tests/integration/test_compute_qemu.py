@@ -84,6 +84,30 @@ async def _seed(cloud: RunningCloud, owner: str) -> dict[str, str]:
         await db.close()
 
 
+def destroy_guests(instances: Path) -> None:
+    """Whatever a failed test left running: no QEMU outlives the test."""
+    driver = QemuDriver(instances_dir=instances)
+
+    async def run() -> None:
+        for guest in await driver.list_guests():
+            await driver.destroy(guest.uuid)
+
+    asyncio.run(run())
+    for pid in [p for p in _all_pids() if str(instances) in _cmdline(p)]:
+        os.kill(pid, signal.SIGKILL)
+
+
+def _all_pids() -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 def qemu_state(instances: Path, uuid: str) -> str | None:
     driver = QemuDriver(instances_dir=instances)
     try:
@@ -192,6 +216,7 @@ def test_the_whole_life_of_a_qemu_server() -> None:
             assert all(v == 0 for v in usages["usages"].values()), usages
         assert not [p for u in (sid, second.id) for p in _pids(u)]
     finally:
+        destroy_guests(instances)
         thread.stop()
 
 
@@ -260,4 +285,5 @@ def test_a_volume_hotplugs_into_a_running_guest_and_back_out() -> None:
             time.sleep(0.3)
         conn.block_storage.delete_volume(vol.id)
     finally:
+        destroy_guests(instances)
         thread.stop()
