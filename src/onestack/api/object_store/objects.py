@@ -34,6 +34,7 @@ from onestack.core.object_store.objects import ObjectView
 from onestack.db.models import SwiftObject
 from onestack.errors import PreconditionFailed
 
+SMALL_BODY = 64 * 1024
 ACCEPTED = "<html><h1>Accepted</h1><p>The request is accepted for processing.</p></html>"
 
 
@@ -78,6 +79,9 @@ async def get_object(req: ApiRequest) -> Response:
                                                   "Content-Length": str(view.size)})
     ranges = conditional.parse_range(req.header("range"), view.size)
     if ranges is None:
+        if view.size <= SMALL_BODY:  # one read, no streaming machinery
+            data = b"".join([chunk async for chunk in os_.objects.read(view)])
+            return Response(data, headers={**headers, "Content-Length": str(len(data))})
         return StreamingResponse(os_.objects.read(view), headers={
             **headers, "Content-Length": str(view.size)})
     if len(ranges) == 1:

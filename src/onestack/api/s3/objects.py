@@ -32,6 +32,7 @@ from onestack.core.object_store.s3.multipart import s3_etag
 from onestack.db.models import SwiftObject
 
 META = "x-amz-meta-"
+SMALL_BODY = 64 * 1024
 # Stored headers S3 clients set (Swift's allowed headers, less its own manifest header).
 STORED = tuple(h for h in ALLOWED_HEADERS if h != "x-object-manifest")
 OVERRIDES = {"response-content-type": "Content-Type",
@@ -97,6 +98,9 @@ async def get_object(req: ApiRequest) -> Response:
         return Response(status_code=200, headers=headers)
     ranges = conditional.parse_range(req.header("range"), view.size)
     if not ranges:
+        if view.size <= SMALL_BODY:  # one read, no streaming machinery
+            return Response(b"".join([c async for c in os_.objects.read(view)]),
+                            headers=headers)
         return StreamingResponse(os_.objects.read(view), headers=headers)
     first, last = ranges[0]
     headers.update({"Content-Length": str(last - first + 1),

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,6 +41,14 @@ class ContainerSettings:
 
     values: dict[str, str | None] = field(default_factory=dict)
     policy: str | None = None
+
+
+# Built once (the hot paths run them on every request).
+_GET = select(SwiftContainer).where(SwiftContainer.account == bindparam("account"),
+                                    SwiftContainer.name == bindparam("name"))
+_WITH_ACCOUNT = select(SwiftContainer, SwiftAccount).outerjoin(
+    SwiftAccount, SwiftAccount.name == SwiftContainer.account).where(
+    SwiftContainer.account == bindparam("account"), SwiftContainer.name == bindparam("name"))
 
 
 def virtual_account(name: str) -> SwiftAccount:
@@ -107,17 +115,15 @@ class Containers:
     # --- containers ----------------------------------------------------------------------
     async def get(self, account: str, name: str) -> SwiftContainer | None:
         async with self.db.read() as s:
-            return (await s.execute(select(SwiftContainer).where(
-                SwiftContainer.account == account, SwiftContainer.name == name))
-            ).scalar_one_or_none()
+            return (await s.execute(_GET, {"account": account, "name": name})
+                    ).scalar_one_or_none()
 
     async def with_account(self, account: str, name: str
                            ) -> tuple[SwiftContainer | None, SwiftAccount]:
         """The container and its account in one query (the write path needs both)."""
         async with self.db.read() as s:
-            found = (await s.execute(select(SwiftContainer, SwiftAccount).outerjoin(
-                SwiftAccount, SwiftAccount.name == SwiftContainer.account).where(
-                SwiftContainer.account == account, SwiftContainer.name == name))).first()
+            found = (await s.execute(_WITH_ACCOUNT, {"account": account, "name": name})
+                     ).first()
         if found is None:
             return None, await self.account(account)
         return found[0], found[1] or virtual_account(account)

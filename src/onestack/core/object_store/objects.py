@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onestack.core.object_store import acl, large
@@ -75,6 +75,16 @@ class ObjectView:
         return self.resolved.etag
 
 
+# Built once: constructing a statement costs more than running it on the hot paths.
+_OPEN = select(SwiftContainer, SwiftObject).outerjoin(
+    SwiftObject, and_(SwiftObject.container_id == SwiftContainer.id,
+                      SwiftObject.name == bindparam("name"))).where(
+    SwiftContainer.account == bindparam("account"),
+    SwiftContainer.name == bindparam("container"))
+_ROW = select(SwiftObject).where(SwiftObject.container_id == bindparam("cid"),
+                                 SwiftObject.name == bindparam("name"))
+
+
 def version_prefix(name: str) -> str:
     return f"{len(name):03x}{name}/"
 
@@ -88,9 +98,8 @@ class Objects:
     # --- lookups -------------------------------------------------------------------------
     @staticmethod
     async def _row(s: AsyncSession, container_id: int, name: str) -> SwiftObject | None:
-        return (await s.execute(select(SwiftObject).where(
-            SwiftObject.container_id == container_id, SwiftObject.name == name))
-        ).scalar_one_or_none()
+        return (await s.execute(_ROW, {"cid": container_id, "name": name})
+                ).scalar_one_or_none()
 
     async def find(self, container_id: int, name: str) -> SwiftObject | None:
         async with self.db.read() as s:
@@ -140,10 +149,8 @@ class Objects:
         ``manifest``: the manifest object itself, not the large object it describes.
         """
         async with self.db.read() as s:  # the container and the object in one query
-            found = (await s.execute(select(SwiftContainer, SwiftObject).outerjoin(
-                SwiftObject, and_(SwiftObject.container_id == SwiftContainer.id,
-                                  SwiftObject.name == name)).where(
-                SwiftContainer.account == account, SwiftContainer.name == cname))).first()
+            found = (await s.execute(_OPEN, {"account": account, "container": cname,
+                                             "name": name})).first()
         if found is None:
             raise self.containers.missing(account, caller)
         c, row = found[0], found[1]
