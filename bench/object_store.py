@@ -375,18 +375,24 @@ def main() -> int:
 
 
 def markdown(r: dict[str, Any]) -> str:
-    lines = ["| operation | swift | onestack | ratio |", "|---|---|---|---|"]
+    lines = ["| operation | service | req/s | p50 ms | p99 ms | server CPU ms/req | "
+             "other CPU % | 5xx | onestack/swift |", "|---|---|--:|--:|--:|--:|--:|--:|--:|"]
     for op, by in r["operations"].items():
         sw, on = by.get("swift", {}).get("rps"), by.get("onestack", {}).get("rps")
         ratio = f"{on / sw:.2f}x" if sw and on else "-"
-        lines.append(f"| {op} (req/s, p50 ms) | {sw or '-'} ({by.get('swift', {}).get('p50_ms')})"
-                     f" | {on or '-'} ({by.get('onestack', {}).get('p50_ms')}) | {ratio} |")
+        for name, s in by.items():
+            lines.append(f"| {op} | {name} | {s['rps']} | {s['p50_ms']} | {s['p99_ms']} | "
+                         f"{s['server_cpu_ms_per_request']} | {s['other_cpu_pct']} | "
+                         f"{s['5xx']} | {ratio if name == 'onestack' else ''} |")
+    lines += ["", "| large object | swift MB/s (best / median) | onestack MB/s | ratio |",
+              "|---|--:|--:|--:|"]
     sw_large, on_large = r["large"].get("swift", {}), r["large"].get("onestack", {})
     for op in on_large or sw_large:
-        sw = sw_large.get(op, {}).get("mb_s_best")
-        on = on_large.get(op, {}).get("mb_s_best")
-        ratio = f"{on / sw:.2f}x" if sw and on else "-"
-        lines.append(f"| {op} (MB/s, best) | {sw or '-'} | {on or '-'} | {ratio} |")
+        sw, on = sw_large.get(op, {}), on_large.get(op, {})
+        ratio = (f"{on['mb_s_best'] / sw['mb_s_best']:.2f}x"
+                 if sw.get("mb_s_best") and on.get("mb_s_best") else "-")
+        lines.append(f"| {op} | {sw.get('mb_s_best', '-')} / {sw.get('mb_s_median', '-')} | "
+                     f"{on.get('mb_s_best', '-')} / {on.get('mb_s_median', '-')} | {ratio} |")
     lines.append(f"\nDisk sequential write with fsync: {r.get('disk_write_mb_s')} MB/s")
     lines.append(f"Idle memory: {json.dumps(r.get('memory_idle'))}; after: "
                  f"{json.dumps(r.get('memory_after'))}")

@@ -89,9 +89,11 @@ def _tighter_high(a: Bound, b: Bound) -> Bound:
 
 async def listing(session: AsyncSession, base: Select[Any], name_col: Any,
                   params: ListParams,
-                  extra: Sequence[ColumnElement[bool]] = ()) -> list[Any]:
-    """Rows of ``base`` (one entity with a name), or subdir strings where the delimiter
-    rolls names up, in Swift's order and limits."""
+                  extra: Sequence[ColumnElement[bool]] = (), scalars: bool = True
+                  ) -> list[Any]:
+    """Rows of ``base`` (one entity with a name; with ``scalars=False``, rows of columns,
+    ``name`` among them), or subdir strings where the delimiter rolls names up, in Swift's
+    order and limits."""
     prefix, delimiter = params.prefix, params.delimiter
     only_direct = False
     if params.path is not None:
@@ -125,7 +127,8 @@ async def listing(session: AsyncSession, base: Select[Any], name_col: Any,
             q = q.where(name_col <= high[0] if high[1] else name_col < high[0])
         want = limit - len(out)
         q = q.order_by(name_col.desc() if params.reverse else name_col).limit(want)
-        rows = list((await session.execute(q)).scalars())
+        result = await session.execute(q)
+        rows = list(result.scalars() if scalars else result.all())
         if not rows:
             break
         rolled = False

@@ -129,18 +129,18 @@ class Multipart:
 
     async def parts(self, caller: Caller, account: str, bucket: str, key: str,
                     upload_id: str, marker: int = 0, limit: int = 1000
-                    ) -> tuple[Upload, list[SwiftObject]]:
+                    ) -> tuple[Upload, list[Any]]:
         upload = await self.upload(caller, account, bucket, key, upload_id)
         prefix = f"{key}/{upload_id}/"
         params = ListParams(prefix=prefix, limit=limit,
                             marker=part_name(key, upload_id, marker) if marker else "")
         _, rows = await self.containers.list_objects(caller, account, segments_of(bucket),
                                                      params)
-        return upload, [r for r in rows if isinstance(r, SwiftObject)]
+        return upload, [r for r in rows if not isinstance(r, str)]
 
     async def _all_parts(self, caller: Caller, account: str, bucket: str, key: str,
-                         upload_id: str) -> list[SwiftObject]:
-        out: list[SwiftObject] = []
+                         upload_id: str) -> list[Any]:
+        out: list[Any] = []
         marker = 0
         while True:
             _, rows = await self.parts(caller, account, bucket, key, upload_id, marker)
@@ -171,7 +171,7 @@ class Multipart:
         seg = segments_of(bucket)
         uploaded = {int(r.name.rsplit("/", 1)[1]): r
                     for r in await self._all_parts(caller, account, bucket, key, upload_id)}
-        chosen: list[SwiftObject] = []
+        chosen: list[Any] = []
         for number, etag in wanted:
             row = uploaded.get(number)
             if row is None or etag.strip().strip('"').lower() != row.etag:
@@ -209,7 +209,7 @@ class Multipart:
             _, rows = await self.containers.list_objects(
                 caller, account, seg, ListParams(prefix=prefix, marker=marker))
             for r in rows:
-                m = _MARKER.match(r.name) if isinstance(r, SwiftObject) else None
+                m = _MARKER.match(r.name) if not isinstance(r, str) else None
                 if m is not None:
                     out.append(Upload(m["key"], m["id"], r.timestamp))
             if len(rows) < ListParams().limit:
