@@ -261,6 +261,44 @@ def db_upgrade(config: str | None, data_dir: Path | None) -> None:
     click.echo("database is at the latest schema")
 
 
+@db.command("migrate")
+@_common
+@click.option("--to", "target", required=True, metavar="URL",
+              help="The new, empty PostgreSQL database: postgresql://user:pass@host:port/db")
+@click.option("--write-config", is_flag=True,
+              help="Point the --config file at the new database (old one kept as .bak).")
+def db_migrate(config: str | None, data_dir: Path | None, target: str,
+               write_config: bool) -> None:
+    """Move an all-in-one SQLite database to PostgreSQL (stop Onestack first)."""
+    from onestack.config_edit import database_snippet, set_database_url
+    from onestack.db.transfer import TransferError, display_url, move
+
+    if write_config and not config:
+        raise click.ClickException("--write-config needs the deployment's --config FILE")
+    settings = _settings(config, data_dir=data_dir)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        report = move(settings.database_url, target,
+                      progress=lambda m: console.print(f"[dim]  {m}[/dim]"))
+    except TransferError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"moved {len(report.tables)} tables, {report.rows} rows in "
+               f"{report.seconds:.1f} s to {display_url(target)}")
+    click.echo(f"files stay in {settings.data_dir} (images, objects, volumes, instances, Fernet "
+               "and credential keys): keep data_dir pointing there")
+    if write_config and config:
+        try:
+            backup = set_database_url(Path(config), target, settings.data_dir)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"updated {config} to use the new database (previous file: {backup})")
+    else:
+        click.echo("to use it, put this in the config file you start Onestack with "
+                   "(--config):\n\n" + database_snippet(target, settings.data_dir))
+    click.echo(f"the SQLite file {settings.database_url.removeprefix('sqlite:///')} is left "
+               "as it was; remove it once the new database serves you well")
+
+
 @manage.command("bootstrap")
 @_common
 @click.option("--admin-password", envvar="ONESTACK_ADMIN_PASSWORD", default=None)
