@@ -84,6 +84,7 @@ def test_awkward_values_survive(tmp_path: Path, pg_server: PostgresServer) -> No
     src, dst = _sqlite(tmp_path), _pg(pg_server)
     _awkward(src)
     report = transfer.move(src, dst, batch=1)  # one-row batches: the streaming path
+    assert migrate.current(dst) == migrate.current(src) is not None  # `serve` checks this
     counts = {t.name: t.rows for t in report.tables}
     assert counts["project"] == 2 and counts["revocation_event"] == 2
     assert len(report.tables) == len(Base.metadata.sorted_tables)

@@ -64,10 +64,11 @@ def password_token(auth_url: str, username: str, password: str,
 
 
 class CloudThread:
-    def __init__(self, database_url: str | None = None, **identity: Any) -> None:
+    def __init__(self, database_url: str | None = None, *, data_dir: Path | None = None,
+                 port: int | None = None, **identity: Any) -> None:
         self.tmp = tempfile.TemporaryDirectory(prefix="onestack-test-")
-        data_dir = Path(self.tmp.name)
-        self.port = free_port()
+        data_dir = data_dir or Path(self.tmp.name)
+        self.port = port or free_port()
         self.settings = load_settings(None, data_dir=data_dir, host="127.0.0.1",
                                       port=self.port, database_url=database_url)
         for key, value in {**TEST_IDENTITY, **identity}.items():
@@ -129,9 +130,11 @@ class CloudThread:
         self._ready.set()
         await serve
 
-    def stop(self) -> None:
+    def stop(self, *, cleanup: bool = True) -> None:
+        """Stop serving; ``cleanup=False`` keeps the data dir (to start again on it)."""
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=15)
-        self.tmp.cleanup()
+        if cleanup:
+            self.tmp.cleanup()

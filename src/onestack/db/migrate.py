@@ -24,13 +24,22 @@ def upgrade(url: str, revision: str = "heads") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-def current(url: str) -> str | None:
+def current_heads(url: str) -> set[str]:
+    """The revisions the database is at: one head per service branch (empty: no schema)."""
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
 
-    engine = create_engine(sync_url(url))
+    engine = create_engine(sync_url(url), poolclass=NullPool)
     try:
         with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            return set(MigrationContext.configure(conn).get_current_heads())
     finally:
         engine.dispose()
+
+
+def current(url: str) -> str | None:
+    """The heads, comma-separated, or None for a database without our schema. (Alembic's
+    get_current_revision() refuses a database with several branches, as ours has.)"""
+    heads = current_heads(url)
+    return ",".join(sorted(heads)) if heads else None

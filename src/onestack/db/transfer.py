@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alembic.runtime.migration import MigrationContext
 from alembic.util.exc import CommandError
 from sqlalchemy import (
     JSON,
@@ -218,15 +217,6 @@ def check_target(url: str) -> None:
                             "have rows): move into a new, empty database")
 
 
-def current_heads(url: str) -> set[str]:
-    engine = create_engine(sync_url(url), poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            return set(MigrationContext.configure(conn).get_current_heads())
-    finally:
-        engine.dispose()
-
-
 def migrate_schemas(source_url: str, target_url: str) -> set[str]:
     """Upgrade both to this release's heads; returns them. Refuses a schema it cannot reach."""
     try:
@@ -241,7 +231,8 @@ def migrate_schemas(source_url: str, target_url: str) -> set[str]:
     except (CommandError, SQLAlchemyError) as exc:
         raise TransferError(f"cannot create the schema in the target database: "
                             f"{_first_line(exc)}") from exc
-    source, target = current_heads(source_url), current_heads(target_url)
+    source = migrate.current_heads(source_url)
+    target = migrate.current_heads(target_url)
     if source != target:
         raise TransferError(f"the schemas differ after upgrading (source at {sorted(source)}, "
                             f"target at {sorted(target)}): use a new, empty target database")
@@ -400,7 +391,8 @@ def copy_all(source_url: str, target_url: str, *, batch: int = 1000,
                 if deferred:
                     later.append((table, deferred))
                 report.tables.append(TableCopy(table.name, rows))
-                progress(f"{table.name}: {rows} rows")
+                if rows:
+                    progress(f"{table.name}: {rows} rows")
             for table, deferred in later:
                 current = table.name
                 _fill_deferred(src, dst, table, deferred, batch)
