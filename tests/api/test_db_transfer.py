@@ -187,7 +187,8 @@ def test_cli_writes_the_config(tmp_path: Path, pg_server: PostgresServer) -> Non
     cfg = tmp_path / "onestack.toml"
     cfg.write_text(f'# my cloud\ndata_dir = "{data}"\n\n[server]\nport = 5001\n\n'
                    '[database]\npool_size = 5  # keep\n')
-    dst = _pg(pg_server)
+    # The form the docs show (no driver name): the psycopg driver is used for it.
+    dst = _pg(pg_server).replace("postgresql+psycopg://", "postgresql://")
     started = time.monotonic()
     r = _cli("--config", str(cfg), "--to", dst, "--write-config")
     assert r.exit_code == 0, r.output
