@@ -8,13 +8,16 @@ never see "database is locked".
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+T = TypeVar("T")
 
 
 def async_url(url: str) -> str:
@@ -61,6 +64,15 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        # Hot read paths on SQLite: the plain driver in one worker-thread hand-off (aiosqlite
+        # hands every cursor step to its thread and back).
+        self._sync_reads: sessionmaker[Session] | None = None
+        database = make_url(aurl).database
+        if self.is_sqlite and database and database != ":memory:":
+            sync = create_engine(sync_url(url), pool_size=max(pool_size, 20), max_overflow=20,
+                                 connect_args={"check_same_thread": False})
+            event.listen(sync, "connect", _sqlite_pragmas)
+            self._sync_reads = sessionmaker(sync, expire_on_commit=False)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -76,5 +88,22 @@ class Database:
             async with self.sessions() as session, session.begin():
                 yield session
 
+    async def run_read(self, fn: Callable[[Session], T]) -> T:
+        """``fn(session)`` with a synchronous session that only reads: on SQLite in one
+        worker thread, elsewhere through the async session's ``run_sync``. For hot paths
+        whose query is one statement; objects it returns are detached."""
+        if self._sync_reads is not None:
+            return await asyncio.to_thread(self._read_in_thread, fn)
+        async with self.sessions() as session:
+            return await session.run_sync(fn)
+
+    def _read_in_thread(self, fn: Callable[[Session], T]) -> T:
+        assert self._sync_reads is not None
+        with self._sync_reads() as session:
+            return fn(session)
+
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._sync_reads is not None:
+            bind = self._sync_reads.kw["bind"]
+            await asyncio.to_thread(bind.dispose)

@@ -55,6 +55,8 @@ async def test_delete_is_idempotent_and_missing_raises(store: BlobStore) -> None
         await store.size("k")
     with pytest.raises(BlobNotFound):
         await read(store, "k")
+    with pytest.raises(BlobNotFound):
+        await read(store, "k", 0, 10)
 
 
 async def test_failed_stream_leaves_old_blob(store: BlobStore) -> None:
@@ -67,6 +69,31 @@ async def test_failed_stream_leaves_old_blob(store: BlobStore) -> None:
     with pytest.raises(ConnectionError):
         await store.put("k", broken())
     assert await read(store, "k") == b"old"
+
+
+async def test_blocks_in_odd_pieces_and_empty_body(store: BlobStore) -> None:
+    data = bytes(range(256)) * 20_000 + b"end"  # about 5 MiB: several blocks of CHUNK
+    pieces = [data[i:i + 65_537] for i in range(0, len(data), 65_537)]
+    info = await store.put("odd", chunks(*pieces), sha512=False)
+    assert (info.size, info.md5, info.sha512) == (len(data), hashlib.md5(data).hexdigest(), "")
+    assert await read(store, "odd") == data
+    empty = await store.put("empty", chunks())
+    assert (empty.size, empty.sha512) == (0, hashlib.sha512(b"").hexdigest())
+    assert await read(store, "empty") == b""
+
+
+async def test_failure_after_whole_blocks_leaves_no_temporary(store: BlobStore,
+                                                             tmp_path: Path) -> None:
+    async def broken() -> AsyncIterator[bytes]:
+        for _ in range(3):
+            yield b"z" * 1_000_000
+        raise ConnectionError("client went away")
+
+    with pytest.raises(ConnectionError):
+        await store.put("gone", broken())
+    assert not await store.exists("gone")
+    if isinstance(store, FilesystemBlobStore):
+        assert list((tmp_path / ".tmp").iterdir()) == []
 
 
 def test_unsafe_keys_are_refused(tmp_path: Path) -> None:

@@ -17,8 +17,9 @@ from onestack.core.object_store.base import (
     iso_listing,
     x_timestamp,
 )
+from onestack.core.object_store.containers import listed_headers
 from onestack.core.object_store.objects import ObjectView
-from onestack.db.models import SwiftAccount, SwiftContainer, SwiftObject
+from onestack.db.models import SwiftAccount, SwiftContainer
 
 JSON = "application/json; charset=utf-8"
 XML = "application/xml; charset=utf-8"
@@ -113,12 +114,13 @@ def object_headers(view: ObjectView) -> dict[str, str]:
 def _object_entry(item: Any) -> dict[str, Any]:
     if isinstance(item, str):
         return {"subdir": item}
-    row: SwiftObject = item
+    row = item  # a row of LISTED columns
     entry: dict[str, Any] = {"name": row.name, "hash": row.etag, "bytes": row.size,
                              "content_type": row.content_type,
                              "last_modified": iso_listing(row.timestamp)}
-    if row.headers.get("slo_etag"):
-        entry["slo_etag"] = f'"{row.headers["slo_etag"]}"'
+    slo_etag = listed_headers(row.headers).get("slo_etag")
+    if slo_etag:
+        entry["slo_etag"] = f'"{slo_etag}"'
     return entry
 
 

@@ -6,11 +6,12 @@ account that was never written answers as an empty one.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy import Select, String, bindparam, delete, func, or_, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,10 +44,19 @@ class ContainerSettings:
     policy: str | None = None
 
 
-# What an object listing reads: rows of these columns (cheaper than ORM objects), each with
-# the attributes of a SwiftObject that listings use.
+# What an object listing reads: rows of these columns (cheaper than ORM objects). The
+# headers come as the stored JSON text where the driver gives text (SQLite), decoded only
+# when a listing asks for them (most objects have none).
 LISTED = (SwiftObject.name, SwiftObject.etag, SwiftObject.size, SwiftObject.content_type,
-          SwiftObject.timestamp, SwiftObject.headers)
+          SwiftObject.timestamp, type_coerce(SwiftObject.headers, String).label("headers"))
+
+
+def listed_headers(value: str | dict[str, Any] | None) -> dict[str, Any]:
+    """The headers of a listed row (stored JSON text on SQLite) or of a SwiftObject."""
+    if isinstance(value, dict):
+        return value
+    return json.loads(value) if value and value != "{}" else {}
+
 
 # Built once (the hot paths run them on every request).
 _GET = select(SwiftContainer).where(SwiftContainer.account == bindparam("account"),
@@ -242,14 +252,15 @@ class Containers:
 
     async def list_objects(self, caller: Caller, account: str, name: str,
                            params: ListParams) -> tuple[SwiftContainer, list[Any]]:
-        """The container and its listing: subdir strings and rows of LISTED columns."""
+        """The container and its listing: subdir strings and rows of LISTED columns (their
+        headers through ``listed_headers``)."""
         row = await self.require(account, name, caller)
         if not acl.may_list(caller, account, row.sysmeta.get("read")):
             raise caller.deny()
+        base = cast("Select[Any]", select(*LISTED).where(SwiftObject.container_id == row.id))
         async with self.db.read() as s:
-            items = await listing(s, select(*LISTED).where(
-                SwiftObject.container_id == row.id), SwiftObject.name, params,
-                extra=[live()], scalars=False)
+            items = await listing(s, base, SwiftObject.name, params, extra=[live()],
+                                  scalars=False)
         return row, items
 
     async def authorize_head(self, caller: Caller, account: str, name: str) -> SwiftContainer:

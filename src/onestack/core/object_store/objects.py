@@ -148,9 +148,9 @@ class Objects:
 
         ``manifest``: the manifest object itself, not the large object it describes.
         """
-        async with self.db.read() as s:  # the container and the object in one query
-            found = (await s.execute(_OPEN, {"account": account, "container": cname,
-                                             "name": name})).first()
+        params = {"account": account, "container": cname, "name": name}
+        # the container and the object in one query
+        found = await self.db.run_read(lambda s: s.execute(_OPEN, params).first())
         if found is None:
             raise self.containers.missing(account, caller)
         c, row = found[0], found[1]
@@ -242,7 +242,7 @@ class Objects:
         room = self._room(acct, c, spec.content_length)
         key = self._blob_key(account, cname)
         try:
-            info = await self.blobs.put(key, body, max_size=room)
+            info = await self.blobs.put(key, body, max_size=room, sha512=False)
         except BlobTooLarge as exc:
             raise PayloadTooLarge("Upload exceeds quota.") from exc
         try:

@@ -1,8 +1,9 @@
 """The blob store contract.
 
-- ``put`` streams bytes in, computing size, md5 and sha512 as they pass; the blob becomes
-  visible only once complete (a crash never leaves a partial blob under the key). When
-  ``max_size`` is given and exceeded, nothing is stored and ``BlobTooLarge`` is raised.
+- ``put`` streams bytes in, computing size, md5 and (unless declined) sha512 as they pass;
+  the blob becomes visible only once complete (a crash never leaves a partial blob under
+  the key). When ``max_size`` is given and exceeded, nothing is stored and ``BlobTooLarge``
+  is raised.
 - ``get`` streams bytes out in chunks, optionally a byte range.
 - ``delete`` is idempotent.
 """
@@ -34,7 +35,8 @@ class BlobInfo:
 class BlobStore(abc.ABC):
     @abc.abstractmethod
     async def put(self, key: str, data: AsyncIterator[bytes],
-                  max_size: int | None = None) -> BlobInfo: ...
+                  max_size: int | None = None, sha512: bool = True) -> BlobInfo:
+        """``sha512=False`` skips that digest (``BlobInfo.sha512`` is then empty)."""
 
     @abc.abstractmethod
     def get(self, key: str, offset: int = 0, length: int | None = None

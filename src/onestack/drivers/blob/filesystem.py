@@ -8,10 +8,60 @@ import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import BinaryIO
 
 from onestack.drivers.blob.base import CHUNK, BlobInfo, BlobNotFound, BlobStore, BlobTooLarge
 
 _SAFE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+
+
+def _read_range(path: Path, key: str, offset: int, length: int) -> bytes:
+    try:
+        with open(path, "rb", buffering=0) as fh:
+            if offset:
+                fh.seek(offset)
+            return fh.read(length)
+    except FileNotFoundError as exc:
+        raise BlobNotFound(key) from exc
+
+
+class _Writer:
+    """One blob being written to its temporary file; every method runs in a worker thread."""
+
+    def __init__(self, tmp: Path, sha512: bool) -> None:
+        self.tmp = tmp
+        self.fh: BinaryIO | None = None
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.sha = hashlib.sha512() if sha512 else None
+
+    def absorb(self, block: bytes) -> None:
+        if self.fh is None:
+            self.fh = open(self.tmp, "wb", buffering=0)  # noqa: SIM115 (closed in finish/abort)
+        self.md5.update(block)
+        if self.sha is not None:
+            self.sha.update(block)
+        view = memoryview(block)
+        while view:
+            view = view[self.fh.write(view) or 0:]
+
+    def finish(self, last: bytes, target: Path) -> None:
+        if last or self.fh is None:
+            self.absorb(last)
+        assert self.fh is not None
+        os.fsync(self.fh.fileno())
+        self.fh.close()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.tmp, target)
+        dfd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    def abort(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+        self.tmp.unlink(missing_ok=True)
 
 
 class FilesystemBlobStore(BlobStore):
@@ -30,46 +80,47 @@ class FilesystemBlobStore(BlobStore):
         return str(self._file(key))
 
     async def put(self, key: str, data: AsyncIterator[bytes],
-                  max_size: int | None = None) -> BlobInfo:
+                  max_size: int | None = None, sha512: bool = True) -> BlobInfo:
+        """Bytes are gathered into blocks of CHUNK; each block is hashed and written in a
+        worker thread (hashlib releases the GIL) while the next one arrives. A body that fits
+        in one block is written, fsynced and renamed in a single thread hand-off."""
         target = self._file(key)
-        tmp = self._tmp / f"{os.getpid()}-{os.urandom(8).hex()}"
-        md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha512()
+        w = _Writer(self._tmp / f"{os.getpid()}-{os.urandom(8).hex()}", sha512)
         size = 0
-        fh = await asyncio.to_thread(open, tmp, "wb")
+        buf: list[bytes] = []
+        buffered = 0
+        pending: asyncio.Future[None] | None = None
         try:
             async for chunk in data:
                 size += len(chunk)
                 if max_size is not None and size > max_size:
                     raise BlobTooLarge(f"more than {max_size} bytes")
-                md5.update(chunk)
-                sha.update(chunk)
-                await asyncio.to_thread(fh.write, chunk)
-            await asyncio.to_thread(self._finish, fh, tmp, target)
+                buf.append(chunk)
+                buffered += len(chunk)
+                if buffered >= CHUNK:
+                    if pending is not None:
+                        await pending
+                    block, buf, buffered = b"".join(buf), [], 0
+                    pending = asyncio.ensure_future(asyncio.to_thread(w.absorb, block))
+            if pending is not None:
+                await pending
+                pending = None
+            await asyncio.to_thread(w.finish, b"".join(buf), target)
         except BaseException:
-            fh.close()
-            tmp.unlink(missing_ok=True)
+            if pending is not None:
+                await asyncio.gather(pending, return_exceptions=True)
+            await asyncio.to_thread(w.abort)
             raise
-        return BlobInfo(size, md5.hexdigest(), sha.hexdigest())
-
-    @staticmethod
-    def _finish(fh: object, tmp: Path, target: Path) -> None:
-        import io
-
-        assert isinstance(fh, io.BufferedWriter)
-        fh.flush()
-        os.fsync(fh.fileno())
-        fh.close()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, target)
-        dfd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        return BlobInfo(size, w.md5.hexdigest(), w.sha.hexdigest() if w.sha else "")
 
     async def get(self, key: str, offset: int = 0, length: int | None = None
                   ) -> AsyncIterator[bytes]:
         path = self._file(key)
+        if length is not None and length <= CHUNK:  # one hand-off: open, read, close
+            data = await asyncio.to_thread(_read_range, path, key, offset, length)
+            if data:
+                yield data
+            return
         try:
             fh = await asyncio.to_thread(open, path, "rb")
         except FileNotFoundError as exc:

@@ -21,7 +21,7 @@ from typing import Any
 
 from onestack.core.object_store import large
 from onestack.core.object_store.acl import Caller
-from onestack.core.object_store.containers import ContainerSettings
+from onestack.core.object_store.containers import ContainerSettings, listed_headers
 from onestack.core.object_store.listing import ListParams
 from onestack.core.object_store.objects import Objects, PutSpec
 from onestack.core.object_store.s3.errors import (
@@ -63,10 +63,11 @@ def part_name(key: str, upload_id: str, number: int) -> str:
 
 def s3_etag(row: SwiftObject) -> str:
     """The object's ETag as S3 reports it (unquoted)."""
-    if row.headers.get("s3_etag"):
-        return str(row.headers["s3_etag"])
-    if row.headers.get("slo"):
-        return str(row.headers.get("slo_etag", row.etag))
+    headers = listed_headers(row.headers)
+    if headers.get("s3_etag"):
+        return str(headers["s3_etag"])
+    if headers.get("slo"):
+        return str(headers.get("slo_etag", row.etag))
     return row.etag
 
 
