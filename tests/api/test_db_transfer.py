@@ -206,3 +206,19 @@ def test_cli_writes_the_config(tmp_path: Path, pg_server: PostgresServer) -> Non
     r = _cli("--config", str(cfg2), "--to", (dst2 := _pg(pg_server)))
     assert r.exit_code == 0, r.output
     assert f'[database]\nurl = "{dst2}"' in r.output and cfg2.read_text().count("url") == 0
+
+
+def test_a_source_behind_is_upgraded_first(tmp_path: Path, pg_server: PostgresServer) -> None:
+    src, dst = f"sqlite:///{tmp_path / 'onestack.db'}", _pg(pg_server)
+    migrate.upgrade(src, "0001")  # identity's tables only, as an older release left them
+    assert migrate.current_heads(src) == {"0001"}
+    engine = create_engine(src, poolclass=NullPool)
+    with engine.begin() as conn:
+        conn.execute(insert(T["domain"]), [{"id": "default", "name": "Default",
+                                            "description": "", "enabled": True, "extra": {},
+                                            "created_at": STAMP}])
+    engine.dispose()
+    report = transfer.move(src, dst)
+    assert migrate.current_heads(src) == migrate.current_heads(dst) != {"0001"}
+    assert {t.name: t.rows for t in report.tables}["domain"] == 1
+    assert report.total_seconds >= report.seconds > 0

@@ -283,7 +283,8 @@ def db_migrate(config: str | None, data_dir: Path | None, target: str,
     except TransferError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"moved {len(report.tables)} tables, {report.rows} rows in "
-               f"{report.seconds:.1f} s to {display_url(target)}")
+               f"{report.total_seconds:.1f} s (copy {report.seconds:.1f} s) to "
+               f"{display_url(target)}")
     click.echo(f"files stay in {settings.data_dir} (images, objects, volumes, instances, Fernet "
                "and credential keys): keep data_dir pointing there")
     if write_config and config:
