@@ -112,6 +112,10 @@ class ComputeConfig:
     cpu_allocation_ratio: float = 4.0
     ram_allocation_ratio: float = 1.0
     disk_allocation_ratio: float = 1.0
+    # Host devices (GPUs) offered for PCI passthrough: "sysfs" (read /sys/bus/pci, NVIDIA
+    # details from NVML or nvidia-smi), "off", "fake" (one simulated H200, for tests), or
+    # "auto": sysfs with a real virt driver, off with the fake one.
+    device_discovery: str = "auto"
 
 
 @dataclass

@@ -25,6 +25,7 @@ from typing import Any
 from onestack.agent.guest_disks import GuestDisks, disk_specs
 from onestack.agent.reconcile import ReconcileLoop
 from onestack.core.compute import states
+from onestack.core.compute.boot_volumes import BuildFailed
 from onestack.core.compute.metadata import MetadataService
 from onestack.core.compute.service import Compute
 from onestack.core.compute.volumes import ATTACHED, ATTACHING, DETACHING, VolumeDisk
@@ -132,7 +133,8 @@ class ComputeAgent:
                 if inst.uuid not in self.inflight:
                     self._launch(inst, guests.get(inst.uuid))
             elif inst.task_state is None and inst.uuid not in self.inflight:
-                pending = [v for v in volumes.get(inst.uuid, []) if v.status != ATTACHED]
+                pending = [v for v in volumes.get(inst.uuid, [])
+                           if v.status in (ATTACHING, DETACHING)]
                 if pending:
                     self._track(inst.uuid, self.volume_ops(inst, guests.get(inst.uuid),
                                                            pending))
@@ -183,6 +185,15 @@ class ComputeAgent:
         return DiskSpec(Path(v.path), v.format, "volume", readonly=v.readonly,
                         serial=v.volume_id[:20], device=v.device_name.rsplit("/", 1)[-1])
 
+    async def volume_specs(self, uuid: str) -> tuple[DiskSpec | None, list[DiskSpec]]:
+        """The guest's root volume (a volume-backed server boots from it) and its other
+        volumes, those attached (or being detached)."""
+        vols = [v for v in (await self._volumes([uuid])).get(uuid, [])
+                if v.status in (ATTACHED, DETACHING)]
+        root = next((v for v in vols if v.boot_index == 0), None)
+        return (self.volume_disk(root) if root else None,
+                [self.volume_disk(v) for v in vols if v is not root])
+
     async def extend_volume(self, uuid: str, volume_id: str, size_bytes: int) -> bool:
         """Grow an attached volume in the running guest (block_resize); False when the
         guest has no process (the file is resized offline instead)."""
@@ -228,20 +239,33 @@ class ComputeAgent:
         assert task is not None
         try:
             updates = await self._do(task, inst, guest)
-        except (VirtError, OSError) as exc:
-            await self.compute.work.fail(inst.uuid, task, str(exc) or type(exc).__name__)
+        except (VirtError, OSError, BuildFailed) as exc:
+            await self._failed(inst, task, str(exc) or type(exc).__name__)
             return
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.exception("instance %s: %s failed", inst.uuid, task)
-            await self.compute.work.fail(inst.uuid, task, f"{type(exc).__name__}: {exc}")
+            await self._failed(inst, task, f"{type(exc).__name__}: {exc}")
             return
         power = None
         with contextlib.suppress(GuestNotFound):
             if task != states.DELETING:
                 power = int((await self.driver.get_info(inst.uuid)).power_state)
         await self.compute.work.complete(inst.uuid, task, power, updates)
+
+    async def _failed(self, inst: Instance, task: str, message: str) -> None:
+        """A build that fails gives back the volumes it was given (see boot_volumes)."""
+        boot = self.compute.boot_volumes
+        if task == states.SPAWNING and boot is not None:
+            made = list((inst.task_args or {}).get("made_volumes") or [])
+            with contextlib.suppress(Exception):
+                await self.driver.destroy(inst.uuid, self.instance_dir(inst.uuid))
+            try:
+                await boot.abort(inst.uuid, inst.project_id, made)
+            except Exception:
+                log.exception("instance %s: giving back its volumes failed", inst.uuid)
+        await self.compute.work.fail(inst.uuid, task, message)
 
     # --- the work ------------------------------------------------------------------------
     async def _do(self, task: str, inst: Instance, guest: GuestInfo | None
@@ -250,6 +274,8 @@ class ComputeAgent:
         uuid = inst.uuid
         if task == states.SPAWNING:
             if guest is None:  # else: adopted after a restart, already running
+                if self.compute.boot_volumes is not None:
+                    await self.compute.boot_volumes.prepare(inst, self.host)
                 await self._start(inst)
             return None
         if task == states.DELETING:
@@ -320,10 +346,11 @@ class ComputeAgent:
         plugged."""
         spec = await self.spec(inst)
         if self.disks is not None:
+            root, volumes = await self.volume_specs(inst.uuid)
             await self.disks.prepare(inst, spec.instance_dir, inst.flavor,
-                                     has_ports=bool(spec.nics))
-            volumes = [d for d in spec.disks if d.kind == "volume"]
-            spec.disks = disk_specs(spec.instance_dir, inst.flavor) + volumes  # + config drive
+                                     has_ports=bool(spec.nics), local_root=root is None)
+            # + the config drive just made
+            spec.disks = disk_specs(spec.instance_dir, inst.flavor, root) + volumes
         await self.driver.spawn(spec)
 
     # --- specs ---------------------------------------------------------------------------
@@ -347,12 +374,11 @@ class ComputeAgent:
     async def spec(self, inst: Instance, flavor: dict[str, Any] | None = None) -> GuestSpec:
         flavor = flavor or inst.flavor
         idir = self.instance_dir(inst.uuid)
-        volumes = [self.volume_disk(v) for v in (await self._volumes([inst.uuid])).get(
-            inst.uuid, []) if v.status in (ATTACHED, DETACHING)]
+        root, volumes = await self.volume_specs(inst.uuid)
         return GuestSpec(
             uuid=inst.uuid, name=inst.hostname or inst.name, vcpus=int(flavor["vcpus"]),
             memory_mb=int(flavor["memory_mb"]), instance_dir=idir,
-            disks=disk_specs(idir, flavor) + volumes, nics=await self.nics(inst),
+            disks=disk_specs(idir, flavor, root) + volumes, nics=await self.nics(inst),
             smbios={"manufacturer": "OpenStack Foundation", "product": "OpenStack Nova",
                     "serial": inst.uuid, "uuid": inst.uuid})
 

@@ -35,9 +35,11 @@ def wants_config_drive(inst: Instance, force: bool, has_ports: bool) -> bool:
     return force or str(inst.config_drive or "").lower() in TRUE or not has_ports
 
 
-def disk_specs(instance_dir: Path, flavor: dict[str, Any]) -> list[DiskSpec]:
-    """The disks a guest is started with: root first (boots), then what exists of the rest."""
-    disks = [DiskSpec(instance_dir / ROOT, "qcow2", "root")]
+def disk_specs(instance_dir: Path, flavor: dict[str, Any], root: DiskSpec | None = None
+               ) -> list[DiskSpec]:
+    """The disks a guest is started with: root first (boots), then what exists of the rest.
+    ``root``: the volume a volume-backed server boots from, instead of the local root."""
+    disks = [root or DiskSpec(instance_dir / ROOT, "qcow2", "root")]
     if int(flavor.get("ephemeral_gb") or 0) > 0:
         disks.append(DiskSpec(instance_dir / EPHEMERAL, "qcow2", "ephemeral"))
     if int(flavor.get("swap") or 0) > 0:
@@ -65,8 +67,7 @@ class GuestDisks:
 
     async def base(self, inst: Instance) -> Path:
         if not inst.image_ref:
-            raise VirtError("the server has no image to boot from (boot from volume is not "
-                            "available on this host yet)")
+            raise VirtError("the server has no image to boot from and no root volume")
         caller = ImageCaller(inst.project_id, is_admin=True)
         rec = await self.image.images.get(caller, inst.image_ref)
         disk_format = str(rec.image.disk_format or "raw")
@@ -74,13 +75,14 @@ class GuestDisks:
             inst.image_ref, disk_format, lambda dest: self._fetch(caller, inst.image_ref, dest))
 
     async def prepare(self, inst: Instance, instance_dir: Path, flavor: dict[str, Any],
-                      has_ports: bool) -> None:
-        """Make every disk file the guest needs (the root from its image); idempotent for
-        files that exist (an agent restarted mid-build)."""
-        base = await self.base(inst)
+                      has_ports: bool, local_root: bool = True) -> None:
+        """Make every disk file the guest needs (the root from its image, unless the server
+        boots from a volume); idempotent for files that exist (an agent restarted
+        mid-build)."""
         instance_dir.mkdir(parents=True, exist_ok=True)
         root = instance_dir / ROOT
-        if not root.exists():
+        if local_root and not root.exists():
+            base = await self.base(inst)
             await self.builder.root_disk(base, root, int(flavor.get("root_gb") or 0))
         eph = int(flavor.get("ephemeral_gb") or 0)
         if eph > 0 and not (instance_dir / EPHEMERAL).exists():

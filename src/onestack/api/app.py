@@ -35,6 +35,7 @@ from onestack.core.network.service import NetworkService
 from onestack.core.object_store.service import ObjectStore
 from onestack.core.volume.service import VolumeService
 from onestack.db.engine import Database
+from onestack.drivers.devices import make_discovery
 from onestack.drivers.virt import VirtDriver
 from onestack.errors import (
     BadRequest,
@@ -69,13 +70,14 @@ class Runtime:
         self.network = NetworkService(self.db)
         self.compute = Compute(settings, self.db, self.placement, self.image, self.network)
         self.compute_metadata = MetadataService(self.db, self.compute.ports.network_data)
+        driver = virt_driver or make_driver(settings.compute.virt_driver,
+                                            settings.instances_path)
         self.compute_agent = ComputeAgent(
-            self.compute, self.image, virt_driver or make_driver(settings.compute.virt_driver,
-                                                                 settings.instances_path),
-            settings.instances_path, settings.compute.reconcile_interval,
-            metadata=self.compute_metadata,
+            self.compute, self.image, driver, settings.instances_path,
+            settings.compute.reconcile_interval, metadata=self.compute_metadata,
             force_config_drive=settings.compute.force_config_drive,
-            image_cache_ttl=settings.compute.image_cache_ttl)
+            image_cache_ttl=settings.compute.image_cache_ttl,
+            devices=make_discovery(settings.compute.device_discovery, driver.name))
         self.network_agent = make_network_agent(
             settings, self.db, self.network, lambda: self.compute_agent.host,
             metadata=self.compute_metadata)

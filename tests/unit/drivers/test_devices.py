@@ -18,6 +18,7 @@ from onestack.drivers.devices.nvidia import (
     parse_smi_csv,
 )
 from onestack.drivers.devices.sysfs import SysfsDiscovery
+from onestack.errors import ConfigError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TREE = FIXTURES / "sysfs-h200"
@@ -119,5 +120,5 @@ def test_make_discovery_by_name() -> None:
     assert make_discovery("auto", "fake") is None
     assert isinstance(make_discovery("auto", "qemu"), SysfsDiscovery)
     assert isinstance(make_discovery("fake", "fake"), FakeDiscovery)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         make_discovery("nvml", "qemu")

@@ -75,6 +75,26 @@ networks = {"oneOf": [
         "fixed_ip": {"type": "string", "oneOf": [ipv4, ipv6]},
         "tag": tag}, "additionalProperties": False}}]}
 
+# Nova's block_device_mapping_new_item.
+block_device = {"type": "object", "additionalProperties": False, "properties": {
+    "source_type": {"type": "string", "enum": ["volume", "image", "snapshot", "blank"]},
+    "destination_type": {"type": "string", "enum": ["local", "volume"]},
+    "uuid": {"type": "string", "minLength": 1, "maxLength": 255,
+             "pattern": "^[a-zA-Z0-9._-]*$"},
+    "boot_index": {"type": ["integer", "string", "null"], "pattern": "^-?[0-9]+$"},
+    "volume_size": {"type": ["integer", "string", "null"], "pattern": "^[0-9]+$",
+                    "minimum": 0},
+    "delete_on_termination": {"type": ["boolean", "string"],
+                              "enum": [True, False, "True", "False", "true", "false",
+                                       "1", "0", "yes", "no", "on", "off"]},
+    "device_name": {"type": ["string", "null"], "maxLength": 255},
+    "tag": {"type": "string", "minLength": 1, "maxLength": 60},
+    "volume_type": {"type": ["string", "null"], "minLength": 0, "maxLength": 255},
+    "guest_format": {"type": "string", "maxLength": 255},
+    "device_type": {"type": "string", "maxLength": 255},
+    "disk_bus": {"type": "string", "maxLength": 255},
+    "no_device": {}, "connection_info": {}, "image_id": {}, "snapshot_id": {},
+    "volume_id": {}}}
 server_create = obj("server", {
     "name": name, "imageRef": {"type": "string", "maxLength": 255},
     "flavorRef": {"type": ["string", "integer"], "minLength": 1},
@@ -92,7 +112,7 @@ server_create = obj("server", {
         "name": {"type": "string"}}}},
     "description": description,
     "tags": {"type": "array", "items": tag, "maxItems": 50},
-    "block_device_mapping_v2": {"type": "array"},
+    "block_device_mapping_v2": {"type": "array", "items": block_device},
     "personality": {"type": "array"},
     "hostname": {"type": "string", "minLength": 1, "maxLength": 255},
 }, ["name", "flavorRef"])

@@ -94,14 +94,15 @@ async def create(req: ApiRequest) -> Response:
     if body.get("personality"):
         raise BadRequest("Personality files are not supported; use user_data or the config "
                          "drive.")
-    for bdm in body.get("block_device_mapping_v2") or []:
-        # An image on the local root disk is what imageRef says (the CLI sends both).
-        if not (isinstance(bdm, dict) and bdm.get("source_type") == "image" and
-                bdm.get("destination_type", "local") == "local"):
-            raise BadRequest("Block device mappings other than the image on the local root "
-                             "disk need the block storage service, which is not wired to "
-                             "compute yet.")
-        body.setdefault("imageRef", str(bdm.get("uuid") or ""))
+    if body.get("block_device_mapping"):
+        raise BadRequest("The legacy block_device_mapping is not supported; use "
+                         "block_device_mapping_v2.")
+    for item in body.get("block_device_mapping_v2") or []:
+        for key, version in (("tag", (2, 42)), ("volume_type", (2, 67))):
+            if key in item and not since(req, *version):
+                raise BadRequest(f"Invalid input for field/attribute block_device_mapping_v2."
+                                 f" Additional properties are not allowed ('{key}' was "
+                                 "unexpected)")
     networks = _networks(req, body)
     groups = [str(g.get("name", "")) for g in body.get("security_groups") or []]
     min_count, max_count = _count(body, "min_count"), _count(body, "max_count")
@@ -113,7 +114,7 @@ async def create(req: ApiRequest) -> Response:
     config_drive = str(body.get("config_drive", "")).lower() == "true"
     flavor_ref = str(body["flavorRef"])
     build = BuildRequest(
-        name=body["name"], flavor_ref=flavor_ref, image_ref=body.get("imageRef", ""),
+        name=body["name"], flavor_ref=flavor_ref, image_ref=str(body.get("imageRef") or ""),
         key_name=body.get("key_name"), user_data=body.get("user_data"),
         metadata=body.get("metadata", {}), config_drive=config_drive,
         availability_zone=body.get("availability_zone"), min_count=min_count,
@@ -122,7 +123,8 @@ async def create(req: ApiRequest) -> Response:
         disk_config=body.get("OS-DCF:diskConfig", "MANUAL"), admin_pass=admin_pass,
         access_ip_v4=normal_ip(body.get("accessIPv4")),
         access_ip_v6=normal_ip(body.get("accessIPv6")),
-        group=hints.get("group"), hostname=body.get("hostname"))
+        group=hints.get("group"), hostname=body.get("hostname"),
+        block_devices=list(body.get("block_device_mapping_v2") or []))
     made = await req.runtime.compute.builder.create(caller(req), build)
     if str(body.get("return_reservation_id", "")).lower() == "true":
         return respond({"reservation_id": made[0].reservation_id}, status=202)

@@ -32,6 +32,9 @@ class Actions:
     async def rebuild(self, caller: Caller, uuid: str, image_ref: str,
                       updates: dict[str, Any]) -> Instance:
         inst = await self.servers.get(caller, uuid)
+        if not inst.instance.image_ref:
+            raise BadRequest("Unable to rebuild with a different image for a volume-backed "
+                             "server.")
         image_id = await self.builder.check_image(caller, image_ref, inst.instance.flavor)
         return await self.servers.act(caller, uuid, "rebuild",
                                       updates={**updates, "image_ref": image_id})
@@ -42,7 +45,8 @@ class Actions:
             raise BadRequest(f"No valid host was found: host {inst.host} is not registered.")
         try:
             await self.builder.placement.allocations.claim([Claim(
-                inst.uuid, {node.uuid: resources(flavor)}, inst.project_id, inst.user_id)])
+                inst.uuid, {node.uuid: resources(flavor, not inst.image_ref)},
+                inst.project_id, inst.user_id)])
         except CapacityExceeded as exc:
             raise BadRequest(f"No valid host was found. {inst.host}: {exc.message}") from exc
 

@@ -13,17 +13,18 @@ import math
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from onestack.core.compute import events, groups, states
+from onestack.core.compute import bdm, events, groups, states
 from onestack.core.compute.base import DEFAULT_AZ, Caller, Links, Store
 from onestack.core.compute.flavors import FlavorRecord, Flavors
 from onestack.core.compute.hosts import Hosts
 from onestack.core.compute.ports import NetworkPlan, Ports
 from onestack.core.compute.quotas import Quotas
+from onestack.core.compute.servers import mark_deleted
 from onestack.core.image.access import Caller as ImageCaller
 from onestack.core.image.service import ImageService
 from onestack.db.engine import Database
@@ -39,6 +40,9 @@ from onestack.scheduler.allocations import Claim
 from onestack.scheduler.errors import CapacityExceeded, ConcurrentUpdate, NoValidHost
 from onestack.scheduler.hosts import HostFilter, HostRequest, HostState
 from onestack.scheduler.service import Placement
+
+if TYPE_CHECKING:
+    from onestack.core.compute.boot_volumes import BootVolumes
 
 log = logging.getLogger(__name__)
 RETRIES = 5
@@ -66,11 +70,14 @@ class BuildRequest:
     access_ip_v6: str | None = None
     group: str | None = None  # scheduler_hints.group
     hostname: str | None = None
+    block_devices: list[Any] = field(default_factory=list)  # block_device_mapping_v2
 
 
-def resources(flavor: dict[str, Any]) -> dict[str, int]:
-    """What an instance of this flavor asks of placement (zero amounts left out)."""
-    disk = flavor["root_gb"] + flavor["ephemeral_gb"] + math.ceil(flavor["swap"] / 1024)
+def resources(flavor: dict[str, Any], volume_backed: bool = False) -> dict[str, int]:
+    """What an instance of this flavor asks of placement (zero amounts left out); the root
+    disk of a volume-backed server is its volume, not the host's disk."""
+    root = 0 if volume_backed else flavor["root_gb"]
+    disk = root + flavor["ephemeral_gb"] + math.ceil(flavor["swap"] / 1024)
     wanted = {"VCPU": flavor["vcpus"], "MEMORY_MB": flavor["memory_mb"], "DISK_GB": disk}
     return {rc: n for rc, n in wanted.items() if n > 0}
 
@@ -94,6 +101,7 @@ class Builder(Store):
         self.groups = groups_
         self.image = image
         self.links = links
+        self.boot_volumes: BootVolumes | None = None  # set with the block storage core
 
     async def _flavor(self, caller: Caller, ref: str) -> FlavorRecord:
         ref = ref.rstrip("/").rsplit("/", 1)[-1]
@@ -127,28 +135,48 @@ class Builder(Store):
         if flavor_rec.flavor.disabled:
             raise BadRequest(f"Flavor {flavor_rec.flavor.id} is disabled.")
         flavor = flavor_rec.snapshot()
-        if not req.image_ref:
-            raise BadRequest("Missing imageRef attribute: this cloud boots from images only "
-                             "(volume-backed servers come with block storage).")
-        image_id = await self.check_image(caller, req.image_ref, flavor)
+        plan = bdm.plan(req.block_devices, req.image_ref, req.max_count)
+        if plan.volumes and self.boot_volumes is None:
+            raise BadRequest("Block device mappings to volumes need the block storage "
+                             "service, which this cloud does not run.")
+        image_id = ""
+        if plan.image_ref:
+            image_id = await self.check_image(caller, plan.image_ref, flavor)
+        if plan.volumes and self.boot_volumes is not None:
+            await self.boot_volumes.check(caller, plan, flavor)
         if req.availability_zone not in (None, "", DEFAULT_AZ):
             zone = req.availability_zone.split(":")[0]
             if zone != DEFAULT_AZ:
                 raise BadRequest(f"The requested availability zone is not available: "
                                  f"{req.availability_zone}")
-        plan = await self.ports.plan(caller, req.networks, req.max_count, req.security_groups)
+        nets = await self.ports.plan(caller, req.networks, req.max_count, req.security_groups)
         for attempt in range(RETRIES):
             try:
-                made = await self._write(caller, req, flavor, image_id, plan)
+                made = await self._write(caller, req, flavor, image_id, nets)
                 break
             except Conflict as exc:  # an address or port taken meanwhile (PostgreSQL)
                 if not isinstance(exc.__cause__, IntegrityError) or attempt == RETRIES - 1:
                     raise
-        if plan.nics:
+        if nets.nics:
             self.ports.changed()
+        if plan.volumes and self.boot_volumes is not None:
+            try:
+                await self.boot_volumes.setup(caller, made, plan, flavor, req.config_drive)
+            except BaseException:
+                await self._undo(made)
+                raise
         for inst in made:
             await self.schedule(inst.uuid)
         return made
+
+    async def _undo(self, made: list[Instance]) -> None:
+        """Instances written by a create that failed afterwards: gone, ports given back."""
+        async with self.write() as s:
+            for inst in made:
+                row = await s.get(Instance, inst.uuid)
+                if row is not None:
+                    await mark_deleted(s, row)
+        self.ports.changed()
 
     async def _write(self, caller: Caller, req: BuildRequest, flavor: dict[str, Any],
                      image_id: str, plan: NetworkPlan) -> list[Instance]:
@@ -250,7 +278,8 @@ class Builder(Store):
                 return None
 
             filters["ServerGroupFilter"] = group_filter
-        request = HostRequest(resources=resources(inst.flavor), filters=filters,
+        request = HostRequest(resources=resources(inst.flavor, not inst.image_ref),
+                              filters=filters,
                               weigher=weigher)
         selection = await self.placement.select_hosts(request)
         ranked = selection.hosts
@@ -285,6 +314,8 @@ class Builder(Store):
                          "created": utcnow().isoformat()}
             row.updated_at = utcnow()
             await events.finish(s, uuid_, message)
+        if self.boot_volumes is not None:  # the volumes given at create go back
+            self.boot_volumes.abort_later(row)
 
     async def schedule_pending(self, older_than: float) -> int:
         """Reconcile: schedule instances whose scheduling was lost (a crash mid-request)."""

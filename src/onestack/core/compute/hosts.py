@@ -1,25 +1,31 @@
 """Compute hosts: registration (service, hypervisor node, resource provider with VCPU,
-MEMORY_MB and DISK_GB inventories), heartbeats, enable/disable, and what os-services and
+MEMORY_MB and DISK_GB inventories, and PGPU with GPU traits where the host has GPUs to pass
+through), heartbeats, enable/disable, and what os-services and
 os-hypervisors show."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
 from onestack.config import ComputeConfig
 from onestack.core.compute.base import Store
+from onestack.core.compute.devices import GPU_CLASS, GPU_TRAIT_PREFIX, gpu_inventory
 from onestack.db.engine import Database
 from onestack.db.models.base import utcnow
 from onestack.db.models.compute import ComputeNode
+from onestack.drivers.devices.base import PciDevice
 from onestack.drivers.virt.base import HostInfo
 from onestack.errors import NotFound
-from onestack.scheduler.errors import ProviderNotFound
+from onestack.scheduler.errors import InventoryInUse, ProviderNotFound
 from onestack.scheduler.service import Placement
 
+log = logging.getLogger(__name__)
 SERVICE_DOWN_AFTER = 60  # seconds without a heartbeat: the service is down
 CONTROL_HOST = "onestack"  # where the scheduler and conductor "run" (one process)
 
@@ -44,8 +50,10 @@ class Hosts(Store):
         self.placement = placement
         self.config = config
 
-    async def register(self, info: HostInfo, host_ip: str = "127.0.0.1") -> ComputeNode:
-        """Create or refresh the host's records and its provider's inventories (idempotent)."""
+    async def register(self, info: HostInfo, host_ip: str = "127.0.0.1",
+                       devices: Sequence[PciDevice] = ()) -> ComputeNode:
+        """Create or refresh the host's records and its provider's inventories and GPU traits
+        (idempotent); ``devices``: what the host's device discovery found."""
         async with self.write() as s:
             node = await s.scalar(select(ComputeNode).where(ComputeNode.host == info.hostname))
             if node is None:
@@ -59,10 +67,10 @@ class Hosts(Store):
             node.cpu_info = dict(info.cpu_info)
             node.host_ip = host_ip
             node.heartbeat = node.updated_at = utcnow()
-        await self._provider(node)
+        await self._provider(node, devices)
         return node
 
-    async def _provider(self, node: ComputeNode) -> None:
+    async def _provider(self, node: ComputeNode, devices: Sequence[PciDevice] = ()) -> None:
         try:
             rp = await self.placement.providers.get(node.uuid)
         except ProviderNotFound:
@@ -76,9 +84,31 @@ class Hosts(Store):
         }
         full = {rc: {"reserved": 0, "min_unit": 1, "max_unit": v["total"], "step_size": 1,
                      **v} for rc, v in invs.items()}
-        _rp, current = await self.placement.inventories.get_all(node.uuid)
+        gpu_inv, gpu_traits = gpu_inventory(devices)
+        full.update(gpu_inv)
+        rp, current = await self.placement.inventories.get_all(node.uuid)
         if current != full:
-            await self.placement.inventories.replace_all(node.uuid, rp.generation, full)
+            try:
+                await self.placement.inventories.replace_all(node.uuid, rp.generation, full)
+            except InventoryInUse:  # GPUs gone while instances hold them: keep the count
+                if GPU_CLASS not in current or GPU_CLASS in full:
+                    raise
+                log.warning("host %s: %s inventory in use; kept as it was", node.host,
+                            GPU_CLASS)
+                full[GPU_CLASS] = current[GPU_CLASS]
+                rp = await self.placement.providers.get(node.uuid)
+                await self.placement.inventories.replace_all(node.uuid, rp.generation, full)
+        await self._gpu_traits(node.uuid, gpu_traits)
+
+    async def _gpu_traits(self, rp_uuid: str, wanted: set[str]) -> None:
+        """The provider's CUSTOM_GPU_ traits become ``wanted``; other traits stay."""
+        rp, current = await self.placement.providers.traits(rp_uuid)
+        target = {t for t in current if not t.startswith(GPU_TRAIT_PREFIX)} | wanted
+        if target == set(current):
+            return
+        for trait in sorted(wanted - set(current)):
+            await self.placement.catalog.put_trait(trait)
+        await self.placement.providers.set_traits(rp_uuid, sorted(target), rp.generation)
 
     async def heartbeat(self, host: str) -> None:
         async with self.write() as s:

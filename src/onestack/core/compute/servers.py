@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +28,9 @@ from onestack.db.models.compute import (
 from onestack.errors import BadRequest, Conflict, NotFound
 from onestack.scheduler.allocations import Claim
 from onestack.scheduler.service import Placement
+
+if TYPE_CHECKING:
+    from onestack.core.compute.boot_volumes import BootVolumes
 
 MAX_TAGS = 50
 
@@ -76,6 +79,7 @@ class Servers(Store):
         super().__init__(db)
         self.placement = placement
         self.links = links
+        self.boot_volumes: BootVolumes | None = None  # set with the block storage core
 
     async def instance(self, s: AsyncSession, caller: Caller, uuid: str,
                        *, lock: bool = False) -> Instance:
@@ -131,6 +135,8 @@ class Servers(Store):
             states.check("forceDelete" if force else "delete", inst, is_admin=caller.is_admin)
             await events.start(s, inst, "delete", caller, inst.host)
             host = inst.host
+            made = list((inst.task_args or {}).get("made_volumes") or [])
+            project = inst.project_id
             if host is None:  # never reached a host: nothing to undo there
                 await mark_deleted(s, inst)
             else:
@@ -138,6 +144,8 @@ class Servers(Store):
                 inst.updated_at = utcnow()
         if host is None:
             await self.release(uuid)
+            if self.boot_volumes is not None:  # volumes given at create, never attached
+                self.boot_volumes.later(self.boot_volumes.abort(uuid, project, made))
         else:
             self.links.wake(host)
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from onestack.config import Settings
 from onestack.core.compute.actions import Actions
 from onestack.core.compute.base import Links
+from onestack.core.compute.boot_volumes import BootVolumes
 from onestack.core.compute.build import Builder
 from onestack.core.compute.events import InstanceActions
 from onestack.core.compute.flavors import Flavors
@@ -30,11 +31,13 @@ class Compute:
     def __init__(self, settings: Settings, db: Database, placement: Placement,
                  image: ImageService, network: NetworkService | None = None) -> None:
         self.settings = settings
+        self.db = db
         self.network = network or NetworkService(db)
         self.ports = Ports(db, self.network)
         self.links = Links()
         # Volumes on servers: set by the runtime once the block storage core exists.
-        self.volumes: ServerVolumes | None = None
+        self._volumes: ServerVolumes | None = None
+        self.boot_volumes: BootVolumes | None = None
         self.flavors = Flavors(db)
         self.keypairs = KeyPairs(db)
         self.quotas = Quotas(db)
@@ -48,6 +51,19 @@ class Compute:
         self.actions = Actions(self.servers, self.builder, image)
         self.usage = Usage(db)
         self.work = HostWork(db, placement)
+
+    @property
+    def volumes(self) -> ServerVolumes | None:
+        return self._volumes
+
+    @volumes.setter
+    def volumes(self, value: ServerVolumes | None) -> None:
+        """Volumes on servers, and with them the volumes given at create (boot from
+        volume): the builder makes them, a delete before any host gives them back."""
+        self._volumes = value
+        self.boot_volumes = BootVolumes(self.db, value) if value is not None else None
+        self.builder.boot_volumes = self.boot_volumes
+        self.servers.boot_volumes = self.boot_volumes
 
     async def bootstrap(self, progress: Callable[[str], None] = lambda _m: None) -> None:
         """Idempotent: the default flavors."""

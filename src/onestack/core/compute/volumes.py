@@ -14,8 +14,10 @@ deletes the volumes marked ``delete_on_termination``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import time
 import uuid as uuidlib
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +39,7 @@ from onestack.errors import BadRequest, Conflict, NotFound
 log = logging.getLogger(__name__)
 
 ATTACHING, ATTACHED, DETACHING = "attaching", "attached", "detaching"
+SETTLE_WAIT = 300.0  # seconds to wait for a volume being created before deleting it
 
 
 @dataclass
@@ -50,17 +53,18 @@ class VolumeDisk:
     path: str
     format: str
     readonly: bool
+    boot_index: int | None = None  # 0: the root disk of a volume-backed server
 
 
-def _volume_caller(caller: Caller) -> VolumeCaller:
+def volume_caller(caller: Caller) -> VolumeCaller:
     return VolumeCaller(caller.project_id, caller.user_id, caller.is_admin, caller.request_id)
 
 
-def _system(project_id: str) -> VolumeCaller:
+def system_caller(project_id: str) -> VolumeCaller:
     return VolumeCaller(project_id, "nova", is_admin=True)
 
 
-def _next_device(used: set[str], local_disks: int) -> str:
+def next_device(used: set[str], local_disks: int) -> str:
     for letter in "bcdefghijklmnopqrstuvwxyz"[local_disks:]:
         name = f"/dev/vd{letter}"
         if name not in used:
@@ -124,8 +128,8 @@ class ServerVolumes(Store):
         local = local_disk_count(inst.flavor, str(inst.config_drive).lower() == "true")
         if device and device in used:
             raise BadRequest(f"The supplied device path ({device}) is in use.")
-        name = device if device else _next_device(used, local)
-        att = await self.volume.attachments.create(_volume_caller(caller), {
+        name = device if device else next_device(used, local)
+        att = await self.volume.attachments.create(volume_caller(caller), {
             "volume_uuid": volume_id, "instance_uuid": server_id, "mode": "rw",
             "connector": {"host": inst.host, "mountpoint": name, "platform": "x86_64",
                           "os_type": "linux", "multipath": False}})
@@ -139,7 +143,7 @@ class ServerVolumes(Store):
                 states.check("attach_volume", again, is_admin=caller.is_admin)
                 s.add(bdm)
         except BaseException:
-            await self.volume.attachments.delete(_system(vol.project_id), att.id)
+            await self.volume.attachments.delete(system_caller(vol.project_id), att.id)
             raise
         self.links.wake(inst.host)
         return bdm
@@ -199,11 +203,12 @@ class ServerVolumes(Store):
             data = info.get("data") or {}
             out.setdefault(bdm.instance_uuid, []).append(VolumeDisk(
                 bdm.id, bdm.volume_id, bdm.device_name, bdm.status, str(data.get("path", "")),
-                str(data.get("format") or "qcow2"), data.get("access_mode") == "ro"))
+                str(data.get("format") or "qcow2"), data.get("access_mode") == "ro",
+                bdm.boot_index))
         return out
 
     async def attached(self, disk: VolumeDisk, project_id: str, attachment_id: str) -> None:
-        await self.volume.attachments.complete(_system(project_id), attachment_id)
+        await self.volume.attachments.complete(system_caller(project_id), attachment_id)
         async with self.write() as s:
             bdm = await s.get(BlockDeviceMapping, disk.bdm_id)
             if bdm is not None:
@@ -237,14 +242,29 @@ class ServerVolumes(Store):
         att_id, project = await self._attachment_of(disk.bdm_id)
         if att_id is not None:
             with contextlib.suppress(NotFound):
-                await self.volume.attachments.delete(_system(project), att_id)
+                await self.volume.attachments.delete(system_caller(project), att_id)
         async with self.write() as s:
             bdm = await s.get(BlockDeviceMapping, disk.bdm_id)
             if bdm is not None:
                 delete_volume = delete_volume and bdm.delete_on_termination
                 await s.delete(bdm)
         if delete_volume and project:
-            try:
-                await self.volume.volumes.delete(_system(project), disk.volume_id)
-            except (NotFound, Conflict, BadRequest) as exc:
-                log.warning("volume %s (delete_on_termination): %s", disk.volume_id, exc)
+            await self.delete_settled(project, disk.volume_id)
+
+    async def delete_settled(self, project_id: str, volume_id: str,
+                             timeout: float = SETTLE_WAIT) -> None:
+        """Delete a volume once the block storage worker is done making it (a volume being
+        created cannot be deleted); failures are logged."""
+        deadline = time.monotonic() + timeout
+        while True:
+            async with self.db.read() as s:
+                vol = await s.get(Volume, volume_id)
+            if vol is None or vol.status not in (volume_states.CREATING,
+                                                 volume_states.DOWNLOADING) \
+                    or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.25)
+        try:
+            await self.volume.volumes.delete(system_caller(project_id), volume_id)
+        except (NotFound, Conflict, BadRequest) as exc:
+            log.warning("volume %s (delete_on_termination): %s", volume_id, exc)

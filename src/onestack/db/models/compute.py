@@ -179,6 +179,18 @@ class InstancePort(Base):
     tag: Mapped[str | None] = mapped_column(String(60))
 
 
+class InstancePciDevice(Base):
+    """A host PCI device (a GPU) passed through to an instance: one row per device, and a
+    device of a host belongs to one instance at a time (the primary key)."""
+
+    __tablename__ = "cmp_instance_pci_device"
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    address: Mapped[str] = mapped_column(String(16), primary_key=True)  # 0000:17:00.0
+    instance_uuid: Mapped[str] = mapped_column(
+        ID, ForeignKey("cmp_instance.uuid", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class BlockDeviceMapping(Base):
     """A volume of an instance (Nova's block device mapping): its device name, the Cinder
     attachment, and where the agent is with it (attaching, attached, detaching)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from onestack.drivers.devices.base import DeviceDiscovery, Gpu, GpuDetails, PciDevice
 from onestack.drivers.devices.fake import FakeDiscovery
 from onestack.drivers.devices.sysfs import SysfsDiscovery
+from onestack.errors import ConfigError
 
 DRIVERS: dict[str, type[DeviceDiscovery]] = {"fake": FakeDiscovery, "sysfs": SysfsDiscovery}
 
@@ -19,8 +20,8 @@ def make_discovery(name: str, virt_driver: str) -> DeviceDiscovery | None:
         return None
     cls = DRIVERS.get(name)
     if cls is None:
-        raise ValueError(f"unknown device discovery {name!r}; known: auto, off, "
-                         f"{', '.join(sorted(DRIVERS))}")
+        raise ConfigError(f"[compute] device_discovery = {name!r} is unknown; known: auto, "
+                          f"off, {', '.join(sorted(DRIVERS))}")
     return cls()
 
 

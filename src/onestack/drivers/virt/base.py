@@ -69,6 +69,9 @@ class GuestSpec:
     nics: list[NicSpec] = field(default_factory=list)
     # SMBIOS fields the guest can read (cloud-init uses system-serial-number = uuid)
     smbios: dict[str, str] = field(default_factory=dict)
+    # Host PCI devices (GPUs) passed through with VFIO, by address (0000:17:00.0); each must
+    # be bound to vfio-pci on the host.
+    pci_devices: list[str] = field(default_factory=list)
 
 
 @dataclass

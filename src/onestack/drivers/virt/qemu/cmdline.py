@@ -7,6 +7,7 @@ beside the guest so that a restarted driver can adopt it).
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ MAX_SOCKET_PATH = 107
 SMBIOS_TYPE1_KEYS = ("manufacturer", "product", "version", "serial", "uuid", "sku", "family")
 DISK_FORMATS = ("qcow2", "raw")
 DISK_BUSES = ("virtio", "ide", "scsi")
+PCI_ADDRESS = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,16 @@ def _nic_args(index: int, nic: NicSpec, accel: str) -> list[str]:
     return ["-netdev", netdev, "-device", device]
 
 
+def pci_args(addresses: list[str]) -> list[str]:
+    """VFIO passthrough of host PCI devices (bound to vfio-pci on the host)."""
+    out: list[str] = []
+    for i, addr in enumerate(addresses):
+        if not PCI_ADDRESS.match(addr):
+            raise VirtError(f"PCI device {addr!r} is not an address like 0000:17:00.0")
+        out += ["-device", f"vfio-pci,host={addr},id=hostdev{i}"]
+    return out
+
+
 def smbios_arg(smbios: dict[str, str]) -> list[str]:
     unknown = sorted(set(smbios) - set(SMBIOS_TYPE1_KEYS))
     if unknown:
@@ -188,6 +200,7 @@ def build_command(spec: GuestSpec, accel: str, *, qemu: str = "qemu-system-x86_6
         cmd += _disk_args(i, disk, disk is root, scsi_bus)
     for i, nic in enumerate(spec.nics):
         cmd += _nic_args(i, nic, accel)
+    cmd += pci_args(spec.pci_devices)
     if incoming is not None:
         cmd += ["-incoming", f"exec:cat {shlex.quote(str(incoming))}"]
     return cmd
