@@ -24,6 +24,7 @@ from typing import Any
 
 from onestack.agent.guest_disks import GuestDisks, disk_specs
 from onestack.agent.reconcile import ReconcileLoop
+from onestack.core.compute import devices as host_devices
 from onestack.core.compute import states
 from onestack.core.compute.boot_volumes import BuildFailed
 from onestack.core.compute.metadata import MetadataService
@@ -32,6 +33,7 @@ from onestack.core.compute.volumes import ATTACHED, ATTACHING, DETACHING, Volume
 from onestack.core.image.access import Caller as ImageCaller
 from onestack.core.image.service import ImageService
 from onestack.db.models.compute import Instance
+from onestack.drivers.devices.base import DeviceDiscovery, Gpu
 from onestack.drivers.virt.base import (
     DiskSpec,
     GuestInfo,
@@ -43,6 +45,7 @@ from onestack.drivers.virt.base import (
     VirtError,
 )
 from onestack.drivers.virt.disks import DiskBuilder
+from onestack.errors import Conflict
 
 log = logging.getLogger(__name__)
 POWER_OFF_TIMEOUT = 60.0
@@ -78,7 +81,8 @@ class ComputeAgent:
     def __init__(self, compute: Compute, image: ImageService, driver: VirtDriver,
                  instances_path: Path, interval: float = 10.0,
                  metadata: MetadataService | None = None, force_config_drive: bool = False,
-                 image_cache_ttl: float = 0.0) -> None:
+                 image_cache_ttl: float = 0.0,
+                 devices: DeviceDiscovery | None = None) -> None:
         self.compute = compute
         self.image = image
         self.driver = driver
@@ -94,12 +98,21 @@ class ComputeAgent:
         self.host = ""
         self.loop = ReconcileLoop("compute", interval, self.reconcile)
         self.inflight: dict[str, asyncio.Task[None]] = {}
+        self.devices = devices  # host device discovery (GPUs to pass through)
+        self.gpus: list[Gpu] = []  # this host's passthrough-capable GPUs
 
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         info = await self.driver.host_info()
         self.host = info.hostname
-        await self.compute.hosts.register(info)
+        found = await asyncio.to_thread(self.devices.discover) if self.devices else []
+        self.gpus = host_devices.passthrough_gpus(found)
+        if self.devices is not None:
+            log.info("host %s: %d GPU(s) to pass through (%s discovery): %s",
+                     info.hostname, len(self.gpus), self.devices.name,
+                     ", ".join(f"{g.address} {g.model or g.product_id}"
+                               for g in self.gpus) or "none")
+        await self.compute.hosts.register(info, devices=found)
         self.compute.links.hosts[self.host] = self
         log.info("compute agent for host %s started (virt driver %s, reconcile every %.1fs)",
                  self.host, self.driver.name, self.loop.interval)
@@ -280,6 +293,7 @@ class ComputeAgent:
             return None
         if task == states.DELETING:
             await d.destroy(uuid, self.instance_dir(uuid))
+            await self.compute.devices.release(uuid)
             if self.compute.volumes is not None:
                 for v in (await self._volumes([uuid])).get(uuid, []):
                     await self.compute.volumes.release(v, delete_volume=True)
@@ -371,6 +385,18 @@ class ComputeAgent:
                                port_id=str(nic["port_id"])))
         return out
 
+    async def pci_devices(self, inst: Instance, flavor: dict[str, Any]) -> list[str]:
+        """The PCI addresses of the GPUs this instance gets here (its flavor's PGPU),
+        assigned once and kept: placement counted them, this picks which."""
+        count, required = host_devices.gpus_wanted(flavor)
+        if count == 0 and not self.gpus:
+            return []
+        try:
+            return await self.compute.devices.assign(
+                inst.uuid, self.host, count, host_devices.matching(self.gpus, required))
+        except Conflict as exc:
+            raise VirtError(f"no GPU to pass through: {exc.message}") from exc
+
     async def spec(self, inst: Instance, flavor: dict[str, Any] | None = None) -> GuestSpec:
         flavor = flavor or inst.flavor
         idir = self.instance_dir(inst.uuid)
@@ -380,7 +406,8 @@ class ComputeAgent:
             memory_mb=int(flavor["memory_mb"]), instance_dir=idir,
             disks=disk_specs(idir, flavor, root) + volumes, nics=await self.nics(inst),
             smbios={"manufacturer": "OpenStack Foundation", "product": "OpenStack Nova",
-                    "serial": inst.uuid, "uuid": inst.uuid})
+                    "serial": inst.uuid, "uuid": inst.uuid},
+            pci_devices=await self.pci_devices(inst, flavor))
 
 
 async def _chunks(path: Path, size: int = 1024 * 1024) -> AsyncIterator[bytes]:

@@ -20,6 +20,11 @@ from sqlalchemy.exc import IntegrityError
 
 from onestack.core.compute import bdm, events, groups, states
 from onestack.core.compute.base import DEFAULT_AZ, Caller, Links, Store
+from onestack.core.compute.devices import (
+    check_flavor_request,
+    flavor_resources,
+    flavor_traits,
+)
 from onestack.core.compute.flavors import FlavorRecord, Flavors
 from onestack.core.compute.hosts import Hosts
 from onestack.core.compute.ports import NetworkPlan, Ports
@@ -79,7 +84,7 @@ def resources(flavor: dict[str, Any], volume_backed: bool = False) -> dict[str, 
     root = 0 if volume_backed else flavor["root_gb"]
     disk = root + flavor["ephemeral_gb"] + math.ceil(flavor["swap"] / 1024)
     wanted = {"VCPU": flavor["vcpus"], "MEMORY_MB": flavor["memory_mb"], "DISK_GB": disk}
-    return {rc: n for rc, n in wanted.items() if n > 0}
+    return flavor_resources(flavor, wanted)  # with its resources: extra specs
 
 
 def hostname_for(name: str) -> str:
@@ -135,6 +140,7 @@ class Builder(Store):
         if flavor_rec.flavor.disabled:
             raise BadRequest(f"Flavor {flavor_rec.flavor.id} is disabled.")
         flavor = flavor_rec.snapshot()
+        check_flavor_request(flavor)
         plan = bdm.plan(req.block_devices, req.image_ref, req.max_count)
         if plan.volumes and self.boot_volumes is None:
             raise BadRequest("Block device mappings to volumes need the block storage "
@@ -281,6 +287,7 @@ class Builder(Store):
         request = HostRequest(resources=resources(inst.flavor, not inst.image_ref),
                               filters=filters,
                               weigher=weigher)
+        request.required_traits, request.forbidden_traits = flavor_traits(inst.flavor)
         selection = await self.placement.select_hosts(request)
         ranked = selection.hosts
         if group is not None and group.policy.startswith("soft-"):

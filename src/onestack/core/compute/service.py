@@ -9,6 +9,7 @@ from onestack.core.compute.actions import Actions
 from onestack.core.compute.base import Links
 from onestack.core.compute.boot_volumes import BootVolumes
 from onestack.core.compute.build import Builder
+from onestack.core.compute.devices import Devices
 from onestack.core.compute.events import InstanceActions
 from onestack.core.compute.flavors import Flavors
 from onestack.core.compute.groups import ServerGroups
@@ -51,6 +52,7 @@ class Compute:
         self.actions = Actions(self.servers, self.builder, image)
         self.usage = Usage(db)
         self.work = HostWork(db, placement)
+        self.devices = Devices(db)
 
     @property
     def volumes(self) -> ServerVolumes | None:
