@@ -246,6 +246,8 @@ def test_move_a_whole_cloud_to_postgresql(sqlite_cloud: CloudThread,
                        headers={"X-Auth-Token": pg_cloud.admin_token(),
                                 "X-Subject-Token": old_token})
         assert r2.status_code == 200, r2.text
+        servers = _get(pg_cloud, old_token, "/compute/v2.1/servers", COMPUTE)["servers"]
+        assert [s["name"] for s in servers] == ["moved-vm"]
         _create_more(pg_cloud, ids)
     finally:
         moved.stop()
