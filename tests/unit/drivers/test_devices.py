@@ -122,3 +122,12 @@ def test_make_discovery_by_name() -> None:
     assert isinstance(make_discovery("fake", "fake"), FakeDiscovery)
     with pytest.raises(ConfigError):
         make_discovery("nvml", "qemu")
+
+
+def test_this_machine_reads_without_error() -> None:
+    """The real sysfs of whatever runs the tests (none at all in some containers)."""
+    found = SysfsDiscovery("/", enrich=dict, all_devices=True).discover()
+    for dev in found:
+        assert normalise_address(dev.address) == dev.address
+        assert len(dev.vendor_id) == 4 and len(dev.class_code) == 6
+    assert all(isinstance(g, Gpu) for g in gpus(found))
