@@ -66,7 +66,7 @@ class Database:
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         # Hot read paths on SQLite: the plain driver in one worker-thread hand-off (aiosqlite
         # hands every cursor step to its thread and back).
-        self._sync_reads: sessionmaker[Session] | None = None
+        self._sync_reads: sessionmaker[Session] | None = None  # and run_write's transactions
         database = make_url(aurl).database
         if self.is_sqlite and database and database != ":memory:":
             sync = create_engine(sync_url(url), pool_size=max(pool_size, 20), max_overflow=20,
@@ -96,6 +96,22 @@ class Database:
             return await asyncio.to_thread(self._read_in_thread, fn)
         async with self.sessions() as session:
             return await session.run_sync(fn)
+
+    async def run_write(self, fn: Callable[[Session], T]) -> T:
+        """``fn(session)`` in one transaction with a synchronous session, committed when it
+        returns and rolled back when it raises: on SQLite one worker-thread hand-off under
+        the in-process writer lock, elsewhere through the async session's ``run_sync``."""
+        if self._sync_reads is not None:
+            assert self._write_lock is not None
+            async with self._write_lock:
+                return await asyncio.to_thread(self._write_in_thread, fn)
+        async with self.sessions() as session, session.begin():
+            return await session.run_sync(fn)
+
+    def _write_in_thread(self, fn: Callable[[Session], T]) -> T:
+        assert self._sync_reads is not None
+        with self._sync_reads() as session, session.begin():
+            return fn(session)
 
     def _read_in_thread(self, fn: Callable[[Session], T]) -> T:
         assert self._sync_reads is not None

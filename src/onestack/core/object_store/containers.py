@@ -129,16 +129,14 @@ class Containers:
 
     # --- containers ----------------------------------------------------------------------
     async def get(self, account: str, name: str) -> SwiftContainer | None:
-        async with self.db.read() as s:
-            return (await s.execute(_GET, {"account": account, "name": name})
-                    ).scalar_one_or_none()
+        params = {"account": account, "name": name}
+        return await self.db.run_read(lambda s: s.execute(_GET, params).scalar_one_or_none())
 
     async def with_account(self, account: str, name: str
                            ) -> tuple[SwiftContainer | None, SwiftAccount]:
         """The container and its account in one query (the write path needs both)."""
-        async with self.db.read() as s:
-            found = (await s.execute(_WITH_ACCOUNT, {"account": account, "name": name})
-                     ).first()
+        params = {"account": account, "name": name}
+        found = await self.db.run_read(lambda s: s.execute(_WITH_ACCOUNT, params).first())
         if found is None:
             return None, await self.account(account)
         return found[0], found[1] or virtual_account(account)

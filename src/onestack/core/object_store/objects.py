@@ -15,12 +15,10 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import and_, bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import and_, bindparam, select
 
-from onestack.core.object_store import acl, large
+from onestack.core.object_store import acl, large, rows
 from onestack.core.object_store.acl import Caller
 from onestack.core.object_store.base import (
     CONSTRAINTS,
@@ -28,7 +26,6 @@ from onestack.core.object_store.base import (
     check_metadata,
     check_name,
     now,
-    x_timestamp,
 )
 from onestack.core.object_store.containers import Containers, live
 from onestack.db.engine import Database
@@ -81,12 +78,6 @@ _OPEN = select(SwiftContainer, SwiftObject).outerjoin(
                       SwiftObject.name == bindparam("name"))).where(
     SwiftContainer.account == bindparam("account"),
     SwiftContainer.name == bindparam("container"))
-_ROW = select(SwiftObject).where(SwiftObject.container_id == bindparam("cid"),
-                                 SwiftObject.name == bindparam("name"))
-
-
-def version_prefix(name: str) -> str:
-    return f"{len(name):03x}{name}/"
 
 
 class Objects:
@@ -96,17 +87,9 @@ class Objects:
         self.containers = containers
 
     # --- lookups -------------------------------------------------------------------------
-    @staticmethod
-    async def _row(s: AsyncSession, container_id: int, name: str) -> SwiftObject | None:
-        return (await s.execute(_ROW, {"cid": container_id, "name": name})
-                ).scalar_one_or_none()
-
     async def find(self, container_id: int, name: str) -> SwiftObject | None:
-        async with self.db.read() as s:
-            row = await self._row(s, container_id, name)
-        if row is None or (row.delete_at is not None and row.delete_at <= now()):
-            return None
-        return row
+        row = await self.db.run_read(lambda s: rows.find(s, container_id, name))
+        return None if row is None or rows.expired(row) else row
 
     def lookups(self, caller: Caller, account: str) -> tuple[large.Lookup, large.PrefixLookup]:
         cache: dict[str, SwiftContainer | None] = {}
@@ -265,7 +248,8 @@ class Objects:
                 "timestamp": now(), "headers": headers, "delete_at": spec.delete_at,
                 "meta": {k: v for k, v in spec.meta.items() if v is not None},
             }
-            row, dropped = await self._commit(c, name, fields)
+            dropped: list[str] = []
+            row = await self.db.run_write(lambda s: rows.put(s, c, name, fields, dropped))
         except BaseException:
             await self.blobs.delete(key)
             raise
@@ -280,66 +264,6 @@ class Objects:
         guessed, _ = mimetypes.guess_type(name, strict=False)
         return guessed or "application/octet-stream"
 
-    @staticmethod
-    async def _count(s: AsyncSession, account: str, container_id: int, objects: int,
-                     size: int) -> None:
-        if not objects and not size:
-            return
-        await s.execute(update(SwiftContainer).where(SwiftContainer.id == container_id).values(
-            object_count=SwiftContainer.object_count + objects,
-            bytes_used=SwiftContainer.bytes_used + size))
-        await s.execute(update(SwiftAccount).where(SwiftAccount.name == account).values(
-            object_count=SwiftAccount.object_count + objects,
-            bytes_used=SwiftAccount.bytes_used + size))
-
-    async def _archive_target(self, s: AsyncSession, c: SwiftContainer
-                              ) -> SwiftContainer | None:
-        target = c.sysmeta.get("versions-location") or c.sysmeta.get("history-location")
-        if not target:
-            return None
-        return (await s.execute(select(SwiftContainer).where(
-            SwiftContainer.account == c.account, SwiftContainer.name == target))
-        ).scalar_one_or_none()
-
-    async def _move(self, s: AsyncSession, row: SwiftObject, src: SwiftContainer,
-                    dst: SwiftContainer, new_name: str, dropped: list[str]) -> None:
-        """Move a row between containers (versioning), replacing what is there."""
-        there = await self._row(s, dst.id, new_name)
-        if there is not None and there.id != row.id:
-            dropped.append(there.blob)
-            await s.delete(there)
-            await s.flush()
-            await self._count(s, dst.account, dst.id, -1, -there.size)
-        await self._count(s, src.account, src.id, -1, -row.size)
-        row.container_id, row.name = dst.id, new_name
-        await self._count(s, dst.account, dst.id, 1, row.size)
-
-    async def _commit(self, c: SwiftContainer, name: str, fields: dict[str, Any]
-                      ) -> tuple[SwiftObject, list[str]]:
-        dropped: list[str] = []
-        async with self.db.write() as s:
-            # The account row exists: containers.put made it, and takes the container with it.
-            existing = await self._row(s, c.id, name)
-            if existing is not None:
-                expired = existing.delete_at is not None and existing.delete_at <= now()
-                archive = None if expired else await self._archive_target(s, c)
-                if archive is not None and not existing.headers.get("x-object-manifest"):
-                    await self._move(s, existing, c, archive, version_prefix(name) +
-                                     x_timestamp(existing.timestamp), dropped)
-                    await s.flush()
-                    existing = None
-            if existing is not None:
-                dropped.append(existing.blob)
-                await self._count(s, c.account, c.id, 0, fields["size"] - existing.size)
-                for key, value in fields.items():
-                    setattr(existing, key, value)
-                row = existing
-            else:
-                row = SwiftObject(container_id=c.id, name=name, **fields)
-                s.add(row)
-                await self._count(s, c.account, c.id, 1, fields["size"])
-        return row, dropped
-
     async def post(self, caller: Caller, account: str, cname: str, name: str,
                    spec: PutSpec) -> SwiftObject:
         """Replace the object's metadata (Swift's fast-POST)."""
@@ -350,8 +274,8 @@ class Objects:
         if manifest:
             large.dlo_target(manifest)
         async with self.db.write() as s:
-            row = await self._row(s, c.id, name)
-            if row is None or (row.delete_at is not None and row.delete_at <= now()):
+            row = await s.run_sync(rows.find, c.id, name)
+            if row is None or rows.expired(row):
                 raise NotFound("The resource could not be found.")
             row.meta = meta
             headers = {k: v for k, v in row.headers.items() if k in INTERNAL}
@@ -366,60 +290,27 @@ class Objects:
     async def delete(self, caller: Caller, account: str, cname: str, name: str) -> None:
         c = await self.writable(caller, account, cname)
         dropped: list[str] = []
-        async with self.db.write() as s:
-            row = await self._row(s, c.id, name)
-            if row is None:
-                raise NotFound("The resource could not be found.")
-            if row.delete_at is not None and row.delete_at <= now():
-                await self._drop(s, c, row, dropped)
-                return_404 = True
-            else:
-                return_404 = False
-                archive = await self._archive_target(s, c)
-                if archive is not None and c.sysmeta.get("history-location"):
-                    await self._move(s, row, c, archive, version_prefix(name) +
-                                     x_timestamp(row.timestamp), dropped)
-                else:
-                    await self._drop(s, c, row, dropped)
-                    if archive is not None:
-                        await self._restore(s, c, archive, name, dropped)
+        live_row = await self.db.run_write(lambda s: rows.delete(s, c, name, dropped))
         for blob in dropped:
             await self.blobs.delete(blob)
-        if return_404:
+        if not live_row:
             raise NotFound("The resource could not be found.")
-
-    async def _drop(self, s: AsyncSession, c: SwiftContainer, row: SwiftObject,
-                    dropped: list[str]) -> None:
-        await s.delete(row)
-        await s.flush()
-        await self._count(s, c.account, c.id, -1, -row.size)
-        dropped.append(row.blob)
-
-    async def _restore(self, s: AsyncSession, c: SwiftContainer, archive: SwiftContainer,
-                       name: str, dropped: list[str]) -> None:
-        prefix = version_prefix(name)
-        newest = (await s.execute(select(SwiftObject).where(
-            SwiftObject.container_id == archive.id, SwiftObject.name >= prefix,
-            SwiftObject.name < prefix[:-1] + "0").order_by(SwiftObject.name.desc()).limit(1))
-        ).scalar_one_or_none()
-        if newest is not None:
-            await self._move(s, newest, archive, c, name, dropped)
 
     async def reap(self, limit: int = 500) -> int:
         """Remove expired objects (the object expirer); returns how many."""
         dropped: list[str] = []
         async with self.db.write() as s:
             # Several API processes may reap at once: each takes rows the others do not hold.
-            rows = list((await s.execute(select(SwiftObject).where(
+            due = list((await s.execute(select(SwiftObject).where(
                 SwiftObject.delete_at <= now()).limit(limit).with_for_update(
                     skip_locked=True))).scalars())
-            for row in rows:
+            for row in due:
                 c = await s.get(SwiftContainer, row.container_id)
                 if c is not None:
-                    await self._drop(s, c, row, dropped)
+                    await s.run_sync(rows.drop, c, row, dropped)
         for blob in dropped:
             await self.blobs.delete(blob)
-        return len(rows)
+        return len(due)
 
     async def reap_container(self, account: str, cname: str) -> None:
         """Expired objects go before their container is checked for emptiness."""
@@ -428,10 +319,10 @@ class Objects:
             return
         dropped: list[str] = []
         async with self.db.write() as s:
-            rows = list((await s.execute(select(SwiftObject).where(
+            due = list((await s.execute(select(SwiftObject).where(
                 SwiftObject.container_id == c.id, SwiftObject.delete_at <= now()))).scalars())
-            for row in rows:
-                await self._drop(s, c, row, dropped)
+            for row in due:
+                await s.run_sync(rows.drop, c, row, dropped)
         for blob in dropped:
             await self.blobs.delete(blob)
 

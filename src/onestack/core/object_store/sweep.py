@@ -25,6 +25,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from onestack.core.object_store import rows
 from onestack.core.object_store.objects import Objects
 from onestack.db.engine import Database
 from onestack.db.models import SwiftContainer, SwiftObject
@@ -161,5 +162,5 @@ class Sweeper:
                 return False
             log.warning("object %s/%s/%s lost its data (%s); removing it", c.account, c.name,
                         row.name, row.blob)
-            await self.objects._drop(s, c, row, [])
+            await s.run_sync(rows.drop, c, row, [])
         return True
