@@ -5,6 +5,7 @@ the host; Nova's 400s for bad mappings; failed builds give their volumes back.""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -12,7 +13,7 @@ import openstack
 import pytest
 
 from onestack.drivers.virt.fake import FakeVirtDriver
-from tests.api.conftest import connect, unique
+from tests.api.conftest import Cli, connect, unique
 from tests.api.test_compute import nova, wait
 from tests.api.test_compute_agent import _image
 from tests.api.test_compute_volumes import volume_status
@@ -270,3 +271,35 @@ def test_a_volume_in_error_fails_the_build(cloud: RunningCloud,
     assert _raw_server(conn, s.id)["os-extended-volumes:volumes_attached"] == []
     conn.compute.delete_server(s)
     _server_gone(conn, s.id)
+
+
+def test_cli_boot_from_volume(cloud: RunningCloud, cli: Cli, tmp_path: Any) -> None:
+    """`openstack server create --image IMG --boot-from-volume N` and `--volume VOL`."""
+    data = tmp_path / "disk.raw"
+    data.write_bytes(b"\0" * 1024)
+    img = json.loads(cli.run("image", "create", "--file", str(data), "--disk-format", "raw",
+                             "-f", "json", unique("img")).stdout)
+    name = unique("bfv")
+    created = json.loads(cli.run(
+        "server", "create", "--image", img["id"], "--boot-from-volume", "1", "--flavor",
+        "m1.nano", "--nic", "none", "--wait", "-f", "json", name).stdout)
+    assert created["status"] == "ACTIVE"
+    shown = json.loads(cli.run("server", "show", "-f", "json", name).stdout)
+    [root] = shown["volumes_attached"]
+    vol = json.loads(cli.run("volume", "show", "-f", "json", root["id"]).stdout)
+    assert vol["status"] == "in-use" and vol["bootable"] in (True, "true")
+    cli.run("server", "delete", "--wait", name)
+    # the volume Nova made outlives the server (not delete_on_termination) and boots again
+    name2 = unique("bfv")
+    json.loads(cli.run("server", "create", "--volume", vol["id"], "--flavor", "m1.nano",
+                       "--nic", "none", "--wait", "-f", "json", name2).stdout)
+    shown = json.loads(cli.run("server", "show", "-f", "json", name2).stdout)
+    assert [v["id"] for v in shown["volumes_attached"]] == [vol["id"]]
+    cli.run("server", "delete", "--wait", name2)
+    deadline = time.monotonic() + 15
+    while json.loads(cli.run("volume", "show", "-f", "json", vol["id"]).stdout)[
+            "status"] != "available":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    cli.run("volume", "delete", vol["id"])
+    cli.run("image", "delete", img["id"])
