@@ -42,7 +42,7 @@ from onestack.core.image.access import Caller as ImageCaller
 from onestack.core.volume import states as volume_states
 from onestack.db.engine import Database
 from onestack.db.models.compute import BlockDeviceMapping, Instance
-from onestack.db.models.volume import Snapshot, Volume
+from onestack.db.models.volume import Snapshot, Volume, VolumeAttachment
 from onestack.errors import BadRequest, NotFound
 
 log = logging.getLogger(__name__)
@@ -197,11 +197,13 @@ class BootVolumes(Store):
             att_id = bdm.attachment_id
             try:
                 if bdm.status == CREATING:
-                    await self._wait_available(bdm.volume_id)
-                    att = await self.cinder.attachments.create(admin, {
-                        "volume_uuid": bdm.volume_id, "instance_uuid": inst.uuid,
-                        "mode": "rw", "connector": connector})
-                    att_id = att.id
+                    att_id = await self._left_behind(bdm.volume_id, inst.uuid)
+                    if att_id is None:  # else: made before an agent restart
+                        await self._wait_available(bdm.volume_id)
+                        att = await self.cinder.attachments.create(admin, {
+                            "volume_uuid": bdm.volume_id, "instance_uuid": inst.uuid,
+                            "mode": "rw", "connector": connector})
+                        att_id = att.id
                     await self._mark(bdm.id, ATTACHING, att_id)
                 elif bdm.status == RESERVED and att_id:
                     await self.cinder.attachments.update(admin, att_id, connector)
@@ -212,6 +214,14 @@ class BootVolumes(Store):
                 raise BuildFailed(f"Volume {bdm.volume_id} could not be attached: "
                                   f"{exc}") from exc
             await self._mark(bdm.id, ATTACHED, att_id)
+
+    async def _left_behind(self, volume_id: str, instance_uuid: str) -> str | None:
+        """The attachment of this volume to this instance, if one exists already."""
+        async with self.db.read() as s:
+            found = await s.scalar(select(VolumeAttachment.id).where(
+                VolumeAttachment.volume_id == volume_id,
+                VolumeAttachment.instance_uuid == instance_uuid))
+        return str(found) if found is not None else None
 
     async def _mark(self, bdm_id: str, status: str, attachment_id: str | None) -> None:
         async with self.write() as s:
