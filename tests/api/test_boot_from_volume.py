@@ -91,10 +91,24 @@ def test_boot_from_image_to_volume(cloud: RunningCloud) -> None:
         conn.compute.delete_volume_attachment(server, vol.id, ignore_missing=False)
     listed = list(conn.compute.volume_attachments(server))
     assert [(a.volume_id, a.device) for a in listed] == [(vol.id, "/dev/vda")]
+    # a volume-backed server is not rebuilt onto an image (Nova before 2.93)
+    with pytest.raises(openstack.exceptions.BadRequestException, match="volume-backed"):
+        conn.compute.rebuild_server(server, image=image_id)
+    # another volume goes after the root, and into the guest after it
+    data = conn.block_storage.create_volume(size=1, name=unique("data"))
+    volume_status(conn, data.id, "available")
+    att = conn.compute.create_volume_attachment(server, volume_id=data.id)
+    assert att.device == "/dev/vdb"
+    volume_status(conn, data.id, "in-use")
+    disks = _guest_disks(cloud, server.id)
+    assert [d.serial for d in disks if d.kind == "volume"] == [vol.id[:20], data.id[:20]]
     # delete_on_termination: the volume goes with the server
     conn.compute.delete_server(server)
     _server_gone(conn, server.id)
     _gone(conn, vol.id)
+    volume_status(conn, data.id, "available")
+    conn.block_storage.delete_volume(data.id)
+    _gone(conn, data.id)
 
 
 def test_boot_from_an_existing_volume_and_a_snapshot(cloud: RunningCloud) -> None:
@@ -201,7 +215,6 @@ def test_bad_mappings_are_nova_400s(cloud: RunningCloud) -> None:
             _boot(conn, bdms, **extra)
     with pytest.raises(openstack.exceptions.BadRequestException, match="Missing imageRef"):
         conn.compute.create_server(name=unique("x"), flavor_id="42", networks="none")
-    # an in-use volume cannot be booted from
     assert _volume_ids(conn) == before  # nothing was made
     assert not [s for s in conn.compute.servers() if s.name.startswith("bfv-")
                 and s.status == "BUILD"]
