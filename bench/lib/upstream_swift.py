@@ -12,7 +12,8 @@ from lib.procs import BenchError, Services, free_port, run_logged
 from lib.rawhttp import call
 from lib.upstream import VENV, ensure_memcached, ensure_venv, start_memcached, venv_env
 
-REQUIREMENTS = ["swift==2.38.3", "python-swiftclient"]
+# python-keystoneclient: the swift CLI authenticates against Keystone v3 (Onestack) with it.
+REQUIREMENTS = ["swift==2.38.3", "python-swiftclient", "python-keystoneclient"]
 PIPELINE = ("catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk "
             "tempurl tempauth copy slo dlo proxy-logging proxy-server")
 FILTERS = ("catch_errors", "gatekeeper", "healthcheck", "proxy_logging", "listing_formats",

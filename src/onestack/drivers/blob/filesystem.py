@@ -6,13 +6,19 @@ import asyncio
 import hashlib
 import os
 import re
+from collections import deque
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
 from onestack.drivers.blob.base import CHUNK, BlobInfo, BlobNotFound, BlobStore, BlobTooLarge
 
 _SAFE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+
+
+AHEAD = 4  # blocks of CHUNK queued for a blob's writer thread
+WRITEBACK = 8 * CHUNK  # bytes written before their writeback is started
 
 
 def _read_range(path: Path, key: str, offset: int, length: int) -> bytes:
@@ -33,6 +39,7 @@ class _Writer:
         self.fh: BinaryIO | None = None
         self.md5 = hashlib.md5(usedforsecurity=False)
         self.sha = hashlib.sha512() if sha512 else None
+        self.written = self.flushed = 0
 
     def absorb(self, block: bytes) -> None:
         if self.fh is None:
@@ -43,6 +50,11 @@ class _Writer:
         view = memoryview(block)
         while view:
             view = view[self.fh.write(view) or 0:]
+        self.written += len(block)
+        if self.written - self.flushed >= WRITEBACK:  # start writing back, without waiting
+            os.posix_fadvise(self.fh.fileno(), self.flushed, self.written - self.flushed,
+                             os.POSIX_FADV_DONTNEED)
+            self.flushed = self.written
 
     def finish(self, last: bytes, target: Path) -> None:
         if last or self.fh is None:
@@ -81,15 +93,19 @@ class FilesystemBlobStore(BlobStore):
 
     async def put(self, key: str, data: AsyncIterator[bytes],
                   max_size: int | None = None, sha512: bool = True) -> BlobInfo:
-        """Bytes are gathered into blocks of CHUNK; each block is hashed and written in a
-        worker thread (hashlib releases the GIL) while the next one arrives. A body that fits
-        in one block is written, fsynced and renamed in a single thread hand-off."""
+        """Bytes are gathered into blocks of CHUNK. A body that fits in one block is
+        written, fsynced and renamed in a single thread hand-off; a longer one gets a writer
+        thread of its own that hashes (hashlib releases the GIL) and writes up to AHEAD
+        blocks in order while the next ones arrive, and starts their writeback as it goes,
+        so the final fsync has little left to flush."""
         target = self._file(key)
         w = _Writer(self._tmp / f"{os.getpid()}-{os.urandom(8).hex()}", sha512)
+        loop = asyncio.get_running_loop()
         size = 0
         buf: list[bytes] = []
         buffered = 0
-        pending: asyncio.Future[None] | None = None
+        writer: ThreadPoolExecutor | None = None
+        pending: deque[asyncio.Future[None]] = deque()
         try:
             async for chunk in data:
                 size += len(chunk)
@@ -98,19 +114,22 @@ class FilesystemBlobStore(BlobStore):
                 buf.append(chunk)
                 buffered += len(chunk)
                 if buffered >= CHUNK:
-                    if pending is not None:
-                        await pending
+                    if writer is None:
+                        writer = ThreadPoolExecutor(1, thread_name_prefix="blob-writer")
+                    while len(pending) >= AHEAD:
+                        await pending.popleft()
                     block, buf, buffered = b"".join(buf), [], 0
-                    pending = asyncio.ensure_future(asyncio.to_thread(w.absorb, block))
-            if pending is not None:
-                await pending
-                pending = None
-            await asyncio.to_thread(w.finish, b"".join(buf), target)
+                    pending.append(loop.run_in_executor(writer, w.absorb, block))
+            while pending:
+                await pending.popleft()
+            await loop.run_in_executor(writer, w.finish, b"".join(buf), target)
         except BaseException:
-            if pending is not None:
-                await asyncio.gather(pending, return_exceptions=True)
-            await asyncio.to_thread(w.abort)
+            await asyncio.gather(*pending, return_exceptions=True)
+            await loop.run_in_executor(writer, w.abort)
             raise
+        finally:
+            if writer is not None:
+                writer.shutdown(wait=False)
         return BlobInfo(size, w.md5.hexdigest(), w.sha.hexdigest() if w.sha else "")
 
     async def get(self, key: str, offset: int = 0, length: int | None = None
