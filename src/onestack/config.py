@@ -116,6 +116,12 @@ class ComputeConfig:
     # details from NVML or nvidia-smi), "off", "fake" (one simulated H200, for tests), or
     # "auto": sysfs with a real virt driver, off with the fake one.
     device_discovery: str = "auto"
+    # Seconds without a heartbeat after which a compute service is down (os-services), takes
+    # no new instances, and its servers' host_status is UNKNOWN (Nova's service_down_time).
+    service_down_after: float = 60.0
+    # Run a compute agent for this machine inside the API process (all-in-one). A controller
+    # whose compute hosts all run ``onestack agent`` sets it to false.
+    local_agent: bool = True
 
 
 @dataclass

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import logging
 import socket
@@ -23,16 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from onestack.agent.guest_disks import GuestDisks, disk_specs
+from onestack.agent.link import AgentLink, InstanceWork
 from onestack.agent.reconcile import ReconcileLoop
 from onestack.core.compute import devices as host_devices
 from onestack.core.compute import states
 from onestack.core.compute.boot_volumes import BuildFailed
-from onestack.core.compute.metadata import MetadataService
-from onestack.core.compute.service import Compute
 from onestack.core.compute.volumes import ATTACHED, ATTACHING, DETACHING, VolumeDisk
-from onestack.core.image.access import Caller as ImageCaller
-from onestack.core.image.service import ImageService
-from onestack.db.models.compute import Instance
 from onestack.drivers.devices.base import DeviceDiscovery, Gpu
 from onestack.drivers.virt.base import (
     DiskSpec,
@@ -78,13 +75,11 @@ def make_driver(name: str, instances_path: Path) -> VirtDriver:
 
 
 class ComputeAgent:
-    def __init__(self, compute: Compute, image: ImageService, driver: VirtDriver,
-                 instances_path: Path, interval: float = 10.0,
-                 metadata: MetadataService | None = None, force_config_drive: bool = False,
-                 image_cache_ttl: float = 0.0,
-                 devices: DeviceDiscovery | None = None) -> None:
-        self.compute = compute
-        self.image = image
+    def __init__(self, link: AgentLink, driver: VirtDriver, instances_path: Path,
+                 interval: float = 10.0, force_config_drive: bool = False,
+                 image_cache_ttl: float = 0.0, devices: DeviceDiscovery | None = None,
+                 host: str | None = None) -> None:
+        self.link = link
         self.driver = driver
         self.instances_path = instances_path
         self.image_cache_ttl = image_cache_ttl
@@ -92,9 +87,9 @@ class ComputeAgent:
         self.network: Any = None
         # Drivers whose guests boot from files here get them made from images.
         self.disks: GuestDisks | None = None
-        if driver.capabilities.get("local_disks") and metadata is not None:
-            self.disks = GuestDisks(DiskBuilder(instances_path), image, metadata,
-                                    force_config_drive)
+        if driver.capabilities.get("local_disks"):
+            self.disks = GuestDisks(DiskBuilder(instances_path), link, force_config_drive)
+        self.host_override = host  # the host name to act as (else the driver's)
         self.host = ""
         self.loop = ReconcileLoop("compute", interval, self.reconcile)
         self.inflight: dict[str, asyncio.Task[None]] = {}
@@ -104,7 +99,11 @@ class ComputeAgent:
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         info = await self.driver.host_info()
+        if self.host_override:
+            info = dataclasses.replace(info, hostname=self.host_override)
         self.host = info.hostname
+        if self.disks is not None:
+            self.disks.host = self.host
         found = await asyncio.to_thread(self.devices.discover) if self.devices else []
         self.gpus = host_devices.passthrough_gpus(found)
         if self.devices is not None:
@@ -112,8 +111,8 @@ class ComputeAgent:
                      info.hostname, len(self.gpus), self.devices.name,
                      ", ".join(f"{g.address} {g.model or g.product_id}"
                                for g in self.gpus) or "none")
-        await self.compute.hosts.register(info, devices=found)
-        self.compute.links.hosts[self.host] = self
+        await self.link.register(info, found)
+        self.link.attach(self)
         log.info("compute agent for host %s started (virt driver %s, reconcile every %.1fs)",
                  self.host, self.driver.name, self.loop.interval)
         self.loop.start()
@@ -125,8 +124,7 @@ class ComputeAgent:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.inflight.clear()
-        if self.compute.links.hosts.get(self.host) is self:
-            del self.compute.links.hosts[self.host]
+        self.link.detach(self)
 
     def wake(self) -> None:
         self.loop.wake()
@@ -136,9 +134,9 @@ class ComputeAgent:
 
     # --- the reconcile pass ----------------------------------------------------------------
     async def reconcile(self) -> None:
-        await self.compute.hosts.heartbeat(self.host)
-        await self.compute.builder.schedule_pending(older_than=max(self.loop.interval * 3, 5))
-        instances = await self.compute.work.instances(self.host)
+        await self.link.heartbeat(self.host)
+        await self.link.schedule_pending(self.host, max(self.loop.interval * 3, 5))
+        instances = await self.link.instances(self.host)
         guests = {g.uuid: g for g in await self.driver.list_guests()}
         volumes = await self._volumes([i.uuid for i in instances])
         for inst in instances:
@@ -159,7 +157,7 @@ class ComputeAgent:
                              self.image_cache_ttl)
         orphans = [u for u in guests if u not in live and u not in self.inflight]
         if orphans:
-            known = await self.compute.work.known(orphans)
+            known = await self.link.known(self.host, orphans)
             for uuid in orphans:
                 row = known.get(uuid)
                 if row is None or row.deleted or row.host != self.host:
@@ -167,18 +165,18 @@ class ComputeAgent:
                              self.host)
                     await self.driver.destroy(uuid, self.instance_dir(uuid))
 
-    async def _observe(self, inst: Instance, guest: GuestInfo | None) -> None:
+    async def _observe(self, inst: InstanceWork, guest: GuestInfo | None) -> None:
         if inst.vm_state in (states.BUILDING, states.ERROR, states.DELETED):
             return
         power = int(guest.power_state) if guest is not None else states.NOSTATE
         if inst.vm_state == states.STOPPED and guest is None:
             return
-        changed = await self.compute.work.observe(inst.uuid, power)
+        changed = await self.link.observe(self.host, inst.uuid, power)
         if changed:
             log.warning("instance %s: guest is %s; the server is now %s", inst.uuid,
                         PowerState(power).name, changed)
 
-    def _launch(self, inst: Instance, guest: GuestInfo | None) -> None:
+    def _launch(self, inst: InstanceWork, guest: GuestInfo | None) -> None:
         self._track(inst.uuid, self._run(inst, guest))
 
     def _track(self, uuid: str, work: Coroutine[Any, Any, None]) -> None:
@@ -189,9 +187,7 @@ class ComputeAgent:
 
     # --- volumes -------------------------------------------------------------------------
     async def _volumes(self, uuids: list[str]) -> dict[str, list[VolumeDisk]]:
-        if self.compute.volumes is None:
-            return {}
-        return await self.compute.volumes.disks(uuids)
+        return await self.link.volume_disks(self.host, uuids)
 
     @staticmethod
     def volume_disk(v: VolumeDisk) -> DiskSpec:
@@ -222,12 +218,11 @@ class ComputeAgent:
                 return True
         return False
 
-    async def volume_ops(self, inst: Instance, guest: GuestInfo | None,
+    async def volume_ops(self, inst: InstanceWork, guest: GuestInfo | None,
                          pending: list[VolumeDisk]) -> None:
         """Hotplug volumes being attached, unplug those being detached (a guest without a
         process gets them at its next start)."""
-        vs = self.compute.volumes
-        assert vs is not None
+        done = self.link.volume_done
         live = guest is not None and guest.power_state in (PowerState.RUNNING,
                                                            PowerState.PAUSED)
         for v in pending:
@@ -235,19 +230,20 @@ class ComputeAgent:
                 if v.status == ATTACHING:
                     if live:
                         await self.driver.attach_volume(inst.uuid, self.volume_disk(v))
-                    await vs.finish_attach(v)
+                    await done(self.host, inst.uuid, v, "attached")
                 elif v.status == DETACHING:
                     if live:
                         await self.driver.detach_volume(inst.uuid, self.volume_disk(v),
                                                         DETACH_TIMEOUT)
-                    await vs.release(v)
+                    await done(self.host, inst.uuid, v, "released")
             except (VirtError, OSError) as exc:
                 log.warning("instance %s: volume %s could not be %s: %s", inst.uuid,
                             v.volume_id, "attached" if v.status == ATTACHING else "detached",
                             exc)
-                await (vs.release(v) if v.status == ATTACHING else vs.detach_failed(v))
+                await done(self.host, inst.uuid, v,
+                           "released" if v.status == ATTACHING else "detach-failed")
 
-    async def _run(self, inst: Instance, guest: GuestInfo | None) -> None:
+    async def _run(self, inst: InstanceWork, guest: GuestInfo | None) -> None:
         task = inst.task_state
         assert task is not None
         try:
@@ -265,38 +261,35 @@ class ComputeAgent:
         with contextlib.suppress(GuestNotFound):
             if task != states.DELETING:
                 power = int((await self.driver.get_info(inst.uuid)).power_state)
-        await self.compute.work.complete(inst.uuid, task, power, updates)
+        await self.link.complete(self.host, inst.uuid, task, power, updates)
 
-    async def _failed(self, inst: Instance, task: str, message: str) -> None:
+    async def _failed(self, inst: InstanceWork, task: str, message: str) -> None:
         """A build that fails gives back the volumes it was given (see boot_volumes)."""
-        boot = self.compute.boot_volumes
-        if task == states.SPAWNING and boot is not None:
+        if task == states.SPAWNING:
             made = list((inst.task_args or {}).get("made_volumes") or [])
             with contextlib.suppress(Exception):
                 await self.driver.destroy(inst.uuid, self.instance_dir(inst.uuid))
             try:
-                await boot.abort(inst.uuid, inst.project_id, made)
+                await self.link.abort_boot_volumes(self.host, inst.uuid, made)
             except Exception:
                 log.exception("instance %s: giving back its volumes failed", inst.uuid)
-        await self.compute.work.fail(inst.uuid, task, message)
+        await self.link.fail(self.host, inst.uuid, task, message)
 
     # --- the work ------------------------------------------------------------------------
-    async def _do(self, task: str, inst: Instance, guest: GuestInfo | None
+    async def _do(self, task: str, inst: InstanceWork, guest: GuestInfo | None
                   ) -> dict[str, Any] | None:
         d = self.driver
         uuid = inst.uuid
         if task == states.SPAWNING:
             if guest is None:  # else: adopted after a restart, already running
-                if self.compute.boot_volumes is not None:
-                    await self.compute.boot_volumes.prepare(inst, self.host)
+                await self.link.prepare_boot_volumes(self.host, uuid)
                 await self._start(inst)
             return None
         if task == states.DELETING:
             await d.destroy(uuid, self.instance_dir(uuid))
-            await self.compute.devices.release(uuid)
-            if self.compute.volumes is not None:
-                for v in (await self._volumes([uuid])).get(uuid, []):
-                    await self.compute.volumes.release(v, delete_volume=True)
+            await self.link.release_devices(self.host, uuid)
+            for v in (await self._volumes([uuid])).get(uuid, []):
+                await self.link.volume_done(self.host, uuid, v, "released-deleted")
             return None
         if task == states.POWERING_OFF:
             await d.power_off(uuid, POWER_OFF_TIMEOUT)
@@ -328,7 +321,7 @@ class ComputeAgent:
             await self._snapshot(inst)
         return None
 
-    async def _resize(self, inst: Instance, guest: GuestInfo | None, revert: bool
+    async def _resize(self, inst: InstanceWork, guest: GuestInfo | None, revert: bool
                       ) -> dict[str, Any]:
         target = inst.new_flavor or inst.flavor
         was_running = guest is not None and guest.power_state == PowerState.RUNNING
@@ -347,15 +340,13 @@ class ComputeAgent:
                                    "new_flavor": None if revert else inst.flavor}
         return updates
 
-    async def _snapshot(self, inst: Instance) -> None:
-        image_id = str(inst.task_args["image_id"])
-        caller = ImageCaller(inst.project_id, is_admin=True)
+    async def _snapshot(self, inst: InstanceWork) -> None:
         with tempfile.TemporaryDirectory(prefix="snapshot-") as tmp:
             dest = Path(tmp) / "snapshot.qcow2"
             await self.driver.snapshot(inst.uuid, self.instance_dir(inst.uuid), dest)
-            await self.image.data.upload(caller, image_id, _chunks(dest))
+            await self.link.upload_snapshot(self.host, inst.uuid, _chunks(dest))
 
-    async def _start(self, inst: Instance) -> None:
+    async def _start(self, inst: InstanceWork) -> None:
         """Start a guest that has no process: its disks made where missing, its NICs
         plugged."""
         spec = await self.spec(inst)
@@ -371,11 +362,11 @@ class ComputeAgent:
     def instance_dir(self, uuid: str) -> Path:
         return self.instances_path / uuid
 
-    async def nics(self, inst: Instance) -> list[NicSpec]:
+    async def nics(self, inst: InstanceWork) -> list[NicSpec]:
         """The instance's ports as NICs: on their taps when the network data plane runs on
         this host (plugged now: tap on the bridge, rules in place), else user-mode."""
         out: list[NicSpec] = []
-        for nic in await self.compute.ports.nics_for(inst.uuid):
+        for nic in await self.link.nics(self.host, inst.uuid):
             tap: str | None = None
             mtu = int(nic.get("mtu") or 1500)
             if self.network is not None:
@@ -385,19 +376,19 @@ class ComputeAgent:
                                port_id=str(nic["port_id"])))
         return out
 
-    async def pci_devices(self, inst: Instance, flavor: dict[str, Any]) -> list[str]:
+    async def pci_devices(self, inst: InstanceWork, flavor: dict[str, Any]) -> list[str]:
         """The PCI addresses of the GPUs this instance gets here (its flavor's PGPU),
         assigned once and kept: placement counted them, this picks which."""
         count, required = host_devices.gpus_wanted(flavor)
         if count == 0 and not self.gpus:
             return []
         try:
-            return await self.compute.devices.assign(
-                inst.uuid, self.host, count, host_devices.matching(self.gpus, required))
+            return await self.link.assign_devices(
+                self.host, inst.uuid, count, host_devices.matching(self.gpus, required))
         except Conflict as exc:
             raise VirtError(f"no GPU to pass through: {exc.message}") from exc
 
-    async def spec(self, inst: Instance, flavor: dict[str, Any] | None = None) -> GuestSpec:
+    async def spec(self, inst: InstanceWork, flavor: dict[str, Any] | None = None) -> GuestSpec:
         flavor = flavor or inst.flavor
         idir = self.instance_dir(inst.uuid)
         root, volumes = await self.volume_specs(inst.uuid)

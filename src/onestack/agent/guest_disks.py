@@ -18,10 +18,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from onestack.core.compute.metadata import MetadataService
-from onestack.core.image.access import Caller as ImageCaller
-from onestack.core.image.service import ImageService
-from onestack.db.models.compute import Instance
+from onestack.agent.link import AgentLink, InstanceWork
 from onestack.drivers.virt.base import DiskSpec, VirtError
 from onestack.drivers.virt.disks import DiskBuilder
 
@@ -31,7 +28,7 @@ ROOT, EPHEMERAL, SWAP, CONFIG = "disk", "disk.eph0", "disk.swap", "disk.config"
 TRUE = ("true", "1", "yes", "on", "t")
 
 
-def wants_config_drive(inst: Instance, force: bool, has_ports: bool) -> bool:
+def wants_config_drive(inst: InstanceWork, force: bool, has_ports: bool) -> bool:
     return force or str(inst.config_drive or "").lower() in TRUE or not has_ports
 
 
@@ -50,31 +47,27 @@ def disk_specs(instance_dir: Path, flavor: dict[str, Any], root: DiskSpec | None
 
 
 class GuestDisks:
-    def __init__(self, builder: DiskBuilder, image: ImageService, metadata: MetadataService,
+    def __init__(self, builder: DiskBuilder, link: AgentLink,
                  force_config_drive: bool = False) -> None:
         self.builder = builder
-        self.image = image
-        self.metadata = metadata
+        self.link = link
+        self.host = ""  # the host the agent acts for (set when it starts)
         self.force_config_drive = force_config_drive
 
-    async def _fetch(self, caller: ImageCaller, image_id: str, dest: Path) -> None:
-        download = await self.image.data.download(caller, image_id)
-        if download is None:
-            raise VirtError(f"image {image_id} has no data (status is not active)")
+    async def _fetch(self, uuid: str, dest: Path) -> None:
         with dest.open("wb") as fh:
-            async for chunk in self.image.data.stream(download.key):
+            async for chunk in self.link.image_data(self.host, uuid):
                 await asyncio.to_thread(fh.write, chunk)
 
-    async def base(self, inst: Instance) -> Path:
-        if not inst.image_ref:
+    async def base(self, inst: InstanceWork) -> Path:
+        image_ref = inst.image_ref
+        if not image_ref:
             raise VirtError("the server has no image to boot from and no root volume")
-        caller = ImageCaller(inst.project_id, is_admin=True)
-        rec = await self.image.images.get(caller, inst.image_ref)
-        disk_format = str(rec.image.disk_format or "raw")
+        disk_format = await self.link.image_format(self.host, inst.uuid)
         return await self.builder.base_image(
-            inst.image_ref, disk_format, lambda dest: self._fetch(caller, inst.image_ref, dest))
+            image_ref, disk_format, lambda dest: self._fetch(inst.uuid, dest))
 
-    async def prepare(self, inst: Instance, instance_dir: Path, flavor: dict[str, Any],
+    async def prepare(self, inst: InstanceWork, instance_dir: Path, flavor: dict[str, Any],
                       has_ports: bool, local_root: bool = True) -> None:
         """Make every disk file the guest needs (the root from its image, unless the server
         boots from a volume); idempotent for files that exist (an agent restarted
@@ -93,13 +86,13 @@ class GuestDisks:
         if wants_config_drive(inst, self.force_config_drive, has_ports):
             await self.config_drive(inst, instance_dir)
 
-    async def config_drive(self, inst: Instance, instance_dir: Path) -> None:
-        md = await self.metadata.instance(inst.uuid)
-        if md is None:
+    async def config_drive(self, inst: InstanceWork, instance_dir: Path) -> None:
+        files = await self.link.config_drive(self.host, inst.uuid)
+        if files is None:
             raise VirtError(f"instance {inst.uuid} is gone")
         target = instance_dir / CONFIG
         target.unlink(missing_ok=True)
-        await self.builder.config_drive(md.config_drive(), target)
+        await self.builder.config_drive(files, target)
 
     async def resize(self, instance_dir: Path, flavor: dict[str, Any]) -> None:
         """Grow the root to the new flavor; add the ephemeral and swap disks it brings."""

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from onestack.agent.compute import ComputeAgent, make_driver
+from onestack.agent.link import LocalLink
 from onestack.agent.network_setup import make_network_agent
 from onestack.api.common.auth import authenticate_request
 from onestack.api.common.policy import Enforcer, Rule
@@ -72,9 +73,10 @@ class Runtime:
         self.compute_metadata = MetadataService(self.db, self.compute.ports.network_data)
         driver = virt_driver or make_driver(settings.compute.virt_driver,
                                             settings.instances_path)
+        self.agent_link = LocalLink(self.compute, self.image, self.compute_metadata)
         self.compute_agent = ComputeAgent(
-            self.compute, self.image, driver, settings.instances_path,
-            settings.compute.reconcile_interval, metadata=self.compute_metadata,
+            self.agent_link, driver, settings.instances_path,
+            settings.compute.reconcile_interval,
             force_config_drive=settings.compute.force_config_drive,
             image_cache_ttl=settings.compute.image_cache_ttl,
             devices=make_discovery(settings.compute.device_discovery, driver.name))
@@ -86,10 +88,11 @@ class Runtime:
         self.volume.worker.attached_extender = self.compute.volumes.extend_attached
         self.services: list[ServiceApi] = []
         self.policy: Enforcer = Enforcer([])
-        self.startup: list[Callable[[], Awaitable[None]]] = [self.compute_agent.start,
-                                                             self.volume.start]
-        self.shutdown: list[Callable[[], Awaitable[None]]] = [self.compute_agent.stop,
-                                                              self.volume.stop]
+        self.startup: list[Callable[[], Awaitable[None]]] = [self.volume.start]
+        self.shutdown: list[Callable[[], Awaitable[None]]] = [self.volume.stop]
+        if settings.compute.local_agent:  # else: compute hosts run `onestack agent`
+            self.startup.insert(0, self.compute_agent.start)
+            self.shutdown.insert(0, self.compute_agent.stop)
         self.compute_agent.network = self.network_agent  # NICs on its taps
         if self.network_agent is not None:
             self.startup.append(self.network_agent.start)
@@ -160,7 +163,8 @@ class OnestackApp:
         if path in ("", "/"):
             base = self.runtime.settings.server.base_url()
             return JSONResponse({"services": [
-                {"name": s.name, "url": base + s.prefix} for s in self.runtime.services]})
+                {"name": s.name, "url": base + s.prefix} for s in self.runtime.services
+                if s.name != "internal"]})
         return JSONResponse({"error": {"code": 404, "title": "Not Found",
                                        "message": f"No service is served at {path}."}},
                             status_code=404)

@@ -17,6 +17,7 @@ import click
 from rich.console import Console
 
 from onestack import __version__
+from onestack.cli import agent as agent_cli
 from onestack.config import Settings, load_settings
 from onestack.errors import ConfigError
 
@@ -379,6 +380,9 @@ def images_build_tiny(config: str | None, data_dir: Path | None, output: Path | 
         path = output
     click.echo(str(path))
 
+
+main.add_command(agent_cli.agent)
+manage.add_command(agent_cli.agent_credential)
 
 if __name__ == "__main__":
     main()

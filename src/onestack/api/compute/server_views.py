@@ -121,7 +121,7 @@ def detail(req: ApiRequest, rec: ServerRecord, *, show: bool = False) -> dict[st
                 "OS-EXT-SRV-ATTR:user_data": inst.user_data,
             })
         if since(req, 2, 16):
-            body["host_status"] = "UP" if inst.host else ""
+            body["host_status"] = rec.host_status
     if since(req, 2, 63):
         body["trusted_image_certificates"] = None
     if show and since(req, 2, 71):

@@ -26,8 +26,26 @@ from onestack.scheduler.errors import InventoryInUse, ProviderNotFound
 from onestack.scheduler.service import Placement
 
 log = logging.getLogger(__name__)
-SERVICE_DOWN_AFTER = 60  # seconds without a heartbeat: the service is down
+SERVICE_DOWN_AFTER = 60.0  # default of [compute] service_down_after
 CONTROL_HOST = "onestack"  # where the scheduler and conductor "run" (one process)
+
+
+def is_up(node: ComputeNode, down_after: float = SERVICE_DOWN_AFTER) -> bool:
+    age = (utcnow() - node.heartbeat).total_seconds()
+    return not node.forced_down and age < down_after
+
+
+def host_status(node: ComputeNode | None, down_after: float = SERVICE_DOWN_AFTER) -> str:
+    """A server's ``host_status`` (Nova, 2.16): DOWN when its compute service is forced
+    down, MAINTENANCE when disabled, UP while it heartbeats, UNKNOWN when it stopped;
+    empty when the server has no host."""
+    if node is None:
+        return ""
+    if node.forced_down:
+        return "DOWN"
+    if node.disabled:
+        return "MAINTENANCE"
+    return "UP" if is_up(node, down_after) else "UNKNOWN"
 
 
 @dataclass
@@ -131,10 +149,8 @@ class Hosts(Store):
         async with self.db.read() as s:
             return await s.scalar(select(ComputeNode).where(ComputeNode.uuid == rp_uuid))
 
-    @staticmethod
-    def is_up(node: ComputeNode) -> bool:
-        age = (utcnow() - node.heartbeat).total_seconds()
-        return not node.forced_down and age < SERVICE_DOWN_AFTER
+    def is_up(self, node: ComputeNode) -> bool:
+        return is_up(node, self.config.service_down_after)
 
     async def services(self) -> list[ServiceView]:
         out = [ServiceView(1, "00000000-0000-0000-0000-000000000001", "nova-scheduler",
@@ -169,7 +185,7 @@ class Hosts(Store):
 
     async def enabled_hosts(self) -> dict[str, str]:
         """Provider uuid -> host name, for hosts that may take new instances."""
-        cutoff = utcnow() - dt.timedelta(seconds=SERVICE_DOWN_AFTER)
+        cutoff = utcnow() - dt.timedelta(seconds=self.config.service_down_after)
         async with self.db.read() as s:
             rows = await s.execute(select(ComputeNode.uuid, ComputeNode.host,
                                           ComputeNode.heartbeat).where(

@@ -16,11 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from onestack.core.compute import events, listing, ports, states
 from onestack.core.compute.base import Caller, Links, Store
+from onestack.core.compute.hosts import SERVICE_DOWN_AFTER, host_status
 from onestack.core.compute.quotas import Quotas
 from onestack.db.engine import Database
 from onestack.db.models.base import utcnow
 from onestack.db.models.compute import (
     BlockDeviceMapping,
+    ComputeNode,
     Instance,
     InstanceTag,
     ServerGroupMember,
@@ -43,6 +45,7 @@ class ServerRecord:
     groups: list[str] = field(default_factory=list)
     security_groups: list[str] = field(default_factory=list)  # names, from the ports
     volumes: list[tuple[str, bool]] = field(default_factory=list)  # (id, delete_on_term.)
+    host_status: str = ""  # UP, DOWN, MAINTENANCE, UNKNOWN or "" (no host)
 
 
 def not_found(uuid: str) -> NotFound:
@@ -50,8 +53,8 @@ def not_found(uuid: str) -> NotFound:
 
 
 async def records(s: AsyncSession, rows: list[Instance],
-                  addrs: dict[str, dict[str, list[dict[str, Any]]]] | None = None
-                  ) -> list[ServerRecord]:
+                  addrs: dict[str, dict[str, list[dict[str, Any]]]] | None = None,
+                  down_after: float = SERVICE_DOWN_AFTER) -> list[ServerRecord]:
     ids = [r.uuid for r in rows]
     if addrs is None:
         addrs = await ports.addresses(s, ids)
@@ -70,8 +73,13 @@ async def records(s: AsyncSession, rows: list[Instance],
                 BlockDeviceMapping.instance_uuid.in_(ids)).order_by(
                 BlockDeviceMapping.created_at))).scalars():
             volumes[b.instance_uuid].append((b.volume_id, b.delete_on_termination))
+    hosts = {r.host for r in rows if r.host}
+    nodes = {n.host: n for n in (await s.execute(select(ComputeNode).where(
+        ComputeNode.host.in_(hosts)))).scalars()} if hosts else {}
     return [ServerRecord(r, tags[r.uuid], addrs.get(r.uuid, {}), members[r.uuid],
-                         sgs.get(r.uuid, []), volumes[r.uuid]) for r in rows]
+                         sgs.get(r.uuid, []), volumes[r.uuid],
+                         host_status(nodes.get(r.host or ""), down_after) if r.host else "")
+            for r in rows]
 
 
 class Servers(Store):
@@ -80,6 +88,7 @@ class Servers(Store):
         self.placement = placement
         self.links = links
         self.boot_volumes: BootVolumes | None = None  # set with the block storage core
+        self.down_after = SERVICE_DOWN_AFTER  # [compute] service_down_after
 
     async def instance(self, s: AsyncSession, caller: Caller, uuid: str,
                        *, lock: bool = False) -> Instance:
@@ -94,7 +103,8 @@ class Servers(Store):
 
     async def get(self, caller: Caller, uuid: str) -> ServerRecord:
         async with self.db.read() as s:
-            return (await records(s, [await self.instance(s, caller, uuid)]))[0]
+            return (await records(s, [await self.instance(s, caller, uuid)],
+                                  down_after=self.down_after))[0]
 
     async def listing(self, caller: Caller, q: listing.ServerQuery
                       ) -> tuple[list[ServerRecord], bool]:
@@ -116,7 +126,7 @@ class Servers(Store):
             more = q.limit is not None and len(rows) > q.limit
             if q.limit is not None:
                 rows = rows[:q.limit]
-            return await records(s, rows, addrs), more
+            return await records(s, rows, addrs, self.down_after), more
 
     async def update(self, caller: Caller, uuid: str, changes: dict[str, Any]
                      ) -> ServerRecord:
@@ -126,7 +136,7 @@ class Servers(Store):
             for key, value in changes.items():
                 setattr(inst, key, value)
             inst.updated_at = utcnow()
-            return (await records(s, [inst]))[0]
+            return (await records(s, [inst], down_after=self.down_after))[0]
 
     # --- delete ----------------------------------------------------------------------------
     async def delete(self, caller: Caller, uuid: str, force: bool = False) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from onestack.config import Settings
 from onestack.core.compute.actions import Actions
+from onestack.core.compute.agent_credentials import AgentCredentials
 from onestack.core.compute.base import Links
 from onestack.core.compute.boot_volumes import BootVolumes
 from onestack.core.compute.build import Builder
@@ -47,12 +48,14 @@ class Compute:
         self.builder = Builder(db, placement, self.hosts, self.flavors, self.groups, image,
                                self.links, self.ports)
         self.servers = Servers(db, placement, self.links)
+        self.servers.down_after = settings.compute.service_down_after
         self.networking = ServerNetworking(db, self.ports, self.links)
         self.instance_actions = InstanceActions(db)
         self.actions = Actions(self.servers, self.builder, image)
         self.usage = Usage(db)
         self.work = HostWork(db, placement)
         self.devices = Devices(db)
+        self.agent_credentials = AgentCredentials(db)
 
     @property
     def volumes(self) -> ServerVolumes | None:

@@ -251,3 +251,13 @@ class InstanceActionEvent(Base):
     traceback: Mapped[str | None] = mapped_column(Text)
     start_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
     finish_time: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class AgentCredential(Base):
+    """The secret a compute host's agent authenticates with on the internal agent API: only
+    its SHA-256 is kept (the secret is 32 random bytes, so a slow hash adds nothing)."""
+
+    __tablename__ = "cmp_agent_credential"
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,1 @@
+"""The internal API remote compute agents call (not in the Keystone catalog)."""

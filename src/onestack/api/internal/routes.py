@@ -1,0 +1,266 @@
+"""The internal agent API: ``/internal/agent/v1/hosts/{host}/...``, what ``onestack agent``
+on another machine calls through ``HttpLink`` (``agent/http_link.py``).
+
+No Keystone token: the agent presents its host's credential (``onestack manage
+agent-credential create --host NAME``) as ``Authorization: Bearer <secret>``. A missing or
+unknown credential gets 401; a credential used for another host's path, or for an instance
+not on its host, gets 403. Every handler is one call of the ``LocalLink`` the all-in-one
+agent uses, so both modes run the same control-side code. Not in the catalog.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from onestack.agent.link import VOLUME_OUTCOMES, LocalLink, device_from, to_json
+from onestack.api.common.request import ApiRequest
+from onestack.api.common.routing import Route, ServiceApi
+from onestack.core.compute.boot_volumes import BuildFailed
+from onestack.core.compute.volumes import VolumeDisk
+from onestack.core.identity.bootstrap import ServiceEntry
+from onestack.drivers.virt.base import HostInfo, VirtError
+from onestack.errors import BadRequest, Conflict, Forbidden, OnestackError, Unauthorized
+
+RULES: list[Any] = []
+PREFIX = "/internal/agent/v1"  # what agents call
+BASE = "/agent/v1"  # the same, below the service prefix
+ERROR_KIND = "X-Onestack-Agent-Error"  # "build": the agent's work failed (VirtError there)
+
+Handler = Callable[[ApiRequest, LocalLink, str], Awaitable[Response]]
+
+
+def render(exc: OnestackError, _req: ApiRequest | None) -> tuple[dict[str, Any],
+                                                                  dict[str, str]]:
+    return {"error": {"code": exc.status, "message": exc.message}}, dict(exc.headers)
+
+
+async def _host(req: ApiRequest) -> str:
+    """The host the credential belongs to, which must be the host of the path."""
+    auth = req.http.headers.get("authorization", "")
+    scheme, _, secret = auth.partition(" ")
+    host = None
+    if scheme.lower() == "bearer" and secret.strip():
+        host = await req.runtime.compute.agent_credentials.host_for(secret.strip())
+    if host is None:
+        raise Unauthorized("The internal agent API needs a valid host credential "
+                           "(Authorization: Bearer ...).", headers={"WWW-Authenticate": "Bearer"})
+    if host != req.params.get("host"):
+        raise Forbidden(f"The credential of host {host} cannot act for host "
+                        f"{req.params.get('host')}.")
+    return host
+
+
+async def _owned(req: ApiRequest, host: str, uuids: list[str]) -> None:
+    rows = await req.runtime.agent_link.known(host, uuids)
+    for uuid in uuids:
+        row = rows.get(uuid)
+        if row is None or row.host != host:
+            raise Forbidden(f"Instance {uuid} is not on host {host}.")
+
+
+def agent(handler: Handler, instance: bool = False) -> Callable[[ApiRequest],
+                                                                Awaitable[Response]]:
+    """Authenticate the host (and the instance of the path), then run the handler; a
+    failure of the work itself (VirtError, BuildFailed) is a 409 marked for the agent."""
+    async def run(req: ApiRequest) -> Response:
+        host = await _host(req)
+        if instance:
+            await _owned(req, host, [req.params["uuid"]])
+        try:
+            return await handler(req, req.runtime.agent_link, host)
+        except (VirtError, BuildFailed) as exc:
+            raise Conflict(str(exc) or type(exc).__name__,
+                           headers={ERROR_KIND: "build"}) from exc
+    return run
+
+
+def _ok(body: Any = None) -> Response:
+    return JSONResponse(body if body is not None else {})
+
+
+async def _body(req: ApiRequest) -> dict[str, Any]:
+    body = await req.json(required=False)
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object.")
+    return body
+
+
+def _uuids(body: dict[str, Any]) -> list[str]:
+    uuids = body.get("uuids")
+    if not isinstance(uuids, list) or not all(isinstance(u, str) for u in uuids):
+        raise BadRequest("uuids must be a list of strings.")
+    return uuids
+
+
+# --- handlers ------------------------------------------------------------------------------
+async def register(req: ApiRequest, link: LocalLink, host: str) -> Response:
+    body = await _body(req)
+    try:
+        info = HostInfo(**body["info"])
+        devices = [device_from(d) for d in body.get("devices") or []]
+    except (KeyError, TypeError) as exc:
+        raise BadRequest(f"Malformed host registration: {exc}.") from exc
+    if info.hostname != host:
+        raise Forbidden(f"Host {host} cannot register host {info.hostname}.")
+    await link.register(info, devices)
+    return _ok()
+
+
+async def heartbeat(req: ApiRequest, link: LocalLink, host: str) -> Response:
+    await link.heartbeat(host)
+    return _ok()
+
+
+async def schedule_pending(req: ApiRequest, link: LocalLink, host: str) -> Response:
+    body = await _body(req)
+    await link.schedule_pending(host, float(body.get("older_than") or 5))
+    return _ok()
+
+
+async def instances(req: ApiRequest, link: LocalLink, host: str) -> Response:
+    return _ok({"instances": [to_json(i) for i in await link.instances(host)]})
+
+
+async def known(req: ApiRequest, link: LocalLink, host: str) -> Response:
+    rows = await link.known(host, _uuids(await _body(req)))
+    return _ok({"instances": {u: to_json(r) for u, r in rows.items()}})
+
+
+async def observe(req: ApiRequest, link: LocalLink, host: str) -> Response:
+    body = await _body(req)
+    changed = await link.observe(host, req.params["uuid"], int(body["power_state"]))
+    return _ok({"vm_state": changed})
+
+
+async def complete(req: ApiRequest, link: LocalLink, host: str) -> Response:
+    b = await _body(req)
+    power = b.get("power_state")
+    done = await link.complete(host, req.params["uuid"], str(b["task"]),
+                               None if power is None else int(power), b.get("updates"))
+    return _ok({"done": done})
+
+
+async def fail(req: ApiRequest, link: LocalLink, host: str) -> Response:
+    b = await _body(req)
+    await link.fail(host, req.params["uuid"], str(b["task"]), str(b.get("message") or ""))
+    return _ok()
+
+
+async def volume_disks(req: ApiRequest, link: LocalLink, host: str) -> Response:
+    uuids = _uuids(await _body(req))
+    await _owned(req, host, uuids)
+    disks = await link.volume_disks(host, uuids)
+    return _ok({"disks": {u: [to_json(d) for d in ds] for u, ds in disks.items()}})
+
+
+async def volume_done(req: ApiRequest, link: LocalLink, host: str) -> Response:
+    b = await _body(req)
+    if b.get("outcome") not in VOLUME_OUTCOMES:
+        raise BadRequest(f"outcome must be one of {', '.join(VOLUME_OUTCOMES)}.")
+    try:
+        disk = VolumeDisk(**b["disk"])
+    except (KeyError, TypeError) as exc:
+        raise BadRequest(f"Malformed volume disk: {exc}.") from exc
+    uuid = req.params["uuid"]
+    if not any(d.bdm_id == disk.bdm_id
+               for d in (await link.volume_disks(host, [uuid])).get(uuid, [])):
+        raise Forbidden(f"Volume {disk.volume_id} is not on instance {uuid}.")
+    await link.volume_done(host, uuid, disk, str(b["outcome"]))
+    return _ok()
+
+
+async def prepare_boot_volumes(req: ApiRequest, link: LocalLink, host: str) -> Response:
+    await link.prepare_boot_volumes(host, req.params["uuid"])
+    return _ok()
+
+
+async def abort_boot_volumes(req: ApiRequest, link: LocalLink, host: str) -> Response:
+    made = (await _body(req)).get("made") or []
+    await link.abort_boot_volumes(host, req.params["uuid"], [str(m) for m in made])
+    return _ok()
+
+
+async def assign_devices(req: ApiRequest, link: LocalLink, host: str) -> Response:
+    b = await _body(req)
+    got = await link.assign_devices(host, req.params["uuid"], int(b["count"]),
+                                    [str(c) for c in b.get("candidates") or []])
+    return _ok({"addresses": got})
+
+
+async def release_devices(req: ApiRequest, link: LocalLink, host: str) -> Response:
+    await link.release_devices(host, req.params["uuid"])
+    return _ok()
+
+
+async def nics(req: ApiRequest, link: LocalLink, host: str) -> Response:
+    return _ok({"nics": await link.nics(host, req.params["uuid"])})
+
+
+async def image_format(req: ApiRequest, link: LocalLink, host: str) -> Response:
+    return _ok({"disk_format": await link.image_format(host, req.params["uuid"])})
+
+
+async def image_data(req: ApiRequest, link: LocalLink, host: str) -> Response:
+    chunks = link.image_data(host, req.params["uuid"])
+    first = await anext(chunks, b"")  # errors (no data) before the answer starts
+
+    async def body() -> AsyncIterator[bytes]:
+        yield first
+        async for chunk in chunks:
+            yield chunk
+    return StreamingResponse(body(), media_type="application/octet-stream")
+
+
+async def upload_snapshot(req: ApiRequest, link: LocalLink, host: str) -> Response:
+    await link.upload_snapshot(host, req.params["uuid"], req.http.stream())
+    return _ok()
+
+
+async def config_drive(req: ApiRequest, link: LocalLink, host: str) -> Response:
+    files = await link.config_drive(host, req.params["uuid"])
+    if files is None:
+        return _ok({"files": None})
+    return _ok({"files": {k: base64.b64encode(v).decode() for k, v in files.items()}})
+
+
+H = "/hosts/{host}"
+I = H + "/instances/{uuid}"  # noqa: E741
+ROUTES = [
+    Route("POST", f"{BASE}{H}/register", agent(register), auth=False),
+    Route("POST", f"{BASE}{H}/heartbeat", agent(heartbeat), auth=False),
+    Route("POST", f"{BASE}{H}/schedule-pending", agent(schedule_pending), auth=False),
+    Route("GET", f"{BASE}{H}/instances", agent(instances), auth=False),
+    Route("POST", f"{BASE}{H}/known", agent(known), auth=False),
+    Route("POST", f"{BASE}{H}/volume-disks", agent(volume_disks), auth=False),
+    Route("POST", f"{BASE}{I}/observe", agent(observe, True), auth=False),
+    Route("POST", f"{BASE}{I}/complete", agent(complete, True), auth=False),
+    Route("POST", f"{BASE}{I}/fail", agent(fail, True), auth=False),
+    Route("POST", f"{BASE}{I}/volume-done", agent(volume_done, True), auth=False),
+    Route("POST", f"{BASE}{I}/boot-volumes/prepare", agent(prepare_boot_volumes, True),
+          auth=False),
+    Route("POST", f"{BASE}{I}/boot-volumes/abort", agent(abort_boot_volumes, True),
+          auth=False),
+    Route("POST", f"{BASE}{I}/devices", agent(assign_devices, True), auth=False),
+    Route("DELETE", f"{BASE}{I}/devices", agent(release_devices, True), auth=False),
+    Route("GET", f"{BASE}{I}/nics", agent(nics, True), auth=False),
+    Route("GET", f"{BASE}{I}/image-format", agent(image_format, True), auth=False),
+    Route("GET", f"{BASE}{I}/image", agent(image_data, True), auth=False),
+    Route("PUT", f"{BASE}{I}/snapshot", agent(upload_snapshot, True), auth=False),
+    Route("GET", f"{BASE}{I}/config-drive", agent(config_drive, True), auth=False),
+]
+
+SERVICE = ServiceApi(name="internal", prefix="/internal", routes=ROUTES, render_fault=render)
+
+
+def catalog_entries(base_url: str) -> list[ServiceEntry]:
+    del base_url
+    return []  # internal: agents are configured with the controller's URL
+
+
+__all__ = ["ERROR_KIND", "PREFIX", "RULES", "SERVICE", "catalog_entries"]

@@ -1,0 +1,177 @@
+"""``onestack agent`` (a compute host of a multi-node cloud) and ``onestack manage
+agent-credential`` (its credential on the controller)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from onestack.config import Settings, load_settings
+from onestack.errors import ConfigError, Forbidden, Unauthorized
+
+log = logging.getLogger("onestack.agent")
+RETRY_MAX = 30.0  # seconds between tries to reach the controller, at most
+
+
+def _settings(config: str | None, data_dir: Path | None) -> Settings:
+    try:
+        return load_settings(config, data_dir=data_dir)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _log_to_stderr() -> None:
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root.addHandler(handler)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def read_secret(path: Path) -> str:
+    try:
+        secret = path.read_text().strip()
+    except OSError as exc:
+        raise click.ClickException(f"cannot read the credential file {path}: {exc}") from exc
+    if not secret:
+        raise click.ClickException(f"the credential file {path} is empty")
+    return secret
+
+
+async def run_agent(settings: Settings, controller: str, host: str, secret: str,
+                    verify: bool | str) -> None:
+    from onestack.agent.compute import ComputeAgent, make_driver
+    from onestack.agent.http_link import HttpLink
+    from onestack.drivers.devices import make_discovery
+
+    link = HttpLink(controller, secret, verify=verify)
+    driver = make_driver(settings.compute.virt_driver, settings.instances_path)
+    c = settings.compute
+    agent = ComputeAgent(link, driver, settings.instances_path, c.reconcile_interval,
+                         force_config_drive=c.force_config_drive,
+                         image_cache_ttl=c.image_cache_ttl,
+                         devices=make_discovery(c.device_discovery, driver.name), host=host)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    delay = 1.0
+    try:
+        while not stop.is_set():
+            try:
+                await agent.start()
+                break
+            except (Unauthorized, Forbidden) as exc:
+                raise click.ClickException(
+                    f"the controller refused host {host}: {exc}") from exc
+            except Exception as exc:  # controller not reachable yet: try again
+                log.warning("cannot register host %s with %s yet: %s; retrying in %.0fs",
+                            host, controller, exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, RETRY_MAX)
+        await stop.wait()
+    finally:
+        await agent.stop()
+        await link.close()
+
+
+@click.command()
+@click.option("--controller", required=True, metavar="URL",
+              help="The controller's base URL, e.g. https://controller:5000")
+@click.option("--host", "host", required=True, help="This compute host's name.")
+@click.option("--credential", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, help="File holding the host's credential.")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="TOML settings file ([compute] section).")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Where instance disks and cached images live.")
+@click.option("--ca", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="CA bundle to verify the controller's TLS certificate with.")
+@click.option("--insecure", is_flag=True, help="Do not verify the controller's certificate.")
+def agent(controller: str, host: str, credential: Path, config: str | None,
+          data_dir: Path | None, ca: str | None, insecure: bool) -> None:
+    """Run this machine's compute agent for a controller (multi-node)."""
+    settings = _settings(config, data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _log_to_stderr()
+    secret = read_secret(credential)
+    verify: bool | str = False if insecure else (ca or True)
+    asyncio.run(run_agent(settings, controller, host, secret, verify))
+
+
+@click.group("agent-credential")
+def agent_credential() -> None:
+    """Credentials of compute hosts' agents (onestack agent)."""
+
+
+def _db_options(f: click.decorators.FC) -> click.decorators.FC:
+    f = click.option("--config", type=click.Path(exists=True, dir_okay=False),
+                     default=None)(f)
+    return click.option("--data-dir", type=click.Path(path_type=Path), default=None)(f)
+
+
+def write_secret(path: Path, secret: str) -> None:
+    """Written readable by its owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret + "\n")
+    os.chmod(path, 0o600)
+
+
+@agent_credential.command("create")
+@_db_options
+@click.option("--host", "host", required=True, help="The compute host's name.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the secret to this file (mode 0600) instead of printing it.")
+def credential_create(config: str | None, data_dir: Path | None, host: str,
+                      output: Path | None) -> None:
+    """A new credential for HOST (its previous one stops working)."""
+    from onestack.core.compute.agent_credentials import AgentCredentials
+    from onestack.db.engine import Database
+
+    settings = _settings(config, data_dir)
+
+    async def run() -> str:
+        db = Database(settings.database_url)
+        try:
+            return await AgentCredentials(db).create(host)
+        finally:
+            await db.close()
+
+    secret = asyncio.run(run())
+    if output is None:
+        click.echo(secret)
+    else:
+        write_secret(output, secret)
+        click.echo(f"credential of host {host} written to {output}", err=True)
+
+
+@agent_credential.command("revoke")
+@_db_options
+@click.option("--host", "host", required=True)
+def credential_revoke(config: str | None, data_dir: Path | None, host: str) -> None:
+    """HOST's agent can no longer call the controller."""
+    from onestack.core.compute.agent_credentials import AgentCredentials
+    from onestack.db.engine import Database
+
+    settings = _settings(config, data_dir)
+
+    async def run() -> bool:
+        db = Database(settings.database_url)
+        try:
+            return await AgentCredentials(db).revoke(host)
+        finally:
+            await db.close()
+
+    if not asyncio.run(run()):
+        raise click.ClickException(f"host {host} has no credential")
+    click.echo(f"credential of host {host} revoked")

@@ -1,0 +1,198 @@
+"""Multi-node: a controller without a local compute agent, and two real ``onestack agent``
+processes (fake virt driver) that reach it over the internal agent API with their own
+host credentials. Servers land on both hosts; a killed agent's service goes down and its
+server's host_status says so; the restarted agent comes back as the same host."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openstack
+import pytest
+
+from tests.api.conftest import connect, unique
+from tests.support.server import CloudThread, RunningCloud
+
+ONESTACK = str(Path(sys.executable).parent / "onestack")
+DOWN_AFTER = 3.0
+AGENT_CONFIG = """\
+[compute]
+virt_driver = "fake"
+reconcile_interval = 0.5
+device_discovery = "off"
+"""
+
+
+class Agent:
+    """One ``onestack agent`` subprocess."""
+
+    def __init__(self, cloud: RunningCloud, host: str, credential: Path, workdir: Path
+                 ) -> None:
+        self.cloud, self.host, self.credential, self.workdir = cloud, host, credential, workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = workdir / f"{host}.log"
+        (workdir / "agent.toml").write_text(AGENT_CONFIG)
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [ONESTACK, "agent", "--controller", self.cloud.base_url, "--host", self.host,
+                 "--credential", str(self.credential), "--config",
+                 str(self.workdir / "agent.toml"), "--data-dir", str(self.workdir / "data")],
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def create_credential(cloud: RunningCloud, host: str, path: Path) -> str:
+    subprocess.run([ONESTACK, "manage", "agent-credential", "create", "--host", host,
+                    "--output", str(path), "--data-dir", str(cloud.settings.data_dir)],
+                   check=True, capture_output=True, timeout=60)
+    assert path.stat().st_mode & 0o777 == 0o600
+    return path.read_text().strip()
+
+
+def until(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def controller() -> Iterator[RunningCloud]:
+    thread = CloudThread()
+    thread.settings.compute.local_agent = False
+    thread.settings.compute.service_down_after = DOWN_AFTER
+    running = thread.start()
+    yield running
+    thread.stop()
+
+
+@pytest.fixture
+def agents(controller: RunningCloud, tmp_path: Path) -> Iterator[dict[str, Agent]]:
+    started: dict[str, Agent] = {}
+    try:
+        for name in ("agent-a", "agent-b"):
+            workdir = tmp_path / name
+            workdir.mkdir()
+            cred = workdir / "credential"
+            create_credential(controller, name, cred)
+            started[name] = Agent(controller, name, cred, workdir)
+            started[name].start()
+        yield started
+    finally:
+        for agent in started.values():
+            agent.stop()
+        for agent in started.values():
+            if agent.log.exists():
+                sys.stderr.write(f"--- {agent.host} log (tail) ---\n"
+                                 + agent.log.read_text()[-3000:])
+
+
+def compute_services(conn: openstack.connection.Connection) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for s in conn.compute.services():
+        if s.binary == "nova-compute":
+            out.setdefault(s.host, []).append(s)
+    return out
+
+
+def server_view(cloud: RunningCloud, token: str, server_id: str) -> dict[str, Any]:
+    r = httpx.get(f"{cloud.base_url}/compute/v2.1/servers/{server_id}",
+                  headers={"X-Auth-Token": token, "OpenStack-API-Version": "compute 2.16"})
+    r.raise_for_status()
+    return dict(r.json()["server"])
+
+
+def test_two_agents_over_http(controller: RunningCloud, agents: dict[str, Agent]) -> None:
+    conn = connect(controller)
+    token = controller.admin_token()
+    hosts = set(agents)
+
+    def both_up() -> bool:
+        svc = compute_services(conn)
+        return all(h in svc and svc[h][0].state == "up" for h in hosts)
+    until(both_up, 30, "both agents' compute services up")
+    assert hosts <= {h.name for h in conn.compute.hypervisors()}
+
+    # Servers through openstacksdk land on both hosts (anti-affinity) and become ACTIVE.
+    image = conn.image.create_image(name=unique("img"), data=b"\0" * 1024,
+                                    disk_format="raw", container_format="bare")
+    group = conn.compute.create_server_group(name=unique("grp"), policies=["anti-affinity"])
+    servers = [conn.compute.create_server(
+        name=unique("vm"), image_id=image.id, flavor_id="42", networks="none",
+        scheduler_hints={"group": group.id}) for _ in range(2)]
+    for s in servers:
+        conn.compute.wait_for_server(s, status="ACTIVE", wait=30, interval=0.2)
+    placed = {server_view(controller, token, s.id)["OS-EXT-SRV-ATTR:host"]: s.id
+              for s in servers}
+    assert set(placed) == hosts
+    assert all(server_view(controller, token, s.id)["host_status"] == "UP" for s in servers)
+
+    # The internal API: no or a bad credential 401; another host's path or instance 403.
+    base = f"{controller.base_url}/internal/agent/v1/hosts"
+    secret_a = agents["agent-a"].credential.read_text().strip()
+    assert httpx.post(f"{base}/agent-a/heartbeat").status_code == 401
+    assert httpx.post(f"{base}/agent-a/heartbeat",
+                      headers={"Authorization": "Bearer osagent-wrong"}).status_code == 401
+    bearer_a = {"Authorization": f"Bearer {secret_a}"}
+    assert httpx.post(f"{base}/agent-a/heartbeat", headers=bearer_a).status_code == 200
+    assert httpx.post(f"{base}/agent-b/heartbeat", headers=bearer_a).status_code == 403
+    assert httpx.get(f"{base}/agent-b/instances", headers=bearer_a).status_code == 403
+    r = httpx.post(f"{base}/agent-a/instances/{placed['agent-b']}/observe",
+                   headers=bearer_a, json={"power_state": 4})
+    assert r.status_code == 403
+    # ... and it is in no catalog.
+    catalog = httpx.get(f"{controller.auth_url}/auth/catalog",
+                        headers={"X-Auth-Token": token})
+    assert catalog.status_code == 200 and "/internal" not in catalog.text
+
+    # kill -9 of one agent: its service is down within the down period, its server's
+    # host_status UNKNOWN (Nova: the service stopped reporting); the other stays UP.
+    agents["agent-b"].kill()
+    killed = time.monotonic()
+    until(lambda: compute_services(conn)["agent-b"][0].state == "down", DOWN_AFTER + 5,
+          "agent-b down")
+    assert time.monotonic() - killed < DOWN_AFTER + 5
+    assert server_view(controller, token, placed["agent-b"])["host_status"] == "UNKNOWN"
+    assert server_view(controller, token, placed["agent-a"])["host_status"] == "UP"
+
+    # Restarted, it is the same host again: one service, one hypervisor, one provider.
+    agents["agent-b"].start()
+    until(lambda: compute_services(conn)["agent-b"][0].state == "up", 30, "agent-b up")
+    svc = compute_services(conn)
+    assert len(svc["agent-b"]) == 1 and len(svc["agent-a"]) == 1
+    assert [h.name for h in conn.compute.hypervisors()].count("agent-b") == 1
+    assert len(list(conn.placement.resource_providers(name="agent-b"))) == 1
+    until(lambda: server_view(controller, token, placed["agent-b"])["host_status"] == "UP",
+          10, "host_status UP again")
+
+    # Deleting works through the agents too.
+    for s in servers:
+        conn.compute.delete_server(s.id)
+    for s in servers:
+        conn.compute.wait_for_delete(s, interval=0.2, wait=30)
