@@ -39,6 +39,9 @@ class ServerConfig:
     # The base URL clients reach; defaults to http://host:port (host 0.0.0.0 -> 127.0.0.1).
     public_url: str = ""
     access_log: bool = True
+    # Serve HTTPS with this certificate chain and private key (PEM files); both or neither.
+    tls_cert: str = ""
+    tls_key: str = ""
 
     def base_url(self) -> str:
         if self.public_url:
@@ -46,7 +49,8 @@ class ServerConfig:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://{host}:{self.port}"
 
 
 @dataclass

@@ -5,11 +5,13 @@ server's host_status says so; the restarted agent comes back as the same host.""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,8 @@ import httpx
 import openstack
 import pytest
 
-from tests.api.conftest import connect, unique
+from onestack.agent.http_link import HttpLink
+from tests.api.conftest import BACKENDS, connect, unique
 from tests.support.server import CloudThread, RunningCloud
 
 ONESTACK = str(Path(sys.executable).parent / "onestack")
@@ -64,8 +67,12 @@ class Agent:
 
 
 def create_credential(cloud: RunningCloud, host: str, path: Path) -> str:
+    """With the real command, on the controller's database."""
+    config = path.parent / "controller.toml"
+    config.write_text(f'[database]\nurl = "{cloud.settings.database_url}"\n')
     subprocess.run([ONESTACK, "manage", "agent-credential", "create", "--host", host,
-                    "--output", str(path), "--data-dir", str(cloud.settings.data_dir)],
+                    "--output", str(path), "--config", str(config),
+                    "--data-dir", str(cloud.settings.data_dir)],
                    check=True, capture_output=True, timeout=60)
     assert path.stat().st_mode & 0o777 == 0o600
     return path.read_text().strip()
@@ -82,9 +89,13 @@ def until(check: Callable[[], Any], timeout: float, what: str) -> Any:
         time.sleep(0.1)
 
 
-@pytest.fixture(scope="module")
-def controller() -> Iterator[RunningCloud]:
-    thread = CloudThread()
+@pytest.fixture(scope="module", params=BACKENDS)
+def controller(request: pytest.FixtureRequest) -> Iterator[RunningCloud]:
+    url = None
+    if request.param == "postgresql":
+        pg = request.getfixturevalue("pg_server")
+        url = pg.create_database(f"agents_{uuid.uuid4().hex[:8]}")
+    thread = CloudThread(database_url=url)
     thread.settings.compute.local_agent = False
     thread.settings.compute.service_down_after = DOWN_AFTER
     running = thread.start()
@@ -128,6 +139,17 @@ def server_view(cloud: RunningCloud, token: str, server_id: str) -> dict[str, An
     return dict(r.json()["server"])
 
 
+async def _fetch(cloud: RunningCloud, secret: str, uuid: str
+                 ) -> tuple[bytes, dict[str, bytes] | None]:
+    link = HttpLink(cloud.base_url, secret)
+    try:
+        assert await link.image_format("agent-a", uuid) == "raw"
+        data = b"".join([c async for c in link.image_data("agent-a", uuid)])
+        return data, await link.config_drive("agent-a", uuid)
+    finally:
+        await link.close()
+
+
 def test_two_agents_over_http(controller: RunningCloud, agents: dict[str, Agent]) -> None:
     conn = connect(controller)
     token = controller.admin_token()
@@ -166,6 +188,21 @@ def test_two_agents_over_http(controller: RunningCloud, agents: dict[str, Agent]
     r = httpx.post(f"{base}/agent-a/instances/{placed['agent-b']}/observe",
                    headers=bearer_a, json={"power_state": 4})
     assert r.status_code == 403
+    # Power actions and a snapshot (its bytes uploaded through the controller).
+    on_a = placed["agent-a"]
+    conn.compute.stop_server(on_a)
+    conn.compute.wait_for_server(conn.compute.get_server(on_a), status="SHUTOFF", wait=20,
+                                 interval=0.2)
+    conn.compute.start_server(on_a)
+    conn.compute.wait_for_server(conn.compute.get_server(on_a), status="ACTIVE", wait=20,
+                                 interval=0.2)
+    snap = conn.compute.create_server_image(on_a, unique("snap"), wait=True, timeout=30)
+    assert b"".join(conn.image.download_image(snap, stream=True).iter_content(1024)
+                    ).startswith(b"QFI\xfb")
+    # What an agent with local disks fetches over the link: the image, the config drive.
+    image_bytes, drive = asyncio.run(_fetch(controller, secret_a, placed["agent-a"]))
+    assert image_bytes == b"\0" * 1024
+    assert drive is not None and "openstack/latest/meta_data.json" in drive
     # ... and it is in no catalog.
     catalog = httpx.get(f"{controller.auth_url}/auth/catalog",
                         headers={"X-Auth-Token": token})

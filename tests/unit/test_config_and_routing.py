@@ -34,6 +34,16 @@ def test_toml_file_and_errors(tmp_path: Path) -> None:
         load_settings(cfg)
 
 
+def test_tls_and_agent_settings(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[server]\ntls_cert = "/etc/c.pem"\ntls_key = "/etc/k.pem"\n'
+                   "[compute]\nservice_down_after = 30\nlocal_agent = false\n")
+    s = load_settings(cfg)
+    assert s.server.base_url() == "https://127.0.0.1:5000"
+    assert s.compute.service_down_after == 30 and s.compute.local_agent is False
+    assert load_settings(None).compute.service_down_after == 60
+
+
 async def _h(_req: object) -> object:
     return None
 

@@ -101,9 +101,13 @@ async def _serve(settings: Settings,
     app = build_app(settings, runtime)
     if before is not None:
         await before(runtime)
+    tls = settings.server
+    if bool(tls.tls_cert) != bool(tls.tls_key):
+        raise click.ClickException("[server] tls_cert and tls_key go together")
     config = uvicorn.Config(app, host=settings.server.host, port=settings.server.port,
                             loop="none", http="httptools", lifespan="on", log_config=None,
-                            access_log=False, timeout_graceful_shutdown=10)
+                            access_log=False, timeout_graceful_shutdown=10,
+                            ssl_certfile=tls.tls_cert or None, ssl_keyfile=tls.tls_key or None)
     server = _quiet_server_class()(config)
     await server.serve()
     if not server.started:
