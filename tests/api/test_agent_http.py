@@ -188,6 +188,13 @@ def test_two_agents_over_http(controller: RunningCloud, agents: dict[str, Agent]
     r = httpx.post(f"{base}/agent-a/instances/{placed['agent-b']}/observe",
                    headers=bearer_a, json={"power_state": 4})
     assert r.status_code == 403
+    for body in ({"power_state": "on"}, {}, {"power_state": 1, "host": "x"}):
+        r = httpx.post(f"{base}/agent-a/instances/{placed['agent-a']}/observe",
+                       headers=bearer_a, json=body)
+        assert r.status_code == 400, body
+    r = httpx.post(f"{base}/agent-a/instances/{placed['agent-a']}/complete",
+                   headers=bearer_a, json={"task": "spawning", "updates": {"host": "x"}})
+    assert r.status_code == 400  # an agent writes back only what its tasks change
     # Power actions and a snapshot (its bytes uploaded through the controller).
     on_a = placed["agent-a"]
     conn.compute.stop_server(on_a)

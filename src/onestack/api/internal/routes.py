@@ -19,8 +19,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from onestack.agent.link import VOLUME_OUTCOMES, LocalLink, device_from, to_json
 from onestack.api.common.request import ApiRequest
 from onestack.api.common.routing import Route, ServiceApi
+from onestack.api.internal import schemas
+from onestack.core.compute import states
 from onestack.core.compute.boot_volumes import BuildFailed
-from onestack.core.compute.volumes import VolumeDisk
 from onestack.core.identity.bootstrap import ServiceEntry
 from onestack.drivers.virt.base import HostInfo, VirtError
 from onestack.errors import BadRequest, Conflict, Forbidden, OnestackError, Unauthorized
@@ -82,25 +83,14 @@ def _ok(body: Any = None) -> Response:
     return JSONResponse(body if body is not None else {})
 
 
-async def _body(req: ApiRequest) -> dict[str, Any]:
-    body = await req.json(required=False)
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise BadRequest("The body must be a JSON object.")
-    return body
-
-
-def _uuids(body: dict[str, Any]) -> list[str]:
-    uuids = body.get("uuids")
-    if not isinstance(uuids, list) or not all(isinstance(u, str) for u in uuids):
-        raise BadRequest("uuids must be a list of strings.")
-    return uuids
+async def _body(req: ApiRequest, schema: dict[str, Any]) -> dict[str, Any]:
+    body = await req.json(schema, required=False)
+    return body if isinstance(body, dict) else {}
 
 
 # --- handlers ------------------------------------------------------------------------------
 async def register(req: ApiRequest, link: LocalLink, host: str) -> Response:
-    body = await _body(req)
+    body = await _body(req, schemas.register)
     try:
         info = HostInfo(**body["info"])
         devices = [device_from(d) for d in body.get("devices") or []]
@@ -118,7 +108,7 @@ async def heartbeat(req: ApiRequest, link: LocalLink, host: str) -> Response:
 
 
 async def schedule_pending(req: ApiRequest, link: LocalLink, host: str) -> Response:
-    body = await _body(req)
+    body = await _body(req, schemas.schedule_pending)
     await link.schedule_pending(host, float(body.get("older_than") or 5))
     return _ok()
 
@@ -128,18 +118,20 @@ async def instances(req: ApiRequest, link: LocalLink, host: str) -> Response:
 
 
 async def known(req: ApiRequest, link: LocalLink, host: str) -> Response:
-    rows = await link.known(host, _uuids(await _body(req)))
+    rows = await link.known(host, (await _body(req, schemas.uuids))["uuids"])
     return _ok({"instances": {u: to_json(r) for u, r in rows.items()}})
 
 
 async def observe(req: ApiRequest, link: LocalLink, host: str) -> Response:
-    body = await _body(req)
+    body = await _body(req, schemas.observe)
     changed = await link.observe(host, req.params["uuid"], int(body["power_state"]))
     return _ok({"vm_state": changed})
 
 
 async def complete(req: ApiRequest, link: LocalLink, host: str) -> Response:
-    b = await _body(req)
+    b = await _body(req, schemas.complete)
+    if b["task"] not in states.DONE:
+        raise BadRequest(f"{b['task']} is not a task an agent finishes.")
     power = b.get("power_state")
     done = await link.complete(host, req.params["uuid"], str(b["task"]),
                                None if power is None else int(power), b.get("updates"))
@@ -147,30 +139,28 @@ async def complete(req: ApiRequest, link: LocalLink, host: str) -> Response:
 
 
 async def fail(req: ApiRequest, link: LocalLink, host: str) -> Response:
-    b = await _body(req)
+    b = await _body(req, schemas.fail)
     await link.fail(host, req.params["uuid"], str(b["task"]), str(b.get("message") or ""))
     return _ok()
 
 
 async def volume_disks(req: ApiRequest, link: LocalLink, host: str) -> Response:
-    uuids = _uuids(await _body(req))
+    uuids = (await _body(req, schemas.uuids))["uuids"]
     await _owned(req, host, uuids)
     disks = await link.volume_disks(host, uuids)
     return _ok({"disks": {u: [to_json(d) for d in ds] for u, ds in disks.items()}})
 
 
 async def volume_done(req: ApiRequest, link: LocalLink, host: str) -> Response:
-    b = await _body(req)
-    if b.get("outcome") not in VOLUME_OUTCOMES:
+    b = await _body(req, schemas.volume_done)
+    if b["outcome"] not in VOLUME_OUTCOMES:
         raise BadRequest(f"outcome must be one of {', '.join(VOLUME_OUTCOMES)}.")
-    try:
-        disk = VolumeDisk(**b["disk"])
-    except (KeyError, TypeError) as exc:
-        raise BadRequest(f"Malformed volume disk: {exc}.") from exc
-    uuid = req.params["uuid"]
-    if not any(d.bdm_id == disk.bdm_id
-               for d in (await link.volume_disks(host, [uuid])).get(uuid, [])):
-        raise Forbidden(f"Volume {disk.volume_id} is not on instance {uuid}.")
+    uuid, bdm_id = req.params["uuid"], str(b["disk"]["bdm_id"])
+    # The controller's own record of the volume, not the agent's copy of it.
+    disk = next((d for d in (await link.volume_disks(host, [uuid])).get(uuid, [])
+                 if d.bdm_id == bdm_id), None)
+    if disk is None:
+        raise Forbidden(f"Volume mapping {bdm_id} is not on instance {uuid}.")
     await link.volume_done(host, uuid, disk, str(b["outcome"]))
     return _ok()
 
@@ -181,13 +171,13 @@ async def prepare_boot_volumes(req: ApiRequest, link: LocalLink, host: str) -> R
 
 
 async def abort_boot_volumes(req: ApiRequest, link: LocalLink, host: str) -> Response:
-    made = (await _body(req)).get("made") or []
+    made = (await _body(req, schemas.abort)).get("made") or []
     await link.abort_boot_volumes(host, req.params["uuid"], [str(m) for m in made])
     return _ok()
 
 
 async def assign_devices(req: ApiRequest, link: LocalLink, host: str) -> Response:
-    b = await _body(req)
+    b = await _body(req, schemas.devices)
     got = await link.assign_devices(host, req.params["uuid"], int(b["count"]),
                                     [str(c) for c in b.get("candidates") or []])
     return _ok({"addresses": got})
