@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from onestack.agent.compute import ComputeAgent
+from onestack.agent.link import LocalLink
 from onestack.config import load_settings
 from onestack.core.compute.service import Compute
 from onestack.core.image.service import ImageService
@@ -44,10 +45,10 @@ class Farm:
         placement = Placement(self.db)
         image = ImageService(settings, self.db)
         self.compute = Compute(settings, self.db, placement, image, NetworkService(self.db))
+        link = LocalLink(self.compute, image)
         self.agents = [
             ComputeAgent(
-                self.compute,
-                image,
+                link,
                 FakeVirtDriver(hostname=f"{args.prefix}-{i:04d}"),
                 settings.instances_path,
                 args.interval,
