@@ -6,6 +6,7 @@ server's host_status says so; the restarted agent comes back as the same host.""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import signal
 import subprocess
@@ -197,7 +198,14 @@ def test_two_agents_over_http(controller: RunningCloud, agents: dict[str, Agent]
     assert r.status_code == 400  # an agent writes back only what its tasks change
     # Power actions and a snapshot (its bytes uploaded through the controller).
     on_a = placed["agent-a"]
-    conn.compute.stop_server(on_a)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # a long poll for A's work ...
+        polled = time.monotonic()
+        poll = pool.submit(httpx.get, f"{base}/agent-a/work?wait=20", headers=bearer_a,
+                           timeout=30)
+        time.sleep(0.5)
+        conn.compute.stop_server(on_a)  # ... ends when work for A is written
+        assert poll.result().json() == {"wake": True}
+        assert time.monotonic() - polled < 10
     conn.compute.wait_for_server(conn.compute.get_server(on_a), status="SHUTOFF", wait=20,
                                  interval=0.2)
     conn.compute.start_server(on_a)

@@ -46,6 +46,7 @@ from onestack.errors import Conflict
 
 log = logging.getLogger(__name__)
 POWER_OFF_TIMEOUT = 60.0
+WORK_WAIT = 25.0  # seconds one long poll for work notifications is held (remote agents)
 DETACH_TIMEOUT = 60.0
 
 
@@ -92,6 +93,7 @@ class ComputeAgent:
         self.host_override = host  # the host name to act as (else the driver's)
         self.host = ""
         self.loop = ReconcileLoop("compute", interval, self.reconcile)
+        self.watcher: asyncio.Task[None] | None = None  # long polls for work (remote)
         self.inflight: dict[str, asyncio.Task[None]] = {}
         self.devices = devices  # host device discovery (GPUs to pass through)
         self.gpus: list[Gpu] = []  # this host's passthrough-capable GPUs
@@ -116,8 +118,28 @@ class ComputeAgent:
         log.info("compute agent for host %s started (virt driver %s, reconcile every %.1fs)",
                  self.host, self.driver.name, self.loop.interval)
         self.loop.start()
+        if self.link.polls_for_work:
+            self.watcher = asyncio.create_task(self._watch(), name="compute-work-watch")
+
+    async def _watch(self) -> None:
+        """Wake the reconcile loop as soon as the control side has new work for this host
+        (else the next pass finds it)."""
+        while True:
+            try:
+                if await self.link.wait_for_work(self.host, WORK_WAIT):
+                    self.wake()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("waiting for work failed: %s", exc)
+                await asyncio.sleep(self.loop.interval)
 
     async def stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.watcher
+            self.watcher = None
         await self.loop.stop()
         for task in list(self.inflight.values()):
             task.cancel()

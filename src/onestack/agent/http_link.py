@@ -52,6 +52,12 @@ class HttpLink(AgentLink):
             timeout=httpx.Timeout(timeout, connect=10.0),
             headers={"Authorization": f"Bearer {secret}"})
 
+    polls_for_work = True
+
+    async def wait_for_work(self, host: str, timeout: float) -> bool:
+        body = await self._call("GET", f"/hosts/{host}/work?wait={timeout:g}")
+        return bool(body.get("wake"))
+
     async def close(self) -> None:
         await self.client.aclose()
 

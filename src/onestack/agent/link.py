@@ -9,13 +9,14 @@ the same code on the control side. Values are plain dataclasses and dicts, never
 from __future__ import annotations
 
 import abc
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from onestack.core.compute import states
-from onestack.core.compute.base import HostLink
+from onestack.core.compute.base import HostLink, RemoteHost
 from onestack.core.compute.service import Compute
 from onestack.core.compute.volumes import VolumeDisk
 from onestack.core.image.access import Caller as ImageCaller
@@ -80,6 +81,21 @@ class AgentLink(abc.ABC):
 
     def detach(self, agent: HostLink) -> None:  # noqa: B027 - optional
         """Undo ``attach``."""
+
+    # True when the agent must ask for work notifications (wait_for_work); an attached agent
+    # is woken directly.
+    polls_for_work = False
+
+    async def wait_for_work(self, host: str, timeout: float) -> bool:
+        """True when new work for the host was written within ``timeout`` seconds."""
+        link = self._remote(host)
+        if link is None:  # its agent runs in this process: woken directly, not by polls
+            await asyncio.sleep(timeout)
+            return False
+        return await link.wait(timeout)
+
+    def _remote(self, host: str) -> RemoteHost | None:
+        return None
 
     @abc.abstractmethod
     async def register(self, info: HostInfo, devices: Sequence[PciDevice] = ()) -> None: ...
@@ -167,6 +183,9 @@ class LocalLink(AgentLink):
         host = str(getattr(agent, "host", ""))
         if self.compute.links.hosts.get(host) is agent:
             del self.compute.links.hosts[host]
+
+    def _remote(self, host: str) -> RemoteHost | None:
+        return self.compute.links.remote(host)
 
     async def register(self, info: HostInfo, devices: Sequence[PciDevice] = ()) -> None:
         await self.compute.hosts.register(info, devices=devices)

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from onestack.config import Settings, load_settings
-from onestack.errors import ConfigError, Forbidden, Unauthorized
+from onestack.errors import BadRequest, ConfigError, Forbidden, Unauthorized
 
 log = logging.getLogger("onestack.agent")
 RETRY_MAX = 30.0  # seconds between tries to reach the controller, at most
@@ -147,7 +147,10 @@ def credential_create(config: str | None, data_dir: Path | None, host: str,
         finally:
             await db.close()
 
-    secret = asyncio.run(run())
+    try:
+        secret = asyncio.run(run())
+    except BadRequest as exc:
+        raise click.ClickException(exc.message) from exc
     if output is None:
         click.echo(secret)
     else:

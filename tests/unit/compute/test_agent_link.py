@@ -10,7 +10,12 @@ import pytest
 
 from onestack.agent.http_link import HttpLink
 from onestack.agent.link import InstanceWork, KnownInstance, device_from, to_json
-from onestack.core.compute.agent_credentials import PREFIX, hash_secret, new_secret
+from onestack.core.compute.agent_credentials import (
+    HOST_NAME,
+    PREFIX,
+    hash_secret,
+    new_secret,
+)
 from onestack.core.compute.volumes import VolumeDisk
 from onestack.drivers.devices.base import Gpu, PciDevice
 from onestack.drivers.virt.base import VirtError
@@ -22,6 +27,11 @@ def test_secrets_are_random_and_only_their_hash_is_kept() -> None:
     assert a != b and a.startswith(PREFIX) and len(a) > 40
     assert hash_secret(a) == hash_secret(a) != hash_secret(b)
     assert len(hash_secret(a)) == 64 and a not in hash_secret(a)
+
+
+def test_host_names_are_one_path_segment() -> None:
+    assert all(HOST_NAME.fullmatch(h) for h in ("compute-1", "c1.example.com", "a_b"))
+    assert not any(HOST_NAME.fullmatch(h) for h in ("", "a/b", "..", "a b", "x" * 256))
 
 
 def test_values_round_trip_as_json() -> None:

@@ -11,6 +11,7 @@ agent uses, so both modes run the same control-side code. Not in the catalog.
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -30,6 +31,8 @@ RULES: list[Any] = []
 PREFIX = "/internal/agent/v1"  # what agents call
 BASE = "/agent/v1"  # the same, below the service prefix
 ERROR_KIND = "X-Onestack-Agent-Error"  # "build": the agent's work failed (VirtError there)
+MAX_WAIT = 60.0  # seconds a work long poll is held at most
+POLL_SLICE = 1.0  # seconds between checks that the long-polling caller is still there
 
 Handler = Callable[[ApiRequest, LocalLink, str], Awaitable[Response]]
 
@@ -111,6 +114,22 @@ async def schedule_pending(req: ApiRequest, link: LocalLink, host: str) -> Respo
     body = await _body(req, schemas.schedule_pending)
     await link.schedule_pending(host, float(body.get("older_than") or 5))
     return _ok()
+
+
+async def work(req: ApiRequest, link: LocalLink, host: str) -> Response:
+    """Long poll: answers when new work for the host is written (in this API process) or
+    after ``wait`` seconds (at most 60)."""
+    try:
+        wait = min(max(float(req.query.get("wait") or 25), 0.0), MAX_WAIT)
+    except ValueError as exc:
+        raise BadRequest("wait must be a number of seconds.") from exc
+    deadline = time.monotonic() + wait
+    while True:  # in slices, to let go of a caller that went away (a killed agent)
+        left = deadline - time.monotonic()
+        if await link.wait_for_work(host, max(min(POLL_SLICE, left), 0.0)):
+            return _ok({"wake": True})
+        if left <= POLL_SLICE or await req.http.is_disconnected():
+            return _ok({"wake": False})
 
 
 async def instances(req: ApiRequest, link: LocalLink, host: str) -> Response:
@@ -225,6 +244,7 @@ ROUTES = [
     Route("POST", f"{BASE}{H}/register", agent(register), auth=False),
     Route("POST", f"{BASE}{H}/heartbeat", agent(heartbeat), auth=False),
     Route("POST", f"{BASE}{H}/schedule-pending", agent(schedule_pending), auth=False),
+    Route("GET", f"{BASE}{H}/work", agent(work), auth=False),
     Route("GET", f"{BASE}{H}/instances", agent(instances), auth=False),
     Route("POST", f"{BASE}{H}/known", agent(known), auth=False),
     Route("POST", f"{BASE}{H}/volume-disks", agent(volume_disks), auth=False),

@@ -9,6 +9,7 @@ it costs one indexed read.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 
 from sqlalchemy import delete, select
@@ -18,6 +19,7 @@ from onestack.db.models.base import utcnow
 from onestack.db.models.compute import AgentCredential
 from onestack.errors import BadRequest
 
+HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 PREFIX = "osagent-"  # makes a leaked secret easy to recognise (and grep for)
 
 
@@ -32,8 +34,9 @@ def new_secret() -> str:
 class AgentCredentials(Store):
     async def create(self, host: str) -> str:
         """A new secret for ``host`` (its previous one stops working)."""
-        if not host or len(host) > 255 or any(c.isspace() for c in host):
-            raise BadRequest("A host name is 1 to 255 characters without white space.")
+        if not HOST_NAME.fullmatch(host):
+            raise BadRequest("A host name is 1 to 255 letters, digits, dots, dashes and "
+                             "underscores, starting with a letter or digit.")
         secret = new_secret()
         async with self.write() as s:
             await s.execute(delete(AgentCredential).where(AgentCredential.host == host))
