@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from starlette.responses import Response
 
+from onestack.api.common.jsonbody import json_response
 from onestack.api.common.microversions import Version, req_version
 from onestack.api.common.request import ApiRequest
 from onestack.core.compute.base import Caller
@@ -17,8 +17,7 @@ API = "/v2.1"
 
 
 def respond(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), status_code=status,
-                    headers=headers, media_type="application/json")
+    return json_response(body, status, headers)
 
 
 def no_content(status: int = 204) -> Response:

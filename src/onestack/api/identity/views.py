@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from starlette.responses import Response
 
+from onestack.api.common.jsonbody import json_response
 from onestack.api.common.request import ApiRequest
 from onestack.core.identity.auth import TokenData
 from onestack.core.identity.roles import Grant
@@ -38,8 +38,7 @@ def naive_isotime(value: dt.datetime | None) -> str | None:
 
 
 def respond(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), status_code=status,
-                    headers=headers, media_type="application/json")
+    return json_response(body, status, headers)
 
 
 def no_content() -> Response:

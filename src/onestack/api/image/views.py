@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from starlette.responses import Response
 
+from onestack.api.common.jsonbody import json_response
 from onestack.core.image.access import Caller
 from onestack.core.image.records import ImageRecord
 from onestack.db.models import ImageMember
@@ -26,8 +26,7 @@ def isotime(value: dt.datetime | None) -> str | None:
 
 
 def respond(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), status_code=status,
-                    headers=headers, media_type="application/json")
+    return json_response(body, status, headers)
 
 
 def no_content(headers: dict[str, str] | None = None) -> Response:

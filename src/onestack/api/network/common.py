@@ -3,7 +3,6 @@ request bodies (single and bulk) checked attribute by attribute, If-Match, list 
 
 from __future__ import annotations
 
-import json
 import re
 import urllib.parse
 from collections.abc import Callable
@@ -11,6 +10,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from onestack.api.common.jsonbody import json_response
 from onestack.api.common.request import ApiRequest
 from onestack.core.network import errors
 from onestack.core.network.listing import TAG_KEYS, ListQuery, Page
@@ -201,8 +201,7 @@ def select_fields(item: dict[str, Any], fields: list[str]) -> dict[str, Any]:
 
 
 def respond(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), status_code=status,
-                    media_type="application/json")
+    return json_response(body, status)
 
 
 def no_content() -> Response:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
+from onestack.api.common.jsonbody import json_response
 from onestack.api.common.microversions import req_version
 from onestack.errors import OnestackError
 from onestack.scheduler.base import Provider
@@ -18,8 +18,7 @@ JSON = "application/json"
 
 
 def respond(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), status_code=status,
-                    headers=headers, media_type=JSON)
+    return json_response(body, status, headers, JSON)
 
 
 def no_content() -> Response:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 from urllib.parse import urlencode
 
 from starlette.responses import Response
 
+from onestack.api.common.jsonbody import json_response
 from onestack.api.common.microversions import req_version
 from onestack.api.common.request import ApiRequest
 from onestack.core.volume.base import Caller
@@ -19,8 +19,7 @@ MIN_VERSION, MAX_VERSION = (3, 0), (3, 67)
 
 
 def respond(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body, separators=(",", ":"), default=_default),
-                    status_code=status, media_type="application/json")
+    return json_response(body, status, default=_default)
 
 
 def _default(value: Any) -> Any:
