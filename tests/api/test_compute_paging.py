@@ -71,3 +71,21 @@ def test_unknown_or_foreign_marker_is_400(cloud: RunningCloud, servers: list[str
     # a server of another project is no marker for this one
     assert nova(cloud, "GET", f"/servers?limit=2&marker={servers[0]}",
                 who="admin").status_code == 400
+
+
+def test_a_page_without_limit_stops_at_max_limit(cloud: RunningCloud, servers: list[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nova's [api] max_limit: no ``limit`` gives at most that many, and a next link."""
+    from onestack.api.compute import servers as server_api
+
+    monkeypatch.setattr(server_api, "MAX_LIMIT", 3)
+    r = nova(cloud, "GET", "/servers/detail", who="demo")
+    body = r.json()
+    assert len(body["servers"]) == 3
+    assert body["servers_links"][0]["rel"] == "next"
+    href = body["servers_links"][0]["href"]
+    assert "limit" not in href
+    rest = nova(cloud, "GET", "/servers/detail?" + href.split("?", 1)[1], who="demo").json()
+    everything = nova(cloud, "GET", "/servers/detail?limit=1000", who="demo").json()
+    assert [s["id"] for s in body["servers"] + rest["servers"]][:6] == \
+        [s["id"] for s in everything["servers"]][:6]

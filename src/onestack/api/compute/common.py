@@ -129,6 +129,8 @@ def bool_param(req: ApiRequest, name: str) -> bool | None:
                      "It must be a boolean.")
 
 
-def limit_param(req: ApiRequest, maximum: int = 1000) -> int | None:
+def limit_param(req: ApiRequest, maximum: int = 1000, default: int | None = None
+                ) -> int | None:
+    """``limit``, at most ``maximum`` (Nova's max_limit); ``default`` when not given."""
     limit = int_param(req, "limit")
-    return None if limit is None else min(limit, maximum)
+    return default if limit is None else min(limit, maximum)

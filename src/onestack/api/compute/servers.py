@@ -150,7 +150,7 @@ def _query(req: ApiRequest) -> ServerQuery:
                     flavor=one(req, "flavor"), ip=one(req, "ip"), ip6=one(req, "ip6"),
                     reservation_id=one(req, "reservation_id"), key_name=one(req, "key_name"),
                     availability_zone=one(req, "availability_zone"),
-                    limit=limit_param(req), marker=one(req, "marker"))
+                    limit=limit_param(req, default=MAX_LIMIT), marker=one(req, "marker"))
     if q.status is not None and q.status.upper() not in _KNOWN_STATUSES and not admin \
             and since(req, 2, 38):
         raise BadRequest(f"Invalid status value: {q.status}")
@@ -182,6 +182,9 @@ def _query(req: ApiRequest) -> ServerQuery:
         q.sort.append((key, direction))
     return q
 
+
+# Nova's [api] max_limit: a page without ``limit`` holds this many servers, then a next link.
+MAX_LIMIT = 1000
 
 _KNOWN_STATUSES = {"ACTIVE", "BUILD", "DELETED", "ERROR", "HARD_REBOOT", "MIGRATING",
                    "PASSWORD", "PAUSED", "REBOOT", "REBUILD", "RESCUE", "RESIZE",
