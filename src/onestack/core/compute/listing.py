@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
-from sqlalchemy.orm import aliased, defer
+from sqlalchemy.orm import aliased
 
 from onestack.core.compute import states
 from onestack.core.compute.base import Caller
@@ -80,10 +80,14 @@ def _tag_clauses(q: ServerQuery) -> list[ColumnElement[bool]]:
 
 # Columns no server view shows: not read for a page of servers (an access raises).
 UNLISTED = (Instance.task_args, Instance.new_flavor, Instance.key_data, Instance.admin_pass)
+# A listing reads every other column as plain rows (attributes named as on Instance), which
+# costs a fraction of loading ORM objects for a page of 1,000 servers.
+LISTED = tuple(getattr(Instance, a.key).label(a.key) for a in Instance.__mapper__.column_attrs
+               if a.key not in {c.key for c in UNLISTED})
 
 
 def statement(caller: Caller, q: ServerQuery) -> Select[Any]:
-    stmt = select(Instance).options(*(defer(c, raiseload=True) for c in UNLISTED))
+    stmt = select(*LISTED)
     if caller.is_admin and q.all_tenants:
         if q.project_id:
             stmt = stmt.where(Instance.project_id == q.project_id)

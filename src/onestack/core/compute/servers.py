@@ -112,7 +112,8 @@ class Servers(Store):
         name_re = listing.compile_regex(q.name, "name") if q.name is not None else None
         stmt = listing.statement(caller, q)
         async with self.db.read() as s:
-            rows = list((await s.execute(stmt)).scalars())
+            # rows of listing.LISTED: the attributes of an Instance that listings show
+            rows: list[Any] = list((await s.execute(stmt)).all())
             addrs = None
             if q.ip is not None or q.ip6 is not None:
                 addrs = await ports.addresses(s, [r.uuid for r in rows])
