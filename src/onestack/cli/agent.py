@@ -9,12 +9,16 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from onestack.config import Settings, load_settings
 from onestack.errors import BadRequest, ConfigError, Forbidden, Unauthorized
+
+T = TypeVar("T")
 
 log = logging.getLogger("onestack.agent")
 RETRY_MAX = 30.0  # seconds between tries to reach the controller, at most
@@ -127,6 +131,24 @@ def write_secret(path: Path, secret: str) -> None:
     os.chmod(path, 0o600)
 
 
+def _on_credentials(config: str | None, data_dir: Path | None,
+                    call: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    """``call(AgentCredentials)`` on the deployment's database."""
+    from onestack.core.compute.agent_credentials import AgentCredentials
+    from onestack.db.engine import Database
+
+    settings = _settings(config, data_dir)
+
+    async def run() -> T:
+        db = Database(settings.database_url)
+        try:
+            return await call(AgentCredentials(db))
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
 @agent_credential.command("create")
 @_db_options
 @click.option("--host", "host", required=True, help="The compute host's name.")
@@ -135,20 +157,8 @@ def write_secret(path: Path, secret: str) -> None:
 def credential_create(config: str | None, data_dir: Path | None, host: str,
                       output: Path | None) -> None:
     """A new credential for HOST (its previous one stops working)."""
-    from onestack.core.compute.agent_credentials import AgentCredentials
-    from onestack.db.engine import Database
-
-    settings = _settings(config, data_dir)
-
-    async def run() -> str:
-        db = Database(settings.database_url)
-        try:
-            return await AgentCredentials(db).create(host)
-        finally:
-            await db.close()
-
     try:
-        secret = asyncio.run(run())
+        secret = _on_credentials(config, data_dir, lambda creds: creds.create(host))
     except BadRequest as exc:
         raise click.ClickException(exc.message) from exc
     if output is None:
@@ -163,18 +173,6 @@ def credential_create(config: str | None, data_dir: Path | None, host: str,
 @click.option("--host", "host", required=True)
 def credential_revoke(config: str | None, data_dir: Path | None, host: str) -> None:
     """HOST's agent can no longer call the controller."""
-    from onestack.core.compute.agent_credentials import AgentCredentials
-    from onestack.db.engine import Database
-
-    settings = _settings(config, data_dir)
-
-    async def run() -> bool:
-        db = Database(settings.database_url)
-        try:
-            return await AgentCredentials(db).revoke(host)
-        finally:
-            await db.close()
-
-    if not asyncio.run(run()):
+    if not _on_credentials(config, data_dir, lambda creds: creds.revoke(host)):
         raise click.ClickException(f"host {host} has no credential")
     click.echo(f"credential of host {host} revoked")
