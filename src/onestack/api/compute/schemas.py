@@ -138,6 +138,30 @@ rebuild = {"type": "object", "properties": {
                                                                               "null"]},
     "hostname": {"type": "string"}},
     "required": ["imageRef"], "additionalProperties": False}
+# evacuate (nova/api/openstack/compute/schemas/evacuate.py): onSharedStorage until 2.13,
+# force from 2.29 to 2.67; host and adminPass in every version served
+_evacuate_base: dict[str, Any] = {
+    "host": {"type": "string", "minLength": 1, "maxLength": 255},
+    "adminPass": {"type": "string"}}
+
+
+def evacuate(shared_storage: bool, force: bool) -> dict[str, Any]:
+    props = dict(_evacuate_base)
+    if shared_storage:
+        props["onSharedStorage"] = {"type": ["boolean", "string"],
+                                    "enum": [True, False, "True", "False", "true", "false",
+                                             "1", "0", "yes", "no", "on", "off"]}
+    if force:
+        props["force"] = {"type": ["boolean", "string"],
+                          "enum": [True, False, "True", "False", "true", "false",
+                                   "1", "0", "yes", "no", "on", "off"]}
+    body: dict[str, Any] = {"type": "object", "properties": props,
+                            "additionalProperties": False}
+    if shared_storage:
+        body["required"] = ["onSharedStorage"]
+    return body
+
+
 resize = {"type": "object", "properties": {
     "flavorRef": {"type": ["string", "integer"], "minLength": 1},
     "OS-DCF:diskConfig": disk_config}, "required": ["flavorRef"],

@@ -14,12 +14,13 @@ from onestack.api.compute.common import (
     bool_param,
     caller,
     int_param,
+    is_admin,
     limit_param,
     respond,
     since,
 )
 from onestack.api.compute.servers import check_base64, normal_ip
-from onestack.errors import BadRequest
+from onestack.errors import BadRequest, Forbidden
 
 Handler = Callable[[ApiRequest, str, Any], Awaitable[Response]]
 _SIMPLE = {"os-stop": "stop", "os-start": "start", "pause": "pause", "unpause": "unpause",
@@ -121,6 +122,22 @@ async def _unlock(req: ApiRequest, server_id: str, args: Any) -> Response:
     return _accepted()
 
 
+async def _evacuate(req: ApiRequest, server_id: str, args: Any) -> Response:
+    """Admin: rebuild a server of a down host on another host (no shared storage)."""
+    if not is_admin(req):
+        raise Forbidden("Policy doesn't allow os_compute_api:os-evacuate to be performed.")
+    validate(args, schemas.evacuate(shared_storage=not since(req, 2, 14),
+                                    force=since(req, 2, 29) and not since(req, 2, 68)))
+    if str(args.get("onSharedStorage", "false")).lower() in ("true", "1", "yes", "on"):
+        raise BadRequest("Evacuating to shared storage is not supported: instance disks are "
+                         "local to their host.")
+    password = args.get("adminPass") or secrets.token_urlsafe(9)
+    await req.runtime.compute.evacuations.evacuate(caller(req), server_id, args.get("host"))
+    if since(req, 2, 14):
+        return Response(status_code=200)
+    return respond({"adminPass": password})
+
+
 async def _force_delete(req: ApiRequest, server_id: str, args: Any) -> Response:
     await req.runtime.compute.servers.delete(caller(req), server_id, force=True)
     return _accepted()
@@ -130,7 +147,8 @@ ACTIONS: dict[str, Handler] = {
     "reboot": _reboot, "rebuild": _rebuild, "resize": _resize, "confirmResize": _confirm,
     "revertResize": _revert, "createImage": _create_image,
     "os-getConsoleOutput": _console, "lock": _lock, "unlock": _unlock,
-    "forceDelete": _force_delete, "addSecurityGroup": networking.add_group_action,
+    "forceDelete": _force_delete, "evacuate": _evacuate,
+    "addSecurityGroup": networking.add_group_action,
     "removeSecurityGroup": networking.remove_group_action,
 }
 

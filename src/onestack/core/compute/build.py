@@ -41,7 +41,7 @@ from onestack.db.models.compute import (
     ServerGroupMember,
 )
 from onestack.errors import BadRequest, Conflict, NotFound
-from onestack.scheduler.allocations import Claim
+from onestack.scheduler.allocations import UNCHECKED, Claim
 from onestack.scheduler.errors import CapacityExceeded, ConcurrentUpdate, NoValidHost
 from onestack.scheduler.hosts import HostFilter, HostRequest, HostState
 from onestack.scheduler.service import Placement
@@ -262,8 +262,12 @@ class Builder(Store):
         self.ports.changed()
         self.links.wake(host)
 
-    async def _claim(self, inst: Instance, group: groups.Placement | None
+    async def _claim(self, inst: Instance, group: groups.Placement | None,
+                     extra: dict[str, HostFilter] | None = None, moving: bool = False
                      ) -> tuple[str, str]:
+        """Pick a host and claim there: ``extra`` filters narrow the hosts (evacuate: not
+        the source); ``moving``: the instance holds allocations already, which the claim
+        replaces (else a claim already made is kept, for a retried schedule)."""
         enabled = await self.hosts.enabled_hosts()  # provider uuid -> host name
         node_host = enabled
 
@@ -284,6 +288,7 @@ class Builder(Store):
                 return None
 
             filters["ServerGroupFilter"] = group_filter
+        filters.update(extra or {})
         request = HostRequest(resources=resources(inst.flavor, not inst.image_ref),
                               filters=filters,
                               weigher=weigher)
@@ -298,7 +303,8 @@ class Builder(Store):
         for host in ranked:
             try:
                 await self.placement.allocations.claim([Claim(
-                    inst.uuid, host.allocations, inst.project_id, inst.user_id, None)])
+                    inst.uuid, host.allocations, inst.project_id, inst.user_id,
+                    UNCHECKED if moving else None)])
             except CapacityExceeded as exc:
                 reasons[host.name] = exc.message
                 continue

@@ -11,6 +11,7 @@ from onestack.core.compute.base import Links
 from onestack.core.compute.boot_volumes import BootVolumes
 from onestack.core.compute.build import Builder
 from onestack.core.compute.devices import Devices
+from onestack.core.compute.evacuate import Evacuations
 from onestack.core.compute.events import InstanceActions
 from onestack.core.compute.flavors import Flavors
 from onestack.core.compute.groups import ServerGroups
@@ -55,6 +56,7 @@ class Compute:
         self.usage = Usage(db)
         self.work = HostWork(db, placement)
         self.devices = Devices(db)
+        self.evacuations = Evacuations(self.servers, self.builder, self.devices)
         self.agent_credentials = AgentCredentials(db)
 
     @property

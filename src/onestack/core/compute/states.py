@@ -109,6 +109,8 @@ ACTIONS: dict[str, Action] = {
     "suspend": Action(_vs(ACTIVE), IDLE, SUSPENDING),
     "resume": Action(_vs(SUSPENDED), IDLE, RESUMING),
     "rebuild": Action(_vs(ACTIVE, STOPPED, ERROR), IDLE, REBUILDING),
+    # rebuilt on another host when its own is down (the API checks the host)
+    "evacuate": Action(_vs(ACTIVE, STOPPED, ERROR), IDLE, REBUILDING, lock_applies=False),
     "resize": Action(_vs(ACTIVE, STOPPED), IDLE, RESIZE_PREP),
     "confirmResize": Action(_vs(RESIZED), IDLE, RESIZE_CONFIRMING),
     "revertResize": Action(_vs(RESIZED), IDLE, RESIZE_REVERTING),
