@@ -197,3 +197,42 @@ def test_evacuate_from_a_frozen_host(controller: RunningCloud,
     assert view["OS-EXT-SRV-ATTR:host"] == target and view["status"] == "SHUTOFF"
     conn.compute.delete_server(server.id)
     conn.compute.wait_for_delete(server, interval=0.2, wait=30)
+
+
+def test_evacuate_a_volume_backed_server(controller: RunningCloud,
+                                         agents: dict[str, Agent]) -> None:
+    """A server booted from a volume keeps its volume: it is attached to it again on the new
+    host, and its root takes no disk there."""
+    conn = connect(controller)
+    token = controller.admin_token()
+    until(lambda: all(h in compute_services(conn)
+                      and compute_services(conn)[h][0].state == "up" for h in HOSTS),
+          30, "the agents' compute services up")
+    image = conn.image.create_image(name=unique("img"), data=b"\0" * 1024,
+                                    disk_format="raw", container_format="bare")
+    server = conn.compute.create_server(
+        name=unique("bfv"), flavor_id="42", networks="none", block_device_mapping=[{
+            "uuid": image.id, "source_type": "image", "destination_type": "volume",
+            "boot_index": 0, "volume_size": 1, "delete_on_termination": True}])
+    conn.compute.wait_for_server(server, status="ACTIVE", wait=60, interval=0.2)
+    view = server_view(controller, token, server.id)
+    source = view["OS-EXT-SRV-ATTR:host"]
+    (volume_id,) = [v["id"] for v in view["os-extended-volumes:volumes_attached"]]
+    agents[source].kill()
+    until(lambda: compute_services(conn)[source][0].state == "down", DOWN_AFTER + 10,
+          f"{source} down")
+    r = evacuate(controller, token, server.id, {}, "2.14")
+    assert r.status_code == 200 and r.content == b"", r.text
+    conn.compute.wait_for_server(conn.compute.get_server(server.id), status="ACTIVE",
+                                 wait=30, interval=0.2)
+    view = server_view(controller, token, server.id)
+    target = view["OS-EXT-SRV-ATTR:host"]
+    assert target != source
+    assert [v["id"] for v in view["os-extended-volumes:volumes_attached"]] == [volume_id]
+    volume = conn.block_storage.get_volume(volume_id)
+    assert volume.status == "in-use"
+    assert [(a["server_id"], a["host_name"]) for a in volume.attachments] == [
+        (server.id, target)]
+    assert allocation_hosts(controller, token, server.id) == {target}
+    conn.compute.delete_server(server.id)
+    conn.compute.wait_for_delete(server, interval=0.2, wait=30)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from onestack.core.compute import events, groups, states
 from onestack.core.compute.base import DEFAULT_AZ, Caller
@@ -24,6 +25,7 @@ from onestack.core.compute.devices import Devices
 from onestack.core.compute.servers import Servers
 from onestack.db.models.base import utcnow
 from onestack.db.models.compute import ComputeNode, Instance, ServerGroupMember
+from onestack.db.models.volume import VolumeAttachment
 from onestack.errors import BadRequest, Conflict, NotFound
 from onestack.scheduler.allocations import Claim
 from onestack.scheduler.errors import NoValidHost
@@ -128,5 +130,19 @@ class Evacuations:
             inst.updated_at = utcnow()
             await events.start(s, inst, "evacuate", caller, host)
             await self.builder.ports.bind_in(s, uuid, host, inst.availability_zone or DEFAULT_AZ)
+            await reattach_volumes(s, uuid, host)
         return inst
+
+
+async def reattach_volumes(s: AsyncSession, uuid: str, host: str) -> None:
+    """The server's volume attachments name the new host (Nova makes new attachments with
+    the new host's connector; the file backend's connection is the same path)."""
+    rows = (await s.execute(select(VolumeAttachment).where(
+        VolumeAttachment.instance_uuid == uuid,
+        VolumeAttachment.attach_status.notin_(("detached", "deleted"))))).scalars()
+    for att in rows:
+        att.attached_host = host
+        if att.connector:
+            att.connector = {**att.connector, "host": host}
+        att.updated_at = utcnow()
 
