@@ -85,3 +85,11 @@ def test_ssh_answers_tempest_validation(guest: Guest) -> None:
     assert guest.ssh("grep -c processor /proc/cpuinfo").strip() == "2"
     keys = guest.ssh("cat /root/.ssh/authorized_keys")
     assert keys.startswith("ssh-ed25519 ")
+    # tempest's RemoteClient.list_disks: the rows whose TYPE column says "disk"
+    out = guest.ssh("set -eu -o pipefail; PATH=$PATH:/sbin:/usr/sbin; lsblk -lb --nodeps")
+    lines = out.splitlines()
+    pos = lines[0].find("TYPE")
+    disks = [line.split()[0] for line in lines[1:] if line[pos:pos + 4] == "disk"]
+    assert "vda" in disks, out
+    vda = next(line for line in lines if line.startswith("vda "))
+    assert int(vda.split()[3]) % (1024 * 1024) == 0, out  # bytes

@@ -20,6 +20,7 @@ GUEST_FILES = {
     "metadata.sh": ("etc/onestack/metadata.sh", 0o644),
     "udhcpc.script": ("etc/onestack/udhcpc.script", 0o755),
     "acpi-power": ("etc/acpi/PWRF/00000080", 0o755),
+    "lsblk": ("bin/lsblk", 0o755),  # busybox has none; tempest counts disks with it
 }
 STATIC_FILES = {
     "etc/passwd": "root:*:0:0:root:/root:/bin/sh\n",
