@@ -108,6 +108,8 @@ def test_evacuate_a_dead_hosts_server(controller: RunningCloud,
     r = evacuate(controller, token, victim, {})
     assert r.status_code == 400, r.text
     assert f"Compute service of {source} is still in use." in r.text
+    r = evacuate(controller, token, victim, {"host": "no-such-host"})
+    assert r.status_code == 404, r.text  # the target is checked first, as in Nova
     assert evacuate(controller, token, str(uuid.uuid4()), {}).status_code == 404
 
     # kill -9 of the source's agent; once its service is down, evacuate is accepted.
@@ -120,6 +122,8 @@ def test_evacuate_a_dead_hosts_server(controller: RunningCloud,
     assert r.status_code == 404, r.text
     r = evacuate(controller, token, victim, {"onSharedStorage": False, "force": True})
     assert r.status_code == 400, r.text  # neither is in 2.79's schema
+    r = evacuate(controller, token, victim, {"force": True}, "2.29")
+    assert r.status_code == 400 and "non-provided destination" in r.text, r.text
     # The scheduler picks: not the source, not the anti-affine sibling's host.
     conn.compute.evacuate_server(victim)
     view = server_view(controller, token, victim)

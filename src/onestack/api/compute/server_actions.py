@@ -131,6 +131,9 @@ async def _evacuate(req: ApiRequest, server_id: str, args: Any) -> Response:
     if str(args.get("onSharedStorage", "false")).lower() in ("true", "1", "yes", "on"):
         raise BadRequest("Evacuating to shared storage is not supported: instance disks are "
                          "local to their host.")
+    if str(args.get("force", "false")).lower() in ("true", "1", "yes", "on") and \
+            not args.get("host"):
+        raise BadRequest("Can't force to a non-provided destination")
     password = args.get("adminPass") or secrets.token_urlsafe(9)
     await req.runtime.compute.evacuations.evacuate(caller(req), server_id, args.get("host"))
     if since(req, 2, 14):

@@ -85,9 +85,10 @@ class Evacuations:
         hosts = self.builder.hosts
         nodes = await hosts.nodes()
         src_node = next((n for n in nodes if n.host == inst.host), None)
+        if inst.host is not None:  # Nova's order: the target first, then the source
+            check_target(inst.host, host, {n.host for n in nodes})
         source = check_source(inst.host, src_node,
                               src_node is not None and hosts.is_up(src_node))
-        check_target(source, host, {n.host for n in nodes})
         host_of = {n.uuid: n.host for n in nodes}
         async with self.builder.db.read() as s:
             group_uuid = await s.scalar(select(ServerGroupMember.group_uuid).where(
