@@ -57,7 +57,9 @@ def check(
     required: Iterable[RequiredTest],
     outcomes: Iterable[Outcome],
     checked_services: Iterable[str],
+    only: set[str] | None = None,
 ) -> RatchetCheck:
+    """``only``: the test ids that ran (a --tests run); the other entries are unchecked."""
     services = set(checked_services)
     tests = Matcher((t.test_id, t) for t in required)
     by_test = {o.test_id: o for o in outcomes}
@@ -70,7 +72,7 @@ def check(
             result.unknown.append(entry)
             continue
         in_ratchet.add(test.test_id)
-        if test.service not in services:
+        if test.service not in services or (only is not None and test.test_id not in only):
             result.unchecked.append(entry)
             continue
         outcome = by_test.get(test.test_id)
