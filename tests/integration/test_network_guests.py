@@ -3,7 +3,8 @@ guests on one tenant network get their addresses by DHCP, read their host name, 
 user data from 169.254.169.254 (through the DHCP namespace's proxy), reach each other, and
 the host runs ``ssh root@<floating ip> hostname``; a third guest, of another project on a
 network with the same addresses, reaches neither; a guest that takes an address not its own
-gets nothing through; removing the SSH rule blocks it, adding it back restores it.
+gets nothing through; removing the SSH rule blocks it, adding it back restores it; a new
+network agent with the guests running keeps them reachable and makes nothing twice.
 Everything is removed at the end, also on failure."""
 
 from __future__ import annotations
@@ -233,3 +234,18 @@ async def test_two_tiny_guests_dhcp_metadata_floating_ip_ssh(world: dict[str, An
         {"security_group_id": sg, "direction": "ingress", "ethertype": "IPv4",
          "protocol": "tcp", "port_range_min": 22, "port_range_max": 22}])
     assert await wait_for(lambda: ssh(key, fips[0], "hostname") == "guest-one", 30)
+    # the network agent restarts (a new one: the old stopped, the data plane left as it
+    # was) with the guests running: they stay reachable and nothing is made twice
+    await agent.stop()
+    assert ssh(key, fips[1], "hostname") == "guest-two"
+    again = NetworkAgent(agent.state.db, agent.driver, PlanConfig(host=HOST), interval=2.0,
+                         metadata=agent.metadata)
+    links_before = await agent.driver.links()
+    try:
+        await again.reconcile()
+        assert await agent.driver.links() == links_before
+        assert ssh(key, fips[0], "hostname") == "guest-one"
+        assert ssh(key, fips[2], "hostname") == "guest-three"
+        assert ssh(key, fips[0], ping.format(ip_two)) == "ok"
+    finally:
+        await again.stop()
