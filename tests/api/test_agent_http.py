@@ -13,7 +13,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,12 +91,13 @@ def until(check: Callable[[], Any], timeout: float, what: str) -> Any:
         time.sleep(0.1)
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def controller(request: pytest.FixtureRequest) -> Iterator[RunningCloud]:
+def run_controller(request: pytest.FixtureRequest, prefix: str) -> Iterator[RunningCloud]:
+    """A controller without a local compute agent (on the fixture's backend), for as long
+    as the generator runs; the agents' fixtures of several test modules use it."""
     url = None
     if request.param == "postgresql":
         pg = request.getfixturevalue("pg_server")
-        url = pg.create_database(f"agents_{uuid.uuid4().hex[:8]}")
+        url = pg.create_database(f"{prefix}_{uuid.uuid4().hex[:8]}")
     thread = CloudThread(database_url=url)
     thread.settings.compute.local_agent = False
     thread.settings.compute.service_down_after = DOWN_AFTER
@@ -104,11 +106,14 @@ def controller(request: pytest.FixtureRequest) -> Iterator[RunningCloud]:
     thread.stop()
 
 
-@pytest.fixture
-def agents(controller: RunningCloud, tmp_path: Path) -> Iterator[dict[str, Agent]]:
+@contextmanager
+def running_agents(controller: RunningCloud, tmp_path: Path, hosts: Sequence[str],
+                   show_logs: bool = True) -> Iterator[dict[str, Agent]]:
+    """An ``onestack agent`` process per host, each with its own credential; all stopped
+    (and, with ``show_logs``, the tail of each log written to stderr) at the end."""
     started: dict[str, Agent] = {}
     try:
-        for name in ("agent-a", "agent-b"):
+        for name in hosts:
             workdir = tmp_path / name
             workdir.mkdir()
             cred = workdir / "credential"
@@ -120,9 +125,25 @@ def agents(controller: RunningCloud, tmp_path: Path) -> Iterator[dict[str, Agent
         for agent in started.values():
             agent.stop()
         for agent in started.values():
-            if agent.log.exists():
+            if show_logs and agent.log.exists():
                 sys.stderr.write(f"--- {agent.host} log (tail) ---\n"
                                  + agent.log.read_text()[-3000:])
+
+
+def hosts_up(conn: openstack.connection.Connection, hosts: Iterable[str]) -> bool:
+    svc = compute_services(conn)
+    return all(h in svc and svc[h][0].state == "up" for h in hosts)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def controller(request: pytest.FixtureRequest) -> Iterator[RunningCloud]:
+    yield from run_controller(request, "agents")
+
+
+@pytest.fixture
+def agents(controller: RunningCloud, tmp_path: Path) -> Iterator[dict[str, Agent]]:
+    with running_agents(controller, tmp_path, ("agent-a", "agent-b")) as started:
+        yield started
 
 
 def compute_services(conn: openstack.connection.Connection) -> dict[str, list[Any]]:
@@ -155,11 +176,7 @@ def test_two_agents_over_http(controller: RunningCloud, agents: dict[str, Agent]
     conn = connect(controller)
     token = controller.admin_token()
     hosts = set(agents)
-
-    def both_up() -> bool:
-        svc = compute_services(conn)
-        return all(h in svc and svc[h][0].state == "up" for h in hosts)
-    until(both_up, 30, "both agents' compute services up")
+    until(lambda: hosts_up(conn, hosts), 30, "both agents' compute services up")
     assert hosts <= {h.name for h in conn.compute.hypervisors()}
 
     # Servers through openstacksdk land on both hosts (anti-affinity) and become ACTIVE.

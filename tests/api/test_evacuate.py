@@ -21,44 +21,26 @@ from tests.api.test_agent_http import (
     DOWN_AFTER,
     Agent,
     compute_services,
-    create_credential,
+    hosts_up,
+    run_controller,
+    running_agents,
     server_view,
     until,
 )
-from tests.support.server import CloudThread, RunningCloud
+from tests.support.server import RunningCloud
 
 HOSTS = ("evac-a", "evac-b", "evac-c")
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def controller(request: pytest.FixtureRequest) -> Iterator[RunningCloud]:
-    url = None
-    if request.param == "postgresql":
-        pg = request.getfixturevalue("pg_server")
-        url = pg.create_database(f"evacuate_{uuid.uuid4().hex[:8]}")
-    thread = CloudThread(database_url=url)
-    thread.settings.compute.local_agent = False
-    thread.settings.compute.service_down_after = DOWN_AFTER
-    running = thread.start()
-    yield running
-    thread.stop()
+    yield from run_controller(request, "evacuate")
 
 
 @pytest.fixture
 def agents(controller: RunningCloud, tmp_path: Path) -> Iterator[dict[str, Agent]]:
-    started: dict[str, Agent] = {}
-    try:
-        for name in HOSTS:
-            workdir = tmp_path / name
-            workdir.mkdir()
-            cred = workdir / "credential"
-            create_credential(controller, name, cred)
-            started[name] = Agent(controller, name, cred, workdir)
-            started[name].start()
+    with running_agents(controller, tmp_path, HOSTS, show_logs=False) as started:
         yield started
-    finally:
-        for agent in started.values():
-            agent.stop()
 
 
 def evacuate(cloud: RunningCloud, token: str, server_id: str, body: dict[str, Any],
@@ -81,11 +63,7 @@ def test_evacuate_a_dead_hosts_server(controller: RunningCloud,
                                       agents: dict[str, Agent]) -> None:
     conn = connect(controller)
     token = controller.admin_token()
-
-    def all_up() -> bool:
-        svc = compute_services(conn)
-        return all(h in svc and svc[h][0].state == "up" for h in HOSTS)
-    until(all_up, 30, "the agents' compute services up")
+    until(lambda: hosts_up(conn, HOSTS), 30, "the agents' compute services up")
 
     image = conn.image.create_image(name=unique("img"), data=b"\0" * 1024,
                                     disk_format="raw", container_format="bare")
@@ -164,9 +142,7 @@ def test_evacuate_from_a_frozen_host(controller: RunningCloud,
     Nova's _destroy_evacuated_instances."""
     conn = connect(controller)
     token = controller.admin_token()
-    until(lambda: all(h in compute_services(conn)
-                      and compute_services(conn)[h][0].state == "up" for h in HOSTS),
-          30, "the agents' compute services up")
+    until(lambda: hosts_up(conn, HOSTS), 30, "the agents' compute services up")
     image = conn.image.create_image(name=unique("img"), data=b"\0" * 1024,
                                     disk_format="raw", container_format="bare")
     server = conn.compute.create_server(name=unique("vm"), image_id=image.id, flavor_id="42",
@@ -209,9 +185,7 @@ def test_evacuate_a_volume_backed_server(controller: RunningCloud,
     host, and its root takes no disk there."""
     conn = connect(controller)
     token = controller.admin_token()
-    until(lambda: all(h in compute_services(conn)
-                      and compute_services(conn)[h][0].state == "up" for h in HOSTS),
-          30, "the agents' compute services up")
+    until(lambda: hosts_up(conn, HOSTS), 30, "the agents' compute services up")
     image = conn.image.create_image(name=unique("img"), data=b"\0" * 1024,
                                     disk_format="raw", container_format="bare")
     server = conn.compute.create_server(

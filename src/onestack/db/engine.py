@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -64,15 +64,17 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
-        # Hot read paths on SQLite: the plain driver in one worker-thread hand-off (aiosqlite
-        # hands every cursor step to its thread and back).
-        self._sync_reads: sessionmaker[Session] | None = None  # and run_write's transactions
+        # Hot paths on SQLite (run_read, run_write): the plain driver in one worker-thread
+        # hand-off (aiosqlite hands every cursor step to its thread and back).
+        self._sync_engine: Engine | None = None
+        self._sync_sessions: sessionmaker[Session] | None = None
         database = make_url(aurl).database
         if self.is_sqlite and database and database != ":memory:":
-            sync = create_engine(sync_url(url), pool_size=max(pool_size, 20), max_overflow=20,
-                                 connect_args={"check_same_thread": False})
+            sync = self._sync_engine = create_engine(
+                sync_url(url), pool_size=max(pool_size, 20), max_overflow=20,
+                connect_args={"check_same_thread": False})
             event.listen(sync, "connect", _sqlite_pragmas)
-            self._sync_reads = sessionmaker(sync, expire_on_commit=False)
+            self._sync_sessions = sessionmaker(sync, expire_on_commit=False)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -92,7 +94,7 @@ class Database:
         """``fn(session)`` with a synchronous session that only reads: on SQLite in one
         worker thread, elsewhere through the async session's ``run_sync``. For hot paths
         whose query is one statement; objects it returns are detached."""
-        if self._sync_reads is not None:
+        if self._sync_sessions is not None:
             return await asyncio.to_thread(self._read_in_thread, fn)
         async with self.sessions() as session:
             return await session.run_sync(fn)
@@ -101,7 +103,7 @@ class Database:
         """``fn(session)`` in one transaction with a synchronous session, committed when it
         returns and rolled back when it raises: on SQLite one worker-thread hand-off under
         the in-process writer lock, elsewhere through the async session's ``run_sync``."""
-        if self._sync_reads is not None:
+        if self._sync_sessions is not None:
             assert self._write_lock is not None
             async with self._write_lock:
                 return await asyncio.to_thread(self._write_in_thread, fn)
@@ -109,17 +111,16 @@ class Database:
             return await session.run_sync(fn)
 
     def _write_in_thread(self, fn: Callable[[Session], T]) -> T:
-        assert self._sync_reads is not None
-        with self._sync_reads() as session, session.begin():
+        assert self._sync_sessions is not None
+        with self._sync_sessions() as session, session.begin():
             return fn(session)
 
     def _read_in_thread(self, fn: Callable[[Session], T]) -> T:
-        assert self._sync_reads is not None
-        with self._sync_reads() as session:
+        assert self._sync_sessions is not None
+        with self._sync_sessions() as session:
             return fn(session)
 
     async def close(self) -> None:
         await self.engine.dispose()
-        if self._sync_reads is not None:
-            bind = self._sync_reads.kw["bind"]
-            await asyncio.to_thread(bind.dispose)
+        if self._sync_engine is not None:
+            await asyncio.to_thread(self._sync_engine.dispose)

@@ -51,7 +51,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.elements import ColumnElement
@@ -102,12 +102,16 @@ def _first_line(exc: BaseException) -> str:
 
 # -- checks ------------------------------------------------------------------------------------
 
+def _parsed(url: str, role: str) -> URL:
+    try:
+        return make_url(url)
+    except SQLAlchemyError as exc:
+        raise TransferError(f"the {role} database URL is not valid: {exc}") from exc
+
+
 def sqlite_path(url: str) -> Path:
     """The file of a SQLite URL; refuses any other database."""
-    try:
-        u = make_url(url)
-    except SQLAlchemyError as exc:
-        raise TransferError(f"the source database URL is not valid: {exc}") from exc
+    u = _parsed(url, "source")
     if not u.drivername.startswith("sqlite"):
         raise TransferError(
             f"the source database is {u.get_backend_name()} ({display_url(url)}), not SQLite: "
@@ -160,10 +164,7 @@ def _connect_error(url: str, exc: BaseException) -> TransferError:
 
 
 def target_engine(url: str) -> Engine:
-    try:
-        u = make_url(url)
-    except SQLAlchemyError as exc:
-        raise TransferError(f"the target database URL is not valid: {exc}") from exc
+    u = _parsed(url, "target")
     if not u.drivername.startswith("postgres"):
         raise TransferError(f"the target must be a PostgreSQL URL "
                             f"(postgresql://user:password@host:port/database), not "
