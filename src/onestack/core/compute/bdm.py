@@ -49,26 +49,25 @@ class BdmPlan:
         return next((v for v in self.volumes if v.boot_index == 0), None)
 
 
-def _boot_index(raw: Any) -> int | None:
+def _int_field(raw: Any, name: str) -> int | None:
+    """An integer mapping field, None when absent or empty; Nova's 400 otherwise."""
     if raw is None or raw == "":
         return None
     try:
-        value = int(raw)
+        return int(raw)
     except (TypeError, ValueError) as exc:
-        raise BadRequest(f"Invalid input for field/attribute boot_index. Value: {raw}. "
+        raise BadRequest(f"Invalid input for field/attribute {name}. Value: {raw}. "
                          "It is not an integer.") from exc
-    return value if value >= 0 else None
+
+
+def _boot_index(raw: Any) -> int | None:
+    value = _int_field(raw, "boot_index")
+    return value if value is not None and value >= 0 else None
 
 
 def _size(raw: Any) -> int | None:
-    if raw is None or raw == "":
-        return None
-    try:
-        value = int(raw)
-    except (TypeError, ValueError) as exc:
-        raise BadRequest(f"Invalid input for field/attribute volume_size. Value: {raw}. "
-                         "It is not an integer.") from exc
-    if value < 0:
+    value = _int_field(raw, "volume_size")
+    if value is not None and value < 0:
         raise BadRequest(f"Invalid input for field/attribute volume_size. Value: {raw}. "
                          f"{raw} is less than the minimum of 0")
     return value or None
