@@ -408,3 +408,41 @@ def test_versioned_urls() -> None:
     assert cloud.versioned("http://h/image", "v2") == "http://h/image/v2"
     assert cloud.versioned("http://h/compute/v2.1", "v2.1") == "http://h/compute/v2.1"
     assert cloud.versioned("http://h/compute/v2.1/abc", "v2.1") == "http://h/compute/v2.1/abc"
+
+
+def test_failed_tests_run_once_more_and_flakes_are_named(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from interop_harness import main as harness
+
+    required = guideline.select(guideline.load_required(), ["identity"])
+    token = next(t for t in required if t.test_id == TOKEN_TEST)
+    other = next(t for t in required if "test_validate_token" in t.test_id)
+    other_id = other.test_id
+    lists: list[str] = []
+    second = packet(TOKEN_TEST, "success")
+
+    def fake_run(venv: Any, workspace: Path, load_list: Path, *a: Any, **kw: Any) -> int:
+        lists.append(load_list.read_text())
+        assert kw["concurrency"] == 1
+        return 0
+
+    monkeypatch.setattr(harness, "run_tests", fake_run)
+    monkeypatch.setattr(harness, "last_subunit", lambda venv, ws: second)
+    run = harness.Run(harness.parse_args([]), required, tmp_path)
+    run.services = ["identity"]
+    run.records = subunit_v2.parse(packet(TOKEN_TEST, "fail") + packet(other_id, "success"))
+    run._retry(Any, tmp_path, [token, other], tmp_path / "tempest.conf")  # type: ignore[arg-type]
+    assert lists == [f"{TOKEN_TEST}\n"]  # only the failed test, alone
+    assert run.records[TOKEN_TEST].status == "success"
+    assert run.records[other_id].status == "success"  # the first run's results are kept
+    assert run.notes == [f"FLAKY: failed, then passed when run again alone: {TOKEN_TEST}"]
+
+    # a test that fails again stays failed; --no-retry runs nothing more
+    second = packet(TOKEN_TEST, "fail")
+    run.records = subunit_v2.parse(packet(TOKEN_TEST, "fail"))
+    run.notes = []
+    run._retry(Any, tmp_path, [token], tmp_path / "tempest.conf")  # type: ignore[arg-type]
+    assert run.records[TOKEN_TEST].status == "fail" and run.notes == []
+    run.args.no_retry = True
+    run._retry(Any, tmp_path, [token], tmp_path / "tempest.conf")  # type: ignore[arg-type]
+    assert len(lists) == 2

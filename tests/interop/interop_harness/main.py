@@ -35,6 +35,7 @@ EXIT_OK = 0
 EXIT_RATCHET = 1
 EXIT_HARNESS = 2
 EXIT_INTERRUPTED = 130
+MAX_RETRIES = 5  # more failures than this are not flakes: no second run
 
 # catalog service type -> canonical service
 CATALOG_SERVICES: dict[str, str] = {
@@ -58,7 +59,10 @@ ARTIFACTS: dict[str, str] = {
     "tempest-run.log": "the console output of `tempest run`",
     "tempest.conf": "the tempest.conf used",
     "load-list.txt": "the tests given to `tempest run --load-list`",
+    "retry-list.txt": "the tests that failed and were run once more, one at a time",
+    "tempest-retry.log": "the console output of that second `tempest run`",
     "results.subunit": "the run's subunit v2 stream (`stestr last --subunit`)",
+    "results-retry.subunit": "the second run's subunit v2 stream",
 }
 
 
@@ -125,6 +129,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=Path,
         default=DEFAULT_ONESTACK,
         help=f"the onestack command (default: {DEFAULT_ONESTACK})",
+    )
+    parser.add_argument(
+        "--no-retry",
+        action="store_true",
+        help=f"do not run failed tests once more (by default up to {MAX_RETRIES} are, alone)",
     )
     parser.add_argument("--quiet", action="store_true", help="do not echo tempest's console output")
     return parser.parse_args(argv)
@@ -242,6 +251,37 @@ class Run:
             )
         finally:
             self._collect(venv, workspace)
+        self._retry(venv, workspace, selected, conf_path)
+
+    def _retry(self, venv: Venv, workspace: Path, selected: list[guideline.RequiredTest],
+               conf_path: Path) -> None:
+        """Run the tests that failed once more, alone: a test that passes then is reported
+        as flaky (in the notes and on the console), one that fails again stays failed."""
+        if self.args.no_retry or not self.records:
+            return
+        outcomes = scoring.score(selected, self.services, self.records)
+        failed = {o.test_id for o in outcomes if o.status in (scoring.FAILED, scoring.NOT_RUN)}
+        if not failed or len(failed) > MAX_RETRIES:
+            return
+        again = [t for t in selected if t.test_id in failed]
+        log(f"{len(again)} failed; running them once more, one at a time")
+        retry_list = self.report_dir / "retry-list.txt"
+        guideline.write_load_list(again, retry_list)
+        first = dict(self.records)
+        try:
+            run_tests(venv, workspace, retry_list, conf_path,
+                      self.report_dir / "tempest-retry.log", concurrency=1,
+                      timeout=self.args.timeout, echo=not self.args.quiet)
+        finally:
+            self._collect(venv, workspace, "results-retry.subunit")
+            first.update(self.records)
+            self.records = first
+        now = {o.test_id: o.status for o in scoring.score(again, self.services, self.records)}
+        for test_id in sorted(failed):
+            if now.get(test_id) == scoring.PASSED:
+                note = f"FLAKY: failed, then passed when run again alone: {test_id}"
+                log(note)
+                self.notes.append(note)
 
     def _admin(self, venv: Venv) -> tuple[tempest_conf.CloudFacts, cloud.Token]:
         assert self.server is not None
@@ -275,9 +315,10 @@ class Run:
         )
         return facts, token
 
-    def _collect(self, venv: Venv, workspace: Path) -> None:
+    def _collect(self, venv: Venv, workspace: Path, name: str = "results.subunit") -> None:
+        """The last run's results; tempest's log (every run so far: tempest appends)."""
         stream = last_subunit(venv, workspace)
-        (self.report_dir / "results.subunit").write_bytes(stream)
+        (self.report_dir / name).write_bytes(stream)
         self.records = subunit_v2.parse(stream)
         for tempest_log in (workspace / "logs" / "tempest.log", workspace / "tempest.log"):
             if tempest_log.exists():
@@ -347,6 +388,9 @@ class Run:
             f"{len(check.unchecked)} not checked, {len(check.newly_passing)} new passes "
             f"not in it{' (added)' if update and check.newly_passing else ''}"
         )
+        for note in self.notes:
+            if note.startswith("FLAKY"):
+                print(note)
         print(f"report: {self.report_dir / 'report.md'}")
         return EXIT_OK if check.ok else EXIT_RATCHET
 
