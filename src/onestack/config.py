@@ -155,6 +155,11 @@ class NetworkConfig:
     # Seconds between the network agent's reconcile passes (API changes wake it at once).
     reconcile_interval: float = 5.0
     metadata_port: int = 80
+    # This host's address for VXLAN tunnels to the other hosts (UDP 4789). On the
+    # controller (the network node: DHCP, routers) one the compute hosts reach; unset there,
+    # tenant networks stay on the controller's host. `onestack agent` defaults to the
+    # address it reaches the controller from.
+    tunnel_ip: str = ""
 
 
 @dataclass

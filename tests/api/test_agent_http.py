@@ -33,6 +33,9 @@ AGENT_CONFIG = """\
 virt_driver = "fake"
 reconcile_interval = 0.5
 device_discovery = "off"
+
+[network]
+dataplane = "off"  # fake guests: no taps, bridges or VXLAN on this machine
 """
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from onestack.agent.link import AgentLink, InstanceWork, KnownInstance, to_json
+from onestack.agent.network_state import Snapshot, snapshot_from_json
 from onestack.core.compute.volumes import VolumeDisk
 from onestack.drivers.devices.base import PciDevice
 from onestack.drivers.virt.base import HostInfo, VirtError
@@ -51,6 +52,7 @@ class HttpLink(AgentLink):
             base_url=controller.rstrip("/") + PREFIX, verify=verify, transport=transport,
             timeout=httpx.Timeout(timeout, connect=10.0),
             headers={"Authorization": f"Bearer {secret}"})
+        self.host_ip = ""  # this host's tunnel address, sent when it registers
 
     polls_for_work = True
 
@@ -70,9 +72,12 @@ class HttpLink(AgentLink):
     def _i(host: str, uuid: str, what: str) -> str:
         return f"/hosts/{host}/instances/{uuid}/{what}"
 
-    async def register(self, info: HostInfo, devices: Sequence[PciDevice] = ()) -> None:
-        await self._call("POST", f"/hosts/{info.hostname}/register",
-                         {"info": to_json(info), "devices": [to_json(d) for d in devices]})
+    async def register(self, info: HostInfo, devices: Sequence[PciDevice] = (),
+                       host_ip: str = "") -> None:
+        body: dict[str, Any] = {"info": to_json(info), "devices": [to_json(d) for d in devices]}
+        if host_ip or self.host_ip:
+            body["host_ip"] = host_ip or self.host_ip
+        await self._call("POST", f"/hosts/{info.hostname}/register", body)
 
     async def heartbeat(self, host: str) -> None:
         await self._call("POST", f"/hosts/{host}/heartbeat")
@@ -156,3 +161,29 @@ class HttpLink(AgentLink):
         if files is None:
             return None
         return {k: base64.b64decode(v) for k, v in files.items()}
+
+
+class HttpNetworkState:
+    """The network agent's state on a remote compute host: the declared state read from
+    the controller, its ports' status written back there."""
+
+    def __init__(self, link: HttpLink, host: str) -> None:
+        self.link, self.host = link, host
+
+    async def load(self) -> Snapshot:
+        body = await self.link._call("GET", f"/hosts/{self.host}/network")
+        try:
+            return snapshot_from_json(body)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LinkError(f"controller: a malformed network state: {exc}") from exc
+
+    async def set_status(self, port_ids: list[str], status: str) -> None:
+        if port_ids:
+            await self.link._call("POST", f"/hosts/{self.host}/ports/status",
+                                  {"ports": port_ids, "status": status})
+
+    async def ensure_dhcp_port(self, network_id: str, host: str) -> bool:
+        return False  # the network node's work
+
+    async def set_fip_status(self, fip_ids: list[str], status: str) -> None:
+        return None  # the network node's work

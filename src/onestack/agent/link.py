@@ -98,7 +98,8 @@ class AgentLink(abc.ABC):
         return None
 
     @abc.abstractmethod
-    async def register(self, info: HostInfo, devices: Sequence[PciDevice] = ()) -> None: ...
+    async def register(self, info: HostInfo, devices: Sequence[PciDevice] = (),
+                       host_ip: str = "127.0.0.1") -> None: ...
 
     @abc.abstractmethod
     async def heartbeat(self, host: str) -> None: ...
@@ -187,8 +188,9 @@ class LocalLink(AgentLink):
     def _remote(self, host: str) -> RemoteHost | None:
         return self.compute.links.remote(host)
 
-    async def register(self, info: HostInfo, devices: Sequence[PciDevice] = ()) -> None:
-        await self.compute.hosts.register(info, devices=devices)
+    async def register(self, info: HostInfo, devices: Sequence[PciDevice] = (),
+                       host_ip: str = "127.0.0.1") -> None:
+        await self.compute.hosts.register(info, host_ip, devices)
 
     async def heartbeat(self, host: str) -> None:
         await self.compute.hosts.heartbeat(host)

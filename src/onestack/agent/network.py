@@ -44,10 +44,13 @@ class PlugInfo:
 
 
 class NetworkAgent:
-    def __init__(self, db: Database, driver: NetDriver, cfg: PlanConfig,
+    def __init__(self, db: Database | None, driver: NetDriver, cfg: PlanConfig,
                  interval: float = 10.0, metadata: Any = None,
-                 metadata_port: int = 80, host: Callable[[], str] | None = None) -> None:
-        self.state = NetworkState(db)
+                 metadata_port: int = 80, host: Callable[[], str] | None = None,
+                 state: Any = None) -> None:
+        # ``state``: where the snapshot comes from and port status goes to (the database
+        # by default; the controller's internal API on a remote compute host).
+        self.state = state if state is not None else NetworkState(db)  # type: ignore[arg-type]
         self.driver = driver
         self.cfg = cfg
         self.metadata = metadata
@@ -118,10 +121,19 @@ class NetworkAgent:
         await self.reconcile()
 
     # --- the compute side ------------------------------------------------------------------
+    async def load(self) -> Snapshot:
+        """The declared state; on the network node with this host as that node."""
+        snap: Snapshot = await self.state.load()
+        if self.cfg.role == "all":
+            snap.network_node = self.cfg.host
+            if self.cfg.tunnel_ip:
+                snap.vteps[self.cfg.host] = self.cfg.tunnel_ip
+        return snap
+
     async def plug_port(self, port_id: str) -> PlugInfo:
         """The port's tap on its network's bridge with the right MTU and rules (called by
         the compute agent before it starts the guest)."""
-        snap = await self.state.load()
+        snap = await self.load()
         port = snap.ports.get(port_id)
         if port is None or port.network_id not in snap.networks:
             raise NetError(f"port {port_id} does not exist")
@@ -146,13 +158,13 @@ class NetworkAgent:
     # --- the reconcile pass ----------------------------------------------------------------
     async def reconcile(self) -> None:
         async with self.lock:
-            snap = await self.state.load()
+            snap = await self.load()
             want = plan(snap, self.cfg)
             if want.need_dhcp_port:
                 made = [n for n in want.need_dhcp_port
                         if await self.state.ensure_dhcp_port(n, self.cfg.host)]
                 if made:
-                    snap = await self.state.load()
+                    snap = await self.load()
                     want = plan(snap, self.cfg)
             self.last = snap
             now = time.monotonic()
@@ -185,6 +197,10 @@ class NetworkAgent:
         d = self.driver
         for name, mtu in sorted(want.bridges.items()):
             await self._once(("bridge", name), mtu, partial(d.ensure_bridge, name, mtu))
+        for name, vx in sorted(want.vxlans.items()):
+            await self._once(("vxlan", name), (vx, self.cfg.tunnel_ip), partial(
+                d.ensure_vxlan, name, vx.vni, self.cfg.tunnel_ip, list(vx.remotes),
+                vx.bridge, vx.mtu))
         for tap, (bridge, mtu) in sorted(want.taps.items()):
             await self._once(("tap", tap), (bridge, mtu),
                              partial(d.ensure_tap, tap, bridge, mtu))
@@ -223,16 +239,37 @@ class NetworkAgent:
         True when anything was removed."""
         d = self.driver
         removed = False
+        if self.cfg.role == "all":
+            removed = await self._remove_node_orphans(want, full)
+        for family, table in await d.nft_tables(None):
+            if (None, family, table) not in want.tables:
+                await d.nft_delete(family, table)
+                self.applied_tables.pop((None, family, table), None)
+                removed = True
+        keep = set(want.bridges) | set(want.taps) | set(want.vxlans) | \
+            {v.host_name for v in want.veths}
+        links = await d.links(None)
+        for name, link in sorted(links.items(), key=lambda kv: kv[1].kind == "bridge"):
+            if name not in keep and name != self.cfg.external_bridge:
+                log.info("removing %s %s: no resource owns it", link.kind or "link", name)
+                await d.delete_link(name)
+                removed = True
+        ext = self.cfg.external_bridge
+        if ext not in want.bridges and ext in links:
+            await d.delete_link(ext)
+            removed = True
+        return removed
+
+    async def _remove_node_orphans(self, want: Desired, full: bool) -> bool:
+        """The network node's: DHCP servers, namespaces and what is inside them (namespace
+        names are host-wide: a compute-only agent leaves them alone)."""
+        d = self.driver
+        removed = False
         for net_id in await d.dhcp_servers():
             if net_id not in want.dhcp:
                 log.info("stopping dnsmasq of network %s: no longer served", net_id)
                 await d.dhcp_stop(net_id)
                 self.applied_dhcp.pop(net_id, None)
-                removed = True
-        for family, table in await d.nft_tables(None):
-            if (None, family, table) not in want.tables:
-                await d.nft_delete(family, table)
-                self.applied_tables.pop((None, family, table), None)
                 removed = True
         for ns in await d.namespaces():
             if ns not in want.namespaces:
@@ -254,17 +291,6 @@ class NetworkAgent:
                     await d.nft_delete(family, table, ns)
                     self.applied_tables.pop((ns, family, table), None)
                     removed = True
-        keep = set(want.bridges) | set(want.taps) | {v.host_name for v in want.veths}
-        links = await d.links(None)
-        for name, link in sorted(links.items(), key=lambda kv: kv[1].kind == "bridge"):
-            if name not in keep and name != self.cfg.external_bridge:
-                log.info("removing %s %s: no resource owns it", link.kind or "link", name)
-                await d.delete_link(name)
-                removed = True
-        ext = self.cfg.external_bridge
-        if ext not in want.bridges and ext in links:
-            await d.delete_link(ext)
-            removed = True
         return removed
 
     async def _metadata(self, want: Desired) -> None:
@@ -293,6 +319,8 @@ class NetworkAgent:
         await self.state.set_status(sorted(
             p.id for p in snap.ports.values() if p.host == self.cfg.host and p.id not in active
             and p.device_owner.startswith("compute:") and p.status != "DOWN"), "DOWN")
+        if self.cfg.role != "all":
+            return
         fips = set(want.active_fips)
         await self.state.set_fip_status(
             sorted(f.id for f in snap.floatingips if f.id in fips and f.status != "ACTIVE"),
@@ -310,7 +338,7 @@ class NetworkAgent:
             return None
         found = _instance_at(self.last, kind, ident, addr) if self.last else None
         if found is None:  # a port newer than the last pass
-            found = _instance_at(await self.state.load(), kind, ident, addr)
+            found = _instance_at(await self.load(), kind, ident, addr)
         return found
 
     async def _answer(self, instance: str, path: str, headers: dict[str, str]

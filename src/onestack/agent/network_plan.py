@@ -31,6 +31,11 @@ class PlanConfig:
     external_physnet: str = "public"
     host_cidr: str = "172.24.4.1/24"  # the host's address on the external bridge
     masquerade_uplink: bool = False
+    # This host's address for VXLAN to other hosts ("" leaves networks on this host only).
+    tunnel_ip: str = ""
+    # "all": the network node too (DHCP, routers, floating IPs); "compute": guests' ports
+    # only, on a compute host whose agent is remote (onestack agent).
+    role: str = "all"
 
 
 @dataclass
@@ -43,10 +48,19 @@ class Veth:
     mac: str
 
 
+@dataclass(frozen=True)
+class Vxlan:
+    bridge: str
+    vni: int
+    remotes: tuple[str, ...]  # the other hosts' tunnel addresses
+    mtu: int
+
+
 @dataclass
 class Desired:
     bridges: dict[str, int] = field(default_factory=dict)  # name -> MTU
     taps: dict[str, tuple[str, int]] = field(default_factory=dict)  # tap -> (bridge, MTU)
+    vxlans: dict[str, Vxlan] = field(default_factory=dict)
     namespaces: dict[str, bool] = field(default_factory=dict)  # name -> forwarding
     veths: list[Veth] = field(default_factory=list)
     addresses: dict[tuple[str | None, str], list[str]] = field(default_factory=dict)
@@ -87,37 +101,80 @@ def _is_compute(port: PortInfo) -> bool:
     return port.device_owner.startswith("compute:")
 
 
+def _hosts_on(snap: Snapshot, net_id: str) -> set[str]:
+    """The hosts a network's ports are on: its guests' hosts, and the network node where
+    it has a DHCP server or a router."""
+    hosts = set()
+    for p in snap.ports.values():
+        if p.network_id != net_id:
+            continue
+        if _is_compute(p) and p.host:
+            hosts.add(p.host)
+        elif p.device_owner.startswith("network:") and snap.network_node:
+            hosts.add(snap.network_node)
+    return hosts
+
+
+def _vxlans(snap: Snapshot, cfg: PlanConfig, d: Desired, bridges: dict[str, str]) -> None:
+    """A VXLAN device on each tunnelled network's bridge that other hosts share."""
+    if not cfg.tunnel_ip:
+        return
+    for net_id, bridge in sorted(bridges.items()):
+        net = snap.networks[net_id]
+        if net.network_type != "vxlan" or not net.segmentation_id:
+            continue
+        remotes = {snap.vteps[h] for h in _hosts_on(snap, net_id)
+                   if h != cfg.host and snap.vteps.get(h)} - {cfg.tunnel_ip}
+        if remotes:
+            d.vxlans[names.vxlan(net_id)] = Vxlan(bridge, net.segmentation_id,
+                                                  tuple(sorted(remotes)), net.mtu)
+
+
 def plan(snap: Snapshot, cfg: PlanConfig) -> Desired:
     d = Desired()
     ports = list(snap.ports.values())
     guests = [p for p in ports if _is_compute(p) and p.host == cfg.host
               and p.network_id in snap.networks]
     by_router: dict[str, list[PortInfo]] = {}
-    for p in ports:
-        if p.device_owner.startswith(INTERFACE_OWNER) and p.device_id in snap.routers:
-            by_router.setdefault(p.device_id, []).append(p)
-    used = {p.network_id for p in ports if _is_compute(p)}
-    used |= {p.network_id for rp in by_router.values() for p in rp}
-    used |= {r.gw_network_id for r in snap.routers.values() if r.gw_network_id}
+    if cfg.role == "all":
+        for p in ports:
+            if p.device_owner.startswith(INTERFACE_OWNER) and p.device_id in snap.routers:
+                by_router.setdefault(p.device_id, []).append(p)
+        used = {p.network_id for p in ports if _is_compute(p)}
+        used |= {p.network_id for rp in by_router.values() for p in rp}
+        used |= {r.gw_network_id for r in snap.routers.values() if r.gw_network_id}
+    else:  # a compute host: the networks of its own guests
+        used = {p.network_id for p in guests}
     used &= set(snap.networks)
     bridges: dict[str, str] = {}
     for net_id in sorted(used):
         net = snap.networks[net_id]
         bridges[net_id] = bridge_of(net, cfg)
         d.bridges[bridges[net_id]] = net.mtu
-    if cfg.external_bridge in d.bridges:
-        d.addresses[(None, cfg.external_bridge)] = [cfg.host_cidr]
-        d.tables[(None, *UPLINK_TABLE)] = uplink_table(cfg)
+    _vxlans(snap, cfg, d, bridges)
     for p in guests:
         d.taps[names.tap(p.id)] = (bridges[p.network_id], snap.networks[p.network_id].mtu)
         if p.admin_state_up:
             d.active_ports.append(p.id)
+    if cfg.role != "all":
+        _guest_rules(snap, d, guests, bridges)
+        return d
+    if cfg.external_bridge in d.bridges:
+        d.addresses[(None, cfg.external_bridge)] = [cfg.host_cidr]
+        d.tables[(None, *UPLINK_TABLE)] = uplink_table(cfg)
     _dhcp(snap, cfg, d, used, bridges, ports)
     for router_id, interfaces in sorted(by_router.items()):
         _router(snap, d, router_id, interfaces, bridges)
     for router in snap.routers.values():
         if router.id not in by_router and router.gw_port_id:
             _router(snap, d, router.id, [], bridges)
+    _guest_rules(snap, d, guests, bridges)
+    return d
+
+
+def _guest_rules(snap: Snapshot, d: Desired, guests: list[PortInfo],
+                 bridges: dict[str, str]) -> None:
+    """Port security and security groups of this host's guests."""
     secured = sorted((p for p in guests if p.port_security and p.admin_state_up),
                      key=lambda p: p.id)
     down = sorted(names.tap(p.id) for p in guests if not p.admin_state_up)
@@ -125,7 +182,6 @@ def plan(snap: Snapshot, cfg: PlanConfig) -> Desired:
     if secured or down:
         d.tables[(None, *L2_TABLE)] = rules.l2_table(secured, index, down)
         d.tables[(None, *FILTER_TABLE)] = rules.filter_table(snap, secured, index, bridges)
-    return d
 
 
 def _dhcp(snap: Snapshot, cfg: PlanConfig, d: Desired, used: set[str],

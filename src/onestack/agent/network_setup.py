@@ -65,8 +65,29 @@ def make_network_agent(settings: Settings, db: Database, network: NetworkService
                           external_physnet=cfg.external_physnet,
                           host_cidr=f"{cfg.public_gateway}/"
                                     f"{cfg.public_cidr.rsplit('/', 1)[-1]}",
-                          masquerade_uplink=cfg.masquerade_uplink)
+                          masquerade_uplink=cfg.masquerade_uplink, tunnel_ip=cfg.tunnel_ip)
     agent = NetworkAgent(db, driver, plan_cfg, cfg.reconcile_interval, metadata,
                          cfg.metadata_port, host=host)
     network.subscribe(agent.wake)
     return agent
+
+
+def make_compute_host_network_agent(settings: Settings, state: Any, host: str,
+                                    tunnel_ip: str) -> NetworkAgent | None:
+    """The data plane of a compute host whose agent is remote (``onestack agent``): its
+    guests' taps, port security and a VXLAN device per network to the other hosts. None
+    (guests get user-mode networking) where it cannot run."""
+    cfg = settings.network
+    if cfg.dataplane == "off":
+        log.info("network data plane off ([network] dataplane = \"off\"): guests get "
+                 "user-mode networking")
+        return None
+    reason = why_not_linux()
+    if reason is not None:
+        log.warning("network data plane off (%s): guests get user-mode networking", reason)
+        return None
+    plan_cfg = PlanConfig(host=host, role="compute", tunnel_ip=tunnel_ip,
+                          external_bridge=cfg.external_bridge,
+                          external_physnet=cfg.external_physnet)
+    return NetworkAgent(None, LinuxNetDriver(settings.data_dir / "network"), plan_cfg,
+                        cfg.reconcile_interval, state=state)

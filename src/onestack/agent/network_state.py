@@ -9,7 +9,8 @@ dnsmasq answers from) and ports' status once their devices exist.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from onestack.context import RequestContext
 from onestack.core.network.base import Store
 from onestack.core.network.ports import create_port_in
+from onestack.db.models.compute import ComputeNode
 from onestack.db.models.network import (
     FloatingIP,
     Network,
@@ -57,6 +59,7 @@ class NetworkInfo:
     network_type: str
     physical_network: str | None
     subnets: list[SubnetInfo] = field(default_factory=list)
+    segmentation_id: int | None = None
 
 
 @dataclass
@@ -115,6 +118,10 @@ class Snapshot:
     routers: dict[str, RouterInfo] = field(default_factory=dict)
     floatingips: list[FloatingIPInfo] = field(default_factory=list)
     groups: dict[str, list[RuleInfo]] = field(default_factory=dict)
+    # Tunnel addresses by host (compute hosts and the network node), and which host is the
+    # network node (DHCP servers, routers).
+    vteps: dict[str, str] = field(default_factory=dict)
+    network_node: str = ""
 
     def subnet(self, subnet_id: str) -> SubnetInfo | None:
         for net in self.networks.values():
@@ -148,7 +155,8 @@ class NetworkState(Store):
             for net in (await s.execute(select(Network))).scalars():
                 snap.networks[net.id] = NetworkInfo(
                     net.id, net.project_id, net.mtu, net.external, net.admin_state_up,
-                    net.network_type, net.physical_network, [_subnet(x) for x in net.subnets])
+                    net.network_type, net.physical_network, [_subnet(x) for x in net.subnets],
+                    net.segmentation_id)
             for port in (await s.execute(select(Port))).scalars():
                 snap.ports[port.id] = _port(port)
             for r in (await s.execute(select(Router))).scalars():
@@ -163,6 +171,8 @@ class NetworkState(Store):
                 snap.groups[g.id] = [RuleInfo(
                     r.direction, r.ethertype, r.protocol, r.port_range_min, r.port_range_max,
                     r.remote_ip_prefix, r.remote_group_id) for r in g.rules]
+            for host, ip in (await s.execute(select(ComputeNode.host, ComputeNode.host_ip))):
+                snap.vteps[host] = ip
         return snap
 
     async def ensure_dhcp_port(self, network_id: str, host: str) -> bool:
@@ -204,3 +214,27 @@ class NetworkState(Store):
                 FloatingIP.id.in_(fip_ids), FloatingIP.status != status).values(status=status))
 
         await self.txn(work)
+
+
+# --- the snapshot over the internal API (a remote compute host's agent) --------------------
+def snapshot_to_json(snap: Snapshot) -> dict[str, Any]:
+    return asdict(snap)
+
+
+def snapshot_from_json(data: dict[str, Any]) -> Snapshot:
+    """The inverse of ``snapshot_to_json``; KeyError/TypeError on a malformed document."""
+    nets = {}
+    for key, n in data["networks"].items():
+        subnets = [SubnetInfo(**s) for s in n.pop("subnets")]
+        nets[key] = NetworkInfo(**n, subnets=subnets)
+    ports = {}
+    for key, p in data["ports"].items():
+        p["fixed_ips"] = [(str(a), str(b)) for a, b in p["fixed_ips"]]
+        ports[key] = PortInfo(**p)
+    return Snapshot(
+        networks=nets, ports=ports,
+        routers={k: RouterInfo(**r) for k, r in data["routers"].items()},
+        floatingips=[FloatingIPInfo(**f) for f in data["floatingips"]],
+        groups={k: [RuleInfo(**r) for r in rules] for k, rules in data["groups"].items()},
+        vteps={str(k): str(v) for k, v in data["vteps"].items()},
+        network_node=str(data["network_node"]))

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import signal
+import socket
 import sys
+import urllib.parse
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -50,25 +53,52 @@ def read_secret(path: Path) -> str:
     return secret
 
 
+def tunnel_address(configured: str, controller: str) -> str:
+    """``[network] tunnel_ip``, else the address this host reaches the controller from."""
+    if configured:
+        try:
+            return str(ipaddress.ip_address(configured))
+        except ValueError as exc:
+            raise click.ClickException(
+                f"[network] tunnel_ip: {configured!r} is not an IP address") from exc
+    url = urllib.parse.urlsplit(controller)
+    try:
+        family = socket.AF_INET6 if ":" in (url.hostname or "") else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect((url.hostname or "127.0.0.1", url.port or 5000))
+            return str(probe.getsockname()[0])
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot tell this host's address toward {controller} ({exc}): set "
+            "[network] tunnel_ip") from exc
+
+
 async def run_agent(settings: Settings, controller: str, host: str, secret: str,
                     verify: bool | str) -> None:
     from onestack.agent.compute import ComputeAgent, make_driver
-    from onestack.agent.http_link import HttpLink
+    from onestack.agent.http_link import HttpLink, HttpNetworkState
+    from onestack.agent.network_setup import make_compute_host_network_agent
     from onestack.drivers.devices import make_discovery
 
     link = HttpLink(controller, secret, verify=verify)
+    link.host_ip = tunnel_address(settings.network.tunnel_ip, controller)
     driver = make_driver(settings.compute.virt_driver, settings.instances_path)
     c = settings.compute
     agent = ComputeAgent(link, driver, settings.instances_path, c.reconcile_interval,
                          force_config_drive=c.force_config_drive,
                          image_cache_ttl=c.image_cache_ttl,
                          devices=make_discovery(c.device_discovery, driver.name), host=host)
+    network = make_compute_host_network_agent(settings, HttpNetworkState(link, host), host,
+                                              link.host_ip)
+    agent.network = network
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     delay = 1.0
     try:
+        if network is not None:  # before the guests: they are plugged into it
+            await network.start()
         while not stop.is_set():
             try:
                 await agent.start()
@@ -84,6 +114,8 @@ async def run_agent(settings: Settings, controller: str, host: str, secret: str,
                 delay = min(delay * 2, RETRY_MAX)
         await stop.wait()
     finally:
+        if network is not None:
+            await network.stop()
         await agent.stop()
         await link.close()
 

@@ -3,6 +3,8 @@ what it creates for networks, ports, routers and floating IPs, and what it remov
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,10 +19,17 @@ from onestack.agent.network_plan import (
     UPLINK_TABLE,
     PlanConfig,
 )
+from onestack.agent.network_state import (
+    NetworkState,
+    Snapshot,
+    snapshot_from_json,
+    snapshot_to_json,
+)
 from onestack.context import RequestContext
 from onestack.core.network.service import NetworkService
 from onestack.db import migrate
 from onestack.db.engine import Database
+from onestack.db.models.compute import ComputeNode
 from onestack.drivers.network import names
 from onestack.drivers.network.fake import FakeNetDriver
 
@@ -211,3 +220,63 @@ async def test_metadata_resolves_guest_by_source_address(env: Any) -> None:
     assert await agent.resolve_instance("network", net_id, ip) == "inst-1"
     assert await agent.resolve_instance("network", net_id, "10.0.0.250") is None
     assert await agent.resolve_instance("network", "other", ip) is None
+
+
+class _FromController:
+    """A compute host's view: the snapshot as the internal API sends it (JSON), with the
+    network node and its tunnel address filled in as the controller does."""
+
+    def __init__(self, db: Database, node: str, node_ip: str) -> None:
+        self.inner, self.node, self.node_ip = NetworkState(db), node, node_ip
+
+    async def load(self) -> Snapshot:
+        snap = await self.inner.load()
+        snap.network_node, snap.vteps[self.node] = self.node, self.node_ip
+        return snapshot_from_json(json.loads(json.dumps(snapshot_to_json(snap))))
+
+    async def set_status(self, port_ids: list[str], status: str) -> None:
+        await self.inner.set_status(port_ids, status)
+
+
+async def _compute_host(db: Database, host: str, ip: str) -> None:
+    async with db.write() as s:
+        s.add(ComputeNode(uuid=str(uuid.uuid4()), service_uuid=str(uuid.uuid4()), host=host,
+                          hypervisor_hostname=host, hypervisor_type="QEMU",
+                          hypervisor_version=1, vcpus=1, memory_mb=512, local_gb=1,
+                          host_ip=ip))
+
+
+async def test_vxlan_between_the_network_node_and_a_compute_host(env: Any) -> None:
+    net, drv, db = env
+    net_id, _sub = await _private(net)
+    await _compute_host(db, "host-b", "10.9.0.2")
+    port = await _guest(net, net_id, **{"binding:host_id": "host-b"})
+    network = (await net.networks.get(ADMIN, net_id))
+    vx = names.vxlan(net_id)
+
+    node = NetworkAgent(db, drv, PlanConfig(host=HOST, tunnel_ip="10.9.0.1"))
+    await node.reconcile()
+    assert drv.flood[vx] == (network.segmentation_id, "10.9.0.1", ["10.9.0.2"])
+    assert (await drv.links())[vx].master == names.bridge(net_id)
+    assert names.tap(port.id) not in await drv.links()  # the guest is on host-b
+    assert names.dhcp_ns(net_id) in drv.ns
+
+    other = FakeNetDriver()
+    compute = NetworkAgent(None, other, PlanConfig(host="host-b", role="compute",
+                                                   tunnel_ip="10.9.0.2"),
+                           state=_FromController(db, HOST, "10.9.0.1"))
+    other.ns["onestack-dhcp-someone-elses"] = False  # namespaces are the node's business
+    await compute.reconcile()
+    links = await other.links()
+    assert links[names.tap(port.id)].master == names.bridge(net_id)
+    assert other.flood[vx] == (network.segmentation_id, "10.9.0.2", ["10.9.0.1"])
+    assert other.dhcp == {} and "onestack-dhcp-someone-elses" in other.ns
+    assert (None, *L2_TABLE) in other.tables  # port security is enforced on host-b
+    assert (await net.ports.get(ADMIN, port.id)).status == "ACTIVE"
+
+    # the guest goes: the node stops tunnelling (its DHCP server stays), host-b clears up
+    await net.ports.delete(ADMIN, port.id)
+    await node.reconcile()
+    await compute.reconcile()
+    assert vx not in await drv.links() and vx not in drv.flood
+    assert await other.links() == {} and other.tables == {}

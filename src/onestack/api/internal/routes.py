@@ -11,6 +11,7 @@ agent uses, so both modes run the same control-side code. Not in the catalog.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -20,7 +21,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from onestack.agent.link import VOLUME_OUTCOMES, LocalLink, device_from, to_json
 from onestack.api.common.request import ApiRequest
 from onestack.api.common.routing import Route, ServiceApi
-from onestack.api.internal import schemas
+from onestack.api.internal import network, schemas
 from onestack.core.compute import states
 from onestack.core.compute.boot_volumes import BuildFailed
 from onestack.core.identity.bootstrap import ServiceEntry
@@ -101,7 +102,12 @@ async def register(req: ApiRequest, link: LocalLink, host: str) -> Response:
         raise BadRequest(f"Malformed host registration: {exc}.") from exc
     if info.hostname != host:
         raise Forbidden(f"Host {host} cannot register host {info.hostname}.")
-    await link.register(info, devices)
+    host_ip = str(body.get("host_ip") or "127.0.0.1")
+    try:
+        ipaddress.ip_address(host_ip)
+    except ValueError as exc:
+        raise BadRequest(f"host_ip {host_ip!r} is not an IP address.") from exc
+    await link.register(info, devices, host_ip)
     return _ok()
 
 
@@ -263,6 +269,8 @@ ROUTES = [
     Route("GET", f"{BASE}{I}/image", agent(image_data, True), auth=False),
     Route("PUT", f"{BASE}{I}/snapshot", agent(upload_snapshot, True), auth=False),
     Route("GET", f"{BASE}{I}/config-drive", agent(config_drive, True), auth=False),
+    Route("GET", f"{BASE}{H}/network", agent(network.network), auth=False),
+    Route("POST", f"{BASE}{H}/ports/status", agent(network.set_port_status), auth=False),
 ]
 
 SERVICE = ServiceApi(name="internal", prefix="/internal", routes=ROUTES, render_fault=render)

@@ -18,7 +18,7 @@ def body(props: dict[str, Any], required: list[str] | None = None) -> dict[str, 
     return out
 
 
-register = body({"info": {"type": "object"},
+register = body({"info": {"type": "object"}, "host_ip": {"type": "string", "maxLength": 64},
                  "devices": {"type": "array", "items": {"type": "object"}, "maxItems": 256}},
                 ["info"])
 schedule_pending = body({"older_than": {"type": "number", "minimum": 0}})

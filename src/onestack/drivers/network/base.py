@@ -93,6 +93,12 @@ class NetDriver(abc.ABC):
         """A tap (or any existing link of that name, e.g. a veth in tests) on the bridge."""
 
     @abc.abstractmethod
+    async def ensure_vxlan(self, name: str, vni: int, local_ip: str, remotes: list[str],
+                           bridge: str, mtu: int) -> None:
+        """A VXLAN device (UDP 4789 from ``local_ip``) on the bridge, flooding to exactly
+        ``remotes`` (the other hosts' tunnel addresses) and learning guests' MACs."""
+
+    @abc.abstractmethod
     async def ensure_veth(self, host_name: str, bridge: str, ns: str, ns_name: str,
                           mtu: int, mac: str) -> None:
         """A veth pair: ``host_name`` on the bridge, ``ns_name`` (with ``mac``) in ``ns``."""

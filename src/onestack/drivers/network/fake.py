@@ -22,6 +22,7 @@ class FakeNetDriver(NetDriver):
         self.dhcp: dict[str, DhcpConfig] = {}
         self.dhcp_reloads: dict[str, int] = {}
         self.calls: list[tuple[str, ...]] = []
+        self.flood: dict[str, tuple[int, str, list[str]]] = {}  # vxlan -> (vni, local, remotes)
 
     def _call(self, *what: str) -> None:
         self.calls.append(what)
@@ -63,6 +64,14 @@ class FakeNetDriver(NetDriver):
         kind = old.kind if old is not None else "tun"
         self._set(None, Link(name=name, kind=kind, master=bridge, mtu=mtu))
 
+    async def ensure_vxlan(self, name: str, vni: int, local_ip: str, remotes: list[str],
+                           bridge: str, mtu: int) -> None:
+        if bridge not in self._links(None):
+            raise NetError(f"bridge {bridge} does not exist")
+        self._call("ensure_vxlan", name, str(vni), local_ip, ",".join(remotes))
+        self._set(None, Link(name=name, kind="vxlan", master=bridge, mtu=mtu))
+        self.flood[name] = (vni, local_ip, sorted(remotes))
+
     async def ensure_veth(self, host_name: str, bridge: str, ns: str, ns_name: str,
                           mtu: int, mac: str) -> None:
         if bridge not in self._links(None):
@@ -82,6 +91,7 @@ class FakeNetDriver(NetDriver):
         if name in self._links(ns):
             self._call("delete_link", str(ns), name)
             del self._links(ns)[name]
+            self.flood.pop(name, None)
             self.addresses.pop((ns, name), None)
             for other in list(self._links(ns).values()):
                 if other.master == name:  # as the kernel does: ports leave a deleted bridge

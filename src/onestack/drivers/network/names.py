@@ -14,9 +14,11 @@ NS_ROUTER = "onestack-router-"
 NFT_PREFIX = "onestack-"
 BRIDGE_PREFIX = "onb-"
 VETH_PREFIX = "onv-"
+VXLAN_PREFIX = "onx-"
 TAP_RE = re.compile(r"^tap[0-9a-f]{8}-[0-9a-f]{2}$")
 BRIDGE_RE = re.compile(r"^onb-[0-9a-z-]{1,11}$")
 VETH_RE = re.compile(r"^onv-[0-9a-f]{8}-[0-9a-f]{2}$")
+VXLAN_RE = re.compile(r"^onx-[0-9a-f]{8}-[0-9a-f]{2}$")
 NS_DEV_RE = re.compile(r"^(ns|qr|qg)-[0-9a-f]{8}-[0-9a-f]{2}$")
 METADATA_IP = "169.254.169.254"
 
@@ -31,6 +33,11 @@ def bridge(network_id: str) -> str:
 
 def tap(port_id: str) -> str:
     return "tap" + short(port_id)
+
+
+def vxlan(network_id: str) -> str:
+    """A network's VXLAN device, on its bridge, on hosts that share the network."""
+    return VXLAN_PREFIX + short(network_id)
 
 
 def veth_host(port_id: str) -> str:
@@ -54,7 +61,8 @@ def router_ns(router_id: str) -> str:
 def is_ours_link(name: str, in_ns: bool = False) -> bool:
     if in_ns:
         return bool(NS_DEV_RE.match(name))
-    return bool(TAP_RE.match(name) or BRIDGE_RE.match(name) or VETH_RE.match(name))
+    return bool(TAP_RE.match(name) or BRIDGE_RE.match(name) or VETH_RE.match(name)
+                or VXLAN_RE.match(name))
 
 
 def is_ours_ns(name: str) -> bool:

@@ -18,6 +18,16 @@ TOOLS = ("ip", "nft", "dnsmasq")
 LOCK = "/run/onestack-dataplane.lock"
 
 
+def default_lock() -> str:
+    """One data plane per network namespace: the host's lock in the host's namespace, one
+    named after the namespace elsewhere (agents of a test, each in its own namespace)."""
+    try:
+        mine, init = os.stat("/proc/self/ns/net").st_ino, os.stat("/proc/1/ns/net").st_ino
+    except OSError:
+        return LOCK
+    return LOCK if mine == init else f"/run/onestack-dataplane-{mine}.lock"
+
+
 def missing_tools() -> list[str]:
     return [t for t in TOOLS if shutil.which(t) is None]
 
@@ -25,10 +35,10 @@ def missing_tools() -> list[str]:
 class LinuxNetDriver(NetDriver):
     name = "linux"
 
-    def __init__(self, state_dir: Path, lock_path: str = LOCK) -> None:
+    def __init__(self, state_dir: Path, lock_path: str | None = None) -> None:
         self.state_dir = state_dir
         self.dnsmasq = Dnsmasq(state_dir)
-        self.lock_path = lock_path
+        self.lock_path = lock_path or default_lock()
         self._lock_fd: int | None = None
 
     async def claim_host(self) -> str | None:
@@ -63,6 +73,10 @@ class LinuxNetDriver(NetDriver):
 
     async def ensure_tap(self, name: str, bridge: str, mtu: int) -> None:
         await ip.ensure_tap(name, bridge, mtu)
+
+    async def ensure_vxlan(self, name: str, vni: int, local_ip: str, remotes: list[str],
+                           bridge: str, mtu: int) -> None:
+        await ip.ensure_vxlan(name, vni, local_ip, remotes, bridge, mtu)
 
     async def ensure_veth(self, host_name: str, bridge: str, ns: str, ns_name: str,
                           mtu: int, mac: str) -> None:

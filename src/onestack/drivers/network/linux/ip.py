@@ -122,6 +122,44 @@ async def ensure_tap(name: str, bridge: str, mtu: int) -> None:
     await converge(link, None, bridge, mtu)
 
 
+VXLAN_PORT = 4789
+ZERO_MAC = "00:00:00:00:00:00"
+
+
+async def ensure_vxlan(name: str, vni: int, local_ip: str, remotes: list[str], bridge: str,
+                       mtu: int) -> None:
+    """A VXLAN device on the bridge; its all-zero FDB entries (head-end replication of
+    broadcast and unknown unicast) are exactly ``remotes``; guests' MACs are learned."""
+    link = await _one(name)
+    info = await _vxlan_info(name) if link is not None else None
+    if info is not None and (info.get("id") != vni or info.get("local") != local_ip):
+        await run(["ip", "link", "del", name])
+        link = None
+    if link is None:
+        await run(["ip", "link", "add", name, "type", "vxlan", "id", str(vni), "local",
+                   local_ip, "dstport", str(VXLAN_PORT), "learning"])
+        await set_sysctl(f"net.ipv6.conf.{name}.disable_ipv6", "1")
+        link = Link(name=name, kind="vxlan", mtu=0, up=False)
+    await converge(link, None, bridge, mtu)
+    have: set[str] = set()
+    out = await run(["bridge", "-j", "fdb", "show", "dev", name])
+    for entry in json.loads(out or "[]"):
+        if entry.get("mac") == ZERO_MAC and entry.get("dst"):
+            have.add(str(entry["dst"]))
+    for dst in sorted(have - set(remotes)):
+        await run(["bridge", "fdb", "del", ZERO_MAC, "dev", name, "dst", dst],
+                  ok_codes=(0, 1, 2))
+    for dst in sorted(set(remotes) - have):
+        await run(["bridge", "fdb", "append", ZERO_MAC, "dev", name, "dst", dst])
+
+
+async def _vxlan_info(name: str) -> dict[str, object] | None:
+    for item in await ip_json(["-d", "link", "show", "dev", name], None):
+        data = (item.get("linkinfo") or {}).get("info_data") or {}
+        return {"id": data.get("id"), "local": data.get("local")}
+    return None
+
+
 async def ensure_veth(host_name: str, bridge: str, ns: str, ns_name: str, mtu: int,
                       mac: str) -> None:
     inner = await _one(ns_name, ns)
