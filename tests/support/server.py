@@ -78,6 +78,7 @@ class CloudThread:
         self.settings.compute.reconcile_interval = 0.5
         self.settings.network.dataplane = "off"
         self.virt_driver: Any = None  # reuse a driver object across restarts (adoption)
+        self.listen = "127.0.0.1"  # what uvicorn binds (remote agents need more)
         self._thread: threading.Thread | None = None
         self._server: uvicorn.Server | None = None
         self._ready = threading.Event()
@@ -118,7 +119,7 @@ class CloudThread:
         base = self.settings.server.base_url()
         write_clouds(clouds, f"{base}/identity/v3", accounts)
         self.cloud = RunningCloud(self.settings, base, accounts, clouds, runtime)
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, loop="none",
+        config = uvicorn.Config(app, host=self.listen, port=self.port, loop="none",
                                 lifespan="on", log_config=None, access_log=False)
         self._server = uvicorn.Server(config)
         serve = asyncio.create_task(self._server.serve())

@@ -22,9 +22,13 @@ def default_lock() -> str:
     """One data plane per network namespace: the host's lock in the host's namespace, one
     named after the namespace elsewhere (agents of a test, each in its own namespace)."""
     try:
-        mine, init = os.stat("/proc/self/ns/net").st_ino, os.stat("/proc/1/ns/net").st_ino
+        mine = os.stat("/proc/self/ns/net").st_ino
     except OSError:
         return LOCK
+    try:
+        init = os.stat("/proc/1/ns/net").st_ino
+    except OSError:  # not readable from inside another namespace (ip netns exec)
+        init = -1
     return LOCK if mine == init else f"/run/onestack-dataplane-{mine}.lock"
 
 
