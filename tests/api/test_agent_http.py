@@ -243,6 +243,28 @@ def test_two_agents_over_http(controller: RunningCloud, agents: dict[str, Agent]
                         headers={"X-Auth-Token": token})
     assert catalog.status_code == 200 and "/internal" not in catalog.text
 
+    # The network calls: the declared state for a host's own agent; status only of its ports.
+    net = conn.network.create_network(name=unique("net"))
+    conn.network.create_subnet(network_id=net.id, cidr="10.66.0.0/24", ip_version=4)
+    port_b = conn.network.create_port(network_id=net.id, binding_host_id="agent-b")
+    state = httpx.get(f"{base}/agent-a/network", headers=bearer_a).json()
+    assert port_b.id in state["ports"] and state["ports"][port_b.id]["host"] == "agent-b"
+    assert {"agent-a", "agent-b"} <= set(state["vteps"])
+    assert httpx.get(f"{base}/agent-b/network", headers=bearer_a).status_code == 403
+    r = httpx.post(f"{base}/agent-a/ports/status", headers=bearer_a,
+                   json={"ports": [port_b.id], "status": "ACTIVE"})
+    assert r.status_code == 403 and "not bound to host agent-a" in r.text
+    r = httpx.post(f"{base}/agent-a/ports/status", headers=bearer_a,
+                   json={"ports": [], "status": "UP"})
+    assert r.status_code == 400
+    r = httpx.post(f"{base}/agent-a/register", headers=bearer_a, json={
+        "info": {"hostname": "agent-a", "vcpus": 1, "memory_mb": 1, "disk_gb": 1,
+                 "hypervisor_type": "QEMU", "hypervisor_version": 1, "accelerator": "fake"},
+        "host_ip": "not-an-ip"})
+    assert r.status_code == 400 and "not an IP address" in r.text
+    conn.network.delete_port(port_b)
+    conn.network.delete_network(net)
+
     # kill -9 of one agent: its service is down within the down period, its server's
     # host_status UNKNOWN (Nova: the service stopped reporting); the other stays UP.
     agents["agent-b"].kill()
