@@ -17,13 +17,14 @@ import contextlib
 import dataclasses
 import inspect
 import logging
+import os
 import socket
 import tempfile
 from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any
 
-from onestack.agent.guest_disks import GuestDisks, disk_specs
+from onestack.agent.guest_disks import ROOT, GuestDisks, disk_specs, flatten
 from onestack.agent.link import AgentLink, InstanceWork
 from onestack.agent.reconcile import ReconcileLoop
 from onestack.core.compute import devices as host_devices
@@ -339,6 +340,10 @@ class ComputeAgent:
             return await self._resize(inst, guest, revert=task == states.RESIZE_REVERTING)
         elif task == states.RESIZE_CONFIRMING:
             return {"new_flavor": None}
+        elif task == states.RESIZE_MIGRATING:
+            await self._migrate_out(inst, guest)
+        elif task == states.RESIZE_FINISH:
+            await self._migrate_in(inst, guest)
         elif task == states.IMAGE_SNAPSHOT:
             await self._snapshot(inst)
         return None
@@ -361,6 +366,36 @@ class ComputeAgent:
                                    "vcpus": target["vcpus"], "memory_mb": target["memory_mb"],
                                    "new_flavor": None if revert else inst.flavor}
         return updates
+
+    async def _migrate_out(self, inst: InstanceWork, guest: GuestInfo | None) -> None:
+        """Cold migration, source: the guest stopped, its root disk uploaded flattened (the
+        target may lack the image's base). The guest goes on the next pass: its instance
+        is then the target's."""
+        if guest is not None:
+            await self.driver.power_off(inst.uuid, POWER_OFF_TIMEOUT)
+        if self.disks is None:  # a hypervisor without disk files (the fake one)
+            await self.link.upload_migration_disk(self.host, inst.uuid, _chunks(None))
+            return
+        root = self.instance_dir(inst.uuid) / ROOT
+        with tempfile.TemporaryDirectory(prefix="migrate-", dir=self.instances_path) as tmp:
+            flat = Path(tmp) / "disk.qcow2"
+            await flatten(root, flat)
+            await self.link.upload_migration_disk(self.host, inst.uuid, _chunks(flat))
+
+    async def _migrate_in(self, inst: InstanceWork, guest: GuestInfo | None) -> None:
+        """Cold migration, target: the uploaded disk as the root, the guest started (and
+        stopped again when it was stopped before)."""
+        if guest is None:
+            idir = self.instance_dir(inst.uuid)
+            idir.mkdir(parents=True, exist_ok=True)
+            part = idir / f"{ROOT}.part"
+            with part.open("wb") as fh:
+                async for chunk in self.link.migration_disk(self.host, inst.uuid):
+                    await asyncio.to_thread(fh.write, chunk)
+            os.replace(part, idir / ROOT)
+            await self._start(inst)
+        if (inst.task_args or {}).get("prior_vm_state") == states.STOPPED:
+            await self.driver.power_off(inst.uuid, POWER_OFF_TIMEOUT)
 
     async def _snapshot(self, inst: InstanceWork) -> None:
         with tempfile.TemporaryDirectory(prefix="snapshot-") as tmp:
@@ -423,7 +458,10 @@ class ComputeAgent:
             pci_devices=await self.pci_devices(inst, flavor))
 
 
-async def _chunks(path: Path, size: int = 1024 * 1024) -> AsyncIterator[bytes]:
+async def _chunks(path: Path | None, size: int = 1024 * 1024) -> AsyncIterator[bytes]:
+    if path is None:
+        yield b""
+        return
     with path.open("rb") as fh:
         while chunk := await asyncio.to_thread(fh.read, size):
             yield chunk

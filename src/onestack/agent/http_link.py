@@ -156,6 +156,20 @@ class HttpLink(AgentLink):
         response = await self.client.put(self._i(host, uuid, "snapshot"), content=chunks)
         raise_for(response, response.content)
 
+    async def upload_migration_disk(self, host: str, uuid: str,
+                                    chunks: AsyncIterator[bytes]) -> None:
+        response = await self.client.put(self._i(host, uuid, "migration-disk"),
+                                         content=chunks, timeout=None)
+        raise_for(response, response.content)
+
+    async def migration_disk(self, host: str, uuid: str) -> AsyncIterator[bytes]:
+        async with self.client.stream("GET", self._i(host, uuid, "migration-disk"),
+                                      timeout=None) as response:
+            if response.status_code >= 400:
+                raise_for(response, await response.aread())
+            async for chunk in response.aiter_bytes():
+                yield chunk
+
     async def config_drive(self, host: str, uuid: str) -> dict[str, bytes] | None:
         files = (await self._call("GET", self._i(host, uuid, "config-drive")))["files"]
         if files is None:

@@ -157,6 +157,15 @@ class AgentLink(abc.ABC):
         """The bytes of the image the instance boots from."""
 
     @abc.abstractmethod
+    async def upload_migration_disk(self, host: str, uuid: str,
+                                    chunks: AsyncIterator[bytes]) -> None:
+        """A cold migration's source: the guest's flattened root disk."""
+
+    @abc.abstractmethod
+    def migration_disk(self, host: str, uuid: str) -> AsyncIterator[bytes]:
+        """A cold migration's target: that disk, to start the guest from."""
+
+    @abc.abstractmethod
     async def upload_snapshot(self, host: str, uuid: str, chunks: AsyncIterator[bytes]
                               ) -> None:
         """The snapshot the instance's task asks for, as the data of its image."""
@@ -212,10 +221,25 @@ class LocalLink(AgentLink):
 
     async def complete(self, host: str, uuid: str, task: str, power_state: int | None,
                        updates: dict[str, Any] | None) -> bool:
-        return await self.compute.work.complete(uuid, task, power_state, updates)
+        if task == states.RESIZE_MIGRATING:
+            return await self.compute.migrations.arrive(uuid)
+        done = await self.compute.work.complete(uuid, task, power_state, updates)
+        if done and task == states.RESIZE_FINISH:
+            self.compute.migrations.finished(uuid)
+        return done
 
     async def fail(self, host: str, uuid: str, task: str, message: str) -> None:
+        if task == states.RESIZE_MIGRATING:
+            await self.compute.migrations.abort(uuid)
         await self.compute.work.fail(uuid, task, message)
+
+    async def upload_migration_disk(self, host: str, uuid: str,
+                                    chunks: AsyncIterator[bytes]) -> None:
+        await self.compute.migrations.store_disk(host, uuid, chunks)
+
+    async def migration_disk(self, host: str, uuid: str) -> AsyncIterator[bytes]:
+        async for chunk in self.compute.migrations.read_disk(host, uuid):
+            yield chunk
 
     async def volume_disks(self, host: str, uuids: list[str]
                            ) -> dict[str, list[VolumeDisk]]:

@@ -141,6 +141,24 @@ async def _evacuate(req: ApiRequest, server_id: str, args: Any) -> Response:
     return respond({"adminPass": password})
 
 
+async def _migrate(req: ApiRequest, server_id: str, args: Any) -> Response:
+    """Admin: cold migration to another host with the server's disk (core/compute/
+    migrate.py); ``{"migrate": null}``, or ``{"host": ...}`` from microversion 2.56."""
+    if not is_admin(req):
+        raise Forbidden("Policy doesn't allow os_compute_api:os-migrate-server:migrate to "
+                        "be performed.")
+    host = None
+    if args is not None:
+        if not since(req, 2, 56):
+            raise BadRequest("Invalid input for field/attribute migrate. Value: "
+                             f"{args!r}. {args!r} is not of type 'null'")
+        validate(args, {"type": "object", "additionalProperties": False, "properties": {
+            "host": {"type": ["string", "null"], "minLength": 1, "maxLength": 255}}})
+        host = args.get("host")
+    await req.runtime.compute.migrations.migrate(caller(req), server_id, host)
+    return _accepted()
+
+
 async def _force_delete(req: ApiRequest, server_id: str, args: Any) -> Response:
     await req.runtime.compute.servers.delete(caller(req), server_id, force=True)
     return _accepted()
@@ -150,7 +168,7 @@ ACTIONS: dict[str, Handler] = {
     "reboot": _reboot, "rebuild": _rebuild, "resize": _resize, "confirmResize": _confirm,
     "revertResize": _revert, "createImage": _create_image,
     "os-getConsoleOutput": _console, "lock": _lock, "unlock": _unlock,
-    "forceDelete": _force_delete, "evacuate": _evacuate,
+    "forceDelete": _force_delete, "evacuate": _evacuate, "migrate": _migrate,
     "addSecurityGroup": networking.add_group_action,
     "removeSecurityGroup": networking.remove_group_action,
 }

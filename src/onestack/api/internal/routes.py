@@ -222,7 +222,19 @@ async def image_format(req: ApiRequest, link: LocalLink, host: str) -> Response:
 
 
 async def image_data(req: ApiRequest, link: LocalLink, host: str) -> Response:
-    chunks = link.image_data(host, req.params["uuid"])
+    return await _stream(link.image_data(host, req.params["uuid"]))
+
+
+async def migration_disk(req: ApiRequest, link: LocalLink, host: str) -> Response:
+    return await _stream(link.migration_disk(host, req.params["uuid"]))
+
+
+async def upload_migration_disk(req: ApiRequest, link: LocalLink, host: str) -> Response:
+    await link.upload_migration_disk(host, req.params["uuid"], req.http.stream())
+    return _ok()
+
+
+async def _stream(chunks: AsyncIterator[bytes]) -> Response:
     first = await anext(chunks, b"")  # errors (no data) before the answer starts
 
     async def body() -> AsyncIterator[bytes]:
@@ -269,6 +281,9 @@ ROUTES = [
     Route("GET", f"{BASE}{I}/image", agent(image_data, True), auth=False),
     Route("PUT", f"{BASE}{I}/snapshot", agent(upload_snapshot, True), auth=False),
     Route("GET", f"{BASE}{I}/config-drive", agent(config_drive, True), auth=False),
+    Route("GET", f"{BASE}{I}/migration-disk", agent(migration_disk, True), auth=False),
+    Route("PUT", f"{BASE}{I}/migration-disk", agent(upload_migration_disk, True),
+          auth=False),
     Route("GET", f"{BASE}{H}/network", agent(network.network), auth=False),
     Route("POST", f"{BASE}{H}/ports/status", agent(network.set_port_status), auth=False),
 ]

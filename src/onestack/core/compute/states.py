@@ -44,6 +44,9 @@ REBUILDING = "rebuilding"
 RESIZE_PREP = "resize_prep"
 RESIZE_CONFIRMING = "resize_confirming"
 RESIZE_REVERTING = "resize_reverting"
+# A cold migration: the source host exports the root disk, then the target starts the guest.
+RESIZE_MIGRATING = "resize_migrating"
+RESIZE_FINISH = "resize_finish"
 IMAGE_SNAPSHOT = "image_snapshot"
 DELETING = "deleting"
 
@@ -59,7 +62,7 @@ SUSPENDED_POWER = 7
 AGENT_TASKS = frozenset({
     SPAWNING, POWERING_OFF, POWERING_ON, REBOOTING, REBOOTING_HARD, PAUSING, UNPAUSING,
     SUSPENDING, RESUMING, REBUILDING, RESIZE_PREP, RESIZE_CONFIRMING, RESIZE_REVERTING,
-    IMAGE_SNAPSHOT, DELETING})
+    RESIZE_MIGRATING, RESIZE_FINISH, IMAGE_SNAPSHOT, DELETING})
 
 # When a task is done: (vm_state, power_state); None keeps what it was.
 DONE: dict[str, tuple[str | None, int | None]] = {
@@ -76,6 +79,8 @@ DONE: dict[str, tuple[str | None, int | None]] = {
     RESIZE_PREP: (RESIZED, RUNNING),
     RESIZE_CONFIRMING: (ACTIVE, None),
     RESIZE_REVERTING: (ACTIVE, RUNNING),
+    RESIZE_MIGRATING: (None, None),  # not an end: the instance moves on (migrate.py)
+    RESIZE_FINISH: (ACTIVE, RUNNING),
     IMAGE_SNAPSHOT: (None, None),
     DELETING: (DELETED, NOSTATE),
 }
@@ -112,6 +117,7 @@ ACTIONS: dict[str, Action] = {
     # rebuilt on another host when its own is down (the API checks the host)
     "evacuate": Action(_vs(ACTIVE, STOPPED, ERROR), IDLE, REBUILDING, lock_applies=False),
     "resize": Action(_vs(ACTIVE, STOPPED), IDLE, RESIZE_PREP),
+    "migrate": Action(_vs(ACTIVE, STOPPED), IDLE, RESIZE_MIGRATING),
     "confirmResize": Action(_vs(RESIZED), IDLE, RESIZE_CONFIRMING),
     "revertResize": Action(_vs(RESIZED), IDLE, RESIZE_REVERTING),
     "createImage": Action(_vs(ACTIVE, STOPPED, PAUSED, SUSPENDED), IDLE, IMAGE_SNAPSHOT),
@@ -132,9 +138,11 @@ ACTIONS: dict[str, Action] = {
 # --- the API status of a (vm_state, task_state) pair (nova/api/openstack/common.py) --------
 _STATUS: dict[str, dict[str | None, str]] = {
     ACTIVE: {None: "ACTIVE", REBOOTING: "REBOOT", REBOOTING_HARD: "HARD_REBOOT",
-             REBUILDING: "REBUILD", RESIZE_PREP: "RESIZE"},
+             REBUILDING: "REBUILD", RESIZE_PREP: "RESIZE", RESIZE_MIGRATING: "RESIZE",
+             RESIZE_FINISH: "RESIZE"},
     BUILDING: {None: "BUILD"},
-    STOPPED: {None: "SHUTOFF", RESIZE_PREP: "RESIZE", REBUILDING: "REBUILD"},
+    STOPPED: {None: "SHUTOFF", RESIZE_PREP: "RESIZE", REBUILDING: "REBUILD",
+              RESIZE_MIGRATING: "RESIZE", RESIZE_FINISH: "RESIZE"},
     RESIZED: {None: "VERIFY_RESIZE", RESIZE_REVERTING: "REVERT_RESIZE"},
     PAUSED: {None: "PAUSED"},
     SUSPENDED: {None: "SUSPENDED"},

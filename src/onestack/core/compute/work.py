@@ -56,7 +56,8 @@ class HostWork(Store):
                 await mark_deleted(s, inst)
             else:
                 prior = inst.task_args.get("prior_vm_state")
-                if task == states.REBUILDING and prior == states.STOPPED:
+                if task in (states.REBUILDING, states.RESIZE_FINISH) and \
+                        prior == states.STOPPED:
                     vm_state, power = states.STOPPED, states.SHUTDOWN
                 if task == states.RESIZE_PREP and prior == states.STOPPED:
                     power = states.SHUTDOWN
@@ -86,7 +87,7 @@ class HostWork(Store):
             inst = await s.get(Instance, uuid)
             if inst is None or inst.task_state != task:
                 return
-            if task in (states.SPAWNING, states.REBUILDING):
+            if task in (states.SPAWNING, states.REBUILDING, states.RESIZE_FINISH):
                 inst.vm_state = states.ERROR
                 inst.fault = {"code": 500, "message": message[:255], "details": message,
                               "created": utcnow().isoformat()}

@@ -1,0 +1,93 @@
+"""Cold migration across real agent processes (fake virt driver): a controller without a
+local compute agent and three ``onestack agent`` processes. An admin migrates a server
+(``openstack server migrate``): it lands on another host (or the one named, 2.56), its
+allocation and port binding move with it, it comes back ACTIVE (or SHUTOFF when it was
+stopped); bad requests get Nova's errors; a member may not migrate."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.conftest import BACKENDS, connect, unique
+from tests.api.test_agent_http import Agent, hosts_up, run_controller, running_agents, until
+from tests.api.test_evacuate import allocation_hosts
+from tests.support.server import RunningCloud
+
+HOSTS = ("mig-a", "mig-b", "mig-c")
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def controller(request: pytest.FixtureRequest) -> Iterator[RunningCloud]:
+    yield from run_controller(request, "migrate")
+
+
+@pytest.fixture
+def agents(controller: RunningCloud, tmp_path: Path) -> Iterator[dict[str, Agent]]:
+    with running_agents(controller, tmp_path, HOSTS, show_logs=False) as started:
+        yield started
+
+
+def migrate(cloud: RunningCloud, token: str, server_id: str, body: Any,
+            version: str = "2.79") -> httpx.Response:
+    return httpx.post(f"{cloud.base_url}/compute/v2.1/servers/{server_id}/action",
+                      json={"migrate": body},
+                      headers={"X-Auth-Token": token,
+                               "OpenStack-API-Version": f"compute {version}"})
+
+
+def test_cold_migration(controller: RunningCloud, agents: dict[str, Agent]) -> None:
+    conn = connect(controller)
+    token = controller.admin_token()
+    until(lambda: hosts_up(conn, set(HOSTS)), 30, "three agents up")
+    image = conn.image.create_image(name=unique("img"), data=b"\0" * 1024,
+                                    disk_format="raw", container_format="bare")
+    net = conn.network.create_network(name=unique("net"))
+    conn.network.create_subnet(network_id=net.id, cidr="10.68.0.0/24", ip_version=4)
+    server = conn.compute.create_server(name=unique("vm"), image_id=image.id,
+                                        flavor_id="42", networks=[{"uuid": net.id}])
+    server = conn.compute.wait_for_server(server, status="ACTIVE", wait=30, interval=0.2)
+    source = conn.compute.get_server(server.id).compute_host
+
+    # the scheduler's pick: another host; the claim and the port binding follow
+    r = migrate(controller, token, server.id, None, "2.1")
+    assert r.status_code == 202, r.text
+    until(lambda: conn.compute.get_server(server.id).compute_host != source
+          and conn.compute.get_server(server.id).status == "ACTIVE", 30, "migrated")
+    moved = conn.compute.get_server(server.id)
+    assert moved.compute_host in HOSTS and moved.task_state is None
+    assert allocation_hosts(controller, token, server.id) == {moved.compute_host}
+    port = next(conn.network.ports(device_id=server.id))
+    assert port.binding_host_id == moved.compute_host
+    actions = [a.action for a in conn.compute.server_actions(server.id)]
+    assert "migrate" in actions
+
+    # a stopped server to a named host (2.56) stays stopped
+    conn.compute.stop_server(server.id)
+    conn.compute.wait_for_server(conn.compute.get_server(server.id), status="SHUTOFF",
+                                 wait=30, interval=0.2)
+    target = next(h for h in HOSTS if h != moved.compute_host)
+    assert migrate(controller, token, server.id, {"host": target}).status_code == 202
+    until(lambda: conn.compute.get_server(server.id).compute_host == target
+          and conn.compute.get_server(server.id).status == "SHUTOFF", 30, "to the named host")
+
+    # bad requests
+    here = target
+    r = migrate(controller, token, server.id, {"host": here})
+    assert r.status_code == 400 and "can't be the same one" in r.text
+    r = migrate(controller, token, server.id, {"host": "no-such-host"})
+    assert r.status_code == 404
+    r = migrate(controller, token, server.id, {"host": here}, "2.55")
+    assert r.status_code == 400 and "is not of type 'null'" in r.text
+    r = migrate(controller, token, server.id, {"hots": "x"})
+    assert r.status_code == 400
+    member = controller.token("demo")
+    r = migrate(controller, member, server.id, None)
+    assert r.status_code in (403, 404)
+    conn.compute.delete_server(server.id)
+    conn.compute.wait_for_delete(server, interval=0.3, wait=30)
+    conn.network.delete_network(net)
