@@ -7,7 +7,9 @@ underlay bridge with the controller, as machines share a switch.
   each other, all over VXLAN between the hosts' namespaces;
 - ``kill -9`` of one agent marks its host down within ``service_down_after``; started again,
   it adopts its running guest: the same QEMU process, one tap, one VXLAN device, the host
-  up again.
+  up again;
+- a guest migrates (cold) to another host and keeps its disk: its boot counter there is 2,
+  and it reaches its neighbour from there.
 
 The test runs in a private network and mount namespace (``run_isolated``): nothing it makes
 is visible on the machine, and all of it goes with that namespace.
@@ -26,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from onestack.drivers.network.linux import LinuxNetDriver
@@ -53,8 +56,14 @@ device_discovery = "off"
 [network]
 reconcile_interval = 1.0
 """
-# Each guest pings the other two until they answer (they boot at different times).
+# Each guest counts its boots on its root disk (FAT), then pings the other two until they
+# answer (they boot at different times).
 USER_DATA = """#!/bin/sh
+mkdir -p /mnt/r
+for d in /dev/vda /dev/vda1; do mount "$d" /mnt/r 2>/dev/null && break; done
+echo boot >> /mnt/r/boots
+echo "mh-boots $(wc -l < /mnt/r/boots)"
+umount /mnt/r
 for ip in {targets}; do
     n=0
     until ping -c 1 -W 1 "$ip" >/dev/null 2>&1; do
@@ -234,6 +243,27 @@ def test_three_compute_hosts(request: pytest.FixtureRequest) -> None:
         assert settle(conn, uuid, "ACTIVE").compute_host == victim.name
         assert sum(1 for x in conn.compute.servers(all_projects=True)
                    if x.id == uuid) == 1
+
+        # cold migration of guest mh-1 to the host of guest mh-3 (deleted: anti-affinity)
+        conn.compute.delete_server(uuid)
+        conn.compute.wait_for_delete(servers.pop(victim_guest), interval=0.5, wait=90)
+        mover = servers["mh-1"]
+        source, target = agents[placed["mh-1"]], victim
+        r = httpx.post(f"{cloud.base_url}/compute/v2.1/servers/{mover.id}/action",
+                       json={"migrate": {"host": target.name}},
+                       headers={"X-Auth-Token": cloud.admin_token(),
+                                "OpenStack-API-Version": "compute 2.56"})
+        assert r.status_code == 202, r.text
+        until(lambda: conn.compute.get_server(mover.id).compute_host == target.name
+              and conn.compute.get_server(mover.id).status == "ACTIVE", 180,
+              "migrated to the other host")
+        deadline = time.monotonic() + 240
+        want = ["mh-boots 2", f"mh-reach {GUEST_IPS['mh-2']} ok"]
+        while not all(w in (text := target.console(mover.id)) for w in want):
+            assert time.monotonic() < deadline, text[-3000:]
+            time.sleep(2)
+        until(lambda: not (source.instances / mover.id).exists(), 30, "the source cleared")
+        assert len(_pids(mover.id)) == 1
 
         for server in servers.values():
             conn.compute.delete_server(server.id)

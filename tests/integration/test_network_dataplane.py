@@ -279,9 +279,10 @@ async def test_dataplane_without_guests(env: Env | None) -> None:
     # IPv6: SLAAC from dnsmasq's router advertisements gives each guest its port's address
     v6 = {p.id: next(a.ip_address for a in p.fixed_ips if ":" in a.ip_address)
           for p in (p1, p2)}
-    for port, ns in ((p1, g1), (p2, g2)):
+    for port, ns in ((p1, g1), (p2, g2)):  # router advertisements come every few seconds:
+        # a loaded machine (CI once) can need more than 15 s for the first one to land
         assert await until(lambda ns=ns, port=port: v6[port.id] in sh(
-            "ip", "-6", "addr", "show", "dev", "eth0", ns=ns).stdout, 15)
+            "ip", "-6", "addr", "show", "dev", "eth0", ns=ns).stdout, 45)
     assert await until(lambda: env.ping(v6[p2.id], ns=g1), 10)
     env.serve_ssh(g1)
     assert await until(lambda: env.fetch(f"http://{ip1}:22/hostname", ns=g2) == g1)

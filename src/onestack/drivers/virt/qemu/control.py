@@ -91,7 +91,8 @@ class GuestControl:
 
     async def hard_stop(self, grace: float = 5.0) -> None:
         """``quit`` (QEMU flushes its disk caches), SIGKILL when it does not go in ``grace``."""
-        for pid in {p for p in [self.pid(), *process.find_guest_pids(self.uuid)] if p}:
+        found = process.find_guest_pids(self.uuid, self.files.instance_dir)
+        for pid in {p for p in [self.pid(), *found] if p}:
             with contextlib.suppress(QmpError):
                 await qmp_command(self.files.qmp, "quit", timeout=min(grace, self.timeout))
             if not await process.wait_gone(pid, self.uuid, grace):

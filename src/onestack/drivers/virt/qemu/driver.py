@@ -185,7 +185,8 @@ class QemuDriver(VirtDriver):
     async def spawn(self, spec: GuestSpec) -> GuestInfo:
         spec = absolute(spec)
         async with self._lock(spec.uuid):
-            if self._locate(spec.uuid) is not None or process.find_guest_pids(spec.uuid):
+            if self._locate(spec.uuid) is not None or \
+                    process.find_guest_pids(spec.uuid, spec.instance_dir):
                 raise VirtError(f"guest {spec.uuid} already exists")
             files = GuestFiles(spec.instance_dir)
             made_dir = not spec.instance_dir.exists()

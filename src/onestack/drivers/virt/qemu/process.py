@@ -82,13 +82,24 @@ def guest_pid(pidfile: Path, uuid: str) -> int | None:
     return pid if pid is not None and is_guest_process(pid, uuid) else None
 
 
-def find_guest_pids(uuid: str) -> list[int]:
-    """Every live QEMU for ``uuid``, found by its command line (cleanup of lost pidfiles)."""
+def find_guest_pids(uuid: str, instance_dir: Path | None = None) -> list[int]:
+    """Every live QEMU for ``uuid``, found by its command line (cleanup of lost pidfiles);
+    with ``instance_dir``, only those whose files are there (another Onestack on this
+    machine, or another host's agent of a test, may run a guest of the same uuid)."""
     pids = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and is_guest_process(int(entry.name), uuid):
+        if entry.name.isdigit() and is_guest_process(int(entry.name), uuid) and (
+                instance_dir is None or _uses(int(entry.name), instance_dir)):
             pids.append(int(entry.name))
     return pids
+
+
+def _uses(pid: int, instance_dir: Path) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return str(instance_dir.resolve()).encode() + b"/" in argv
 
 
 async def wait_gone(pid: int, uuid: str, timeout: float) -> bool:
