@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any
 
-from onestack.agent.guest_disks import ROOT, GuestDisks, disk_specs, flatten
+from onestack.agent.guest_disks import ROOT, GuestDisks, disk_specs
 from onestack.agent.link import AgentLink, InstanceWork
 from onestack.agent.reconcile import ReconcileLoop
 from onestack.core.compute import devices as host_devices
@@ -246,6 +246,11 @@ class ComputeAgent:
         """Hotplug volumes being attached, unplug those being detached (a guest without a
         process gets them at its next start)."""
         done = self.link.volume_done
+        # Read again now that this op runs alone for the instance: the pass that launched it
+        # may have read the volumes while an earlier op was still finishing them.
+        now = {v.bdm_id: v for v in (await self._volumes([inst.uuid])).get(inst.uuid, [])}
+        pending = [now[v.bdm_id] for v in pending
+                   if v.bdm_id in now and now[v.bdm_id].status == v.status]
         live = guest is not None and guest.power_state in (PowerState.RUNNING,
                                                            PowerState.PAUSED)
         for v in pending:
@@ -379,7 +384,7 @@ class ComputeAgent:
         root = self.instance_dir(inst.uuid) / ROOT
         with tempfile.TemporaryDirectory(prefix="migrate-", dir=self.instances_path) as tmp:
             flat = Path(tmp) / "disk.qcow2"
-            await flatten(root, flat)
+            await self.disks.builder.flatten(root, flat)
             await self.link.upload_migration_disk(self.host, inst.uuid, _chunks(flat))
 
     async def _migrate_in(self, inst: InstanceWork, guest: GuestInfo | None) -> None:

@@ -113,12 +113,3 @@ class GuestDisks:
         for image_id in self.builder.prune(images_in_use, ttl):
             log.info("image cache: removed the base of image %s (unused)", image_id)
 
-
-async def flatten(src: Path, dest: Path) -> None:
-    """A standalone qcow2 copy of ``src`` (its backing chain merged in)."""
-    proc = await asyncio.create_subprocess_exec(
-        "qemu-img", "convert", "-O", "qcow2", str(src), str(dest),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    _out, err = await proc.communicate()
-    if proc.returncode != 0:
-        raise VirtError(f"cannot copy the root disk {src}: {err.decode(errors='replace')}")

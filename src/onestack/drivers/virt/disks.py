@@ -96,6 +96,11 @@ class DiskBuilder:
         if size_gb and await self.virtual_size(disk) < size_gb * GiB:
             await self._img("resize", "-q", str(disk), f"{size_gb}G")
 
+    async def flatten(self, src: Path, dest: Path) -> None:
+        """A standalone qcow2 copy of ``src``, its backing chain merged in (a disk that
+        moves to a host without the image's base)."""
+        await self._img("convert", "-O", "qcow2", str(src), str(dest))
+
     async def blank(self, dest: Path, size_mb: int) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         await self._img("create", "-q", "-f", "qcow2", str(dest), f"{int(size_mb)}M")
