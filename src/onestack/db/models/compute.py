@@ -111,7 +111,9 @@ class ComputeNode(Base):
 class Instance(Base):
     __tablename__ = "cmp_instance"
     __table_args__ = (
-        Index("ix_cmp_instance_project_deleted", "project_id", "deleted"),
+        # a project's page of servers in the default order, read in index order
+        Index("ix_cmp_instance_project_deleted_created", "project_id", "deleted",
+              "created_at", "uuid"),
         Index("ix_cmp_instance_host_deleted", "host", "deleted"),
     )
     uuid: Mapped[str] = mapped_column(ID, primary_key=True)
