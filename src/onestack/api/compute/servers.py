@@ -207,7 +207,8 @@ async def list_servers(req: ApiRequest) -> Response:
 
 
 async def list_details(req: ApiRequest) -> Response:
-    return await _listing(req, "servers/detail", server_views.detail)
+    view = server_views.ServerView(req)
+    return await _listing(req, "servers/detail", lambda _r, rec: view.detail(rec))
 
 
 async def show(req: ApiRequest) -> Response:

@@ -10,6 +10,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import select
 
@@ -30,12 +31,22 @@ SERVICE_DOWN_AFTER = 60.0  # default of [compute] service_down_after
 CONTROL_HOST = "onestack"  # where the scheduler and conductor "run" (one process)
 
 
-def is_up(node: ComputeNode, down_after: float = SERVICE_DOWN_AFTER) -> bool:
-    age = (utcnow() - node.heartbeat).total_seconds()
+class NodeState(Protocol):
+    """What up/down and host_status read of a host: a ComputeNode, or a row of these."""
+
+    forced_down: bool
+    disabled: bool
+    heartbeat: dt.datetime
+
+
+def is_up(node: NodeState, down_after: float = SERVICE_DOWN_AFTER,
+          now: dt.datetime | None = None) -> bool:
+    age = ((now or utcnow()) - node.heartbeat).total_seconds()
     return not node.forced_down and age < down_after
 
 
-def host_status(node: ComputeNode | None, down_after: float = SERVICE_DOWN_AFTER) -> str:
+def host_status(node: NodeState | None, down_after: float = SERVICE_DOWN_AFTER,
+                now: dt.datetime | None = None) -> str:
     """A server's ``host_status`` (Nova, 2.16): DOWN when its compute service is forced
     down, MAINTENANCE when disabled, UP while it heartbeats, UNKNOWN when it stopped;
     empty when the server has no host."""
@@ -45,7 +56,7 @@ def host_status(node: ComputeNode | None, down_after: float = SERVICE_DOWN_AFTER
         return "DOWN"
     if node.disabled:
         return "MAINTENANCE"
-    return "UP" if is_up(node, down_after) else "UNKNOWN"
+    return "UP" if is_up(node, down_after, now) else "UNKNOWN"
 
 
 @dataclass

@@ -55,6 +55,8 @@ def not_found(uuid: str) -> NotFound:
 async def records(s: AsyncSession, rows: list[Instance],
                   addrs: dict[str, dict[str, list[dict[str, Any]]]] | None = None,
                   down_after: float = SERVICE_DOWN_AFTER) -> list[ServerRecord]:
+    """Records of instances (ORM objects, or listing rows): what their bodies show beyond
+    the instance's own columns, one query per kind for the whole page, columns only."""
     ids = [r.uuid for r in rows]
     if addrs is None:
         addrs = await ports.addresses(s, ids)
@@ -63,22 +65,31 @@ async def records(s: AsyncSession, rows: list[Instance],
     members: dict[str, list[str]] = defaultdict(list)
     volumes: dict[str, list[tuple[str, bool]]] = defaultdict(list)
     if ids:
-        for t in (await s.execute(select(InstanceTag).where(
-                InstanceTag.instance_uuid.in_(ids)).order_by(InstanceTag.tag))).scalars():
-            tags[t.instance_uuid].append(t.tag)
-        for m in (await s.execute(select(ServerGroupMember).where(
-                ServerGroupMember.instance_uuid.in_(ids)))).scalars():
-            members[m.instance_uuid].append(m.group_uuid)
-        for b in (await s.execute(select(BlockDeviceMapping).where(
+        for uuid, tag in await s.execute(select(InstanceTag.instance_uuid, InstanceTag.tag)
+                                         .where(InstanceTag.instance_uuid.in_(ids))
+                                         .order_by(InstanceTag.tag)):
+            tags[uuid].append(tag)
+        for uuid, group in await s.execute(select(
+                ServerGroupMember.instance_uuid, ServerGroupMember.group_uuid).where(
+                ServerGroupMember.instance_uuid.in_(ids))):
+            members[uuid].append(group)
+        for uuid, volume, on_delete in await s.execute(select(
+                BlockDeviceMapping.instance_uuid, BlockDeviceMapping.volume_id,
+                BlockDeviceMapping.delete_on_termination).where(
                 BlockDeviceMapping.instance_uuid.in_(ids)).order_by(
-                BlockDeviceMapping.created_at))).scalars():
-            volumes[b.instance_uuid].append((b.volume_id, b.delete_on_termination))
+                BlockDeviceMapping.created_at)):
+            volumes[uuid].append((volume, on_delete))
     hosts = {r.host for r in rows if r.host}
-    nodes = {n.host: n for n in (await s.execute(select(ComputeNode).where(
-        ComputeNode.host.in_(hosts)))).scalars()} if hosts else {}
-    return [ServerRecord(r, tags[r.uuid], addrs.get(r.uuid, {}), members[r.uuid],
-                         sgs.get(r.uuid, []), volumes[r.uuid],
-                         host_status(nodes.get(r.host or ""), down_after) if r.host else "")
+    status: dict[str | None, str] = {None: ""}
+    if hosts:
+        now = utcnow()
+        for node in await s.execute(select(
+                ComputeNode.host, ComputeNode.forced_down, ComputeNode.disabled,
+                ComputeNode.heartbeat).where(ComputeNode.host.in_(hosts))):
+            status[node.host] = host_status(node, down_after, now)
+    return [ServerRecord(r, tags.get(r.uuid) or [], addrs.get(r.uuid, {}),
+                         members.get(r.uuid) or [], sgs.get(r.uuid) or [],
+                         volumes.get(r.uuid) or [], status.get(r.host, ""))
             for r in rows]
 
 
