@@ -11,21 +11,22 @@ sees the first's usage: no overcommit, on SQLite (one writer at a time) as on Po
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from onestack.db.models.placement import Allocation, Consumer, Inventory, ResourceProvider
 from onestack.errors import BadRequest, NotFound
 from onestack.scheduler.base import (
     Provider,
     Store,
-    lock_providers,
+    lock_query,
     over_capacity,
     unit_problem,
-    usage_by_class,
+    usage_query,
 )
 from onestack.scheduler.errors import CapacityExceeded, ConcurrentUpdate
 
@@ -56,56 +57,80 @@ class ConsumerAllocations:
 
 
 class Allocations(Store):
-    async def claim(self, claims: Sequence[Claim]) -> None:
-        async with self.write("consumer generation conflict: another request created or "
-                              "changed the same consumer; re-read it and retry.") as s:
-            await self._claim(s, claims)
+    CONFLICT = ("consumer generation conflict: another request created or changed the same "
+                "consumer; re-read it and retry.")
 
-    async def _claim(self, s: AsyncSession, claims: Sequence[Claim]) -> None:
+    async def claim(self, claims: Sequence[Claim]) -> None:
+        await self._run(lambda s: self._claim(s, claims))
+
+    async def delete(self, consumer: str) -> None:
+        def run(s: Session) -> None:
+            found = s.execute(select(Allocation.id).where(
+                Allocation.consumer_id == consumer).limit(1)).first()
+            if found is None:
+                raise NotFound(f"No allocations for consumer '{consumer}'")
+            self._claim(s, [Claim(consumer, {})])
+
+        await self._run(run)
+
+    async def _run(self, fn: Callable[[Session], None]) -> None:
+        """``fn`` in one write transaction: on SQLite one worker-thread hand-off for every
+        statement of a claim (Database.run_write), not one or more per statement."""
+        try:
+            await self.db.run_write(fn)
+        except IntegrityError as exc:
+            raise ConcurrentUpdate(self.CONFLICT) from exc
+
+    def _claim(self, s: Session, claims: Sequence[Claim]) -> None:
         uuids = {u for c in claims for u in c.allocations}
         by_uuid: dict[str, int] = {}
         if uuids:
-            found = await s.execute(select(RP.uuid, RP.id).where(RP.uuid.in_(uuids)))
+            found = s.execute(select(RP.uuid, RP.id).where(RP.uuid.in_(uuids)))
             by_uuid = {r[0]: r[1] for r in found}
         for u in sorted(uuids - set(by_uuid)):
             raise BadRequest(f"Allocation for resource provider '{u}' that does not exist.")
         names = [c.consumer for c in claims]
-        consumers = {c.uuid: c for c in (await s.execute(
-            select(Consumer).where(Consumer.uuid.in_(names)).with_for_update())).scalars()}
+        consumers = {c.uuid: c for c in s.execute(
+            select(Consumer).where(Consumer.uuid.in_(names)).with_for_update()).scalars()}
         for c in claims:
             check_consumer_generation(c, consumers.get(c.consumer))
-        old = set((await s.execute(select(Allocation.resource_provider_id).where(
-            Allocation.consumer_id.in_(names)).distinct())).scalars())
+        old = set(s.execute(select(Allocation.resource_provider_id).where(
+            Allocation.consumer_id.in_(names)).distinct()).scalars())
         touched = old | set(by_uuid.values())
-        await lock_providers(s, touched)
-        await s.execute(delete(Allocation).where(Allocation.consumer_id.in_(names)))
+        if touched:
+            s.execute(lock_query(sorted(touched))).all()
+        s.execute(delete(Allocation).where(Allocation.consumer_id.in_(names)))
         wanted: dict[tuple[int, str], list[int]] = defaultdict(list)
         for c in claims:
             for u, resources in c.allocations.items():
                 for rc, amount in resources.items():
                     wanted[(by_uuid[u], rc)].append(amount)
-        await self._check_capacity(s, wanted, {v: k for k, v in by_uuid.items()})
+        self._check_capacity(s, wanted, {v: k for k, v in by_uuid.items()})
         rows = [{"resource_provider_id": by_uuid[u], "consumer_id": c.consumer,
                  "resource_class": rc, "used": amount}
                 for c in claims for u, res in c.allocations.items() for rc, amount in res.items()]
         if rows:
-            await s.execute(insert(Allocation), rows)
+            s.execute(insert(Allocation), rows)
         if touched:
-            await s.execute(update(RP).where(RP.id.in_(sorted(touched)))
-                            .values(generation=RP.generation + 1)
-                            .execution_options(synchronize_session=False))
+            s.execute(update(RP).where(RP.id.in_(sorted(touched)))
+                      .values(generation=RP.generation + 1)
+                      .execution_options(synchronize_session=False))
         for c in claims:
-            await self._save_consumer(s, c, consumers.get(c.consumer))
+            self._save_consumer(s, c, consumers.get(c.consumer))
+        s.flush()
 
     @staticmethod
-    async def _check_capacity(s: AsyncSession, wanted: dict[tuple[int, str], list[int]],
-                              uuid_of: dict[int, str]) -> None:
+    def _check_capacity(s: Session, wanted: dict[tuple[int, str], list[int]],
+                        uuid_of: dict[int, str]) -> None:
         if not wanted:
             return
-        rp_ids = {rp for rp, _rc in wanted}
-        invs = {(i.resource_provider_id, i.resource_class): i for i in (await s.execute(
-            select(Inventory).where(Inventory.resource_provider_id.in_(rp_ids)))).scalars()}
-        used = await usage_by_class(s, rp_ids)
+        rp_ids = list({rp for rp, _rc in wanted})
+        cols = (Inventory.resource_provider_id, Inventory.resource_class, Inventory.total,
+                Inventory.reserved, Inventory.min_unit, Inventory.max_unit,
+                Inventory.step_size, Inventory.allocation_ratio)
+        invs = {(i.resource_provider_id, i.resource_class): i for i in s.execute(
+            select(*cols).where(Inventory.resource_provider_id.in_(rp_ids)))}
+        used = {(r[0], r[1]): int(r[2]) for r in s.execute(usage_query(rp_ids))}
         for (rp, rc), amounts in sorted(wanted.items()):
             inv = invs.get((rp, rc))
             if inv is None:
@@ -121,10 +146,10 @@ class Allocations(Store):
                     f"the capacity or violate its constraints ({why}).")
 
     @staticmethod
-    async def _save_consumer(s: AsyncSession, c: Claim, row: Consumer | None) -> None:
+    def _save_consumer(s: Session, c: Claim, row: Consumer | None) -> None:
         if not c.allocations:
             if row is not None:
-                await s.delete(row)
+                s.delete(row)
             return
         if row is None:
             s.add(Consumer(uuid=c.consumer, project_id=c.project_id, user_id=c.user_id,
@@ -133,14 +158,6 @@ class Allocations(Store):
         row.generation += 1
         if c.project_id != INCOMPLETE:
             row.project_id, row.user_id = c.project_id, c.user_id
-
-    async def delete(self, consumer: str) -> None:
-        async with self.write() as s:
-            found = (await s.execute(select(Allocation.id).where(
-                Allocation.consumer_id == consumer).limit(1))).first()
-            if found is None:
-                raise NotFound(f"No allocations for consumer '{consumer}'")
-            await self._claim(s, [Claim(consumer, {})])
 
     async def of_consumer(self, consumer: str) -> ConsumerAllocations:
         async with self.read() as s:

@@ -120,8 +120,11 @@ async def lock_providers(s: AsyncSession, ids: Iterable[int]) -> dict[int, int]:
     wanted = sorted(set(ids))
     if not wanted:
         return {}
-    q = select(RP.id, RP.generation).where(RP.id.in_(wanted)).order_by(RP.id).with_for_update()
-    return {row[0]: row[1] for row in await s.execute(q)}
+    return {row[0]: row[1] for row in await s.execute(lock_query(wanted))}
+
+
+def lock_query(ids: list[int]) -> Any:
+    return select(RP.id, RP.generation).where(RP.id.in_(ids)).order_by(RP.id).with_for_update()
 
 
 async def bump(s: AsyncSession, rp_id: int, expected: int | None = None) -> int:
@@ -150,11 +153,15 @@ async def usage_by_class(s: AsyncSession, rp_ids: Iterable[int]) -> dict[tuple[i
     ids = list(set(rp_ids))
     if not ids:
         return {}
-    q = (select(Allocation.resource_provider_id, Allocation.resource_class,
-                func.sum(Allocation.used))
-         .where(Allocation.resource_provider_id.in_(ids))
-         .group_by(Allocation.resource_provider_id, Allocation.resource_class))
-    return {(r[0], r[1]): int(r[2]) for r in await s.execute(q)}
+    return {(r[0], r[1]): int(r[2]) for r in await s.execute(usage_query(ids))}
+
+
+def usage_query(ids: list[int]) -> Any:
+    """(provider, class, amount allocated) of the providers ``ids``."""
+    return (select(Allocation.resource_provider_id, Allocation.resource_class,
+                   func.sum(Allocation.used))
+            .where(Allocation.resource_provider_id.in_(ids))
+            .group_by(Allocation.resource_provider_id, Allocation.resource_class))
 
 
 async def inventories_of(s: AsyncSession, rp_ids: Iterable[int]) -> dict[tuple[int, str], Any]:

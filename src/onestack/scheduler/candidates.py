@@ -11,14 +11,16 @@ query) and the usage of the providers whose generation moved, not every allocati
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from onestack.db.models.placement import (
     Allocation,
@@ -75,13 +77,25 @@ class Candidate:
 class CandidateResult:
     candidates: list[Candidate]
     providers: dict[int, ProviderRow]
-    inventory: dict[int, dict[str, tuple[int, int]]]  # provider -> class -> (capacity, used)
     traits: dict[int, set[str]]
     rejected: dict[int, str]  # root provider id -> why its tree offers no candidate
+    caps: dict[int, dict[str, int]]  # provider -> class -> capacity (the snapshot's)
+    # (provider, class) -> allocated, as the decision read: the cached usage itself, which
+    # the next decision may refresh: read it (and ``inventory``) before awaiting anything
+    used: dict[tuple[int, str], int]
 
     def summary_ids(self) -> list[int]:
         roots = {self.providers[rp].root_id for c in self.candidates for rp in c.allocations}
         return [p.id for p in self.providers.values() if p.root_id in roots]
+
+    @cached_property
+    def inventory(self) -> dict[int, dict[str, tuple[int, int]]]:
+        """Provider -> class -> (capacity, used), of the providers summaries show (every
+        provider of a tree with a candidate, and the rejected)."""
+        shown = set(self.summary_ids()) | set(self.rejected)
+        used = self.used
+        return {rp: {rc: (cap, used.get((rp, rc), 0)) for rc, cap in caps.items()}
+                for rp in shown if (caps := self.caps.get(rp)) is not None}
 
 
 class Inv(NamedTuple):
@@ -121,30 +135,39 @@ class Usage:
         self.classes: dict[int, list[str]] = {}
         self.used: dict[tuple[int, str], int] = {}
 
-    async def refresh(self, s: AsyncSession) -> None:
-        gens: dict[int, int] = {rp: g for rp, g in await s.execute(
-            select(RP.id, RP.generation))}
+    def read(self, s: Session) -> _UsageRead:
+        """What moved since this usage was read (reads only: ``apply`` changes it)."""
+        gens: dict[int, int] = dict(s.execute(select(RP.id, RP.generation)).tuples().all())
         stale = [rp for rp, g in gens.items() if self.generations.get(rp) != g]
         gone = [rp for rp in self.generations if rp not in gens]
-        if not stale and not gone:
-            return
-        q = (select(Allocation.resource_provider_id, Allocation.resource_class,
-                    func.sum(Allocation.used))
-             .group_by(Allocation.resource_provider_id, Allocation.resource_class))
-        if len(stale) <= 100:
-            q = q.where(Allocation.resource_provider_id.in_(stale))
         fresh: dict[int, dict[str, int]] = defaultdict(dict)
-        for rp, rc, n in await s.execute(q):
-            fresh[rp][rc] = int(n)
-        for rp in (*stale, *gone):
+        if stale:
+            q = (select(Allocation.resource_provider_id, Allocation.resource_class,
+                        func.sum(Allocation.used))
+                 .group_by(Allocation.resource_provider_id, Allocation.resource_class))
+            if len(stale) <= 100:
+                q = q.where(Allocation.resource_provider_id.in_(stale))
+            for rp, rc, n in s.execute(q):
+                fresh[rp][rc] = int(n)
+        return _UsageRead(gens, stale, gone, fresh)
+
+    def apply(self, read: _UsageRead) -> None:
+        for rp in (*read.stale, *read.gone):
             for rc in self.classes.pop(rp, ()):
                 del self.used[(rp, rc)]
             self.generations.pop(rp, None)
-        for rp in stale:
-            self.generations[rp] = gens[rp]
-            self.classes[rp] = list(fresh.get(rp, ()))
-            for rc, n in fresh.get(rp, {}).items():
+        for rp in read.stale:
+            self.generations[rp] = read.gens[rp]
+            self.classes[rp] = list(read.fresh.get(rp, ()))
+            for rc, n in read.fresh.get(rp, {}).items():
                 self.used[(rp, rc)] = n
+
+
+class _UsageRead(NamedTuple):
+    gens: dict[int, int]
+    stale: list[int]
+    gone: list[int]
+    fresh: dict[int, dict[str, int]]
 
 
 class _Data:
@@ -167,16 +190,21 @@ class Candidates(Store):
         super().__init__(db)
         self._snapshot: Snapshot | None = None
         self._usage: Usage | None = None
+        self._reading = asyncio.Lock()
 
     async def find(self, q: CandidateQuery, *, explain: bool = False) -> CandidateResult:
-        async with self.read() as s:
-            snap = await self.snapshot(s)
-            usage = self._usage
+        # The reads run in one worker-thread hand-off on SQLite (Database.run_read); what
+        # they found is applied here, on the event loop, one decision's reads at a time, so
+        # the usage a decision reads changes only between decisions.
+        async with self._reading:
+            known, usage = self._snapshot, self._usage
+            snap, read = await self.db.run_read(lambda s: self._read(s, known, usage))
+            self._snapshot = snap
             if usage is None or usage.revision != snap.revision:
-                usage = self._usage = Usage(snap.revision)
-            await usage.refresh(s)
-            # decide() runs without awaiting: no other refresh changes this dict meanwhile
-            used = usage.used
+                usage = self._usage = Usage(snap.revision)  # what _read read against
+            usage.apply(read)
+        # decide() runs without awaiting: no other refresh changes this dict meanwhile
+        used = usage.used
         trees = snap.trees
         wanted_trees = {u for g in q.groups if (u := g.in_tree)}
         if wanted_trees:
@@ -185,38 +213,45 @@ class Candidates(Store):
             trees = {r: m for r, m in snap.trees.items() if r in roots}
         return decide(q, _Data(snap, used, trees), explain)
 
-    async def snapshot(self, s: AsyncSession) -> Snapshot:
-        revision = (await s.execute(select(PlacementRevision.value)
-                                    .where(PlacementRevision.id == 1))).scalar() or 0
-        snap = self._snapshot
-        if snap is not None and snap.revision == revision:
-            return snap
-        snap = Snapshot(revision)
-        rows = await s.execute(select(RP.id, RP.uuid, RP.name, RP.generation,
-                                      RP.parent_provider_id, RP.root_provider_id)
-                               .order_by(RP.id))
-        for r in rows:
-            root = r[5] if r[5] is not None else r[0]
-            snap.providers[r[0]] = ProviderRow(r[0], r[1], r[2], r[3], r[4], root)
-            snap.trees[root].append(r[0])
-            snap.by_uuid[r[1]] = r[0]
-        cols = (Inventory.resource_provider_id, Inventory.resource_class, Inventory.total,
-                Inventory.reserved, Inventory.min_unit, Inventory.max_unit, Inventory.step_size,
-                Inventory.allocation_ratio)
-        for i in await s.execute(select(*cols)):
-            inv = Inv(i[2], i[3], i[4], i[5], i[6], i[7])
-            snap.inv[i[0]][i[1]] = inv
-            cap = capacity(inv.total, inv.reserved, inv.allocation_ratio)
-            snap.by_class[i[1]].append((i[0], inv, cap))
-            snap.caps[i[0]][i[1]] = cap
-        for rp, trait in await s.execute(select(ProviderTrait.resource_provider_id,
-                                                ProviderTrait.trait)):
-            snap.traits[rp].add(trait)
-        for rp, agg in await s.execute(select(ProviderAggregate.resource_provider_id,
-                                              ProviderAggregate.aggregate_uuid)):
-            snap.aggs[rp].add(agg)
-        self._snapshot = snap
-        return snap
+    @staticmethod
+    def _read(s: Session, known: Snapshot | None, usage: Usage | None
+              ) -> tuple[Snapshot, _UsageRead]:
+        snap = load_snapshot(s, known)
+        if usage is None or usage.revision != snap.revision:
+            usage = Usage(snap.revision)
+        return snap, usage.read(s)
+
+
+def load_snapshot(s: Session, known: Snapshot | None) -> Snapshot:
+    """``known`` while the placement revision has not moved, else a new snapshot."""
+    revision = s.execute(select(PlacementRevision.value)
+                         .where(PlacementRevision.id == 1)).scalar() or 0
+    if known is not None and known.revision == revision:
+        return known
+    snap = Snapshot(revision)
+    rows = s.execute(select(RP.id, RP.uuid, RP.name, RP.generation, RP.parent_provider_id,
+                            RP.root_provider_id).order_by(RP.id))
+    for r in rows:
+        root = r[5] if r[5] is not None else r[0]
+        snap.providers[r[0]] = ProviderRow(r[0], r[1], r[2], r[3], r[4], root)
+        snap.trees[root].append(r[0])
+        snap.by_uuid[r[1]] = r[0]
+    cols = (Inventory.resource_provider_id, Inventory.resource_class, Inventory.total,
+            Inventory.reserved, Inventory.min_unit, Inventory.max_unit, Inventory.step_size,
+            Inventory.allocation_ratio)
+    for i in s.execute(select(*cols)):
+        inv = Inv(i[2], i[3], i[4], i[5], i[6], i[7])
+        snap.inv[i[0]][i[1]] = inv
+        cap = capacity(inv.total, inv.reserved, inv.allocation_ratio)
+        snap.by_class[i[1]].append((i[0], inv, cap))
+        snap.caps[i[0]][i[1]] = cap
+    for rp, trait in s.execute(select(ProviderTrait.resource_provider_id,
+                                      ProviderTrait.trait)):
+        snap.traits[rp].add(trait)
+    for rp, agg in s.execute(select(ProviderAggregate.resource_provider_id,
+                                    ProviderAggregate.aggregate_uuid)):
+        snap.aggs[rp].add(agg)
+    return snap
 
 
 def traits_ok(have: set[str], required: list[list[str]], forbidden: Iterable[str]) -> str | None:
@@ -271,12 +306,7 @@ def decide(q: CandidateQuery, data: _Data, explain: bool) -> CandidateResult:
             rejected[root] = why
     if q.limit is not None:
         out = out[:q.limit]
-    result = CandidateResult(out, data.providers, {}, data.traits, rejected)
-    shown = set(result.summary_ids()) | set(rejected)
-    used = data.used
-    result.inventory = {rp: {rc: (cap, used.get((rp, rc), 0)) for rc, cap in caps.items()}
-                        for rp in shown if (caps := data.caps.get(rp)) is not None}
-    return result
+    return CandidateResult(out, data.providers, data.traits, rejected, data.caps, data.used)
 
 
 def _fitting(q: CandidateQuery, data: _Data) -> list[set[int]]:

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from onestack.scheduler.candidates import (
     Candidate,
     CandidateQuery,
-    CandidateResult,
     Candidates,
     RequestGroup,
 )
@@ -17,15 +16,32 @@ from onestack.scheduler.errors import NoValidHost
 from onestack.scheduler.providers import MemberOf
 
 
-@dataclass
 class HostState:
-    """What a filter sees of a host (the root provider of a tree)."""
+    """What a filter sees of a host (the root provider of a tree). ``capacity`` and
+    ``used`` are worked out when first read: most filters read the uuid alone, and a
+    decision makes one of these for every host."""
 
-    uuid: str
-    name: str
-    traits: set[str]
-    capacity: dict[str, int]
-    used: dict[str, int]
+    __slots__ = ("_capacity", "_caps", "_root", "_usage", "_used", "name", "traits", "uuid")
+
+    def __init__(self, uuid: str, name: str, traits: set[str], root: int,
+                 caps: dict[str, int], usage: dict[tuple[int, str], int]) -> None:
+        self.uuid, self.name, self.traits = uuid, name, traits
+        self._root, self._caps, self._usage = root, caps, usage  # the decision's, shared
+        self._capacity: dict[str, int] | None = None
+        self._used: dict[str, int] | None = None
+
+    @property
+    def capacity(self) -> dict[str, int]:
+        if self._capacity is None:
+            self._capacity = dict(self._caps)
+        return self._capacity
+
+    @property
+    def used(self) -> dict[str, int]:
+        if self._used is None:
+            root, usage = self._root, self._usage
+            self._used = {rc: usage.get((root, rc), 0) for rc in self._caps}
+        return self._used
 
     def free(self, rc: str) -> int:
         return self.capacity.get(rc, 0) - self.used.get(rc, 0)
@@ -59,22 +75,14 @@ class HostSelection:
     rejected: dict[str, str]  # host name -> why
 
 
-def _state(result: CandidateResult, root: int) -> HostState:
-    p = result.providers[root]
-    inv = result.inventory.get(root, {})
-    return HostState(p.uuid, p.name, result.traits.get(root, set()),
-                     {rc: cap for rc, (cap, _u) in inv.items()},
-                     {rc: used for rc, (_c, used) in inv.items()})
-
-
 def weigh(state: HostState, request: dict[str, int], weigher: str) -> float:
     """Spread: the larger share left free after the claim wins; pack: the smaller."""
-    capacity, used = state.capacity, state.used
+    capacity, usage, root = state._caps, state._usage, state._root
     total, counted = 0.0, 0
     for rc, n in request.items():  # a loop, not free(): this runs for every host
         cap = capacity.get(rc, 0)
         if cap > 0:
-            total += (cap - used.get(rc, 0) - n) / cap
+            total += (cap - usage.get((root, rc), 0) - n) / cap
             counted += 1
     free = total / counted if counted else 0.0
     return free if weigher == "spread" else -free
@@ -88,10 +96,13 @@ async def select_hosts(candidates: Candidates, req: HostRequest) -> HostSelectio
     result = await candidates.find(CandidateQuery([group]), explain=True)
     rejected = {result.providers[root].name: why for root, why in result.rejected.items()}
     providers, filters = result.providers, list(req.filters.items())
+    caps, usage, traits = result.caps, result.used, result.traits
     best: dict[int, tuple[float, HostState, Candidate]] = {}
     for cand in result.candidates:  # once per host: kept lean
         root = providers[next(iter(cand.allocations))].root_id
-        state = _state(result, root)
+        p = providers[root]
+        state = HostState(p.uuid, p.name, traits.get(root, set()), root,
+                          caps.get(root, {}), usage)
         for name, host_filter in filters:
             if (why := host_filter(state)) is not None:
                 rejected[state.name] = f"{name}: {why}"
@@ -100,12 +111,12 @@ async def select_hosts(candidates: Candidates, req: HostRequest) -> HostSelectio
             weight = weigh(state, req.resources, req.weigher)
             if root not in best or weight > best[root][0]:
                 best[root] = (weight, state, cand)
+    order = sorted(best.values(), key=lambda e: (-e[0], e[1].name))
+    if req.limit is not None:
+        order = order[:req.limit]
     ranked = [RankedHost(state.uuid, state.name, weight,
                          {providers[rp].uuid: dict(res) for rp, res in cand.allocations.items()})
-              for weight, state, cand in best.values()]
-    ranked.sort(key=lambda h: (-h.weight, h.name))
-    if req.limit is not None:
-        ranked = ranked[:req.limit]
+              for weight, state, cand in order]
     if not ranked:
         wanted = ", ".join(f"{rc}={n}" for rc, n in sorted(req.resources.items()))
         if rejected:

@@ -197,8 +197,9 @@ class Hosts(Store):
     async def enabled_hosts(self) -> dict[str, str]:
         """Provider uuid -> host name, for hosts that may take new instances."""
         cutoff = utcnow() - dt.timedelta(seconds=self.config.service_down_after)
-        async with self.db.read() as s:
-            rows = await s.execute(select(ComputeNode.uuid, ComputeNode.host,
-                                          ComputeNode.heartbeat).where(
-                ComputeNode.disabled.is_(False), ComputeNode.forced_down.is_(False)))
-            return {u: host for u, host, beat in rows if beat > cutoff}
+        # heartbeats compared in SQL (SQLite's text form sorts as the times do): a decision
+        # reads two strings a host, one worker-thread hand-off on SQLite
+        q = select(ComputeNode.uuid, ComputeNode.host).where(
+            ComputeNode.disabled.is_(False), ComputeNode.forced_down.is_(False),
+            ComputeNode.heartbeat > cutoff)
+        return await self.db.run_read(lambda s: dict(s.execute(q).tuples().all()))
