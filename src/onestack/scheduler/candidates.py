@@ -137,7 +137,7 @@ class Usage:
 
     def read(self, s: Session) -> _UsageRead:
         """What moved since this usage was read (reads only: ``apply`` changes it)."""
-        gens: dict[int, int] = dict(s.execute(select(RP.id, RP.generation)).tuples().all())
+        gens: dict[int, int] = {rp: g for rp, g in s.execute(select(RP.id, RP.generation))}
         stale = [rp for rp, g in gens.items() if self.generations.get(rp) != g]
         gone = [rp for rp in self.generations if rp not in gens]
         fresh: dict[int, dict[str, int]] = defaultdict(dict)

@@ -202,4 +202,4 @@ class Hosts(Store):
         q = select(ComputeNode.uuid, ComputeNode.host).where(
             ComputeNode.disabled.is_(False), ComputeNode.forced_down.is_(False),
             ComputeNode.heartbeat > cutoff)
-        return await self.db.run_read(lambda s: dict(s.execute(q).tuples().all()))
+        return await self.db.run_read(lambda s: {u: host for u, host in s.execute(q)})
