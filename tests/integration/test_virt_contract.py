@@ -10,6 +10,7 @@ Every QEMU it started is killed and every file removed, also when a step fails.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import shutil
@@ -35,6 +36,8 @@ from onestack.drivers.virt.base import (
 )
 from onestack.drivers.virt.fake import FakeVirtDriver
 from onestack.drivers.virt.qemu import QemuDriver
+from onestack.drivers.virt.qemu.cmdline import GuestFiles
+from onestack.drivers.virt.qemu.control import GuestControl
 from onestack.drivers.virt.qemu.process import find_guest_pids
 from onestack.drivers.virt.qemu.qmp import QmpClient
 from tests.integration.tiny_guest import free_port, iso_tool
@@ -322,6 +325,50 @@ async def test_a_restarted_onestack_adopts_the_guest(harness: Harness) -> None:
     await harness.driver.pause(UUID)
     assert await harness.state() is PowerState.PAUSED
     await harness.driver.unpause(UUID)
+    assert await harness.state() is PowerState.RUNNING
+
+
+async def test_live_migration_to_another_host(harness: Harness) -> None:
+    """The guest moves to a second host's driver while it runs: the target waits paused,
+    the source copies its disk and memory and stops, the target runs on with the same disk
+    content and its kernel answers the ACPI power button there."""
+    source = harness.driver
+    if harness.kind == "fake":
+        target: VirtDriver = FakeVirtDriver(hostname="host-b", touch_files=True)
+        spec_b = dataclasses.replace(harness.spec, instance_dir=harness.root / "b" / UUID)
+    else:
+        target = QemuDriver(harness.root / "instances-b")
+        idir = harness.root / "instances-b" / UUID
+        idir.mkdir(parents=True)
+        base = json.loads(subprocess.run(
+            ["qemu-img", "info", "-U", "--output", "json", str(harness.spec.disks[0].path)],
+            check=True, capture_output=True, text=True).stdout)["backing-filename"]
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base,
+                        str(idir / "disk.qcow2")], check=True)
+        shutil.copy(harness.spec.disks[1].path, idir / "disk.config")
+        spec_b = dataclasses.replace(
+            harness.spec, instance_dir=idir,
+            disks=[dataclasses.replace(harness.spec.disks[0], path=idir / "disk.qcow2"),
+                   dataclasses.replace(harness.spec.disks[1], path=idir / "disk.config")],
+            nics=[dataclasses.replace(harness.spec.nics[0], ssh_forward_port=free_port())])
+    try:
+        with Timer(harness, "live_migration"):
+            dest = await target.prepare_incoming(spec_b, "127.0.0.1")
+            assert (await target.get_info(UUID)).power_state is not PowerState.RUNNING
+            await source.live_migrate(UUID, dest, 120)
+            await target.finish_incoming(UUID, run=True)
+        assert (await target.get_info(UUID)).power_state is PowerState.RUNNING
+        assert (await source.get_info(UUID)).power_state is PowerState.SHUTDOWN
+        if harness.kind == "qemu":
+            assert len(find_guest_pids(UUID)) == 1
+            same = subprocess.run(["qemu-img", "compare", "-U", str(harness.spec.disks[0].path),
+                                   str(spec_b.disks[0].path)], capture_output=True, text=True)
+            assert same.returncode == 0, same.stdout + same.stderr
+            control = GuestControl(GuestFiles(spec_b.instance_dir), UUID)
+            assert await control.acpi_shutdown(60), "the migrated kernel ignored ACPI"
+    finally:
+        await target.destroy(UUID, spec_b.instance_dir)
+    await source.power_on(harness.spec)  # the host's guest again, for the steps after
     assert await harness.state() is PowerState.RUNNING
 
 

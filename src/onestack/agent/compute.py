@@ -17,14 +17,15 @@ import contextlib
 import dataclasses
 import inspect
 import logging
-import os
 import socket
 import tempfile
-from collections.abc import AsyncIterator, Coroutine
+import time
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from onestack.agent.guest_disks import ROOT, GuestDisks, disk_specs
+from onestack.agent import migration
+from onestack.agent.guest_disks import GuestDisks, disk_specs
 from onestack.agent.link import AgentLink, InstanceWork
 from onestack.agent.reconcile import ReconcileLoop
 from onestack.core.compute import devices as host_devices
@@ -80,8 +81,10 @@ class ComputeAgent:
     def __init__(self, link: AgentLink, driver: VirtDriver, instances_path: Path,
                  interval: float = 10.0, force_config_drive: bool = False,
                  image_cache_ttl: float = 0.0, devices: DeviceDiscovery | None = None,
-                 host: str | None = None) -> None:
+                 host: str | None = None, address: str = "127.0.0.1") -> None:
         self.link = link
+        # This host's address other hosts reach (a live migration's stream comes to it).
+        self.address = address
         self.driver = driver
         self.instances_path = instances_path
         self.image_cache_ttl = image_cache_ttl
@@ -96,6 +99,9 @@ class ComputeAgent:
         self.loop = ReconcileLoop("compute", interval, self.reconcile)
         self.watcher: asyncio.Task[None] | None = None  # long polls for work (remote)
         self.inflight: dict[str, asyncio.Task[None]] = {}
+        # When each instance's last piece of work ended (monotonic): a pass that read the
+        # instances before then has a stale view of it and leaves it to the next pass.
+        self.ended: dict[str, float] = {}
         self.devices = devices  # host device discovery (GPUs to pass through)
         self.gpus: list[Gpu] = []  # this host's passthrough-capable GPUs
 
@@ -159,10 +165,20 @@ class ComputeAgent:
     async def reconcile(self) -> None:
         await self.link.heartbeat(self.host)
         await self.link.schedule_pending(self.host, max(self.loop.interval * 3, 5))
+        began = time.monotonic()
         instances = await self.link.instances(self.host)
         guests = {g.uuid: g for g in await self.driver.list_guests()}
         volumes = await self._volumes([i.uuid for i in instances])
         for inst in instances:
+            if self.ended.get(inst.uuid, -1.0) >= began:
+                # Work on it ended while this pass read: what was read (its task, its
+                # guest) may be from before that work; the next pass sees it as it is.
+                self.wake()
+                continue
+            if inst.task_state == states.MIGRATING:
+                if inst.uuid not in self.inflight and migration.owed(self.host, inst):
+                    self._track(inst.uuid, migration.run(self, inst, guests.get(inst.uuid)))
+                continue
             if inst.task_state in states.AGENT_TASKS:
                 if inst.uuid not in self.inflight:
                     self._launch(inst, guests.get(inst.uuid))
@@ -206,7 +222,15 @@ class ComputeAgent:
         """Run one piece of work for an instance; one at a time per instance."""
         task = asyncio.create_task(work, name=f"work-{uuid}")
         self.inflight[uuid] = task
-        task.add_done_callback(lambda _t: self.inflight.pop(uuid, None))
+
+        def ended(_t: asyncio.Task[None]) -> None:
+            self.inflight.pop(uuid, None)
+            self.ended[uuid] = time.monotonic()
+            if len(self.ended) > 4096:
+                horizon = time.monotonic() - 3600
+                self.ended = {u: t for u, t in self.ended.items() if t >= horizon}
+
+        task.add_done_callback(ended)
 
     # --- volumes -------------------------------------------------------------------------
     async def _volumes(self, uuids: list[str]) -> dict[str, list[VolumeDisk]]:
@@ -346,9 +370,9 @@ class ComputeAgent:
         elif task == states.RESIZE_CONFIRMING:
             return {"new_flavor": None}
         elif task == states.RESIZE_MIGRATING:
-            await self._migrate_out(inst, guest)
+            await migration.cold_out(self, inst, guest)
         elif task == states.RESIZE_FINISH:
-            await self._migrate_in(inst, guest)
+            await migration.cold_in(self, inst, guest)
         elif task == states.IMAGE_SNAPSHOT:
             await self._snapshot(inst)
         return None
@@ -372,44 +396,18 @@ class ComputeAgent:
                                    "new_flavor": None if revert else inst.flavor}
         return updates
 
-    async def _migrate_out(self, inst: InstanceWork, guest: GuestInfo | None) -> None:
-        """Cold migration, source: the guest stopped, its root disk uploaded flattened (the
-        target may lack the image's base). The guest goes on the next pass: its instance
-        is then the target's."""
-        if guest is not None:
-            await self.driver.power_off(inst.uuid, POWER_OFF_TIMEOUT)
-        if self.disks is None:  # a hypervisor without disk files (the fake one)
-            await self.link.upload_migration_disk(self.host, inst.uuid, _chunks(None))
-            return
-        root = self.instance_dir(inst.uuid) / ROOT
-        with tempfile.TemporaryDirectory(prefix="migrate-", dir=self.instances_path) as tmp:
-            flat = Path(tmp) / "disk.qcow2"
-            await self.disks.builder.flatten(root, flat)
-            await self.link.upload_migration_disk(self.host, inst.uuid, _chunks(flat))
-
-    async def _migrate_in(self, inst: InstanceWork, guest: GuestInfo | None) -> None:
-        """Cold migration, target: the uploaded disk as the root, the guest started (and
-        stopped again when it was stopped before)."""
-        if guest is None:
-            idir = self.instance_dir(inst.uuid)
-            idir.mkdir(parents=True, exist_ok=True)
-            part = idir / f"{ROOT}.part"
-            with part.open("wb") as fh:
-                async for chunk in self.link.migration_disk(self.host, inst.uuid):
-                    await asyncio.to_thread(fh.write, chunk)
-            os.replace(part, idir / ROOT)
-            await self._start(inst)
-        if (inst.task_args or {}).get("prior_vm_state") == states.STOPPED:
-            await self.driver.power_off(inst.uuid, POWER_OFF_TIMEOUT)
-
     async def _snapshot(self, inst: InstanceWork) -> None:
         with tempfile.TemporaryDirectory(prefix="snapshot-") as tmp:
             dest = Path(tmp) / "snapshot.qcow2"
             await self.driver.snapshot(inst.uuid, self.instance_dir(inst.uuid), dest)
-            await self.link.upload_snapshot(self.host, inst.uuid, _chunks(dest))
+            await self.link.upload_snapshot(self.host, inst.uuid, migration.chunks(dest))
 
     async def _start(self, inst: InstanceWork) -> None:
-        """Start a guest that has no process: its disks made where missing, its NICs
+        """Start a guest that has no process."""
+        await self.driver.spawn(await self.start_spec(inst))
+
+    async def start_spec(self, inst: InstanceWork) -> GuestSpec:
+        """The spec of a guest about to start: its disks made where missing, its NICs
         plugged."""
         spec = await self.spec(inst)
         if self.disks is not None:
@@ -418,7 +416,7 @@ class ComputeAgent:
                                      has_ports=bool(spec.nics), local_root=root is None)
             # + the config drive just made
             spec.disks = disk_specs(spec.instance_dir, inst.flavor, root) + volumes
-        await self.driver.spawn(spec)
+        return spec
 
     # --- specs ---------------------------------------------------------------------------
     def instance_dir(self, uuid: str) -> Path:
@@ -461,13 +459,3 @@ class ComputeAgent:
             smbios={"manufacturer": "OpenStack Foundation", "product": "OpenStack Nova",
                     "serial": inst.uuid, "uuid": inst.uuid},
             pci_devices=await self.pci_devices(inst, flavor))
-
-
-async def _chunks(path: Path | None, size: int = 1024 * 1024) -> AsyncIterator[bytes]:
-    if path is None:
-        yield b""
-        return
-    with path.open("rb") as fh:
-        while chunk := await asyncio.to_thread(fh.read, size):
-            yield chunk
-

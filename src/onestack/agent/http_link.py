@@ -110,6 +110,13 @@ class HttpLink(AgentLink):
         await self._call("POST", self._i(host, uuid, "fail"),
                          {"task": task, "message": message})
 
+    async def live_migration_step(self, host: str, uuid: str, step: str,
+                                  dest: dict[str, Any] | None = None) -> None:
+        body: dict[str, Any] = {"step": step}
+        if dest is not None:
+            body["dest"] = dest
+        await self._call("POST", self._i(host, uuid, "live-migration"), body)
+
     async def volume_disks(self, host: str, uuids: list[str]
                            ) -> dict[str, list[VolumeDisk]]:
         if not uuids:

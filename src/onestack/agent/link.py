@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from onestack.core.compute import live_migrate as live
 from onestack.core.compute import states
 from onestack.core.compute.base import HostLink, RemoteHost
 from onestack.core.compute.service import Compute
@@ -166,6 +167,12 @@ class AgentLink(abc.ABC):
         """A cold migration's target: that disk, to start the guest from."""
 
     @abc.abstractmethod
+    async def live_migration_step(self, host: str, uuid: str, step: str,
+                                  dest: dict[str, Any] | None = None) -> None:
+        """A live migration's step done: ``prepared`` (the target, with the addresses
+        ``dest`` its guest waits on) or ``migrated`` (the source)."""
+
+    @abc.abstractmethod
     async def upload_snapshot(self, host: str, uuid: str, chunks: AsyncIterator[bytes]
                               ) -> None:
         """The snapshot the instance's task asks for, as the data of its image."""
@@ -209,7 +216,11 @@ class LocalLink(AgentLink):
         await self.compute.builder.schedule_pending(older_than=older_than)
 
     async def instances(self, host: str) -> list[InstanceWork]:
-        return [InstanceWork.of(i) for i in await self.compute.work.instances(host)]
+        """The host's instances, and those being live-migrated to it (their ``host`` is
+        still the source)."""
+        rows = await self.compute.work.instances(host)
+        rows += await self.compute.migrations.incoming(host)
+        return [InstanceWork.of(i) for i in rows]
 
     async def known(self, host: str, uuids: list[str]) -> dict[str, KnownInstance]:
         del host
@@ -221,6 +232,12 @@ class LocalLink(AgentLink):
 
     async def complete(self, host: str, uuid: str, task: str, power_state: int | None,
                        updates: dict[str, Any] | None) -> bool:
+        if task == states.MIGRATING:
+            inst = await self.compute.work.get(uuid)
+            if inst is None or inst.host != host or \
+                    inst.task_args.get(live.STEP) != live.FINISH:
+                return False
+            updates = None
         if task == states.RESIZE_MIGRATING:
             return await self.compute.migrations.arrive(uuid)
         done = await self.compute.work.complete(uuid, task, power_state, updates)
@@ -229,6 +246,9 @@ class LocalLink(AgentLink):
         return done
 
     async def fail(self, host: str, uuid: str, task: str, message: str) -> None:
+        if task == states.MIGRATING:
+            await self.compute.migrations.fail(host, uuid, message)
+            return
         if task == states.RESIZE_MIGRATING:
             await self.compute.migrations.abort(uuid)
         await self.compute.work.fail(uuid, task, message)
@@ -240,6 +260,15 @@ class LocalLink(AgentLink):
     async def migration_disk(self, host: str, uuid: str) -> AsyncIterator[bytes]:
         async for chunk in self.compute.migrations.read_disk(host, uuid):
             yield chunk
+
+    async def live_migration_step(self, host: str, uuid: str, step: str,
+                                  dest: dict[str, Any] | None = None) -> None:
+        if step == "prepared":
+            await self.compute.migrations.prepared(host, uuid, dict(dest or {}))
+        elif step == "migrated":
+            await self.compute.migrations.migrated(host, uuid)
+        else:
+            raise Conflict(f"Unknown live migration step {step!r}.")
 
     async def volume_disks(self, host: str, uuids: list[str]
                            ) -> dict[str, list[VolumeDisk]]:

@@ -110,6 +110,8 @@ def _hosts_on(snap: Snapshot, net_id: str) -> set[str]:
             continue
         if _is_compute(p) and p.host:
             hosts.add(p.host)
+            if p.migrating_to:
+                hosts.add(p.migrating_to)
         elif p.device_owner.startswith("network:") and snap.network_node:
             hosts.add(snap.network_node)
     return hosts
@@ -133,7 +135,7 @@ def _vxlans(snap: Snapshot, cfg: PlanConfig, d: Desired, bridges: dict[str, str]
 def plan(snap: Snapshot, cfg: PlanConfig) -> Desired:
     d = Desired()
     ports = list(snap.ports.values())
-    guests = [p for p in ports if _is_compute(p) and p.host == cfg.host
+    guests = [p for p in ports if _is_compute(p) and cfg.host in (p.host, p.migrating_to)
               and p.network_id in snap.networks]
     by_router: dict[str, list[PortInfo]] = {}
     if cfg.role == "all":
@@ -154,7 +156,7 @@ def plan(snap: Snapshot, cfg: PlanConfig) -> Desired:
     _vxlans(snap, cfg, d, bridges)
     for p in guests:
         d.taps[names.tap(p.id)] = (bridges[p.network_id], snap.networks[p.network_id].mtu)
-        if p.admin_state_up:
+        if p.admin_state_up and p.host == cfg.host:  # not yet a migrating guest's
             d.active_ports.append(p.id)
     if cfg.role != "all":
         _guest_rules(snap, d, guests, bridges)

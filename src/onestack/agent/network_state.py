@@ -77,6 +77,9 @@ class PortInfo:
     fixed_ips: list[tuple[str, str]]  # (subnet id, address)
     allowed_address_pairs: list[dict[str, str]]
     security_groups: list[str]
+    # The host a live migration is moving the port's guest to (binding:profile
+    # migrating_to): its tap and rules are made there too before the guest moves.
+    migrating_to: str = ""
 
 
 @dataclass
@@ -143,7 +146,8 @@ def _port(p: Port) -> PortInfo:
         p.binding_host_id, p.status, p.admin_state_up, p.port_security_enabled,
         [(a.subnet_id, a.ip_address) for a in p.fixed_ips],
         list(p.allowed_address_pairs or []), [g.security_group_id for g in
-                                              p.security_group_rows])
+                                              p.security_group_rows],
+        str((p.binding_profile or {}).get("migrating_to") or ""))
 
 
 class NetworkState(Store):

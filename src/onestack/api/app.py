@@ -79,7 +79,8 @@ class Runtime:
             settings.compute.reconcile_interval,
             force_config_drive=settings.compute.force_config_drive,
             image_cache_ttl=settings.compute.image_cache_ttl,
-            devices=make_discovery(settings.compute.device_discovery, driver.name))
+            devices=make_discovery(settings.compute.device_discovery, driver.name),
+            address=settings.network.tunnel_ip or "127.0.0.1")
         self.network_agent = make_network_agent(
             settings, self.db, self.network, lambda: self.compute_agent.host,
             metadata=self.compute_metadata)

@@ -87,7 +87,8 @@ async def run_agent(settings: Settings, controller: str, host: str, secret: str,
     agent = ComputeAgent(link, driver, settings.instances_path, c.reconcile_interval,
                          force_config_drive=c.force_config_drive,
                          image_cache_ttl=c.image_cache_ttl,
-                         devices=make_discovery(c.device_discovery, driver.name), host=host)
+                         devices=make_discovery(c.device_discovery, driver.name), host=host,
+                         address=link.host_ip or "127.0.0.1")
     network = make_compute_host_network_agent(settings, HttpNetworkState(link, host), host,
                                               link.host_ip)
     agent.network = network

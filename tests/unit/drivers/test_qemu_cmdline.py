@@ -15,6 +15,7 @@ from onestack.drivers.virt.qemu import QemuDriver
 from onestack.drivers.virt.qemu.cmdline import (
     GuestFiles,
     build_command,
+    migrated_disks,
     opt,
     root_disk,
     spec_from_json,
@@ -76,7 +77,7 @@ def test_command_line_tcg() -> None:
                                        "chardev=qmp-status,mode=control"]
     assert args_after(cmd, "-serial") == ["chardev:serial0"]
     assert args_after(cmd, "-drive") == [
-        "file=/srv/instances/x/disk.qcow2,if=none,id=disk0,format=qcow2,discard=unmap",
+        "file=/srv/instances/x/disk.qcow2,if=none,id=disk0,format=qcow2,auto-read-only=off,discard=unmap",
         "file=/srv/instances/x/config.iso,if=none,id=disk1,format=raw,readonly=on"]
     devices = args_after(cmd, "-device")
     assert "virtio-blk-pci,drive=disk0,id=disk0-dev,serial=root-1,bootindex=1" in devices
@@ -209,3 +210,20 @@ def test_console_tail(tmp_path: Path) -> None:
     assert read_console(log, 0) == ""
     log.write_bytes(b"x" * (2 * 1024 * 1024) + b"\nlast line")
     assert read_console(log, None) == "last line\n"
+
+
+def test_live_migration_target_waits_paused() -> None:
+    """A live migration's target: -incoming defer and -S; only writable local disks are
+    copied (not the config drive, not volumes)."""
+    spec = GuestSpec(uuid="u1", name="vm", vcpus=1, memory_mb=64,
+                     instance_dir=Path("/srv/instances/u1"),
+                     disks=[DiskSpec(Path("/srv/instances/u1/disk.qcow2")),
+                            DiskSpec(Path("/srv/instances/u1/disk.eph0"), kind="ephemeral"),
+                            DiskSpec(Path("/srv/instances/u1/config.iso"), "raw", "config",
+                                     readonly=True),
+                            DiskSpec(Path("/srv/volumes/v.qcow2"), kind="volume",
+                                     serial="v1")])
+    cmd = build_command(spec, "tcg", live_incoming=True)
+    assert cmd[-3:] == ["-incoming", "defer", "-S"]
+    assert "-incoming" not in build_command(spec, "tcg")
+    assert migrated_disks(spec) == ["disk0", "disk1"]

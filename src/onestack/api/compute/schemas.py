@@ -162,6 +162,32 @@ def evacuate(shared_storage: bool, force: bool) -> dict[str, Any]:
     return body
 
 
+_BOOLISH = [True, False, "True", "False", "true", "false", "1", "0", "yes", "no", "on", "off"]
+
+
+def truthy(value: Any) -> bool:
+    return str(value).lower() in ("true", "1", "yes", "on")
+
+
+def migrate_live(auto: bool, force: bool) -> dict[str, Any]:
+    """os-migrateLive (nova/api/openstack/compute/schemas/migrate_server.py): until 2.24
+    block_migration and disk_over_commit are booleans; from 2.25 block_migration may be
+    "auto" and disk_over_commit is gone; force from 2.30 to 2.67."""
+    host = {"type": ["string", "null"], "minLength": 1, "maxLength": 255}
+    props: dict[str, Any] = {"host": host}
+    if auto:
+        props["block_migration"] = {"enum": [*_BOOLISH, "auto"]}
+        required = ["block_migration", "host"]
+    else:
+        props["block_migration"] = {"enum": _BOOLISH}
+        props["disk_over_commit"] = {"enum": _BOOLISH}
+        required = ["block_migration", "disk_over_commit", "host"]
+    if force:
+        props["force"] = {"enum": _BOOLISH}
+    return {"type": "object", "properties": props, "required": required,
+            "additionalProperties": False}
+
+
 resize = {"type": "object", "properties": {
     "flavorRef": {"type": ["string", "integer"], "minLength": 1},
     "OS-DCF:diskConfig": disk_config}, "required": ["flavorRef"],

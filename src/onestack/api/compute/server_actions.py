@@ -159,6 +159,22 @@ async def _migrate(req: ApiRequest, server_id: str, args: Any) -> Response:
     return _accepted()
 
 
+async def _migrate_live(req: ApiRequest, server_id: str, args: Any) -> Response:
+    """Admin: live migration with the disks copied (core/compute/live_migrate.py)."""
+    if not is_admin(req):
+        raise Forbidden("Policy doesn't allow os_compute_api:os-migrate-server:"
+                        "migrate_live to be performed.")
+    validate(args, schemas.migrate_live(auto=since(req, 2, 25),
+                                        force=since(req, 2, 30) and not since(req, 2, 68)))
+    block = args["block_migration"]
+    block_migration = None if block == "auto" else schemas.truthy(block)
+    if schemas.truthy(args.get("force", False)) and not args.get("host"):
+        raise BadRequest("Can't force to a non-provided destination")
+    await req.runtime.compute.migrations.live_migrate(caller(req), server_id,
+                                                      args.get("host"), block_migration)
+    return _accepted()
+
+
 async def _force_delete(req: ApiRequest, server_id: str, args: Any) -> Response:
     await req.runtime.compute.servers.delete(caller(req), server_id, force=True)
     return _accepted()
@@ -169,6 +185,7 @@ ACTIONS: dict[str, Handler] = {
     "revertResize": _revert, "createImage": _create_image,
     "os-getConsoleOutput": _console, "lock": _lock, "unlock": _unlock,
     "forceDelete": _force_delete, "evacuate": _evacuate, "migrate": _migrate,
+    "os-migrateLive": _migrate_live,
     "addSecurityGroup": networking.add_group_action,
     "removeSecurityGroup": networking.remove_group_action,
 }

@@ -60,10 +60,18 @@ async def _host(req: ApiRequest) -> str:
 
 
 async def _owned(req: ApiRequest, host: str, uuids: list[str]) -> None:
+    """Each instance is on the host, or being live-migrated to it."""
     rows = await req.runtime.agent_link.known(host, uuids)
+    incoming: set[str] | None = None
     for uuid in uuids:
         row = rows.get(uuid)
-        if row is None or row.host != host:
+        if row is None:
+            raise Forbidden(f"Instance {uuid} is not on host {host}.")
+        if row.host == host:
+            continue
+        if incoming is None:
+            incoming = {i.uuid for i in await req.runtime.compute.migrations.incoming(host)}
+        if uuid not in incoming:
             raise Forbidden(f"Instance {uuid} is not on host {host}.")
 
 
@@ -169,6 +177,12 @@ async def fail(req: ApiRequest, link: LocalLink, host: str) -> Response:
     return _ok()
 
 
+async def live_migration(req: ApiRequest, link: LocalLink, host: str) -> Response:
+    b = await _body(req, schemas.live_step)
+    await link.live_migration_step(host, req.params["uuid"], str(b["step"]), b.get("dest"))
+    return _ok()
+
+
 async def volume_disks(req: ApiRequest, link: LocalLink, host: str) -> Response:
     uuids = (await _body(req, schemas.uuids))["uuids"]
     await _owned(req, host, uuids)
@@ -270,6 +284,7 @@ ROUTES = [
     Route("POST", f"{BASE}{I}/complete", agent(complete, True), auth=False),
     Route("POST", f"{BASE}{I}/fail", agent(fail, True), auth=False),
     Route("POST", f"{BASE}{I}/volume-done", agent(volume_done, True), auth=False),
+    Route("POST", f"{BASE}{I}/live-migration", agent(live_migration, True), auth=False),
     Route("POST", f"{BASE}{I}/boot-volumes/prepare", agent(prepare_boot_volumes, True),
           auth=False),
     Route("POST", f"{BASE}{I}/boot-volumes/abort", agent(abort_boot_volumes, True),

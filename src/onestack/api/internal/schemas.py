@@ -38,3 +38,8 @@ volume_done = body({"disk": body({"bdm_id": short}, ["bdm_id"]) | {
 abort = body({"made": {"type": "array", "items": uuid, "maxItems": 256}})
 devices = body({"count": count, "candidates": {"type": "array", "items": short,
                                                "maxItems": 1024}}, ["count"])
+# A live migration's step: the target's addresses (host:port strings, disk node names).
+live_dest = body({"migrate": short, "nbd": short,
+                  "disks": {"type": "array", "items": short, "maxItems": 64}},
+                 ["migrate", "nbd", "disks"])
+live_step = body({"step": {"enum": ["prepared", "migrated"]}, "dest": live_dest}, ["step"])

@@ -26,6 +26,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -65,15 +66,22 @@ class Migrations:
 
     # --- 1. the API ------------------------------------------------------------------------
     async def migrate(self, caller: Caller, uuid: str, host: str | None = None) -> Instance:
+        return await self.start(caller, uuid, host, "migrate", {})
+
+    async def start(self, caller: Caller, uuid: str, host: str | None, action: str,
+                    args: dict[str, Any]) -> Instance:
+        """Claim a target for the instance (named, or the scheduler's pick; never the
+        source; group policies kept) and set the action's task, with the source and the
+        target (and ``args``) in its task arguments; the source's agent is woken."""
         rec = await self.servers.get(caller, uuid)
         inst = rec.instance
-        states.check("migrate", inst, is_admin=caller.is_admin)
-        await self._movable(inst)
+        states.check(action, inst, is_admin=caller.is_admin)
+        await self._movable(inst, action)
         hosts = self.builder.hosts
         nodes = await hosts.nodes()
         source = inst.host
         if source is None:
-            raise Conflict(f"Cannot 'migrate' instance {uuid}: it is not on a host.")
+            raise Conflict(f"Cannot '{action}' instance {uuid}: it is not on a host.")
         src_node = next((n for n in nodes if n.host == source), None)
         check_target(source, host, {n.host for n in nodes})
         if src_node is None or not hosts.is_up(src_node):
@@ -93,32 +101,37 @@ class Migrations:
         try:
             async with self.servers.write() as s:
                 row = await self.servers.instance(s, caller, uuid, lock=True)
-                rule = states.check("migrate", row, is_admin=caller.is_admin)
+                rule = states.check(action, row, is_admin=caller.is_admin)
                 if row.host != source:
                     raise Conflict(f"Instance {uuid} moved to {row.host} meanwhile.")
                 row.task_state = rule.task
                 row.task_args = {"prior_vm_state": row.vm_state, SOURCE: source,
-                                 TARGET: target}
+                                 TARGET: target, **args}
                 row.updated_at = utcnow()
-                await events.start(s, row, "migrate", caller, source)
+                await self.started(s, row, target)
+                await events.start(s, row, action.replace("live_migrate", "live-migration"),
+                                   caller, source)
         except Exception:
             await self._claim_back(inst, source)
             raise
         self.builder.links.wake(source)
-        log.info("instance %s: migrating from %s to %s", uuid, source, target)
+        log.info("instance %s: %s from %s to %s", uuid, action, source, target)
         return row
 
-    async def _movable(self, inst: Instance) -> None:
+    async def started(self, s: Any, inst: Instance, target: str) -> None:
+        """In the transaction that sets the task: more for a subclass to write."""
+
+    async def _movable(self, inst: Instance, action: str = "migrate") -> None:
         async with self.builder.db.read() as s:
             volumes = await s.scalar(select(func.count()).select_from(BlockDeviceMapping)
                                      .where(BlockDeviceMapping.instance_uuid == inst.uuid))
             pci = await s.scalar(select(func.count()).select_from(InstancePciDevice)
                                  .where(InstancePciDevice.instance_uuid == inst.uuid))
         if volumes or not inst.image_ref:
-            raise Conflict(f"Cannot 'migrate' instance {inst.uuid}: servers with volumes "
+            raise Conflict(f"Cannot '{action}' instance {inst.uuid}: servers with volumes "
                            "cannot be migrated yet (detach them first).")
         if pci:
-            raise Conflict(f"Cannot 'migrate' instance {inst.uuid}: servers with "
+            raise Conflict(f"Cannot '{action}' instance {inst.uuid}: servers with "
                            "passed-through devices cannot be migrated.")
 
     async def _claim_back(self, inst: Instance, source: str) -> None:

@@ -17,7 +17,7 @@ from onestack.core.compute.flavors import Flavors
 from onestack.core.compute.groups import ServerGroups
 from onestack.core.compute.hosts import Hosts
 from onestack.core.compute.keypairs import KeyPairs
-from onestack.core.compute.migrate import Migrations
+from onestack.core.compute.live_migrate import LiveMigrations
 from onestack.core.compute.netproxy import ServerNetworking
 from onestack.core.compute.ports import Ports
 from onestack.core.compute.quotas import Quotas
@@ -58,8 +58,8 @@ class Compute:
         self.work = HostWork(db, placement)
         self.devices = Devices(db)
         self.evacuations = Evacuations(self.servers, self.builder, self.devices)
-        self.migrations = Migrations(self.servers, self.builder, self.devices,
-                                     settings.data_dir / "migrations")
+        self.migrations = LiveMigrations(self.servers, self.builder, self.devices,
+                                         settings.data_dir / "migrations")
         self.agent_credentials = AgentCredentials(db)
 
     @property

@@ -47,6 +47,8 @@ RESIZE_REVERTING = "resize_reverting"
 # A cold migration: the source host exports the root disk, then the target starts the guest.
 RESIZE_MIGRATING = "resize_migrating"
 RESIZE_FINISH = "resize_finish"
+# A live migration: the target starts a guest that waits for the source's disks and memory.
+MIGRATING = "migrating"
 IMAGE_SNAPSHOT = "image_snapshot"
 DELETING = "deleting"
 
@@ -62,7 +64,7 @@ SUSPENDED_POWER = 7
 AGENT_TASKS = frozenset({
     SPAWNING, POWERING_OFF, POWERING_ON, REBOOTING, REBOOTING_HARD, PAUSING, UNPAUSING,
     SUSPENDING, RESUMING, REBUILDING, RESIZE_PREP, RESIZE_CONFIRMING, RESIZE_REVERTING,
-    RESIZE_MIGRATING, RESIZE_FINISH, IMAGE_SNAPSHOT, DELETING})
+    RESIZE_MIGRATING, RESIZE_FINISH, MIGRATING, IMAGE_SNAPSHOT, DELETING})
 
 # When a task is done: (vm_state, power_state); None keeps what it was.
 DONE: dict[str, tuple[str | None, int | None]] = {
@@ -80,6 +82,7 @@ DONE: dict[str, tuple[str | None, int | None]] = {
     RESIZE_CONFIRMING: (ACTIVE, None),
     RESIZE_REVERTING: (ACTIVE, RUNNING),
     RESIZE_MIGRATING: (None, None),  # not an end: the instance moves on (migrate.py)
+    MIGRATING: (None, None),  # a live migration ends as it began (ACTIVE or PAUSED)
     RESIZE_FINISH: (ACTIVE, RUNNING),
     IMAGE_SNAPSHOT: (None, None),
     DELETING: (DELETED, NOSTATE),
@@ -118,6 +121,7 @@ ACTIONS: dict[str, Action] = {
     "evacuate": Action(_vs(ACTIVE, STOPPED, ERROR), IDLE, REBUILDING, lock_applies=False),
     "resize": Action(_vs(ACTIVE, STOPPED), IDLE, RESIZE_PREP),
     "migrate": Action(_vs(ACTIVE, STOPPED), IDLE, RESIZE_MIGRATING),
+    "live_migrate": Action(_vs(ACTIVE, PAUSED), IDLE, MIGRATING),
     "confirmResize": Action(_vs(RESIZED), IDLE, RESIZE_CONFIRMING),
     "revertResize": Action(_vs(RESIZED), IDLE, RESIZE_REVERTING),
     "createImage": Action(_vs(ACTIVE, STOPPED, PAUSED, SUSPENDED), IDLE, IMAGE_SNAPSHOT),
@@ -139,12 +143,12 @@ ACTIONS: dict[str, Action] = {
 _STATUS: dict[str, dict[str | None, str]] = {
     ACTIVE: {None: "ACTIVE", REBOOTING: "REBOOT", REBOOTING_HARD: "HARD_REBOOT",
              REBUILDING: "REBUILD", RESIZE_PREP: "RESIZE", RESIZE_MIGRATING: "RESIZE",
-             RESIZE_FINISH: "RESIZE"},
+             RESIZE_FINISH: "RESIZE", MIGRATING: "MIGRATING"},
     BUILDING: {None: "BUILD"},
     STOPPED: {None: "SHUTOFF", RESIZE_PREP: "RESIZE", REBUILDING: "REBUILD",
               RESIZE_MIGRATING: "RESIZE", RESIZE_FINISH: "RESIZE"},
     RESIZED: {None: "VERIFY_RESIZE", RESIZE_REVERTING: "REVERT_RESIZE"},
-    PAUSED: {None: "PAUSED"},
+    PAUSED: {None: "PAUSED", MIGRATING: "MIGRATING"},
     SUSPENDED: {None: "SUSPENDED"},
     RESCUED: {None: "RESCUE"},
     ERROR: {None: "ERROR", REBUILDING: "REBUILD"},

@@ -16,6 +16,7 @@ import abc
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 class PowerState(enum.IntEnum):
@@ -103,6 +104,8 @@ class VirtDriver(abc.ABC):
         "volume_attach": False, "interface_attach": False, "resize": True,
         # Guests boot from files in the instance dir the agent makes from images.
         "local_disks": False,
+        # prepare_incoming / live_migrate / finish_incoming
+        "live_migration": False,
     }
 
     @abc.abstractmethod
@@ -161,6 +164,23 @@ class VirtDriver(abc.ABC):
     async def extend_volume(self, uuid: str, disk: DiskSpec, size_bytes: int) -> None:
         """Tell the running guest its attached volume grew (and grow it: block_resize)."""
         raise VirtError(f"the {self.name} driver cannot extend attached volumes")
+
+    async def prepare_incoming(self, spec: GuestSpec, address: str) -> dict[str, Any]:
+        """A live migration's target: start ``spec`` paused, waiting for the source's
+        stream on ``address`` (this host's address the source reaches). The answer is what
+        the source's ``live_migrate`` is given (JSON: it travels through the controller)."""
+        raise VirtError(f"the {self.name} driver cannot live-migrate guests")
+
+    async def live_migrate(self, uuid: str, dest: dict[str, Any], timeout: float) -> None:
+        """A live migration's source: copy the guest's writable disks and its state to
+        ``dest`` while it runs. Done, the guest is stopped here (``destroy`` removes its
+        files); failed, it runs on here and VirtError says why."""
+        raise VirtError(f"the {self.name} driver cannot live-migrate guests")
+
+    async def finish_incoming(self, uuid: str, run: bool, timeout: float = 60.0) -> None:
+        """The target, once the source is done: the guest runs (stays paused unless
+        ``run``)."""
+        raise VirtError(f"the {self.name} driver cannot live-migrate guests")
 
     @abc.abstractmethod
     async def snapshot(self, uuid: str, instance_dir: Path, dest: Path) -> None:

@@ -10,6 +10,7 @@ import asyncio
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from onestack.drivers.virt.base import (
     DiskSpec,
@@ -32,7 +33,7 @@ class _Guest:
 
 class FakeVirtDriver(VirtDriver):
     name = "fake"
-    capabilities = {**VirtDriver.capabilities, "volume_attach": True}
+    capabilities = {**VirtDriver.capabilities, "volume_attach": True, "live_migration": True}
 
     def __init__(self, hostname: str = "fake-host", vcpus: int = 64, memory_mb: int = 262144,
                  disk_gb: int = 4096, touch_files: bool = False) -> None:
@@ -44,6 +45,7 @@ class FakeVirtDriver(VirtDriver):
         self.guests: dict[str, _Guest] = {}
         self.calls: list[tuple[str, str]] = []
         self.fail_next_spawn: str | None = None
+        self.fail_next_migration: str | None = None
 
     def _get(self, uuid: str) -> _Guest:
         guest = self.guests.get(uuid)
@@ -77,6 +79,23 @@ class FakeVirtDriver(VirtDriver):
         banner = f"onestack-tiny login banner: hostname={spec.name}"
         self.guests[spec.uuid] = _Guest(spec, PowerState.RUNNING, [banner])
         return self._info(self.guests[spec.uuid])
+
+    async def prepare_incoming(self, spec: GuestSpec, address: str) -> dict[str, Any]:
+        """A paused guest waiting for its state (nothing travels between fakes)."""
+        await self.spawn(spec)
+        self.guests[spec.uuid].state = PowerState.PAUSED
+        return {"migrate": f"fake:{address}", "nbd": f"fake:{address}", "disks": []}
+
+    async def live_migrate(self, uuid: str, dest: dict[str, Any], timeout: float) -> None:
+        self.calls.append(("live_migrate", uuid))
+        guest = self._get(uuid)
+        if self.fail_next_migration:
+            message, self.fail_next_migration = self.fail_next_migration, None
+            raise VirtError(message)
+        guest.state = PowerState.SHUTDOWN
+
+    async def finish_incoming(self, uuid: str, run: bool, timeout: float = 60.0) -> None:
+        self._get(uuid).state = PowerState.RUNNING if run else PowerState.PAUSED
 
     async def destroy(self, uuid: str, instance_dir: Path | None = None) -> None:
         self.calls.append(("destroy", uuid))

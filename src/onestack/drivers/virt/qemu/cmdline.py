@@ -91,8 +91,12 @@ def _disk_args(index: int, disk: DiskSpec, boot: bool, scsi_bus: str | None) -> 
     drive = f"file={opt(disk.path)},if=none,id={node},format={disk.format}"
     if disk.readonly:
         drive += ",readonly=on"
-    elif disk.format == "qcow2":
-        drive += ",discard=unmap"
+    else:
+        # writable from the start, also while a live migration's target waits (its NBD
+        # server exports the disk for writing then)
+        drive += ",auto-read-only=off"
+        if disk.format == "qcow2":
+            drive += ",discard=unmap"
     cdrom = disk.readonly and disk.kind == "config"
     if disk.bus == "virtio":
         device = f"virtio-blk-pci,drive={node},id={node}-dev"
@@ -155,11 +159,20 @@ def root_disk(spec: GuestSpec) -> DiskSpec | None:
     return spec.disks[0] if spec.disks else None
 
 
+def migrated_disks(spec: GuestSpec) -> list[str]:
+    """The drive ids of the disks a live migration copies: the writable local ones (root,
+    ephemeral, swap; not the config drive, which the target makes again, nor volumes)."""
+    return [f"disk{i}" for i, d in enumerate(spec.disks)
+            if not d.readonly and d.kind in ("root", "ephemeral", "swap")]
+
+
 def build_command(spec: GuestSpec, accel: str, *, qemu: str = "qemu-system-x86_64",
-                  incoming: Path | None = None) -> list[str]:
+                  incoming: Path | None = None, live_incoming: bool = False) -> list[str]:
     """The argv that starts ``spec`` as a daemonized QEMU owning the files of ``GuestFiles``.
 
     ``incoming``: a suspend state file to restore (the guest starts paused, as it was saved).
+    ``live_incoming``: a live migration's target: it waits (``-incoming defer``) for the
+    address to listen on, and stays paused after the stream arrived (``-S``).
     """
     if accel not in ("kvm", "tcg"):
         raise VirtError(f"accelerator {accel!r} is not kvm or tcg")
@@ -203,6 +216,8 @@ def build_command(spec: GuestSpec, accel: str, *, qemu: str = "qemu-system-x86_6
     cmd += pci_args(spec.pci_devices)
     if incoming is not None:
         cmd += ["-incoming", f"exec:cat {shlex.quote(str(incoming))}"]
+    elif live_incoming:
+        cmd += ["-incoming", "defer", "-S"]
     return cmd
 
 

@@ -18,10 +18,12 @@ applies a changed spec. Suspend is a migration to a file after ``stop``; resume 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 from onestack.config import default_data_dir
 from onestack.drivers.virt.base import (
@@ -33,15 +35,17 @@ from onestack.drivers.virt.base import (
     VirtDriver,
     VirtError,
 )
-from onestack.drivers.virt.qemu import host, hotplug, process
+from onestack.drivers.virt.qemu import host, hotplug, migration, process
 from onestack.drivers.virt.qemu.cmdline import (
     GuestFiles,
     build_command,
+    migrated_disks,
     root_disk,
     spec_from_json,
     spec_to_json,
 )
 from onestack.drivers.virt.qemu.control import GuestControl
+from onestack.drivers.virt.qemu.qmp import QmpClient, QmpError
 
 MAX_CONSOLE_BYTES = 1024 * 1024
 
@@ -73,7 +77,8 @@ def read_console(path: Path, length: int | None) -> str:
 
 class QemuDriver(VirtDriver):
     name = "qemu"
-    capabilities = {**VirtDriver.capabilities, "local_disks": True, "volume_attach": True}
+    capabilities = {**VirtDriver.capabilities, "local_disks": True, "volume_attach": True,
+                    "live_migration": True}
 
     def __init__(self, instances_dir: Path | str | None = None, *, accel: str | None = None,
                  qemu: str = "qemu-system-x86_64", qemu_img: str = "qemu-img",
@@ -89,6 +94,7 @@ class QemuDriver(VirtDriver):
         self._accel_lock = asyncio.Lock()
         self._locks: dict[str, asyncio.Lock] = {}
         self._dirs: dict[str, Path] = {}
+        self._incoming: dict[str, dict[str, Any]] = {}  # prepare_incoming's answers
 
     # -- bookkeeping ----------------------------------------------------------------------
 
@@ -137,13 +143,15 @@ class QemuDriver(VirtDriver):
             link.unlink()
         self._dirs.pop(uuid, None)
 
-    async def _start(self, spec: GuestSpec, incoming: Path | None = None) -> None:
+    async def _start(self, spec: GuestSpec, incoming: Path | None = None,
+                     live_incoming: bool = False) -> None:
         files = GuestFiles(spec.instance_dir)
         files.pidfile.unlink(missing_ok=True)
         missing = [str(d.path) for d in spec.disks if not d.path.exists()]
         if missing:
             raise VirtError(f"guest {spec.uuid}: missing disk files {missing}")
-        cmd = build_command(spec, await self.accelerator(), qemu=self.qemu, incoming=incoming)
+        cmd = build_command(spec, await self.accelerator(), qemu=self.qemu, incoming=incoming,
+                            live_incoming=live_incoming)
         await process.start_daemon(cmd, files.log)
         if process.guest_pid(files.pidfile, spec.uuid) is None:
             raise VirtError(f"QEMU for guest {spec.uuid} exited right after starting: "
@@ -183,6 +191,11 @@ class QemuDriver(VirtDriver):
             raise GuestNotFound(f"guest {uuid} went away: {exc}") from exc
 
     async def spawn(self, spec: GuestSpec) -> GuestInfo:
+        return await self._spawn(spec)
+
+    async def _spawn(self, spec: GuestSpec, address: str | None = None
+                     ) -> GuestInfo:
+        """Start a new guest; with ``address``, as a live migration's waiting target."""
         spec = absolute(spec)
         async with self._lock(spec.uuid):
             if self._locate(spec.uuid) is not None or \
@@ -193,7 +206,11 @@ class QemuDriver(VirtDriver):
             try:
                 spec.instance_dir.mkdir(parents=True, exist_ok=True)
                 self._record(spec)
-                await self._start(spec)
+                await self._start(spec, live_incoming=address is not None)
+                if address is not None:
+                    async with QmpClient(files.qmp, self.qmp_timeout) as qmp:
+                        self._incoming[spec.uuid] = await migration.listen(
+                            qmp, address, migrated_disks(spec))
             except BaseException:
                 await self._control(files, spec.uuid).hard_stop(grace=2.0)
                 for path in files.owned():
@@ -315,6 +332,28 @@ class QemuDriver(VirtDriver):
         async with self._lock(uuid):
             await hotplug.extend(await self._running(uuid), disk, size_bytes,
                                  self.qmp_timeout)
+
+    async def prepare_incoming(self, spec: GuestSpec, address: str) -> dict[str, Any]:
+        await self._spawn(spec, address)
+        return self._incoming.pop(spec.uuid)
+
+    async def live_migrate(self, uuid: str, dest: dict[str, Any], timeout: float) -> None:
+        async with self._lock(uuid):
+            files = await self._running(uuid)
+            spec = spec_from_json(files.spec.read_text())
+            pid = self._control(files, uuid).pid()
+            async with QmpClient(files.qmp, self.qmp_timeout) as qmp:
+                await migration.send(qmp, dest, migrated_disks(spec), timeout)
+                with contextlib.suppress(QmpError):
+                    await qmp.execute("quit")
+            if pid is not None and not await process.wait_gone(pid, uuid, self.qmp_timeout):
+                await process.kill(pid, uuid)
+
+    async def finish_incoming(self, uuid: str, run: bool, timeout: float = 60.0) -> None:
+        async with self._lock(uuid):
+            files = await self._running(uuid)
+            async with QmpClient(files.qmp, self.qmp_timeout) as qmp:
+                await migration.finish(qmp, run, timeout)
 
     async def snapshot(self, uuid: str, instance_dir: Path, dest: Path) -> None:
         async with self._lock(uuid):
