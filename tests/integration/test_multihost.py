@@ -9,7 +9,9 @@ underlay bridge with the controller, as machines share a switch.
   it adopts its running guest: the same QEMU process, one tap, one VXLAN device, the host
   up again;
 - a guest migrates (cold) to another host and keeps its disk: its boot counter there is 2,
-  and it reaches its neighbour from there.
+  and it reaches its neighbour from there;
+- a guest live-migrates to another host: it goes on running there without a reboot (its
+  tick count continues) and reaches its neighbour over VXLAN from there.
 
 The test runs in a private network and mount namespace (``run_isolated``): nothing it makes
 is visible on the machine, and all of it goes with that namespace.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -72,6 +75,15 @@ for ip in {targets}; do
     if ping -c 1 -W 1 "$ip" >/dev/null 2>&1; then r=ok; else r=FAILED; fi
     echo "mh-reach $ip $r"
 done
+# then, for as long as it runs: a tick every 2 s, numbered, and whether the first
+# neighbour answers (a live-migrated guest goes on counting on its new host)
+(n=0
+while true; do
+    n=$((n + 1))
+    if ping -c 1 -W 1 {first} >/dev/null 2>&1; then r=ok; else r=down; fi
+    echo "mh-tick $n $r"
+    sleep 2
+done) &
 """
 
 
@@ -145,8 +157,13 @@ def _underlay() -> None:
 
 
 def _user_data(me: str) -> str:
-    targets = " ".join(ip for host, ip in GUEST_IPS.items() if host != me)
-    return base64.b64encode(USER_DATA.format(targets=targets).encode()).decode()
+    others = [ip for host, ip in GUEST_IPS.items() if host != me]
+    text = USER_DATA.format(targets=" ".join(others), first=others[0])
+    return base64.b64encode(text.encode()).decode()
+
+
+def _ticks(text: str) -> list[tuple[int, str]]:
+    return [(int(m[0]), m[1]) for m in re.findall(r"mh-tick (\d+) (ok|down)", text)]
 
 
 def test_three_compute_hosts(request: pytest.FixtureRequest) -> None:
@@ -264,6 +281,32 @@ def test_three_compute_hosts(request: pytest.FixtureRequest) -> None:
             time.sleep(2)
         until(lambda: not (source.instances / mover.id).exists(), 30, "the source cleared")
         assert len(_pids(mover.id)) == 1
+
+        # live migration of guest mh-2 to the host mh-1 left: it runs on without a reboot
+        # (its tick count goes on there, its new console has no boot), and reaches mh-1
+        # over VXLAN from its new host
+        live = servers["mh-2"]
+        was, now = agents[placed["mh-2"]], source
+        until(lambda: (_ticks(was.console(live.id)) or [(0, "")])[-1][1] == "ok", 120,
+              "mh-2 ticking and reaching mh-1")
+        before = _ticks(was.console(live.id))[-1][0]
+        r = httpx.post(f"{cloud.base_url}/compute/v2.1/servers/{live.id}/action",
+                       json={"os-migrateLive": {"host": None, "block_migration": "auto"}},
+                       headers={"X-Auth-Token": cloud.admin_token(),
+                                "OpenStack-API-Version": "compute 2.79"})
+        assert r.status_code == 202, r.text
+        until(lambda: conn.compute.get_server(live.id).compute_host == now.name
+              and conn.compute.get_server(live.id).status == "ACTIVE", 180,
+              "live-migrated to the empty host")
+        until(lambda: any(n > before + 1 and r == "ok"
+                          for n, r in _ticks(now.console(live.id))), 60,
+              "mh-2 ticking on from its new host and reaching mh-1")
+        text = now.console(live.id)
+        assert "mh-boots" not in text and "login banner" not in text, text[-2000:]
+        until(lambda: not (was.instances / live.id).exists(), 30, "the old host cleared")
+        assert len(_pids(live.id)) == 1
+        assert len(now.links("tun")) == 1
+        until(lambda: not was.links("tun"), 30, "the old host's tap removed")
 
         for server in servers.values():
             conn.compute.delete_server(server.id)
