@@ -113,6 +113,11 @@ def test_evacuate_a_dead_hosts_server(controller: RunningCloud,
     assert allocation_hosts(controller, token, victim) == {free}
     actions = [a.action for a in conn.compute.server_actions(victim)]
     assert "evacuate" in actions
+    r = httpx.get(f"{controller.base_url}/compute/v2.1/os-migrations?migration_type=evacuation"
+                  f"&instance_uuid={victim}", headers={"X-Auth-Token": token,
+                                                       "OpenStack-API-Version": "compute 2.59"})
+    assert [(m["status"], m["source_compute"], m["dest_compute"])
+            for m in r.json()["migrations"]] == [("done", source, free)]
     # Evacuating again: the free host is up now, so the server's host is not down.
     assert evacuate(controller, token, victim, {}).status_code == 400
 

@@ -6,6 +6,7 @@ stopped); bad requests get Nova's errors; a member may not migrate."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import BACKENDS, connect, unique
+from tests.api.conftest import BACKENDS, Cli, connect, unique
 from tests.api.test_agent_http import Agent, hosts_up, run_controller, running_agents, until
 from tests.api.test_evacuate import allocation_hosts
 from tests.support.server import RunningCloud
@@ -65,6 +66,11 @@ def test_cold_migration(controller: RunningCloud, agents: dict[str, Agent]) -> N
     assert port.binding_host_id == moved.compute_host
     actions = [a.action for a in conn.compute.server_actions(server.id)]
     assert "migrate" in actions
+    r = httpx.get(f"{controller.base_url}/compute/v2.1/os-migrations?instance_uuid={server.id}",
+                  headers={"X-Auth-Token": token, "OpenStack-API-Version": "compute 2.23"})
+    assert [(m["migration_type"], m["status"], m["source_compute"], m["dest_compute"])
+            for m in r.json()["migrations"]] == [
+        ("migration", "confirmed", source, moved.compute_host)]
 
     # a stopped server to a named host (2.56) stays stopped
     conn.compute.stop_server(server.id)
@@ -127,6 +133,24 @@ def test_live_migration(controller: RunningCloud, agents: dict[str, Agent]) -> N
     assert "migrating_to" not in (port.binding_profile or {})
     actions = [a.action for a in conn.compute.server_actions(server.id)]
     assert "live-migration" in actions
+
+    # the record: `openstack server migration list` (os-migrations), none under way
+    out = Cli(controller).run("--os-compute-api-version", "2.59", "server", "migration",
+                              "list", "--server", server.id, "-f", "json").stdout
+    rows = [r for r in json.loads(out) if r["Type"] == "live-migration"]
+    assert [(r["Status"], r["Source Compute"], r["Dest Compute"]) for r in rows] == [
+        ("completed", source, moved.compute_host)]
+    headers = {"X-Auth-Token": token, "OpenStack-API-Version": "compute 2.59"}
+    base = f"{controller.base_url}/compute/v2.1"
+    r = httpx.get(f"{base}/servers/{server.id}/migrations", headers=headers)
+    assert r.status_code == 200 and r.json() == {"migrations": []}
+    mid = rows[0]["Id"]
+    r = httpx.delete(f"{base}/servers/{server.id}/migrations/{mid}", headers=headers)
+    assert r.status_code == 404  # not under way: nothing to abort
+    r = httpx.get(f"{base}/os-migrations?migration_type=live-migration&instance_uuid="
+                  f"{server.id}", headers={"X-Auth-Token": controller.token("demo"),
+                                           "OpenStack-API-Version": "compute 2.59"})
+    assert r.status_code == 403
 
     # a paused server to a named host stays paused (microversion 2.25 body)
     conn.compute.pause_server(server.id)

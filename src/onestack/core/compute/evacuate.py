@@ -18,7 +18,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from onestack.core.compute import events, groups, states
+from onestack.core.compute import events, groups, migration_records, states
 from onestack.core.compute.base import DEFAULT_AZ, Caller
 from onestack.core.compute.build import Builder, resources
 from onestack.core.compute.devices import Devices
@@ -122,6 +122,8 @@ class Evacuations:
             rule = states.check("evacuate", inst, is_admin=caller.is_admin)
             if inst.host != source:
                 raise Conflict(f"Instance {uuid} moved to {inst.host} meanwhile.")
+            await migration_records.record(s, inst, caller, "evacuation", "accepted", source,
+                                           host, node.hypervisor_hostname if node else host)
             inst.host = host
             inst.node = node.hypervisor_hostname if node else host
             if node is not None:

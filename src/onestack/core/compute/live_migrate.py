@@ -32,9 +32,10 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from onestack.core.compute import events, states
+from onestack.core.compute import events, migration_records, states
 from onestack.core.compute.base import DEFAULT_AZ, Caller
 from onestack.core.compute.migrate import SOURCE, TARGET, Migrations
+from onestack.core.compute.migration_records import MigrationRecords
 from onestack.db.models.base import utcnow
 from onestack.db.models.compute import ComputeNode, Instance, InstancePort
 from onestack.db.models.network import Port
@@ -49,6 +50,10 @@ MIGRATING_TO = "migrating_to"
 
 class LiveMigrations(Migrations):
     """The controller's side: the API call, then each host's report of its step."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.records = MigrationRecords(self.builder.db)
 
     async def live_migrate(self, caller: Caller, uuid: str, host: str | None,
                            block_migration: bool | None = None) -> Instance:
@@ -91,6 +96,7 @@ class LiveMigrations(Migrations):
                 raise Conflict(f"Instance {uuid} is not being live-migrated to {host}.")
             inst.task_args = {**inst.task_args, STEP: COPY, DEST: dest}
             inst.updated_at = utcnow()
+            await migration_records.update(s, uuid, "live-migration", "running")
             source = str(inst.host)
         self.builder.links.wake(source)
 
@@ -115,7 +121,23 @@ class LiveMigrations(Migrations):
         self.builder.links.wake(target)
         log.info("instance %s: live-migrated from %s to %s", uuid, host, target)
 
-    async def fail(self, host: str, uuid: str, message: str) -> None:
+    async def abort_live(self, caller: Caller, uuid: str, migration_id: int) -> None:
+        """``DELETE /servers/{id}/migrations/{id}``: while the target still prepares, the
+        migration is cancelled (the server stays where it runs); once the source copies,
+        it runs to its end."""
+        await self.servers.get(caller, uuid)
+        await self.records.live(uuid, migration_id)
+        async with self.builder.db.read() as s:
+            inst = await s.get(Instance, uuid)
+        args = dict(inst.task_args) if inst is not None else {}
+        if inst is None or inst.task_state != states.MIGRATING or args.get(STEP) != PREPARE:
+            raise BadRequest(f"Migration {migration_id} of server {uuid} is copying the "
+                             "server's disks and memory: it cannot be aborted now.")
+        await self.fail(str(args.get(SOURCE)), uuid, "Migration cancelled by the admin.",
+                        "cancelled")
+
+    async def fail(self, host: str, uuid: str, message: str,
+                   status: str = "error") -> None:
         """Either host failed its step: before the move the server stays on its source,
         running, with its claim back; after it, the server is in ERROR on the target."""
         async with self.builder.db.read() as s:
@@ -139,6 +161,7 @@ class LiveMigrations(Migrations):
                              "created": utcnow().isoformat()}
             else:
                 await _mark_ports(s, uuid, None)
+            await migration_records.update(s, uuid, "live-migration", status)
             row.task_state = None
             row.task_args = {}
             row.updated_at = utcnow()

@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from onestack.core.compute import events, groups, states
+from onestack.core.compute import events, groups, migration_records, states
 from onestack.core.compute.base import DEFAULT_AZ, Caller
 from onestack.core.compute.build import Builder, resources
 from onestack.core.compute.devices import Devices
@@ -107,6 +107,10 @@ class Migrations:
                 row.task_state = rule.task
                 row.task_args = {"prior_vm_state": row.vm_state, SOURCE: source,
                                  TARGET: target, **args}
+                live = action == "live_migrate"
+                await migration_records.record(
+                    s, row, caller, "live-migration" if live else "migration",
+                    "preparing" if live else "migrating", source, target)
                 row.updated_at = utcnow()
                 await self.started(s, row, target)
                 await events.start(s, row, action.replace("live_migrate", "live-migration"),
@@ -176,6 +180,7 @@ class Migrations:
                 inst.availability_zone = node.availability_zone
             inst.task_state = states.RESIZE_FINISH
             inst.updated_at = utcnow()
+            await migration_records.update(s, uuid, "migration", "post-migrating")
             await self.builder.ports.bind_in(s, uuid, target,
                                              inst.availability_zone or DEFAULT_AZ)
         self.builder.ports.changed()

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from onestack.core.compute import events, states
+from onestack.core.compute import events, migration_records, states
 from onestack.core.compute.base import Store
 from onestack.core.compute.servers import mark_deleted
 from onestack.db.models.base import utcnow
@@ -75,6 +75,7 @@ class HostWork(Store):
                 for key, value in (updates or {}).items():
                     setattr(inst, key, value)
                 await events.finish(s, uuid)
+                await migration_records.task_done(s, uuid, task, ok=True)
             inst.updated_at = utcnow()
         if task == states.DELETING:
             await self.placement.allocations.claim([Claim(uuid, {})])
@@ -95,6 +96,7 @@ class HostWork(Store):
             inst.task_args = {}
             inst.updated_at = utcnow()
             await events.finish(s, uuid, message)
+            await migration_records.task_done(s, uuid, task, ok=False)
 
     async def observe(self, uuid: str, power_state: int) -> str | None:
         """Between tasks: a guest found stopped while it should run goes to SHUTOFF (as

@@ -263,3 +263,27 @@ class AgentCredential(Base):
     host: Mapped[str] = mapped_column(String(255), primary_key=True)
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Migration(Base):
+    """One move of an instance between hosts (Nova's ``migrations`` table, what
+    ``GET /os-migrations`` lists): cold migration, live migration, evacuation, resize."""
+
+    __tablename__ = "cmp_migration"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(ID, unique=True)
+    instance_uuid: Mapped[str] = mapped_column(ID, index=True)
+    project_id: Mapped[str] = mapped_column(PROJECT)
+    user_id: Mapped[str] = mapped_column(String(64))
+    # migration | live-migration | evacuation | resize
+    migration_type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    source_compute: Mapped[str | None] = mapped_column(String(255))
+    source_node: Mapped[str | None] = mapped_column(String(255))
+    dest_compute: Mapped[str | None] = mapped_column(String(255))
+    dest_node: Mapped[str | None] = mapped_column(String(255))
+    dest_host: Mapped[str | None] = mapped_column(String(255))
+    old_flavor_id: Mapped[str | None] = mapped_column(String(255))
+    new_flavor_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(default=None)
