@@ -23,7 +23,7 @@ import openstack
 import pytest
 
 from onestack.agent.http_link import HttpLink
-from tests.api.conftest import BACKENDS, connect, unique
+from tests.api.conftest import BACKENDS, Cli, connect, unique
 from tests.support.server import CloudThread, RunningCloud
 
 ONESTACK = str(Path(sys.executable).parent / "onestack")
@@ -216,6 +216,16 @@ def test_two_agents_over_http(controller: RunningCloud, agents: dict[str, Agent]
     r = httpx.post(f"{base}/agent-a/instances/{placed['agent-a']}/complete",
                    headers=bearer_a, json={"task": "spawning", "updates": {"host": "x"}})
     assert r.status_code == 400  # an agent writes back only what its tasks change
+    # The console of a guest on another machine: asked through the agent's work poll.
+    out = Cli(controller).run("console", "log", "show", "--lines", "5",
+                              placed["agent-b"]).stdout
+    assert "onestack-tiny login banner" in out
+    r = httpx.post(f"{base}/agent-a/instances/{placed['agent-a']}/answer", headers=bearer_a,
+                   json={"id": "nobody-asked", "output": "x"})
+    assert r.status_code == 409 and "Nobody waits" in r.text
+    r = httpx.post(f"{base}/agent-a/instances/{placed['agent-b']}/answer", headers=bearer_a,
+                   json={"id": "x", "output": "x"})
+    assert r.status_code == 403
     # Power actions and a snapshot (its bytes uploaded through the controller).
     on_a = placed["agent-a"]
     with concurrent.futures.ThreadPoolExecutor(1) as pool:  # a long poll for A's work ...
@@ -224,7 +234,7 @@ def test_two_agents_over_http(controller: RunningCloud, agents: dict[str, Agent]
                            timeout=30)
         time.sleep(0.5)
         conn.compute.stop_server(on_a)  # ... ends when work for A is written
-        assert poll.result().json() == {"wake": True}
+        assert poll.result().json() == {"wake": True, "asks": []}
         assert time.monotonic() - polled < 10
     conn.compute.wait_for_server(conn.compute.get_server(on_a), status="SHUTOFF", wait=20,
                                  interval=0.2)

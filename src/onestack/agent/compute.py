@@ -99,6 +99,7 @@ class ComputeAgent:
         self.loop = ReconcileLoop("compute", interval, self.reconcile)
         self.watcher: asyncio.Task[None] | None = None  # long polls for work (remote)
         self.inflight: dict[str, asyncio.Task[None]] = {}
+        self.answering: set[asyncio.Task[None]] = set()  # answers to the controller's asks
         # When each instance's last piece of work ended (monotonic): a pass that read the
         # instances before then has a stale view of it and leaves it to the next pass.
         self.ended: dict[str, float] = {}
@@ -135,6 +136,10 @@ class ComputeAgent:
             try:
                 if await self.link.wait_for_work(self.host, WORK_WAIT):
                     self.wake()
+                for ask in self.link.take_asks(self.host):
+                    task = asyncio.create_task(self._answer(ask))
+                    self.answering.add(task)
+                    task.add_done_callback(self.answering.discard)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -160,6 +165,21 @@ class ComputeAgent:
 
     async def console_output(self, uuid: str, length: int | None) -> str:
         return await self.driver.console_output(uuid, self.instance_dir(uuid), length)
+
+    async def _answer(self, ask: dict[str, Any]) -> None:
+        """A question from the controller (a guest's console), answered over the link."""
+        uuid, output, error = str(ask.get("uuid")), None, None
+        try:
+            if ask.get("kind") != "console":
+                raise VirtError(f"unknown question {ask.get('kind')!r}")
+            length = ask.get("length")
+            output = await self.console_output(uuid, None if length is None else int(length))
+        except (VirtError, OSError, ValueError) as exc:
+            error = f"The console of instance {uuid} cannot be read on host {self.host}: {exc}"
+        try:
+            await self.link.answer(self.host, uuid, str(ask.get("id")), output, error)
+        except Exception as exc:
+            log.info("answer to %s not delivered: %s", ask.get("id"), exc)
 
     # --- the reconcile pass ----------------------------------------------------------------
     async def reconcile(self) -> None:

@@ -53,12 +53,23 @@ class HttpLink(AgentLink):
             timeout=httpx.Timeout(timeout, connect=10.0),
             headers={"Authorization": f"Bearer {secret}"})
         self.host_ip = ""  # this host's tunnel address, sent when it registers
+        self._asks: list[dict[str, Any]] = []  # questions that came with the last wake
 
     polls_for_work = True
 
     async def wait_for_work(self, host: str, timeout: float) -> bool:
         body = await self._call("GET", f"/hosts/{host}/work?wait={timeout:g}")
+        self._asks += [a for a in body.get("asks") or [] if isinstance(a, dict)]
         return bool(body.get("wake"))
+
+    def take_asks(self, host: str) -> list[dict[str, Any]]:
+        asks, self._asks = self._asks, []
+        return asks
+
+    async def answer(self, host: str, uuid: str, ask_id: str, output: str | None,
+                     error: str | None) -> None:
+        await self._call("POST", self._i(host, uuid, "answer"),
+                         {"id": ask_id, "output": output, "error": error})
 
     async def close(self) -> None:
         await self.client.aclose()

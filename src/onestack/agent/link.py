@@ -98,6 +98,19 @@ class AgentLink(abc.ABC):
     def _remote(self, host: str) -> RemoteHost | None:
         return None
 
+    def take_asks(self, host: str) -> list[dict[str, Any]]:
+        """Questions for the host's agent (``{"id", "kind": "console", "uuid", "length"}``)
+        that came with its last wake."""
+        link = self._remote(host)
+        return link.take_asks() if link is not None else []
+
+    async def answer(self, host: str, uuid: str, ask_id: str, output: str | None,
+                     error: str | None) -> None:
+        """The agent's answer to one of them (``error``: why it has none)."""
+        link = self._remote(host)
+        if link is None or not link.answer(ask_id, output, error):
+            raise Conflict(f"Nobody waits for answer {ask_id} any more.")
+
     @abc.abstractmethod
     async def register(self, info: HostInfo, devices: Sequence[PciDevice] = (),
                        host_ip: str = "127.0.0.1") -> None: ...

@@ -141,7 +141,7 @@ async def work(req: ApiRequest, link: LocalLink, host: str) -> Response:
     while True:  # in slices, to let go of a caller that went away (a killed agent)
         left = deadline - time.monotonic()
         if await link.wait_for_work(host, max(min(POLL_SLICE, left), 0.0)):
-            return _ok({"wake": True})
+            return _ok({"wake": True, "asks": link.take_asks(host)})
         if left <= POLL_SLICE or await req.http.is_disconnected():
             return _ok({"wake": False})
 
@@ -174,6 +174,12 @@ async def complete(req: ApiRequest, link: LocalLink, host: str) -> Response:
 async def fail(req: ApiRequest, link: LocalLink, host: str) -> Response:
     b = await _body(req, schemas.fail)
     await link.fail(host, req.params["uuid"], str(b["task"]), str(b.get("message") or ""))
+    return _ok()
+
+
+async def answer(req: ApiRequest, link: LocalLink, host: str) -> Response:
+    b = await _body(req, schemas.answer)
+    await link.answer(host, req.params["uuid"], str(b["id"]), b.get("output"), b.get("error"))
     return _ok()
 
 
@@ -285,6 +291,7 @@ ROUTES = [
     Route("POST", f"{BASE}{I}/fail", agent(fail, True), auth=False),
     Route("POST", f"{BASE}{I}/volume-done", agent(volume_done, True), auth=False),
     Route("POST", f"{BASE}{I}/live-migration", agent(live_migration, True), auth=False),
+    Route("POST", f"{BASE}{I}/answer", agent(answer, True), auth=False),
     Route("POST", f"{BASE}{I}/boot-volumes/prepare", agent(prepare_boot_volumes, True),
           auth=False),
     Route("POST", f"{BASE}{I}/boot-volumes/abort", agent(abort_boot_volumes, True),

@@ -43,3 +43,7 @@ live_dest = body({"migrate": short, "nbd": short,
                   "disks": {"type": "array", "items": short, "maxItems": 64}},
                  ["migrate", "nbd", "disks"])
 live_step = body({"step": {"enum": ["prepared", "migrated"]}, "dest": live_dest}, ["step"])
+# An agent's answer to a question that came with its work poll (a guest's console).
+answer = body({"id": {"type": "string", "maxLength": 64},
+               "output": {"type": ["string", "null"], "maxLength": 2 * 1024 * 1024},
+               "error": {"type": ["string", "null"], "maxLength": 65535}}, ["id"])

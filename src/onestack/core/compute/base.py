@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import uuid as uuidlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,13 +35,35 @@ class HostLink(Protocol):
     async def console_output(self, uuid: str, length: int | None) -> str: ...
 
 
+ASK_TIMEOUT = 15.0  # seconds a remote agent has to answer a question (its console)
+
+
 class RemoteHost:
     """A host whose agent runs on another machine (``onestack agent``): it long-polls for
-    work, and ``wake`` ends its wait at once. Its console is not reachable from here."""
+    work, and ``wake`` ends its wait at once. What only the agent can tell (a guest's
+    console) is asked the same way: the question goes out with the poll's answer, and the
+    agent posts the answer back (``answer``)."""
 
     def __init__(self, host: str) -> None:
         self.host = host
         self._work = asyncio.Event()
+        self._asks: list[dict[str, Any]] = []
+        self._answers: dict[str, asyncio.Future[str]] = {}
+
+    def take_asks(self) -> list[dict[str, Any]]:
+        asks, self._asks = self._asks, []
+        return asks
+
+    def answer(self, ask_id: str, output: str | None, error: str | None) -> bool:
+        """The agent's answer; False when nobody waits for it (any more)."""
+        future = self._answers.get(ask_id)
+        if future is None or future.done():
+            return False
+        if error is not None:
+            future.set_exception(Conflict(error))
+        else:
+            future.set_result(output or "")
+        return True
 
     def wake(self) -> None:
         self._work.set()
@@ -56,8 +79,20 @@ class RemoteHost:
             self._work.clear()
 
     async def console_output(self, uuid: str, length: int | None) -> str:
-        raise Conflict(f"The console of instance {uuid} is on host {self.host}, whose "
-                       "agent runs on another machine; not reachable from here yet.")
+        ask_id = uuidlib.uuid4().hex
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._answers[ask_id] = future
+        self._asks.append({"id": ask_id, "kind": "console", "uuid": uuid, "length": length})
+        self.wake()
+        try:
+            return await asyncio.wait_for(future, ASK_TIMEOUT)
+        except TimeoutError as exc:
+            raise Conflict(f"Host {self.host} did not send the console of instance {uuid} "
+                           f"within {ASK_TIMEOUT:g}s: is its agent up (openstack compute "
+                           "service list)?") from exc
+        finally:
+            self._answers.pop(ask_id, None)
+            self._asks = [a for a in self._asks if a["id"] != ask_id]
 
 
 class Links:

@@ -216,10 +216,11 @@ class Servers(Store):
         async with self.db.read() as s:
             inst = await self.instance(s, caller, uuid)
             states.check("getConsoleOutput", inst, is_admin=caller.is_admin)
-        link = self.links.get(inst.host)
+        # an agent elsewhere is asked through its work poll
+        link = self.links.get(inst.host) or (self.links.remote(inst.host) if inst.host
+                                             else None)
         if link is None:
-            raise Conflict(f"The console of instance {uuid} is not reachable from here (host "
-                           f"{inst.host}).")
+            raise Conflict(f"Instance {uuid} is on no host: it has no console yet.")
         return await link.console_output(uuid, length)
 
     # --- tags ----------------------------------------------------------------------------
