@@ -138,6 +138,8 @@ rebuild = {"type": "object", "properties": {
                                                                               "null"]},
     "hostname": {"type": "string"}},
     "required": ["imageRef"], "additionalProperties": False}
+# Nova's boolean parameter: a JSON boolean or one of these strings
+BOOLISH = [True, False, "True", "False", "true", "false", "1", "0", "yes", "no", "on", "off"]
 # evacuate (nova/api/openstack/compute/schemas/evacuate.py): onSharedStorage until 2.13,
 # force from 2.29 to 2.67; host and adminPass in every version served
 _evacuate_base: dict[str, Any] = {
@@ -148,21 +150,14 @@ _evacuate_base: dict[str, Any] = {
 def evacuate(shared_storage: bool, force: bool) -> dict[str, Any]:
     props = dict(_evacuate_base)
     if shared_storage:
-        props["onSharedStorage"] = {"type": ["boolean", "string"],
-                                    "enum": [True, False, "True", "False", "true", "false",
-                                             "1", "0", "yes", "no", "on", "off"]}
+        props["onSharedStorage"] = {"enum": BOOLISH}
     if force:
-        props["force"] = {"type": ["boolean", "string"],
-                          "enum": [True, False, "True", "False", "true", "false",
-                                   "1", "0", "yes", "no", "on", "off"]}
+        props["force"] = {"enum": BOOLISH}
     body: dict[str, Any] = {"type": "object", "properties": props,
                             "additionalProperties": False}
     if shared_storage:
         body["required"] = ["onSharedStorage"]
     return body
-
-
-_BOOLISH = [True, False, "True", "False", "true", "false", "1", "0", "yes", "no", "on", "off"]
 
 
 def truthy(value: Any) -> bool:
@@ -176,14 +171,14 @@ def migrate_live(auto: bool, force: bool) -> dict[str, Any]:
     host = {"type": ["string", "null"], "minLength": 1, "maxLength": 255}
     props: dict[str, Any] = {"host": host}
     if auto:
-        props["block_migration"] = {"enum": [*_BOOLISH, "auto"]}
+        props["block_migration"] = {"enum": [*BOOLISH, "auto"]}
         required = ["block_migration", "host"]
     else:
-        props["block_migration"] = {"enum": _BOOLISH}
-        props["disk_over_commit"] = {"enum": _BOOLISH}
+        props["block_migration"] = {"enum": BOOLISH}
+        props["disk_over_commit"] = {"enum": BOOLISH}
         required = ["block_migration", "disk_over_commit", "host"]
     if force:
-        props["force"] = {"enum": _BOOLISH}
+        props["force"] = {"enum": BOOLISH}
     return {"type": "object", "properties": props, "required": required,
             "additionalProperties": False}
 

@@ -128,11 +128,10 @@ async def _evacuate(req: ApiRequest, server_id: str, args: Any) -> Response:
         raise Forbidden("Policy doesn't allow os_compute_api:os-evacuate to be performed.")
     validate(args, schemas.evacuate(shared_storage=not since(req, 2, 14),
                                     force=since(req, 2, 29) and not since(req, 2, 68)))
-    if str(args.get("onSharedStorage", "false")).lower() in ("true", "1", "yes", "on"):
+    if schemas.truthy(args.get("onSharedStorage", False)):
         raise BadRequest("Evacuating to shared storage is not supported: instance disks are "
                          "local to their host.")
-    if str(args.get("force", "false")).lower() in ("true", "1", "yes", "on") and \
-            not args.get("host"):
+    if schemas.truthy(args.get("force", False)) and not args.get("host"):
         raise BadRequest("Can't force to a non-provided destination")
     password = args.get("adminPass") or secrets.token_urlsafe(9)
     await req.runtime.compute.evacuations.evacuate(caller(req), server_id, args.get("host"))

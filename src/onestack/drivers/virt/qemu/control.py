@@ -12,6 +12,7 @@ from typing import Any
 from onestack.drivers.virt.base import PowerState, VirtError
 from onestack.drivers.virt.qemu import process
 from onestack.drivers.virt.qemu.cmdline import GuestFiles
+from onestack.drivers.virt.qemu.migration import wait_migrated
 from onestack.drivers.virt.qemu.qmp import QmpClient, QmpClosed, QmpError, qmp_command
 
 # QMP's RunState -> nova's power state (as libvirt's driver maps them).
@@ -111,7 +112,7 @@ class GuestControl:
                 await qmp.execute("migrate-set-parameters", {"max-bandwidth": SAVE_BANDWIDTH})
                 await qmp.execute("migrate",
                                   {"uri": f"exec:cat > {shlex.quote(str(part))}"})
-                await self._wait_migration(qmp, timeout)
+                await wait_migrated(qmp, timeout, f"saving guest {self.uuid}")
                 part.rename(self.files.state)
             except BaseException:
                 part.unlink(missing_ok=True)
@@ -123,22 +124,6 @@ class GuestControl:
                 await qmp.execute("quit")
         if not await process.wait_gone(pid, self.uuid, self.timeout):
             await process.kill(pid, self.uuid)
-
-    async def _wait_migration(self, qmp: QmpClient, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            info = await qmp.execute("query-migrate")
-            status = info.get("status")
-            if status == "completed":
-                return
-            if status in ("failed", "cancelled"):
-                raise VirtError(f"saving guest {self.uuid} failed: "
-                                f"{info.get('error-desc', status)}")
-            if time.monotonic() >= deadline:
-                with contextlib.suppress(QmpError):
-                    await qmp.execute("migrate_cancel")
-                raise VirtError(f"saving guest {self.uuid} took over {timeout}s")
-            await asyncio.sleep(0.05)
 
     async def finish_restore(self, timeout: float) -> None:
         """After a start with ``-incoming``: wait for the state to load, then run the guest."""

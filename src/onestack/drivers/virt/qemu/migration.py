@@ -78,16 +78,21 @@ def _last_error(qmp: QmpClient) -> str:
     return ""
 
 
-async def _wait_migrated(qmp: QmpClient, deadline: float) -> None:
+async def wait_migrated(qmp: QmpClient, timeout: float, what: str) -> None:
+    """Until QEMU's outgoing migration (to a host, or to a suspend file) completed;
+    cancelled and VirtError when it failed or took over ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
     while True:
         info = await qmp.execute("query-migrate")
         status = info.get("status")
         if status == "completed":
             return
         if status in ("failed", "cancelled"):
-            raise VirtError(f"the migration {status}: {info.get('error-desc', status)}")
+            raise VirtError(f"{what} failed: {info.get('error-desc', status)}")
         if time.monotonic() >= deadline:
-            raise VirtError("the migration did not converge in time")
+            with contextlib.suppress(QmpError):
+                await qmp.execute("migrate_cancel")
+            raise VirtError(f"{what} took over {timeout:g}s")
         await asyncio.sleep(POLL)
 
 
@@ -113,7 +118,7 @@ async def send(qmp: QmpClient, dest: dict[str, Any], disks: list[str],
             {"capability": "auto-converge", "state": True}]})
         await qmp.execute("migrate-set-parameters", {"max-bandwidth": BANDWIDTH})
         await qmp.execute("migrate", {"uri": str(dest["migrate"])})
-        await _wait_migrated(qmp, deadline)
+        await wait_migrated(qmp, max(deadline - time.monotonic(), 1.0), "the migration")
         # The guest is stopped here now: the mirrors write their last blocks and end.
         for job in jobs:
             await qmp.execute("block-job-cancel", {"device": job})
