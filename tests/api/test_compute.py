@@ -187,6 +187,10 @@ def test_actions_reach_their_states(cloud: RunningCloud,
     assert "login banner" in out
     actions = {a.action for a in c.server_actions(server.id)}
     assert {"create", "stop", "start", "reboot", "resize", "rebuild"} <= actions
+    r = nova(cloud, "GET", f"/os-migrations?instance_uuid={server.id}&migration_type=resize",
+             version="2.59")
+    assert [(m["status"], m["old_instance_type_id"], m["new_instance_type_id"])
+            for m in r.json()["migrations"]] == [("confirmed", 42, 84), ("reverted", 42, 84)]
 
 
 def test_lock_and_snapshot(cloud: RunningCloud, admin: openstack.connection.Connection,

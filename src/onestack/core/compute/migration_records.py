@@ -8,7 +8,8 @@ Types and statuses, as Nova's:
 - ``live-migration``: ``preparing`` -> ``running`` (copying) -> ``completed``; ``error``
   on failure, ``cancelled`` when aborted.
 - ``evacuation``: ``accepted`` -> ``done``; ``failed``.
-Resizes (on the same host here) are not recorded yet.
+- ``resize`` (on the same host here): ``migrating`` -> ``finished`` (VERIFY_RESIZE) ->
+  ``confirmed`` or ``reverted``; ``error``.
 """
 
 from __future__ import annotations
@@ -36,12 +37,16 @@ ON_DONE: dict[str, tuple[str, str]] = {
     states.RESIZE_FINISH: ("migration", "confirmed"),
     states.MIGRATING: ("live-migration", "completed"),
     states.REBUILDING: ("evacuation", "done"),
+    states.RESIZE_PREP: ("resize", "finished"),
+    states.RESIZE_CONFIRMING: ("resize", "confirmed"),
+    states.RESIZE_REVERTING: ("resize", "reverted"),
 }
 ON_FAIL: dict[str, tuple[str, str]] = {
     states.RESIZE_MIGRATING: ("migration", "error"),
     states.RESIZE_FINISH: ("migration", "error"),
     states.MIGRATING: ("live-migration", "error"),
     states.REBUILDING: ("evacuation", "failed"),
+    states.RESIZE_PREP: ("resize", "error"),
 }
 
 

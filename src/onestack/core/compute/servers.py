@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import BindParameter, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from onestack.core.compute import events, listing, ports, states
+from onestack.core.compute import events, listing, migration_records, ports, states
 from onestack.core.compute.base import Caller, Links, Store
 from onestack.core.compute.hosts import SERVICE_DOWN_AFTER, host_status
 from onestack.core.compute.quotas import Quotas
@@ -195,6 +195,10 @@ class Servers(Store):
                 inst.task_args = {"prior_vm_state": inst.vm_state, **(args or {})}
             inst.updated_at = utcnow()
             await events.start(s, inst, name or action, caller, inst.host)
+            if action == "resize" and inst.new_flavor:  # on its own host here
+                await migration_records.record(s, inst, caller, "resize", "migrating",
+                                               inst.host, inst.host, inst.node,
+                                               new_flavor=str(inst.new_flavor["id"]))
         self.links.wake(inst.host)
         return inst
 
