@@ -163,6 +163,12 @@ def test_live_migration(controller: RunningCloud, agents: dict[str, Agent]) -> N
           and conn.compute.get_server(server.id).status == "PAUSED", 30, "to the named host")
     conn.compute.unpause_server(server.id)
     until(lambda: conn.compute.get_server(server.id).status == "ACTIVE", 30, "unpaused")
+    # the `openstack` CLI's live migration (the scheduler's pick)
+    Cli(controller).run("--os-compute-api-version", "2.79", "server", "migrate",
+                        "--live-migration", server.id)
+    until(lambda: conn.compute.get_server(server.id).compute_host != target
+          and conn.compute.get_server(server.id).status == "ACTIVE", 30, "live-migrated (CLI)")
+    target = conn.compute.get_server(server.id).compute_host
 
     # bad requests: Nova's codes, nothing started
     r = migrate_live(controller, token, server.id, {"host": None, "block_migration": False})
