@@ -122,9 +122,28 @@ async def get_credential(req: ApiRequest) -> Response:
 
 
 async def update_credential(req: ApiRequest) -> Response:
+    """Keystone's rules against moving a credential (OSSA-2020-004): the policy is checked
+    again against the credential as it would be, only admins give it to another user, and an
+    ec2 key moves only to a project its user holds a role on (else its S3 signatures would
+    act there)."""
     body = (await req.json(schemas.credential_update))["credential"]
-    cred = await req.runtime.identity.credentials.update_credential(
-        req.params["credential_id"], body)
+    ident = req.runtime.identity
+    current = await ident.credentials.get_credential(req.params["credential_id"])
+    user_id = body.get("user_id", current.user_id)
+    project_id = body.get("project_id", current.project_id)
+    if user_id != current.user_id:
+        req.runtime.policy.enforce("identity:update_credential", req.ctx,
+                                   {"target.credential.user_id": user_id})
+        if not req.ctx.has_admin_role:
+            raise Forbidden("Only an administrator can give a credential to another user: "
+                            "leave user_id out, or create a credential for that user.")
+    moved = user_id != current.user_id or project_id != current.project_id
+    if (body.get("type", current.type) == "ec2" and moved and project_id
+            and not req.ctx.has_admin_role
+            and not await ident.roles.effective_role_ids(user_id, "project", project_id)):
+        raise Forbidden(f"User {user_id} holds no role on project {project_id}: an ec2 "
+                        "credential can only be scoped to a project its user is a member of.")
+    cred = await ident.credentials.update_credential(req.params["credential_id"], body)
     return views.respond({"credential": _render(req, cred)})
 
 

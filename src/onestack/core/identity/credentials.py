@@ -165,6 +165,13 @@ class Credentials(Store):
     async def update_credential(self, cred_id: str, data: dict[str, Any]) -> Credential:
         async with self.write() as s:
             cred = await get_or_404(s, Credential, cred_id, "credential")
+            if data.get("user_id", cred.user_id) != cred.user_id:
+                await get_or_404(s, User, data["user_id"], "user")
+            if data.get("project_id"):
+                await get_or_404(s, Project, data["project_id"], "project")
+            if (data.get("type", cred.type) == "ec2"
+                    and not data.get("project_id", cred.project_id)):
+                raise BadRequest("An ec2 credential needs a project_id.")
             if "blob" in data:
                 cred.encrypted_blob = self._encrypt(data["blob"])
             for key in ("type", "project_id", "user_id"):
