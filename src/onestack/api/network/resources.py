@@ -13,7 +13,7 @@ from starlette.responses import Response
 from onestack.api.common.request import ApiRequest
 from onestack.api.network import common
 from onestack.api.network.common import Check
-from onestack.core.network.errors import TagNotFound
+from onestack.core.network.errors import PolicyNotAuthorized, TagNotFound
 
 Render = Callable[[ApiRequest, list[Any]], Awaitable[list[dict[str, Any]]]]
 CreateHook = Callable[[ApiRequest, list[dict[str, Any]]], Awaitable[dict[str, Any]]]
@@ -55,12 +55,21 @@ class Kind:
         project = projects[0] if projects else own
         target = {"project_id": project, "tenant_id": project}
         if self.network_scoped:
-            owners = [(await req.runtime.network.networks.get(
-                req.ctx, str(i["network_id"]))).project_id for i in items]
-            req.state["net_owners"] = owners
-            others = [o for o in owners if o != project]
+            nets = [await req.runtime.network.networks.get(req.ctx, str(i["network_id"]))
+                    for i in items]
+            req.state["nets"] = nets
+            others = [n.project_id for n in nets if n.project_id != project]
             target["network:project_id"] = others[0] if others else project
         return target
+
+    async def network_target(self, req: ApiRequest, obj: Any, data: dict[str, Any]
+                             ) -> dict[str, Any]:
+        """What attribute rules of a network's subnet or port ask about: the network's
+        owner and sharing, and whether the port's (new) device_owner is a network device."""
+        if not self.network_scoped:
+            return {}
+        net = await req.runtime.network.networks.facts(str(obj.network_id))
+        return _network_facts(net, data.get("device_owner", getattr(obj, "device_owner", "")))
 
     # --- handlers --------------------------------------------------------------------------
     async def index(self, req: ApiRequest) -> Response:
@@ -78,11 +87,11 @@ class Kind:
         items = req.state["items"]
         body = await req.json()
         bulk = self.plural in body
-        owners = req.state.get("net_owners", [])
+        nets = req.state.get("nets", [])
         for index, item in enumerate(items):
             target = {"project_id": item.get("project_id") or req.ctx.project_id}
-            if owners:
-                target["network:project_id"] = owners[index]
+            if nets:
+                target.update(_network_facts(nets[index], item.get("device_owner")))
             self.check_attributes(req, "create", item, target)
         extra = await self.before_create(req, items) if self.before_create else {}
         created = await self.core(req).create(req.ctx, items, **extra)
@@ -94,7 +103,8 @@ class Kind:
     async def update(self, req: ApiRequest) -> Response:
         data = await common.body_update(req, self.singular, self.put)
         obj = req.state["obj"]
-        target = {"project_id": obj.project_id, **self.target_extra(obj)}
+        target = {"project_id": obj.project_id, **self.target_extra(obj),
+                  **await self.network_target(req, obj, data)}
         self.check_attributes(req, "update", data, target)
         updated = await self.core(req).update(req.ctx, req.params[self.id_param], data,
                                               common.if_match(req))
@@ -106,22 +116,22 @@ class Kind:
 
     def check_attributes(self, req: ApiRequest, action: str, data: dict[str, Any],
                          target: dict[str, Any]) -> None:
-        """Attribute rules: create_network:shared, update_port:binding:host_id..."""
+        """Attribute rules, as Neutron checks them: ``create_network:shared``,
+        ``update_port:binding:host_id``, and for attributes made of dicts (fixed_ips,
+        allowed_address_pairs, external_gateway_info) each key given in them too
+        (``create_port:fixed_ips:ip_address``)."""
         policy = req.runtime.policy
-        for key in data:
-            for rule in (f"{action}_{self.singular}:{key}",):
-                if rule in policy.rules:
-                    policy.enforce(rule, req.ctx, target)
-            if key == "fixed_ips" and isinstance(data[key], list):
-                rule = f"{action}_{self.singular}:fixed_ips:ip_address"
-                if rule in policy.rules and any(
-                        isinstance(f, dict) and f.get("ip_address") for f in data[key]):
-                    policy.enforce(rule, req.ctx, target)
-            if key == "external_gateway_info" and isinstance(data[key], dict):
-                for sub in data[key]:
-                    rule = f"{action}_{self.singular}:external_gateway_info:{sub}"
-                    if rule in policy.rules:
-                        policy.enforce(rule, req.ctx, target)
+        for key, value in data.items():
+            subs: set[str] = set()
+            if isinstance(value, list):
+                subs = {k for item in value if isinstance(item, dict)
+                        for k, v in item.items() if v is not None}
+            elif isinstance(value, dict):
+                subs = set(value)
+            base = f"{action}_{self.singular}:{key}"
+            for rule in (base, *(f"{base}:{sub}" for sub in sorted(subs))):
+                if rule in policy.rules and not policy.authorize(rule, req.ctx, target):
+                    raise PolicyNotAuthorized(f"rule:{rule}")
 
     # --- tags ------------------------------------------------------------------------------
     async def get_tags(self, req: ApiRequest) -> Response:
@@ -154,3 +164,9 @@ class Kind:
         await req.runtime.network.tags.remove(self.model, req.params[self.id_param],
                                               req.params["tag"])
         return common.no_content()
+
+
+def _network_facts(net: Any, device_owner: Any) -> dict[str, Any]:
+    return {"network:project_id": net.project_id, "network:tenant_id": net.project_id,
+            "network:shared": bool(net.shared),
+            "network_device": str(device_owner or "").startswith("network:")}

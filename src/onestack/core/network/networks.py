@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onestack.context import RequestContext
@@ -120,6 +120,12 @@ class Networks(ResourceStore[Network]):
         async with self.read() as s:
             return await fetch(s, Network, net_id, visible_networks(ctx),
                                errors.NetworkNotFound)
+
+    async def facts(self, net_id: str) -> Network:
+        """A network whoever may see it (its owner and sharing, for the policy of a port
+        on it: the port's owner may no longer see a network that stopped being shared)."""
+        async with self.read() as s:
+            return await fetch(s, Network, net_id, true(), errors.NetworkNotFound)
 
     async def create(self, ctx: RequestContext, items: list[dict[str, Any]]) -> list[Network]:
         async def work(s: AsyncSession) -> list[str]:
