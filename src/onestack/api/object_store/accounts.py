@@ -84,18 +84,20 @@ async def info(req: ApiRequest) -> Response:
 async def head_account(req: ApiRequest) -> Response:
     account = _account(req)
     who = caller(req)
-    if not who.owns(account):
+    if not who.reads(account):
         raise who.deny()
     acct = await store(req).containers.account(account)
-    return empty(204, views.account_headers(acct), media=TEXT)
+    return empty(204, views.account_headers(acct, who.owns(account)), media=TEXT)
 
 
 @swift
 async def list_containers(req: ApiRequest) -> Response:
     account = _account(req)
     params = ListParams.from_query(req.query)
-    acct, items = await store(req).containers.list_containers(caller(req), account, params)
-    return views.listing(req, "account", account, items, views.account_headers(acct))
+    who = caller(req)
+    acct, items = await store(req).containers.list_containers(who, account, params)
+    return views.listing(req, "account", account, items,
+                         views.account_headers(acct, who.owns(account)))
 
 
 def bulk_response(req: ApiRequest, result: BulkResult) -> Response:

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from onestack.api.common.request import ApiRequest
 from onestack.api.common.routing import Handler
-from onestack.core.object_store.acl import Caller
+from onestack.core.object_store.acl import Caller, TempUrlScope
 from onestack.core.object_store.base import (
     RESELLER_PREFIX,
     LengthRequired,
@@ -117,7 +117,7 @@ def account_of(req: ApiRequest) -> str:
     return account
 
 
-def caller(req: ApiRequest, *, tempurl: bool = False) -> Caller:
+def caller(req: ApiRequest, *, tempurl: TempUrlScope | None = None) -> Caller:
     ctx = req.ctx
     reseller = ctx.authenticated and req.runtime.policy.authorize(
         "object_store:reseller_admin", ctx, {"project_id": ctx.project_id})
@@ -126,18 +126,39 @@ def caller(req: ApiRequest, *, tempurl: bool = False) -> Caller:
                   referrer=req.header("referer"), tempurl=tempurl)
 
 
+# Headers that would make a temp URL reach past its own object: Swift's tempurl refuses the
+# first two (pointers to data the URL does not grant, CVE-2015-5223); a copy source or a
+# manifest names other objects too, so a temp URL may not carry those either.
+TEMPURL_REFUSED_HEADERS = ("X-Object-Manifest", "X-Symlink-Target", "X-Copy-From",
+                           "X-Copy-From-Account")
+
+
+def _check_tempurl_request(req: ApiRequest) -> None:
+    if req.method in ("GET", "HEAD"):
+        return
+    for name in TEMPURL_REFUSED_HEADERS:
+        if req.header(name) is not None:
+            raise BadRequest(f"The header {name!r} is not allowed in this tempurl")
+    if req.query.get("multipart-manifest") in ("put", "delete"):
+        raise BadRequest("multipart-manifest is not allowed in this tempurl: use a token to "
+                         "write or delete a static large object's manifest")
+
+
 async def object_caller(req: ApiRequest, container: str, obj: str) -> Caller:
-    """The caller, allowed as the owner for this one object when a temp URL is valid."""
+    """The caller, allowed as the owner of what a valid temp URL reaches (its account, or
+    its container when a container key signed it)."""
     query = TempUrlQuery.parse(req.query)
     if query is None:
         return caller(req)
     account = account_of(req)
     full = req.service.prefix + req.path
     paths = [full, req.path] if full != req.path else [full]
-    ok = await store(req).tempurls.allows(query, req.method, account, container, obj, paths)
-    if not ok:
+    scope = await store(req).tempurls.allows(query, req.method, account, container, obj,
+                                             paths)
+    if scope is None:
         raise Unauthorized("Temp URL invalid")
-    return caller(req, tempurl=True)
+    _check_tempurl_request(req)
+    return caller(req, tempurl=scope)
 
 
 # --- request headers -----------------------------------------------------------------------

@@ -69,7 +69,7 @@ async def get_object(req: ApiRequest) -> Response:
     os_ = store(req)
     view = await os_.objects.open(who, account, container, name, manifest=mm == "get")
     headers = views.object_headers(view)
-    if who.tempurl and req.method == "GET":
+    if who.tempurl is not None and req.method == "GET":
         headers["Content-Disposition"] = _tempurl_disposition(req, name)
     if mm == "get" and view.row.headers.get("slo"):
         return await _manifest_response(req, view, headers)

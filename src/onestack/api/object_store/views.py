@@ -57,10 +57,13 @@ def account_headers(acct: SwiftAccount, owner: bool = True) -> dict[str, str]:
         f"X-Account-Storage-Policy-{DEFAULT_POLICY}-Object-Count": str(acct.object_count),
         f"X-Account-Storage-Policy-{DEFAULT_POLICY}-Bytes-Used": str(acct.bytes_used),
     }
-    if owner:
-        out.update(meta_headers("Account", acct.meta))
-        if "quota-count" in acct.sysmeta:
-            out["X-Account-Quota-Count"] = str(acct.sysmeta["quota-count"])
+    meta = dict(acct.meta)
+    if not owner:  # Swift's swift_owner_headers: keys only the owner sees
+        meta.pop("temp-url-key", None)
+        meta.pop("temp-url-key-2", None)
+    out.update(meta_headers("Account", meta))
+    if owner and "quota-count" in acct.sysmeta:
+        out["X-Account-Quota-Count"] = str(acct.sysmeta["quota-count"])
     return out
 
 

@@ -17,6 +17,25 @@ from onestack.errors import BadRequest, Forbidden, Unauthorized
 _REFERRER_DESIGNATORS = (".r", ".ref", ".referer", ".referrer")
 
 
+# Swift keystoneauth's operator_roles (DevStack: admin, member; Swift's own default also
+# swiftoperator): they make the caller the account's owner. project_reader_roles: GET and
+# HEAD on the account, never its owner (no ACLs or temp URL keys shown, no writes).
+OPERATOR_ROLES = frozenset({"admin", "member", "swiftoperator"})
+READER_ROLES = frozenset({"reader"})
+
+
+@dataclass(frozen=True)
+class TempUrlScope:
+    """What a valid temp URL lets its request reach, as Swift's tempurl middleware scopes
+    it: the signing key's account, and its container when a container key signed it."""
+
+    account: str
+    container: str | None = None
+
+    def covers(self, account: str, container: str) -> bool:
+        return account == self.account and self.container in (None, container)
+
+
 @dataclass
 class Caller:
     """The request's identity, as the object store sees it."""
@@ -28,18 +47,33 @@ class Caller:
     roles: list[str] = field(default_factory=list)
     reseller: bool = False  # ResellerAdmin: operator on every account
     referrer: str | None = None
-    # A valid temp URL for this path: (method, object path) it was signed for.
-    tempurl: bool = False
+    # Set when a valid temp URL authorizes the request: what it reaches.
+    tempurl: TempUrlScope | None = None
 
     @property
     def authenticated(self) -> bool:
         return self.user_id is not None
 
+    def _has(self, wanted: frozenset[str]) -> bool:
+        return any(r.lower() in wanted for r in self.roles)
+
+    def _project_account(self, account: str) -> bool:
+        return (self.authenticated and self.project_id is not None
+                and account == RESELLER_PREFIX + self.project_id)
+
     def owns(self, account: str) -> bool:
+        """Swift's swift_owner: an operator role on the account's project (or reseller)."""
         if self.reseller:
             return True
-        return (self.authenticated and bool(self.roles) and self.project_id is not None
-                and account == RESELLER_PREFIX + self.project_id)
+        return self._project_account(account) and self._has(OPERATOR_ROLES)
+
+    def reads(self, account: str) -> bool:
+        """GET/HEAD anywhere in the account: its owners and the project's readers."""
+        return self.owns(account) or (self._project_account(account)
+                                      and self._has(READER_ROLES))
+
+    def temp_url_covers(self, account: str, container: str) -> bool:
+        return self.tempurl is not None and self.tempurl.covers(account, container)
 
     def deny(self, message: str = "") -> Exception:
         if not self.authenticated:
@@ -118,15 +152,16 @@ def group_allowed(caller: Caller, groups: tuple[str, ...]) -> bool:
     return any(role.lower() in lowered for role in caller.roles)
 
 
-def may_read_object(caller: Caller, account: str, read_acl: str | None) -> bool:
-    if caller.owns(account) or caller.tempurl:
+def may_read_object(caller: Caller, account: str, container: str,
+                    read_acl: str | None) -> bool:
+    if caller.reads(account) or caller.temp_url_covers(account, container):
         return True
     acl = parse_acl(read_acl)
     return referrer_allowed(caller.referrer, acl.referrers) or group_allowed(caller, acl.groups)
 
 
 def may_list(caller: Caller, account: str, read_acl: str | None) -> bool:
-    if caller.owns(account):
+    if caller.reads(account):
         return True
     acl = parse_acl(read_acl)
     if acl.listings and referrer_allowed(caller.referrer, acl.referrers):
@@ -134,12 +169,18 @@ def may_list(caller: Caller, account: str, read_acl: str | None) -> bool:
     return group_allowed(caller, acl.groups)
 
 
-def may_write_object(caller: Caller, account: str, write_acl: str | None) -> bool:
-    if caller.owns(account) or caller.tempurl:
+def may_write_object(caller: Caller, account: str, container: str,
+                     write_acl: str | None) -> bool:
+    if caller.owns(account) or caller.temp_url_covers(account, container):
         return True
     return group_allowed(caller, parse_acl(write_acl).groups)
 
 
 def require_owner(caller: Caller, account: str) -> None:
     if not caller.owns(account):
+        raise caller.deny()
+
+
+def require_reader(caller: Caller, account: str) -> None:
+    if not caller.reads(account):
         raise caller.deny()

@@ -120,7 +120,7 @@ class Containers:
 
     async def list_containers(self, caller: Caller, name: str,
                               params: ListParams) -> tuple[SwiftAccount, list[Any]]:
-        acl.require_owner(caller, name)
+        acl.require_reader(caller, name)
         async with self.db.read() as s:
             row = await s.get(SwiftAccount, name)
             items = await listing(s, select(SwiftContainer).where(
@@ -144,7 +144,7 @@ class Containers:
     def missing(self, account: str, caller: Caller | None) -> Exception:
         """What a request for an absent container gets: 404, or 401/403 for a caller who
         could not see it anyway."""
-        if caller is not None and not caller.owns(account):
+        if caller is not None and not caller.reads(account):
             return caller.deny()
         return NotFound("The resource could not be found.")
 

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.message import Message
 
-from onestack.core.object_store.acl import Caller
+from onestack.core.object_store.acl import Caller, TempUrlScope
 from onestack.core.object_store.objects import Objects, PutSpec
 from onestack.core.object_store.tempurl import DIGESTS, TempUrls, _signature
 from onestack.errors import BadRequest, OnestackError, Unauthorized
@@ -215,7 +215,8 @@ class FormPost:
         spec = PutSpec(content_type=attrs.get("content-type") or headers.get("content-type")
                        or "application/octet-stream", delete_at=delete_at)
         try:
-            await self.objects.put(Caller(tempurl=True), account, container, name,
+            await self.objects.put(Caller(tempurl=TempUrlScope(account, container)),
+                                   account, container, name,
                                    _capped(reader.body(), max_size), spec)
         except FormInvalid:
             raise

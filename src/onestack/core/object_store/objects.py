@@ -97,8 +97,8 @@ class Objects:
         async def container(name: str) -> SwiftContainer | None:
             if name not in cache:
                 row = await self.containers.get(account, name)
-                if row is not None and not acl.may_read_object(caller, account,
-                                                               row.sysmeta.get("read")):
+                if row is not None and not acl.may_read_object(
+                        caller, account, name, row.sysmeta.get("read")):
                     raise caller.deny()
                 cache[name] = row
             return cache[name]
@@ -137,7 +137,7 @@ class Objects:
         if found is None:
             raise self.containers.missing(account, caller)
         c, row = found[0], found[1]
-        if not acl.may_read_object(caller, account, c.sysmeta.get("read")):
+        if not acl.may_read_object(caller, account, cname, c.sysmeta.get("read")):
             raise caller.deny()
         if row is None or (row.delete_at is not None and row.delete_at <= now()):
             raise NotFound("The resource could not be found.")
@@ -175,7 +175,7 @@ class Objects:
         c, acct = await self.containers.with_account(account, cname)
         if c is None:
             raise self.containers.missing(account, caller)
-        if not acl.may_write_object(caller, account, c.sysmeta.get("write")):
+        if not acl.may_write_object(caller, account, cname, c.sysmeta.get("write")):
             raise caller.deny()
         return c, acct
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from onestack.core.object_store.acl import TempUrlScope
 from onestack.core.object_store.containers import Containers
 
 DIGESTS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
@@ -74,27 +75,36 @@ class TempUrls:
     def __init__(self, containers: Containers) -> None:
         self.containers = containers
 
-    async def keys(self, account: str, container: str) -> list[str]:
+    async def scoped_keys(self, account: str, container: str
+                          ) -> list[tuple[str, TempUrlScope]]:
+        """The keys that sign for this path, each with what it reaches: an account key
+        the whole account, a container key only its container (Swift's scopes)."""
         acct = await self.containers.account(account)
-        keys = [acct.meta.get("temp-url-key"), acct.meta.get("temp-url-key-2")]
+        whole = TempUrlScope(account)
+        keys = [(acct.meta.get("temp-url-key"), whole), (acct.meta.get("temp-url-key-2"), whole)]
         row = await self.containers.get(account, container)
         if row is not None:
-            keys += [row.meta.get("temp-url-key"), row.meta.get("temp-url-key-2")]
-        return [k for k in keys if k]
+            one = TempUrlScope(account, container)
+            keys += [(row.meta.get("temp-url-key"), one), (row.meta.get("temp-url-key-2"), one)]
+        return [(k, scope) for k, scope in keys if k]
+
+    async def keys(self, account: str, container: str) -> list[str]:
+        return [k for k, _ in await self.scoped_keys(account, container)]
 
     async def allows(self, query: TempUrlQuery, method: str, account: str, container: str,
-                     obj: str, paths: list[str]) -> bool:
-        """Whether the temp URL is valid for this request. ``paths``: the request path as
-        the client may have signed it (with and without the service prefix)."""
+                     obj: str, paths: list[str]) -> TempUrlScope | None:
+        """What the temp URL lets this request reach; None when it is not valid for it.
+        ``paths``: the request path as the client may have signed it (with and without the
+        service prefix)."""
         if query.expires < time.time():
-            return False
+            return None
         parsed = _signature(query.sig)
         if parsed is None:
-            return False
+            return None
         digest, wanted = parsed
         if query.prefix is not None:
             if not obj.startswith(query.prefix):
-                return False
+                return None
             signed = []
             for path in paths:
                 cut = len(path) - len(obj)
@@ -102,11 +112,11 @@ class TempUrls:
         else:
             signed = paths
         methods = [method] + (["GET", "PUT"] if method == "HEAD" else [])
-        for key in await self.keys(account, container):
+        for key, scope in await self.scoped_keys(account, container):
             for path in signed:
                 for m in methods:
                     body = f"{m}\n{query.expires}\n{path}"
                     mac = hmac.new(key.encode(), body.encode(), DIGESTS[digest]).digest()
                     if hmac.compare_digest(mac, wanted):
-                        return True
-        return False
+                        return scope
+        return None
