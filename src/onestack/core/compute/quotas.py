@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onestack.core.compute.base import Store
+from onestack.db.locks import quota_lock
 from onestack.db.models.compute import (
     ComputeQuota,
     Instance,
@@ -102,7 +103,11 @@ class Quotas(Store):
     @staticmethod
     async def instances_allowed(s: AsyncSession, project_id: str, vcpus: int, ram: int,
                                 min_count: int, max_count: int) -> int:
-        """How many of max_count instances fit the project's quota (403 if not min_count)."""
+        """How many of max_count instances fit the project's quota (403 if not min_count).
+
+        Call inside the write that inserts them: the project's compute quota lock is held
+        from here to its commit, so concurrent creates count one after the other."""
+        await quota_lock(s, "compute", project_id)
         limits = await Quotas._limits(s, project_id)
         per = {"instances": 1, "cores": vcpus, "ram": ram}
         if all(limits[resource] < 0 for resource in per):

@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onestack.core.volume.base import Store
+from onestack.db.locks import quota_lock
 from onestack.db.models.volume import Snapshot, Volume, VolumeQuota, VolumeType
 from onestack.errors import BadRequest, PayloadTooLarge
 
@@ -108,7 +109,11 @@ class Quotas:
     async def check(self, s: AsyncSession, project_id: str, vt: VolumeType | None, *,
                     volumes: int = 0, gigabytes: int = 0, snapshots: int = 0,
                     size: int | None = None) -> None:
-        """Raise 413 when adding these would pass a limit (call inside the write)."""
+        """Raise 413 when adding these would pass a limit (call inside the write).
+
+        The project's volume quota lock is held from here to the write's commit, so
+        concurrent creates, snapshots and extends count one after the other."""
+        await quota_lock(s, "volume", project_id)
         limits = await self._limits(s, project_id)
         per_volume = limits.get("per_volume_gigabytes", -1)
         if size is not None and per_volume >= 0 and size > per_volume:

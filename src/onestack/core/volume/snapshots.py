@@ -51,7 +51,9 @@ class Snapshots:
         metadata = check_metadata(body.get("metadata") or {})
         snap_id = str(uuid.uuid4())
         async with self.store.write() as s:
-            vol = await find_volume(s, caller, body.get("volume_id"))
+            # The volume's row before the quota lock, as extend takes them: the snapshot's
+            # foreign key waits on a row an extend holds, so the other order can deadlock.
+            vol = await find_volume(s, caller, body.get("volume_id"), lock=True)
             states.check("snapshot_force" if force or in_use_ok else "snapshot", vol.id,
                          vol.status)
             vt = await s.get(VolumeType, vol.type_id) if vol.type_id else None
