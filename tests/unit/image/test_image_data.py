@@ -13,10 +13,18 @@ from onestack.core.image.service import ImageService
 from onestack.db import migrate
 from onestack.db.engine import Database
 from onestack.drivers.blob import MemoryBlobStore
-from onestack.drivers.storage.qemu_img import NoProbe
 from onestack.errors import BadRequest, Conflict
 
 OWNER = Caller("p1")
+
+
+def qcow2_header(size: int = 1 << 30, incompatible: int = 0, backing: int = 0) -> bytes:
+    """A qcow2 v3 header (64 KiB clusters) as qemu-img writes one."""
+    head = (b"QFI\xfb" + (3).to_bytes(4, "big") + backing.to_bytes(8, "big") + bytes(4)
+            + (16).to_bytes(4, "big") + size.to_bytes(8, "big") + bytes(40)
+            + incompatible.to_bytes(8, "big") + bytes(16) + (4).to_bytes(4, "big")
+            + (104).to_bytes(4, "big"))
+    return head.ljust(512, b"\0")
 
 
 @pytest.fixture
@@ -24,7 +32,7 @@ async def service(tmp_path: Path) -> AsyncIterator[ImageService]:
     settings = load_settings(None, data_dir=tmp_path)
     migrate.upgrade(settings.database_url)
     db = Database(settings.database_url)
-    yield ImageService(settings, db, MemoryBlobStore(), NoProbe())
+    yield ImageService(settings, db, MemoryBlobStore())
     await db.close()
 
 
@@ -64,8 +72,27 @@ async def test_format_mismatch_keeps_it_queued(service: ImageService) -> None:
     with pytest.raises(BadRequest):
         await service.data.upload(OWNER, image_id, _chunks(b"not a qcow2 file"))
     assert (await service.images.get(OWNER, image_id)).image.status == "queued"
-    await service.data.upload(OWNER, image_id, _chunks(b"QFI\xfb", bytes(100)))
-    assert (await service.images.get(OWNER, image_id)).image.status == "active"
+    await service.data.upload(OWNER, image_id, _chunks(qcow2_header()[:100],
+                                                       qcow2_header()[100:]))
+    rec = await service.images.get(OWNER, image_id)
+    assert (rec.image.status, rec.image.virtual_size) == ("active", 1 << 30)
+
+
+@pytest.mark.parametrize(("fmt", "data", "why"), [
+    ("qcow2", qcow2_header(incompatible=4), "external data file"),
+    ("qcow2", qcow2_header(backing=512), "backing file"),
+    ("raw", qcow2_header(incompatible=4), "external data file"),
+    ("raw", qcow2_header(), "declare disk_format qcow2"),
+    ("qcow2", b"QFI\xfb" + bytes(20), "truncated"),
+    ("vmdk", b"# Disk DescriptorFile\ncreateType=\"monolithicFlat\"\n", "extents"),
+])
+async def test_unsafe_or_mismatched_data_is_refused(service: ImageService, fmt: str,
+                                                    data: bytes, why: str) -> None:
+    image_id = await _image(service, fmt)
+    with pytest.raises(BadRequest, match=why):
+        await service.data.upload(OWNER, image_id, _chunks(data))
+    assert (await service.images.get(OWNER, image_id)).image.status == "queued"
+    assert not await service.blobs.exists(f"images/{image_id}")
 
 
 async def test_stage_and_import(service: ImageService) -> None:
@@ -85,10 +112,14 @@ async def test_format_match_can_be_turned_off(tmp_path: Path) -> None:
     migrate.upgrade(settings.database_url)
     db = Database(settings.database_url)
     try:
-        lax = ImageService(settings, db, MemoryBlobStore(), NoProbe())
+        lax = ImageService(settings, db, MemoryBlobStore())
         image_id = await _image(lax, "qcow2")
         await lax.data.upload(OWNER, image_id, _chunks(b"not a qcow2 file"))
         rec = await lax.images.get(OWNER, image_id)
-        assert rec.image.status == "active"
+        assert (rec.image.status, rec.image.virtual_size) == ("active", None)
+        # Safety is not a matter of format matching: refused all the same.
+        unsafe = await _image(lax, "raw")
+        with pytest.raises(BadRequest, match="external data file"):
+            await lax.data.upload(OWNER, unsafe, _chunks(qcow2_header(incompatible=4)))
     finally:
         await db.close()

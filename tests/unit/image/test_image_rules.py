@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from onestack.api.image.data import RangeNotSatisfiable, parse_range
-from onestack.core.image import formats, listing, patch
+from onestack.core.image import listing, patch
 from onestack.errors import BadRequest, Conflict, Forbidden
 
 
@@ -69,21 +69,6 @@ def test_listing_parse() -> None:
                 [("min_ram", str(2**40))]):
         with pytest.raises(BadRequest):
             listing.parse(bad)
-
-
-def test_format_sniffing() -> None:
-    iso = bytearray(formats.SNIFF_BYTES)
-    iso[formats.ISO_OFFSET:formats.ISO_OFFSET + 5] = b"CD001"
-    assert formats.detect(b"QFI\xfb rest") == "qcow2"
-    assert formats.detect(bytes(iso)) == "iso"
-    assert formats.detect(b"anything") is None
-    formats.check("qcow2", b"QFI\xfb")
-    formats.check("raw", b"anything")
-    formats.check("iso", bytes(iso))
-    formats.check("vhd", b"not checked")
-    for fmt, head in (("qcow2", b"nope"), ("iso", b"QFI\xfb"), ("raw", b"QFI\xfb")):
-        with pytest.raises(BadRequest):
-            formats.check(fmt, head)
 
 
 def test_ranges() -> None:

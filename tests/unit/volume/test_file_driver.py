@@ -126,3 +126,34 @@ def test_contract(driver: str, tmp_path: Path) -> None:
         run(d.delete(vid))
         assert run(d.exists(vid)) is False
     run(d.delete_snapshot("s"))
+
+
+@pytest.mark.parametrize("driver", ["file", "fake"])
+def test_images_naming_host_files_never_reach_a_volume(driver: str, tmp_path: Path) -> None:
+    """CVE-2024-32498: a qcow2 naming a host file as its external data file (or backing
+    file) is refused before qemu-img reads it, even when it is already in the store."""
+    secret = tmp_path / "host-secret"
+    images = tmp_path / "images"
+    images.mkdir()
+    attack, backed = images / "data-file.qcow2", images / "backed.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-o",
+                    f"data_file={secret},data_file_raw=on", str(attack), "1M"], check=True)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
+                    str(secret), str(backed), "1M"], check=True)
+    secret.write_bytes(b"HOST-SECRET" * 1000)
+    vols = tmp_path / "vols"
+    d: VolumeDriver = FileVolumeDriver(vols) if driver == "file" else FakeVolumeDriver()
+    for image, why in ((attack, "external data file"), (backed, "backing file")):
+        async def chunks(image: Path = image) -> AsyncIterator[bytes]:
+            yield image.read_bytes()
+
+        path = str(image) if driver == "file" else None
+        with pytest.raises(StorageError, match=why):
+            run(d.copy_image_to_volume("v1", 1, "qcow2", path, chunks))
+        with pytest.raises(StorageError, match=why):  # streamed from a remote store
+            run(d.copy_image_to_volume("v1", 1, "qcow2", None, chunks))
+        with pytest.raises(StorageError, match=why):  # declared raw: refused all the same
+            run(d.copy_image_to_volume("v1", 1, "raw", None, chunks))
+        assert run(d.exists("v1")) is False
+    if driver == "file":
+        assert not vols.exists() or not any(vols.iterdir())

@@ -1,9 +1,10 @@
 """Image data: upload (queued -> saving -> active), download, stage and import.
 
-Bytes stream through the blob store in chunks and are never held whole in memory. The
-first bytes are kept aside to check the content against the declared disk format. A failed
-upload leaves the image ``killed``; content that is not the declared format is refused
-(400) and the image stays ``queued`` for a correct upload.
+Bytes stream through the blob store in chunks and are never held whole in memory. Once
+stored, the data is inspected (``formats.inspect_blob``): an image qemu-img may not safely
+open, or (with ``require_format_match``) one that is not its declared disk format, is
+refused (400), its data dropped, and the image stays ``queued`` for a correct upload, as
+Glance does. A failed upload leaves the image ``killed``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from onestack.db.models import Image
 from onestack.db.models.base import utcnow
 from onestack.drivers.blob import BlobInfo, BlobStore
 from onestack.drivers.blob.base import BlobTooLarge
-from onestack.drivers.storage.qemu_img import DiskInfo, DiskProbe
 from onestack.errors import BadRequest, Conflict, Forbidden, Gone, PayloadTooLarge
 
 log = logging.getLogger(__name__)
@@ -35,21 +35,6 @@ KNOWN_METHODS = ("glance-direct", "web-download", "copy-image", "glance-download
 STORES = ("file",)
 
 
-class Sniffer:
-    """Passes chunks through, keeping the first bytes for the format check."""
-
-    def __init__(self, source: AsyncIterator[bytes]) -> None:
-        self.source = source
-        self.head = bytearray()
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self.source:
-            if len(self.head) < formats.SNIFF_BYTES:
-                self.head += chunk[:formats.SNIFF_BYTES - len(self.head)]
-            if chunk:
-                yield chunk
-
-
 @dataclass
 class Download:
     record: ImageRecord
@@ -58,12 +43,11 @@ class Download:
 
 
 class ImageData:
-    def __init__(self, db: Database, blobs: BlobStore, probe: DiskProbe,
-                 require_format_match: bool = True) -> None:
+    def __init__(self, db: Database, blobs: BlobStore, require_format_match: bool = True
+                 ) -> None:
         self.require_format_match = require_format_match
         self.db = db
         self.blobs = blobs
-        self.probe = probe
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def _set_status(self, image_id: str, expected: str, status: str) -> bool:
@@ -90,9 +74,8 @@ class ImageData:
     async def upload(self, caller: Caller, image_id: str, chunks: AsyncIterator[bytes]) -> None:
         img = await self._begin(caller, image_id, "upload data to", "saving")
         key = data_key(image_id)
-        sniff = Sniffer(chunks)
         try:
-            info = await self.blobs.put(key, sniff.__aiter__(), max_size=MAX_IMAGE_SIZE)
+            info = await self.blobs.put(key, chunks, max_size=MAX_IMAGE_SIZE)
         except BaseException as exc:
             await self.blobs.delete(key)
             await self._set_status(image_id, "saving", "killed")
@@ -100,22 +83,20 @@ class ImageData:
                 raise PayloadTooLarge(f"Image exceeds the storage limit of {MAX_IMAGE_SIZE} "
                                       "bytes.") from exc
             raise
-        await self._finish(img, key, info, bytes(sniff.head), "saving")
+        await self._finish(img, key, info, "saving")
 
-    async def _finish(self, img: Image, key: str, info: BlobInfo, head: bytes,
-                      expected: str) -> None:
-        """Check the stored data, then make the image active (or undo and raise)."""
+    async def _finish(self, img: Image, key: str, info: BlobInfo, expected: str) -> None:
+        """Inspect the stored data, then make the image active (or undo and raise)."""
         try:
-            if self.require_format_match:
-                formats.check(img.disk_format, head)
-            disk = await self._probe(img, key, info.size)
-            if disk.backing_file:
-                raise BadRequest("Disk images with a backing file are not allowed.")
-        except BadRequest:
+            virtual_size = await formats.inspect_blob(
+                self.blobs, key, info.size, img.disk_format, self.require_format_match)
+        except Exception as exc:
+            # Refused: queued for a correct upload (Glance); broken: killed (an import
+            # goes back to queued either way).
             await self.blobs.delete(key)
-            await self._set_status(img.id, expected, "queued")
+            refused = isinstance(exc, BadRequest) or expected == "importing"
+            await self._set_status(img.id, expected, "queued" if refused else "killed")
             raise
-        virtual_size = disk.virtual_size
         async with self.db.write() as s:
             result = await s.execute(update(Image).where(
                 Image.id == img.id, Image.status == expected).values(
@@ -126,12 +107,6 @@ class ImageData:
         if not done:
             await self.blobs.delete(key)
             raise Gone(f"Image {img.id} was deleted while its data was being saved.")
-
-    async def _probe(self, img: Image, key: str, size: int) -> DiskInfo:
-        if img.disk_format in ("raw", "iso"):
-            return DiskInfo(size)
-        # Content the probe cannot read gets no virtual size.
-        return await self.probe.info(self.blobs.path(key), img.disk_format)
 
     # --- download ----------------------------------------------------------------------------
     async def download(self, caller: Caller, image_id: str) -> Download | None:
@@ -189,10 +164,9 @@ class ImageData:
 
     async def _import(self, img: Image) -> None:
         staged, key = staging_key(img.id), data_key(img.id)
-        sniff = Sniffer(self.blobs.get(staged))
         try:
-            info = await self.blobs.put(key, sniff.__aiter__(), max_size=MAX_IMAGE_SIZE)
-            await self._finish(img, key, info, bytes(sniff.head), "importing")
+            info = await self.blobs.put(key, self.blobs.get(staged), max_size=MAX_IMAGE_SIZE)
+            await self._finish(img, key, info, "importing")
         except Exception as exc:
             log.warning("import of image %s failed: %s", img.id, exc)
             await self.blobs.delete(key)

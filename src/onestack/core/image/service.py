@@ -8,15 +8,14 @@ from onestack.core.image.images import Images
 from onestack.core.image.members import Members
 from onestack.db.engine import Database
 from onestack.drivers.blob import BlobStore, FilesystemBlobStore
-from onestack.drivers.storage.qemu_img import DiskProbe
 
 
 class ImageService:
-    def __init__(self, settings: Settings, db: Database, blobs: BlobStore | None = None,
-                 probe: DiskProbe | None = None) -> None:
+    def __init__(self, settings: Settings, db: Database, blobs: BlobStore | None = None
+                 ) -> None:
         self.blobs = blobs if blobs is not None else FilesystemBlobStore(
             settings.data_dir / "images")
         self.images = Images(db, self.blobs)
-        self.data = ImageData(db, self.blobs, probe if probe is not None else DiskProbe(),
+        self.data = ImageData(db, self.blobs,
                               require_format_match=settings.image.require_format_match)
         self.members = Members(db)

@@ -13,6 +13,7 @@ from onestack.drivers.storage.base import (
     VolumeDriver,
     check_format,
 )
+from onestack.drivers.storage.inspector import ImageRefused, check
 
 
 @dataclass
@@ -80,6 +81,10 @@ class FakeVolumeDriver(VolumeDriver):
         self._check("copy_image_to_volume")
         check_format(disk_format)
         data = b"".join([c async for c in chunks()])
+        try:  # the same image check as the real drivers, on the bytes in memory
+            check(lambda offset, length: data[offset:offset + length], len(data), disk_format)
+        except ImageRefused as exc:
+            raise StorageError(f"The image cannot be used: {exc}") from exc
         if len(data) > size_gb * GiB:
             raise StorageError("image is larger than the volume")
         self.volumes[volume_id] = FakeDisk(size_gb, data)

@@ -3,7 +3,11 @@
 ``volume-<id>.qcow2`` and ``snapshot-<id>.qcow2`` in ``volumes_path``. Every change is made
 in a ``.part`` file first and renamed into place, so a crash never leaves a half-made volume
 under its real name (``sweep_partial`` removes the leftovers). qemu-img does every copy and
-conversion, always with an explicit source format (no format probing of user data).
+conversion, always with an explicit source format (no format probing of user data), and
+every source it reads is first checked to name no file but itself (``qemu_img.verify``: a
+tenant's image with a backing file, an external data file or vmdk extents would otherwise
+make qemu-img, as root, copy host files into the volume) and then opened with its backing
+chain cut off (``qemu_img.source``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from onestack.drivers.storage import qemu_img
 from onestack.drivers.storage.base import (
     ChunkSource,
     GiB,
@@ -26,6 +31,7 @@ from onestack.drivers.storage.base import (
     VolumeDriver,
     check_format,
 )
+from onestack.drivers.storage.inspector import ImageRefused
 
 log = logging.getLogger(__name__)
 TIMEOUT = 3600.0
@@ -82,14 +88,24 @@ class FileVolumeDriver(VolumeDriver):
             raise StorageError(f"qemu-img {args[0]} failed: {why}")
         return out
 
-    async def virtual_size(self, path: Path, fmt: str = "qcow2") -> int:
-        out = await self._run("info", "--output", "json", "-f", fmt, str(path))
+    async def _verify(self, path: Path, disk_format: str) -> int:
+        """Check a disk before qemu-img reads it; its virtual size."""
+        try:
+            found = await qemu_img.verify(self.qemu_img, path, disk_format)
+        except ImageRefused as exc:
+            raise StorageError(f"The image cannot be used: {exc}") from exc
+        return found.virtual_size
+
+    async def virtual_size(self, path: Path) -> int:
+        """Of one of this driver's own qcow2 files."""
+        out = await self._run("info", "--force-share", "--output=json",
+                              qemu_img.source(path, "qcow2"))
         try:
             info = json.loads(out)
         except ValueError as exc:
             raise StorageError("qemu-img info gave no JSON") from exc
-        if info.get("backing-filename"):
-            raise StorageError("images with a backing file cannot be copied to a volume")
+        if qemu_img.foreign_files(info, os.path.abspath(path)):
+            raise StorageError(f"{path.name} names a file other than itself")
         return int(info["virtual-size"])
 
     async def _resize_to(self, path: Path, size_gb: int) -> None:
@@ -111,9 +127,10 @@ class FileVolumeDriver(VolumeDriver):
     async def _copy(self, src: Path, final: Path, size_gb: int | None) -> None:
         if not src.exists():
             raise StorageError(f"{src.name} does not exist on this host")
+        await self._verify(src, "qcow2")
 
         async def steps(part: Path) -> None:
-            await self._run("convert", "-f", "qcow2", "-O", "qcow2", str(src), str(part))
+            await self._run("convert", "-O", "qcow2", qemu_img.source(src, "qcow2"), str(part))
             if size_gb is not None:
                 await self._resize_to(part, size_gb)
 
@@ -160,12 +177,14 @@ class FileVolumeDriver(VolumeDriver):
                 download = self._part(final.with_name(final.name + ".image"))
                 await _write(download, chunks())
                 path = str(download)
-            if await self.virtual_size(Path(path), fmt) > size_gb * GiB:
+            source = Path(path)
+            if await self._verify(source, disk_format) > size_gb * GiB:
                 raise StorageError(f"The image's virtual size is larger than the volume "
                                    f"({size_gb} GiB).")
 
             async def steps(part: Path) -> None:
-                await self._run("convert", "-f", fmt, "-O", "qcow2", str(path), str(part))
+                await self._run("convert", "-O", "qcow2", qemu_img.source(source, fmt),
+                                str(part))
                 await self._resize_to(part, size_gb)
 
             await self._make(final, steps)
@@ -180,9 +199,10 @@ class FileVolumeDriver(VolumeDriver):
         src = self.volume_path(volume_id)
         if not src.exists():
             raise StorageError(f"volume {volume_id} has no file on this host")
+        await self._verify(src, "qcow2")
         out = self._part(src.with_name(src.name + ".upload"))
         try:
-            await self._run("convert", "-f", "qcow2", "-O", fmt, str(src), str(out))
+            await self._run("convert", "-O", fmt, qemu_img.source(src, "qcow2"), str(out))
             with out.open("rb") as fh:
                 while chunk := await asyncio.to_thread(fh.read, CHUNK):
                     yield chunk

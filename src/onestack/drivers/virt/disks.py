@@ -1,10 +1,13 @@
 """A guest's local disks, made from images: the base image cache, root overlays, ephemeral
 and swap disks, and config drives.
 
-- Base images live in ``<instances>/_base/<image id>.qcow2``: downloaded once, always
-  converted (``qemu-img convert``), which flattens any backing chain a user's qcow2 might name
-  (a backing file in an uploaded image must never open a host file) and checks that the
-  content is the format it claims.
+- Base images live in ``<instances>/_base/<image id>.qcow2``: downloaded once, checked,
+  then converted (``qemu-img convert``). The check (``storage.qemu_img.verify``: a header
+  parser of our own, then qemu-img's view with the backing chain cut off) refuses an image
+  that names any file but itself (a backing file, a qcow2 external data file, vmdk extents)
+  or that is not the format it claims: converting such an image as root would copy host
+  files into the guest's disk. The convert opens the download with ``backing: null``.
+- The only backing chains are ours: a root overlay on its base, both made here.
 - A root disk is a qcow2 overlay on its base, grown to the flavor's ``root_gb`` when that is
   larger than the image (``root_gb`` 0: the image's own size).
 - Ephemeral and swap disks are blank qcow2 files; the config drive is an ISO 9660 image
@@ -24,6 +27,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from onestack.drivers.storage import qemu_img as image_check
+from onestack.drivers.storage.inspector import ImageRefused
 from onestack.drivers.virt.base import VirtError
 from onestack.drivers.virt.qemu.process import run_tool
 
@@ -74,10 +79,14 @@ class DiskBuilder:
             with tempfile.TemporaryDirectory(prefix=f".{image_id}-", dir=self.base_dir) as tmp:
                 download = Path(tmp) / "download"
                 await fetch(download)
+                try:
+                    await image_check.verify(self.qemu_img, download, disk_format)
+                except ImageRefused as exc:
+                    raise VirtError(f"image {image_id} cannot be booted: {exc}") from exc
                 converted = Path(tmp) / "base.qcow2"
                 try:
-                    await self._img("convert", "-f", fmt, "-O", "qcow2", str(download),
-                                    str(converted))
+                    await self._img("convert", "-O", "qcow2",
+                                    image_check.source(download, fmt), str(converted))
                 except VirtError as exc:
                     raise VirtError(f"image {image_id} is not a usable {disk_format} disk: "
                                     f"{exc}") from exc
