@@ -21,8 +21,9 @@ from onestack.drivers.virt.qemu.cmdline import (
     spec_from_json,
     spec_to_json,
 )
+from onestack.drivers.virt.qemu.console import read_console
 from onestack.drivers.virt.qemu.control import power_state
-from onestack.drivers.virt.qemu.driver import absolute, read_console
+from onestack.drivers.virt.qemu.driver import absolute
 from onestack.drivers.virt.qemu.host import (
     PROBE_SECTOR,
     parse_cpuinfo,
@@ -70,7 +71,7 @@ def test_command_line_tcg() -> None:
         f"type=1,manufacturer=Onestack,product=Onestack Compute,serial={UUID}"]
     chardevs = args_after(cmd, "-chardev")
     assert "socket,id=qmp,path=/srv/instances/x/qmp.sock,server=on,wait=off" in chardevs
-    assert "file,id=serial0,path=/srv/instances/x/console.log,append=on" in chardevs
+    assert "socket,id=serial0,path=/srv/instances/x/console.sock,reconnect=1" in chardevs
     assert ("socket,id=qmp-status,path=/srv/instances/x/qmp-status.sock,server=on,wait=off"
             in chardevs)
     assert args_after(cmd, "-mon") == ["chardev=qmp,mode=control",
@@ -202,14 +203,15 @@ def test_probe_sector_is_a_boot_sector() -> None:
 
 
 def test_console_tail(tmp_path: Path) -> None:
-    log = tmp_path / "console.log"
-    assert read_console(log, None) == ""
+    files = GuestFiles(tmp_path)
+    log = files.console
+    assert read_console(files, None) == ""
     log.write_bytes(b"one\r\ntwo\r\nthree\r\n")
-    assert read_console(log, None) == "one\ntwo\nthree\n"
-    assert read_console(log, 2) == "two\nthree\n"
-    assert read_console(log, 0) == ""
+    assert read_console(files, None) == "one\ntwo\nthree\n"
+    assert read_console(files, 2) == "two\nthree\n"
+    assert read_console(files, 0) == ""
     log.write_bytes(b"x" * (2 * 1024 * 1024) + b"\nlast line")
-    assert read_console(log, None) == "last line\n"
+    assert read_console(files, None) == "last line\n"
 
 
 def test_live_migration_target_waits_paused() -> None:

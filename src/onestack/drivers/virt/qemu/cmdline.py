@@ -49,7 +49,22 @@ class GuestFiles:
 
     @property
     def console(self) -> Path:
+        """The guest's newest console output, written by its console logger."""
         return self.instance_dir / "console.log"
+
+    @property
+    def console_rotated(self) -> Path:
+        """The console output before ``console`` (the logger's one rotated file)."""
+        return self.instance_dir / "console.log.0"
+
+    @property
+    def console_socket(self) -> Path:
+        """The console logger's socket; the guest's serial port connects to it."""
+        return self.instance_dir / "console.sock"
+
+    @property
+    def logger_pidfile(self) -> Path:
+        return self.instance_dir / "console-logger.pid"
 
     @property
     def log(self) -> Path:
@@ -62,7 +77,8 @@ class GuestFiles:
 
     def owned(self) -> list[Path]:
         """Every file the driver may create (what a failed spawn removes)."""
-        return [self.spec, self.pidfile, self.qmp, self.status_qmp, self.console, self.log,
+        return [self.spec, self.pidfile, self.qmp, self.status_qmp, self.console,
+                self.console_rotated, self.console_socket, self.logger_pidfile, self.log,
                 self.state, self.state.with_name(self.state.name + ".part")]
 
 
@@ -197,8 +213,9 @@ def build_command(spec: GuestSpec, accel: str, *, qemu: str = "qemu-system-x86_6
            "-mon", "chardev=qmp,mode=control",
            "-chardev", f"socket,id=qmp-status,path={opt(files.status_qmp)},server=on,wait=off",
            "-mon", "chardev=qmp-status,mode=control",
-           # append=on: a reboot (a new process) keeps what the console said before.
-           "-chardev", f"file,id=serial0,path={opt(files.console)},append=on",
+           # The serial port is a client of the guest's console logger (console.py), which
+           # caps and rotates console.log; reconnect: a restarted logger is found again.
+           "-chardev", f"socket,id=serial0,path={opt(files.console_socket)},reconnect=1",
            "-serial", "chardev:serial0",
            "-pidfile", str(files.pidfile),
            # The daemon's stderr (runtime errors) goes here; QEMU truncates it at start.

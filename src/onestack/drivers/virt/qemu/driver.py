@@ -2,7 +2,9 @@
 
 Layout: each guest owns its instance directory (``GuestSpec.instance_dir``): ``guest.json``
 (the spec it was started with), ``qemu.pid``, ``qmp.sock``, ``console.log`` (appended across
-restarts), ``qemu.log`` and, while suspended, ``suspend.state``. The driver finds its guests
+restarts, capped and rotated into ``console.log.0`` by the guest's console logger, which
+listens on ``console.sock``: see console.py), ``qemu.log`` and, while suspended,
+``suspend.state``. The driver finds its guests
 under ``instances_dir``: ``instances_dir/<uuid>`` is the instance directory itself or, when
 the agent put it elsewhere, a symlink to it. A new driver object on the same
 ``instances_dir`` (Onestack restarted) adopts every guest found there.
@@ -20,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from onestack.drivers.virt.base import (
     VirtDriver,
     VirtError,
 )
-from onestack.drivers.virt.qemu import host, hotplug, migration, process
+from onestack.drivers.virt.qemu import console, host, hotplug, migration, process
 from onestack.drivers.virt.qemu.cmdline import (
     GuestFiles,
     build_command,
@@ -47,32 +48,12 @@ from onestack.drivers.virt.qemu.cmdline import (
 from onestack.drivers.virt.qemu.control import GuestControl
 from onestack.drivers.virt.qemu.qmp import QmpClient, QmpError
 
-MAX_CONSOLE_BYTES = 1024 * 1024
-
 
 def absolute(spec: GuestSpec) -> GuestSpec:
     """QEMU runs daemonized in ``/``: every path it is given must be absolute."""
     disks = [dataclasses.replace(d, path=Path(d.path).absolute()) for d in spec.disks]
     return dataclasses.replace(spec, instance_dir=Path(spec.instance_dir).absolute(),
                                disks=disks)
-
-
-def read_console(path: Path, length: int | None) -> str:
-    try:
-        with path.open("rb") as f:
-            size = f.seek(0, os.SEEK_END)
-            f.seek(max(0, size - MAX_CONSOLE_BYTES))
-            data = f.read()
-    except FileNotFoundError:
-        return ""
-    lines = data.decode(errors="replace").replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    if size > MAX_CONSOLE_BYTES:
-        lines = lines[1:]  # cut in the middle of a line
-    if lines and lines[-1] == "":
-        lines.pop()
-    if length is not None:
-        lines = lines[-length:] if length > 0 else []
-    return "".join(line + "\n" for line in lines)
 
 
 class QemuDriver(VirtDriver):
@@ -83,13 +64,14 @@ class QemuDriver(VirtDriver):
     def __init__(self, instances_dir: Path | str | None = None, *, accel: str | None = None,
                  qemu: str = "qemu-system-x86_64", qemu_img: str = "qemu-img",
                  soft_reboot_timeout: float = 60.0, qmp_timeout: float = 10.0,
-                 save_timeout: float = 300.0) -> None:
+                 save_timeout: float = 300.0, console_cap: int = console.LOG_CAP) -> None:
         self.instances_dir = Path(instances_dir or default_data_dir() / "instances").absolute()
         self.qemu = qemu
         self.qemu_img = qemu_img
         self.soft_reboot_timeout = soft_reboot_timeout
         self.qmp_timeout = qmp_timeout
         self.save_timeout = save_timeout
+        self.console_cap = console_cap
         self._accel = accel
         self._accel_lock = asyncio.Lock()
         self._locks: dict[str, asyncio.Lock] = {}
@@ -152,6 +134,7 @@ class QemuDriver(VirtDriver):
             raise VirtError(f"guest {spec.uuid}: missing disk files {missing}")
         cmd = build_command(spec, await self.accelerator(), qemu=self.qemu, incoming=incoming,
                             live_incoming=live_incoming)
+        await console.ensure_logger(files, spec.uuid, self.console_cap)
         await process.start_daemon(cmd, files.log)
         if process.guest_pid(files.pidfile, spec.uuid) is None:
             raise VirtError(f"QEMU for guest {spec.uuid} exited right after starting: "
@@ -161,7 +144,11 @@ class QemuDriver(VirtDriver):
         spec = spec_from_json(files.spec.read_text())
         control = self._control(files, uuid)
         state = await control.power_state()
-        return GuestInfo(uuid, state, control.pid(), spec.vcpus, spec.memory_mb)
+        pid = control.pid()
+        if pid is not None and console.needs_logger(pid, files):
+            # its logger died (killed, out of memory): QEMU's reconnect finds the new one
+            await console.ensure_logger(files, uuid, self.console_cap)
+        return GuestInfo(uuid, state, pid, spec.vcpus, spec.memory_mb)
 
     # -- the contract ---------------------------------------------------------------------
 
@@ -213,6 +200,7 @@ class QemuDriver(VirtDriver):
                             qmp, address, migrated_disks(spec))
             except BaseException:
                 await self._control(files, spec.uuid).hard_stop(grace=2.0)
+                await console.stop_logger(files)
                 for path in files.owned():
                     path.unlink(missing_ok=True)
                 if made_dir:
@@ -227,6 +215,9 @@ class QemuDriver(VirtDriver):
             targets = {d for d in (located and located.instance_dir, instance_dir) if d}
             files = located or GuestFiles(Path(instance_dir or self.instances_dir / uuid))
             await self._control(files, uuid).hard_stop(grace=2.0)
+            for target in {files.instance_dir, *targets}:
+                for where in {Path(target).absolute(), Path(target).resolve()}:
+                    await console.stop_logger(GuestFiles(where))
             for target in (Path(t).absolute() for t in targets):
                 if target.is_symlink():
                     real = target.resolve()
@@ -312,7 +303,7 @@ class QemuDriver(VirtDriver):
         files = GuestFiles(instance_dir.absolute())
         if not files.spec.is_file() and self._locate(uuid) is None:
             raise GuestNotFound(f"no guest {uuid} on this host")
-        return await asyncio.to_thread(read_console, files.console, length)
+        return await asyncio.to_thread(console.read_console, files, length)
 
     async def _running(self, uuid: str) -> GuestFiles:
         files = self._need(uuid)
