@@ -39,6 +39,9 @@ class Constraints:
     max_containers_per_extraction: int = 10000
     max_failed_extractions: int = 1000
     max_dlo_segments: int = 10000
+    # not advertised: what one extract-archive may expand to
+    max_extracted_bytes: int = 5 * 1024**3
+    max_objects_per_extraction: int = 100000
 
 
 CONSTRAINTS = Constraints()

@@ -1,7 +1,8 @@
 """Bulk middleware: delete many objects/containers in one request, and extract archives
 (tar, tar.gz, tar.bz2) into containers and objects.
 
-An archive is spooled to a temporary file (never held in memory) and its members are
+An archive is spooled to a temporary file (never held in memory), its headers are checked
+(``archive.py``: bytes, member count, sparse members, new containers), and its members are
 streamed into the object store one by one, through the same write path as a PUT.
 """
 
@@ -17,7 +18,9 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote, unquote
 
+from onestack.core.object_store import archive
 from onestack.core.object_store.acl import Caller
+from onestack.core.object_store.archive import ArchiveLimits
 from onestack.core.object_store.base import CONSTRAINTS
 from onestack.core.object_store.containers import Containers, ContainerSettings
 from onestack.core.object_store.objects import Objects, PutSpec
@@ -106,15 +109,20 @@ class Bulk:
 
     async def extract(self, caller: Caller, account: str, container: str | None,
                       body: AsyncIterator[bytes], fmt: str) -> BulkResult:
+        """Extract an archive: spooled to disk, its headers surveyed (sizes, count, sparse
+        members, new containers) before a byte is written, then its members stored."""
         if fmt not in MODES:
             raise BadRequest(f"Unsupported archive format {fmt!r}; use tar, tar.gz or tar.bz2")
         result = BulkResult("extract")
+        limits = ArchiveLimits(max_bytes=CONSTRAINTS.max_extracted_bytes,
+                               max_members=CONSTRAINTS.max_objects_per_extraction,
+                               max_containers=CONSTRAINTS.max_containers_per_extraction)
         fh = await self._spool(body)
         try:
-            try:
-                tar = await asyncio.to_thread(lambda: tarfile.open(fileobj=fh, mode="r:*"))  # noqa: SIM115
-            except (tarfile.TarError, EOFError, OSError) as exc:
-                raise BadRequest("Invalid Tar File: " + str(exc)) from exc
+            plan = await asyncio.to_thread(_survey, fh, container, limits)
+            new = plan.containers - await self.containers.existing(account, plan.containers)
+            archive.check_new_containers(len(new), limits)
+            tar = await asyncio.to_thread(archive.open_tar, fh, limits)
             with tar:
                 await self._extract_members(caller, account, container, tar, result)
         finally:
@@ -124,20 +132,19 @@ class Bulk:
     async def _extract_members(self, caller: Caller, account: str, base: str | None,
                                tar: tarfile.TarFile, result: BulkResult) -> None:
         known: set[str] = set()
+        items = archive.members(tar)
         while True:
             try:
-                member = await asyncio.to_thread(tar.next)
-            except (tarfile.TarError, EOFError, OSError) as exc:
+                member = await asyncio.to_thread(next, items, None)
+            except BadRequest as exc:
                 result.fatal = "400 Bad Request"
-                result.errors.append(["", f"Invalid Tar File: {exc}"])
+                result.errors.append(["", exc.message])
                 return
             if member is None:
                 return
             if not member.isfile():
                 continue
-            path = member.name
-            while path.startswith(("./", "/")):
-                path = path[2:] if path.startswith("./") else path[1:]
+            path = archive.member_path(member)
             if base:
                 container, name = base, path
             else:
@@ -161,6 +168,11 @@ class Bulk:
                 result.errors.append([quote(f"/{container}/{name}"), _status(exc)])
                 if len(result.errors) >= CONSTRAINTS.max_failed_extractions:
                     return
+
+
+def _survey(fh: IO[bytes], base: str | None, limits: ArchiveLimits) -> archive.Survey:
+    with archive.open_tar(fh, limits) as tar:
+        return archive.survey(tar, base, limits)
 
 
 async def _chunks(fh: IO[bytes]) -> AsyncIterator[bytes]:

@@ -132,6 +132,18 @@ class Containers:
         params = {"account": account, "name": name}
         return await self.db.run_read(lambda s: s.execute(_GET, params).scalar_one_or_none())
 
+    async def existing(self, account: str, names: set[str]) -> set[str]:
+        """Which of ``names`` are containers of the account (one query per 1,000 names)."""
+        found: set[str] = set()
+        ordered = sorted(names)
+        for i in range(0, len(ordered), 1000):
+            part = ordered[i:i + 1000]
+            async with self.db.read() as s:
+                found.update((await s.execute(select(SwiftContainer.name).where(
+                    SwiftContainer.account == account,
+                    SwiftContainer.name.in_(part)))).scalars())
+        return found
+
     async def with_account(self, account: str, name: str
                            ) -> tuple[SwiftContainer | None, SwiftAccount]:
         """The container and its account in one query (the write path needs both)."""
