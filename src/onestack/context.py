@@ -36,6 +36,23 @@ class RequestContext:
         return self.user_id is not None or self.is_admin
 
     @property
+    def scope(self) -> str:
+        """The token's scope: project, domain, system or unscoped."""
+        if self.project_id is not None:
+            return "project"
+        if self.domain_id is not None:
+            return "domain"
+        if self.system_scope is not None:
+            return "system"
+        return "unscoped"
+
+    @property
+    def scope_text(self) -> str:
+        if self.scope == "unscoped":
+            return "unscoped"
+        return f"{self.scope}-scoped"
+
+    @property
     def has_admin_role(self) -> bool:
         return self.is_admin or "admin" in self.roles
 

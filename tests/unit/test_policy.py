@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from onestack.api.common.policy import Enforcer, Rule
+from onestack.api.common.policy import Enforcer, Rule, project_scoped
 from onestack.context import RequestContext
 from onestack.errors import ConfigError, Forbidden
 
@@ -71,3 +73,32 @@ def test_override_file(tmp_path: pytest.TempPathFactory) -> None:
     e = Enforcer([Rule("x", "role:admin")], path)
     assert e.authorize("x", ctx(["auditor"]), {})
     assert not e.authorize("x", ctx(["admin"]), {})
+
+
+def test_project_scoped_rules_refuse_other_scopes_before_the_check() -> None:
+    """A rule serving project tokens refuses unscoped, domain- and system-scoped callers
+    (even with "@"), saying which scope is needed; admins pass."""
+    e = Enforcer(project_scoped([Rule("open", "@"), Rule("mine", "project_id:%(project_id)s")]))
+    unscoped = RequestContext(user_id="u1")
+    domain = RequestContext(user_id="u1", domain_id="default", roles=["reader"])
+    system = RequestContext(user_id="u1", system_scope="all", roles=["reader"])
+    for who, text in ((unscoped, "unscoped"), (domain, "domain-scoped"),
+                      (system, "system-scoped")):
+        assert not e.authorize("open", who, {})
+        with pytest.raises(Forbidden, match=f"needs a project-scoped token.*{text}"):
+            e.enforce_scope("open", who)
+        with pytest.raises(Forbidden, match="OS_PROJECT_NAME"):
+            e.enforce("mine", who, {"project_id": None})
+    assert e.authorize("open", ctx(["reader"]), {})
+    assert e.authorize("mine", ctx(["reader"]), {"project_id": "p1"})
+    assert e.authorize("open", RequestContext(user_id="u1", system_scope="all",
+                                              roles=["admin"]), {})
+
+
+def test_scope_survives_an_override_file(tmp_path: Path) -> None:
+    """An operator's policy file changes the check string, not the scope it serves."""
+    f = tmp_path / "policy.yaml"
+    f.write_text('open: "@"\n')
+    e = Enforcer(project_scoped([Rule("open", "!")]), f)
+    assert e.authorize("open", ctx(["reader"]), {})
+    assert not e.authorize("open", RequestContext(user_id="u1"), {})

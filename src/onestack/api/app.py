@@ -191,6 +191,7 @@ class OnestackApp:
             elif route.auth:
                 raise Unauthorized("The request you have made requires authentication.")
             if route.rule is not None:
+                self.runtime.policy.enforce_scope(route.rule, ctx)  # before any lookup
                 target = (await route.target(req) if route.target is not None
                           else default_target(params))
                 self.runtime.policy.enforce(route.rule, ctx, target)

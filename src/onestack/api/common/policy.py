@@ -163,6 +163,18 @@ class Rule:
     name: str
     check_str: str
     description: str = ""
+    # The token scopes the rule serves (oslo.policy's scope_types): ("project",) for a
+    # project's resources. None: any scope. A caller of another scope is refused before the
+    # check string is looked at (admins excepted), so a token without a project never acts
+    # on the pseudo-project "".
+    scope_types: tuple[str, ...] | None = None
+
+
+def project_scoped(rules: list[Rule]) -> list[Rule]:
+    """The rules, each serving project-scoped tokens only (Nova, Cinder, Glance, Neutron)."""
+    for rule in rules:
+        rule.scope_types = ("project",)
+    return rules
 
 
 class Enforcer:
@@ -170,6 +182,7 @@ class Enforcer:
         self.rules: dict[str, Rule] = {r.name: r for r in defaults}
         if override_file:
             self._load_overrides(Path(override_file))
+        self._scopes = {r.name: r.scope_types for r in defaults if r.scope_types}
         self._compiled = {name: parse(rule.check_str) for name, rule in self.rules.items()}
 
     def _load_overrides(self, path: Path) -> None:
@@ -192,13 +205,34 @@ class Enforcer:
         creds["_roles_lower"] = {r.lower() for r in ctx.roles}
         return creds
 
+    def scope_refusal(self, rule: str, ctx: RequestContext) -> str | None:
+        """Why the caller's token scope cannot serve ``rule`` (None: it can). Admins pass:
+        a system-scoped admin still lists and manages every project's resources."""
+        scopes = self._scopes.get(rule)
+        if not scopes or ctx.is_admin or ctx.scope in scopes or ctx.has_admin_role:
+            return None
+        wanted = " or ".join(scopes)
+        return (f"The action {rule} needs a {wanted}-scoped token, and this token is "
+                f"{ctx.scope_text}. Authenticate with a {wanted} scope (e.g. set "
+                f"OS_PROJECT_NAME and OS_PROJECT_DOMAIN_NAME) on which you hold a role.")
+
     def authorize(self, rule: str, ctx: RequestContext, target: Mapping[str, Any]) -> bool:
         if ctx.is_admin:
             return True
         if rule not in self._compiled:
             raise ConfigError(f"no policy rule named {rule}")
+        if self.scope_refusal(rule, ctx) is not None:
+            return False
         return self.check_rule(rule, self.credentials(ctx), target)
 
+    def enforce_scope(self, rule: str, ctx: RequestContext) -> None:
+        """Refuse a token of the wrong scope, before a route's target looks anything up
+        (an unscoped token learns nothing, not even whether an id exists)."""
+        refusal = self.scope_refusal(rule, ctx)
+        if refusal is not None:
+            raise Forbidden(refusal)
+
     def enforce(self, rule: str, ctx: RequestContext, target: Mapping[str, Any]) -> None:
+        self.enforce_scope(rule, ctx)
         if not self.authorize(rule, ctx, target):
             raise Forbidden(f"You are not authorized to perform the requested action: {rule}.")

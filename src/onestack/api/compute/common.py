@@ -11,7 +11,7 @@ from onestack.api.common.jsonbody import json_response
 from onestack.api.common.microversions import Version, req_version
 from onestack.api.common.request import ApiRequest
 from onestack.core.compute.base import Caller
-from onestack.errors import BadRequest
+from onestack.errors import BadRequest, Forbidden
 
 API = "/v2.1"
 
@@ -37,9 +37,22 @@ def is_admin(req: ApiRequest) -> bool:
     return bool(admin)
 
 
+async def policy_target(req: ApiRequest) -> dict[str, Any]:
+    """Nova's policy target: the project a path names (quota sets, usage) or the caller's,
+    and the caller's user (key pairs are the user's)."""
+    return {"project_id": req.params.get("project_id") or req.ctx.project_id,
+            "user_id": req.ctx.user_id}
+
+
 def caller(req: ApiRequest) -> Caller:
-    return Caller(req.ctx.project_id or "", req.ctx.user_id or "", is_admin(req),
-                  req.ctx.request_id)
+    """Who acts, for the core. Only admins act without a project (the policy refuses other
+    tokens without one first): nothing lands in, or is read from, a project "" shared by
+    every unscoped caller."""
+    admin = is_admin(req)
+    if req.ctx.project_id is None and not admin:
+        raise Forbidden("This action needs a project-scoped token: authenticate with a "
+                        "project (e.g. set OS_PROJECT_NAME) on which you hold a role.")
+    return Caller(req.ctx.project_id or "", req.ctx.user_id or "", admin, req.ctx.request_id)
 
 
 def version(req: ApiRequest) -> Version:

@@ -8,7 +8,7 @@ from typing import Any
 
 from onestack.api.common.faults import nova_fault
 from onestack.api.common.microversions import Microversions
-from onestack.api.common.policy import Rule
+from onestack.api.common.policy import Rule, project_scoped
 from onestack.api.common.request import ApiRequest
 from onestack.api.common.routing import Route, ServiceApi
 from onestack.api.compute import (
@@ -22,6 +22,7 @@ from onestack.api.compute import (
     servers,
     volume_attachments,
 )
+from onestack.api.compute.common import policy_target
 from onestack.core.identity.bootstrap import ServiceEntry
 
 MICROVERSIONS = Microversions("compute", misc.MIN_VERSION, misc.MAX_VERSION,
@@ -34,49 +35,67 @@ ADMIN = "rule:admin_api"
 FLV = V + "/flavors/{flavor_id}"
 SRV = V + "/servers/{server_id}"
 
-RULES: list[Rule] = [
+ADMIN_OR_OWNER = "(rule:context_is_admin) or user_id:%(user_id)s"  # key pairs: the user's
+READER = "rule:project_reader_or_admin"
+MEMBER = "rule:project_member_or_admin"
+
+# Nova's defaults (nova/policies/*.py): readers of a project read it, members change it,
+# admins do anything; key pairs belong to their user. Every rule serves project-scoped
+# tokens only. The target is the caller's project and user (compute.common.policy_target),
+# or the project a path names (quota sets, usage); whether a server, group or attachment
+# belongs to the caller's project is the core's lookup (another project's: 404, as Nova).
+RULES: list[Rule] = project_scoped([
     Rule("context_is_admin", "role:admin"),
     Rule("admin_api", "role:admin"),
+    Rule("project_member_api", "role:member and project_id:%(project_id)s"),
+    Rule("project_reader_api", "role:reader and project_id:%(project_id)s"),
+    Rule("project_member_or_admin", "rule:project_member_api or rule:context_is_admin"),
+    Rule("project_reader_or_admin", "rule:project_reader_api or rule:context_is_admin"),
     *(Rule(P + name, ADMIN) for name in (
         "os-flavor-manage:create", "os-flavor-manage:update", "os-flavor-manage:delete",
         "os-flavor-extra-specs:create", "os-flavor-extra-specs:update",
         "os-flavor-extra-specs:delete", "os-flavor-access", "os-flavor-access:add_tenant_access",
         "os-flavor-access:remove_tenant_access", "os-availability-zone:detail",
-        "os-quota-sets:update", "os-quota-sets:delete", "os-services:list",
-        "os-services:update", "os-services:delete", "os-hypervisors:list",
-        "os-hypervisors:list-detail", "os-hypervisors:show", "os-hypervisors:statistics",
-        "os-hypervisors:search", "os-hypervisors:servers", "os-migrations:index",
-        "os-server-migrations:index", "os-server-migrations:show",
+        "os-quota-sets:update", "os-quota-sets:delete", "os-quota-class-sets:show",
+        "os-services:list", "os-services:update", "os-services:delete",
+        "os-hypervisors:list", "os-hypervisors:list-detail", "os-hypervisors:show",
+        "os-hypervisors:statistics", "os-hypervisors:search", "os-hypervisors:servers",
+        "os-migrations:index", "os-server-migrations:index", "os-server-migrations:show",
         "os-server-migrations:delete", "os-server-migrations:force_complete",
         "os-simple-tenant-usage:list", "servers:index:get_all_tenants",
         "servers:detail:get_all_tenants")),
-    *(Rule(P + name, "") for name in (
-        "flavors:index", "flavors:show", "os-flavor-extra-specs:index",
-        "os-flavor-extra-specs:show", "os-keypairs:create", "os-keypairs:index",
-        "os-keypairs:show", "os-keypairs:delete", "os-availability-zone:list", "limits",
-        "os-quota-sets:show", "os-quota-sets:detail", "os-quota-sets:defaults",
-        "os-quota-class-sets:show", "os-simple-tenant-usage:show", "servers:create",
-        "servers:index", "servers:detail", "servers:show", "servers:update",
-        "servers:delete", "servers:action", "os-server-tags:index", "os-server-tags:show",
+    # no rule upstream (flavors) or "@" (zones, limits, quota defaults): any project user
+    *(Rule(P + name, "@") for name in (
+        "flavors:index", "flavors:show", "os-availability-zone:list", "limits",
+        "os-quota-sets:defaults")),
+    *(Rule(P + name, ADMIN_OR_OWNER) for name in (
+        "os-keypairs:create", "os-keypairs:index", "os-keypairs:show", "os-keypairs:delete")),
+    *(Rule(P + name, READER) for name in (
+        "os-flavor-extra-specs:index", "os-flavor-extra-specs:show", "os-quota-sets:show",
+        "os-quota-sets:detail", "os-simple-tenant-usage:show", "servers:index",
+        "servers:detail", "servers:show", "os-server-tags:index", "os-server-tags:show",
+        "server-metadata:index", "server-metadata:show", "os-instance-actions:list",
+        "os-instance-actions:show", "os-server-groups:index", "os-server-groups:show",
+        "ips:index", "ips:show", "os-security-groups:list", "os-security-groups:show",
+        "os-security-groups:list-by-server", "os-attach-interfaces:list",
+        "os-attach-interfaces:show", "images:index", "images:show",
+        "os-volumes-attachments:index", "os-volumes-attachments:show")),
+    *(Rule(P + name, MEMBER) for name in (
+        "servers:create", "servers:update", "servers:delete", "servers:action",
         "os-server-tags:update", "os-server-tags:update_all", "os-server-tags:delete",
-        "os-server-tags:delete_all", "server-metadata:index", "server-metadata:show",
-        "server-metadata:create", "server-metadata:update", "server-metadata:update_all",
-        "server-metadata:delete", "os-instance-actions:list", "os-instance-actions:show",
-        "os-server-groups:create", "os-server-groups:index", "os-server-groups:show",
-        "os-server-groups:delete", "ips:index", "ips:show", "os-security-groups:list",
-        "os-security-groups:create", "os-security-groups:show", "os-security-groups:update",
+        "os-server-tags:delete_all", "server-metadata:create", "server-metadata:update",
+        "server-metadata:update_all", "server-metadata:delete", "os-server-groups:create",
+        "os-server-groups:delete", "os-security-groups:create", "os-security-groups:update",
         "os-security-groups:delete", "os-security-groups:rule:create",
-        "os-security-groups:rule:delete", "os-security-groups:list-by-server",
-        "os-security-groups:add", "os-security-groups:remove", "os-attach-interfaces:list",
-        "os-attach-interfaces:show", "os-attach-interfaces:create",
-        "os-attach-interfaces:delete", "images:index", "images:show", "images:delete",
-        "os-volumes-attachments:index", "os-volumes-attachments:show",
-        "os-volumes-attachments:create", "os-volumes-attachments:delete")),
-]
+        "os-security-groups:rule:delete", "os-security-groups:add",
+        "os-security-groups:remove", "os-attach-interfaces:create",
+        "os-attach-interfaces:delete", "images:delete", "os-volumes-attachments:create",
+        "os-volumes-attachments:delete")),
+])
 
 
 def _r(method: str, path: str, handler: Any, rule: str) -> Route:
-    return R(method, path, handler, P + rule)
+    return R(method, path, handler, P + rule, target=policy_target)
 
 
 ROUTES: list[Route] = [

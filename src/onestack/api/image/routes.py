@@ -2,33 +2,75 @@
 
 from __future__ import annotations
 
-from onestack.api.common.policy import Rule
-from onestack.api.common.routing import Route, ServiceApi
+from typing import Any
+
+from onestack.api.common.policy import Rule, project_scoped
+from onestack.api.common.request import ApiRequest
+from onestack.api.common.routing import Handler, Route, ServiceApi, TargetFn
 from onestack.api.image import data, images, members
 from onestack.api.image.views import glance_fault
 from onestack.core.identity.bootstrap import ServiceEntry
 
-R = Route
 IMG = "/v2/images/{image_id}"
 
-# Glance's defaults: any authenticated project member may use the API; ownership and
-# visibility are checked by the core (404 for images one cannot see, 403 for others').
-RULES: list[Rule] = [
+ADMIN = "rule:context_is_admin"
+READER = f"{ADMIN} or (role:reader and project_id:%(project_id)s)"
+MEMBER = f"{ADMIN} or (role:member and project_id:%(project_id)s)"
+
+# Glance's defaults (glance/policies/image.py): readers of a project read, members change
+# and download, admins do anything; project-scoped tokens only. The target is the caller's
+# project (image_target), the owner a new image asks for, and the member a members path
+# names; which images the caller sees and owns is the core's (404 for images one cannot
+# see, 403 for others').
+RULES: list[Rule] = project_scoped([
     Rule("context_is_admin", "role:admin"),
-    *(Rule(name, "") for name in (
-        "add_image", "get_image", "get_images", "modify_image", "delete_image",
-        "upload_image", "download_image", "import_image", "deactivate", "reactivate",
-        "communitize_image", "add_member", "get_member", "get_members", "modify_member",
-        "delete_member", "get_schemas", "get_import_info", "get_stores")),
-    Rule("publicize_image", "role:admin"),
-]
+    Rule("add_image", f"{ADMIN} or (role:member and project_id:%(project_id)s and "
+                      "project_id:%(owner)s)"),
+    *(Rule(name, READER) for name in ("get_image", "get_images", "get_member",
+                                      "get_members")),
+    *(Rule(name, MEMBER) for name in (
+        "modify_image", "delete_image", "upload_image", "download_image", "import_image",
+        "deactivate", "reactivate", "add_member", "delete_member")),
+    Rule("modify_member", f"{ADMIN} or (role:member and project_id:%(member_id)s)"),
+    # asked by the handlers with an empty target: the role is what they decide on
+    Rule("communitize_image", f"{ADMIN} or role:member"),
+    Rule("publicize_image", ADMIN),
+    # no rule upstream: any project user
+    *(Rule(name, "@") for name in ("get_schemas", "get_import_info", "get_stores")),
+])
+
+
+async def image_target(req: ApiRequest) -> dict[str, Any]:
+    """The caller's project, and the member a path names."""
+    target: dict[str, Any] = {"project_id": req.ctx.project_id}
+    if "member_id" in req.params:
+        target["member_id"] = req.params["member_id"]
+    return target
+
+
+async def create_target(req: ApiRequest) -> dict[str, Any]:
+    """add_image also asks about the owner the new image names (Glance: one's own project
+    only, unless admin)."""
+    target = await image_target(req)
+    target["owner"] = req.ctx.project_id
+    if req.ctx.project_id is not None:
+        body = await req.json(required=False)
+        if isinstance(body, dict) and body.get("owner") is not None:
+            target["owner"] = body["owner"]
+    return target
+
+
+def R(method: str, path: str, handler: Handler, rule: str | None = None, *,
+      auth: bool = True, target: TargetFn = image_target) -> Route:
+    return Route(method, path, handler, rule, auth=auth, target=target)
+
 
 ROUTES: list[Route] = [
     R("GET", "/", images.versions, auth=False),
     R("GET", "/versions", images.versions_list, auth=False),
     R("GET", "/v2", images.versions_list, auth=False),
     # images
-    R("POST", "/v2/images", images.create_image, "add_image"),
+    R("POST", "/v2/images", images.create_image, "add_image", target=create_target),
     R("GET", "/v2/images", images.list_images, "get_images"),
     R("DELETE", "/v2/images", images.no_image_id, "delete_image"),
     R("GET", IMG, images.show_image, "get_image"),

@@ -13,7 +13,7 @@ starts with ``network:``).
 
 from __future__ import annotations
 
-from onestack.api.common.policy import Rule
+from onestack.api.common.policy import Rule, project_scoped
 
 ADMIN = "rule:net_admin"
 MEMBER_OWNER = f"{ADMIN} or (role:member and project_id:%(project_id)s)"
@@ -61,7 +61,7 @@ def _crud(kind: str) -> list[Rule]:
             Rule(f"update_{kind}", MEMBER_OWNER), Rule(f"delete_{kind}", MEMBER_OWNER)]
 
 
-RULES: list[Rule] = [
+RULES: list[Rule] = project_scoped([  # Neutron's rules serve project-scoped tokens
     *BASE,
     *[rule for kind in KINDS for rule in _crud(kind)],
     Rule("create_subnet", f"{ADMIN} or (role:member and project_id:%(network:project_id)s)"),
@@ -81,4 +81,4 @@ RULES: list[Rule] = [
     Rule("get_quota", f"{ADMIN} or project_id:%(project_id)s"),
     Rule("update_quota", ADMIN),
     Rule("delete_quota", ADMIN),
-]
+])

@@ -13,7 +13,7 @@ from onestack.api.common.microversions import req_version
 from onestack.api.common.request import ApiRequest
 from onestack.core.volume.base import Caller
 from onestack.core.volume.listing import MAX_LIMIT, ListQuery, parse_sort
-from onestack.errors import BadRequest, NotFound
+from onestack.errors import BadRequest, Forbidden, NotFound
 
 MIN_VERSION, MAX_VERSION = (3, 0), (3, 67)
 
@@ -41,9 +41,26 @@ def is_admin(req: ApiRequest) -> bool:
     return req.runtime.policy.authorize("context_is_admin", req.ctx, {})
 
 
+async def policy_target(req: ApiRequest) -> dict[str, Any]:
+    """Cinder's policy target: the project a quota path names, else the caller's. A project
+    in the URL (/v3/{project}/...) must be the token's, as Cinder checks ("Malformed
+    request url"): links and lookups follow the token's project."""
+    url_project = req.params.get("project")
+    if url_project is not None and req.ctx.project_id not in (None, url_project):
+        raise BadRequest(f"Malformed request url: the project {url_project} in the URL is "
+                         "not the token's project; use the endpoint of the catalog of a "
+                         "token scoped to that project.")
+    return {"project_id": req.params.get("target_project") or req.ctx.project_id}
+
+
 def caller(req: ApiRequest) -> Caller:
-    return Caller(req.ctx.project_id or "", req.ctx.user_id or "", is_admin(req),
-                  req.ctx.request_id)
+    """Who acts, for the core. Only admins act without a project (the policy refuses other
+    tokens without one first): nothing lands in a project "" shared by unscoped callers."""
+    admin = is_admin(req)
+    if req.ctx.project_id is None and not admin:
+        raise Forbidden("This action needs a project-scoped token: authenticate with a "
+                        "project (e.g. set OS_PROJECT_NAME) on which you hold a role.")
+    return Caller(req.ctx.project_id or "", req.ctx.user_id or "", admin, req.ctx.request_id)
 
 
 def since(req: ApiRequest, major: int, minor: int) -> bool:

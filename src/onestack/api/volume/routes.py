@@ -12,7 +12,7 @@ from typing import Any
 
 from onestack.api.common.faults import nova_fault
 from onestack.api.common.microversions import Microversions
-from onestack.api.common.policy import Rule
+from onestack.api.common.policy import Rule, project_scoped
 from onestack.api.common.request import ApiRequest
 from onestack.api.common.routing import Route, ServiceApi
 from onestack.api.volume import (
@@ -23,16 +23,26 @@ from onestack.api.volume import (
     types,
     volumes,
 )
-from onestack.api.volume.common import MAX_VERSION, MIN_VERSION
+from onestack.api.volume.common import MAX_VERSION, MIN_VERSION, policy_target
 from onestack.core.identity.bootstrap import ServiceEntry
 
 MICROVERSIONS = Microversions("volume", MIN_VERSION, MAX_VERSION,
                               unversioned=("/", "", "/v3"))
 ADMIN = "rule:admin_api"
+READER = "rule:xena_system_admin_or_project_reader"
+MEMBER = "rule:xena_system_admin_or_project_member"
 
-RULES: list[Rule] = [
+# Cinder's defaults (cinder/policies/*.py): readers of a project read it, members change it,
+# admins do anything. Every rule serves project-scoped tokens only. The target is the
+# caller's project, or the project a quota path names (volume.common.policy_target);
+# whether a volume, snapshot or attachment is the caller's project's is the core's lookup.
+RULES: list[Rule] = project_scoped([
     Rule("context_is_admin", "role:admin"),
     Rule("admin_api", "role:admin"),
+    Rule("xena_system_admin_or_project_member",
+         "(role:admin) or (role:member and project_id:%(project_id)s)"),
+    Rule("xena_system_admin_or_project_reader",
+         "(role:admin) or (role:reader and project_id:%(project_id)s)"),
     *(Rule(name, ADMIN) for name in (
         "volume:force_delete", "volume_extension:volume_admin_actions:reset_status",
         "volume_extension:volume_admin_actions:force_delete",
@@ -40,27 +50,31 @@ RULES: list[Rule] = [
         "volume_extension:snapshot_admin_actions:reset_status",
         "volume_extension:types_manage", "volume_extension:types_extra_specs:create",
         "volume_extension:types_extra_specs:update",
-        "volume_extension:types_extra_specs:delete", "volume_extension:volume_type_access",
+        "volume_extension:types_extra_specs:delete",
+        "volume_extension:volume_type_access:get_all_for_type",
         "volume_extension:volume_type_access:addProjectAccess",
         "volume_extension:quotas:update", "volume_extension:quotas:delete",
         "volume_extension:services:index", "volume_extension:services:update",
         "volume_extension:hosts")),
-    *(Rule(name, "") for name in (
-        "volume:create", "volume:get", "volume:get_all", "volume:update", "volume:delete",
-        "volume:extend", "volume:get_volume_metadata", "volume:create_volume_metadata",
-        "volume:update_volume_metadata", "volume:delete_volume_metadata",
-        "volume:volume_actions", "volume:get_volume_summary", "volume:create_snapshot",
-        "volume:get_snapshot", "volume:get_all_snapshots", "volume:update_snapshot",
-        "volume:delete_snapshot", "volume:snapshot_actions", "volume:get_snapshot_metadata",
+    # no rule upstream: any project user
+    *(Rule(name, "@") for name in (
+        "volume_extension:availability_zone_list", "volume_extension:extensions")),
+    *(Rule(name, READER) for name in (
+        "volume:get", "volume:get_all", "volume:get_volume_metadata",
+        "volume:get_volume_summary", "volume:get_snapshot", "volume:get_all_snapshots",
+        "volume:get_snapshot_metadata", "volume:attachment_get", "volume:attachment_get_all",
+        "volume_extension:type_get", "volume_extension:type_get_all",
+        "volume_extension:types_extra_specs:index", "volume_extension:types_extra_specs:show",
+        "volume_extension:quotas:show", "limits_extension:used_limits")),
+    *(Rule(name, MEMBER) for name in (
+        "volume:create", "volume:update", "volume:delete", "volume:extend",
+        "volume:create_volume_metadata", "volume:update_volume_metadata",
+        "volume:delete_volume_metadata", "volume:volume_actions", "volume:create_snapshot",
+        "volume:update_snapshot", "volume:delete_snapshot", "volume:snapshot_actions",
         "volume:update_snapshot_metadata", "volume:delete_snapshot_metadata",
-        "volume:attachment_create", "volume:attachment_get", "volume:attachment_get_all",
-        "volume:attachment_update", "volume:attachment_delete",
-        "volume:attachment_complete", "volume_extension:type_get",
-        "volume_extension:type_get_all", "volume_extension:types_extra_specs:index",
-        "volume_extension:types_extra_specs:show", "volume_extension:quotas:show",
-        "volume_extension:availability_zone_list", "limits_extension:used_limits",
-        "volume_extension:extensions")),
-]
+        "volume:attachment_create", "volume:attachment_update", "volume:attachment_delete",
+        "volume:attachment_complete", "volume_extension:volume_type_access")),
+])
 
 VOL = "/volumes/{volume_id}"
 SNAP = "/snapshots/{snapshot_id}"
@@ -138,7 +152,7 @@ TABLE: list[tuple[str, str, Any, str]] = [
     ("DELETE", TYPE + "/extra_specs/{key}", types.delete_spec,
      "volume_extension:types_extra_specs:delete"),
     ("GET", TYPE + "/os-volume-type-access", types.list_access,
-     "volume_extension:volume_type_access"),
+     "volume_extension:volume_type_access:get_all_for_type"),
     ("POST", TYPE + "/action", types.action,
      "volume_extension:volume_type_access:addProjectAccess"),
     # attachments (3.27+)
@@ -155,8 +169,9 @@ TABLE: list[tuple[str, str, Any, str]] = [
 def _routes() -> list[Route]:
     out = [Route("GET", "/", misc.versions, auth=False),
            Route("GET", "/v3", misc.version, auth=False)]
-    out += [Route(m, "/v3" + p, h, rule) for m, p, h, rule in TABLE]
-    out += [Route(m, "/v3/{project}" + p, h, rule) for m, p, h, rule in TABLE]
+    out += [Route(m, "/v3" + p, h, rule, target=policy_target) for m, p, h, rule in TABLE]
+    out += [Route(m, "/v3/{project}" + p, h, rule, target=policy_target)
+            for m, p, h, rule in TABLE]
     return out
 
 
