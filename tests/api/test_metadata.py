@@ -19,9 +19,13 @@ KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHnO2x8sVbQ0lC1D0KJk7xg3S1s2q8Z2ZHk0
        "guest@test")
 
 
-def _get(cloud: RunningCloud, uuid: str, path: str, signature: str | None = None
-         ) -> httpx.Response:
-    headers = {"X-Instance-ID": uuid}
+def _get(cloud: RunningCloud, uuid: str, path: str, signature: str | None = None,
+         tenant: str | None = None) -> httpx.Response:
+    """As the network proxy asks: the instance, its signature, and the project of the port
+    the guest's request came from (the demo project's unless told)."""
+    headers = {"X-Instance-ID": uuid,
+               "X-Tenant-ID": tenant if tenant is not None else
+               cloud.accounts["demo"].project_id}
     secret = shared_secret(cloud.settings)
     headers["X-Instance-ID-Signature"] = signature if signature is not None else sign(secret,
                                                                                         uuid)
@@ -51,6 +55,7 @@ def test_guest_reads_its_keys_user_data_and_metadata(cloud: RunningCloud) -> Non
 
         md = _get(cloud, uuid, "openstack/latest/meta_data.json").json()
         assert md["uuid"] == uuid
+        assert "admin_pass" not in md  # config drive of the first build only
         assert md["public_keys"] == {key: KEY}
         assert md["keys"] == [{"name": key, "type": "ssh", "data": KEY}]
         assert md["meta"] == {"role": "web"}
@@ -88,5 +93,11 @@ def test_unsigned_or_forged_requests_are_refused(cloud: RunningCloud) -> None:
         assert other.status_code == 403
         gone = "00000000-0000-0000-0000-000000000000"
         assert _get(cloud, gone, "openstack/latest/meta_data.json").status_code == 404
+        # Nova's X-Tenant-ID: required, and another project's port does not open it
+        no_tenant = _get(cloud, uuid, "openstack/latest/meta_data.json", tenant="")
+        assert no_tenant.status_code == 400 and "X-Tenant-ID" in no_tenant.text
+        alien = _get(cloud, uuid, "openstack/latest/meta_data.json",
+                     tenant=cloud.accounts["admin"].project_id)
+        assert alien.status_code == 404
     finally:
         conn.compute.delete_server(uuid)

@@ -77,8 +77,9 @@ def make_net(c: RunningCloud, token: str, cidr: str, **extra: Any) -> Net:
         "name": f"n-{uuid.uuid4().hex[:6]}", **extra}})
     assert r.status_code == 201, r.text
     net = r.json()["network"]["id"]
+    owner = {"project_id": extra["project_id"]} if "project_id" in extra else {}
     r = neutron(c, "POST", "/subnets", c.admin_token() if extra else token, {"subnet": {
-        "network_id": net, "cidr": cidr, "ip_version": 4 if "." in cidr else 6}})
+        "network_id": net, "cidr": cidr, "ip_version": 4 if "." in cidr else 6, **owner}})
     assert r.status_code == 201, r.text
     return Net(net, r.json()["subnet"]["id"], cidr)
 

@@ -355,5 +355,5 @@ class LocalLink(AgentLink):
     async def config_drive(self, host: str, uuid: str) -> dict[str, bytes] | None:
         if self.metadata is None:
             raise NotFound("No metadata service here.")
-        md = await self.metadata.instance(uuid)
-        return None if md is None else md.config_drive()
+        files: dict[str, bytes] | None = await self.metadata.config_drive(uuid)
+        return files

@@ -21,7 +21,7 @@ from typing import Any
 
 from onestack.agent.metadata_proxy import MetadataProxy
 from onestack.agent.network_plan import Desired, PlanConfig, bridge_of, plan
-from onestack.agent.network_state import NetworkState, Snapshot
+from onestack.agent.network_state import NetworkState, PortInfo, Snapshot, router_interfaces
 from onestack.agent.reconcile import ReconcileLoop
 from onestack.db.engine import Database
 from onestack.drivers.network import names
@@ -331,15 +331,23 @@ class NetworkAgent:
 
     # --- metadata --------------------------------------------------------------------------
     async def resolve_instance(self, kind: str, ident: str, src: str) -> str | None:
-        """The instance behind a guest's address on a network (or a router's networks)."""
+        """The instance behind a guest's address on a network (or a router's networks): the
+        one the compute service attached that port to, when it is the port's project's
+        (a port's device_id is its owner's to write: it names nothing here)."""
         try:
             addr = ipaddress.ip_address(src.split("%")[0].removeprefix("::ffff:"))
         except ValueError:
             return None
-        found = _instance_at(self.last, kind, ident, addr) if self.last else None
-        if found is None:  # a port newer than the last pass
-            found = _instance_at(await self.load(), kind, ident, addr)
-        return found
+        port = _port_at(self.last, kind, ident, addr) if self.last else None
+        if port is None:  # a port newer than the last pass
+            port = _port_at(await self.load(), kind, ident, addr)
+        if port is None or self.metadata is None:
+            return None
+        instance: str | None = await self.metadata.instance_of_port(port.id, port.project_id)
+        if instance is None:
+            log.info("metadata: port %s at %s is no instance of its project %s", port.id,
+                     addr, port.project_id)
+        return instance
 
     async def _answer(self, instance: str, path: str, headers: dict[str, str]
                       ) -> tuple[int, str, bytes]:
@@ -349,15 +357,14 @@ class NetworkAgent:
         return int(result.status), str(result.content_type), bytes(result.body)
 
 
-def _instance_at(snap: Snapshot, kind: str, ident: str,
-                 addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+def _port_at(snap: Snapshot, kind: str, ident: str,
+             addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> PortInfo | None:
     if kind == "network":
         networks = {ident}
     else:
-        networks = {p.network_id for p in snap.ports.values() if p.device_id == ident
-                    and p.device_owner.startswith("network:router_interface")}
+        networks = {p.network_id for p in router_interfaces(snap).get(ident, [])}
     for port in snap.ports.values():
         if port.network_id in networks and port.device_owner.startswith("compute:") and \
                 any(ipaddress.ip_address(ip) == addr for _s, ip in port.fixed_ips):
-            return port.device_id or None
+            return port
     return None

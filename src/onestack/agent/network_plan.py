@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 
 from onestack.agent import network_rules as rules
 from onestack.agent.network_state import (
-    DHCP_OWNER,
     GATEWAY_OWNER,
-    INTERFACE_OWNER,
     NetworkInfo,
     PortInfo,
     Snapshot,
+    is_dhcp_port,
+    router_interfaces,
 )
 from onestack.drivers.network import names
 from onestack.drivers.network.base import DhcpConfig, DhcpHost, DhcpSubnet
@@ -139,9 +139,7 @@ def plan(snap: Snapshot, cfg: PlanConfig) -> Desired:
               and p.network_id in snap.networks]
     by_router: dict[str, list[PortInfo]] = {}
     if cfg.role == "all":
-        for p in ports:
-            if p.device_owner.startswith(INTERFACE_OWNER) and p.device_id in snap.routers:
-                by_router.setdefault(p.device_id, []).append(p)
+        by_router = router_interfaces(snap)
         used = {p.network_id for p in ports if _is_compute(p)}
         used |= {p.network_id for rp in by_router.values() for p in rp}
         used |= {r.gw_network_id for r in snap.routers.values() if r.gw_network_id}
@@ -188,7 +186,8 @@ def _guest_rules(snap: Snapshot, d: Desired, guests: list[PortInfo],
 
 def _dhcp(snap: Snapshot, cfg: PlanConfig, d: Desired, used: set[str],
           bridges: dict[str, str], ports: list[PortInfo]) -> None:
-    dhcp_ports = {p.network_id: p for p in ports if p.device_owner == DHCP_OWNER}
+    dhcp_ports = {p.network_id: p for p in sorted(ports, key=lambda x: x.id)
+                  if is_dhcp_port(p)}
     for net_id in sorted(used):
         net = snap.networks[net_id]
         subnets = [s for s in net.subnets if s.enable_dhcp]

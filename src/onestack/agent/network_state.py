@@ -134,6 +134,31 @@ class Snapshot:
         return None
 
 
+def is_dhcp_port(port: PortInfo) -> bool:
+    """A DHCP port this agent made (project-less); a tenant's port that calls itself
+    ``network:dhcp`` is an ordinary port to the data plane."""
+    return port.device_owner == DHCP_OWNER and not port.project_id
+
+
+def router_interfaces(snap: Snapshot) -> dict[str, list[PortInfo]]:
+    """Each router's interface ports as the router code makes them: owner
+    ``network:router_interface*``, the router as device, the router's project (a port
+    naming another project's router is not plugged into it), never on an external network."""
+    out: dict[str, list[PortInfo]] = {}
+    for p in snap.ports.values():
+        router = snap.routers.get(p.device_id)
+        net = snap.networks.get(p.network_id)
+        if router is None or net is None or not p.device_owner.startswith(INTERFACE_OWNER):
+            continue
+        if p.project_id != router.project_id or net.external:
+            log.debug("port %s names router %s but is not its interface (project %s, "
+                        "router's %s, external network %s): not plugged", p.id, router.id,
+                        p.project_id, router.project_id, net.external)
+            continue
+        out.setdefault(router.id, []).append(p)
+    return out
+
+
 def _subnet(s: Subnet) -> SubnetInfo:
     return SubnetInfo(s.id, s.network_id, s.cidr, s.ip_version, s.gateway_ip, s.enable_dhcp,
                       list(s.dns_nameservers or []), list(s.host_routes or []),
@@ -183,7 +208,8 @@ class NetworkState(Store):
         """Create the network's DHCP port if it has none; True when one was made."""
         async def work(s: AsyncSession) -> bool:
             found = (await s.execute(select(Port.id).where(
-                Port.network_id == network_id, Port.device_owner == DHCP_OWNER))).first()
+                Port.network_id == network_id, Port.device_owner == DHCP_OWNER,
+                Port.project_id == ""))).first()
             if found is not None:
                 return False
             ctx = RequestContext(is_admin=True)

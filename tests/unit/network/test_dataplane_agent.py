@@ -211,15 +211,36 @@ async def test_plug_port_returns_tap_and_mtu(env: Any) -> None:
     assert info.tap not in await drv.links()
 
 
+class _Recorded:
+    """The compute service's record of which instance holds which port (as
+    ``MetadataService.instance_of_port``): (port id, port's project) -> instance."""
+
+    def __init__(self, known: dict[tuple[str, str], str]) -> None:
+        self.known = known
+        self.asked: list[tuple[str, str]] = []
+
+    async def instance_of_port(self, port_id: str, project_id: str) -> str | None:
+        self.asked.append((port_id, project_id))
+        return self.known.get((port_id, project_id))
+
+
 async def test_metadata_resolves_guest_by_source_address(env: Any) -> None:
     net, drv, db = env
     net_id, _sub = await _private(net)
     port = await _guest(net, net_id)
-    agent = agent_for(db, drv)
+    recorded = _Recorded({(port.id, "demo-p"): "inst-recorded"})
+    agent = NetworkAgent(db, drv, PlanConfig(host=HOST), metadata=recorded)
     ip = port.fixed_ips[0].ip_address
-    assert await agent.resolve_instance("network", net_id, ip) == "inst-1"
+    # the instance the compute service attached the port to, not the port's device_id
+    assert await agent.resolve_instance("network", net_id, ip) == "inst-recorded"
+    assert recorded.asked == [(port.id, "demo-p")]
     assert await agent.resolve_instance("network", net_id, "10.0.0.250") is None
     assert await agent.resolve_instance("network", "other", ip) is None
+    # a port the compute service never attached (device_id written by its owner) is nobody
+    stray = await _guest(net, net_id, device_id="victim-instance")
+    agent.last = None
+    assert await agent.resolve_instance("network", net_id,
+                                        stray.fixed_ips[0].ip_address) is None
 
 
 class _FromController:

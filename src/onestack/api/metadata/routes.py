@@ -4,8 +4,10 @@ Guests reach it at ``http://169.254.169.254/`` through the network data plane's 
 knows the instance from the guest's port and forwards with Nova's headers:
 ``X-Instance-ID`` (the server's uuid) and ``X-Instance-ID-Signature`` (hex HMAC-SHA256 of
 the uuid with the shared secret, ``[compute] metadata_secret`` or the generated
-``<data_dir>/metadata_secret``). No token: the signature is the credential, as in Nova.
-A request without them, or with a wrong signature, is refused with 400/403.
+``<data_dir>/metadata_secret``), and ``X-Tenant-ID`` (the project of the port the request
+came from: an instance of another project is not found). No token: the signature is the
+credential, as in Nova. A request without them, or with a wrong signature, is refused with
+400/403.
 """
 
 from __future__ import annotations
@@ -63,11 +65,14 @@ async def serve(req: ApiRequest) -> Response:
         raise BadRequest("X-Instance-ID header is missing from request.")
     if not signature:
         raise BadRequest("X-Instance-ID-Signature header is missing from request.")
+    tenant_id = req.http.headers.get("x-tenant-id", "")
+    if not tenant_id:
+        raise BadRequest("X-Tenant-ID header is missing from request.")
     expected = sign(shared_secret(req.runtime.settings), instance_id)
     if not hmac.compare_digest(expected, signature):
         raise Forbidden("Invalid proxy request signature.")
     path = req.params.get("path", "")
-    answer = await req.runtime.compute_metadata.answer(instance_id, path)
+    answer = await req.runtime.compute_metadata.answer(instance_id, path, tenant_id)
     if answer.status == 404:
         return _plain(404, "404 Not Found: The resource could not be found.")
     return Response(answer.body, status_code=answer.status, media_type=answer.content_type)

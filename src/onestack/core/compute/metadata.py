@@ -7,6 +7,13 @@ plane's proxy, which identifies the instance by its port) and written onto confi
 
 ``answer(instance_uuid, path)`` returns what a GET of ``path`` gives: a listing (one name a
 line, directories with a trailing ``/``) or a document; an unknown path is a 404.
+
+The admin password is not served by the metadata service (as in Nova, whose metadata API
+never has it): it goes onto the config drive of the first build only, and is dropped from
+the database once that config drive is made (``config_drive``). The metadata proxy names
+an instance only through the compute service's own record of its ports
+(``instance_of_port``), never through the tenant-writable ``device_id`` of a port, and only
+when the instance is the port's project's (Nova's X-Tenant-ID check).
 """
 
 from __future__ import annotations
@@ -19,10 +26,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from onestack.db.engine import Database
-from onestack.db.models.compute import Instance
+from onestack.db.models.compute import Instance, InstancePort
 
 # The OpenStack metadata versions Nova serves (each newer one adds fields; we serve the
 # newest shape under every name, as content is a superset).
@@ -62,9 +69,11 @@ def ec2_id(uuid: str, prefix: str = "i") -> str:
 class InstanceMetadata:
     """The documents of one instance."""
 
-    def __init__(self, inst: Instance, network_data: dict[str, Any]) -> None:
+    def __init__(self, inst: Instance, network_data: dict[str, Any],
+                 admin_pass: str | None = None) -> None:
         self.inst = inst
         self.network_data = network_data
+        self.admin_pass = admin_pass  # only for the first build's config drive
 
     @property
     def hostname(self) -> str:
@@ -95,8 +104,8 @@ class InstanceMetadata:
         if keys:
             doc["public_keys"] = {k["name"]: k["data"] for k in keys if k["type"] == "ssh"}
             doc["keys"] = keys
-        if inst.admin_pass:
-            doc["admin_pass"] = inst.admin_pass
+        if self.admin_pass:
+            doc["admin_pass"] = self.admin_pass
         return doc
 
     def user_data(self) -> bytes | None:
@@ -210,9 +219,37 @@ class MetadataService:
             data = await self.network_data(instance_uuid)
         return InstanceMetadata(inst, data)
 
-    async def answer(self, instance_uuid: str, path: str) -> Answer:
+    async def config_drive(self, instance_uuid: str) -> dict[str, bytes] | None:
+        """The files of the instance's config drive. The admin password is on it the first
+        time only, and is gone from the database afterwards."""
         md = await self.instance(instance_uuid)
         if md is None:
+            return None
+        md.admin_pass = md.inst.admin_pass
+        files = md.config_drive()
+        if md.admin_pass:
+            async with self.db.write() as s:
+                await s.execute(update(Instance).where(Instance.uuid == instance_uuid)
+                                .values(admin_pass=None))
+        return files
+
+    async def instance_of_port(self, port_id: str, project_id: str) -> str | None:
+        """The instance the compute service attached this port to, if it is the port's
+        project's; None otherwise."""
+        async with self.db.read() as s:
+            row = (await s.execute(select(Instance.uuid, Instance.project_id).join(
+                InstancePort, InstancePort.instance_uuid == Instance.uuid).where(
+                InstancePort.port_id == port_id, Instance.deleted.is_(False)))).first()
+        if row is None or row.project_id != project_id:
+            return None
+        return str(row.uuid)
+
+    async def answer(self, instance_uuid: str, path: str, tenant_id: str | None = None
+                     ) -> Answer:
+        """``tenant_id``: the project of the port the request came from; an instance of
+        another project is not found (Nova's X-Tenant-ID check)."""
+        md = await self.instance(instance_uuid)
+        if md is None or (tenant_id is not None and md.inst.project_id != tenant_id):
             return NOT_FOUND
         return answer_for(md, path)
 

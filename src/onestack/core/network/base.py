@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from onestack.context import RequestContext
 from onestack.core.network import errors
 from onestack.db.engine import Database
+from onestack.db.locks import quota_lock
 from onestack.db.models.base import utcnow
 from onestack.db.models.network import (
     FloatingIP,
@@ -204,19 +205,22 @@ async def quota_limits(s: AsyncSession, project_id: str) -> dict[str, int]:
 
 
 async def usage(s: AsyncSession, project_id: str, resource: str) -> int:
+    """Every row of the project counts, whatever its device_owner says (the ports Onestack
+    makes for router gateways, floating IPs and DHCP belong to no project)."""
     model = QUOTA_MODELS[resource]
     q = select(func.count()).select_from(model).where(model.project_id == project_id)
-    if resource == "port":
-        q = q.where(~Port.device_owner.in_(("network:router_gateway", "network:floatingip")))
     return int((await s.execute(q)).scalar_one())
 
 
 async def check_quota(s: AsyncSession, project_id: str, resource: str, adding: int = 1) -> None:
+    """Inside the write transaction that adds the rows: the project's quota lock is held
+    from the count to the commit, so concurrent creates cannot both take the last one."""
     if not project_id:
         return
     limit = (await quota_limits(s, project_id)).get(resource, -1)
     if limit < 0:
         return
+    await quota_lock(s, f"network:{resource}", project_id)
     if await usage(s, project_id, resource) + adding > limit:
         raise errors.OverQuota([resource])
 

@@ -26,6 +26,10 @@ AUTO_MODES = ("slaac", "dhcpv6-stateless")
 IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
 ROUTER_OWNERS = ("network:router_interface", "network:router_interface_distributed",
                  "network:ha_router_replicated_interface", "network:router_gateway")
+# Only a router's interface takes a subnet's gateway address (never its gateway port on an
+# external network: there the gateway is the upstream router, on ``public`` this host).
+GATEWAY_TAKERS = ("network:router_interface", "network:router_interface_distributed",
+                  "network:ha_router_replicated_interface")
 CANDIDATES = 64  # a new address is picked at random among this many free ones
 
 
@@ -175,7 +179,7 @@ def check_requested_ip(subnet: Subnet, ip: str, device_owner: str) -> str:
     net = ipaddress.ip_network(subnet.cidr)
     if addr.version != subnet.ip_version or not usable(net, addr):
         raise errors.InvalidInput(f"IP address {ip} is not a valid IP for the specified subnet.")
-    if str(addr) == subnet.gateway_ip and device_owner not in ROUTER_OWNERS:
+    if str(addr) == subnet.gateway_ip and device_owner not in GATEWAY_TAKERS:
         raise errors.IpAddressAlreadyAllocated(str(addr), subnet.id)
     if is_auto(subnet) and device_owner not in ROUTER_OWNERS:
         raise errors.InvalidInput(

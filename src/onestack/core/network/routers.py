@@ -19,6 +19,7 @@ from onestack.core.network.base import (
     check_revision,
     drop_tags,
     fetch,
+    is_admin,
     owned,
     project_of,
     set_tags,
@@ -75,6 +76,31 @@ def _check_overlap(existing: list[Subnet], new: list[Subnet]) -> None:
             if net.overlaps(ipaddress.ip_network(other.cidr)):
                 raise _bad(f"Cidr {sub.cidr} of subnet {sub.id} overlaps with cidr "
                            f"{other.cidr} of subnet {other.id}")
+
+
+async def _check_interface_network(s: AsyncSession, network_id: str) -> None:
+    """A router interface never goes on an external network: its gateway address there is
+    the upstream router's (on ``public``, the host's own address)."""
+    network = await s.get(Network, network_id)
+    if network is not None and network.external:
+        raise _bad(f"Cannot add an interface on external network {network_id} to a router; "
+                   "set it as the router's external gateway instead")
+
+
+def _check_port_in_pools(ctx: RequestContext, port: Port, subnets: list[Subnet]) -> None:
+    """Neutron's rule for a port given as an interface: an address outside a subnet's
+    allocation pools (its gateway, say) only on a subnet of the caller's project."""
+    if is_admin(ctx):
+        return
+    by_id = {x.id: x for x in subnets}
+    for alloc in port.fixed_ips:
+        sub = by_id.get(alloc.subnet_id)
+        if sub is None or sub.project_id == project_of(ctx):
+            continue
+        if not ipam.in_pools(ipaddress.ip_address(alloc.ip_address), sub.allocation_pools):
+            raise _bad(f"Cannot add interface to router because specified port {port.id} has "
+                       f"an IP address out of the allocation pool of subnet {sub.id}, which "
+                       "is not owned by the project making the request")
 
 
 async def _set_gateway(s: AsyncSession, ctx: RequestContext, router: Router,
@@ -224,6 +250,8 @@ class Routers(ResourceStore[Router]):
                     raise _bad(f"Router port must have at least one fixed IP (port {port_id})")
                 subnets = list((await s.execute(select(Subnet).where(Subnet.id.in_(ids))
                                                 )).scalars())
+                await _check_interface_network(s, port.network_id)
+                _check_port_in_pools(ctx, port, subnets)
                 if len([x for x in subnets if x.ip_version == 4]) > 1:
                     raise _bad(f"Port {port_id} has multiple fixed IPv4 addresses; a router "
                                "interface takes one")
@@ -233,6 +261,10 @@ class Routers(ResourceStore[Router]):
             else:
                 subnet = await fetch(s, Subnet, str(subnet_id), visible_subnets(ctx),
                                      errors.SubnetNotFound)
+                await _check_interface_network(s, subnet.network_id)
+                if subnet.project_id != project_of(ctx) and not is_admin(ctx):
+                    raise _bad(f"Cannot add interface to router because subnet {subnet_id} "
+                               "is not owned by project making the request")
                 if not subnet.gateway_ip:
                     raise _bad(f"Subnet {subnet_id} for router interface must have a gateway "
                                "IP")
