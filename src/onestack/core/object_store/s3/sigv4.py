@@ -281,24 +281,27 @@ async def decode_chunked(body: AsyncIterator[bytes], sig: Signature, secret: str
                          ) -> AsyncIterator[bytes]:
     """aws-chunked bodies: ``<hex size>[;chunk-signature=<sig>]\\r\\n<data>\\r\\n`` ...,
     a zero-size chunk, then optional trailers. Chunk signatures are checked when the
-    payload says it is signed (STREAMING-AWS4-HMAC-SHA256-PAYLOAD...)."""
+    payload says it is signed (STREAMING-AWS4-HMAC-SHA256-PAYLOAD...).
+
+    A chunk's bytes are passed on as they arrive (memory stays at one network read, however
+    large a chunk the client declares) and hashed on the way; its signature is checked when
+    the chunk ends, so a bad chunk fails the body before the object is committed."""
     signed = secret is not None and sig.payload.startswith(STREAMING)
     key = signing_key(secret, sig.scope) if signed and secret else b""
     previous = sig.signature
     buf = bytearray()
     it = body.__aiter__()
 
-    async def fill(need: int) -> bool:
-        while len(buf) < need:
-            try:
-                buf.extend(await it.__anext__())
-            except StopAsyncIteration:
-                return False
+    async def more() -> bool:
+        try:
+            buf.extend(await it.__anext__())
+        except StopAsyncIteration:
+            return False
         return True
 
     while True:
         while b"\r\n" not in buf:
-            if len(buf) > 4096 or not await fill(len(buf) + 1):
+            if len(buf) > 4096 or not await more():
                 raise IncompleteBody("The aws-chunked body ended inside a chunk header.")
         cut = buf.find(b"\r\n")
         line = bytes(buf[:cut])
@@ -308,21 +311,29 @@ async def decode_chunked(body: AsyncIterator[bytes], sig: Signature, secret: str
             size = int(size_hex.strip(), 16)
         except ValueError as exc:
             raise IncompleteBody("Bad aws-chunked chunk size.") from exc
-        if not await fill(size + (2 if size else 0)):
-            raise IncompleteBody()
-        data = bytes(buf[:size])
-        del buf[:size]
+        digest = hashlib.sha256()
+        left = size
+        while left:
+            if not buf and not await more():
+                raise IncompleteBody()
+            piece = bytes(buf[:left])
+            del buf[:len(piece)]
+            left -= len(piece)
+            digest.update(piece)
+            yield piece
         if signed:
             chunk_sig = ext.partition("chunk-signature=")[2].strip()
             sts = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", sig.amz_date, sig.scope, previous,
-                             EMPTY_SHA256, hashlib.sha256(data).hexdigest()])
+                             EMPTY_SHA256, digest.hexdigest()])
             mac = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
             if not hmac.compare_digest(mac, chunk_sig):
                 raise SignatureDoesNotMatch()
             previous = chunk_sig
         if size == 0:
             return  # trailers (checksums) are not kept
+        while len(buf) < 2:
+            if not await more():
+                raise IncompleteBody()
         if buf[:2] != b"\r\n":
             raise IncompleteBody("An aws-chunked chunk is not followed by CRLF.")
         del buf[:2]
-        yield data
