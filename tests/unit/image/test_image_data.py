@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 from onestack.config import load_settings
+from onestack.core.image import patch
 from onestack.core.image.access import Caller
 from onestack.core.image.service import ImageService
 from onestack.db import migrate
 from onestack.db.engine import Database
 from onestack.drivers.blob import MemoryBlobStore
-from onestack.errors import BadRequest, Conflict
+from onestack.errors import BadRequest, Conflict, Forbidden
 
 OWNER = Caller("p1")
 
@@ -123,3 +124,23 @@ async def test_format_match_can_be_turned_off(tmp_path: Path) -> None:
             await lax.data.upload(OWNER, unsafe, _chunks(qcow2_header(incompatible=4)))
     finally:
         await db.close()
+
+
+async def test_the_core_holds_every_caller_to_publicize(service: ImageService) -> None:
+    """Whoever calls the image core (the image API, a snapshot, a volume upload) needs
+    publicize_image for public images; community needs communitize_image."""
+    base = {"name": "x", "disk_format": "raw", "container_format": "bare"}
+    with pytest.raises(Forbidden, match="publicize_image"):
+        await service.images.create(OWNER, {**base, "visibility": "public"})
+    with pytest.raises(Forbidden, match="communitize_image"):
+        await service.images.create(Caller("p1", communitize=False),
+                                    {**base, "visibility": "community"})
+    rec = await service.images.create(Caller("p1", publicize=True),
+                                      {**base, "visibility": "public"})
+    assert rec.image.visibility == "public"
+    mine = await _image(service)
+    with pytest.raises(Forbidden, match="publicize_image"):
+        await service.images.update(OWNER, mine, [patch.Change("replace", "visibility",
+                                                               "public")])
+    await service.images.update(Caller("admin", is_admin=True), mine,
+                                [patch.Change("replace", "visibility", "public")])

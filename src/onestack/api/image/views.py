@@ -34,8 +34,11 @@ def no_content(headers: dict[str, str] | None = None) -> Response:
 
 
 def caller(req: ApiRequest) -> Caller:
-    is_admin = req.runtime.policy.authorize("context_is_admin", req.ctx, {})
-    return Caller(req.ctx.project_id, is_admin)
+    policy = req.runtime.policy
+    is_admin = policy.authorize("context_is_admin", req.ctx, {})
+    return Caller(req.ctx.project_id, is_admin,
+                  publicize=is_admin or policy.authorize("publicize_image", req.ctx, {}),
+                  communitize=is_admin or policy.authorize("communitize_image", req.ctx, {}))
 
 
 def image(rec: ImageRecord) -> dict[str, Any]:

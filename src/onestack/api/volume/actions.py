@@ -47,7 +47,11 @@ async def _readonly(req: ApiRequest, who: Caller, vid: str, args: Any) -> Respon
 
 
 async def _upload(req: ApiRequest, who: Caller, vid: str, args: Any) -> Response:
-    out = await req.runtime.volume.actions.upload_image(who, vid, _args(args))
+    body = dict(_args(args))
+    if not since(req, 3, 1):  # Cinder reads visibility and protected from 3.1 on
+        body.pop("visibility", None)
+        body.pop("protected", None)
+    out = await req.runtime.volume.actions.upload_image(who, vid, body)
     if not since(req, 3, 1):
         out.pop("protected", None)
         out.pop("visibility", None)

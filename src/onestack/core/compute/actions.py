@@ -11,6 +11,7 @@ from onestack.core.compute.base import Caller
 from onestack.core.compute.build import Builder, resources
 from onestack.core.compute.servers import Servers
 from onestack.core.image.access import Caller as ImageCaller
+from onestack.core.image.patch import BASE, READ_ONLY, RESERVED_PREFIX
 from onestack.core.image.service import ImageService
 from onestack.db.models.compute import Instance
 from onestack.errors import BadRequest
@@ -83,14 +84,18 @@ class Actions:
         rec = await self.servers.get(caller, uuid)
         inst = rec.instance
         states.check("createImage", inst, is_admin=caller.is_admin)
+        # The user's metadata become image properties and take precedence over Nova's
+        # (image_type, instance_uuid, ...), as in Nova; what the image says about itself
+        # (visibility, owner, id, formats: Glance's base attributes) is never theirs and
+        # comes last, and the image core holds the server's project to its own rules.
         props = {"image_type": "snapshot", "instance_uuid": inst.uuid,
                  "base_image_ref": inst.image_ref, "user_id": caller.user_id,
-                 **{k: str(v) for k, v in metadata.items()}}
+                 **{k: str(v) for k, v in metadata.items() if not _reserved_image_key(k)}}
         img = await self.image.images.create(
-            ImageCaller(inst.project_id, is_admin=True),
-            {"name": name, "disk_format": "qcow2", "container_format": "bare",
-             "visibility": "private", "owner": inst.project_id, "min_disk":
-             inst.flavor["root_gb"], **props})
+            ImageCaller(inst.project_id),
+            {**props, "name": name, "disk_format": "qcow2", "container_format": "bare",
+             "visibility": "private", "owner": inst.project_id,
+             "min_disk": inst.flavor["root_gb"]})
         image_id = img.image.id
         try:
             await self.servers.act(caller, uuid, "createImage", args={"image_id": image_id})
@@ -98,3 +103,8 @@ class Actions:
             await self.image.images.delete(ImageCaller(inst.project_id, True), image_id)
             raise
         return image_id
+
+
+def _reserved_image_key(name: str) -> bool:
+    """Names a snapshot's metadata may not set: Glance's base and read-only attributes."""
+    return name in BASE or name in READ_ONLY or name.startswith(RESERVED_PREFIX)

@@ -5,6 +5,10 @@
   ``member_status`` says otherwise). Admins see everything.
 - Only the owner (or an admin) changes an image. Someone who can see an image but does not
   own it gets 403; someone who cannot see it gets 404, as if it did not exist.
+- Making an image public needs ``publicize_image`` (admins, by default), community needs
+  ``communitize_image``: the caller says what policy granted it, and every path that
+  creates or changes an image (the image API, server snapshots, volume uploads) is held to
+  it here.
 """
 
 from __future__ import annotations
@@ -26,9 +30,21 @@ MEMBER_STATUSES = ("pending", "accepted", "rejected")
 class Caller:
     project_id: str | None
     is_admin: bool = False
+    publicize: bool = False  # policy publicize_image allows it (admins always)
+    communitize: bool = True  # policy communitize_image (members by default)
 
     def owns(self, img: Image) -> bool:
         return self.is_admin or (img.owner is not None and img.owner == self.project_id)
+
+    def check_visibility(self, visibility: str | None) -> None:
+        """403 when the caller may not give an image this visibility."""
+        if self.is_admin:
+            return
+        if visibility == "public" and not self.publicize:
+            raise Forbidden("Policy doesn't allow publicize_image to be performed: only an "
+                            "administrator may make an image public.")
+        if visibility == "community" and not self.communitize:
+            raise Forbidden("Policy doesn't allow communitize_image to be performed.")
 
 
 def not_found(image_id: str) -> NotFound:

@@ -54,6 +54,7 @@ class Images:
             raise Forbidden("You are not permitted to create images owned by another project.")
         tags = list(dict.fromkeys(data.pop("tags", None) or []))
         base = {k: data.pop(k) if k in data else v for k, v in DEFAULTS.items()}
+        caller.check_visibility(base["visibility"])
         _check_limits(tags, data)
         now = utcnow()
         img = Image(id=image_id, status="queued", owner=owner, created_at=now, updated_at=now,
@@ -113,6 +114,8 @@ class Images:
             raise Forbidden("Only an administrator may change the owner of an image.")
         if new["visibility"] is None:
             raise BadRequest("Visibility cannot be null.")
+        if new["visibility"] != img.visibility:
+            caller.check_visibility(new["visibility"])
 
     @staticmethod
     async def _sync_children(s: AsyncSession, rec: ImageRecord,

@@ -9,7 +9,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from onestack.core.image.access import VISIBILITIES
 from onestack.core.image.access import Caller as ImageCaller
+from onestack.core.image.patch import BASE, READ_ONLY, RESERVED_PREFIX
 from onestack.core.image.service import ImageService
 from onestack.core.volume import states
 from onestack.core.volume.base import Caller, Store, find_volume, to_int
@@ -18,7 +20,7 @@ from onestack.core.volume.worker import Worker
 from onestack.db.models.base import utcnow
 from onestack.db.models.volume import Volume, VolumeAttachment, VolumeType
 from onestack.drivers.storage.base import FORMATS
-from onestack.errors import BadRequest, NotFound
+from onestack.errors import BadRequest, Forbidden, NotFound
 
 CONTAINER_FORMATS = ("bare", "ovf", "ova", "docker", "compressed")
 
@@ -114,18 +116,30 @@ class Actions:
             raise BadRequest(f"Invalid container-format '{container}' is specified.")
         force = _flag(body.get("force", False), "force")
         visibility = body.get("visibility") or "private"
+        if visibility not in VISIBILITIES:
+            raise BadRequest(f"Invalid visibility '{visibility}': it must be one of "
+                             f"{', '.join(VISIBILITIES)}.")
+        if visibility == "public" and not caller.is_admin:
+            # Cinder's volume_extension:volume_actions:upload_public (admins only).
+            raise Forbidden("Policy doesn't allow volume_extension:volume_actions:"
+                            "upload_public to be performed: only an administrator may "
+                            "upload a volume to a public image.")
         protected = _flag(body.get("protected", False), "protected")
         action = "upload_image_force" if force else "upload_image"
         async with self.store.db.read() as s:
             vol = await find_volume(s, caller, volume_id)
             states.check(action, vol.id, vol.status)
         image_caller = ImageCaller(caller.project_id, caller.is_admin)
+        # The volume's image metadata come along as properties, never as what the new image
+        # says about itself (owner, visibility, id, ...): ours come last.
         props = {k: str(v) for k, v in (vol.image_metadata or {}).items()
                  if k not in ("image_id", "image_name", "checksum", "size", "disk_format",
-                              "container_format", "min_disk", "min_ram")}
+                              "container_format", "min_disk", "min_ram")
+                 and k not in BASE and k not in READ_ONLY
+                 and not k.startswith(RESERVED_PREFIX)}
         rec = await self.image.images.create(image_caller, {
-            "name": name, "disk_format": disk_format, "container_format": container,
-            "visibility": visibility, "protected": protected, "min_disk": vol.size, **props})
+            **props, "name": name, "disk_format": disk_format, "container_format": container,
+            "visibility": visibility, "protected": protected, "min_disk": vol.size})
         try:
             async with self.store.write() as s:
                 vol = await find_volume(s, caller, volume_id, lock=True)
