@@ -39,6 +39,13 @@ def _deprecated(req: ApiRequest) -> None:
         raise NotFound("The resource could not be found.")
 
 
+def _neutron(req: ApiRequest, rule: str, project_id: str | None) -> None:
+    """The proxy answers for Neutron: Neutron's own rule (create_security_group...) on the
+    group's project decides, as when Nova calls Neutron with the user's token."""
+    req.runtime.policy.enforce(rule, req.ctx, {"project_id": project_id,
+                                               "tenant_id": project_id})
+
+
 def _sg_missing(sg_id: str) -> NotFound:
     return NotFound(f"Security group {sg_id} not found.")
 
@@ -104,6 +111,7 @@ async def _group_body(req: ApiRequest) -> dict[str, str]:
 async def create_group(req: ApiRequest) -> Response:
     _deprecated(req)
     data = await _group_body(req)
+    _neutron(req, "create_security_group", req.ctx.project_id)
     groups = req.runtime.compute.network.security_groups
     try:
         made = (await groups.create(req.ctx, [data]))[0]
@@ -128,7 +136,7 @@ async def show_group(req: ApiRequest) -> Response:
 async def update_group(req: ApiRequest) -> Response:
     _deprecated(req)
     sg_id = req.params["group_id"]
-    await _get_group(req, sg_id)
+    _neutron(req, "update_security_group", (await _get_group(req, sg_id)).project_id)
     data = await _group_body(req)
     try:
         sg = await req.runtime.compute.network.security_groups.update(req.ctx, sg_id, data)
@@ -140,7 +148,7 @@ async def update_group(req: ApiRequest) -> Response:
 async def delete_group(req: ApiRequest) -> Response:
     _deprecated(req)
     sg_id = req.params["group_id"]
-    await _get_group(req, sg_id)
+    _neutron(req, "delete_security_group", (await _get_group(req, sg_id)).project_id)
     try:
         await req.runtime.compute.network.security_groups.delete(req.ctx, sg_id)
     except Conflict as exc:
@@ -203,6 +211,7 @@ async def create_rule(req: ApiRequest) -> Response:
     args = (await req.json(schemas.security_group_rule))["security_group_rule"]
     parent = str(args.get("parent_group_id") or "")
     sg = await _get_group(req, parent)
+    _neutron(req, "create_security_group_rule", sg.project_id)
     data = {"security_group_id": sg.id, **neutron_rule(args)}
     if "remote_group_id" in data:
         await _get_group(req, data["remote_group_id"])
@@ -220,8 +229,11 @@ async def create_rule(req: ApiRequest) -> Response:
 async def delete_rule(req: ApiRequest) -> Response:
     _deprecated(req)
     rule_id = req.params["rule_id"]
+    groups = req.runtime.compute.network.security_groups
     try:
-        await req.runtime.compute.network.security_groups.delete_rule(req.ctx, rule_id)
+        rule = await groups.get_rule(req.ctx, rule_id)
+        _neutron(req, "delete_security_group_rule", rule.project_id)
+        await groups.delete_rule(req.ctx, rule_id)
     except NotFound as exc:
         raise NotFound(f"Rule ({rule_id}) not found") from exc
     return accepted()
