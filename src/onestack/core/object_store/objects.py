@@ -15,8 +15,10 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import and_, bindparam, select
+from sqlalchemy.orm import Session
 
 from onestack.core.object_store import acl, large, rows
 from onestack.core.object_store.acl import Caller
@@ -29,6 +31,7 @@ from onestack.core.object_store.base import (
 )
 from onestack.core.object_store.containers import Containers, live
 from onestack.db.engine import Database
+from onestack.db.locks import quota_lock_sync
 from onestack.db.models import SwiftAccount, SwiftContainer, SwiftObject
 from onestack.drivers.blob import BlobStore
 from onestack.drivers.blob.base import BlobTooLarge
@@ -180,7 +183,8 @@ class Objects:
         return c, acct
 
     @staticmethod
-    def _room(acct: SwiftAccount, c: SwiftContainer, length: int | None) -> int | None:
+    def _room(acct: SwiftAccount, c: SwiftContainer, length: int | None,
+              new_objects: int = 1) -> int | None:
         """Bytes the quotas still allow (None: unlimited); 413 when already over."""
         room: int | None = None
         over = PayloadTooLarge("Upload exceeds quota.")
@@ -192,11 +196,35 @@ class Objects:
                 room = left if room is None else min(room, left)
             qcount = meta.get("quota-count") if meta is c.meta else acct.sysmeta.get(
                 "quota-count")
-            if qcount is not None and str(qcount).isdigit() and count + 1 > int(qcount):
+            if (qcount is not None and str(qcount).isdigit()
+                    and count + new_objects > int(qcount)):
                 raise over
         if room is not None and (room < 0 or (length is not None and length > room)):
             raise over
         return room
+
+    @staticmethod
+    def _has_quota(acct: SwiftAccount, c: SwiftContainer) -> bool:
+        return any(k in c.meta for k in ("quota-bytes", "quota-count")) or (
+            "quota-bytes" in acct.meta or "quota-count" in acct.sysmeta)
+
+    def _put_row(self, s: Session, c: SwiftContainer, acct: SwiftAccount, name: str,
+                 fields: dict[str, Any], dropped: list[str]) -> SwiftObject:
+        """The row written in one transaction; under a quota, checked again there against
+        the counts as they are now, under the account's quota lock (concurrent uploads that
+        each saw room cannot together overshoot)."""
+        if self._has_quota(acct, c):
+            quota_lock_sync(s, "object_store", c.account)
+            fresh_c = s.get(SwiftContainer, c.id, populate_existing=True)
+            fresh_acct = s.get(SwiftAccount, c.account, populate_existing=True) or acct
+            if fresh_c is None:
+                raise NotFound("The resource could not be found.")
+            existing = rows.find(s, c.id, name)
+            replaced = 0 if existing is None or rows.archive_target(s, fresh_c) else (
+                existing.size)
+            self._room(fresh_acct, fresh_c, fields["size"] - replaced,
+                       0 if existing is not None else 1)
+        return rows.put(s, c, name, fields, dropped)
 
     def _blob_key(self, account: str, cname: str) -> str:
         digest = large.md5_hex(cname)[:16]
@@ -249,7 +277,8 @@ class Objects:
                 "meta": {k: v for k, v in spec.meta.items() if v is not None},
             }
             dropped: list[str] = []
-            row = await self.db.run_write(lambda s: rows.put(s, c, name, fields, dropped))
+            row = await self.db.run_write(
+                lambda s: self._put_row(s, c, acct, name, fields, dropped))
         except BaseException:
             await self.blobs.delete(key)
             raise
