@@ -27,6 +27,12 @@ from onestack.db.models import (
 from onestack.db.models.base import new_id, utcnow
 from onestack.errors import BadRequest, Conflict, NotFound
 
+# Keystone's access rules (service, method, path) are not enforced here, so a credential
+# that asks for them is refused rather than silently handed out with its roles' full power.
+NO_ACCESS_RULES = ("Application credential access rules are not supported by this cloud: "
+                   "leave access_rules out and limit the credential by the roles it "
+                   "delegates instead.")
+
 
 def new_secret() -> str:
     return base64.urlsafe_b64encode(os.urandom(64)).decode().rstrip("=")
@@ -46,6 +52,8 @@ class Credentials(Store):
     # --- application credentials ---------------------------------------------------------
     async def create_app_cred(self, user_id: str, project_id: str, data: dict[str, Any],
                               role_ids: list[str]) -> tuple[ApplicationCredential, str]:
+        if data.get("access_rules"):
+            raise BadRequest(NO_ACCESS_RULES)
         secret = data.get("secret") or new_secret()
         expires = data.get("expires_at")
         if expires is not None and expires <= utcnow():
@@ -62,7 +70,7 @@ class Credentials(Store):
                 id=new_id(), name=data["name"], description=data.get("description"),
                 secret_hash=hashed, user_id=user_id, project_id=project_id,
                 expires_at=expires, unrestricted=bool(data.get("unrestricted", False)),
-                access_rules=data.get("access_rules") or [],
+                access_rules=[],
             )
             s.add(cred)
             await s.flush()
