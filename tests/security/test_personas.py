@@ -523,6 +523,8 @@ def test_roleless_user_can_do_nothing(world: World, service: str) -> None:
         what = f"{route.method} {route.path}: {r.status_code} {r.text[:200]}"
         if kind(service, route) == "any-token":
             out.check(r.status_code < 300, what)
+            leaked = [x for x in world.private_ids() if x in r.text]
+            out.check(not leaked, f"{what}: shows sec-a's {leaked}")
         else:
             out.check(_refused(service, r, {401, 403}), what)
     out.assert_none("a role-less user")
@@ -581,3 +583,29 @@ def test_sec_a_is_unchanged(world: World) -> None:
                          ("floatingips", a.floating_ip)):
         got = owner.ok("GET", f"/networking/v2.0/{kind_}/{ident}")
         assert next(iter(got.values())).get("name") != "x", kind_
+
+
+def test_system_reader_cannot_make_credentials_for_others(world: World) -> None:
+    """A system-scoped reader reads users' EC2 and application credentials (Keystone), but
+    makes or deletes none: a key made for another user would sign S3 requests as them."""
+    admin, owner, i = world.p.admin, world.p.owner, "/identity/v3"
+    reader = world.p.reader
+    role = admin.ok("GET", f"{i}/roles", params={"name": "reader"})["roles"][0]["id"]
+    admin.ok("PUT", f"{i}/system/users/{reader.user_id}/roles/{role}")
+    r = httpx.post(f"{reader.cloud.auth_url}/auth/tokens", json={"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "id": reader.user_id, "password": reader.password}}},
+        "scope": {"system": {"all": True}}}})
+    assert r.status_code == 201, r.text
+    token = {"X-Auth-Token": r.headers["X-Subject-Token"]}
+    base = f"{reader.cloud.auth_url}/users/{owner.user_id}"
+    assert httpx.get(f"{base}/credentials/OS-EC2", headers=token).status_code == 200
+    for method, url, body in (
+            ("POST", f"{base}/credentials/OS-EC2", {"tenant_id": world.a.project_id}),
+            ("DELETE", f"{base}/credentials/OS-EC2/{world.ids['access']}", None),
+            ("DELETE", f"{base}/application_credentials/{world.ids['app_cred']}", None)):
+        r = httpx.request(method, url, json=body, headers=token)
+        assert r.status_code == 403, f"{method} {url}: {r.status_code} {r.text}"
+        assert "not authorized" in fault_message("identity", r)
+    assert owner.ok("GET", f"{base.removeprefix(owner.cloud.base_url)}/credentials/OS-EC2/"
+                           f"{world.ids['access']}")

@@ -8,6 +8,9 @@ ADMIN = "rule:admin_required"
 SYSTEM_READER = "(role:reader and system_scope:all)"
 ADMIN_OR_READER = f"{ADMIN} or {SYSTEM_READER}"
 ADMIN_OR_OWNER = f"{ADMIN} or {SYSTEM_READER} or user_id:%(target.user.id)s"
+# Writes on a user's own credentials: a system reader reads them, it does not make or
+# remove them (a key made for another user signs as that user).
+ADMIN_OR_SELF = f"{ADMIN} or user_id:%(target.user.id)s"
 ADMIN_OR_TARGET_PROJECT = f"{ADMIN} or {SYSTEM_READER} or project_id:%(target.project.id)s"
 ADMIN_OR_CRED_OWNER = f"{ADMIN} or user_id:%(target.credential.user_id)s"
 DOMAIN_READER = "(role:reader and domain_id:%(target.domain.id)s)"
@@ -94,12 +97,12 @@ RULES: list[Rule] = [
     Rule("identity:list_credentials", ""),
     Rule("identity:ec2_get_credential", ADMIN_OR_OWNER),
     Rule("identity:ec2_list_credentials", ADMIN_OR_OWNER),
-    Rule("identity:ec2_create_credential", ADMIN_OR_OWNER),
-    Rule("identity:ec2_delete_credential", ADMIN_OR_OWNER),
+    Rule("identity:ec2_create_credential", ADMIN_OR_SELF),
+    Rule("identity:ec2_delete_credential", ADMIN_OR_SELF),
     Rule("identity:get_application_credential", ADMIN_OR_OWNER),
     Rule("identity:list_application_credentials", ADMIN_OR_OWNER),
     Rule("identity:create_application_credential", "user_id:%(target.user.id)s"),
-    Rule("identity:delete_application_credential", ADMIN_OR_OWNER),
+    Rule("identity:delete_application_credential", ADMIN_OR_SELF),
     Rule("identity:get_auth_catalog", ""),
     Rule("identity:get_auth_projects", ""),
     Rule("identity:get_auth_domains", ""),
