@@ -8,6 +8,7 @@ from typing import Any
 from starlette.responses import Response
 
 from onestack.api.common.request import ApiRequest
+from onestack.api.volume import views
 from onestack.api.volume.common import accepted, caller, respond, since
 from onestack.core.volume.base import Caller
 from onestack.errors import BadRequest, NotFound
@@ -97,7 +98,7 @@ async def _roll_detaching(req: ApiRequest, who: Caller, vid: str, args: Any) -> 
 async def _initialize(req: ApiRequest, who: Caller, vid: str, args: Any) -> Response:
     info = await req.runtime.volume.actions.initialize_connection(
         who, vid, _required(args, "connector"))
-    return respond({"connection_info": info})
+    return respond({"connection_info": views.connection_info(req, info)})
 
 
 async def _terminate(req: ApiRequest, who: Caller, vid: str, args: Any) -> Response:

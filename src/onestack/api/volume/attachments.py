@@ -30,7 +30,7 @@ async def create(req: ApiRequest) -> Response:
     if not since(req, 3, 54):
         body.pop("mode", None)
     att = await req.runtime.volume.attachments.create(caller(req), body)
-    return respond({"attachment": views.attachment(att)})
+    return respond({"attachment": views.attachment(req, att)})
 
 
 async def _list(req: ApiRequest, detail: bool) -> Response:
@@ -40,7 +40,7 @@ async def _list(req: ApiRequest, detail: bool) -> Response:
     rows = await req.runtime.volume.attachments.list(
         caller(req), bool(bool_param(req, "all_tenants")), filters, int_param(req, "limit"),
         one(req, "marker"))
-    return respond({"attachments": [views.attachment(a, detail=detail) for a in rows]})
+    return respond({"attachments": [views.attachment(req, a, detail=detail) for a in rows]})
 
 
 async def list_attachments(req: ApiRequest) -> Response:
@@ -54,7 +54,7 @@ async def list_details(req: ApiRequest) -> Response:
 async def show(req: ApiRequest) -> Response:
     _need(req)
     att = await req.runtime.volume.attachments.get(caller(req), req.params["attachment_id"])
-    return respond({"attachment": views.attachment(att)})
+    return respond({"attachment": views.attachment(req, att)})
 
 
 async def update(req: ApiRequest) -> Response:
@@ -63,7 +63,7 @@ async def update(req: ApiRequest) -> Response:
     att = await req.runtime.volume.attachments.update(caller(req),
                                                       req.params["attachment_id"],
                                                       body.get("connector"))
-    return respond({"attachment": views.attachment(att)})
+    return respond({"attachment": views.attachment(req, att)})
 
 
 async def delete(req: ApiRequest) -> Response:

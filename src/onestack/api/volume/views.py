@@ -103,11 +103,27 @@ def volume_type(req: ApiRequest, rec: TypeRecord) -> dict[str, Any]:
     return out
 
 
-def attachment(att: VolumeAttachment, *, detail: bool = True) -> dict[str, Any]:
+def attachment(req: ApiRequest, att: VolumeAttachment, *, detail: bool = True
+               ) -> dict[str, Any]:
     out: dict[str, Any] = {"id": att.id, "status": att.attach_status,
                            "instance": att.instance_uuid, "volume_id": att.volume_id}
     if detail:
         out.update({"attached_at": iso(att.attached_at), "detached_at": iso(att.detached_at),
                     "attach_mode": att.attach_mode,
-                    "connection_info": att.connection_info or {}})
+                    "connection_info": connection_info(req, att.connection_info or {})})
     return out
+
+
+# What a connection's ``data`` may show to a project: how to attach, never where the bytes
+# live on a host (file paths, pools, monitors, keys). The hypervisor side reads the full
+# record from the database, not from this API; admins see it all.
+PUBLIC_CONNECTION_DATA = ("volume_id", "access_mode", "format", "encrypted", "discard",
+                          "qos_specs", "cacheable", "multiattach")
+
+
+def connection_info(req: ApiRequest, info: dict[str, Any]) -> dict[str, Any]:
+    if not info or is_admin(req):
+        return info
+    data = info.get("data") or {}
+    return {**{k: v for k, v in info.items() if k != "data"},
+            "data": {k: v for k, v in data.items() if k in PUBLIC_CONNECTION_DATA}}
