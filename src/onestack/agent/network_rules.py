@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Iterable
 
 from onestack.agent.network_state import PortInfo, RuleInfo, Snapshot
-from onestack.drivers.network import names
+from onestack.drivers.network import addresses, names
 
 PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "ipv6-icmp": 58, "sctp": 132,
              "dccp": 33, "udplite": 136, "gre": 47, "esp": 50, "ah": 51, "igmp": 2,
@@ -44,20 +44,33 @@ def link_local(mac: str) -> str:
     return str(ipaddress.IPv6Address(bytes([0xFE, 0x80] + [0] * 6 + eui)))
 
 
+def _pair_ip(text: object) -> bool:
+    return addresses.is_address(text) or addresses.is_prefix(text)
+
+
 def port_addresses(port: PortInfo) -> tuple[list[str], list[str], list[str]]:
-    """(MACs, IPv4 addresses/prefixes, IPv6 ...) a port may send from."""
+    """(MACs, IPv4 addresses/prefixes, IPv6 ...) a port may send from: only canonical
+    values (a port whose own MAC is not one may send nothing: no MACs)."""
+    owner = f"port {port.id}"
+    if not addresses.usable(port.mac, "MAC", owner, addresses.is_mac):
+        return [], [], []
     macs = {port.mac.lower()}
     v4: set[str] = set()
     v6: set[str] = {link_local(port.mac)}
     for _sub, ip in port.fixed_ips:
-        (v6 if ":" in ip else v4).add(ip)
+        if addresses.usable(ip, "fixed IP", owner):
+            (v6 if ":" in ip else v4).add(ip)
     for pair in port.allowed_address_pairs:
+        mac = pair.get("mac_address") or port.mac
+        if not (addresses.usable(pair.get("ip_address"), "address pair", owner, _pair_ip)
+                and addresses.usable(mac, "address pair MAC", owner, addresses.is_mac)):
+            continue
         ip = str(ipaddress.ip_network(pair["ip_address"], strict=False))
         ip = ip.removesuffix("/32").removesuffix("/128")
         (v6 if ":" in ip else v4).add(ip)
-        macs.add(pair.get("mac_address", port.mac).lower())
+        macs.add(mac.lower())
         if pair.get("mac_address"):
-            v6.add(link_local(pair["mac_address"]))
+            v6.add(link_local(mac))
     return sorted(macs), sorted(v4), sorted(v6)
 
 
@@ -76,6 +89,9 @@ def l2_table(ports: list[PortInfo], index: dict[str, int], down: list[str] | Non
         head.append(f'    iifname "{tap}" jump {chain}')
         head.append(f'    oifname "{tap}" meta mark set meta mark | {n << 16:#x}')
         macs, v4, v6 = port_addresses(port)
+        if not macs:
+            chains += [f"  chain {chain} {{", "    drop", "  }"]
+            continue
         body = [f"  chain {chain} {{",
                 f"    ether saddr != {_set(macs)} drop",
                 f"    ether type arp arp saddr ip != {_set([*v4, '0.0.0.0'])} drop"
@@ -129,6 +145,9 @@ def rule_text(rule: RuleInfo, verdict: str) -> str | None:
         parts.append(f"{ipfam} {side} @rg{4 if ipfam == 'ip' else 6}_"
                      f"{names.nft_id(rule.remote_group_id)}")
     elif rule.remote_ip_prefix:
+        if not addresses.usable(rule.remote_ip_prefix, "remote_ip_prefix",
+                                "a security group rule", addresses.is_prefix):
+            return None
         net = ipaddress.ip_network(rule.remote_ip_prefix, strict=False)
         if net.version != (4 if ipfam == "ip" else 6):
             return None
@@ -204,6 +223,12 @@ def nat_table(gw_dev: str, snat: str | None, internal: list[str],
     out = ["  chain output {", "    type nat hook output priority -100; policy accept;"]
     post = ["  chain postrouting {",
             "    type nat hook postrouting priority 100; policy accept;"]
+    fips = [(a, b) for a, b in fips if addresses.usable(a, "floating IP", gw_dev)
+            and addresses.usable(b, "fixed IP", gw_dev)]
+    internal = [n for n in internal if addresses.usable(n, "subnet", gw_dev,
+                                                         addresses.is_prefix)]
+    if snat and not addresses.usable(snat, "SNAT address", gw_dev):
+        snat = None
     for fip, fixed in sorted(fips):
         pre.append(f"    ip daddr {fip} dnat to {fixed}")
         out.append(f"    ip daddr {fip} dnat to {fixed}")

@@ -33,22 +33,50 @@ GATEWAY_TAKERS = ("network:router_interface", "network:router_interface_distribu
 CANDIDATES = 64  # a new address is picked at random among this many free ones
 
 
-def parse_ip(value: Any, what: str = "IP address") -> IPAddr:
+def _address_text(value: Any, what: str) -> str:
+    """The one gate of every address a request names (fixed IPs, address pairs, security
+    group prefixes, DNS servers, host routes, gateways, pools, subnet CIDRs...): a string
+    without a scope id. Python's ``ipaddress`` accepts ``addr%<anything>`` (newlines and
+    braces included) and keeps it in ``str()``; such text would reach nft and dnsmasq."""
     if not isinstance(value, str) or "\x00" in value:
         raise errors.InvalidInput(f"'{value}' is not a valid {what}")
+    if "%" in value:
+        raise errors.InvalidInput(f"'{value}' is not a valid {what}: an address with a scope "
+                                  "id (%...) is not accepted")
+    return value
+
+
+def parse_ip(value: Any, what: str = "IP address") -> IPAddr:
+    text = _address_text(value, what)
     try:
-        return ipaddress.ip_address(value)
+        return ipaddress.ip_address(text)
     except ValueError:
         raise errors.InvalidInput(f"'{value}' is not a valid {what}") from None
 
 
 def parse_cidr(value: Any, strict: bool = True) -> IPNet:
-    if not isinstance(value, str) or "/" not in value:
+    text = _address_text(value, "IP subnet")
+    if "/" not in text:
         raise errors.InvalidInput(f"'{value}' is not a valid IP subnet")
     try:
-        return ipaddress.ip_network(value, strict=False)
+        return ipaddress.ip_network(text, strict=False)
     except ValueError:
         raise errors.InvalidInput(f"'{value}' is not a valid IP subnet") from None
+
+
+def canonical_cidr(value: Any) -> str:
+    """``addr/len`` in canonical text, host bits kept as given (``2001:DB8::5/64`` ->
+    ``2001:db8::5/64``)."""
+    parse_cidr(value)
+    iface = ipaddress.ip_interface(value)
+    return f"{iface.ip}/{iface.network.prefixlen}"
+
+
+def canonical_ip_or_cidr(value: Any, what: str = "IP address") -> str:
+    """An address or a prefix (allowed address pairs), in canonical text."""
+    if isinstance(value, str) and "/" in value:
+        return canonical_cidr(value)
+    return str(parse_ip(value, what))
 
 
 def normalize_cidr(value: Any) -> IPNet:
@@ -112,7 +140,8 @@ def validate_pools(net: IPNet, pools: list[dict[str, Any]], gateway: IPAddr | No
             if a <= int(gateway) <= b:
                 raise Conflict(
                     f"Gateway ip {gateway} conflicts with allocation pool {text}")
-    return [{"start": str(p["start"]), "end": str(p["end"])} for p in pools]
+    return [{"start": str(parse_ip(p.get("start"))), "end": str(parse_ip(p.get("end")))}
+            for p in pools]
 
 
 def in_pools(ip: IPAddr, pools: list[dict[str, str]]) -> bool:

@@ -6,7 +6,6 @@ stays DOWN (vif_type `unbound`) until a host agent binds it and reports it ACTIV
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Any
 
@@ -49,7 +48,7 @@ from onestack.db.models.network import (
 )
 from onestack.errors import Conflict, NotFound
 
-MAC = re.compile(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")
+MAC = re.compile(r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}")
 VNIC_TYPES = ("normal", "direct", "macvtap", "baremetal", "direct-physical",
               "virtio-forwarder", "smart-nic", "vdpa", "remote-managed")
 L3_OWNERS = ("network:router_interface", "network:router_gateway", "network:floatingip",
@@ -97,7 +96,7 @@ SPECIAL: dict[str, Special] = {"fixed_ips": _fixed_ips_filter, "security_groups"
 
 
 def _mac(value: Any) -> str:
-    if not isinstance(value, str) or not MAC.match(value) or int(value[:2], 16) & 1:
+    if not isinstance(value, str) or not MAC.fullmatch(value) or int(value[:2], 16) & 1:
         raise errors.InvalidInput(f"'{value}' is not a valid MAC address")
     return value.lower()
 
@@ -105,13 +104,7 @@ def _mac(value: Any) -> str:
 def _pairs(port_mac: str, pairs: list[dict[str, Any]]) -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     for pair in pairs:
-        ip = pair.get("ip_address")
-        try:
-            if not isinstance(ip, str):
-                raise ValueError
-            ipaddress.ip_network(ip, strict=False)
-        except ValueError:
-            raise errors.InvalidInput(f"'{ip}' is not a valid IP address") from None
+        ip = ipam.canonical_ip_or_cidr(pair.get("ip_address"))
         item = {"ip_address": ip, "mac_address": _mac(pair.get("mac_address") or port_mac)}
         if item in out:
             raise errors.InvalidInput("Duplicate address detected in allowed address pairs")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from onestack.core.network import errors
+from onestack.core.network import errors, ipam
 from onestack.db.models.network import SecurityGroupRule
 from onestack.errors import BadRequest
 
@@ -103,12 +103,8 @@ def check_rule(data: dict[str, Any]) -> dict[str, Any]:
     if prefix is not None and remote is not None:
         raise BadRequest("Only remote_ip_prefix or remote_group_id may be provided.")
     if prefix is not None:
-        if not isinstance(prefix, str) or "/" not in prefix:
-            raise errors.InvalidInput(f"'{prefix}' is not a valid IP subnet")
-        try:
-            net = ipaddress.ip_network(prefix, strict=False)
-        except ValueError:
-            raise errors.InvalidInput(f"'{prefix}' is not a valid IP subnet") from None
+        net = ipam.parse_cidr(prefix)
+        prefix = ipam.canonical_cidr(prefix)
         if f"IPv{net.version}" != ethertype:
             raise BadRequest(f"Conflicting value ethertype {ethertype} for CIDR "
                                     f"{prefix}")

@@ -87,10 +87,10 @@ def _gateway(net: ipam.IPNet, value: Any) -> ipam.IPAddr | None:
 def _dns(version: int, servers: list[Any]) -> list[str]:
     out: list[str] = []
     for server in servers:
-        ip = ipam.parse_ip(server, "nameserver")
-        if str(ip) in out or server in out:
+        ip = str(ipam.parse_ip(server, "nameserver"))
+        if ip in out:
             raise errors.InvalidInput(f"Duplicate nameserver '{server}'")
-        out.append(server)
+        out.append(ip)
     return out
 
 
@@ -102,7 +102,8 @@ def _routes(version: int, routes: list[dict[str, Any]]) -> list[dict[str, str]]:
         if dest.version != version or hop.version != version:
             raise errors.InvalidInput(f"Host route {route} does not match the subnet's IP "
                                       "version")
-        item = {"destination": str(route["destination"]), "nexthop": str(route["nexthop"])}
+        item = {"destination": ipam.canonical_cidr(route["destination"]),
+                "nexthop": str(hop)}
         if item in out:
             raise errors.InvalidInput(f"Duplicate hostroute '{route}'")
         out.append(item)

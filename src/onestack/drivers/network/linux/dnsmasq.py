@@ -13,10 +13,12 @@ import asyncio
 import contextlib
 import ipaddress
 import os
+import re
 import shutil
 import signal
 from pathlib import Path
 
+from onestack.drivers.network import addresses
 from onestack.drivers.network.base import DhcpConfig, DhcpSubnet
 from onestack.drivers.network.linux.cmd import run
 
@@ -60,32 +62,57 @@ def command(cfg: DhcpConfig, folder: Path) -> list[str]:
     return argv
 
 
+HOSTNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}")
+
+
 def hosts_file(cfg: DhcpConfig) -> str:
+    """One ``mac,hostname,ip`` line per port; an entry with any value that is not a plain
+    MAC, host name or canonical address is skipped (a line of its own can't be injected)."""
     lines = []
+    owner = f"network {cfg.network_id}"
     for h in cfg.hosts:
+        if not (addresses.usable(h.mac, "MAC", owner, addresses.is_mac)
+                and addresses.usable(h.ip, "address", owner)
+                and addresses.usable(h.hostname, "host name", owner, _hostname)):
+            continue
         ip = f"[{h.ip}]" if ":" in h.ip else h.ip
         lines.append(f"{h.mac},{h.hostname},{ip}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 
+def _hostname(text: object) -> bool:
+    return isinstance(text, str) and HOSTNAME.fullmatch(text) is not None
+
+
+def _route(route: object) -> bool:
+    return isinstance(route, tuple | list) and len(route) == 2 and \
+        addresses.is_prefix(route[0]) and addresses.is_address(route[1])
+
+
 def opts_file(cfg: DhcpConfig) -> str:
+    """Per-subnet options; values that are not canonical addresses are left out."""
     lines = []
     for i, sub in enumerate(cfg.subnets):
         tag = f"tag:{_tag(i)}"
+        owner = f"subnet {sub.id}"
+        dns = [s for s in sub.dns_nameservers if addresses.usable(s, "DNS server", owner)]
+        gateway = sub.gateway_ip if sub.gateway_ip and addresses.usable(
+            sub.gateway_ip, "gateway", owner) else None
         if sub.ip_version == 4:
             lines.append(f"{tag},option:mtu,{cfg.mtu}")
-            routes = [f"{d},{v}" for d, v in sub.routes]
-            if sub.gateway_ip:
-                routes.append(f"0.0.0.0/0,{sub.gateway_ip}")
-                lines.append(f"{tag},option:router,{sub.gateway_ip}")
+            routes = [f"{d},{v}" for d, v in sub.routes
+                      if addresses.usable((d, v), "host route", owner, _route)]
+            if gateway:
+                routes.append(f"0.0.0.0/0,{gateway}")
+                lines.append(f"{tag},option:router,{gateway}")
             else:
                 lines.append(f"{tag},option:router")
             if routes:
                 lines.append(f"{tag},option:classless-static-route,{','.join(routes)}")
-            if sub.dns_nameservers:
-                lines.append(f"{tag},option:dns-server,{','.join(sub.dns_nameservers)}")
-        elif sub.dns_nameservers:
-            servers = ",".join(f"[{s}]" for s in sub.dns_nameservers)
+            if dns:
+                lines.append(f"{tag},option:dns-server,{','.join(dns)}")
+        elif dns:
+            servers = ",".join(f"[{s}]" for s in dns)
             lines.append(f"{tag},option6:dns-server,{servers}")
     return "\n".join(lines) + ("\n" if lines else "")
 
