@@ -246,3 +246,8 @@ async def test_boot_path_refuses_before_converting(tmp_path: Path, secret: Path)
     root = tmp_path / "root.qcow2"
     await builder.root_disk(base, root, 1)  # our own chain: an overlay on our base
     assert (await builder.virtual_size(root)) == 1024 * MiB
+    await builder.grow(root, 2)
+    flat = tmp_path / "flat.qcow2"
+    await builder.flatten(root, flat)  # follows our chain, and only ours
+    assert (await builder.virtual_size(flat)) == 2048 * MiB
+    assert inspect_file(flat, "qcow2").virtual_size == 2048 * MiB

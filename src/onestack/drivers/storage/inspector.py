@@ -200,23 +200,23 @@ def _qcow2(f: _File) -> int:
                               "not know.")
         if not 104 <= header_length <= cluster or header_length % 8:
             raise UnsafeImage("The qcow2 header is invalid (header length).")
-    _qcow2_extensions(f, header_length, cluster)
+    # The extensions live in the first cluster: read it once, walk it in memory.
+    _qcow2_extensions(f.at(0, min(cluster, f.size)), header_length)
     return int(size)
 
 
-def _qcow2_extensions(f: _File, offset: int, cluster: int) -> None:
-    """Walk the header extensions (all in the first cluster) to their end marker."""
+def _qcow2_extensions(first_cluster: bytes, offset: int) -> None:
+    """Walk the header extensions to their end marker."""
     while True:
-        if offset + 8 > cluster:
-            raise UnsafeImage("The qcow2 header extensions run past the header cluster.")
-        kind, length = struct.unpack(">II", f.exact(offset, 8, "qcow2 header extension"))
+        if offset + 8 > len(first_cluster):
+            raise UnsafeImage("The qcow2 header extensions are truncated or run past the "
+                              "header cluster.")
+        kind, length = struct.unpack(">II", first_cluster[offset:offset + 8])
         if kind == 0:
             return
         if kind == QCOW2_DATA_FILE_EXT:
             raise UnsafeImage("qcow2 images with an external data file are not allowed.")
         offset += 8 + (length + 7) // 8 * 8
-        if offset > cluster:
-            raise UnsafeImage("The qcow2 header extensions run past the header cluster.")
 
 
 def _vhd(f: _File) -> int:

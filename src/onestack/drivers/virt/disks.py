@@ -60,7 +60,8 @@ class DiskBuilder:
         return await run_tool(self.qemu_img, *args, timeout=TOOL_TIMEOUT)
 
     async def virtual_size(self, path: Path) -> int:
-        out = await self._img("info", "-U", "--output=json", str(path))
+        """Of one of our qcow2 files (a base, a root overlay, an ephemeral disk)."""
+        out = await self._img("info", "-U", "--output=json", "-f", "qcow2", str(path))
         return int(json.loads(out)["virtual-size"])
 
     async def base_image(self, image_id: str, disk_format: str, fetch: Fetch) -> Path:
@@ -103,12 +104,12 @@ class DiskBuilder:
     async def grow(self, disk: Path, size_gb: int) -> None:
         """Grow a disk to ``size_gb`` (never shrinks: a smaller size is left as is)."""
         if size_gb and await self.virtual_size(disk) < size_gb * GiB:
-            await self._img("resize", "-q", str(disk), f"{size_gb}G")
+            await self._img("resize", "-q", "-f", "qcow2", str(disk), f"{size_gb}G")
 
     async def flatten(self, src: Path, dest: Path) -> None:
         """A standalone qcow2 copy of ``src``, its backing chain merged in (a disk that
         moves to a host without the image's base)."""
-        await self._img("convert", "-O", "qcow2", str(src), str(dest))
+        await self._img("convert", "-f", "qcow2", "-O", "qcow2", str(src), str(dest))
 
     async def blank(self, dest: Path, size_mb: int) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
