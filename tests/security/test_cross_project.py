@@ -217,3 +217,64 @@ def test_volume_url_of_another_project(other: Persona, owned: Resources) -> None
     """sec-a's project in a block-storage URL, with sec-b's token: Cinder's 400."""
     r = other.call("GET", f"/volume/v3/{owned.project_id}/volumes")
     assert "Malformed request url" in refused("volume", r, {400})
+
+
+def test_rebuild_with_another_projects_image(other: Persona, owned: Resources,
+                                             foreign: Resources) -> None:
+    r = other.call("POST", f"{C}/servers/{foreign.server}/action",
+                   {"rebuild": {"imageRef": owned.image}})
+    refused("compute", r)
+
+
+def test_network_references_to_another_projects(other: Persona, owned: Resources,
+                                                foreign: Resources) -> None:
+    """Ports and rules of sec-b's own that name sec-a's subnet or security group, and a
+    router gateway on sec-a's (not external) network."""
+    refused("network", other.call("POST", f"{N}/ports", {"port": {
+        "network_id": foreign.network, "fixed_ips": [{"subnet_id": owned.subnet}]}}))
+    refused("network", other.call("POST", f"{N}/ports", {"port": {
+        "network_id": foreign.network, "security_groups": [owned.security_group]}}))
+    refused("network", other.call("PUT", f"{N}/ports/{foreign.port}", {"port": {
+        "security_groups": [owned.security_group]}}))
+    refused("network", other.call("POST", f"{N}/security-group-rules", {
+        "security_group_rule": {"security_group_id": foreign.security_group,
+                                "direction": "ingress",
+                                "remote_group_id": owned.security_group}}))
+    refused("network", other.call("PUT", f"{N}/routers/{foreign.router}", {"router": {
+        "external_gateway_info": {"network_id": owned.network}}}))
+    # planting in sec-a: a network, and a subnet on sec-b's network, owned by sec-a
+    refused("network", other.call("POST", f"{N}/networks", {"network": {
+        "name": "x", "project_id": owned.project_id}}), {403})
+    refused("network", other.call("POST", f"{N}/subnets", {"subnet": {
+        "network_id": foreign.network, "ip_version": 4, "cidr": "10.82.77.0/24",
+        "project_id": owned.project_id}}))
+
+
+def test_list_filters_naming_another_project_show_nothing(other: Persona, owned: Resources,
+                                                          foreign: Resources,
+                                                          personas: Personas) -> None:
+    """all_tenants and project filters from a member: refused or ignored, never sec-a's."""
+    a, v = owned.project_id, f"/volume/v3/{foreign.project_id}"
+    private = [owned.server, owned.volume, owned.attached_volume, owned.snapshot,
+               owned.image, owned.network, owned.subnet, owned.port, owned.router,
+               owned.security_group, owned.floating_ip, owned.server_group, owned.attachment]
+    for path in (f"{C}/servers/detail?all_tenants=1&project_id={a}",
+                 f"{C}/servers?all_tenants=true&tenant_id={a}",
+                 f"{C}/os-server-groups?all_projects=True",
+                 f"{C}/os-keypairs?user_id={personas.owner.user_id}",
+                 f"{v}/volumes/detail?all_tenants=1&project_id={a}",
+                 f"{v}/snapshots/detail?all_tenants=1&project_id={a}",
+                 f"{v}/attachments?all_tenants=1&project_id={a}",
+                 f"/image/v2/images?owner={a}", "/image/v2/images?visibility=private",
+                 f"{N}/ports?project_id={a}", f"{N}/networks?tenant_id={a}",
+                 f"{N}/routers?project_id={a}", f"{N}/security-groups?project_id={a}",
+                 f"{N}/floatingips?project_id={a}", f"{N}/subnets?project_id={a}"):
+        version = {"/volume": "volume 3.44", "/compute": "compute 2.67"}.get(
+            path[:path.index("/", 1)])
+        r = other.call("GET", path, headers={"OpenStack-API-Version": version}
+                       if version else None)
+        assert r.status_code in (200, 403), f"{path}: {r.status_code} {r.text[:300]}"
+        leaked = [x for x in private if x in r.text]
+        assert not leaked, f"{path} shows sec-a's {leaked}"
+        if "os-keypairs" in path:
+            assert owned.keypair not in r.text
