@@ -251,3 +251,13 @@ async def test_boot_path_refuses_before_converting(tmp_path: Path, secret: Path)
     await builder.flatten(root, flat)  # follows our chain, and only ours
     assert (await builder.virtual_size(flat)) == 2048 * MiB
     assert inspect_file(flat, "qcow2").virtual_size == 2048 * MiB
+
+
+@pytest.mark.parametrize(("fmt", "opts", "declared"), [
+    ("qcow2", (), "qcow2"), ("vmdk", ("-o", "subformat=streamOptimized"), "vmdk"),
+    ("vmdk", (), "vmdk"), ("vpc", ("-o", "subformat=fixed"), "vhd"), ("vhdx", (), "vhdx"),
+    ("vdi", (), "vdi"), ("parallels", (), "ploop"), ("raw", (), "raw")])
+async def test_both_checks_accept_plain_images(tmp_path: Path, fmt: str,
+                                               opts: tuple[str, ...], declared: str) -> None:
+    path = make(tmp_path, "disk", fmt, *opts)
+    assert (await qemu_img.verify("qemu-img", path, declared)).format == declared
