@@ -609,3 +609,16 @@ def test_system_reader_cannot_make_credentials_for_others(world: World) -> None:
         assert "not authorized" in fault_message("identity", r)
     assert owner.ok("GET", f"{base.removeprefix(owner.cloud.base_url)}/credentials/OS-EC2/"
                            f"{world.ids['access']}")
+
+
+def test_roles_imply_down_the_chain(world: World) -> None:
+    """admin implies member implies reader (the bootstrap's implied roles): a member reads
+    with the reader rules, an admin's token holds all three; a reader holds only reader."""
+    def roles(p: Persona) -> set[str]:
+        r = p.call("GET", "/identity/v3/auth/tokens", headers={"X-Subject-Token": p.token})
+        assert r.status_code == 200, r.text
+        return {x["name"] for x in r.json()["token"]["roles"]}
+
+    assert {"admin", "member", "reader"} <= roles(world.p.admin)
+    assert {"member", "reader"} <= roles(world.p.owner) and "admin" not in roles(world.p.owner)
+    assert roles(world.p.reader) == {"reader"}

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import httpx
 import openstack
 import pytest
 
@@ -72,3 +73,29 @@ def test_roleless_unscoped_token_reaches_no_project(personas: Personas) -> None:
         assert "project-scoped token" in r.text and "unscoped" in r.text, r.text
     r = who.call("GET", "/compute/v2.1/servers")
     assert r.status_code == 403 and "forbidden" in r.json(), r.text
+
+
+def test_domain_scoped_member_reaches_no_project(personas: Personas) -> None:
+    """A member of the domain (not of a project) holds a domain-scoped token: the project
+    services refuse it as they refuse an unscoped one."""
+    admin, i = personas.admin, "/identity/v3"
+    password = unique("pw")
+    user = admin.ok("POST", f"{i}/users", {"user": {
+        "name": unique("domain-member"), "password": password, "domain_id": "default"}})
+    member = admin.ok("GET", f"{i}/roles", params={"name": "member"})["roles"][0]["id"]
+    admin.ok("PUT", f"{i}/domains/default/users/{user['user']['id']}/roles/{member}")
+    r = httpx.post(f"{admin.cloud.auth_url}/auth/tokens", json={"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "id": user["user"]["id"], "password": password}}},
+        "scope": {"domain": {"id": "default"}}}})
+    assert r.status_code == 201, r.text
+    token = {"X-Auth-Token": r.headers["X-Subject-Token"]}
+    base = admin.cloud.base_url
+    for path, body in (("/compute/v2.1/servers", {"server": {
+            "name": "x", "flavorRef": "42", "imageRef": "x", "networks": "none"}}),
+            ("/volume/v3/volumes", {"volume": {"size": 1}}),
+            ("/image/v2/images", {"name": "x"}),
+            ("/networking/v2.0/networks", {"network": {"name": "x"}})):
+        r = httpx.post(base + path, json=body, headers=token)
+        assert r.status_code == 403, r.text
+        assert "domain-scoped" in r.text, r.text
