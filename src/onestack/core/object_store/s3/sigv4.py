@@ -9,6 +9,7 @@ or an S3 error.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -96,6 +97,7 @@ def parse(req: SignedRequest) -> Signature | None:
             access, sep, sig = header[4:].strip().rpartition(":")
             if not sep or not access or not sig:
                 raise _fail_header("The authorization header is malformed.")
+            _check_v2_date(req)
             return Signature(2, access, sig, False)
         raise InvalidArgument("Unsupported Authorization Type")
     if req.param("X-Amz-Algorithm") is not None:
@@ -110,6 +112,21 @@ def parse(req: SignedRequest) -> Signature | None:
             raise AccessDenied("Request has expired")
         return Signature(2, key, signed, True, expires=int(expires))
     return None
+
+
+def _check_v2_date(req: SignedRequest) -> None:
+    """A header-signed V2 request is good for 15 minutes around its Date (or x-amz-date),
+    as in S3: a captured request cannot be replayed later."""
+    raw = req.headers.get("x-amz-date") or req.headers.get("date")
+    stamp = _from_http_date(raw)
+    if not stamp and raw:
+        with contextlib.suppress(AccessDenied):
+            stamp = dt.datetime.fromtimestamp(_parse_amz_date(raw.strip(), AccessDenied),
+                                              dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    if not stamp:
+        raise AccessDenied("AWS authentication requires a valid Date or x-amz-date header")
+    if abs(time.time() - _parse_amz_date(stamp, AccessDenied)) > MAX_SKEW:
+        raise RequestTimeTooSkewed()
 
 
 def _scope(credential: str, error: type[Exception]) -> tuple[str, str, str]:
