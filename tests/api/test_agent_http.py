@@ -253,12 +253,25 @@ def test_two_agents_over_http(controller: RunningCloud, agents: dict[str, Agent]
                         headers={"X-Auth-Token": token})
     assert catalog.status_code == 200 and "/internal" not in catalog.text
 
-    # The network calls: the declared state for a host's own agent; status only of its ports.
+    # The network calls: the declared state for a host's own agent (its guests' networks
+    # and their ports, no other network's); status only of its ports.
     net = conn.network.create_network(name=unique("net"))
     conn.network.create_subnet(network_id=net.id, cidr="10.66.0.0/24", ip_version=4)
-    port_b = conn.network.create_port(network_id=net.id, binding_host_id="agent-b")
+    port_b = conn.network.create_port(network_id=net.id, binding_host_id="agent-b",
+                                      device_owner="compute:nova")
+    apart = conn.network.create_network(name=unique("apart"))
+    conn.network.create_subnet(network_id=apart.id, cidr="10.67.0.0/24", ip_version=4)
+    port_c = conn.network.create_port(network_id=apart.id, binding_host_id="agent-b",
+                                      device_owner="compute:nova", security_group_ids=[])
     state = httpx.get(f"{base}/agent-a/network", headers=bearer_a).json()
-    assert port_b.id in state["ports"] and state["ports"][port_b.id]["host"] == "agent-b"
+    assert state["ports"] == {} and state["networks"] == {}  # no guest of A's there yet
+    port_a = conn.network.create_port(network_id=net.id, binding_host_id="agent-a",
+                                      device_owner="compute:nova")
+    state = httpx.get(f"{base}/agent-a/network", headers=bearer_a).json()
+    assert set(state["ports"]) == {port_a.id, port_b.id}
+    assert state["ports"][port_b.id]["host"] == "agent-b"
+    assert set(state["networks"]) == {net.id} and port_c.id not in state["ports"]
+    assert state["routers"] == {} and state["floatingips"] == []
     assert {"agent-a", "agent-b"} <= set(state["vteps"])
     assert httpx.get(f"{base}/agent-b/network", headers=bearer_a).status_code == 403
     r = httpx.post(f"{base}/agent-a/ports/status", headers=bearer_a,
@@ -272,8 +285,10 @@ def test_two_agents_over_http(controller: RunningCloud, agents: dict[str, Agent]
                  "hypervisor_type": "QEMU", "hypervisor_version": 1, "accelerator": "fake"},
         "host_ip": "not-an-ip"})
     assert r.status_code == 400 and "not an IP address" in r.text
-    conn.network.delete_port(port_b)
+    for port in (port_a, port_b, port_c):
+        conn.network.delete_port(port)
     conn.network.delete_network(net)
+    conn.network.delete_network(apart)
 
     # kill -9 of one agent: its service is down within the down period, its server's
     # host_status UNKNOWN (Nova: the service stopped reporting); the other stays UP.

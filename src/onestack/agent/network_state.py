@@ -247,6 +247,32 @@ class NetworkState(Store):
 
 
 # --- the snapshot over the internal API (a remote compute host's agent) --------------------
+def for_compute_host(snap: Snapshot, host: str) -> Snapshot:
+    """What a compute host's agent needs, and no more (a host's credential must not read
+    every tenant's network state): its guests' ports (bound there, or migrating there),
+    their networks with every port on them (whose hosts are the VXLAN peers), the rules of
+    their security groups, the ports of the remote groups those rules name (their
+    addresses), and the peers' tunnel addresses. No routers, no floating IPs."""
+    guests = [p for p in snap.ports.values() if p.device_owner.startswith("compute:")
+              and host in (p.host, p.migrating_to)]
+    nets = {p.network_id for p in guests if p.network_id in snap.networks}
+    groups = {g for p in guests for g in p.security_groups if g in snap.groups}
+    remote = {r.remote_group_id for g in groups for r in snap.groups[g] if r.remote_group_id}
+    ports = {pid: p for pid, p in snap.ports.items()
+             if p.network_id in nets or remote.intersection(p.security_groups)}
+    peers = {p.host for p in ports.values() if p.network_id in nets and p.host}
+    peers |= {p.migrating_to for p in ports.values() if p.network_id in nets
+              and p.migrating_to}
+    if snap.network_node:
+        peers.add(snap.network_node)
+    peers.add(host)
+    return Snapshot(
+        networks={n: snap.networks[n] for n in nets}, ports=ports, routers={},
+        floatingips=[], groups={g: snap.groups[g] for g in groups},
+        vteps={h: ip for h, ip in snap.vteps.items() if h in peers},
+        network_node=snap.network_node)
+
+
 def snapshot_to_json(snap: Snapshot) -> dict[str, Any]:
     return asdict(snap)
 

@@ -22,6 +22,7 @@ from onestack.agent.network_plan import (
 from onestack.agent.network_state import (
     NetworkState,
     Snapshot,
+    for_compute_host,
     snapshot_from_json,
     snapshot_to_json,
 )
@@ -253,7 +254,8 @@ class _FromController:
     async def load(self) -> Snapshot:
         snap = await self.inner.load()
         snap.network_node, snap.vteps[self.node] = self.node, self.node_ip
-        return snapshot_from_json(json.loads(json.dumps(snapshot_to_json(snap))))
+        mine = for_compute_host(snap, "host-b")  # what the internal API sends host-b
+        return snapshot_from_json(json.loads(json.dumps(snapshot_to_json(mine))))
 
     async def set_status(self, port_ids: list[str], status: str) -> None:
         await self.inner.set_status(port_ids, status)

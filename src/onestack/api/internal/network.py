@@ -1,6 +1,7 @@
 """The internal agent API's network calls: what a remote compute host's network agent
-reads (the declared state its guests' ports need: networks, ports, security groups, the
-hosts' tunnel addresses) and writes back (its ports' status)."""
+reads (the declared state its own guests' ports need: their networks and those networks'
+ports, their security groups and remote groups, the peers' tunnel addresses; nothing of
+other networks, routers or floating IPs) and writes back (its ports' status)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from onestack.agent.network_state import (
     DHCP_OWNER,
     NetworkState,
     Snapshot,
+    for_compute_host,
     snapshot_to_json,
 )
 from onestack.api.common.request import ApiRequest
@@ -47,7 +49,8 @@ async def declared_state(req: ApiRequest) -> Snapshot:
 
 
 async def network(req: ApiRequest, link: LocalLink, host: str) -> Response:
-    return JSONResponse(snapshot_to_json(await declared_state(req)))
+    """The part of the declared state the host's own guests need (``for_compute_host``)."""
+    return JSONResponse(snapshot_to_json(for_compute_host(await declared_state(req), host)))
 
 
 async def set_port_status(req: ApiRequest, link: LocalLink, host: str) -> Response:
