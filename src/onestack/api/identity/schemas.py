@@ -6,7 +6,7 @@ from typing import Any
 
 name = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"\S"}
 name64 = {**name, "maxLength": 64}
-id_string = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[a-zA-Z0-9-_]+$"}
+id_string = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[a-zA-Z0-9-_]+\Z"}
 nullable_id = {"type": ["string", "null"], "minLength": 1, "maxLength": 64}
 description = {"type": ["string", "null"]}
 enabled = {"type": "boolean"}

@@ -31,8 +31,8 @@ from onestack.core.object_store.s3.multipart import SEGMENTS, s3_etag, segments_
 from onestack.db.models import SwiftObject
 from onestack.errors import Conflict, NotFound, OnestackError
 
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_IP = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_IP = re.compile(r"\d+\.\d+\.\d+\.\d+")
 # Bucket sub-resources answered as "not implemented" rather than as a listing.
 UNSUPPORTED = ("accelerate", "analytics", "cors", "encryption", "intelligent-tiering",
                "inventory", "lifecycle", "logging", "metrics", "notification",
@@ -46,7 +46,7 @@ def _bucket(req: ApiRequest) -> str:
 
 
 def check_bucket_name(name: str) -> None:
-    if (not _BUCKET.match(name) or ".." in name or _IP.match(name)
+    if (not _BUCKET.fullmatch(name) or ".." in name or _IP.fullmatch(name)
             or ".-" in name or "-." in name):
         raise s3e.InvalidBucketName(f"The specified bucket is not valid: {name!r}")
 

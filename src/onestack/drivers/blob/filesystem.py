@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from onestack.drivers.blob.base import CHUNK, BlobInfo, BlobNotFound, BlobStore, BlobTooLarge
 
-_SAFE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+_SAFE = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
 
 
 AHEAD = 4  # blocks of CHUNK queued for a blob's writer thread
@@ -84,7 +84,7 @@ class FilesystemBlobStore(BlobStore):
         self._tmp.mkdir(exist_ok=True)
 
     def _file(self, key: str) -> Path:
-        if not _SAFE.match(key) or ".." in key.split("/"):
+        if not _SAFE.fullmatch(key) or ".." in key.split("/"):
             raise ValueError(f"unsafe blob key {key!r}")
         return self.root / key
 

@@ -39,8 +39,8 @@ from onestack.errors import NotFound
 SEGMENTS = "+segments"
 MIN_PART = 5 * 1024 * 1024
 MAX_PARTS = 10000
-_ID = re.compile(r"^[0-9a-f]{32}$")
-_MARKER = re.compile(r"^(?P<key>.+)/(?P<id>[0-9a-f]{32})$")
+_ID = re.compile(r"[0-9a-f]{32}")
+_MARKER = re.compile(r"(?P<key>.+)/(?P<id>[0-9a-f]{32})")
 
 
 @dataclass
@@ -106,7 +106,7 @@ class Multipart:
         """The upload in progress (NoSuchUpload when absent, completed or aborted)."""
         await self.objects.writable(caller, account, bucket)
         seg = await self.containers.get(account, segments_of(bucket))
-        if not _ID.match(upload_id) or seg is None:
+        if not _ID.fullmatch(upload_id) or seg is None:
             raise NoSuchUpload()
         row = await self.objects.find(seg.id, f"{key}/{upload_id}")
         if row is None:
@@ -210,7 +210,7 @@ class Multipart:
             _, rows = await self.containers.list_objects(
                 caller, account, seg, ListParams(prefix=prefix, marker=marker))
             for r in rows:
-                m = _MARKER.match(r.name) if not isinstance(r, str) else None
+                m = _MARKER.fullmatch(r.name) if not isinstance(r, str) else None
                 if m is not None:
                     out.append(Upload(m["key"], m["id"], r.timestamp))
             if len(rows) < ListParams().limit:

@@ -46,7 +46,7 @@ V2_SUBRESOURCES = frozenset((
     "response-content-encoding", "response-content-language", "response-content-type",
     "response-expires", "restore", "tagging", "torrent", "uploadId", "uploads", "versionId",
     "versioning", "versions", "website"))
-_CRED = re.compile(r"^([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request$")
+_CRED = re.compile(r"([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request")
 _SPACES = re.compile(r" +")
 
 
@@ -130,7 +130,7 @@ def _check_v2_date(req: SignedRequest) -> None:
 
 
 def _scope(credential: str, error: type[Exception]) -> tuple[str, str, str]:
-    m = _CRED.match(credential)
+    m = _CRED.fullmatch(credential)
     if m is None:
         raise error(f"Error parsing the X-Amz-Credential parameter: {credential!r}")
     access, date, region, service = m.groups()
