@@ -133,9 +133,16 @@ class Auth:
         user_spec = spec.get("user") or {}
         if "password" not in user_spec:
             raise BadRequest("identity.password.user.password is required.")
-        user = await self._find_user(user_spec)
+        password = str(user_spec["password"])
+        try:
+            user = await self._find_user(user_spec)
+        except Unauthorized:
+            # as long as a wrong password takes, and the same answer: no user-id oracle
+            await self.users.hasher.check_decoy(password)
+            raise
+        # the password first: without it, nothing is said about the account's state
+        await self.users.check_password(user, password)
         await self._check_user_usable(user)
-        await self.users.check_password(user, str(user_spec["password"]))
         return user
 
     async def _check_user_usable(self, user: User) -> None:

@@ -26,6 +26,7 @@ from onestack.db.models import (
 from onestack.db.models.base import utcnow
 from onestack.errors import BadRequest, Conflict, NotFound, Unauthorized
 
+BAD_CREDENTIALS = "The request you have made requires authentication."
 IGNORE_LOCKOUT = "ignore_lockout_failure_attempts"
 IGNORE_EXPIRY = "ignore_password_expiry"
 IGNORE_CHANGE = "ignore_change_password_upon_first_use"
@@ -188,8 +189,13 @@ class Users(Store):
             s.add(RevocationEvent(user_id=user_id, issued_before=utcnow()))
 
     async def change_password(self, user_id: str, original: str, new: str) -> None:
-        """Self-service change: checks the old password, minimum age and history."""
-        user = await self.get_user(user_id)
+        """Self-service change: checks the old password, minimum age and history. An unknown
+        user gets the wrong password's answer, after as long (Keystone: 401 either way)."""
+        try:
+            user = await self.get_user(user_id)
+        except NotFound:
+            await self.hasher.check_decoy(original)
+            raise Unauthorized(BAD_CREDENTIALS) from None
         await self.check_password(user, original)
         async with self.write() as s:
             user = await get_or_404(s, User, user_id, "user")
@@ -222,10 +228,11 @@ class Users(Store):
         if self._locked(user):
             raise Unauthorized(f"The account is locked for user: {user.id}.")
         current = await self.current_password(user.id)
-        ok = current is not None and await self.hasher.check(password, current.password_hash)
+        ok = (await self.hasher.check(password, current.password_hash) if current is not None
+              else await self.hasher.check_decoy(password))
         if not ok:
             await self._record_failure(user)
-            raise Unauthorized("The request you have made requires authentication.")
+            raise Unauthorized(BAD_CREDENTIALS)
         assert current is not None
         if current.expires_at is not None and current.expires_at <= utcnow() and \
                 not user.options.get(IGNORE_EXPIRY):
