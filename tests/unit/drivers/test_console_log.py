@@ -140,3 +140,22 @@ async def test_the_logger_stops_when_its_instance_dir_goes(tmp_path: Path) -> No
             await asyncio.sleep(0.1)
     finally:
         await console.stop_logger(files)
+
+
+def test_the_logger_starts_under_uvloop(tmp_path: Path) -> None:
+    """`onestack up` serves on uvloop: starting the detached logger there must not wait for
+    it to exit (a pipe to the launcher stayed open in the daemon under uvloop, and every
+    spawn failed with 'did not start' after 10 s)."""
+    uvloop = pytest.importorskip("uvloop")
+    files = GuestFiles(tmp_path)
+
+    async def start_and_stop() -> float:
+        began = time.monotonic()
+        await console.ensure_logger(files, UUID, 4096)
+        took = time.monotonic() - began
+        await console.stop_logger(files)
+        return took
+
+    took = uvloop.run(start_and_stop())
+    assert took < console.START_TIMEOUT
+    assert console.logger_pids(files) == []

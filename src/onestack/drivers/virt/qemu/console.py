@@ -73,20 +73,27 @@ async def ensure_logger(files: GuestFiles, uuid: str, cap: int = LOG_CAP) -> int
     if pid is not None:
         return pid
     await stop_logger(files)  # strays (a pidfile lost) must not hold the socket
+    # The launcher's errors go to a file, not a pipe: the detached logger must hold nothing
+    # of its caller's (under uvloop a pipe's write end stays open in the daemon, and reading
+    # it to its end would wait for the logger to exit).
+    err_path = files.logger_pidfile.with_name("console-logger.err")
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *logger_command(files, uuid, cap), stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        with err_path.open("wb") as err_file:
+            proc = await asyncio.create_subprocess_exec(
+                *logger_command(files, uuid, cap), stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL, stderr=err_file)
     except OSError as exc:
         raise VirtError(f"cannot start the console logger of guest {uuid}: {exc}") from exc
     try:
         async with asyncio.timeout(START_TIMEOUT):
-            _, err = await proc.communicate()
+            await proc.wait()
     except TimeoutError as exc:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
         await proc.wait()
         raise VirtError(f"the console logger of guest {uuid} did not start") from exc
+    err = err_path.read_bytes() if err_path.exists() else b""
+    err_path.unlink(missing_ok=True)
     pid = running_logger(files)
     if proc.returncode != 0 or pid is None:
         raise VirtError(f"the console logger of guest {uuid} failed to start: "
