@@ -195,3 +195,24 @@ def test_the_admin_password_is_on_the_first_config_drive_only(
         assert inst is not None and inst.inst.admin_pass is None
 
     _with_agent(cloud, check)
+
+
+def test_nova_does_not_pick_an_address_on_someone_elses_shared_network(
+        cloud: RunningCloud, other: Member) -> None:  # noqa: F811
+    """The same rule through the compute API: a server's fixed_ip on a shared network is
+    the network owner's choice (Nova creates the port as the user; Neutron refuses it)."""
+    demo = cloud.token("demo")
+    shared = make_net(cloud, cloud.admin_token(), "10.177.0.0/24", shared=True,
+                      project_id=other.project_id)
+    image = _image(cloud)
+    headers = {"X-Auth-Token": demo, "OpenStack-API-Version": "compute 2.79"}
+    r = httpx.post(f"{cloud.base_url}/compute/v2.1/servers", headers=headers, json={
+        "server": {"name": "dp", "imageRef": image, "flavorRef": "42",
+                   "networks": [{"uuid": shared.id, "fixed_ip": "10.177.0.50"}]}})
+    assert r.status_code == 403, r.text
+    fault = r.json()["forbidden"]
+    assert fault["code"] == 403 and "choosing fixed IP 10.177.0.50" in fault["message"]
+    taken = neutron(cloud, "GET", "/ports?fixed_ips=ip_address%3D10.177.0.50",
+                    cloud.admin_token()).json()["ports"]
+    assert taken == []
+    _boot(cloud, demo, image, shared.id)  # an address the network picks is fine

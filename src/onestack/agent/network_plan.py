@@ -4,6 +4,7 @@ rules and DHCP servers this host should have (a pure function; the agent applies
 from __future__ import annotations
 
 import ipaddress
+import logging
 from dataclasses import dataclass, field
 
 from onestack.agent import network_rules as rules
@@ -18,6 +19,7 @@ from onestack.agent.network_state import (
 from onestack.drivers.network import names
 from onestack.drivers.network.base import DhcpConfig, DhcpHost, DhcpSubnet
 
+log = logging.getLogger(__name__)
 L2_TABLE = ("bridge", "onestack-l2")
 FILTER_TABLE = ("inet", "onestack-filter")
 NAT_TABLE = ("ip", "onestack-nat")
@@ -164,10 +166,10 @@ def plan(snap: Snapshot, cfg: PlanConfig) -> Desired:
         d.tables[(None, *UPLINK_TABLE)] = uplink_table(cfg)
     _dhcp(snap, cfg, d, used, bridges, ports)
     for router_id, interfaces in sorted(by_router.items()):
-        _router(snap, d, router_id, interfaces, bridges)
+        _router(snap, cfg, d, router_id, interfaces, bridges)
     for router in snap.routers.values():
         if router.id not in by_router and router.gw_port_id:
-            _router(snap, d, router.id, [], bridges)
+            _router(snap, cfg, d, router.id, [], bridges)
     _guest_rules(snap, d, guests, bridges)
     return d
 
@@ -224,8 +226,19 @@ def _dhcp(snap: Snapshot, cfg: PlanConfig, d: Desired, used: set[str],
         d.active_ports.append(port.id)
 
 
-def _router(snap: Snapshot, d: Desired, router_id: str, interfaces: list[PortInfo],
-            bridges: dict[str, str]) -> None:
+def _takes_host_address(cfg: PlanConfig, bridge: str, port: PortInfo) -> bool:
+    """A port on the external bridge holding the host's own address there (no API path
+    gives one out: refused here too, so it cannot shadow the host)."""
+    host = str(ipaddress.ip_interface(cfg.host_cidr).ip)
+    if bridge != cfg.external_bridge or all(ip != host for _s, ip in port.fixed_ips):
+        return False
+    log.warning("port %s holds the host's own address %s on %s: not plugged", port.id, host,
+                bridge)
+    return True
+
+
+def _router(snap: Snapshot, cfg: PlanConfig, d: Desired, router_id: str,
+            interfaces: list[PortInfo], bridges: dict[str, str]) -> None:
     router = snap.routers[router_id]
     ns = names.router_ns(router_id)
     d.namespaces[ns] = True
@@ -233,7 +246,7 @@ def _router(snap: Snapshot, d: Desired, router_id: str, interfaces: list[PortInf
     d.metadata[ns] = ("router", router_id)
     internal: list[str] = []
     for p in sorted(interfaces, key=lambda x: x.id):
-        if p.network_id not in bridges:
+        if p.network_id not in bridges or _takes_host_address(cfg, bridges[p.network_id], p):
             continue
         dev = names.ns_dev("qr", p.id)
         d.veths.append(Veth(names.veth_host(p.id), bridges[p.network_id], ns, dev,
@@ -244,14 +257,16 @@ def _router(snap: Snapshot, d: Desired, router_id: str, interfaces: list[PortInf
         d.active_ports.append(p.id)
     routes = [(r["destination"], r["nexthop"]) for r in router.routes]
     gw = snap.ports.get(router.gw_port_id or "")
-    if gw is not None and gw.network_id in bridges and gw.device_owner == GATEWAY_OWNER:
+    if gw is not None and gw.network_id in bridges and gw.device_owner == GATEWAY_OWNER \
+            and not _takes_host_address(cfg, bridges[gw.network_id], gw):
         dev = names.ns_dev("qg", gw.id)
         d.veths.append(Veth(names.veth_host(gw.id), bridges[gw.network_id], ns, dev,
                             snap.networks[gw.network_id].mtu, gw.mac))
-        fips = [(f.address, f.fixed_ip) for f in snap.floatingips
-                if f.router_id == router_id and f.fixed_ip and f.port_id]
-        d.active_fips += [f.id for f in snap.floatingips
-                          if f.router_id == router_id and f.fixed_ip and f.port_id]
+        host = str(ipaddress.ip_interface(cfg.host_cidr).ip)
+        mine = [f for f in snap.floatingips if f.router_id == router_id and f.fixed_ip
+                and f.port_id and f.address != host]
+        fips = [(f.address, f.fixed_ip) for f in mine]
+        d.active_fips += [f.id for f in mine]
         d.addresses[(ns, dev)] = [_cidr_of(snap, s, ip) for s, ip in gw.fixed_ips] + \
             [f"{fip}/32" for fip, _ in fips]
         snat = None

@@ -11,8 +11,18 @@ import subprocess
 
 import pytest
 
+from onestack.agent.network_plan import PlanConfig, plan
 from onestack.agent.network_rules import filter_table, l2_table, nat_table, port_addresses
-from onestack.agent.network_state import PortInfo, RuleInfo, Snapshot
+from onestack.agent.network_state import (
+    FloatingIPInfo,
+    NetworkInfo,
+    PortInfo,
+    RouterInfo,
+    RuleInfo,
+    Snapshot,
+    SubnetInfo,
+)
+from onestack.drivers.network import names
 from onestack.drivers.network.addresses import is_address, is_mac, is_prefix
 from onestack.drivers.network.base import DhcpConfig, DhcpHost, DhcpSubnet
 from onestack.drivers.network.linux.dnsmasq import hosts_file, opts_file
@@ -112,3 +122,24 @@ def test_dnsmasq_files_take_no_injected_lines() -> None:
     assert "tag:s0,option:classless-static-route,10.9.0.0/16,10.0.0.9,0.0.0.0/0,10.0.0.1" \
         in opts
     assert "tag:s1,option6:dns-server,[2001:4860::8888]" in opts
+
+
+def _public_router(gw_ip: str, fip: str) -> Snapshot:
+    pub = NetworkInfo("pub", "admin", 1500, True, True, "flat", "public", [SubnetInfo(
+        "pub-s", "pub", "172.24.4.0/24", 4, "172.24.4.1", False, [], [])])
+    gw = PortInfo("gw-port", "pub", "", "fa:16:3e:00:0a:01", "network:router_gateway", "r1",
+                  "", "DOWN", True, False, [("pub-s", gw_ip)], [], [])
+    return Snapshot(networks={"pub": pub}, ports={"gw-port": gw},
+                    routers={"r1": RouterInfo("r1", "p", True, "gw-port", "pub", True, [])},
+                    floatingips=[FloatingIPInfo("f1", fip, "10.0.0.5", "x", "r1", "DOWN")])
+
+
+def test_nothing_is_plugged_with_the_hosts_own_address_on_the_external_bridge() -> None:
+    cfg = PlanConfig(host="h", host_cidr="172.24.4.1/24")
+    ok = plan(_public_router("172.24.4.10", "172.24.4.20"), cfg)
+    assert any(v.host_name == names.veth_host("gw-port") for v in ok.veths)
+    assert ok.active_fips == ["f1"]
+    bad = plan(_public_router("172.24.4.1", "172.24.4.20"), cfg)
+    assert not any(v.host_name == names.veth_host("gw-port") for v in bad.veths)
+    fip = plan(_public_router("172.24.4.10", "172.24.4.1"), cfg)
+    assert fip.active_fips == [] and "172.24.4.1/32" not in repr(fip.addresses)

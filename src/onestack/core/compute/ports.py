@@ -159,6 +159,11 @@ class Ports:
             raise BadRequest(f"Network {net_id} requires a subnet in order to boot instances "
                              "on.")
         if fixed is not None:
+            if not caller.is_admin and net.project_id != caller.project_id:
+                # Neutron's create_port:fixed_ips:ip_address: the network owner's choice
+                raise Forbidden(f"Policy doesn't allow choosing fixed IP {fixed} on network "
+                                f"{net_id}: only its owner or an admin may; leave fixed_ip out "
+                                "to get an address the network picks.")
             if count > 1:
                 raise BadRequest("Failed to launch instances: max_count cannot be greater than "
                                  "1 if an fixed_ip is specified.")
