@@ -3,6 +3,7 @@ path on SQLite with the in-memory blob store."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import time
@@ -13,7 +14,17 @@ import pytest
 
 from onestack.api.object_store.conditional import parse_range
 from onestack.config import load_settings
-from onestack.core.object_store.acl import Caller, group_allowed, parse_acl, referrer_allowed
+from onestack.core.object_store import objects as objects_module
+from onestack.core.object_store.acl import (
+    Caller,
+    TempUrlScope,
+    group_allowed,
+    may_list,
+    may_read_object,
+    may_write_object,
+    parse_acl,
+    referrer_allowed,
+)
 from onestack.core.object_store.base import RangeNotSatisfiable, meta_updates
 from onestack.core.object_store.containers import ContainerSettings
 from onestack.core.object_store.listing import ListParams, bump
@@ -126,6 +137,45 @@ async def test_write_path_counters_quotas_versions(tmp_path: Path) -> None:
         assert await os_.tempurls.allows(query, "GET", "AUTH_p", "c", "o", [path])
         assert await os_.tempurls.allows(query, "HEAD", "AUTH_p", "c", "o", [path])
         assert not await os_.tempurls.allows(query, "PUT", "AUTH_p", "c", "o", [path])
+    finally:
+        await os_.stop()
+        await db.close()
+
+
+def test_owners_readers_and_temp_url_scopes() -> None:
+    member = Caller(user_id="u", project_id="p", roles=["member", "reader"])
+    reader = Caller(user_id="r", project_id="p", roles=["reader"])
+    other_role = Caller(user_id="o", project_id="p", roles=["load-balancer_observer"])
+    for who, owns, reads in ((member, True, True), (reader, False, True),
+                             (other_role, False, False)):
+        assert (who.owns("AUTH_p"), who.reads("AUTH_p")) == (owns, reads)
+        assert not who.reads("AUTH_q")
+    assert may_read_object(reader, "AUTH_p", "c", None)
+    assert not may_write_object(reader, "AUTH_p", "c", None)
+    account_url = Caller(tempurl=TempUrlScope("AUTH_p"))
+    container_url = Caller(tempurl=TempUrlScope("AUTH_p", "c"))
+    assert may_read_object(account_url, "AUTH_p", "segments", None)
+    assert not may_read_object(account_url, "AUTH_q", "c", None)
+    assert may_write_object(container_url, "AUTH_p", "c", None)
+    assert not may_read_object(container_url, "AUTH_p", "segments", None)
+    assert not may_list(account_url, "AUTH_p", None)
+
+
+async def test_a_body_without_a_length_stops_at_the_largest_object(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(objects_module, "CONSTRAINTS",
+                        dataclasses.replace(objects_module.CONSTRAINTS, max_file_size=10))
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    migrate.upgrade(url)
+    db = Database(url)
+    os_ = ObjectStore(load_settings(None, data_dir=tmp_path), db, blobs=MemoryBlobStore())
+    owner = Caller(user_id="u", project_id="p", roles=["member"])
+    try:
+        await os_.containers.put(owner, "AUTH_p", "c", {}, ContainerSettings())
+        await os_.objects.put(owner, "AUTH_p", "c", "fits", _body(b"x" * 10), PutSpec())
+        with pytest.raises(PayloadTooLarge, match="too large"):
+            await os_.objects.put(owner, "AUTH_p", "c", "big", _body(b"x" * 11), PutSpec())
+        assert (await os_.containers.require("AUTH_p", "c")).object_count == 1
     finally:
         await os_.stop()
         await db.close()

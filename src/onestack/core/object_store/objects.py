@@ -251,11 +251,16 @@ class Objects:
         if spec.if_none_match and await self.find(c.id, name) is not None:
             raise PreconditionFailed("A precondition for this request was not met.")
         room = self._room(acct, c, spec.content_length)
+        # a body without a length (chunked, aws-chunked) stops at the largest object too
+        limit = CONSTRAINTS.max_file_size if room is None else min(room,
+                                                                  CONSTRAINTS.max_file_size)
         key = self._blob_key(account, cname)
         try:
-            info = await self.blobs.put(key, body, max_size=room, sha512=False)
+            info = await self.blobs.put(key, body, max_size=limit, sha512=False)
         except BlobTooLarge as exc:
-            raise PayloadTooLarge("Upload exceeds quota.") from exc
+            if room is not None and room <= CONSTRAINTS.max_file_size:
+                raise PayloadTooLarge("Upload exceeds quota.") from exc
+            raise PayloadTooLarge("Your request is too large.") from exc
         try:
             if spec.content_length is not None and info.size != spec.content_length:
                 raise BadRequest("The body was shorter than its Content-Length.")
