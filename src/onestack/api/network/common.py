@@ -17,7 +17,7 @@ from onestack.core.network.listing import TAG_KEYS, ListQuery, Page
 
 Check = Callable[[Any, str], Any]
 CONTROL = {"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse", *TAG_KEYS}
-IF_MATCH = re.compile(r"^\s*revision_number=(\d+)\s*$")
+IF_MATCH = re.compile(r"\s*revision_number=(\d+)\s*")
 
 
 def bad(name: str, reason: str) -> errors.HTTPBadRequest:
@@ -153,7 +153,7 @@ def if_match(req: ApiRequest) -> int | None:
         return None
     wanted = None
     for part in header.split(","):
-        m = IF_MATCH.match(part)
+        m = IF_MATCH.fullmatch(part)
         if m is None:
             if part.strip() == "*":
                 continue

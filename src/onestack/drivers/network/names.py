@@ -15,11 +15,11 @@ NFT_PREFIX = "onestack-"
 BRIDGE_PREFIX = "onb-"
 VETH_PREFIX = "onv-"
 VXLAN_PREFIX = "onx-"
-TAP_RE = re.compile(r"^tap[0-9a-f]{8}-[0-9a-f]{2}$")
-BRIDGE_RE = re.compile(r"^onb-[0-9a-z-]{1,11}$")
-VETH_RE = re.compile(r"^onv-[0-9a-f]{8}-[0-9a-f]{2}$")
-VXLAN_RE = re.compile(r"^onx-[0-9a-f]{8}-[0-9a-f]{2}$")
-NS_DEV_RE = re.compile(r"^(ns|qr|qg)-[0-9a-f]{8}-[0-9a-f]{2}$")
+TAP_RE = re.compile(r"tap[0-9a-f]{8}-[0-9a-f]{2}")
+BRIDGE_RE = re.compile(r"onb-[0-9a-z-]{1,11}")
+VETH_RE = re.compile(r"onv-[0-9a-f]{8}-[0-9a-f]{2}")
+VXLAN_RE = re.compile(r"onx-[0-9a-f]{8}-[0-9a-f]{2}")
+NS_DEV_RE = re.compile(r"(ns|qr|qg)-[0-9a-f]{8}-[0-9a-f]{2}")
 METADATA_IP = "169.254.169.254"
 
 
@@ -60,9 +60,9 @@ def router_ns(router_id: str) -> str:
 
 def is_ours_link(name: str, in_ns: bool = False) -> bool:
     if in_ns:
-        return bool(NS_DEV_RE.match(name))
-    return bool(TAP_RE.match(name) or BRIDGE_RE.match(name) or VETH_RE.match(name)
-                or VXLAN_RE.match(name))
+        return bool(NS_DEV_RE.fullmatch(name))
+    return bool(TAP_RE.fullmatch(name) or BRIDGE_RE.fullmatch(name) or VETH_RE.fullmatch(name)
+                or VXLAN_RE.fullmatch(name))
 
 
 def is_ours_ns(name: str) -> bool:
