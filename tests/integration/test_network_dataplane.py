@@ -33,6 +33,7 @@ from onestack.context import RequestContext
 from onestack.core.network.service import NetworkService
 from onestack.db import migrate
 from onestack.db.engine import Database
+from onestack.db.models.network import Port
 from onestack.drivers.network import names
 from onestack.drivers.network.linux import LinuxNetDriver, missing_tools
 
@@ -154,6 +155,17 @@ class Env:
 
 
 class Metadata:
+    """The compute metadata service's stand-in: a port's instance is the one the test made
+    the port for (its device_id, written here by admin as Nova writes it)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def instance_of_port(self, port_id: str, project_id: str) -> str | None:
+        async with self.db.read() as s:
+            port = await s.get(Port, port_id)
+        return port.device_id if port is not None and port.project_id == project_id else None
+
     async def answer(self, instance: str, path: str) -> tuple[int, str, bytes]:
         return 200, "text/plain", f"{instance} {path}".encode()
 
@@ -196,7 +208,7 @@ async def env(request: pytest.FixtureRequest) -> AsyncIterator[Env | None]:
     try:
         net = NetworkService(db)
         agent = NetworkAgent(db, driver, PlanConfig(host=HOST), interval=1.0,
-                             metadata=Metadata())
+                             metadata=Metadata(db))
         net.subscribe(agent.wake)
         made = Env(net, agent, driver, tmp)
         yield made
@@ -316,7 +328,7 @@ async def test_dataplane_without_guests(env: Env | None) -> None:
     await env.agent.stop()
     assert env.fetch(url) == g1
     again = NetworkAgent(env.agent.state.db, env.driver, PlanConfig(host=HOST),
-                         metadata=Metadata())
+                         metadata=Metadata(env.agent.state.db))
     links_before = await env.driver.links()
     await again.reconcile()
     assert await env.driver.links() == links_before

@@ -28,6 +28,7 @@ from onestack.context import RequestContext
 from onestack.core.network.service import NetworkService
 from onestack.db import migrate
 from onestack.db.engine import Database
+from onestack.db.models.network import Port
 from onestack.drivers.network.linux import LinuxNetDriver
 from onestack.images import build_tiny, default_cache_dir
 from tests.integration.test_network_dataplane import (
@@ -53,10 +54,17 @@ def _reason() -> str | None:
 
 
 class GuestMetadata:
-    """What the lead's compute metadata service answers, for two known instances."""
+    """What the lead's compute metadata service answers, for two known instances; a port's
+    instance is the one the test made the port for (its device_id, written by admin)."""
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, db: Database) -> None:
         self.key = key
+        self.db = db
+
+    async def instance_of_port(self, port_id: str, project_id: str) -> str | None:
+        async with self.db.read() as s:
+            port = await s.get(Port, port_id)
+        return port.device_id if port is not None and port.project_id == project_id else None
 
     async def answer(self, instance: str, path: str) -> tuple[int, str, bytes]:
         if path.rstrip("/") == "/openstack/latest/meta_data.json":
@@ -134,7 +142,7 @@ async def world(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any] 
     driver = LinuxNetDriver(tmp / "state", lock_path=str(tmp / "dataplane.lock"))
     net = NetworkService(db)
     agent = NetworkAgent(db, driver, PlanConfig(host=HOST), interval=2.0,
-                         metadata=GuestMetadata(key.with_suffix(".pub").read_text()))
+                         metadata=GuestMetadata(key.with_suffix(".pub").read_text(), db))
     net.subscribe(agent.wake)
     vms: list[Vm] = []
     try:
