@@ -98,3 +98,34 @@ def test_refused_even_where_the_owner_may_update(owner_may_update: RunningCloud)
                     headers={"X-Auth-Token": c.admin_token()}).json()["credential"]
     assert (got["user_id"], got["project_id"]) == (demo.user_id, demo.project_id)
     _acts_as_demo(c, access, secret)
+
+
+def test_an_application_credential_cannot_mint_ec2_keys(cloud: RunningCloud) -> None:  # noqa: F811
+    """A reader-only delegation would otherwise mint an S3 key with all of demo's roles."""
+    demo = cloud.accounts["demo"]
+    h = {"X-Auth-Token": cloud.token("demo")}
+    roles = httpx.get(f"{cloud.auth_url}/roles", params={"name": "reader"}, headers=h)
+    reader = roles.json()["roles"][0]["id"] if roles.status_code == 200 else None
+    body: dict[str, object] = {"name": unique("delegate")}
+    if reader is not None:
+        body["roles"] = [{"id": reader}]
+    r = httpx.post(f"{cloud.auth_url}/users/{demo.user_id}/application_credentials",
+                   json={"application_credential": body}, headers=h)
+    assert r.status_code == 201, r.text
+    cred = r.json()["application_credential"]
+    token = httpx.post(f"{cloud.auth_url}/auth/tokens", json={"auth": {"identity": {
+        "methods": ["application_credential"],
+        "application_credential": {"id": cred["id"], "secret": cred["secret"]}}}}
+    ).headers["X-Subject-Token"]
+    ac = {"X-Auth-Token": token}
+    ec2 = f"{cloud.auth_url}/users/{demo.user_id}/credentials/OS-EC2"
+    before = httpx.get(ec2, headers=h).json()["credentials"]
+    msg = _refused(httpx.post(ec2, json={"tenant_id": demo.project_id}, headers=ac))
+    assert "application credential" in msg
+    msg = _refused(httpx.post(f"{cloud.auth_url}/credentials", headers=ac, json={
+        "credential": {"type": "ec2", "user_id": demo.user_id, "project_id": demo.project_id,
+                       "blob": json.dumps({"access": unique("a"), "secret": "s"})}}))
+    assert "application credential" in msg or "create_credential" in msg
+    assert httpx.get(ec2, headers=h).json()["credentials"] == before
+    httpx.delete(f"{cloud.auth_url}/users/{demo.user_id}/application_credentials/"
+                 f"{cred['id']}", headers=h)

@@ -102,7 +102,18 @@ async def create_target(req: ApiRequest) -> dict[str, Any]:
     return {"target.credential.user_id": body["credential"]["user_id"]}
 
 
+def _not_from_app_cred(req: ApiRequest) -> None:
+    """A stored credential (an EC2 key) acts with its user's roles, not the delegated subset
+    of an application credential: one cannot be made or changed with such a token
+    (Keystone binds such a key to the application credential; refusing keeps the
+    delegation's limits without that machinery)."""
+    if req.ctx.application_credential_id:
+        raise Forbidden("Credentials cannot be created with a token from an application "
+                        "credential: authenticate with a password to create them.")
+
+
 async def create_credential(req: ApiRequest) -> Response:
+    _not_from_app_cred(req)
     body = (await req.json(schemas.credential_create))["credential"]
     cred = await req.runtime.identity.credentials.create_credential(body)
     return views.respond({"credential": _render(req, cred)}, status=201)
@@ -126,6 +137,7 @@ async def update_credential(req: ApiRequest) -> Response:
     again against the credential as it would be, only admins give it to another user, and an
     ec2 key moves only to a project its user holds a role on (else its S3 signatures would
     act there)."""
+    _not_from_app_cred(req)
     body = (await req.json(schemas.credential_update))["credential"]
     ident = req.runtime.identity
     current = await ident.credentials.get_credential(req.params["credential_id"])
@@ -162,6 +174,7 @@ def _ec2(req: ApiRequest, c: Credential) -> dict[str, Any]:
 
 
 async def ec2_create(req: ApiRequest) -> Response:
+    _not_from_app_cred(req)
     body = await req.json(schemas.ec2_create)
     ident = req.runtime.identity
     project_id = body.get("tenant_id") or body.get("project_id")
