@@ -120,6 +120,15 @@ def test_a_forged_router_interface_is_not_plugged_into_the_victims_router(
         assert names.ns_dev("qr", forged) not in inside  # ... it is not the router's
 
     _with_agent(cloud, check)
+    # nor to the router's API: not an interface to remove, no hold on deleting the router
+    r = neutron(cloud, "PUT", f"/routers/{router_id}/remove_router_interface", other.token,
+                {"port_id": forged})
+    assert r.status_code == 404, r.text
+    r = neutron(cloud, "PUT", f"/routers/{router_id}/remove_router_interface", other.token,
+                {"subnet_id": theirs.subnet_id})
+    assert r.status_code == 200, r.text
+    r = neutron(cloud, "DELETE", f"/routers/{router_id}", other.token)
+    assert r.status_code == 204, r.text
 
 
 def test_a_tenants_dhcp_port_does_not_become_the_dhcp_server(

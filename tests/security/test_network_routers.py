@@ -88,6 +88,10 @@ def test_no_interface_on_public_or_on_someone_elses_shared_subnet(
     assert r.status_code == 201, r.text
     r = _add(cloud, demo, router, port_id=r.json()["port"]["id"])
     assert r.status_code == 200, r.text
+    # the network's owner sees the demo user's port there, but it is not theirs to attach
+    r = neutron(cloud, "POST", "/ports", demo, {"port": {"network_id": shared.id}})
+    r = _add(cloud, other.token, theirs, port_id=r.json()["port"]["id"])
+    refused(r, 400, "BadRequest", "belongs to another project than the router")
     r = neutron(cloud, "PUT", f"/subnets/{shared.subnet_id}", admin, {"subnet": {
         "allocation_pools": [{"start": "10.151.0.100", "end": "10.151.0.200"}]}})
     assert r.status_code == 200, r.text

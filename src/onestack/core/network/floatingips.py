@@ -29,7 +29,7 @@ from onestack.core.network.base import (
 )
 from onestack.core.network.listing import Attr, ListQuery, Page, run, standard_attrs, to_optional
 from onestack.core.network.ports import create_port_in, delete_port_in
-from onestack.core.network.routers import INTERFACE
+from onestack.core.network.routers import is_interface_of
 from onestack.db.models.network import FloatingIP, IPAllocation, Network, Port, Router
 
 ATTRS: dict[str, Attr] = {
@@ -52,8 +52,8 @@ async def _router_for(s: AsyncSession, fip: FloatingIP, port: Port, subnet_id: s
     routers = select(Router.id).where(Router.gw_network_id == fip.floating_network_id)
     row = (await s.execute(
         select(Port.device_id).join(IPAllocation, IPAllocation.port_id == Port.id).where(
-            Port.device_owner.startswith(INTERFACE), Port.device_id.in_(routers),
-            IPAllocation.subnet_id == subnet_id).order_by(Port.created_at))).first()
+            is_interface_of(routers), IPAllocation.subnet_id == subnet_id).order_by(
+            Port.created_at))).first()
     if row is None:
         raise errors.ExternalGatewayForFloatingIPNotFound(fip.floating_network_id, subnet_id,
                                                           port.id)

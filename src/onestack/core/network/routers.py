@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, and_, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onestack.context import RequestContext
@@ -54,9 +54,19 @@ def _bad(message: str) -> errors.NeutronBadRequest:
     return errors.NeutronBadRequest("router", message)
 
 
+def is_interface_of(routers: Any) -> ColumnElement[bool]:
+    """A port is an interface of one of ``routers`` (a select of router ids) when it names
+    the router as its device, has a router interface owner, and is the router's project's:
+    device_id and device_owner are the port owner's to write, so a port of another project
+    naming a router is not its interface (the data plane applies the same rule)."""
+    owner = select(Router.project_id).where(Router.id == Port.device_id).scalar_subquery()
+    return and_(Port.device_id.in_(routers), Port.device_owner.startswith(INTERFACE),
+                Port.project_id == owner)
+
+
 async def interface_ports(s: AsyncSession, router_id: str) -> list[Port]:
     return list((await s.execute(select(Port).where(
-        Port.device_id == router_id, Port.device_owner.startswith(INTERFACE)))).scalars())
+        is_interface_of(select(Router.id).where(Router.id == router_id))))).scalars())
 
 
 async def _interface_subnets(s: AsyncSession, router_id: str) -> list[Subnet]:
@@ -245,6 +255,9 @@ class Routers(ResourceStore[Router]):
                                    lock=True)
                 if port.device_id:
                     raise errors.PortInUse(port.network_id, port_id, port.device_id)
+                if port.project_id != router.project_id:
+                    raise _bad(f"Cannot add interface to router {router_id}: port {port_id} "
+                               "belongs to another project than the router")
                 ids = [a.subnet_id for a in port.fixed_ips]
                 if not ids:
                     raise _bad(f"Router port must have at least one fixed IP (port {port_id})")
