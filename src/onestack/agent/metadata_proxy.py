@@ -2,8 +2,9 @@
 
 The listening socket is made inside the namespace by the driver; the event loop serves it.
 A request is identified by where it comes from: the namespace (a network, or a router and
-its networks) and the guest's source address give the port, whose device_id is the
-instance. The answer itself comes from the compute metadata service.
+its networks) and the guest's source address give the port; the instance is the one the
+compute service attached that port to, if it is the port's project's (never the port's
+tenant-writable device_id). The answer itself comes from the compute metadata service.
 """
 
 from __future__ import annotations
