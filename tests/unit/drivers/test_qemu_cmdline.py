@@ -62,8 +62,12 @@ def test_command_line_tcg() -> None:
     assert args_after(cmd, "-cpu") == ["max"]
     assert args_after(cmd, "-smp") == ["2"]
     assert args_after(cmd, "-m") == ["256"]
-    for flag in ("-nodefaults", "-no-user-config", "-daemonize"):
+    for flag in ("-nodefaults", "-no-user-config"):
         assert flag in cmd
+    # sandboxed: no fork/exec, no privilege changes; so no -daemonize (it forks)
+    assert args_after(cmd, "-sandbox") == [
+        "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"]
+    assert "-daemonize" not in cmd
     assert args_after(cmd, "-display") == ["none"]
     assert args_after(cmd, "-pidfile") == ["/srv/instances/x/qemu.pid"]
     assert args_after(cmd, "-D") == ["/srv/instances/x/qemu.log"]
@@ -93,13 +97,13 @@ def test_command_line_tcg() -> None:
 def test_command_line_kvm_user_net_and_incoming() -> None:
     s = spec(nics=[NicSpec("52:54:00:00:00:02", ssh_forward_port=2222),
                    NicSpec("52:54:00:00:00:03")])
-    cmd = build_command(s, "kvm", qemu="/usr/bin/qemu", incoming=Path("/srv/it's/state"))
+    cmd = build_command(s, "kvm", qemu="/usr/bin/qemu", incoming_fd=7)
     assert cmd[0] == "/usr/bin/qemu"
     assert args_after(cmd, "-cpu") == ["host"]
     assert args_after(cmd, "-accel") == ["kvm"]
     assert args_after(cmd, "-netdev") == ["user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22",
                                           "user,id=net1"]
-    assert args_after(cmd, "-incoming") == ["exec:cat '/srv/it'\"'\"'s/state'"]
+    assert args_after(cmd, "-incoming") == ["fd:7"]  # no exec: helper (sandbox)
 
 
 def test_tap_gets_vhost_under_kvm() -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,12 @@ SMBIOS_TYPE1_KEYS = ("manufacturer", "product", "version", "serial", "uuid", "sk
 DISK_FORMATS = ("qcow2", "raw")
 DISK_BUSES = ("virtio", "ide", "scsi")
 PCI_ADDRESS = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
+# QEMU's seccomp filter: no obsolete system calls, no set*uid/set*gid, no fork or exec, no
+# scheduler or CPU-affinity changes. A guest that escapes device emulation cannot start a
+# program (a shell) from QEMU. Nothing here needs those: QEMU is started already detached
+# (setsid, no -daemonize, whose fork the filter forbids), and a suspend's state goes through
+# file descriptors the driver opens (fd: migration), not an ``exec:`` helper.
+SANDBOX = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
 
 
 @dataclass(frozen=True)
@@ -183,10 +188,12 @@ def migrated_disks(spec: GuestSpec) -> list[str]:
 
 
 def build_command(spec: GuestSpec, accel: str, *, qemu: str = "qemu-system-x86_64",
-                  incoming: Path | None = None, live_incoming: bool = False) -> list[str]:
-    """The argv that starts ``spec`` as a daemonized QEMU owning the files of ``GuestFiles``.
+                  incoming_fd: int | None = None, live_incoming: bool = False) -> list[str]:
+    """The argv that starts ``spec`` as a QEMU owning the files of ``GuestFiles``, sandboxed
+    (``SANDBOX``); the caller detaches it (``process.start_daemon``).
 
-    ``incoming``: a suspend state file to restore (the guest starts paused, as it was saved).
+    ``incoming_fd``: a suspend state file to restore, open as this file descriptor in QEMU
+    (the guest starts paused, as it was saved).
     ``live_incoming``: a live migration's target: it waits (``-incoming defer``) for the
     address to listen on, and stays paused after the stream arrived (``-S``).
     """
@@ -207,6 +214,7 @@ def build_command(spec: GuestSpec, accel: str, *, qemu: str = "qemu-system-x86_6
            "-smp", str(spec.vcpus),
            "-m", str(spec.memory_mb),
            "-nodefaults", "-no-user-config", "-display", "none",
+           "-sandbox", SANDBOX,
            "-boot", "strict=on",
            *smbios_arg(spec.smbios),
            "-chardev", f"socket,id=qmp,path={opt(files.qmp)},server=on,wait=off",
@@ -218,9 +226,8 @@ def build_command(spec: GuestSpec, accel: str, *, qemu: str = "qemu-system-x86_6
            "-chardev", f"socket,id=serial0,path={opt(files.console_socket)},reconnect=1",
            "-serial", "chardev:serial0",
            "-pidfile", str(files.pidfile),
-           # The daemon's stderr (runtime errors) goes here; QEMU truncates it at start.
-           "-D", str(files.log),
-           "-daemonize"]
+           # QEMU's own log; its stderr goes here too (start_daemon).
+           "-D", str(files.log)]
     root = root_disk(spec)
     scsi_bus = None
     if any(d.bus == "scsi" for d in spec.disks):
@@ -231,8 +238,8 @@ def build_command(spec: GuestSpec, accel: str, *, qemu: str = "qemu-system-x86_6
     for i, nic in enumerate(spec.nics):
         cmd += _nic_args(i, nic, accel)
     cmd += pci_args(spec.pci_devices)
-    if incoming is not None:
-        cmd += ["-incoming", f"exec:cat {shlex.quote(str(incoming))}"]
+    if incoming_fd is not None:
+        cmd += ["-incoming", f"fd:{int(incoming_fd)}"]
     elif live_incoming:
         cmd += ["-incoming", "defer", "-S"]
     return cmd

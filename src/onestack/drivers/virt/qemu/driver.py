@@ -1,4 +1,4 @@
-"""QemuDriver: guests as daemonized QEMU processes driven over QMP, no libvirt.
+"""QemuDriver: guests as detached, sandboxed QEMU processes driven over QMP, no libvirt.
 
 Layout: each guest owns its instance directory (``GuestSpec.instance_dir``): ``guest.json``
 (the spec it was started with), ``qemu.pid``, ``qmp.sock``, ``console.log`` (appended across
@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -46,11 +47,11 @@ from onestack.drivers.virt.qemu.cmdline import (
     spec_to_json,
 )
 from onestack.drivers.virt.qemu.control import GuestControl
-from onestack.drivers.virt.qemu.qmp import QmpClient, QmpError
+from onestack.drivers.virt.qemu.qmp import QmpClient, QmpError, qmp_command
 
 
 def absolute(spec: GuestSpec) -> GuestSpec:
-    """QEMU runs daemonized in ``/``: every path it is given must be absolute."""
+    """QEMU runs detached in ``/``: every path it is given must be absolute."""
     disks = [dataclasses.replace(d, path=Path(d.path).absolute()) for d in spec.disks]
     return dataclasses.replace(spec, instance_dir=Path(spec.instance_dir).absolute(),
                                disks=disks)
@@ -132,13 +133,29 @@ class QemuDriver(VirtDriver):
         missing = [str(d.path) for d in spec.disks if not d.path.exists()]
         if missing:
             raise VirtError(f"guest {spec.uuid}: missing disk files {missing}")
-        cmd = build_command(spec, await self.accelerator(), qemu=self.qemu, incoming=incoming,
-                            live_incoming=live_incoming)
         await console.ensure_logger(files, spec.uuid, self.console_cap)
-        await process.start_daemon(cmd, files.log)
+        state_fd = os.open(incoming, os.O_RDONLY | os.O_CLOEXEC) if incoming else None
+        try:
+            cmd = build_command(spec, await self.accelerator(), qemu=self.qemu,
+                                incoming_fd=state_fd, live_incoming=live_incoming)
+            await process.start_daemon(
+                cmd, files.log, files.pidfile, uuid=spec.uuid, instance_dir=spec.instance_dir,
+                ready=lambda: self._answers(files),
+                pass_fds=() if state_fd is None else (state_fd,))
+        finally:
+            if state_fd is not None:
+                os.close(state_fd)
         if process.guest_pid(files.pidfile, spec.uuid) is None:
             raise VirtError(f"QEMU for guest {spec.uuid} exited right after starting: "
                             f"{process.tail(files.log, 2000)}")
+
+    async def _answers(self, files: GuestFiles) -> bool:
+        """Whether the guest's QEMU answers on its status monitor (it is set up)."""
+        try:
+            await qmp_command(files.status_qmp, "query-status", timeout=1.0)
+        except QmpError:
+            return False
+        return True
 
     async def _info(self, uuid: str, files: GuestFiles) -> GuestInfo:
         spec = spec_from_json(files.spec.read_text())

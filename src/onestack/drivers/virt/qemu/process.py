@@ -1,8 +1,10 @@
-"""QEMU processes on this host: start one daemonized, find it again by its pidfile, stop it.
+"""QEMU processes on this host: start one detached, find it again by its pidfile, stop it.
 
-A guest's QEMU is started with ``-daemonize``: it forks twice and starts a new session, so it
-is not our child and outlives us; its parent returns only when the guest is set up (QMP
-socket listening, files open), with QEMU's error on failure. A pid is trusted only while
+A guest's QEMU is started through a small launcher (``LAUNCH``) that forks, says the pid,
+and leaves it in a new session: QEMU is not our child and outlives us (QEMU's own
+``-daemonize`` forks, which its seccomp sandbox forbids). The start returns when QEMU
+answers on its status QMP socket (the guest is set up, files open), with QEMU's error on
+failure. A pid is trusted only while
 ``/proc/<pid>/cmdline`` still names the guest (pids are reused).
 """
 
@@ -12,12 +14,25 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from onestack.drivers.virt.base import VirtError
 
 START_TIMEOUT = 60.0
+# argv[2:] started in a new session, detached (its parent exits at once), its pid written
+# to the file argv[1] (QEMU's pidfile: QEMU writes the same pid there once it runs).
+LAUNCH = """import os, sys
+pid = os.fork()
+if pid:
+    with open(sys.argv[1], "w") as f:
+        f.write(f"{pid}\\n")
+    os._exit(0)
+os.setsid()
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
 
 
 def tail(path: Path, max_bytes: int = 4000) -> str:
@@ -29,29 +44,68 @@ def tail(path: Path, max_bytes: int = 4000) -> str:
         return ""
 
 
-async def start_daemon(cmd: list[str], log: Path, timeout: float = START_TIMEOUT) -> None:
-    """Run a ``-daemonize`` QEMU command line; raise with its error when it fails to start.
+async def start_daemon(cmd: list[str], log: Path, pidfile: Path, *, uuid: str,
+                       instance_dir: Path,
+                       ready: Callable[[], Awaitable[bool]], pass_fds: tuple[int, ...] = (),
+                       timeout: float = START_TIMEOUT) -> None:
+    """Start a guest's QEMU detached; return once ``ready()`` (QEMU answers), raise with its
+    error when it exits first or does not answer within ``timeout``.
 
-    QEMU's messages go to ``log`` (the command line's ``-D``, which QEMU truncates when it
-    opens it: what the file ends with is this start's).
+    QEMU's messages go to ``log`` (its stderr, and the command line's ``-D``): what the
+    file ends with is this start's. ``pass_fds`` stay open in QEMU (``-incoming fd:N``).
+    No pipe to the launcher: under uvloop its write end would stay open in QEMU.
     """
+    pidfile.unlink(missing_ok=True)
+    size = log.stat().st_size if log.exists() else 0
     with log.open("ab") as out:
         try:
             proc = await asyncio.create_subprocess_exec(
-                *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out)
+                sys.executable, "-I", "-S", "-c", LAUNCH, str(pidfile), *cmd,
+                stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out,
+                pass_fds=pass_fds, cwd="/")
         except OSError as exc:
             raise VirtError(f"cannot run {cmd[0]}: {exc}") from exc
     try:
-        async with asyncio.timeout(timeout):
-            rc = await proc.wait()
-    except TimeoutError as exc:
+        async with asyncio.timeout(10.0):
+            await proc.wait()  # the launcher returns at once, QEMU forked off
+    except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
         await proc.wait()
-        raise VirtError(f"QEMU did not start within {timeout}s") from exc
-    if rc != 0:
-        message = tail(log, 2000)
-        raise VirtError(f"QEMU failed to start (exit {rc}): {message or 'no message'}")
+    pid = read_pid(pidfile)
+    if pid is None:
+        raise VirtError(f"cannot start QEMU (launcher exit {proc.returncode}): "
+                        f"{_since(log, size)}")
+    deadline = time.monotonic() + timeout
+    while not await ready():
+        if not _alive(pid):
+            raise VirtError(f"QEMU failed to start: {_since(log, size) or 'no message'}")
+        if time.monotonic() >= deadline:
+            for found in {pid, *find_guest_pids(uuid, instance_dir)}:
+                await kill(found, uuid)
+            raise VirtError(f"QEMU did not start within {timeout}s: {_since(log, size)}")
+        await asyncio.sleep(0.02)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (not gone, not a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] not in (["Z"], ["X"])
+
+
+def _since(log: Path, size: int) -> str:
+    """What ``log`` says after its first ``size`` bytes (this start's messages)."""
+    try:
+        with log.open("rb") as f:
+            end = f.seek(0, os.SEEK_END)
+            f.seek(size if end >= size else 0)
+            f.seek(max(f.tell(), end - 2000))
+            return f.read().decode(errors="replace").strip()
+    except OSError:
+        return ""
 
 
 def read_pid(pidfile: Path) -> int | None:

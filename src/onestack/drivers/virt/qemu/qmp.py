@@ -7,10 +7,12 @@ is bounded by a timeout and fails with ``QmpError`` (a ``VirtError``).
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
 import itertools
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,7 @@ class QmpClient:
         self.events: list[dict[str, Any]] = []
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self._sock: socket.socket | None = None  # the stream's socket, for passing fds
         self._task: asyncio.Task[None] | None = None
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
@@ -55,8 +58,16 @@ class QmpClient:
     async def connect(self) -> None:
         try:
             async with asyncio.timeout(self.timeout):
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.setblocking(False)
+                try:
+                    await asyncio.get_running_loop().sock_connect(sock, str(self.path))
+                except BaseException:
+                    sock.close()
+                    raise
+                self._sock = sock
                 self._reader, self._writer = await asyncio.open_unix_connection(
-                    str(self.path), limit=LINE_LIMIT)
+                    sock=sock, limit=LINE_LIMIT)
                 line = await self._reader.readline()
         except TimeoutError as exc:
             await self.close()
@@ -116,8 +127,9 @@ class QmpClient:
             self._event_added.set()
 
     async def execute(self, command: str, arguments: dict[str, Any] | None = None,
-                      timeout: float | None = None) -> Any:
-        """Run ``command``; its ``return`` value, or QmpError with QEMU's error class."""
+                      timeout: float | None = None, fds: tuple[int, ...] = ()) -> Any:
+        """Run ``command``; its ``return`` value, or QmpError with QEMU's error class.
+        ``fds`` go with the command (SCM_RIGHTS), as ``getfd`` wants them."""
         if self._writer is None or self._closed_reason is not None:
             raise QmpClosed(self._closed_reason or f"QMP {self.path}: not connected")
         ident = str(next(self._ids))
@@ -127,8 +139,17 @@ class QmpClient:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[ident] = future
         try:
-            self._writer.write(json.dumps(request).encode() + b"\n")
-            await self._writer.drain()
+            line = json.dumps(request).encode() + b"\n"
+            if fds:
+                await self._writer.drain()  # nothing queued before the fds' message
+                assert self._sock is not None
+                sent = self._sock.sendmsg([line], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                                    array.array("i", fds))])
+                if sent != len(line):
+                    raise OSError(f"sent {sent} of {len(line)} bytes with the fds")
+            else:
+                self._writer.write(line)
+                await self._writer.drain()
             async with asyncio.timeout(timeout or self.timeout):
                 reply = await future
         except TimeoutError as exc:
@@ -169,6 +190,7 @@ class QmpClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._writer = self._reader = self._task = None
+        self._sock = None
 
 
 async def qmp_command(path: Path, command: str, arguments: dict[str, Any] | None = None,
