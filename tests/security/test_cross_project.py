@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.security.conftest import Persona, Personas, Resources, Shared, unique
-from tests.security.test_personas import fault_message
+from tests.security.persona_routes import fault_message
 from tests.support.server import CloudThread, RunningCloud
 
 C, N = "/compute/v2.1", "/networking/v2.0"

@@ -1,7 +1,7 @@
 """Every route of every service, tried by the personas who must not use it.
 
 The routes come from the route tables themselves (``registry.services()``), so a new route
-is tried as soon as it exists: a path parameter this module has no value for fails
+is tried as soon as it exists: a path parameter persona_routes.PARAMS has no value for fails
 ``test_every_route_has_a_case``, and a route whose policy lets a reader write, a role-less
 user in, or another project's member at project sec-a's resources fails the persona tests.
 
@@ -18,138 +18,27 @@ Every refusal must be the service's own fault body, never a 5xx.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 import pytest
 
 from onestack.api import registry
-from onestack.api.common.routing import Route
 from tests.security.conftest import Persona, Personas, Resources, Shared, unique
-
-# Services whose routes are not enumerated here, and why.
-NOT_HERE = {
-    "object_store": "Swift ACLs and owner rules: tests/security/test_object_store_personas.py",
-    "s3": "signed with EC2 keys, not tokens: tests/security/test_object_store_personas.py",
-    "metadata": "served to guests, authenticated by the instance's signed headers "
-                "(tests/api/test_metadata.py)",
-    "internal": "the agents' API, with its own agent credential and no user tokens "
-                "(tests/api/test_agent_http.py)",
-}
-SERVICES = ["identity", "compute", "volume", "image", "network", "placement"]
-
-# Routes served without a token, each with its reason. A new auth=False route fails
-# test_token_free_routes_are_known until it is listed here.
-TOKEN_FREE = {
-    ("identity", "GET", "/"): "version discovery",
-    ("identity", "GET", "/v3"): "version discovery",
-    ("identity", "POST", "/v3/auth/tokens"): "authentication itself",
-    ("identity", "POST", "/v3/users/{user_id}/password"): "password change, proven by the "
-                                                          "old password",
-    ("compute", "GET", "/"): "version discovery",
-    ("compute", "GET", "/v2.1"): "version discovery",
-    ("volume", "GET", "/"): "version discovery",
-    ("volume", "GET", "/v3"): "version discovery",
-    ("image", "GET", "/"): "version discovery",
-    ("image", "GET", "/versions"): "version discovery",
-    ("image", "GET", "/v2"): "version discovery",
-    ("network", "GET", "/"): "version discovery",
-    ("placement", "GET", "/"): "version discovery",
-}
-
-# Routes any valid token may use, role-less unscoped ones included (Keystone's own
-# defaults: a token's own catalog, projects and domains; regions are public).
-ANY_TOKEN = {
-    ("identity", "GET", "/v3/auth/projects"),
-    ("identity", "GET", "/v3/auth/domains"), ("identity", "GET", "/v3/auth/system"),
-    ("identity", "GET", "/v3/regions"), ("identity", "GET", "/v3/regions/{region_id}"),
-    ("identity", "GET", "/v3/credentials"),  # filtered to the caller's own
-    ("network", "GET", "/v2.0"), ("network", "GET", "/v2.0/extensions"),
-    ("network", "GET", "/v2.0/extensions/{alias}"),
-}
-
-# Reads of things no project owns, open to every project-scoped user (Nova: flavors,
-# zones, limits, quota defaults; Cinder: types, zones, extensions; Glance: schemas, info).
-OPEN_READS: dict[str, list[str]] = {
-    "compute": [r"/v2\.1/flavors.*", r"/v2\.1/os-availability-zone", r"/v2\.1/limits",
-                r"/v2\.1/os-quota-sets/\{project_id\}/defaults"],
-    "volume": [r"/extensions", r"/os-availability-zone", r"/limits", r"/types.*"],
-    "image": [r"/v2/info/.*", r"/v2/schemas/.*"],
-    "network": [],
-    "identity": [],
-    "placement": [],
-}
-
-# Admin-only routes (upstream defaults); every other persona is refused with 403.
-ADMIN_ONLY: dict[str, list[str]] = {
-    "compute": [
-        r"(POST|PUT|DELETE) /v2\.1/flavors.*", r"GET /v2\.1/flavors/\{flavor_id\}/os-flavor-"
-        r"access", r"GET /v2\.1/os-availability-zone/detail",
-        r"(PUT|DELETE) /v2\.1/os-quota-sets/.*", r"GET /v2\.1/os-quota-class-sets/.*",
-        r"\w+ /v2\.1/os-services.*", r"\w+ /v2\.1/os-hypervisors.*",
-        r"\w+ /v2\.1/os-migrations", r"\w+ /v2\.1/servers/\{server_id\}/migrations.*",
-        r"GET /v2\.1/os-simple-tenant-usage"],
-    "volume": [r"\w+ /os-services.*", r"GET /os-hosts", r"(PUT|DELETE) /os-quota-sets/.*",
-               r"(POST|PUT|DELETE) /types.*", r"GET /types/\{type_id\}/os-volume-type-access"],
-    "image": [],
-    "network": [r"GET /v2\.0/quotas", r"(PUT|DELETE) /v2\.0/quotas/.*"],
-    "placement": [r".*"],
-    # Keystone: administration, and what belongs to another user (owner's ids are used).
-    "identity": [r".*"],
-}
-
-# Reads a project reader has on its own project in Keystone.
-IDENTITY_PROJECT_READS = {
-    "/v3/auth/catalog", "/v3/domains/{domain_id}", "/v3/projects/{project_id}",
-    "/v3/projects/{project_id}/tags", "/v3/projects/{project_id}/tags/{tag}"}
-
-# Writes a reader may make (upstream defaults), each with its reason.
-READER_WRITES = {
-    ("compute", "POST", "/v2.1/os-keypairs"):
-        "Nova: key pairs are the user's own ((rule:context_is_admin) or "
-        "user_id:%(user_id)s), any role",
-}
-
-# Parameters naming what belongs to the owner *user* (not the project): the reader, another
-# user of sec-a, is refused them too (Nova: a key pair is its user's; 404 for others').
-USER_OWNED = {("compute", "/v2.1/os-keypairs/{name}")}
-
-# Reads a reader may not make (upstream defaults), each with its reason.
-READER_REFUSED_READS = {
-    ("image", "GET", "/v2/images/{image_id}/file"):
-        "Glance: download_image needs the member role",
-}
-
-
-@dataclass
-class World:
-    p: Personas
-    a: Resources  # sec-a's, the target of every attempt
-    b: Resources
-    shared: Shared
-    ids: dict[str, str] = field(default_factory=dict)  # the rest: types, providers, ...
-
-    def private_ids(self) -> list[str]:
-        """What of sec-a's must never show up in another project's lists."""
-        a = self.a
-        return [a.server, a.volume, a.attached_volume, a.snapshot, a.image, a.network,
-                a.subnet, a.port, a.server_port, a.router, a.security_group,
-                a.security_group_rule, a.floating_ip, a.server_group, a.attachment,
-                a.keypair, self.ids["credential_id"]]
-
-
-def _routes(service: str) -> list[Route]:
-    for s in registry.services():
-        if s.name == service:
-            return s.routes
-    raise AssertionError(f"no service {service}")
-
-
-def _prefix(service: str) -> str:
-    return next(s.prefix for s in registry.services() if s.name == service)
+from tests.security.persona_routes import (
+    NOT_HERE,
+    READER_REFUSED_READS,
+    READER_WRITES,
+    SERVICES,
+    TOKEN_FREE,
+    USER_OWNED,
+    World,
+    enumerated,
+    fault_message,
+    fill,
+    kind,
+    send,
+)
 
 
 @pytest.fixture(scope="module")
@@ -167,11 +56,11 @@ def world(personas: Personas, owned: Resources, foreign: Resources, public: Shar
     owner.ok("PUT", f"{v}/volumes/{owned.volume}/metadata/m1", {"meta": {"m1": "v"}})
     owner.ok("PUT", f"{v}/snapshots/{owned.snapshot}/metadata/m1", {"meta": {"m1": "v"}})
     owner.ok("PUT", f"/image/v2/images/{owned.image}/tags/t1")
-    for kind, ident in (("networks", owned.network), ("subnets", owned.subnet),
-                        ("ports", owned.port), ("routers", owned.router),
-                        ("security-groups", owned.security_group),
-                        ("floatingips", owned.floating_ip)):
-        owner.ok("PUT", f"{n}/{kind}/{ident}/tags/t1")
+    for plural, ident in (("networks", owned.network), ("subnets", owned.subnet),
+                          ("ports", owned.port), ("routers", owned.router),
+                          ("security-groups", owned.security_group),
+                          ("floatingips", owned.floating_ip)):
+        owner.ok("PUT", f"{n}/{plural}/{ident}/tags/t1")
     pool = owner.ok("POST", f"{n}/subnetpools", {"subnetpool": {
         "name": unique("pool"), "prefixes": ["10.90.0.0/16"]}})["subnetpool"]["id"]
     owner.ok("PUT", f"{n}/subnetpools/{pool}/tags/t1")
@@ -217,261 +106,6 @@ def _spare_token(p: Persona) -> str:
     from tests.support.server import password_token
 
     return password_token(p.cloud.auth_url, p.username, p.password, p.project)
-
-
-# --- path parameters -------------------------------------------------------------------------
-# (service, parameter) -> (value, whether it names something of sec-a's). Paths that give one
-# name two meanings are told apart by a pattern on the path.
-Value = Callable[[World, Persona], tuple[str, bool]]
-
-
-def _a(attr: str) -> Value:
-    return lambda w, _p: (getattr(w.a, attr), True)
-
-
-def _id(key: str, owned: bool = False) -> Value:
-    return lambda w, _p: (w.ids[key], owned)
-
-
-def _const(value: str) -> Value:
-    return lambda _w, _p: (value, False)
-
-
-PARAMS: dict[tuple[str, str], Value | list[tuple[str, Value]]] = {
-    ("compute", "flavor_id"): _const("42"),
-    ("compute", "key"): [(r"/flavors/", _const("hw:cpu_policy")), ("", _const("m1"))],
-    ("compute", "name"): _a("keypair"),
-    ("compute", "project_id"): _a("project_id"),
-    ("compute", "migration_id"): _const("1"),
-    ("compute", "service_id"): _const("1"),
-    ("compute", "hypervisor_id"): _const("1"),
-    ("compute", "pattern"): _const("compute-test"),
-    ("compute", "server_id"): _a("server"),
-    ("compute", "tag"): _const("t1"),
-    ("compute", "request_id"): _id("request_id", True),
-    ("compute", "network"): _id("network_label", True),
-    ("compute", "group_id"): [(r"/os-security-groups/", _a("security_group")),
-                              (r"/os-server-groups/", _a("server_group"))],
-    ("compute", "rule_id"): _a("security_group_rule"),
-    ("compute", "port_id"): _a("server_port"),
-    ("compute", "volume_id"): _a("attached_volume"),
-    ("compute", "image_id"): _a("image"),
-    # the persona's own project in the URL, as its catalog gives it (sec-a's in the URL is
-    # test_volume_url_of_another_project)
-    ("volume", "project"): lambda w, p: (p.project_id or w.a.project_id, False),
-    ("volume", "action"): _const("disable"),
-    ("volume", "attachment_id"): _a("attachment"),
-    ("volume", "key"): [(r"/types/", _const("sec_key")), ("", _const("m1"))],
-    ("volume", "snapshot_id"): _a("snapshot"),
-    ("volume", "target_project"): _a("project_id"),
-    ("volume", "type_id"): _id("type_id"),
-    ("volume", "volume_id"): _a("volume"),
-    # members: the reader looks at sec-a's shared image, the other project (a member of
-    # it, which may see and accept its own membership) at sec-a's private one
-    ("image", "image_id"): [(r"/members", lambda w, p: (
-        w.ids["shared_image"] if p is w.p.reader else w.a.image, True)), ("", _a("image"))],
-    ("image", "tag"): _const("t1"),
-    ("image", "member_id"): lambda w, _p: (w.b.project_id, True),
-    ("image", "schema"): _const("image"),
-    ("network", "alias"): _const("router"),
-    ("network", "tag"): _const("t1"),
-    ("network", "project_id"): _a("project_id"),
-    ("network", "id"): [(r"/networks/", _a("network")), (r"/subnets/", _a("subnet")),
-                        (r"/subnetpools/", _id("subnetpool", True)),
-                        (r"/ports/", _a("port")), (r"/routers/", _a("router")),
-                        (r"/floatingips/", _a("floating_ip")),
-                        (r"/security-groups/", _a("security_group")),
-                        (r"/security-group-rules/", _a("security_group_rule"))],
-    ("placement", "uuid"): _id("provider"),
-    ("placement", "resource_class"): _const("VCPU"),
-    ("placement", "consumer_uuid"): _a("server"),
-    ("placement", "name"): [(r"/resource_classes/", _const("VCPU")),
-                            (r"/traits/", _const("HW_CPU_X86_AVX"))],
-    ("identity", "domain_id"): _const("default"),
-    ("identity", "project_id"): _a("project_id"),
-    ("identity", "user_id"): lambda w, _p: (w.p.owner.user_id, True),
-    ("identity", "group_id"): _id("group_id"),
-    ("identity", "role_id"): _id("member_role"),
-    ("identity", "prior_role_id"): _id("admin_role"),
-    ("identity", "implied_role_id"): _id("member_role"),
-    ("identity", "region_id"): _const("RegionOne"),
-    ("identity", "service_id"): _id("service_id"),
-    ("identity", "endpoint_id"): _id("endpoint_id"),
-    ("identity", "application_credential_id"): _id("app_cred", True),
-    ("identity", "credential_id"): _id("credential_id", True),
-    ("identity", "access"): _id("access", True),
-    ("identity", "tag"): _const("t1"),
-}
-
-_PARAM = re.compile(r"{(\w+)(?::path)?}")
-
-
-def fill(service: str, route: Route, w: World, who: Persona) -> tuple[str, bool]:
-    """The route's path with values; whether it names something of sec-a's."""
-    names_a = False
-
-    def one(m: re.Match[str]) -> str:
-        nonlocal names_a
-        entry = PARAMS.get((service, m.group(1)))
-        if entry is None:
-            raise KeyError(f"no value for {{{m.group(1)}}} of {service} {route.path}: add "
-                           "it to PARAMS in tests/security/test_personas.py")
-        if isinstance(entry, list):
-            found = [v for pattern, v in entry if re.search(pattern, route.path)]
-            if not found:
-                raise KeyError(f"no value for {{{m.group(1)}}} of {service} {route.path}")
-            entry = found[0]
-        value, owned = entry(w, who)
-        names_a = names_a or owned
-        return value
-
-    return _PARAM.sub(one, route.path), names_a
-
-
-# --- bodies: enough for the request to reach the ownership check -----------------------------
-def body(service: str, route: Route, w: World) -> Any:
-    a, path = w.a, route.path
-    if (service, route.method, path) == ("identity", "POST", "/v3/credentials"):
-        return {"credential": {"user_id": w.p.owner.user_id, "project_id": a.project_id,
-                               "type": "ec2", "blob": '{"access": "x", "secret": "y"}'}}
-    if service == "network" and route.method == "POST":
-        kind = path.rsplit("/", 1)[-1]
-        return {
-            "networks": {"network": {"name": "x"}},
-            "subnets": {"subnet": {"network_id": a.network, "ip_version": 4,
-                                   "cidr": "10.81.9.0/24"}},
-            "subnetpools": {"subnetpool": {"name": "x", "prefixes": ["10.91.0.0/16"]}},
-            "ports": {"port": {"network_id": a.network}},
-            "routers": {"router": {"name": "x"}},
-            "floatingips": {"floatingip": {"floating_network_id": w.shared.external_network}},
-            "security-groups": {"security_group": {"name": "x"}},
-            "security-group-rules": {"security_group_rule": {
-                "security_group_id": a.security_group, "direction": "ingress"}},
-        }[kind]
-    if service == "network" and route.method == "PUT" and path.endswith("_interface"):
-        return {"subnet_id": a.subnet}
-    if service == "network" and route.method == "PUT" and path.endswith("{id}"):
-        singular = {"security-groups": "security_group", "floatingips": "floatingip",
-                    "subnetpools": "subnetpool"}.get(path.split("/")[2],
-                                                     path.split("/")[2][:-1])
-        return {singular: {"name": "x"} if singular != "floatingip" else {"port_id": None}}
-    if service == "volume":
-        path = path.removeprefix("/v3/{project}").removeprefix("/v3")
-    return BODIES.get((service, route.method, path), {})
-
-
-BODIES: dict[tuple[str, str, str], Any] = {
-    ("compute", "POST", "/v2.1/flavors/{flavor_id}/action"): {
-        "addTenantAccess": {"tenant": "someone"}},
-    ("compute", "PUT", "/v2.1/servers/{server_id}"): {"server": {"name": "taken"}},
-    ("compute", "POST", "/v2.1/servers/{server_id}/action"): {"os-stop": None},
-    ("compute", "PUT", "/v2.1/servers/{server_id}/tags"): {"tags": ["x"]},
-    ("compute", "POST", "/v2.1/servers/{server_id}/metadata"): {"metadata": {"x": "y"}},
-    ("compute", "PUT", "/v2.1/servers/{server_id}/metadata"): {"metadata": {"x": "y"}},
-    ("compute", "PUT", "/v2.1/servers/{server_id}/metadata/{key}"): {"meta": {"m1": "x"}},
-    ("compute", "PUT", "/v2.1/os-security-groups/{group_id}"): {
-        "security_group": {"name": "x", "description": "x"}},
-    ("compute", "POST", "/v2.1/servers/{server_id}/os-interface"): {
-        "interfaceAttachment": {}},
-    ("compute", "POST", "/v2.1/servers/{server_id}/os-volume_attachments"): {
-        "volumeAttachment": {"volumeId": "00000000-0000-0000-0000-000000000000"}},
-    ("volume", "PUT", "/volumes/{volume_id}"): {"volume": {"name": "taken"}},
-    ("volume", "POST", "/volumes/{volume_id}/action"): {"os-extend": {"new_size": 2}},
-    ("volume", "POST", "/volumes/{volume_id}/metadata"): {"metadata": {"x": "y"}},
-    ("volume", "PUT", "/volumes/{volume_id}/metadata"): {"metadata": {"x": "y"}},
-    ("volume", "PUT", "/volumes/{volume_id}/metadata/{key}"): {"meta": {"m1": "x"}},
-    ("volume", "PUT", "/snapshots/{snapshot_id}"): {"snapshot": {"name": "taken"}},
-    ("volume", "POST", "/snapshots/{snapshot_id}/action"): {
-        "os-update_snapshot_status": {"status": "error"}},
-    ("volume", "POST", "/snapshots/{snapshot_id}/metadata"): {"metadata": {"x": "y"}},
-    ("volume", "PUT", "/snapshots/{snapshot_id}/metadata"): {"metadata": {"x": "y"}},
-    ("volume", "PUT", "/snapshots/{snapshot_id}/metadata/{key}"): {"meta": {"m1": "x"}},
-    ("volume", "PUT", "/attachments/{attachment_id}"): {"attachment": {"connector": {}}},
-    ("image", "POST", "/v2/images"): {"name": "x", "disk_format": "raw",
-                                      "container_format": "bare"},
-    ("volume", "POST", "/attachments/{attachment_id}/action"): {"os-complete": {}},
-    ("image", "PUT", "/v2/images/{image_id}/members/{member_id}"): {"status": "accepted"},
-    ("image", "POST", "/v2/images/{image_id}/import"): {"method": {"name": "glance-direct"}},
-    ("image", "POST", "/v2/images/{image_id}/members"): {"member": "someone"},
-}
-
-
-def _headers(service: str, route: Route, w: World) -> dict[str, str]:
-    out = {"OpenStack-API-Version": {"compute": "compute 2.26", "volume": "volume 3.44",
-                                     "placement": "placement 1.30"}.get(service, "")}
-    if service == "identity" and route.path == "/v3/auth/tokens":
-        out["X-Subject-Token"] = w.ids["subject_token"]
-    if service == "image" and route.path.endswith(("/file", "/stage")):
-        out["Content-Type"] = "application/octet-stream"
-    if service == "image" and route.method == "PATCH":
-        out["Content-Type"] = "application/openstack-images-v2.1-json-patch"
-    return {k: v for k, v in out.items() if v}
-
-
-def send(service: str, route: Route, w: World, who: Persona) -> tuple[httpx.Response, bool]:
-    path, names_a = fill(service, route, w, who)
-    # the versioned volume routes come twice (/v3/... and /v3/{project}/...)
-    url = _prefix(service) + path
-    headers = _headers(service, route, w)
-    if service == "image" and route.method == "PUT" and path.endswith(("/file", "/stage")):
-        return who.call(route.method, url, headers=headers, content=b"x"), names_a
-    if service == "image" and route.method == "PATCH":
-        return who.call(route.method, url, headers=headers, content=b"[]"), names_a
-    data = None if route.method in ("GET", "DELETE") else body(service, route, w)
-    return who.call(route.method, url, data, headers=headers), names_a
-
-
-# --- what each service's fault body looks like ----------------------------------------------
-def fault_message(service: str, r: httpx.Response) -> str:
-    """The message of the service's own fault body (asserting its shape)."""
-    data = r.json()
-    if service == "identity":
-        err = data["error"]
-        assert err["code"] == r.status_code and err["title"], data
-        return str(err["message"])
-    if service in ("compute", "volume"):
-        (inner,) = data.values()
-        assert inner["code"] == r.status_code, data
-        return str(inner["message"])
-    if service == "image":
-        assert data["code"] == r.status_code and data["title"], data
-        return str(data["message"])
-    if service == "network":
-        err = data["NeutronError"]
-        assert err["type"], data
-        return str(err["message"])
-    if service == "placement":
-        err = data["errors"][0]
-        assert err["status"] == r.status_code, data
-        return str(err["detail"])
-    raise AssertionError(service)
-
-
-def _match(patterns: list[str], text: str) -> bool:
-    return any(re.fullmatch(p, text) for p in patterns)
-
-
-def kind(service: str, route: Route) -> str:
-    """any-token, admin, open-read, project-read or project-write."""
-    key = (service, route.method, route.path)
-    path = route.path
-    if service == "volume":
-        path = path.removeprefix("/v3/{project}").removeprefix("/v3")
-    if key in ANY_TOKEN:
-        return "any-token"
-    if service == "identity" and route.method == "GET" and path in IDENTITY_PROJECT_READS:
-        return "project-read"
-    if _match(ADMIN_ONLY[service], f"{route.method} {path}"):
-        return "admin"
-    if route.method == "GET" and _match(OPEN_READS[service], path):
-        return "open-read"
-    return "project-read" if route.method == "GET" else "project-write"
-
-
-def enumerated(service: str) -> Iterator[Route]:
-    for route in _routes(service):
-        if route.auth:
-            yield route
 
 
 @dataclass
