@@ -232,7 +232,7 @@ def fill(service: str, route: Route, w: World, who: Persona) -> tuple[str, bool]
         entry = PARAMS.get((service, m.group(1)))
         if entry is None:
             raise KeyError(f"no value for {{{m.group(1)}}} of {service} {route.path}: add "
-                           "it to PARAMS in tests/security/test_personas.py")
+                           "it to PARAMS in tests/security/persona_routes.py")
         if isinstance(entry, list):
             found = [v for pattern, v in entry if re.search(pattern, route.path)]
             if not found:
