@@ -66,3 +66,19 @@ def test_only_drivers_touch_the_host() -> None:
         if "subprocess" in mods or "create_subprocess_exec" in text or "os.system" in text:
             bad.append(str(path.relative_to(SRC)))
     assert not bad, bad
+
+
+def test_drivers_do_not_import_each_other() -> None:
+    """A driver package imports only itself and ``drivers.diskimage`` (the shared image
+    inspector and qemu-img runner that both storage and virt must use)."""
+    bad = []
+    for path in (SRC / "drivers").rglob("*.py"):
+        rel = path.relative_to(SRC / "drivers").parts
+        if len(rel) < 2:
+            continue
+        own = f"onestack.drivers.{rel[0]}"
+        for mod in imports(path):
+            if (mod.startswith("onestack.drivers.") and not mod.startswith(own)
+                    and not mod.startswith("onestack.drivers.diskimage")):
+                bad.append(f"drivers/{'/'.join(rel)} imports {mod}")
+    assert not bad, "\n".join(bad)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from onestack.drivers.storage import qemu_img
-from onestack.drivers.storage.inspector import (
+from onestack.drivers.diskimage import qemu_img
+from onestack.drivers.diskimage.inspector import (
     FormatMismatch,
     ImageRefused,
     UnsafeImage,

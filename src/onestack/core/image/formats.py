@@ -1,7 +1,7 @@
 """Disk formats: is stored image data safe to hand to qemu-img, is it what the image says it
 is, and how big is the disk inside.
 
-The inspector in ``drivers/storage/inspector.py`` parses the headers (no qemu-img). Here
+The inspector in ``drivers/diskimage/inspector.py`` parses the headers (no qemu-img). Here
 its verdict becomes the image API's answer: a safety failure (backing file, external data
 file, vmdk extents, a format that cannot be fully inspected) is always refused; content
 that is not the declared ``disk_format`` is refused when ``require_format_match`` is on
@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 
 from onestack.drivers.blob import BlobStore
-from onestack.drivers.storage import inspector
+from onestack.drivers.diskimage import inspector
 from onestack.errors import BadRequest
 
 DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso",

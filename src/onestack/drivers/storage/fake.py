@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from onestack.drivers.diskimage.inspector import ImageRefused, check
 from onestack.drivers.storage.base import (
     ChunkSource,
     GiB,
@@ -13,7 +14,6 @@ from onestack.drivers.storage.base import (
     VolumeDriver,
     check_format,
 )
-from onestack.drivers.storage.inspector import ImageRefused, check
 
 
 @dataclass

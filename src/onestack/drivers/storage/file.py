@@ -23,7 +23,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from onestack.drivers.storage import qemu_img
+from onestack.drivers.diskimage import qemu_img
+from onestack.drivers.diskimage.inspector import ImageRefused
 from onestack.drivers.storage.base import (
     ChunkSource,
     GiB,
@@ -31,7 +32,6 @@ from onestack.drivers.storage.base import (
     VolumeDriver,
     check_format,
 )
-from onestack.drivers.storage.inspector import ImageRefused
 
 log = logging.getLogger(__name__)
 TIMEOUT = 3600.0

@@ -2,7 +2,7 @@
 and swap disks, and config drives.
 
 - Base images live in ``<instances>/_base/<image id>.qcow2``: downloaded once, checked,
-  then converted (``qemu-img convert``). The check (``storage.qemu_img.verify``: a header
+  then converted (``qemu-img convert``). The check (``diskimage.qemu_img.verify``: a header
   parser of our own, then qemu-img's view with the backing chain cut off) refuses an image
   that names any file but itself (a backing file, a qcow2 external data file, vmdk extents)
   or that is not the format it claims: converting such an image as root would copy host
@@ -27,8 +27,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from onestack.drivers.storage import qemu_img as image_check
-from onestack.drivers.storage.inspector import ImageRefused
+from onestack.drivers.diskimage import qemu_img as image_check
+from onestack.drivers.diskimage.inspector import ImageRefused
 from onestack.drivers.virt.base import VirtError
 from onestack.drivers.virt.qemu.process import run_tool
 

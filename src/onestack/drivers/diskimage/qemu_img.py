@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from onestack.drivers.storage.inspector import ImageRefused, Inspection, UnsafeImage, inspect_file
+from onestack.drivers.diskimage.inspector import ImageRefused, Inspection, UnsafeImage, inspect_file
 
 PROBE_TIMEOUT = 60.0
 # qemu-img's driver name for each image disk format it reads.
