@@ -4,8 +4,10 @@ volume upload (os-volume_upload_image), as Glance and Cinder refuse it."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +16,7 @@ import pytest
 from openstack import exceptions as exc
 
 from tests.api.conftest import cloud, connect, pg_server, unique  # noqa: F401 (API clouds)
-from tests.support.server import RunningCloud
+from tests.support.server import CloudThread, RunningCloud
 
 
 def _wait(get: Any, want: set[str], timeout: float = 20) -> Any:
@@ -126,3 +128,37 @@ def test_image_api_publicize_stays_admin_only(cloud: RunningCloud,  # noqa: F811
         assert demo.image.get_image(img.id).visibility == "community"
     finally:
         demo.image.delete_image(img)
+
+
+@pytest.mark.parametrize("rules, published", [
+    # Cinder's rule alone is not enough: Cinder makes the image as the caller, and Glance's
+    # publicize_image still applies.
+    ({"volume_extension:volume_actions:upload_public": "role:member"}, False),
+    ({"volume_extension:volume_actions:upload_public": "role:member",
+      "publicize_image": "role:member"}, True),
+])
+def test_volume_upload_to_public_follows_the_operators_policy(
+        tmp_path: Path, rules: dict[str, str], published: bool) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(json.dumps(rules))
+    thread = CloudThread(policy_file=str(policy))
+    c = thread.start()
+    try:
+        demo = connect(c, "demo")
+        vol = demo.block_storage.create_volume(size=1, name=unique("pub"))
+        vol = _wait(lambda: demo.block_storage.get_volume(vol.id), {"available", "error"})
+        assert vol.status == "available"
+        r = httpx.post(f"{c.base_url}/volume/v3/volumes/{vol.id}/action",
+                       headers={"X-Auth-Token": c.token("demo"),
+                                "OpenStack-API-Version": "volume 3.1"}, timeout=30,
+                       json={"os-volume_upload_image": {"image_name": unique("img"),
+                                                        "visibility": "public"}})
+        if published:
+            assert r.status_code == 202, r.text
+            made = r.json()["os-volume_upload_image"]["image_id"]
+            assert demo.image.get_image(made).visibility == "public"
+        else:
+            assert r.status_code == 403, r.text
+            assert "publicize_image" in r.json()["forbidden"]["message"]
+    finally:
+        thread.stop()

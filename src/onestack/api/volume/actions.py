@@ -52,7 +52,12 @@ async def _upload(req: ApiRequest, who: Caller, vid: str, args: Any) -> Response
     if not since(req, 3, 1):  # Cinder reads visibility and protected from 3.1 on
         body.pop("visibility", None)
         body.pop("protected", None)
-    out = await req.runtime.volume.actions.upload_image(who, vid, body)
+    publish = body.get("visibility") == "public"
+    if publish:  # Cinder's rule, then Glance's (Cinder creates the image as the caller)
+        req.runtime.policy.enforce("volume_extension:volume_actions:upload_public", req.ctx,
+                                   {"project_id": who.project_id})
+        req.runtime.policy.enforce("publicize_image", req.ctx, {"project_id": who.project_id})
+    out = await req.runtime.volume.actions.upload_image(who, vid, body, may_publish=publish)
     if not since(req, 3, 1):
         out.pop("protected", None)
         out.pop("visibility", None)

@@ -55,7 +55,7 @@ RULES: list[Rule] = project_scoped([
         "volume_extension:volume_type_access:addProjectAccess",
         "volume_extension:quotas:update", "volume_extension:quotas:delete",
         "volume_extension:services:index", "volume_extension:services:update",
-        "volume_extension:hosts")),
+        "volume_extension:hosts", "volume_extension:volume_actions:upload_public")),
     # no rule upstream: any project user
     *(Rule(name, "@") for name in (
         "volume_extension:availability_zone_list", "volume_extension:extensions")),

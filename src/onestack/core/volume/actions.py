@@ -102,8 +102,11 @@ class Actions:
                         await s.delete(att)
             vol.updated_at = utcnow()
 
-    async def upload_image(self, caller: Caller, volume_id: str, body: dict[str, Any]
-                           ) -> dict[str, Any]:
+    async def upload_image(self, caller: Caller, volume_id: str, body: dict[str, Any],
+                           may_publish: bool = False) -> dict[str, Any]:
+        """The volume's bytes as a new image. ``may_publish``: the API layer enforced
+        Cinder's volume_extension:volume_actions:upload_public and Glance's
+        publicize_image for this caller."""
         name = body.get("image_name")
         if not isinstance(name, str) or not name:
             raise BadRequest("Invalid input received: image_name is required.")
@@ -119,7 +122,7 @@ class Actions:
         if visibility not in VISIBILITIES:
             raise BadRequest(f"Invalid visibility '{visibility}': it must be one of "
                              f"{', '.join(VISIBILITIES)}.")
-        if visibility == "public" and not caller.is_admin:
+        if visibility == "public" and not (may_publish or caller.is_admin):
             # Cinder's volume_extension:volume_actions:upload_public (admins only).
             raise Forbidden("Policy doesn't allow volume_extension:volume_actions:"
                             "upload_public to be performed: only an administrator may "
@@ -129,7 +132,8 @@ class Actions:
         async with self.store.db.read() as s:
             vol = await find_volume(s, caller, volume_id)
             states.check(action, vol.id, vol.status)
-        image_caller = ImageCaller(caller.project_id, caller.is_admin)
+        image_caller = ImageCaller(caller.project_id, caller.is_admin,
+                                   publicize=may_publish)
         # The volume's image metadata come along as properties, never as what the new image
         # says about itself (owner, visibility, id, ...): ours come last.
         props = {k: str(v) for k, v in (vol.image_metadata or {}).items()
