@@ -10,7 +10,7 @@ echo "== ruff"
 .venv/bin/ruff check src tests bench
 echo "== mypy"
 .venv/bin/mypy
-echo "== pytest (unit, api)"
+echo "== pytest (unit, api, security)"
 .venv/bin/pytest -q -p no:cacheprovider -W ignore::DeprecationWarning
 echo "== pytest (integration: real QEMU on this machine; skips itself without root or QEMU)"
 .venv/bin/pytest -q -p no:cacheprovider -W ignore::DeprecationWarning tests/integration
