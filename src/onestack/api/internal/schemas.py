@@ -38,9 +38,11 @@ volume_done = body({"disk": body({"bdm_id": short}, ["bdm_id"]) | {
 abort = body({"made": {"type": "array", "items": uuid, "maxItems": 256}})
 devices = body({"count": count, "candidates": {"type": "array", "items": short,
                                                "maxItems": 1024}}, ["count"])
-# A live migration's step: the target's addresses (host:port strings, disk node names).
+# A live migration's step: the target's addresses (host:port strings, disk node names) and
+# the streams' TLS pre-shared key (hex), which goes to the source only this way.
 live_dest = body({"migrate": short, "nbd": short,
-                  "disks": {"type": "array", "items": short, "maxItems": 64}},
+                  "disks": {"type": "array", "items": short, "maxItems": 64},
+                  "psk": {"type": "string", "pattern": r"^[0-9a-f]{64}\Z"}},
                  ["migrate", "nbd", "disks"])
 live_step = body({"step": {"enum": ["prepared", "migrated"]}, "dest": live_dest}, ["step"])
 # An agent's answer to a question that came with its work poll (a guest's console).

@@ -21,8 +21,11 @@ Steps, each written by one host and read by the other through the controller (th
 A failure before the move (either host) gives the claim back to the source, where the
 guest never stopped running; the target's half-made guest goes on its next pass. A failure
 after the move puts the server in ERROR on the target (hard reboot or rebuild recover it).
-The migration stream and the NBD disk copy are plain TCP between the hosts' registered
-addresses, as libvirt's default: run them on a trusted network.
+The migration stream and the NBD disk copy run between the hosts' registered addresses
+(the target listens on its own, not on every address), both TLS under a pre-shared key the
+target makes for this migration alone: it reaches the source only in the ``prepared``
+step's answer, through this API (the agents' authenticated channel), and is dropped from
+the task when it ends.
 """
 
 from __future__ import annotations
@@ -112,7 +115,9 @@ class LiveMigrations(Migrations):
             inst.node = node.hypervisor_hostname if node else target
             if node is not None:
                 inst.availability_zone = node.availability_zone
-            inst.task_args = {**inst.task_args, STEP: FINISH}
+            # the target's addresses and key are spent: not kept past the copy
+            inst.task_args = {**{k: v for k, v in inst.task_args.items() if k != DEST},
+                              STEP: FINISH}
             inst.updated_at = utcnow()
             await self.builder.ports.bind_in(s, uuid, target,
                                              inst.availability_zone or DEFAULT_AZ)

@@ -72,6 +72,11 @@ class GuestFiles:
         return self.instance_dir / "console-logger.pid"
 
     @property
+    def migration_tls(self) -> Path:
+        """A live migration's TLS key while it runs (a directory, root only)."""
+        return self.instance_dir / "migration-tls"
+
+    @property
     def log(self) -> Path:
         return self.instance_dir / "qemu.log"
 

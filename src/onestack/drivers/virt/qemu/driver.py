@@ -214,10 +214,11 @@ class QemuDriver(VirtDriver):
                 if address is not None:
                     async with QmpClient(files.qmp, self.qmp_timeout) as qmp:
                         self._incoming[spec.uuid] = await migration.listen(
-                            qmp, address, migrated_disks(spec))
+                            qmp, address, migrated_disks(spec), files.migration_tls)
             except BaseException:
                 await self._control(files, spec.uuid).hard_stop(grace=2.0)
                 await console.stop_logger(files)
+                migration.forget_psk(files.migration_tls)
                 for path in files.owned():
                     path.unlink(missing_ok=True)
                 if made_dir:
@@ -351,7 +352,8 @@ class QemuDriver(VirtDriver):
             spec = spec_from_json(files.spec.read_text())
             pid = self._control(files, uuid).pid()
             async with QmpClient(files.qmp, self.qmp_timeout) as qmp:
-                await migration.send(qmp, dest, migrated_disks(spec), timeout)
+                await migration.send(qmp, dest, migrated_disks(spec), timeout,
+                                     files.migration_tls)
                 with contextlib.suppress(QmpError):
                     await qmp.execute("quit")
             if pid is not None and not await process.wait_gone(pid, uuid, self.qmp_timeout):
@@ -361,7 +363,7 @@ class QemuDriver(VirtDriver):
         async with self._lock(uuid):
             files = await self._running(uuid)
             async with QmpClient(files.qmp, self.qmp_timeout) as qmp:
-                await migration.finish(qmp, run, timeout)
+                await migration.finish(qmp, run, timeout, files.migration_tls)
 
     async def snapshot(self, uuid: str, instance_dir: Path, dest: Path) -> None:
         async with self._lock(uuid):

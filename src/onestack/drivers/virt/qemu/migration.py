@@ -6,6 +6,13 @@ stream; the source mirrors each writable disk into that export (``drive-mirror``
 its overlay holds: ``sync: top``), migrates memory and device state once every mirror is in
 step, then completes the mirrors (``block-job-cancel`` of a ready mirror leaves the target
 consistent) and quits. The target is let run only then (``finish``).
+
+Both streams are TLS with a pre-shared key (QEMU's ``tls-creds-psk``), fresh for each
+migration: the target makes it and hands it to the source inside ``listen``'s answer, which
+goes through the controller's authenticated internal API, never over the migration network.
+Without the key nobody reads or writes the exported disks or feeds the waiting guest a
+state. Each side keeps the key in its instance dir (``keys.psk``, root only) while it needs
+it.
 """
 
 from __future__ import annotations
@@ -13,8 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import os
+import secrets
+import shutil
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 from onestack.drivers.virt.base import VirtError
@@ -22,6 +33,8 @@ from onestack.drivers.virt.qemu.qmp import QmpClient, QmpError
 
 BANDWIDTH = 1 << 30  # bytes/s: QEMU's default (32 MiB/s) is for a WAN
 POLL = 0.05
+TLS_ID = "migration-tls"
+PSK_USER = "onestack-migration"
 
 
 def _host(address: str) -> str:
@@ -39,17 +52,56 @@ def free_port(address: str) -> int:
         return int(sock.getsockname()[1])
 
 
-async def listen(qmp: QmpClient, address: str, disks: list[str]) -> dict[str, Any]:
-    """On the waiting target: the NBD export of ``disks`` and the migration listener;
-    what the source needs to reach them."""
+def write_psk(tls_dir: Path, key: str) -> None:
+    """QEMU's PSK credentials directory: ``keys.psk`` with ``user:hexkey``, root only."""
+    if not key or any(c not in "0123456789abcdef" for c in key):
+        raise VirtError("the migration key is not a hex string")
+    tls_dir.mkdir(mode=0o700, exist_ok=True)
+    fd = os.open(tls_dir / "keys.psk", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
+                 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{PSK_USER}:{key}\n")
+
+
+def forget_psk(tls_dir: Path) -> None:
+    shutil.rmtree(tls_dir, ignore_errors=True)
+
+
+async def _credentials(qmp: QmpClient, endpoint: str, tls_dir: Path) -> None:
+    with contextlib.suppress(QmpError):  # left by an earlier try on this QEMU
+        await qmp.execute("object-del", {"id": TLS_ID})
+    args = {"qom-type": "tls-creds-psk", "id": TLS_ID, "endpoint": endpoint,
+            "dir": str(tls_dir)}
+    if endpoint == "client":
+        args["username"] = PSK_USER
+    await qmp.execute("object-add", args)
+
+
+async def listen(qmp: QmpClient, address: str, disks: list[str], tls_dir: Path
+                 ) -> dict[str, Any]:
+    """On the waiting target: the NBD export of ``disks`` and the migration listener, both
+    TLS under a new key; what the source needs to reach them (the key included)."""
+    key = secrets.token_hex(32)
+    write_psk(tls_dir, key)
+    await _credentials(qmp, "server", tls_dir)
     nbd_port = free_port(address)
     await qmp.execute("nbd-server-start", {"addr": {"type": "inet", "data": {
-        "host": address, "port": str(nbd_port)}}})
+        "host": address, "port": str(nbd_port)}}, "tls-creds": TLS_ID})
     for node in disks:
         await qmp.execute("nbd-server-add", {"device": node, "writable": True})
+    await qmp.execute("migrate-set-parameters", {"tls-creds": TLS_ID})
     uri = f"tcp:{_host(address)}:{free_port(address)}"
     await qmp.execute("migrate-incoming", {"uri": uri})
-    return {"migrate": uri, "nbd": f"{_host(address)}:{nbd_port}", "disks": disks}
+    return {"migrate": uri, "nbd": f"{_host(address)}:{nbd_port}", "disks": disks,
+            "psk": key}
+
+
+def _split(hostport: str) -> tuple[str, int]:
+    host, _, port = hostport.rpartition(":")
+    try:
+        return host.strip("[]"), int(port)
+    except ValueError as exc:
+        raise VirtError(f"the target's NBD address {hostport!r} is not host:port") from exc
 
 
 async def _jobs(qmp: QmpClient) -> dict[str, dict[str, Any]]:
@@ -97,26 +149,42 @@ async def wait_migrated(qmp: QmpClient, timeout: float, what: str) -> None:
 
 
 async def send(qmp: QmpClient, dest: dict[str, Any], disks: list[str],
-               timeout: float) -> None:
+               timeout: float, tls_dir: Path) -> None:
     """On the source: copy ``disks`` and the guest's state to ``dest`` (``listen``'s
-    answer). On failure everything started is cancelled and the guest runs on here."""
+    answer), over TLS with its key. On failure everything started is cancelled and the
+    guest runs on here."""
     wanted = [str(d) for d in dest.get("disks") or []]
     if sorted(wanted) != sorted(disks):
         raise VirtError(f"the target's disks {wanted} are not this guest's {disks}")
+    if not dest.get("psk"):
+        raise VirtError("the target offered no migration key (an older Onestack there? "
+                        "live migration needs the same version on both hosts)")
+    host, port = _split(str(dest["nbd"]))
     deadline = time.monotonic() + timeout
     jobs: list[str] = []
     was = (await qmp.execute("query-status")).get("status")
     try:
+        write_psk(tls_dir, str(dest["psk"]))
+        try:
+            await _credentials(qmp, "client", tls_dir)  # QEMU reads the key now
+        finally:
+            forget_psk(tls_dir)
         for node in disks:
             job = f"migrate-{node}"
-            await qmp.execute("drive-mirror", {
-                "device": node, "job-id": job, "target": f"nbd://{dest['nbd']}/{node}",
-                "format": "raw", "sync": "top", "mode": "existing"})
+            with contextlib.suppress(QmpError):  # left by an earlier try
+                await qmp.execute("blockdev-del", {"node-name": f"nbd-{node}"})
+            await qmp.execute("blockdev-add", {
+                "driver": "nbd", "node-name": f"nbd-{node}", "export": node,
+                "server": {"type": "inet", "host": host, "port": str(port)},
+                "tls-creds": TLS_ID})
+            await qmp.execute("blockdev-mirror", {
+                "device": node, "job-id": job, "target": f"nbd-{node}", "sync": "top"})
             jobs.append(job)
         await _wait_ready(qmp, jobs, deadline)
         await qmp.execute("migrate-set-capabilities", {"capabilities": [
             {"capability": "auto-converge", "state": True}]})
-        await qmp.execute("migrate-set-parameters", {"max-bandwidth": BANDWIDTH})
+        await qmp.execute("migrate-set-parameters", {"max-bandwidth": BANDWIDTH,
+                                                     "tls-creds": TLS_ID})
         await qmp.execute("migrate", {"uri": str(dest["migrate"])})
         await wait_migrated(qmp, max(deadline - time.monotonic(), 1.0), "the migration")
         # The guest is stopped here now: the mirrors write their last blocks and end.
@@ -127,25 +195,41 @@ async def send(qmp: QmpClient, dest: dict[str, Any], disks: list[str],
                 raise VirtError("the disk copies did not complete in time")
             await asyncio.sleep(POLL)
     except BaseException:
-        await _undo(qmp, jobs, was == "running")
+        await _undo(qmp, jobs, was == "running", disks)
         raise
 
 
-async def _undo(qmp: QmpClient, jobs: list[str], was_running: bool) -> None:
+async def _undo(qmp: QmpClient, jobs: list[str], was_running: bool,
+                disks: list[str]) -> None:
     with contextlib.suppress(QmpError):
         await qmp.execute("migrate_cancel")
     for job in jobs:
         with contextlib.suppress(QmpError):
             await qmp.execute("block-job-cancel", {"device": job, "force": True})
+    for node in disks:  # once its job is gone (a node in use stays till the next try)
+        deadline = time.monotonic() + 5.0
+        while f"migrate-{node}" in await _jobs_quiet(qmp) and time.monotonic() < deadline:
+            await asyncio.sleep(POLL)
+        with contextlib.suppress(QmpError):
+            await qmp.execute("blockdev-del", {"node-name": f"nbd-{node}"})
+    with contextlib.suppress(QmpError):
+        await qmp.execute("migrate-set-parameters", {"tls-creds": ""})
     with contextlib.suppress(QmpError):
         status = (await qmp.execute("query-status")).get("status")
         if was_running and status in ("postmigrate", "paused", "finish-migrate"):
             await qmp.execute("cont")
 
 
-async def finish(qmp: QmpClient, run: bool, timeout: float) -> None:
-    """On the target once the source is done: no more NBD; the guest runs (or stays
-    paused when it was paused)."""
+async def _jobs_quiet(qmp: QmpClient) -> dict[str, dict[str, Any]]:
+    try:
+        return await _jobs(qmp)
+    except QmpError:
+        return {}
+
+
+async def finish(qmp: QmpClient, run: bool, timeout: float, tls_dir: Path) -> None:
+    """On the target once the source is done: no more NBD, no more key; the guest runs
+    (or stays paused when it was paused)."""
     deadline = time.monotonic() + timeout
     while (await qmp.execute("query-status")).get("status") == "inmigrate":
         if time.monotonic() >= deadline:
@@ -153,5 +237,10 @@ async def finish(qmp: QmpClient, run: bool, timeout: float) -> None:
         await asyncio.sleep(POLL)
     with contextlib.suppress(QmpError):
         await qmp.execute("nbd-server-stop")
+    # a later suspend's migration (to a file) is no TLS stream
+    await qmp.execute("migrate-set-parameters", {"tls-creds": ""})
+    with contextlib.suppress(QmpError):
+        await qmp.execute("object-del", {"id": TLS_ID})
+    forget_psk(tls_dir)
     if run:
         await qmp.execute("cont")
