@@ -191,3 +191,39 @@ def test_concurrent_extends_and_snapshots_of_one_volume_never_500(
         for sid in snaps:
             _wait_then_delete(f"{cinder}/snapshots/{sid}", headers)
         _wait_then_delete(f"{cinder}/volumes/{vid}", headers)
+
+
+def test_concurrent_server_group_and_key_pair_creates_stop_at_their_quotas(
+        cloud: RunningCloud, tenant: Tenant) -> None:  # noqa: F811
+    admin = {"X-Auth-Token": cloud.admin_token(), "OpenStack-API-Version": "compute 2.79"}
+    nova = f"{cloud.base_url}/compute/v2.1"
+    r = httpx.put(f"{nova}/os-quota-sets/{tenant.project_id}", headers=admin,
+                  json={"quota_set": {"server_groups": N, "key_pairs": N}})
+    assert r.status_code == 200, r.text
+    headers = {"X-Auth-Token": tenant.token, "OpenStack-API-Version": "compute 2.79"}
+    groups: list[str] = []
+    try:
+        replies = _fire([("POST", f"{nova}/os-server-groups",
+                          {"server_group": {"name": f"g{i}", "policy": "affinity"}})
+                         for i in range(3 * N)], headers)
+        groups = [r.json()["server_group"]["id"] for r in replies if r.status_code == 200]
+        assert len(groups) == N, [(r.status_code, r.text) for r in replies]
+        for r in replies:
+            if r.status_code != 200:
+                assert r.status_code == 403, r.text
+                assert "Quota exceeded, too many server groups." in r.json()[
+                    "forbidden"]["message"]
+        replies = _fire([("POST", f"{nova}/os-keypairs", {"keypair": {"name": f"k{i}"}})
+                         for i in range(3 * N)], headers)
+        made = [r for r in replies if r.status_code == 201]
+        assert len(made) == N, [(r.status_code, r.text[:200]) for r in replies]
+        for r in replies:
+            if r.status_code != 201:
+                assert r.status_code == 403, r.text
+                assert "Quota exceeded, too many key pairs." in r.json()["forbidden"]["message"]
+    finally:
+        for gid in groups:
+            httpx.delete(f"{nova}/os-server-groups/{gid}", headers=headers)
+        for i in range(3 * N):
+            httpx.delete(f"{nova}/os-keypairs/k{i}", headers=headers)
+        httpx.delete(f"{nova}/os-quota-sets/{tenant.project_id}", headers=admin)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from onestack.core.compute.base import Caller, Store
 from onestack.core.compute.quotas import Quotas
+from onestack.db.locks import quota_lock
 from onestack.db.models.base import utcnow
 from onestack.db.models.compute import Instance, ServerGroup, ServerGroupMember
 from onestack.errors import BadRequest, Forbidden, NotFound
@@ -64,6 +65,7 @@ class ServerGroups(Store):
                           user_id=caller.user_id, policy=policy, rules=rules,
                           created_at=utcnow())
         async with self.write() as s:
+            await quota_lock(s, "compute", caller.project_id)
             limits = await Quotas._limits(s, caller.project_id)
             used = await s.scalar(select(func.count()).select_from(ServerGroup).where(
                 ServerGroup.project_id == caller.project_id))

@@ -16,6 +16,7 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import func, select
 
 from onestack.core.compute.base import Store
+from onestack.db.locks import quota_lock
 from onestack.db.models.base import utcnow
 from onestack.db.models.compute import KeyPair
 from onestack.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -92,6 +93,7 @@ class KeyPairs(Store):
                       fingerprint=fingerprint, created_at=utcnow())
         conflict = f"Key pair '{name}' already exists."
         async with self.write(conflict) as s:
+            await quota_lock(s, "key_pairs", user_id)  # key pair quotas count per user
             existing = await s.scalar(select(KeyPair.id).where(KeyPair.user_id == user_id,
                                                                KeyPair.name == name))
             if existing is not None:
