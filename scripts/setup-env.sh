@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
-pkgs=(python3 python3-venv python3-dev gcc iproute2 qemu-utils qemu-system-x86 syslinux syslinux-common mtools dosfstools genisoimage openssh-client nftables dnsmasq-base)
+pkgs=(python3 python3-venv python3-dev gcc iproute2 qemu-utils qemu-system-x86 syslinux syslinux-common mtools dosfstools genisoimage openssh-client nftables dnsmasq-base haproxy)
 [ "$want_test" = 1 ] && pkgs+=(postgresql busybox)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,182 @@
+"""The haproxy load balancer driver: per load balancer a network namespace
+``onestack-lb-<id>`` with a veth per port (host end on the network's bridge), one haproxy
+for TCP/HTTP/HTTPS-passthrough listeners and an nftables table for UDP listeners.
+
+Files live in ``<state_dir>/<lb id>/``: ``haproxy.cfg``, ``haproxy.pid``, ``stats.sock``
+(admin level) and ``nft.conf``. A changed configuration is checked with ``haproxy -c`` and
+then loaded by a new haproxy started with ``-sf <old pid>``: the old process hands over the
+listening sockets' traffic and finishes its established connections before it exits.
+A driver instance adopts a running haproxy from the pid file when ``/proc/<pid>/cmdline``
+is haproxy with this load balancer's configuration file (any other pid is left alone); a
+dead one is started again by the next ``ensure``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+from onestack.drivers.lb import haproxy_config, host, names, nft_udp, stats
+from onestack.drivers.lb.base import LbDriver, LbError, LbStatus, LoadBalancerSpec
+
+CFG, PID, SOCK, NFT = "haproxy.cfg", "haproxy.pid", "stats.sock", "nft.conf"
+SOCKET_PATH_MAX = 107  # sun_path
+
+
+def missing_tools(haproxy: str = "haproxy") -> list[str]:
+    return [t for t in (haproxy, "ip", "nft") if shutil.which(t) is None]
+
+
+class HaproxyLbDriver(LbDriver):
+    name = "haproxy"
+
+    def __init__(self, state_dir: Path | str, haproxy: str = "haproxy",
+                 stop_timeout: float = 5.0) -> None:
+        self.state_dir = Path(state_dir)
+        self.haproxy = haproxy
+        self.stop_timeout = stop_timeout
+        self.specs: dict[str, LoadBalancerSpec] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # -- paths and processes ------------------------------------------------------------
+
+    def _dir(self, lb_id: str) -> Path:
+        return self.state_dir / names.check_id(lb_id, "load balancer")
+
+    def _lock(self, lb_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(lb_id, asyncio.Lock())
+
+    def _is_ours(self, pid: int, lb_id: str) -> bool:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        cfg = str(self._dir(lb_id) / CFG).encode()
+        if not argv or not os.path.basename(argv[0]).startswith(b"haproxy"):
+            return False
+        return any(a == b"-f" and b == cfg for a, b in itertools.pairwise(argv))
+
+    def pid(self, lb_id: str) -> int | None:
+        """The running haproxy of this load balancer, from its pid file, or None."""
+        try:
+            text = (self._dir(lb_id) / PID).read_text()
+        except OSError:
+            return None
+        for word in text.split():
+            if word.isdigit() and self._is_ours(int(word), lb_id):
+                return int(word)
+        return None
+
+    async def _start(self, lb_id: str, ns: str, old: int | None) -> None:
+        d = self._dir(lb_id)
+        argv = [self.haproxy, "-D", "-f", str(d / CFG), "-p", str(d / PID)]
+        if old is not None:
+            argv += ["-sf", str(old)]
+        await host.run(argv, ns=ns)
+        if self.pid(lb_id) is None:
+            raise LbError(f"haproxy of load balancer {lb_id} did not start "
+                          f"({' '.join(argv)} exited but left no running process)")
+
+    async def _stop(self, lb_id: str) -> None:
+        pid = self.pid(lb_id)
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_timeout
+        while time.monotonic() < deadline and self._is_ours(pid, lb_id):
+            await asyncio.sleep(0.05)
+        if self._is_ours(pid, lb_id):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    # -- the contract ---------------------------------------------------------------------
+
+    async def ensure(self, spec: LoadBalancerSpec) -> None:
+        d = self._dir(spec.id)
+        ns = names.namespace(spec.id)
+        sock = str(d / SOCK)
+        if len(sock) > SOCKET_PATH_MAX:
+            raise LbError(f"stats socket path {sock} is longer than {SOCKET_PATH_MAX} bytes: "
+                          "choose a shorter state directory")
+        # everything generated first: a refused value touches nothing on the host
+        cfg = haproxy_config.render(spec, sock)
+        body = nft_udp.render(spec)
+        interfaces = [spec.vip, *spec.member_ports]
+        async with self._lock(spec.id):
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+            await host.ensure_namespace(ns)
+            await host.converge_interfaces(ns, interfaces)
+            await self._nft(ns, d, body)
+            await self._haproxy(spec.id, ns, d, cfg)
+            self.specs[spec.id] = spec
+
+    async def _nft(self, ns: str, d: Path, body: str | None) -> None:
+        path = d / NFT
+        if body is None:
+            await host.nft_delete(ns)
+            path.unlink(missing_ok=True)
+            return
+        text = nft_udp.script(body)
+        if path.exists() and path.read_text() == text and await host.nft_has_table(ns):
+            return
+        await host.nft_apply(ns, text)
+        path.write_text(text)
+
+    async def _haproxy(self, lb_id: str, ns: str, d: Path, cfg: str) -> None:
+        path = d / CFG
+        pid = self.pid(lb_id)
+        current = path.read_text() if path.exists() else None
+        if pid is not None and current == cfg:
+            return
+        if current != cfg:
+            new = d / (CFG + ".new")
+            new.write_text(cfg)
+            await host.run([self.haproxy, "-c", "-q", "-f", str(new)])
+            new.replace(path)
+        await self._start(lb_id, ns, pid)
+
+    async def destroy(self, lb_id: str) -> None:
+        ns = names.namespace(lb_id)
+        async with self._lock(lb_id):
+            await self._stop(lb_id)
+            await host.nft_delete(ns)
+            await host.delete_namespace(ns)
+            shutil.rmtree(self._dir(lb_id), ignore_errors=True)
+            self.specs.pop(lb_id, None)
+
+    async def running(self) -> list[str]:
+        found = {i for i in map(names.lb_of_namespace, host.lb_namespaces()) if i}
+        if self.state_dir.is_dir():
+            found |= {p.name for p in self.state_dir.iterdir()
+                      if (p / CFG).exists() and names.ID_RE.fullmatch(p.name)}
+        return sorted(found)
+
+    async def status(self, lb_id: str) -> LbStatus:
+        if self.pid(lb_id) is None:
+            return LbStatus(running=False)
+        try:
+            text = await self.show(lb_id, "show stat")
+        except (OSError, TimeoutError, LbError):
+            return LbStatus(running=False)
+        return stats.to_status(self.specs.get(lb_id), stats.parse(text))
+
+    async def show(self, lb_id: str, command: str, timeout: float = 5.0) -> str:
+        """One command on the load balancer's stats socket, its whole answer."""
+        path = str(self._dir(lb_id) / SOCK)
+        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(path), timeout)
+        try:
+            writer.write(command.encode() + b"\n")
+            await writer.drain()
+            data = await asyncio.wait_for(reader.read(), timeout)
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+        return data.decode(errors="replace")
