@@ -12,10 +12,10 @@ from starlette.responses import JSONResponse, Response
 
 from onestack.agent.link import LocalLink
 from onestack.agent.network_state import (
-    DHCP_OWNER,
     NetworkState,
     Snapshot,
     for_compute_host,
+    is_dhcp_port,
     snapshot_to_json,
 )
 from onestack.api.common.request import ApiRequest
@@ -38,8 +38,7 @@ async def declared_state(req: ApiRequest) -> Snapshot:
         snap: Snapshot = await agent.load()
         return snap
     snap = await NetworkState(req.runtime.db).load()
-    hosts = Counter(p.host for p in snap.ports.values()
-                    if p.device_owner == DHCP_OWNER and p.host)
+    hosts = Counter(p.host for p in snap.ports.values() if is_dhcp_port(p) and p.host)
     if hosts:
         snap.network_node = hosts.most_common(1)[0][0]
         tunnel_ip = req.runtime.settings.network.tunnel_ip
