@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import resource
 import shutil
 import signal
 import time
@@ -29,6 +30,15 @@ CFG, PID, SOCK, NFT = "haproxy.cfg", "haproxy.pid", "stats.sock", "nft.conf"
 SOCKET_PATH_MAX = 107  # sun_path
 
 
+def default_maxconn() -> int:
+    """haproxy needs two descriptors per connection and refuses to start when it cannot
+    raise its limit that far: stay under this host's hard limit."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY:
+        return 50000
+    return max(100, min(50000, (hard - 200) // 2))
+
+
 def missing_tools(haproxy: str = "haproxy") -> list[str]:
     return [t for t in (haproxy, "ip", "nft") if shutil.which(t) is None]
 
@@ -37,10 +47,11 @@ class HaproxyLbDriver(LbDriver):
     name = "haproxy"
 
     def __init__(self, state_dir: Path | str, haproxy: str = "haproxy",
-                 stop_timeout: float = 5.0) -> None:
+                 stop_timeout: float = 5.0, maxconn: int | None = None) -> None:
         self.state_dir = Path(state_dir)
         self.haproxy = haproxy
         self.stop_timeout = stop_timeout
+        self.maxconn = maxconn or default_maxconn()
         self.specs: dict[str, LoadBalancerSpec] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -106,7 +117,7 @@ class HaproxyLbDriver(LbDriver):
             raise LbError(f"stats socket path {sock} is longer than {SOCKET_PATH_MAX} bytes: "
                           "choose a shorter state directory")
         # everything generated first: a refused value touches nothing on the host
-        cfg = haproxy_config.render(spec, sock)
+        cfg = haproxy_config.render(spec, sock, self.maxconn)
         body = nft_udp.render(spec)
         interfaces = [spec.vip, *spec.member_ports]
         async with self._lock(spec.id):
