@@ -51,13 +51,12 @@ async def start_daemon(cmd: list[str], log: Path, pidfile: Path, *, uuid: str,
     """Start a guest's QEMU detached; return once ``ready()`` (QEMU answers), raise with its
     error when it exits first or does not answer within ``timeout``.
 
-    QEMU's messages go to ``log`` (its stderr, and the command line's ``-D``): what the
-    file ends with is this start's. ``pass_fds`` stay open in QEMU (``-incoming fd:N``).
+    QEMU's messages go to ``log`` (its stderr, and the command line's ``-D``), emptied at
+    each start: it holds this run's. ``pass_fds`` stay open in QEMU (``-incoming fd:N``).
     No pipe to the launcher: under uvloop its write end would stay open in QEMU.
     """
     pidfile.unlink(missing_ok=True)
-    size = log.stat().st_size if log.exists() else 0
-    with log.open("ab") as out:
+    with log.open("wb") as out:  # this run's messages only
         try:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-I", "-S", "-c", LAUNCH, str(pidfile), *cmd,
@@ -74,16 +73,16 @@ async def start_daemon(cmd: list[str], log: Path, pidfile: Path, *, uuid: str,
         await proc.wait()
     pid = read_pid(pidfile)
     if pid is None:
-        raise VirtError(f"cannot start QEMU (launcher exit {proc.returncode}): "
-                        f"{_since(log, size)}")
+        raise VirtError(f"QEMU failed to start (launcher exit {proc.returncode}): "
+                        f"{tail(log, 2000)}")
     deadline = time.monotonic() + timeout
     while not await ready():
         if not _alive(pid):
-            raise VirtError(f"QEMU failed to start: {_since(log, size) or 'no message'}")
+            raise VirtError(f"QEMU failed to start: {tail(log, 2000) or 'no message'}")
         if time.monotonic() >= deadline:
             for found in {pid, *find_guest_pids(uuid, instance_dir)}:
                 await kill(found, uuid)
-            raise VirtError(f"QEMU did not start within {timeout}s: {_since(log, size)}")
+            raise VirtError(f"QEMU did not start within {timeout}s: {tail(log, 2000)}")
         await asyncio.sleep(0.02)
 
 
