@@ -163,6 +163,16 @@ class NetworkConfig:
 
 
 @dataclass
+class LoadBalancerConfig:
+    # The load balancer data plane: "haproxy" (a namespace and haproxy per load balancer),
+    # "fake" (in memory: the API works, nothing carries traffic), or "auto": haproxy when
+    # running as root with haproxy installed and the network data plane on, else fake.
+    driver: str = "auto"
+    # Seconds between the load balancer agent's status polls (API changes wake it at once).
+    reconcile_interval: float = 5.0
+
+
+@dataclass
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -172,6 +182,7 @@ class Settings:
     compute: ComputeConfig = field(default_factory=ComputeConfig)
     volume: VolumeConfig = field(default_factory=VolumeConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
+    load_balancer: LoadBalancerConfig = field(default_factory=LoadBalancerConfig)
 
     @property
     def database_url(self) -> str:
@@ -198,7 +209,7 @@ class Settings:
 
 _SECTIONS = {"server": ServerConfig, "database": DatabaseConfig, "identity": IdentityConfig,
              "image": ImageConfig, "compute": ComputeConfig, "volume": VolumeConfig,
-             "network": NetworkConfig}
+             "network": NetworkConfig, "load_balancer": LoadBalancerConfig}
 
 
 def _apply_section(obj: Any, name: str, values: dict[str, Any]) -> None:

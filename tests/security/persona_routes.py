@@ -23,7 +23,7 @@ NOT_HERE = {
     "internal": "the agents' API, with its own agent credential and no user tokens "
                 "(tests/api/test_agent_http.py)",
 }
-SERVICES = ["identity", "compute", "volume", "image", "network", "placement"]
+SERVICES = ["identity", "compute", "volume", "image", "network", "placement", "load_balancer"]
 
 # Routes served without a token, each with its reason. A new auth=False route fails
 # test_token_free_routes_are_known until it is listed here.
@@ -42,6 +42,7 @@ TOKEN_FREE = {
     ("image", "GET", "/v2"): "version discovery",
     ("network", "GET", "/"): "version discovery",
     ("placement", "GET", "/"): "version discovery",
+    ("load_balancer", "GET", "/"): "version discovery",
 }
 
 # Routes any valid token may use, role-less unscoped ones included (Keystone's own
@@ -65,6 +66,7 @@ OPEN_READS: dict[str, list[str]] = {
     "network": [],
     "identity": [],
     "placement": [],
+    "load_balancer": [],
 }
 
 # Admin-only routes (upstream defaults); every other persona is refused with 403.
@@ -83,6 +85,14 @@ ADMIN_ONLY: dict[str, list[str]] = {
     "placement": [r".*"],
     # Keystone: administration, and what belongs to another user (owner's ids are used).
     "identity": [r".*"],
+    # Octavia: quotas of every project and changing them, failover, flavor/AZ management
+    # and the provider capability lists.
+    "load_balancer": [
+        r"GET /v2(\.0)?/lbaas/quotas", r"(PUT|DELETE) /v2(\.0)?/lbaas/quotas/.*",
+        r"PUT /v2(\.0)?/lbaas/loadbalancers/\{lb_id\}/failover",
+        r"POST /v2(\.0)?/lbaas/(flavors|flavorprofiles|availabilityzones|"
+        r"availabilityzoneprofiles)", r"GET /v2(\.0)?/lbaas/(flavorprofiles|"
+        r"availabilityzoneprofiles)", r"GET /v2(\.0)?/lbaas/providers/.*"],
 }
 
 # Reads a project reader has on its own project in Keystone.
@@ -119,7 +129,8 @@ class World:
     def private_ids(self) -> list[str]:
         """What of sec-a's must never show up in another project's lists."""
         a = self.a
-        return [a.server, a.volume, a.attached_volume, a.snapshot, a.image, a.network,
+        lb = lb_world(self)
+        return [*lb.values(), a.server, a.volume, a.attached_volume, a.snapshot, a.image, a.network,
                 a.subnet, a.port, a.server_port, a.router, a.security_group,
                 a.security_group_rule, a.floating_ip, a.server_group, a.attachment,
                 a.keypair, self.ids["credential_id"]]
@@ -220,6 +231,55 @@ PARAMS: dict[tuple[str, str], Value | list[tuple[str, Value]]] = {
     ("identity", "tag"): _const("t1"),
 }
 
+LB = "/load-balancer/v2/lbaas"
+
+
+def lb_world(w: World) -> dict[str, str]:
+    """sec-a's load balancer, made on first need (one fully populated create: a listener,
+    its pool with a member and a monitor, an L7 policy with a rule), its objects' ids."""
+    if "lb:lb" not in w.ids:
+        import time
+
+        owner = w.p.owner
+        lb = owner.ok("POST", f"{LB}/loadbalancers", {"loadbalancer": {
+            "name": "sec-a-lb", "vip_subnet_id": w.a.subnet, "listeners": [{
+                "protocol": "HTTP", "protocol_port": 80, "default_pool": {
+                    "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                    "members": [{"address": "10.0.0.99", "protocol_port": 80}],
+                    "healthmonitor": {"type": "HTTP", "delay": 5, "timeout": 3,
+                                      "max_retries": 2}},
+                "l7policies": [{"action": "REJECT", "rules": [{
+                    "type": "PATH", "compare_type": "STARTS_WITH", "value": "/x"}]}]}]}}
+                       )["loadbalancer"]
+        for _ in range(200):
+            got = owner.ok("GET", f"{LB}/loadbalancers/{lb['id']}")["loadbalancer"]
+            if got["provisioning_status"] == "ACTIVE":
+                break
+            time.sleep(0.05)
+        lis = lb["listeners"][0]
+        pool = owner.ok("GET", f"{LB}/pools/{lis['default_pool_id']}")["pool"]
+        policy = owner.ok("GET", f"{LB}/l7policies/{lis['l7policies'][0]['id']}")["l7policy"]
+        w.ids.update({"lb:lb": lb["id"], "lb:listener": lis["id"], "lb:pool": pool["id"],
+                      "lb:member": pool["members"][0]["id"],
+                      "lb:healthmonitor": pool["healthmonitor_id"],
+                      "lb:l7policy": policy["id"], "lb:l7rule": policy["rules"][0]["id"]})
+    return {k: v for k, v in w.ids.items() if k.startswith("lb:")}
+
+
+def _lb(key: str) -> Value:
+    return lambda w, _p: (lb_world(w)[f"lb:{key}"], True)
+
+
+PARAMS.update({
+    ("load_balancer", "lb_id"): _lb("lb"), ("load_balancer", "listener_id"): _lb("listener"),
+    ("load_balancer", "pool_id"): _lb("pool"), ("load_balancer", "member_id"): _lb("member"),
+    ("load_balancer", "healthmonitor_id"): _lb("healthmonitor"),
+    ("load_balancer", "l7policy_id"): _lb("l7policy"),
+    ("load_balancer", "l7rule_id"): _lb("l7rule"),
+    ("load_balancer", "project_id"): _a("project_id"),
+    ("load_balancer", "provider"): _const("haproxy"),
+})
+
 _PARAM = re.compile(r"{(\w+)(?::path)?}")
 
 
@@ -272,9 +332,29 @@ def body(service: str, route: Route, w: World) -> Any:
                     "subnetpools": "subnetpool"}.get(path.split("/")[2],
                                                      path.split("/")[2][:-1])
         return {singular: {"name": "x"} if singular != "floatingip" else {"port_id": None}}
+    if service == "load_balancer" and route.method == "POST":
+        return lb_body(path, w)
     if service == "volume":
         path = path.removeprefix("/v3/{project}").removeprefix("/v3")
     return BODIES.get((service, route.method, path), {})
+
+
+def lb_body(path: str, w: World) -> Any:
+    """Octavia creates, valid up to the ownership check (which names sec-a's objects)."""
+    ids = lb_world(w)
+    kind = path.rsplit("/", 1)[-1]
+    return {
+        "loadbalancers": {"loadbalancer": {"vip_subnet_id": w.a.subnet}},
+        "listeners": {"listener": {"loadbalancer_id": ids["lb:lb"], "protocol": "TCP",
+                                   "protocol_port": 81}},
+        "pools": {"pool": {"loadbalancer_id": ids["lb:lb"], "protocol": "TCP",
+                           "lb_algorithm": "ROUND_ROBIN"}},
+        "members": {"member": {"address": "10.0.0.98", "protocol_port": 80}},
+        "healthmonitors": {"healthmonitor": {"pool_id": ids["lb:pool"], "type": "TCP",
+                                             "delay": 5, "timeout": 3, "max_retries": 2}},
+        "l7policies": {"l7policy": {"listener_id": ids["lb:listener"], "action": "REJECT"}},
+        "rules": {"rule": {"type": "PATH", "compare_type": "STARTS_WITH", "value": "/y"}},
+    }.get(kind, {})
 
 
 BODIES: dict[tuple[str, str, str], Any] = {
@@ -357,6 +437,9 @@ def fault_message(service: str, r: httpx.Response) -> str:
         err = data["NeutronError"]
         assert err["type"], data
         return str(err["message"])
+    if service == "load_balancer":
+        assert data["faultcode"] == "Client" and "debuginfo" in data, data
+        return str(data["faultstring"])
     if service == "placement":
         err = data["errors"][0]
         assert err["status"] == r.status_code, data

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from onestack.agent.compute import ComputeAgent, make_driver
 from onestack.agent.link import LocalLink
+from onestack.agent.load_balancer import LoadBalancerAgent, make_lb_driver
 from onestack.agent.network_setup import make_network_agent
 from onestack.api.common.auth import authenticate_request
 from onestack.api.common.policy import Enforcer, Rule
@@ -32,6 +33,7 @@ from onestack.core.compute.volumes import ServerVolumes
 from onestack.core.identity.bootstrap import ServiceEntry
 from onestack.core.identity.service import Identity
 from onestack.core.image.service import ImageService
+from onestack.core.load_balancer.service import LoadBalancerService
 from onestack.core.network.service import NetworkService
 from onestack.core.object_store.service import ObjectStore
 from onestack.core.volume.service import VolumeService
@@ -98,6 +100,13 @@ class Runtime:
         if self.network_agent is not None:
             self.startup.append(self.network_agent.start)
             self.shutdown.append(self.network_agent.stop)
+        self.load_balancer = LoadBalancerService(self.db, self.network.changed)
+        self.load_balancer_agent = LoadBalancerAgent(
+            self.db, self.load_balancer, make_lb_driver(settings),
+            settings.load_balancer.reconcile_interval, settings.network.external_bridge,
+            settings.network.external_physnet)
+        self.startup.append(self.load_balancer_agent.start)
+        self.shutdown.insert(0, self.load_balancer_agent.stop)
 
     def catalog_entries(self) -> list[ServiceEntry]:
         from onestack.api import registry

@@ -1,0 +1,489 @@
+"""The load balancer core: load balancers and every object below them, as one object the
+API layer and the agent call. Every change is one transaction; a change to an object whose
+load balancer is PENDING_* is refused (409); the agent converges PENDING_* to ACTIVE."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from onestack.context import RequestContext
+from onestack.core.load_balancer import checks, errors, vip
+from onestack.core.load_balancer.base import (
+    Store,
+    Tree,
+    check_mutable,
+    check_quota,
+    check_visible,
+    load_tree,
+    quota_limits,
+)
+from onestack.core.load_balancer.rules import (
+    COLUMNS,
+    DEFAULTS,
+    PENDING,
+    QUOTA_RESOURCES,
+    monitor_defaults,
+)
+from onestack.db.engine import Database
+from onestack.db.models.base import utcnow
+from onestack.db.models.load_balancer import LbObject, LbQuota, LoadBalancer
+from onestack.errors import Conflict
+
+PARENT = {"member": "pool", "healthmonitor": "pool", "l7policy": "listener",
+          "l7rule": "l7policy"}
+PARENT_KEY = {"member": None, "healthmonitor": "pool_id", "l7policy": "listener_id",
+              "l7rule": None}
+
+
+def _split(kind: str, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    cols = {k: v for k, v in data.items() if k in COLUMNS}
+    attrs = {k: v for k, v in data.items() if k in DEFAULTS[kind]}
+    return cols, attrs
+
+
+class LoadBalancerService(Store):
+    def __init__(self, db: Database, on_vip_change: Callable[[], None] | None = None) -> None:
+        super().__init__(db)
+        self.on_vip_change = on_vip_change
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        self.listeners.append(listener)
+
+    def _vip_changed(self) -> None:
+        if self.on_vip_change is not None:
+            self.on_vip_change()
+
+    # --- reads -----------------------------------------------------------------------------
+    async def trees(self, ctx: RequestContext, all_projects: bool,
+                    lb_ids: list[str] | None = None) -> list[Tree]:
+        async with self.read() as s:
+            q = select(LoadBalancer).order_by(LoadBalancer.created_at, LoadBalancer.id)
+            if not all_projects:
+                q = q.where(LoadBalancer.project_id == (ctx.project_id or ""))
+            if lb_ids is not None:
+                q = q.where(LoadBalancer.id.in_(lb_ids))
+            lbs = list((await s.execute(q)).scalars())
+            objs = list((await s.execute(select(LbObject).where(
+                LbObject.loadbalancer_id.in_([lb.id for lb in lbs]))
+                .order_by(LbObject.created_at, LbObject.id))).scalars())
+        return [Tree(lb, [o for o in objs if o.loadbalancer_id == lb.id]) for lb in lbs]
+
+    async def tree(self, ctx: RequestContext, lb_id: str, all_projects: bool) -> Tree:
+        async with self.read() as s:
+            tree = await load_tree(s, lb_id)
+        check_visible(ctx, tree.lb.project_id, "loadbalancer", lb_id, all_projects)
+        return tree
+
+    async def objects(self, ctx: RequestContext, kind: str, all_projects: bool,
+                      parent: str | None = None) -> list[tuple[LbObject, Tree]]:
+        async with self.read() as s:
+            q = select(LbObject.loadbalancer_id).where(LbObject.kind == kind)
+            if parent is not None:
+                q = q.where(LbObject.parent_id == parent)
+            if not all_projects:
+                q = q.where(LbObject.project_id == (ctx.project_id or ""))
+            lb_ids = sorted(set((await s.execute(q)).scalars()))
+        out = []
+        for tree in await self.trees(ctx, True, lb_ids):
+            out += [(o, tree) for o in tree.of(kind, parent)
+                    if all_projects or o.project_id == (ctx.project_id or "")]
+        out.sort(key=lambda x: (x[0].created_at, x[0].id))
+        return out
+
+    async def find(self, ctx: RequestContext, kind: str, ident: str, all_projects: bool
+                   ) -> tuple[LbObject, Tree]:
+        async with self.read() as s:
+            obj = await s.get(LbObject, ident)
+            if obj is None or obj.kind != kind:
+                raise errors.not_found(kind, ident)
+            check_visible(ctx, obj.project_id, kind, ident, all_projects)
+            tree = await load_tree(s, obj.loadbalancer_id)
+        found = tree.get(ident)
+        assert found is not None
+        return found, tree
+
+    # --- load balancers --------------------------------------------------------------------
+    async def create_lb(self, ctx: RequestContext, data: dict[str, Any],
+                        graph: dict[str, Any] | None = None) -> Tree:
+        """One load balancer, with its VIP port, and (a fully populated create) the
+        listeners, pools, members, monitors and L7 policies of ``graph``."""
+        project = data.get("project_id") or ctx.project_id or ""
+
+        async def work(s: AsyncSession) -> str:
+            counts = {"loadbalancer": 1, **(_graph_counts(graph) if graph else {})}
+            await check_quota(s, project, counts)
+            where = await vip.resolve(s, ctx, data)
+            cols, attrs = _split("loadbalancer", data)
+            attrs = {**DEFAULTS["loadbalancer"], **attrs, "own_port": where.port_id is None}
+            lb = LoadBalancer(project_id=project, provisioning_status="PENDING_CREATE",
+                              operating_status="OFFLINE", provider="haproxy",
+                              vip_network_id=where.network_id, vip_subnet_id=where.subnet_id,
+                              vip_address="", vip_port_id="", attrs=attrs,
+                              created_at=utcnow(), **cols)
+            s.add(lb)
+            await s.flush()
+            lb.vip_port_id, lb.vip_address, lb.security_group_id = await vip.make_port(
+                s, ctx, lb.id, project, where)
+            tree = Tree(lb)
+            if graph:
+                await _add_graph(s, tree, graph)
+            await vip.sync_rules(s, tree)
+            return lb.id
+
+        lb_id = await self.txn(work)
+        self._vip_changed()
+        return await self.tree(ctx, lb_id, True)
+
+    async def update_lb(self, ctx: RequestContext, tree: Tree, data: dict[str, Any]) -> Tree:
+        async def work(s: AsyncSession) -> None:
+            fresh = await load_tree(s, tree.lb.id, lock=True)
+            check_mutable(fresh.lb)
+            cols, attrs = _split("loadbalancer", data)
+            for key, value in cols.items():
+                setattr(fresh.lb, key, value)
+            fresh.lb.attrs = {**fresh.lb.attrs, **attrs}
+            fresh.lb.provisioning_status = "PENDING_UPDATE"
+            fresh.lb.updated_at = utcnow()
+
+        await self.txn(work)
+        return await self.tree(ctx, tree.lb.id, True)
+
+    async def delete_lb(self, tree: Tree, cascade: bool) -> None:
+        async def work(s: AsyncSession) -> None:
+            fresh = await load_tree(s, tree.lb.id, lock=True)
+            check_mutable(fresh.lb)
+            if checks.live(fresh.objects) and not cascade:
+                raise errors.validation(f"Cannot delete Load Balancer {fresh.lb.id} - it has "
+                                        "children")
+            fresh.lb.provisioning_status = "PENDING_DELETE"
+            for obj in fresh.objects:
+                obj.provisioning_status = "PENDING_DELETE"
+            fresh.lb.updated_at = utcnow()
+
+        await self.txn(work)
+
+    async def failover(self, tree: Tree) -> None:
+        async def work(s: AsyncSession) -> None:
+            fresh = await load_tree(s, tree.lb.id, lock=True)
+            check_mutable(fresh.lb)
+            fresh.lb.provisioning_status = "PENDING_UPDATE"
+
+        await self.txn(work)
+
+    # --- objects below a load balancer -----------------------------------------------------
+    async def create(self, ctx: RequestContext, kind: str, lb_id: str, parent_id: str | None,
+                     data: dict[str, Any]) -> LbObject:
+        async def work(s: AsyncSession) -> str:
+            tree = await load_tree(s, lb_id, lock=True)
+            check_mutable(tree.lb)
+            await check_quota(s, tree.lb.project_id, {kind: 1})
+            obj = await _add(s, tree, kind, parent_id, data)
+            await _mark_updating(tree)
+            await vip.sync_rules(s, tree)
+            return obj.id
+
+        ident = await self.txn(work)
+        return (await self.find(ctx, kind, ident, True))[0]
+
+    async def update(self, ctx: RequestContext, obj: LbObject, data: dict[str, Any]
+                     ) -> LbObject:
+        async def work(s: AsyncSession) -> None:
+            tree = await load_tree(s, obj.loadbalancer_id, lock=True)
+            check_mutable(tree.lb)
+            fresh = tree.get(obj.id)
+            if fresh is None:
+                raise errors.not_found(obj.kind, obj.id)
+            cols, attrs = _split(obj.kind, data)
+            merged = {**fresh.attrs, **attrs}
+            _check(tree, fresh.kind, fresh.parent_id, merged, fresh.id)
+            for key, value in cols.items():
+                setattr(fresh, key, value)
+            fresh.attrs = merged
+            fresh.provisioning_status = "PENDING_UPDATE"
+            fresh.updated_at = utcnow()
+            await _mark_updating(tree)
+            await vip.sync_rules(s, tree)
+
+        await self.txn(work)
+        return (await self.find(ctx, obj.kind, obj.id, True))[0]
+
+    async def delete(self, obj: LbObject) -> None:
+        async def work(s: AsyncSession) -> None:
+            tree = await load_tree(s, obj.loadbalancer_id, lock=True)
+            check_mutable(tree.lb)
+            fresh = tree.get(obj.id)
+            if fresh is None:
+                raise errors.not_found(obj.kind, obj.id)
+            if fresh.kind == "pool":
+                for policy in checks.live(tree.of("l7policy")):
+                    if policy.attrs.get("redirect_pool_id") == fresh.id:
+                        raise errors.validation(f"Pool {fresh.id} is in use by L7 policy "
+                                                f"{policy.id}.")
+                for lis in tree.of("listener"):
+                    if lis.attrs.get("default_pool_id") == fresh.id:
+                        lis.attrs = {**lis.attrs, "default_pool_id": None}
+            for gone in (fresh, *tree.descendants(fresh)):
+                gone.provisioning_status = "PENDING_DELETE"
+            await _mark_updating(tree)
+            await vip.sync_rules(s, tree)
+
+        await self.txn(work)
+
+    async def replace_members(self, ctx: RequestContext, pool: LbObject,
+                              members: list[dict[str, Any]]) -> None:
+        """Batch update: members matched by (address, protocol_port) are updated, the
+        others made, the pool's members not named deleted."""
+        async def work(s: AsyncSession) -> None:
+            tree = await load_tree(s, pool.loadbalancer_id, lock=True)
+            check_mutable(tree.lb)
+            current = {(m.attrs["address"], m.attrs["protocol_port"]): m
+                       for m in checks.live(tree.of("member", pool.id))}
+            wanted = {(m["address"], m["protocol_port"]) for m in members}
+            if len(wanted) != len(members):
+                raise errors.validation("The batch names a member (address and "
+                                        "protocol_port) more than once.")
+            new = [m for m in members if (m["address"], m["protocol_port"]) not in current]
+            await check_quota(s, tree.lb.project_id, {"member": len(new)})
+            for pair, gone in current.items():
+                if pair not in wanted:
+                    gone.provisioning_status = "PENDING_DELETE"
+            for data in members:
+                old = current.get((data["address"], data["protocol_port"]))
+                if old is None:
+                    await _add(s, tree, "member", pool.id, data)
+                    continue
+                cols, attrs = _split("member", data)
+                for col, value in cols.items():
+                    setattr(old, col, value)
+                old.attrs = {**old.attrs, **attrs}
+                old.provisioning_status = "PENDING_UPDATE"
+                old.updated_at = utcnow()
+            await _mark_updating(tree)
+
+        await self.txn(work)
+
+    # --- quotas ----------------------------------------------------------------------------
+    async def quota(self, project_id: str) -> dict[str, int]:
+        async with self.read() as s:
+            return await quota_limits(s, project_id)
+
+    async def quotas(self) -> dict[str, dict[str, int]]:
+        async with self.read() as s:
+            projects = sorted(set((await s.execute(select(LbQuota.project_id))).scalars()))
+            return {p: await quota_limits(s, p) for p in projects}
+
+    async def set_quota(self, project_id: str, values: dict[str, int]) -> dict[str, int]:
+        async def work(s: AsyncSession) -> None:
+            for name, value in values.items():
+                row = await s.get(LbQuota, (project_id, name))
+                if row is None:
+                    s.add(LbQuota(project_id=project_id, resource=name, limit=value))
+                else:
+                    row.limit = value
+
+        await self.txn(work)
+        return await self.quota(project_id)
+
+    async def reset_quota(self, project_id: str) -> None:
+        async def work(s: AsyncSession) -> None:
+            await s.execute(delete(LbQuota).where(LbQuota.project_id == project_id))
+
+        await self.txn(work)
+
+    # --- the agent's side ------------------------------------------------------------------
+    async def all_trees(self) -> list[Tree]:
+        return await self.trees(RequestContext(), True)
+
+    async def finish(self, lb_id: str, ok: bool) -> None:
+        """After ``ensure``: PENDING_DELETE objects go, the others are ACTIVE (or ERROR)."""
+        async def work(s: AsyncSession) -> None:
+            tree = await load_tree(s, lb_id, lock=True)
+            gone = [o.id for o in tree.objects if o.provisioning_status == "PENDING_DELETE"]
+            if gone:
+                await s.execute(delete(LbObject).where(LbObject.id.in_(gone)))
+            state = "ACTIVE" if ok else "ERROR"
+            for obj in tree.objects:
+                if obj.id not in gone and obj.provisioning_status in PENDING:
+                    obj.provisioning_status = state
+            if tree.lb.provisioning_status in PENDING:
+                tree.lb.provisioning_status = state
+            if not ok:
+                tree.lb.operating_status = "ERROR"
+
+        await self.txn(work)
+
+    async def member_port(self, lb: LoadBalancer, subnet_id: str) -> str | None:
+        """The load balancer's port on a member subnet (made on first need)."""
+        async def work(s: AsyncSession) -> str | None:
+            return await vip.member_port(s, lb, subnet_id)
+
+        port_id = await self.txn(work)
+        self._vip_changed()
+        return port_id
+
+    async def purge(self, lb_id: str) -> None:
+        """After ``destroy``: the rows, the VIP port and its security group."""
+        async def work(s: AsyncSession) -> None:
+            tree = await load_tree(s, lb_id, lock=True)
+            await s.execute(delete(LbObject).where(LbObject.loadbalancer_id == lb_id))
+            await vip.remove(s, tree)
+            await s.execute(delete(LoadBalancer).where(LoadBalancer.id == lb_id))
+
+        await self.txn(work)
+        self._vip_changed()
+
+    async def write_status(self, lb_id: str, statuses: dict[str, str],
+                           stats: dict[str, dict[str, int]]) -> None:
+        """Operating statuses (object id -> status, the load balancer's included) and
+        counters, as the data plane reported them."""
+        async def work(s: AsyncSession) -> None:
+            lb = await s.get(LoadBalancer, lb_id)
+            if lb is None:
+                return
+            if lb_id in statuses:
+                lb.operating_status = statuses[lb_id]
+            if lb_id in stats:
+                lb.attrs = {**lb.attrs, "stats": stats[lb_id]}
+            rows = (await s.execute(select(LbObject).where(
+                LbObject.loadbalancer_id == lb_id))).scalars()
+            for obj in rows:
+                if obj.id in statuses and obj.operating_status != statuses[obj.id]:
+                    obj.operating_status = statuses[obj.id]
+                if obj.id in stats:
+                    obj.attrs = {**obj.attrs, "stats": stats[obj.id]}
+
+        async with self.db.write() as s:
+            await work(s)
+
+
+# --- helpers -------------------------------------------------------------------------------
+async def _mark_updating(tree: Tree) -> None:
+    tree.lb.provisioning_status = "PENDING_UPDATE"
+    tree.lb.updated_at = utcnow()
+
+
+def _check(tree: Tree, kind: str, parent_id: str | None, attrs: dict[str, Any],
+           ident: str | None) -> None:
+    parent = tree.get(parent_id) if parent_id else None
+    if kind == "listener":
+        checks.listener(tree, attrs, ident)
+    elif kind == "pool":
+        checks.pool(tree, attrs)
+        for lis in checks.live(tree.of("listener")):
+            if lis.attrs.get("default_pool_id") == ident and ident is not None:
+                checks.pool_fits_listener(attrs["protocol"], lis.attrs["protocol"])
+    elif kind == "member":
+        checks.member(tree, str(parent_id), attrs, ident)
+    elif kind == "healthmonitor" and parent is not None:
+        checks.monitor(parent, attrs)
+    elif kind == "l7policy" and parent is not None:
+        checks.l7policy(tree, parent, attrs)
+    elif kind == "l7rule":
+        checks.l7rule(attrs)
+
+
+async def _add(s: AsyncSession, tree: Tree, kind: str, parent_id: str | None,
+               data: dict[str, Any]) -> LbObject:
+    """One new object in ``tree`` (validated against the rest of it)."""
+    if parent_id is not None:
+        parent = tree.get(parent_id)
+        if parent is None or parent.kind != PARENT[kind] or \
+                parent.provisioning_status == "PENDING_DELETE":
+            raise errors.not_found(PARENT[kind], parent_id)
+        if kind == "healthmonitor" and checks.live(tree.of("healthmonitor", parent_id)):
+            raise Conflict("This pool already has a health monitor")
+    cols, attrs = _split(kind, data)
+    if kind == "healthmonitor":
+        attrs = monitor_defaults(attrs["type"], attrs)
+    attrs = {**DEFAULTS[kind], **attrs}
+    listener_id = data.get("listener_id") if kind == "pool" else None
+    if listener_id:
+        lis = tree.get(listener_id)
+        if lis is None or lis.kind != "listener":
+            raise errors.not_found("listener", listener_id)
+        if lis.attrs.get("default_pool_id"):
+            raise Conflict("This listener already has a default pool")
+        checks.pool_fits_listener(attrs["protocol"], lis.attrs["protocol"])
+    _check(tree, kind, parent_id, attrs, None)
+    position = 0
+    if kind == "l7policy":
+        siblings = sorted(checks.live(tree.of("l7policy", parent_id)), key=lambda o: o.position)
+        wanted = data.get("position") or len(siblings) + 1
+        position = min(wanted, len(siblings) + 1)
+        for sib in siblings:
+            if sib.position >= position:
+                sib.position += 1
+    obj = LbObject(kind=kind, loadbalancer_id=tree.lb.id, parent_id=parent_id,
+                   project_id=tree.lb.project_id, provisioning_status="PENDING_CREATE",
+                   operating_status="OFFLINE", position=position, attrs=attrs,
+                   created_at=utcnow(), **cols)
+    s.add(obj)
+    await s.flush()
+    tree.objects.append(obj)
+    if listener_id:
+        lis = tree.get(listener_id)
+        assert lis is not None
+        lis.attrs = {**lis.attrs, "default_pool_id": obj.id}
+    return obj
+
+
+def _graph_counts(graph: dict[str, Any]) -> dict[str, int]:
+    counts = {k: 0 for k in QUOTA_RESOURCES.values()}
+
+    def pool(p: dict[str, Any]) -> None:
+        counts["pool"] += 1
+        counts["member"] += len(p.get("members") or [])
+        counts["healthmonitor"] += 1 if p.get("healthmonitor") else 0
+
+    for lis in graph.get("listeners") or []:
+        counts["listener"] += 1
+        if lis.get("default_pool"):
+            pool(lis["default_pool"])
+        for policy in lis.get("l7policies") or []:
+            counts["l7policy"] += 1
+            counts["l7rule"] += len(policy.get("rules") or [])
+            if policy.get("redirect_pool"):
+                pool(policy["redirect_pool"])
+    for p in graph.get("pools") or []:
+        pool(p)
+    return counts
+
+
+async def _add_pool(s: AsyncSession, tree: Tree, data: dict[str, Any]) -> LbObject:
+    body = {k: v for k, v in data.items() if k not in ("members", "healthmonitor")}
+    obj = await _add(s, tree, "pool", None, body)
+    for member in data.get("members") or []:
+        await _add(s, tree, "member", obj.id, member)
+    if data.get("healthmonitor"):
+        await _add(s, tree, "healthmonitor", obj.id, data["healthmonitor"])
+    return obj
+
+
+async def _add_graph(s: AsyncSession, tree: Tree, graph: dict[str, Any]) -> None:
+    named: dict[str, str] = {}
+    for data in graph.get("pools") or []:
+        obj = await _add_pool(s, tree, data)
+        if data.get("name"):
+            named[data["name"]] = obj.id
+    for data in graph.get("listeners") or []:
+        body = {k: v for k, v in data.items() if k not in ("default_pool", "l7policies",
+                                                           "default_pool_name")}
+        if data.get("default_pool"):
+            body["default_pool_id"] = (await _add_pool(s, tree, data["default_pool"])).id
+        elif data.get("default_pool_name"):
+            if data["default_pool_name"] not in named:
+                raise errors.validation(f"Pool {data['default_pool_name']} not found.")
+            body["default_pool_id"] = named[data["default_pool_name"]]
+        lis = await _add(s, tree, "listener", None, body)
+        for policy in data.get("l7policies") or []:
+            pbody = {k: v for k, v in policy.items() if k not in ("rules", "redirect_pool")}
+            if policy.get("redirect_pool"):
+                pbody["redirect_pool_id"] = (await _add_pool(s, tree,
+                                                             policy["redirect_pool"])).id
+            pol = await _add(s, tree, "l7policy", lis.id, pbody)
+            for rule in policy.get("rules") or []:
+                await _add(s, tree, "l7rule", pol.id, rule)

