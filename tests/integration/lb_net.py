@@ -29,6 +29,8 @@ name = sys.argv[1]
 class H(BaseHTTPRequestHandler):
     def do_GET(self):
         body = f"{name}:{self.server.server_address[1]}{self.path}".encode()
+        if self.path == "/xff":
+            body = str(self.headers.get("X-Forwarded-For")).encode()
         self.send_response(200); self.send_header("Content-Length", str(len(body)))
         self.end_headers(); self.wfile.write(body)
     def log_message(self, *a): pass
@@ -38,6 +40,7 @@ class Echo(socketserver.StreamRequestHandler):
             self.wfile.write(name.encode() + b" " + line); self.wfile.flush()
 class T(socketserver.ThreadingTCPServer):
     allow_reuse_address = True; daemon_threads = True
+    def handle_error(self, *a): pass
 for port in (80, 8080):
     threading.Thread(target=ThreadingHTTPServer(("0.0.0.0", port), H).serve_forever,
                      daemon=True).start()

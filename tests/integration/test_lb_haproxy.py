@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,6 +28,7 @@ from onestack.drivers.lb.base import (
     HealthMonitorSpec,
     L7PolicySpec,
     L7RuleSpec,
+    LbError,
     ListenerSpec,
     LoadBalancerSpec,
     MemberSpec,
@@ -38,6 +41,9 @@ pytestmark = [pytest.mark.integration]
 
 VIP = f"{SUBNET}.10"
 B1, B2, B3 = f"{SUBNET}.11", f"{SUBNET}.12", f"{SUBNET}.13"
+SQUAT = ("import socket, sys, time\n"
+         "s = socket.socket(); s.bind((sys.argv[1], 7002)); s.listen()\n"
+         "print('bound', flush=True); time.sleep(60)")
 HM = HealthMonitorSpec(id="hm", type="HTTP", delay=1, timeout=1, max_retries=1,
                        max_retries_down=2, url_path="/health", expected_codes="200")
 
@@ -70,6 +76,11 @@ def make_spec(net: Net, extra_member: bool = False) -> LoadBalancerSpec:
                      insert_headers=(("X-Forwarded-For", "true"),)),
         ListenerSpec(id="tcp", protocol="TCP", protocol_port=7000, default_pool_id="tcp"),
         ListenerSpec(id="udp", protocol="UDP", protocol_port=5353, default_pool_id="udp"),
+        # only b1 may use these two: the client is refused
+        ListenerSpec(id="tcp-closed", protocol="TCP", protocol_port=7001,
+                     default_pool_id="tcp", allowed_cidrs=(f"{B1}/32",)),
+        ListenerSpec(id="udp-closed", protocol="UDP", protocol_port=5354,
+                     default_pool_id="udp", allowed_cidrs=(f"{B1}/32",)),
     )
     return LoadBalancerSpec(id=f"itest-{net.tag}", vip_address=VIP, vip=net.vip_port(),
                             listeners=listeners, pools=pools)
@@ -139,6 +150,11 @@ async def test_haproxy_load_balancer(env: tuple[Net, HaproxyLbDriver, Path]) -> 
     assert sorted(net.client("tcp", f"{VIP}:7000", 4)) == ["b1 hi"] * 2 + ["b2 hi"] * 2
     udp = net.client("udp", f"{VIP}:5353", 4)
     assert sorted(udp) == ["b1 hi"] * 2 + ["b2 hi"] * 2, udp
+    # allowed_cidrs: the client is not in them
+    assert net.client("tcp", f"{VIP}:7001", 1)[0].startswith("FAIL")
+    assert net.client("udp", f"{VIP}:5354", 1)[0].startswith("FAIL")
+    # insert_headers: X-Forwarded-For is the client's address
+    assert net.client("http", f"{VIP}:80/xff", 2) == [f"{SUBNET}.2"] * 2
     st = await driver.status(spec.id)
     assert st.listeners["http"].total_connections >= 6
     assert st.listeners["http"].bytes_out > 0
@@ -176,9 +192,27 @@ async def test_haproxy_load_balancer(env: tuple[Net, HaproxyLbDriver, Path]) -> 
     held.stdin.flush()
     assert held.stdout.readline().strip() == first.replace("one", "two")
     held.wait(10)
+    # a configuration haproxy cannot load (its port is taken in the namespace) is an
+    # error every time it is asked for; the running haproxy keeps serving, stats included
+    squatter = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", SQUAT, VIP],
+                                stdout=subprocess.PIPE, text=True)
+    net.procs["squatter"] = squatter
+    assert squatter.stdout is not None and squatter.stdout.readline().strip() == "bound"
+    good = make_spec(net, extra_member=True)
+    extra = ListenerSpec(id="taken", protocol="TCP", protocol_port=7002, default_pool_id="tcp")
+    bad = replace(good, listeners=(*good.listeners, extra))
+    for _ in range(2):
+        with pytest.raises(LbError, match="7002"):
+            await driver.ensure(bad)
+        assert driver.pid(spec.id) is not None
+        assert (await driver.status(spec.id)).members["m1"].operating_status == "ONLINE"
+        assert net.client("http", f"{VIP}:80/static/", 1) == ["b1:8080/static/"]
+    squatter.kill()
     # a spec equal to the running one changes nothing
-    await driver.ensure(make_spec(net, extra_member=True))
-    assert driver.pid(spec.id) == new_pid
+    new_pid = driver.pid(spec.id)
+    await driver.ensure(good)
+    assert driver.pid(spec.id) == new_pid and new_pid is not None
+    assert "taken" not in (await driver.status(spec.id)).listeners
 
     # a new driver (a restarted Onestack) adopts the running haproxy
     adopter = HaproxyLbDriver(tmp / "state")
@@ -223,4 +257,4 @@ def test_spec_is_valid_without_root() -> None:
     from onestack.drivers.lb import haproxy_config, nft_udp
     spec = make_spec(replace(Net(), tag="abcdef"))
     assert "frontend listener_http" in haproxy_config.render(spec, "/x/stats.sock")
-    assert nft_udp.render(spec) is not None
+    assert "dnat ip to numgen inc mod 2" in nft_udp.render(spec)

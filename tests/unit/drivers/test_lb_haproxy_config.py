@@ -3,6 +3,7 @@ refused, ``show stat`` parsing and the status rollup."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import replace
@@ -23,6 +24,7 @@ from onestack.drivers.lb.base import (
     MemberSpec,
     PoolSpec,
 )
+from onestack.drivers.lb.haproxy import HaproxyLbDriver
 
 SOCK = "/run/onestack-test/lb/stats.sock"
 VIP = Interface(port_id="vipport-0001-aaaa", mac="fa:16:3e:00:00:01",
@@ -285,7 +287,6 @@ def test_quoted_values_reach_haproxy_as_one_word(tmp_path: Path) -> None:
 
 def test_nft_udp_table() -> None:
     body = nft_udp.render(full_spec())
-    assert body is not None
     assert "ip daddr 10.0.0.5 udp dport 53 ip saddr != { 10.0.0.0/8 } drop" in body
     assert ("ip daddr 10.0.0.5 udp dport 53 dnat ip to numgen inc mod 3 map "
             "{ 0 : 10.0.1.16 . 53, 1 : 10.0.1.16 . 53, 2 : 10.0.1.17 . 53 }") in body
@@ -293,16 +294,19 @@ def test_nft_udp_table() -> None:
     spec = full_spec()
     udp = replace(spec.pools[3], lb_algorithm="SOURCE_IP")
     body = nft_udp.render(replace(spec, pools=(*spec.pools[:3], udp)))
-    assert body is not None and "jhash ip saddr mod 3 map" in body
+    assert "jhash ip saddr mod 3 map" in body
     udp = replace(spec.pools[3], lb_algorithm="SOURCE_IP_PORT")
     body = nft_udp.render(replace(spec, pools=(*spec.pools[:3], udp)))
-    assert body is not None and "jhash ip saddr . udp sport mod 3 map" in body
+    assert "jhash ip saddr . udp sport mod 3 map" in body
     backup = replace(spec.pools[3], members=(
         MemberSpec(id="a", address="10.0.1.20", protocol_port=53, backup=True),
         MemberSpec(id="b", address="10.0.1.21", protocol_port=53)))
     body = nft_udp.render(replace(spec, pools=(*spec.pools[:3], backup)))
-    assert body is not None and "10.0.1.20" not in body and "mod 1 map" in body
-    assert nft_udp.render(replace(spec, listeners=spec.listeners[:2])) is None
+    assert "10.0.1.20" not in body and "mod 1 map" in body
+    tcp_only = nft_udp.render(replace(spec, listeners=spec.listeners[:2]))
+    assert "dnat" not in tcp_only.replace("ct status dnat", "")
+    assert "type filter hook forward priority filter; policy drop;" in tcp_only
+    assert "ct status dnat accept" in tcp_only
     script = nft_udp.script("  chain x {\n  }")
     assert script.splitlines()[:3] == ["table inet onestack-lb {}",
                                        "delete table inet onestack-lb",
@@ -352,3 +356,38 @@ def test_show_stat_parsing_and_rollup() -> None:
     assert stats.member_state("UP 1/3") == "ONLINE"
     assert stats.member_state("NOLB") == "DRAINING"
     assert stats.parse("") == []
+
+
+def test_vip_must_be_on_the_vip_port_and_ports_distinct() -> None:
+    with pytest.raises(LbError, match="not an address of the VIP port"):
+        cfg(replace(full_spec(), vip_address="10.0.0.6"))
+    spec = full_spec()
+    dup = replace(spec.listeners[1], id="again", protocol="TCP")
+    with pytest.raises(LbError, match="same protocol port"):
+        cfg(replace(spec, listeners=(*spec.listeners, replace(dup, protocol_port=80))))
+    # UDP and TCP may share a port number
+    cfg(replace(spec, listeners=(*spec.listeners, replace(dup, protocol_port=53))))
+
+
+async def test_an_unrelated_pid_in_the_pid_file_is_left_alone(tmp_path: Path) -> None:
+    """A pid file naming a process that is not this load balancer's haproxy (here: the
+    test itself) is not adopted, and destroy does not signal it."""
+    driver = HaproxyLbDriver(tmp_path)
+    d = tmp_path / "lb-x"
+    d.mkdir()
+    (d / "haproxy.cfg").write_text("global\n")
+    (d / "haproxy.pid").write_text(f"{os.getpid()}\n1\n")
+    assert driver.pid("lb-x") is None
+    assert not (await driver.status("lb-x")).running
+    assert await driver.running() == ["lb-x"]
+    await driver.destroy("lb-x")  # we are still here
+    assert not d.exists()
+    assert await driver.running() == []
+
+
+def test_socket_path_stays_short(tmp_path: Path) -> None:
+    assert HaproxyLbDriver(tmp_path).socket_path("lb") == str(tmp_path / "lb" / "stats.sock")
+    deep = tmp_path / ("d" * 120)
+    path = HaproxyLbDriver(deep).socket_path("lb")
+    assert len(path) < 108 and path.endswith(".sock")
+    assert path != HaproxyLbDriver(tmp_path / ("e" * 120)).socket_path("lb")

@@ -1,6 +1,7 @@
 """The haproxy load balancer driver: per load balancer a network namespace
 ``onestack-lb-<id>`` with a veth per port (host end on the network's bridge), one haproxy
-for TCP/HTTP/HTTPS-passthrough listeners and an nftables table for UDP listeners.
+for TCP/HTTP/HTTPS-passthrough listeners and an nftables table (UDP listeners, and a
+forward chain that lets nothing else through the namespace).
 
 Files live in ``<state_dir>/<lb id>/``: ``haproxy.cfg``, ``haproxy.pid``, ``stats.sock``
 (admin level) and ``nft.conf``. A changed configuration is checked with ``haproxy -c`` and
@@ -15,11 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import os
 import resource
 import shutil
 import signal
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from onestack.drivers.lb import haproxy_config, host, names, nft_udp, stats
 from onestack.drivers.lb.base import LbDriver, LbError, LbStatus, LoadBalancerSpec
 
 CFG, PID, SOCK, NFT = "haproxy.cfg", "haproxy.pid", "stats.sock", "nft.conf"
+LOADED = "haproxy.cfg.loaded"
 SOCKET_PATH_MAX = 107  # sun_path
 
 
@@ -59,6 +63,16 @@ class HaproxyLbDriver(LbDriver):
 
     def _dir(self, lb_id: str) -> Path:
         return self.state_dir / names.check_id(lb_id, "load balancer")
+
+    def socket_path(self, lb_id: str) -> str:
+        """``<dir>/stats.sock``, or where a deep state directory would make that longer
+        than a socket path may be, a short name under /run derived from it."""
+        sock = str(self._dir(lb_id) / SOCK)
+        if len(sock.encode()) <= SOCKET_PATH_MAX:
+            return sock
+        digest = hashlib.sha256(sock.encode()).hexdigest()[:24]
+        base = "/run" if os.access("/run", os.W_OK) else tempfile.gettempdir()
+        return f"{base}/onestack-lb-{digest}.sock"
 
     def _lock(self, lb_id: str) -> asyncio.Lock:
         return self._locks.setdefault(lb_id, asyncio.Lock())
@@ -112,10 +126,7 @@ class HaproxyLbDriver(LbDriver):
     async def ensure(self, spec: LoadBalancerSpec) -> None:
         d = self._dir(spec.id)
         ns = names.namespace(spec.id)
-        sock = str(d / SOCK)
-        if len(sock) > SOCKET_PATH_MAX:
-            raise LbError(f"stats socket path {sock} is longer than {SOCKET_PATH_MAX} bytes: "
-                          "choose a shorter state directory")
+        sock = self.socket_path(spec.id)
         # everything generated first: a refused value touches nothing on the host
         cfg = haproxy_config.render(spec, sock, self.maxconn)
         body = nft_udp.render(spec)
@@ -128,12 +139,8 @@ class HaproxyLbDriver(LbDriver):
             await self._haproxy(spec.id, ns, d, cfg)
             self.specs[spec.id] = spec
 
-    async def _nft(self, ns: str, d: Path, body: str | None) -> None:
+    async def _nft(self, ns: str, d: Path, body: str) -> None:
         path = d / NFT
-        if body is None:
-            await host.nft_delete(ns)
-            path.unlink(missing_ok=True)
-            return
         text = nft_udp.script(body)
         if path.exists() and path.read_text() == text and await host.nft_has_table(ns):
             return
@@ -141,17 +148,40 @@ class HaproxyLbDriver(LbDriver):
         path.write_text(text)
 
     async def _haproxy(self, lb_id: str, ns: str, d: Path, cfg: str) -> None:
-        path = d / CFG
+        """Start or reload when haproxy is down or runs another configuration than ``cfg``
+        (``haproxy.cfg.loaded`` is what the running process last loaded successfully)."""
+        path, loaded = d / CFG, d / LOADED
         pid = self.pid(lb_id)
-        current = path.read_text() if path.exists() else None
-        if pid is not None and current == cfg:
+        if pid is not None and loaded.exists() and loaded.read_text() == cfg:
+            if not path.exists() or path.read_text() != cfg:  # after a failed reload
+                path.write_text(cfg)
             return
-        if current != cfg:
-            new = d / (CFG + ".new")
-            new.write_text(cfg)
-            await host.run([self.haproxy, "-c", "-q", "-f", str(new)])
-            new.replace(path)
-        await self._start(lb_id, ns, pid)
+        new = d / (CFG + ".new")
+        new.write_text(cfg)
+        await host.run([self.haproxy, "-c", "-q", "-f", str(new)])
+        new.replace(path)
+        try:
+            await self._start(lb_id, ns, pid)
+        except LbError:
+            await self._recover(lb_id, ns, pid)
+            raise
+        loaded.write_text(cfg)
+
+    async def _recover(self, lb_id: str, ns: str, old: int | None) -> None:
+        """After a reload that failed (a port taken, say): the old haproxy still serves,
+        but the failed one may have replaced the stats socket before it gave up. Reload
+        the configuration that was running, which binds the socket again."""
+        d = self._dir(lb_id)
+        if old is None or self.pid(lb_id) != old or not (d / LOADED).exists():
+            return
+        try:
+            await self.show(lb_id, "show info")
+            return
+        except (OSError, TimeoutError):
+            pass
+        (d / CFG).write_text((d / LOADED).read_text())
+        with contextlib.suppress(LbError):
+            await self._start(lb_id, ns, old)
 
     async def destroy(self, lb_id: str) -> None:
         ns = names.namespace(lb_id)
@@ -160,6 +190,8 @@ class HaproxyLbDriver(LbDriver):
             await host.nft_delete(ns)
             await host.delete_namespace(ns)
             shutil.rmtree(self._dir(lb_id), ignore_errors=True)
+            with contextlib.suppress(OSError):
+                os.unlink(self.socket_path(lb_id))
             self.specs.pop(lb_id, None)
 
     async def running(self) -> list[str]:
@@ -180,7 +212,7 @@ class HaproxyLbDriver(LbDriver):
 
     async def show(self, lb_id: str, command: str, timeout: float = 5.0) -> str:
         """One command on the load balancer's stats socket, its whole answer."""
-        path = str(self._dir(lb_id) / SOCK)
+        path = self.socket_path(lb_id)
         reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(path), timeout)
         try:
             writer.write(command.encode() + b"\n")

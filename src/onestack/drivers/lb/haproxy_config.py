@@ -135,6 +135,13 @@ def render(spec: LoadBalancerSpec, sock_path: str, maxconn: int = 10000) -> str:
            "    timeout server 50000",
            "    timeout check 5000",
            ""]
+    vip_addresses = {str(ipaddress.ip_interface(a).ip) for a in spec.vip.addresses}
+    if vip not in vip_addresses:
+        raise LbError(f"vip_address {vip} is not an address of the VIP port "
+                      f"{spec.vip.port_id} ({', '.join(sorted(vip_addresses)) or 'none'})")
+    ports = [(lis.protocol == "UDP", lis.protocol_port) for lis in spec.listeners]
+    if len(set(ports)) != len(ports):
+        raise LbError("two listeners of the load balancer use the same protocol port")
     pools = {p.id: p for p in spec.pools}
     timeouts: dict[str, ListenerSpec] = {}
     for lis in spec.listeners:

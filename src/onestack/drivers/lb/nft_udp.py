@@ -7,8 +7,9 @@ pool session persistence SOURCE_IP) and ``jhash ip saddr . udp sport`` (SOURCE_I
 A member of weight w appears w times in the map. Backup members are used only when no
 other member is up (administratively). Replies come back through the namespace because
 forwarded flows are masqueraded to the namespace's address on the member's side.
-``allowed_cidrs`` drops other sources before DNAT. Members are not health checked here:
-they report NO_MONITOR (docs/load-balancer.md).
+``allowed_cidrs`` drops other sources before DNAT. Nothing but those DNATed flows is
+forwarded: the namespace is not a router between the networks it has ports on. Members
+are not health checked here: they report NO_MONITOR (docs/load-balancer.md).
 """
 
 from __future__ import annotations
@@ -52,13 +53,15 @@ def _targets(members: tuple[MemberSpec, ...], version: int) -> list[str]:
     return out
 
 
-def render(spec: LoadBalancerSpec) -> str | None:
-    """The body of ``table inet onestack-lb`` (None when the load balancer has no UDP
-    listener and so needs no table)."""
+def render(spec: LoadBalancerSpec) -> str:
+    """The body of ``table inet onestack-lb``. It exists for every load balancer: its
+    forward chain lets through only DNATed (UDP listener) flows, so the namespace, which
+    forwards for them, routes nothing else between the networks it has ports on."""
     listeners = udp_listeners(spec)
-    if not listeners:
-        return None
-    vip = ipaddress.ip_address(spec.vip_address)
+    try:
+        vip = ipaddress.ip_address(spec.vip_address)
+    except ValueError as exc:
+        raise LbError(f"vip_address {spec.vip_address!r} is not an IP address") from exc
     fam = "ip" if vip.version == 4 else "ip6"
     pools = {p.id: p for p in spec.pools}
     rules: list[str] = []
@@ -101,6 +104,10 @@ def render(spec: LoadBalancerSpec) -> str | None:
         "  chain postrouting {",
         "    type nat hook postrouting priority srcnat; policy accept;",
         "    ct status dnat meta l4proto udp masquerade",
+        "  }",
+        "  chain forward {",
+        "    type filter hook forward priority filter; policy drop;",
+        "    ct status dnat accept",
         "  }",
     ])
 
