@@ -217,20 +217,15 @@ class Kind:
         kind, key = ref
         if data.get(key) is None:
             raise errors.invalid(key, None, "Mandatory field missing.")
-        try:
-            if kind == "loadbalancer":
-                tree = await svc.tree(ctx, data[key], all_projects(req, kind))
-                parent_project = tree.lb.project_id
-                req.state["lb_id"], req.state["parent_id"] = tree.lb.id, None
-            else:
-                parent, tree = await svc.find(ctx, kind, data[key], all_projects(req, kind))
-                parent_project = parent.project_id
-                req.state["lb_id"] = tree.lb.id
-                req.state["parent_id"] = parent.id if self.kind != "pool" else None
-        except Exception as exc:
-            if getattr(exc, "status", 0) == 404:  # a reference in a body: Octavia's 400
-                raise errors.validation(str(exc)) from exc
-            raise
+        if kind == "loadbalancer":  # another project's: 404, as one that does not exist
+            tree = await svc.tree(ctx, data[key], all_projects(req, kind))
+            parent_project = tree.lb.project_id
+            req.state["lb_id"], req.state["parent_id"] = tree.lb.id, None
+        else:
+            parent, tree = await svc.find(ctx, kind, data[key], all_projects(req, kind))
+            parent_project = parent.project_id
+            req.state["lb_id"] = tree.lb.id
+            req.state["parent_id"] = parent.id if self.kind != "pool" else None
         return {"project_id": parent_project}
 
     async def index(self, req: ApiRequest) -> Response:

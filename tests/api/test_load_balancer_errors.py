@@ -1,0 +1,160 @@
+"""Octavia's negative paths through the real API (openstacksdk and raw HTTP with a real
+token): 409 while the load balancer is PENDING_*, 400 naming the field, 404 for another
+project's load balancer, 403 over quota, and nothing half made after a failure."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import openstack
+import pytest
+from openstack import exceptions as exc
+
+from tests.api.conftest import unique
+from tests.api.test_load_balancer import active, cloud_driver, fault, lb_net, raw
+from tests.support.server import RunningCloud
+
+Conn = openstack.connection.Connection
+
+
+def octavia_ports(conn: Conn) -> set[str]:
+    return {p.id for p in conn.network.ports(device_owner="Octavia")}
+
+
+@pytest.fixture
+def held(cloud: RunningCloud) -> Iterator[threading.Event]:
+    """The fake data plane waits for the gate: load balancers stay PENDING_* meanwhile."""
+    driver = cloud_driver(cloud)
+    gate = threading.Event()
+    original = driver.ensure
+
+    async def slow(spec: Any) -> None:
+        await asyncio.to_thread(gate.wait, 20)
+        await original(spec)
+
+    driver.ensure = slow
+    yield gate
+    gate.set()
+    driver.ensure = original
+
+
+def test_changes_while_pending_are_409(cloud: RunningCloud, demo: Conn,
+                                       held: threading.Event) -> None:
+    _net, sub = lb_net(demo, "10.61.0.0/24")
+    lb = demo.load_balancer.create_load_balancer(name=unique("lb"), vip_subnet_id=sub.id)
+    msg = f"Load Balancer {lb.id} is immutable and cannot be updated."
+    for method, path, body in (
+            ("PUT", f"/loadbalancers/{lb.id}", {"loadbalancer": {"name": "x"}}),
+            ("DELETE", f"/loadbalancers/{lb.id}", None),
+            ("POST", "/listeners", {"listener": {"loadbalancer_id": lb.id, "protocol": "TCP",
+                                                 "protocol_port": 22}})):
+        r = raw(cloud, method, path, body, who="demo")
+        assert fault(r, 409) == msg, (method, path)
+    with pytest.raises(exc.ConflictException):
+        demo.load_balancer.update_load_balancer(lb.id, description="x")
+    held.set()
+    active(demo, lb.id)
+    demo.load_balancer.delete_load_balancer(lb.id)
+
+
+def test_bad_values_are_400_naming_the_field(cloud: RunningCloud, demo: Conn) -> None:
+    _net, sub = lb_net(demo, "10.62.0.0/24")
+    lb = active(demo, demo.load_balancer.create_load_balancer(vip_subnet_id=sub.id).id)
+    cases = [
+        ("/listeners", {"listener": {"loadbalancer_id": lb.id, "protocol": "TCP",
+                                     "protocol_port": 70000}}, "protocol_port"),
+        ("/listeners", {"listener": {"loadbalancer_id": lb.id, "protocol": "TCP",
+                                     "protocol_port": 80, "allowed_cidrs": ["10.0.0.0/33"]}},
+         "allowed_cidrs"),
+        ("/listeners", {"listener": {"loadbalancer_id": lb.id, "protocol": "SMTP",
+                                     "protocol_port": 25}}, "protocol"),
+        ("/listeners", {"listener": {"loadbalancer_id": lb.id, "protocol": "TCP",
+                                     "protocol_port": 80, "timeout_client_data": -5}},
+         "timeout_client_data"),
+        ("/pools", {"pool": {"loadbalancer_id": lb.id, "protocol": "HTTP",
+                             "lb_algorithm": "RANDOM"}}, "lb_algorithm"),
+        ("/loadbalancers", {"loadbalancer": {"vip_subnet_id": sub.id,
+                                             "vip_address": "10.62.0.300"}}, "vip_address"),
+    ]
+    for path, body, field in cases:
+        message = fault(raw(cloud, "POST", path, body, who="demo"), 400)
+        assert field in message, (body, message)
+    udp = demo.load_balancer.create_listener(loadbalancer_id=lb.id, protocol="UDP",
+                                             protocol_port=53)
+    active(demo, lb.id)
+    r = raw(cloud, "POST", "/pools", {"pool": {"listener_id": udp.id, "protocol": "HTTP",
+                                               "lb_algorithm": "ROUND_ROBIN"}}, who="demo")
+    assert "protocol" in fault(r, 400) and "UDP" in fault(r, 400)
+    pool = demo.load_balancer.create_pool(listener_id=udp.id, protocol="UDP",
+                                          lb_algorithm="SOURCE_IP")
+    active(demo, lb.id)
+    r = raw(cloud, "POST", f"/pools/{pool.id}/members", {"member": {
+        "address": "10.62.0.9", "protocol_port": 0}}, who="demo")
+    assert "protocol_port" in fault(r, 400)
+    r = raw(cloud, "POST", "/healthmonitors", {"healthmonitor": {
+        "pool_id": pool.id, "type": "PING", "delay": 5, "timeout": 3, "max_retries": 2}},
+        who="demo")
+    assert "UDP" in fault(r, 400)
+    r = raw(cloud, "POST", "/pools", {"pool": {"loadbalancer_id": lb.id, "protocol": "TCP",
+                                               "lb_algorithm": "SOURCE_IP_PORT"}}, who="demo")
+    assert r.status_code == 501 and "SOURCE_IP_PORT" in r.json()["faultstring"]
+    demo.load_balancer.delete_load_balancer(lb.id, cascade=True)
+
+
+def test_another_projects_load_balancer_is_404(cloud: RunningCloud, admin: Conn,
+                                               demo: Conn) -> None:
+    _net, sub = lb_net(admin, "10.63.0.0/24")
+    lb = active(admin, admin.load_balancer.create_load_balancer(vip_subnet_id=sub.id).id)
+    for method, path, body in (
+            ("GET", f"/loadbalancers/{lb.id}", None),
+            ("PUT", f"/loadbalancers/{lb.id}", {"loadbalancer": {"name": "x"}}),
+            ("DELETE", f"/loadbalancers/{lb.id}", None),
+            ("GET", f"/loadbalancers/{lb.id}/status", None),
+            ("POST", "/listeners", {"listener": {"loadbalancer_id": lb.id, "protocol": "TCP",
+                                                 "protocol_port": 22}})):
+        r = raw(cloud, method, path, body, who="demo")
+        assert fault(r, 404) == f"Load Balancer {lb.id} not found.", (method, path)
+    assert lb.id not in [x.id for x in demo.load_balancer.load_balancers()]
+    assert admin.load_balancer.get_load_balancer(lb.id).name == lb.name
+    admin.load_balancer.delete_load_balancer(lb.id)
+
+
+def test_quota_exceeded_is_403_and_leaves_nothing(cloud: RunningCloud, admin: Conn,
+                                                  demo: Conn) -> None:
+    _net, sub = lb_net(demo, "10.64.0.0/24")
+    project = demo.current_project_id
+    have = len(list(demo.load_balancer.load_balancers()))
+    admin.load_balancer.update_quota(project, load_balancers=have)
+    try:
+        before = octavia_ports(admin)
+        r = raw(cloud, "POST", "/loadbalancers", {"loadbalancer": {"vip_subnet_id": sub.id}},
+                who="demo")
+        assert fault(r, 403) == "Quota has been met for resources: Load Balancer"
+        assert octavia_ports(admin) == before
+        assert admin.load_balancer.get_quota(project).load_balancers == have
+    finally:
+        admin.load_balancer.delete_quota(project)
+    assert admin.load_balancer.get_quota(project).load_balancers == -1
+
+
+def test_failed_create_leaves_no_port(cloud: RunningCloud, admin: Conn, demo: Conn) -> None:
+    """A fully populated create that fails half way (a pool the listener cannot use) and a
+    VIP address off the subnet: no load balancer, no VIP port, no security group."""
+    _net, sub = lb_net(demo, "10.65.0.0/24")
+    before = octavia_ports(admin)
+    groups = {g.id for g in demo.network.security_groups()}
+    lbs = {x.id for x in demo.load_balancer.load_balancers()}
+    r = raw(cloud, "POST", "/loadbalancers", {"loadbalancer": {
+        "vip_subnet_id": sub.id, "listeners": [{
+            "protocol": "UDP", "protocol_port": 53, "default_pool": {
+                "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}}]}}, who="demo")
+    assert "protocol" in fault(r, 400)
+    r = raw(cloud, "POST", "/loadbalancers", {"loadbalancer": {
+        "vip_subnet_id": sub.id, "vip_address": "10.99.0.5"}}, who="demo")
+    assert "vip_address" in fault(r, 400)
+    assert octavia_ports(admin) == before
+    assert {g.id for g in demo.network.security_groups()} == groups
+    assert {x.id for x in demo.load_balancer.load_balancers()} == lbs
