@@ -3,7 +3,8 @@ past a bound: the tiny image boots (its banner readable through the driver), the
 data prints numbered lines as fast as the emulated serial port goes. Its console files stay
 under two caps while far more than that goes through, the newest line stays readable; a
 restarted Onestack (a new driver) reads on, a killed logger is started again, and a destroy
-leaves no process behind. The guest's QEMU runs in its seccomp sandbox (no exec)."""
+leaves no process behind. The guest's QEMU runs in its seccomp sandbox (no exec), with
+only the capabilities it needs."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import pytest
 from onestack.drivers.virt.base import DiskSpec, GuestSpec, NicSpec
 from onestack.drivers.virt.qemu import QemuDriver, console
 from onestack.drivers.virt.qemu.cmdline import GuestFiles
-from onestack.drivers.virt.qemu.process import find_guest_pids
+from onestack.drivers.virt.qemu.process import KEPT_CAPABILITIES, find_guest_pids
 from onestack.drivers.virt.qemu.qmp import QmpError, qmp_command
 from tests.integration.test_virt_contract import qemu_skip_reason
 from tests.integration.tiny_guest import iso_tool
@@ -173,6 +174,11 @@ async def test_a_flooding_guest_stays_under_the_bound(
     assert info.pid is not None
     status = Path(f"/proc/{info.pid}/status").read_text()
     assert re.search(r"^Seccomp:\s+2$", status, re.M), status
+    # ... and keeps only the capabilities it needs (no module loading, ptrace, mounts...)
+    kept = sum(1 << cap for cap in KEPT_CAPABILITIES)
+    for field in ("CapBnd", "CapEff", "CapPrm"):
+        found = re.search(rf"^{field}:\s+([0-9a-f]+)$", status, re.M)
+        assert found is not None and int(found.group(1), 16) & ~kept == 0, status
     escaped = spec.instance_dir.parent / "escaped"
     with contextlib.suppress(QmpError):
         await qmp_command(files.qmp, "migrate", {"uri": f"exec:touch {escaped}"})

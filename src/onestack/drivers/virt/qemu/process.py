@@ -22,16 +22,30 @@ from pathlib import Path
 from onestack.drivers.virt.base import VirtError
 
 START_TIMEOUT = 60.0
-# argv[2:] started in a new session, detached (its parent exits at once), its pid written
-# to the file argv[1] (QEMU's pidfile: QEMU writes the same pid there once it runs).
-LAUNCH = """import os, sys
+# The capabilities a root QEMU keeps: CAP_NET_ADMIN (attaching to its tap devices),
+# CAP_IPC_LOCK and CAP_SYS_RESOURCE (pinning memory for passed-through PCI devices). Not
+# kept, among others: loading kernel modules, mounting, ptrace of other processes (the
+# agent), raw I/O, mknod, chown, overriding file permissions.
+KEPT_CAPABILITIES = (12, 14, 24)
+# argv[3:] started in a new session, detached (its parent exits at once), its pid written
+# to the file argv[1] (QEMU's pidfile: QEMU writes the same pid there once it runs), with
+# every capability but those listed in argv[2] dropped from its bounding set (what root
+# gets at exec).
+LAUNCH = """import ctypes, os, sys
 pid = os.fork()
 if pid:
     with open(sys.argv[1], "w") as f:
         f.write(f"{pid}\\n")
     os._exit(0)
 os.setsid()
-os.execvp(sys.argv[2], sys.argv[2:])
+if os.geteuid() == 0:
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        last = int(f.read())
+    for cap in range(last + 1):
+        if str(cap) not in sys.argv[2].split(","):
+            prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP; without CAP_SETPCAP, as it is
+os.execvp(sys.argv[3], sys.argv[3:])
 """
 
 
@@ -59,7 +73,8 @@ async def start_daemon(cmd: list[str], log: Path, pidfile: Path, *, uuid: str,
     with log.open("wb") as out:  # this run's messages only
         try:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-I", "-S", "-c", LAUNCH, str(pidfile), *cmd,
+                sys.executable, "-I", "-S", "-c", LAUNCH, str(pidfile),
+                ",".join(map(str, KEPT_CAPABILITIES)), *cmd,
                 stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out,
                 pass_fds=pass_fds, cwd="/")
         except OSError as exc:
