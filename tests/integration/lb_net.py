@@ -22,6 +22,7 @@ import pytest
 from onestack.drivers.lb.base import Interface
 
 SUBNET = "10.251.0"
+SUBNET2 = "10.252.0"
 BACKEND = r"""
 import socket, socketserver, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -106,14 +107,35 @@ class Net:
             self.add_host(f"b{i}", 10 + i)
             self.start_backend(i)
 
-    def add_host(self, role: str, octet: int) -> None:
+    @property
+    def bridge2(self) -> str:
+        return f"olbu{self.tag}"
+
+    def add_second_network(self) -> None:
+        """A second network (bridge ``bridge2``, SUBNET2) with member b3 on it; b3 routes
+        SUBNET back through the load balancer's port at SUBNET2.10 (so that only the load
+        balancer's forward chain keeps the client from reaching b3 through it)."""
+        self.links.append(self.bridge2)
+        sh("ip", "link", "add", self.bridge2, "type", "bridge", "stp_state", "0",
+           "forward_delay", "0")
+        sh("ip", "link", "set", self.bridge2, "up")
+        self.add_host("b3", 13, self.bridge2, SUBNET2)
+        sh("ip", "-n", self.ns("b3"), "route", "add", f"{SUBNET}.0/24", "via", f"{SUBNET2}.10")
+        self.start_backend(3)
+
+    def member_port(self) -> Interface:
+        return Interface(port_id=f"{self.tag}-mem-port", mac=f"fa:16:3e:{self.tag[:2]}:00:02",
+                         addresses=(f"{SUBNET2}.10/24",), bridge=self.bridge2)
+
+    def add_host(self, role: str, octet: int, bridge: str | None = None,
+                 subnet: str = SUBNET) -> None:
         ns, outer = self.ns(role), f"olbt{role}{self.tag}"
         self.namespaces.append(ns)
         sh("ip", "netns", "add", ns)
         self.links.append(outer)
         sh("ip", "link", "add", outer, "type", "veth", "peer", "name", "eth0", "netns", ns)
-        sh("ip", "link", "set", outer, "master", self.bridge, "up")
-        sh("ip", "-n", ns, "addr", "add", f"{SUBNET}.{octet}/24", "dev", "eth0")
+        sh("ip", "link", "set", outer, "master", bridge or self.bridge, "up")
+        sh("ip", "-n", ns, "addr", "add", f"{subnet}.{octet}/24", "dev", "eth0")
         sh("ip", "-n", ns, "link", "set", "eth0", "up")
         sh("ip", "-n", ns, "link", "set", "lo", "up")
 

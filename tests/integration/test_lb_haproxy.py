@@ -35,12 +35,12 @@ from onestack.drivers.lb.base import (
     PoolSpec,
 )
 from onestack.drivers.lb.haproxy import HaproxyLbDriver
-from tests.integration.lb_net import SUBNET, Net, sh, skip_reason
+from tests.integration.lb_net import SUBNET, SUBNET2, Net, sh, skip_reason
 
 pytestmark = [pytest.mark.integration]
 
 VIP = f"{SUBNET}.10"
-B1, B2, B3 = f"{SUBNET}.11", f"{SUBNET}.12", f"{SUBNET}.13"
+B1, B2, B3 = f"{SUBNET}.11", f"{SUBNET}.12", f"{SUBNET2}.13"
 SQUAT = ("import socket, sys, time\n"
          "s = socket.socket(); s.bind((sys.argv[1], 7002)); s.listen()\n"
          "print('bound', flush=True); time.sleep(60)")
@@ -83,6 +83,7 @@ def make_spec(net: Net, extra_member: bool = False) -> LoadBalancerSpec:
                      default_pool_id="udp", allowed_cidrs=(f"{B1}/32",)),
     )
     return LoadBalancerSpec(id=f"itest-{net.tag}", vip_address=VIP, vip=net.vip_port(),
+                            member_ports=(net.member_port(),) if extra_member else (),
                             listeners=listeners, pools=pools)
 
 
@@ -96,6 +97,7 @@ async def env() -> AsyncIterator[tuple[Net, HaproxyLbDriver, Path]]:
     driver = HaproxyLbDriver(tmp / "state")
     try:
         net.setup()
+        net.add_second_network()
         yield net, driver, tmp
     finally:
         try:
@@ -192,6 +194,12 @@ async def test_haproxy_load_balancer(env: tuple[Net, HaproxyLbDriver, Path]) -> 
     held.stdin.flush()
     assert held.stdout.readline().strip() == first.replace("one", "two")
     held.wait(10)
+    # the new member sits on another network, reached through the member port
+    assert sorted(net.client("tcp", f"{VIP}:7000", 6)) == [
+        "b1 hi", "b1 hi", "b2 hi", "b2 hi", "b3 hi", "b3 hi"]
+    # and the namespace is no router between the two networks
+    sh("ip", "-n", net.ns("c"), "route", "add", f"{SUBNET2}.0/24", "via", VIP)
+    assert net.client("tcp", f"{B3}:7000", 1)[0].startswith("FAIL")
     # a configuration haproxy cannot load (its port is taken in the namespace) is an
     # error every time it is asked for; the running haproxy keeps serving, stats included
     squatter = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", SQUAT, VIP],
@@ -229,6 +237,12 @@ async def test_haproxy_load_balancer(env: tuple[Net, HaproxyLbDriver, Path]) -> 
     restarted = adopter.pid(spec.id)
     assert restarted is not None and restarted != new_pid
     assert net.client("http", f"{VIP}:80/static/", 1) == ["b1:8080/static/"]
+
+    # a port dropped from the spec is unplugged
+    member_veth = names.veth_host(net.member_port().port_id)
+    assert member_veth in sh("ip", "-br", "link").stdout
+    await adopter.ensure(make_spec(net))
+    assert member_veth not in sh("ip", "-br", "link").stdout
 
     # destroy leaves nothing behind, and is idempotent
     await adopter.destroy(spec.id)
