@@ -42,9 +42,10 @@ class Echo(socketserver.StreamRequestHandler):
 class T(socketserver.ThreadingTCPServer):
     allow_reuse_address = True; daemon_threads = True
     def handle_error(self, *a): pass
+class W(ThreadingHTTPServer):
+    def handle_error(self, *a): pass
 for port in (80, 8080):
-    threading.Thread(target=ThreadingHTTPServer(("0.0.0.0", port), H).serve_forever,
-                     daemon=True).start()
+    threading.Thread(target=W(("0.0.0.0", port), H).serve_forever, daemon=True).start()
 threading.Thread(target=T(("0.0.0.0", 7000), Echo).serve_forever, daemon=True).start()
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("0.0.0.0", 5353))
 print("ready", flush=True)
