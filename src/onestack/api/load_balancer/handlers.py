@@ -43,7 +43,12 @@ async def body(req: ApiRequest, key: str) -> Any:
     return data[key]
 
 
+REFS = {"loadbalancer_id": "loadbalancers", "pool_id": "pools", "listener_id": "listeners"}
+
+
 def _match(item: dict[str, Any], key: str, wanted: list[str]) -> bool:
+    if key not in item and REFS.get(key) in item:  # ?loadbalancer_id= on listeners, pools
+        return any(ref["id"] in wanted for ref in item[REFS[key]])
     value = item.get(key)
     if isinstance(value, bool):
         value = str(value).lower()
