@@ -145,3 +145,64 @@ def cloud_agent(cloud: RunningCloud) -> Any:
 
 def cloud_driver(cloud: RunningCloud) -> Any:
     return cloud_agent(cloud).driver
+
+
+def _until(check: Any, timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_agent_spec_errors_orphans_and_adoption(cloud: RunningCloud, demo: Conn) -> None:
+    """The spec the data plane gets (VIP interface on the network's bridge, a port on a
+    second member subnet); a failing data plane turns the load balancer ERROR and an update
+    retries it; a load balancer the data plane lost is built again; an orphan is removed."""
+    from onestack.drivers.lb.base import LbError
+    from onestack.drivers.network import names
+
+    net, sub = lb_net(demo, "10.66.0.0/24")
+    net2, sub2 = lb_net(demo, "10.67.0.0/24")
+    lbs, agent = demo.load_balancer, cloud_agent(cloud)
+    driver = agent.driver
+    lb = active(demo, lbs.create_load_balancer(vip_subnet_id=sub.id).id)
+    lis = lbs.create_listener(loadbalancer_id=lb.id, protocol="TCP", protocol_port=443)
+    active(demo, lb.id)
+    pool = lbs.create_pool(listener_id=lis.id, protocol="TCP", lb_algorithm="SOURCE_IP")
+    active(demo, lb.id)
+    lbs.create_member(pool, address="10.67.0.5", protocol_port=443, subnet_id=sub2.id)
+    active(demo, lb.id)
+    spec = driver.specs[lb.id]
+    vip_port = demo.network.get_port(lb.vip_port_id)
+    assert spec.vip.bridge == names.bridge(net.id) and spec.vip.mac == vip_port.mac_address
+    assert spec.vip.addresses == (f"{lb.vip_address}/24",) and spec.vip.gateway == "10.66.0.1"
+    (member_port,) = spec.member_ports
+    assert member_port.bridge == names.bridge(net2.id)
+    assert member_port.addresses[0].startswith("10.67.0.")
+    assert spec.listeners[0].protocol_port == 443 and spec.pools[0].lb_algorithm == "SOURCE_IP"
+    rules = demo.network.security_group_rules(security_group_id=vip_port.security_group_ids[0],
+                                              direction="ingress")
+    assert [(r.protocol, r.port_range_min) for r in rules] == [("tcp", 443)]
+
+    original = driver.ensure
+
+    async def broken(_spec: Any) -> None:
+        raise LbError("haproxy -c: configuration invalid")
+
+    driver.ensure = broken
+    try:
+        lbs.update_listener(lis, connection_limit=10)
+        _until(lambda: lbs.get_load_balancer(lb.id).provisioning_status == "ERROR")
+        assert lbs.get_load_balancer(lb.id).operating_status == "ERROR"
+    finally:
+        driver.ensure = original
+    lbs.update_load_balancer(lb.id, description="retry")
+    active(demo, lb.id)
+
+    driver.specs.pop(lb.id)  # the data plane lost it (a crash, a reboot)
+    driver.specs["0000-orphan"] = spec
+    agent.wake()
+    _until(lambda: lb.id in driver.specs and "0000-orphan" not in driver.specs)
+    lbs.delete_load_balancer(lb.id, cascade=True)
+    _until(lambda: lbs.find_load_balancer(lb.id) is None)
+    assert not list(demo.network.ports(device_id=f"lb-{lb.id}"))

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 
 from onestack.config import Settings
+from onestack.context import RequestContext
 from onestack.core.load_balancer.base import Tree
 from onestack.core.load_balancer.rules import PENDING, roll_up
 from onestack.core.load_balancer.service import LoadBalancerService
@@ -129,10 +130,8 @@ class LoadBalancerAgent:
             await self.service.finish(lb_id, ok=False)
             return
         await self.service.finish(lb_id, ok=True)
-        fresh = await self.service.all_trees()
-        for t in fresh:
-            if t.lb.id == lb_id:
-                await self._poll(t)
+        for fresh in await self.service.trees(RequestContext(is_admin=True), True, [lb_id]):
+            await self._poll(fresh)
 
     async def _delete(self, tree: Tree) -> None:
         try:

@@ -46,16 +46,17 @@ def _split(kind: str, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, A
 
 
 class LoadBalancerService(Store):
-    def __init__(self, db: Database, on_vip_change: Callable[[], None] | None = None) -> None:
+    def __init__(self, db: Database, network_changed: Callable[[], None] | None = None
+                 ) -> None:
+        """``network_changed`` wakes the network agent: load balancers make and remove
+        ports and change their security groups' rules."""
         super().__init__(db)
-        self.on_vip_change = on_vip_change
+        if network_changed is not None:
+            self.listeners.append(network_changed)
 
     def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every committed change (the load balancer agent)."""
         self.listeners.append(listener)
-
-    def _vip_changed(self) -> None:
-        if self.on_vip_change is not None:
-            self.on_vip_change()
 
     # --- reads -----------------------------------------------------------------------------
     async def trees(self, ctx: RequestContext, all_projects: bool,
@@ -135,7 +136,6 @@ class LoadBalancerService(Store):
             return lb.id
 
         lb_id = await self.txn(work)
-        self._vip_changed()
         return await self.tree(ctx, lb_id, True)
 
     async def update_lb(self, ctx: RequestContext, tree: Tree, data: dict[str, Any]) -> Tree:
@@ -321,9 +321,7 @@ class LoadBalancerService(Store):
         async def work(s: AsyncSession) -> str | None:
             return await vip.member_port(s, lb, subnet_id)
 
-        port_id = await self.txn(work)
-        self._vip_changed()
-        return port_id
+        return await self.txn(work)
 
     async def purge(self, lb_id: str) -> None:
         """After ``destroy``: the rows, the VIP port and its security group."""
@@ -334,7 +332,6 @@ class LoadBalancerService(Store):
             await s.execute(delete(LoadBalancer).where(LoadBalancer.id == lb_id))
 
         await self.txn(work)
-        self._vip_changed()
 
     async def write_status(self, lb_id: str, statuses: dict[str, str],
                            stats: dict[str, dict[str, int]]) -> None:
