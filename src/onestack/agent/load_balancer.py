@@ -20,7 +20,6 @@ from typing import Any
 from sqlalchemy import select
 
 from onestack.config import Settings
-from onestack.context import RequestContext
 from onestack.core.load_balancer.base import Tree
 from onestack.core.load_balancer.rules import PENDING, roll_up
 from onestack.core.load_balancer.service import LoadBalancerService
@@ -123,15 +122,16 @@ class LoadBalancerAgent:
 
     async def _ensure(self, tree: Tree) -> None:
         lb_id = tree.lb.id
+        live = Tree(tree.lb, [o for o in tree.objects
+                              if o.provisioning_status != "PENDING_DELETE"])
         try:
             await self.driver.ensure(await self.spec(tree))
+            states, stats = rolled_up(live, await self.driver.status(lb_id))
         except Exception as exc:
             log.error("load balancer %s: the data plane failed: %s", lb_id, exc)
             await self.service.finish(lb_id, ok=False)
             return
-        await self.service.finish(lb_id, ok=True)
-        for fresh in await self.service.trees(RequestContext(is_admin=True), True, [lb_id]):
-            await self._poll(fresh)
+        await self.service.finish(lb_id, True, states, stats)
 
     async def _delete(self, tree: Tree) -> None:
         try:

@@ -298,8 +298,11 @@ class LoadBalancerService(Store):
     async def all_trees(self) -> list[Tree]:
         return await self.trees(RequestContext(), True)
 
-    async def finish(self, lb_id: str, ok: bool) -> None:
-        """After ``ensure``: PENDING_DELETE objects go, the others are ACTIVE (or ERROR)."""
+    async def finish(self, lb_id: str, ok: bool, statuses: dict[str, str] | None = None,
+                     stats: dict[str, dict[str, int]] | None = None) -> None:
+        """After ``ensure``: PENDING_DELETE objects go, the others are ACTIVE (or ERROR),
+        with the operating statuses the data plane reported (in the same transaction: an
+        ACTIVE load balancer is never seen with its old operating status)."""
         async def work(s: AsyncSession) -> None:
             tree = await load_tree(s, lb_id, lock=True)
             gone = [o.id for o in tree.objects if o.provisioning_status == "PENDING_DELETE"]
@@ -313,6 +316,8 @@ class LoadBalancerService(Store):
                 tree.lb.provisioning_status = state
             if not ok:
                 tree.lb.operating_status = "ERROR"
+            await s.flush()
+            await _write_status(s, lb_id, statuses or {}, stats or {})
 
         await self.txn(work)
 
@@ -337,24 +342,26 @@ class LoadBalancerService(Store):
                            stats: dict[str, dict[str, int]]) -> None:
         """Operating statuses (object id -> status, the load balancer's included) and
         counters, as the data plane reported them."""
-        async def work(s: AsyncSession) -> None:
-            lb = await s.get(LoadBalancer, lb_id)
-            if lb is None:
-                return
-            if lb_id in statuses:
-                lb.operating_status = statuses[lb_id]
-            if lb_id in stats:
-                lb.attrs = {**lb.attrs, "stats": stats[lb_id]}
-            rows = (await s.execute(select(LbObject).where(
-                LbObject.loadbalancer_id == lb_id))).scalars()
-            for obj in rows:
-                if obj.id in statuses and obj.operating_status != statuses[obj.id]:
-                    obj.operating_status = statuses[obj.id]
-                if obj.id in stats:
-                    obj.attrs = {**obj.attrs, "stats": stats[obj.id]}
-
         async with self.db.write() as s:
-            await work(s)
+            await _write_status(s, lb_id, statuses, stats)
+
+
+async def _write_status(s: AsyncSession, lb_id: str, statuses: dict[str, str],
+                        stats: dict[str, dict[str, int]]) -> None:
+    lb = await s.get(LoadBalancer, lb_id)
+    if lb is None:
+        return
+    if lb_id in statuses:
+        lb.operating_status = statuses[lb_id]
+    if lb_id in stats:
+        lb.attrs = {**lb.attrs, "stats": stats[lb_id]}
+    rows = (await s.execute(select(LbObject).where(LbObject.loadbalancer_id == lb_id))
+            ).scalars()
+    for obj in rows:
+        if obj.id in statuses and obj.operating_status != statuses[obj.id]:
+            obj.operating_status = statuses[obj.id]
+        if obj.id in stats:
+            obj.attrs = {**obj.attrs, "stats": stats[obj.id]}
 
 
 # --- helpers -------------------------------------------------------------------------------
