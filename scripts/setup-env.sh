@@ -7,7 +7,7 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 pkgs=(python3 python3-venv python3-dev gcc iproute2 qemu-utils qemu-system-x86 syslinux syslinux-common mtools dosfstools genisoimage openssh-client nftables dnsmasq-base haproxy)
-[ "$want_test" = 1 ] && pkgs+=(postgresql busybox)
+[ "$want_test" = 1 ] && pkgs+=(postgresql busybox chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

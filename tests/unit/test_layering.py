@@ -31,6 +31,7 @@ FORBIDDEN = {
                 "onestack.scheduler"),
     "scheduler": ("onestack.api", "onestack.cli", "onestack.core", "onestack.agent"),
     "agent": ("onestack.api", "onestack.cli"),
+    "dashboard": ("onestack.core", "onestack.db"),
 }
 
 

@@ -37,6 +37,7 @@ from onestack.core.load_balancer.service import LoadBalancerService
 from onestack.core.network.service import NetworkService
 from onestack.core.object_store.service import ObjectStore
 from onestack.core.volume.service import VolumeService
+from onestack.dashboard import PREFIX, build_dashboard
 from onestack.db.engine import Database
 from onestack.drivers.devices import make_discovery
 from onestack.drivers.virt import VirtDriver
@@ -138,12 +139,16 @@ class OnestackApp:
         runtime.policy = Enforcer(rules, runtime.settings.identity.policy_file or None)
         self.services = sorted(services, key=lambda s: len(s.prefix), reverse=True)
         self.access = runtime.settings.server.access_log
+        self.dashboard = build_dashboard(self, self.can)  # a client of the APIs above
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
         if scope["type"] != "http":
+            return
+        if scope["path"] == PREFIX or scope["path"].startswith(PREFIX + "/"):
+            await self.dashboard(scope, receive, send)
             return
         started = time.perf_counter()
         http = Request(scope, receive)
@@ -162,6 +167,21 @@ class OnestackApp:
             access_log.info('%s "%s %s" %d %.1fms %s', scope.get("client", ("-",))[0],
                             scope["method"], path, response.status_code,
                             (time.perf_counter() - started) * 1000, ctx.request_id)
+
+    async def can(self, token: str, rules: list[str], target: dict[str, Any]
+                  ) -> dict[str, bool]:
+        """The dashboard's question to the live policy: which of ``rules`` would the API
+        allow this token on ``target``? (The API still enforces every request.)"""
+        ctx = RequestContext(request_id=f"req-{uuid.uuid4()}")
+        if not await authenticate_request(self.runtime.identity, token, ctx):
+            return dict.fromkeys(rules, False)
+        out = {}
+        for rule in rules:
+            try:
+                out[rule] = self.runtime.policy.authorize(rule, ctx, target)
+            except OnestackError:
+                out[rule] = False
+        return out
 
     def _service_for(self, path: str) -> ServiceApi | None:
         for service in self.services:

@@ -1,0 +1,85 @@
+"""The dashboard's only way to the cloud: the public OpenStack APIs, in process.
+
+An httpx client over an ASGI transport to the same application (no network hop, no port),
+sending the user's own token, so the dashboard can do nothing the API would refuse and
+shows the API's own error messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+BASE = "http://onestack.dashboard"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def fault_message(response: httpx.Response) -> str:
+    """The message of any service's fault body (Nova, Cinder, Keystone, Neutron...)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300] or response.reason_phrase
+    if isinstance(body, dict):
+        for value in body.values():
+            if isinstance(value, dict) and "message" in value:
+                return str(value["message"])
+        if "message" in body:
+            return str(body["message"])
+    return response.reason_phrase
+
+
+class CloudClient:
+    def __init__(self, app: Any) -> None:
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE,
+                                      timeout=60)
+
+    async def call(self, method: str, path: str, token: str | None = None,
+                   json: Any = None, headers: dict[str, str] | None = None,
+                   ok: tuple[int, ...] = ()) -> httpx.Response:
+        sent = dict(headers or {})
+        if token:
+            sent["X-Auth-Token"] = token
+        response = await self.http.request(method, path, json=json, headers=sent)
+        if response.status_code >= 400 and response.status_code not in ok:
+            raise ApiError(response.status_code, fault_message(response))
+        return response
+
+    async def get(self, path: str, token: str, **kw: Any) -> Any:
+        response = await self.call("GET", path, token, **kw)
+        return response.json() if response.content else {}
+
+    async def post(self, path: str, token: str, body: Any, **kw: Any) -> Any:
+        response = await self.call("POST", path, token, json=body, **kw)
+        return response.json() if response.content else {}
+
+    async def delete(self, path: str, token: str, **kw: Any) -> None:
+        await self.call("DELETE", path, token, **kw)
+
+    # --- identity ------------------------------------------------------------------------
+    async def password_token(self, user: str, password: str, domain: str
+                             ) -> tuple[str, dict[str, Any]]:
+        body = {"auth": {"identity": {"methods": ["password"], "password": {
+            "user": {"name": user, "password": password, "domain": {"name": domain}}}}}}
+        response = await self.call("POST", "/identity/v3/auth/tokens", json=body)
+        return response.headers["X-Subject-Token"], response.json()["token"]
+
+    async def rescope(self, token: str, project_id: str) -> str:
+        body = {"auth": {"identity": {"methods": ["token"], "token": {"id": token}},
+                         "scope": {"project": {"id": project_id}}}}
+        response = await self.call("POST", "/identity/v3/auth/tokens", json=body)
+        return response.headers["X-Subject-Token"]
+
+    async def projects(self, token: str) -> list[dict[str, Any]]:
+        return list((await self.get("/identity/v3/auth/projects", token))["projects"])
+
+    async def revoke(self, token: str) -> None:
+        await self.call("DELETE", "/identity/v3/auth/tokens", token,
+                        headers={"X-Subject-Token": token}, ok=(401, 403, 404))

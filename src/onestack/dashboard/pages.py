@@ -1,0 +1,205 @@
+"""Project pages: overview, instances, volumes, networks. Each reads the public APIs with
+the session's project-scoped token; a POST goes to the API and its refusal is shown."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from onestack.dashboard.client import ApiError
+from onestack.dashboard.session import Session
+from onestack.dashboard.web import PREFIX, Web, redirect
+
+NOVA = "/compute/v2.1"
+NEUTRON = "/networking/v2.0"
+MICRO = {"OpenStack-API-Version": "compute 2.79", "X-OpenStack-Nova-API-Version": "2.79"}
+# The API rules behind each button (asked of the live policy, see docs/dashboard.md).
+BUTTONS = {
+    "launch": "os_compute_api:servers:create",
+    "server_action": "os_compute_api:servers:action",
+    "server_delete": "os_compute_api:servers:delete",
+    "attach": "os_compute_api:os-volumes-attachments:create",
+    "detach": "os_compute_api:os-volumes-attachments:delete",
+    "volume_create": "volume:create",
+    "volume_delete": "volume:delete",
+}
+ACTIONS: dict[str, Any] = {"start": {"os-start": None}, "stop": {"os-stop": None},
+                           "reboot": {"reboot": {"type": "SOFT"}}}
+
+
+class Page:
+    def __init__(self, web: Web, request: Request, session: Session, project_id: str,
+                 token: str) -> None:
+        self.web, self.request, self.session = web, request, session
+        self.project_id, self.token = project_id, token
+        self.base = f"{PREFIX}/project/{project_id}"
+
+    async def can(self) -> dict[str, bool]:
+        target = {"project_id": self.project_id}
+        allowed = await self.web.oracle(self.token, list(BUTTONS.values()), target)
+        return {button: allowed.get(rule, False) for button, rule in BUTTONS.items()}
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.web.client.get(path, self.token, **kw)
+
+    def post(self, path: str, body: Any, **kw: Any) -> Any:
+        return self.web.client.post(path, self.token, body, **kw)
+
+    async def render(self, name: str, **context: Any) -> Response:
+        return self.web.render(self.request, name, session=self.session,
+                               project_id=self.project_id, base=self.base,
+                               can=await self.can(), **context)
+
+
+async def page(web: Web, request: Request) -> Page:
+    session = web.session(request)
+    project_id = request.path_params["project_id"]
+    return Page(web, request, session, project_id, await web.project_token(session,
+                                                                           project_id))
+
+
+def _bar(name: str, used: Any, limit: Any) -> dict[str, Any]:
+    used, limit = int(used or 0), int(limit if limit is not None else -1)
+    pct = 0 if limit <= 0 else min(100, round(100 * used / limit))
+    return {"name": name, "used": used, "limit": "∞" if limit < 0 else limit, "pct": pct}
+
+
+async def overview(web: Web, request: Request) -> Response:
+    p = await page(web, request)
+    nova = (await p.get(f"{NOVA}/limits"))["limits"]["absolute"]
+    cinder = (await p.get(f"/volume/v3/{p.project_id}/limits"))["limits"]["absolute"]
+    neutron = (await p.get(f"{NEUTRON}/quotas/{p.project_id}/details"))["quota"]
+    quotas = {
+        "Compute": [_bar("Instances", nova.get("totalInstancesUsed"),
+                         nova.get("maxTotalInstances")),
+                    _bar("vCPUs", nova.get("totalCoresUsed"), nova.get("maxTotalCores")),
+                    _bar("RAM (MiB)", nova.get("totalRAMUsed"), nova.get("maxTotalRAMSize"))],
+        "Block storage": [_bar("Volumes", cinder.get("totalVolumesUsed"),
+                               cinder.get("maxTotalVolumes")),
+                          _bar("Gigabytes", cinder.get("totalGigabytesUsed"),
+                               cinder.get("maxTotalVolumeGigabytes"))],
+        "Network": [_bar(k.replace("_", " ").capitalize(), v.get("used"), v.get("limit"))
+                    for k, v in sorted(neutron.items())
+                    if k in ("network", "subnet", "port", "router", "floatingip",
+                             "security_group")],
+    }
+    return await p.render("overview.html", quotas=quotas)
+
+
+async def _servers(p: Page) -> list[dict[str, Any]]:
+    return list((await p.get(f"{NOVA}/servers/detail", headers=MICRO))["servers"])
+
+
+async def instances(web: Web, request: Request) -> Response:
+    p = await page(web, request)
+    return await p.render("instances.html", servers=await _servers(p))
+
+
+async def instance_rows(web: Web, request: Request) -> Response:
+    p = await page(web, request)
+    return await p.render("_instance_rows.html", servers=await _servers(p))
+
+
+async def launch_form(web: Web, request: Request) -> Response:
+    p = await page(web, request)
+    images = (await p.get("/image/v2/images"))["images"]
+    flavors = (await p.get(f"{NOVA}/flavors/detail"))["flavors"]
+    networks = (await p.get(f"{NEUTRON}/networks"))["networks"]
+    keypairs = [k["keypair"] for k in (await p.get(f"{NOVA}/os-keypairs"))["keypairs"]]
+    groups = (await p.get(f"{NEUTRON}/security-groups?project_id={p.project_id}"))[
+        "security_groups"]
+    return await p.render("launch.html", images=images, flavors=flavors, networks=networks,
+                          keypairs=keypairs, groups=groups)
+
+
+async def launch(web: Web, request: Request) -> Response:
+    p = await page(web, request)
+    form = await web.form(request, p.session)
+    server: dict[str, Any] = {"name": str(form.get("name", "")),
+                              "imageRef": str(form.get("image", "")),
+                              "flavorRef": str(form.get("flavor", ""))}
+    network = str(form.get("network", ""))
+    server["networks"] = [{"uuid": network}] if network else "none"
+    if form.get("key_name"):
+        server["key_name"] = str(form["key_name"])
+    groups = [str(g) for g in form.getlist("security_groups") if g]
+    if groups:
+        server["security_groups"] = [{"name": g} for g in groups]
+    user_data = str(form.get("user_data", ""))
+    if user_data.strip():
+        server["user_data"] = base64.b64encode(user_data.encode()).decode()
+    await p.post(f"{NOVA}/servers", {"server": server}, headers=MICRO)
+    return redirect(f"{p.base}/instances")
+
+
+async def instance_action(web: Web, request: Request) -> Response:
+    p = await page(web, request)
+    await web.form(request, p.session)
+    server_id, action = request.path_params["server_id"], request.path_params["action"]
+    if action == "delete":
+        await web.client.delete(f"{NOVA}/servers/{server_id}", p.token)
+    elif action in ACTIONS:
+        await p.post(f"{NOVA}/servers/{server_id}/action", ACTIONS[action])
+    else:
+        raise ApiError(404, f"There is no instance action {action}.")
+    return redirect(f"{p.base}/instances")
+
+
+async def instance_detail(web: Web, request: Request) -> Response:
+    p = await page(web, request)
+    server_id = request.path_params["server_id"]
+    server = (await p.get(f"{NOVA}/servers/{server_id}", headers=MICRO))["server"]
+    try:
+        log = (await p.post(f"{NOVA}/servers/{server_id}/action",
+                            {"os-getConsoleOutput": {"length": 50}}))["output"]
+    except ApiError as exc:
+        log = f"(no console log: {exc.message})"
+    return await p.render("instance.html", server=server, console=log)
+
+
+async def volumes(web: Web, request: Request) -> Response:
+    p = await page(web, request)
+    vols = (await p.get(f"/volume/v3/{p.project_id}/volumes/detail"))["volumes"]
+    servers = await _servers(p)
+    names = {s["id"]: s["name"] for s in servers}
+    return await p.render("volumes.html", volumes=vols, servers=servers, names=names)
+
+
+async def volume_create(web: Web, request: Request) -> Response:
+    p = await page(web, request)
+    form = await web.form(request, p.session)
+    try:
+        size = int(str(form.get("size", "1")))
+    except ValueError as exc:
+        raise ApiError(400, "The volume size must be a whole number of GiB.") from exc
+    await p.post(f"/volume/v3/{p.project_id}/volumes",
+                 {"volume": {"name": str(form.get("name", "")), "size": size}})
+    return redirect(f"{p.base}/volumes")
+
+
+async def volume_action(web: Web, request: Request) -> Response:
+    p = await page(web, request)
+    form = await web.form(request, p.session)
+    volume_id, action = request.path_params["volume_id"], request.path_params["action"]
+    server_id = str(form.get("server_id", ""))
+    if action == "delete":
+        await web.client.delete(f"/volume/v3/{p.project_id}/volumes/{volume_id}", p.token)
+    elif action == "attach":
+        await p.post(f"{NOVA}/servers/{server_id}/os-volume_attachments",
+                     {"volumeAttachment": {"volumeId": volume_id}})
+    elif action == "detach":
+        await web.client.delete(f"{NOVA}/servers/{server_id}/os-volume_attachments/"
+                                f"{volume_id}", p.token)
+    else:
+        raise ApiError(404, f"There is no volume action {action}.")
+    return redirect(f"{p.base}/volumes")
+
+
+async def networks(web: Web, request: Request) -> Response:
+    p = await page(web, request)
+    nets = (await p.get(f"{NEUTRON}/networks"))["networks"]
+    subnets = {s["id"]: s for s in (await p.get(f"{NEUTRON}/subnets"))["subnets"]}
+    return await p.render("networks.html", networks=nets, subnets=subnets)
