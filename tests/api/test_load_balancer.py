@@ -206,3 +206,70 @@ def test_agent_spec_errors_orphans_and_adoption(cloud: RunningCloud, demo: Conn)
     lbs.delete_load_balancer(lb.id, cascade=True)
     _until(lambda: lbs.find_load_balancer(lb.id) is None)
     assert not list(demo.network.ports(device_id=f"lb-{lb.id}"))
+
+
+def test_fully_populated_l7_batch_members_and_quotas(cloud: RunningCloud, admin: Conn,
+                                                      demo: Conn) -> None:
+    """One POST makes the whole tree; L7 policies keep their order; a batch PUT replaces the
+    members; a null name is an empty one; quotas through the SDK."""
+    _net, sub = lb_net(demo, "10.68.0.0/24")
+    lbs = demo.load_balancer
+    r = raw(cloud, "POST", "/loadbalancers", {"loadbalancer": {
+        "name": unique("full"), "vip_subnet_id": sub.id,
+        "pools": [{"name": "static", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                   "members": [{"address": "10.68.0.30", "protocol_port": 80}]}],
+        "listeners": [{
+            "protocol": "HTTP", "protocol_port": 80, "default_pool": {
+                "protocol": "HTTP", "lb_algorithm": "LEAST_CONNECTIONS",
+                "members": [{"address": "10.68.0.20", "protocol_port": 80}],
+                "healthmonitor": {"type": "HTTP", "delay": 3, "timeout": 2,
+                                  "max_retries": 1}},
+            "l7policies": [{"action": "REDIRECT_TO_URL", "redirect_url":
+                            "http://example.com/", "rules": [
+                                {"type": "HOST_NAME", "compare_type": "EQUAL_TO",
+                                 "value": "old.example.com"}]}]}]}}, who="demo")
+    assert r.status_code == 201, r.text
+    body = r.json()["loadbalancer"]
+    assert len(body["pools"]) == 2 and body["pools"][0]["members"]
+    lb = active(demo, body["id"])
+    lis = lbs.get_listener(body["listeners"][0]["id"])
+    static = next(p for p in lbs.pools(loadbalancer_id=lb.id) if p.name == "static")
+    first = lbs.get_l7_policy(lis.l7_policies[0]["id"])
+    second = lbs.create_l7_policy(listener_id=lis.id, action="REDIRECT_TO_POOL",
+                                  redirect_pool_id=static.id, position=1)
+    active(demo, lb.id)
+    rule = lbs.create_l7_rule(second, type="PATH", compare_type="STARTS_WITH",
+                              value="/static")
+    active(demo, lb.id)
+    assert lbs.get_l7_policy(first.id).position == 2
+    assert [p.id for p in lbs.l7_policies(listener_id=lis.id)] == [second.id, first.id]
+    assert [x.id for x in lbs.l7_rules(second)] == [rule.id]
+    lbs.update_l7_policy(second, position=2)
+    active(demo, lb.id)
+    assert lbs.get_l7_policy(first.id).position == 1
+    assert driver_spec(cloud, lb.id).listeners[0].l7policies[0].id == first.id
+    assert [p["id"] for p in lbs.get_pool(static.id).listeners] == [lis.id]
+
+    pool = lbs.get_pool(lis.default_pool_id)
+    r = raw(cloud, "PUT", f"/pools/{pool.id}/members", {"members": [
+        {"address": "10.68.0.21", "protocol_port": 80, "weight": 7},
+        {"address": "10.68.0.22", "protocol_port": 80, "backup": True}]}, who="demo")
+    assert r.status_code == 202, r.text
+    active(demo, lb.id)
+    got = {m.address: m for m in lbs.members(pool)}
+    assert set(got) == {"10.68.0.21", "10.68.0.22"} and got["10.68.0.21"].weight == 7
+    assert got["10.68.0.22"].backup is True
+    r = raw(cloud, "PUT", f"/listeners/{lis.id}", {"listener": {"name": None}}, who="demo")
+    assert r.status_code == 200 and r.json()["listener"]["name"] == ""
+    active(demo, lb.id)
+
+    project = demo.current_project_id
+    quota = admin.load_balancer.update_quota(project, listeners=3, members=20)
+    assert quota.listeners == 3
+    assert demo.load_balancer.get_quota(project).members == 20
+    admin.load_balancer.delete_quota(project)
+    lbs.delete_load_balancer(lb.id, cascade=True)
+
+
+def driver_spec(cloud: RunningCloud, lb_id: str) -> Any:
+    return cloud_driver(cloud).specs[lb_id]

@@ -68,7 +68,7 @@ def _tags(item: dict[str, Any], key: str, wanted: list[str]) -> bool:
 
 def listing(req: ApiRequest, plural: str, items: list[dict[str, Any]]) -> Response:
     for key in set(req.query):
-        if key in CONTROL:
+        if key in CONTROL or key in req.params:  # ?l7policy_id= beside the path's
             continue
         if key in TAG_KEYS:
             wanted = [t for v in req.query.getlist(key) for t in v.split(",") if t]
@@ -231,6 +231,9 @@ class Kind:
             parent_project = parent.project_id
             req.state["lb_id"] = tree.lb.id
             req.state["parent_id"] = parent.id if self.kind != "pool" else None
+            if data.get("loadbalancer_id") not in (None, tree.lb.id):
+                raise errors.validation(f"Listener {parent.id} is not on load balancer "
+                                        f"{data['loadbalancer_id']}.")
         return {"project_id": parent_project}
 
     async def index(self, req: ApiRequest) -> Response:

@@ -40,7 +40,8 @@ PARENT_KEY = {"member": None, "healthmonitor": "pool_id", "l7policy": "listener_
 
 
 def _split(kind: str, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    cols = {k: v for k, v in data.items() if k in COLUMNS}
+    cols = {k: "" if v is None and k in ("name", "description") else v
+            for k, v in data.items() if k in COLUMNS}
     attrs = {k: v for k, v in data.items() if k in DEFAULTS[kind]}
     return cols, attrs
 
@@ -202,6 +203,8 @@ class LoadBalancerService(Store):
             _check(tree, fresh.kind, fresh.parent_id, merged, fresh.id)
             for key, value in cols.items():
                 setattr(fresh, key, value)
+            if fresh.kind == "l7policy" and data.get("position"):
+                _reorder(tree, fresh, int(data["position"]))
             fresh.attrs = merged
             fresh.provisioning_status = "PENDING_UPDATE"
             fresh.updated_at = utcnow()
@@ -368,6 +371,15 @@ async def _write_status(s: AsyncSession, lb_id: str, statuses: dict[str, str],
 async def _mark_updating(tree: Tree) -> None:
     tree.lb.provisioning_status = "PENDING_UPDATE"
     tree.lb.updated_at = utcnow()
+
+
+def _reorder(tree: Tree, policy: LbObject, position: int) -> None:
+    """Move an L7 policy to ``position`` (1-based) among its listener's, renumbering."""
+    others = sorted((p for p in checks.live(tree.of("l7policy", policy.parent_id))
+                     if p.id != policy.id), key=lambda p: p.position)
+    others.insert(min(position, len(others) + 1) - 1, policy)
+    for index, item in enumerate(others, 1):
+        item.position = index
 
 
 def _check(tree: Tree, kind: str, parent_id: str | None, attrs: dict[str, Any],
