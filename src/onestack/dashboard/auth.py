@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 from starlette.requests import Request
@@ -10,6 +11,8 @@ from starlette.responses import Response
 from onestack.dashboard.client import ApiError
 from onestack.dashboard.session import COOKIE, LOGIN_COOKIE, same
 from onestack.dashboard.web import PREFIX, NeedLogin, Web, read_form, redirect
+
+log = logging.getLogger("onestack.dashboard")
 
 
 def _cookie(request: Request, response: Response, name: str, value: str) -> None:
@@ -71,8 +74,10 @@ async def logout(web: Web, request: Request) -> Response:
     session = web.session(request)
     await web.form(request, session)
     web.sessions.drop(session.sid)
-    for token in session.all_tokens():
+    tokens = session.all_tokens()
+    for token in tokens:
         await web.client.revoke(token)
+    log.info("dashboard logout of %s: revoked %d token(s)", session.user_name, len(tokens))
     response = redirect(f"{PREFIX}/login")
     response.delete_cookie(COOKIE, path=PREFIX)
     return response

@@ -1,0 +1,100 @@
+"""Sessions, CSRF and headers over HTTP (httpx) against the in-process cloud."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+
+from tests.dashboard.conftest import DashCloud, csrf_of, login
+
+
+@pytest.fixture
+def http() -> httpx.Client:
+    return httpx.Client(follow_redirects=False, timeout=30)
+
+
+def test_login_cookie_is_httponly_samesite_strict_and_carries_no_token(
+        dash: DashCloud, http: httpx.Client) -> None:
+    page = http.get(f"{dash.url}/login")
+    person = dash.people["demo"]
+    r = http.post(f"{dash.url}/login", data={
+        "username": person.username, "password": person.password, "domain": "Default",
+        "csrf_token": csrf_of(page.text)})
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/dashboard/project/{person.project_id}/"
+    cookie = next(c for c in r.headers.get_list("set-cookie")
+                  if c.startswith("onestack_session="))
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/dashboard" in cookie
+    sid = cookie.split(";")[0].split("=", 1)[1]
+    # The cookie is a random id, not a Keystone token: the API refuses it.
+    api = httpx.get(f"{dash.cloud.base_url}/compute/v2.1/servers",
+                    headers={"X-Auth-Token": sid})
+    assert api.status_code == 401
+    assert person.password not in r.headers["location"]
+
+
+def test_every_page_sends_a_csp_without_inline_scripts(dash: DashCloud,
+                                                       http: httpx.Client) -> None:
+    home = login(http, dash, "demo")
+    for path in ("", "instances", "instances/launch", "volumes", "networks"):
+        r = http.get(home + path)
+        assert r.status_code == 200, (path, r.text)
+        csp = r.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert "<script>" not in r.text and " on" + "click=" not in r.text
+    assert http.get(f"{dash.url}/login").headers["content-security-policy"]
+
+
+def test_wrong_password_shows_keystones_refusal(dash: DashCloud, http: httpx.Client) -> None:
+    page = http.get(f"{dash.url}/login")
+    r = http.post(f"{dash.url}/login", data={
+        "username": "demo", "password": "not-the-password", "domain": "Default",
+        "csrf_token": csrf_of(page.text)})
+    assert r.status_code == 401
+    assert "onestack_session=" not in r.headers.get("set-cookie", "")
+    assert "not-the-password" not in r.text
+
+
+def test_login_without_its_csrf_value_is_refused(dash: DashCloud, http: httpx.Client) -> None:
+    person = dash.people["demo"]
+    r = http.post(f"{dash.url}/login", data={
+        "username": person.username, "password": person.password, "domain": "Default"})
+    assert r.status_code == 403 and "CSRF" in r.text
+    assert "onestack_session=" not in r.headers.get("set-cookie", "")
+
+
+def test_post_without_csrf_token_is_refused_and_changes_nothing(
+        dash: DashCloud, http: httpx.Client) -> None:
+    home = login(http, dash, "demo")
+    r = http.post(home + "volumes", data={"name": "csrf-probe", "size": "1"})
+    assert r.status_code == 403 and "CSRF token is missing or wrong" in r.text
+    r = http.post(home + "volumes", data={"name": "csrf-probe", "size": "1",
+                                          "csrf_token": "forged"})
+    assert r.status_code == 403
+    assert "csrf-probe" not in http.get(home + "volumes").text
+
+
+def test_logout_ends_the_session_and_revokes_its_tokens(
+        dash: DashCloud, http: httpx.Client, caplog: pytest.LogCaptureFixture) -> None:
+    home = login(http, dash, "demo")
+    page = http.get(home)
+    caplog.set_level(logging.INFO, logger="onestack.dashboard")
+    r = http.post(f"{dash.url}/logout", data={"csrf_token": csrf_of(page.text)})
+    assert r.status_code == 303 and r.headers["location"] == "/dashboard/login"
+    assert any("revoked 2 token(s)" in m for m in caplog.messages), caplog.messages
+    again = http.get(home)
+    assert again.status_code == 303 and again.headers["location"] == "/dashboard/login"
+
+
+def test_logout_needs_the_csrf_token(dash: DashCloud, http: httpx.Client) -> None:
+    home = login(http, dash, "demo")
+    assert http.post(f"{dash.url}/logout").status_code == 403
+    assert http.get(home).status_code == 200
+
+
+def test_another_projects_url_is_refused(dash: DashCloud, http: httpx.Client) -> None:
+    login(http, dash, "other")
+    r = http.get(f"{dash.url}/project/{dash.people['demo'].project_id}/instances")
+    assert r.status_code == 404 and "no role on a project" in r.text
