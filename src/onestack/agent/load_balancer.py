@@ -147,6 +147,8 @@ class LoadBalancerAgent:
             await self._ensure_again(tree)
             return
         states, stats = rolled_up(tree, status)
+        if _unchanged(tree, states, stats):
+            return  # no write transaction for a quiet load balancer
         await self.service.write_status(tree.lb.id, states, stats)
 
     async def _ensure_again(self, tree: Tree) -> None:
@@ -304,6 +306,16 @@ def rolled_up(tree: Tree, status: LbStatus) -> tuple[dict[str, str],
         "bytes_in", "bytes_out", "active_connections", "total_connections",
         "request_errors")}
     return out, stats
+
+
+def _unchanged(tree: Tree, states: dict[str, str], stats: dict[str, dict[str, int]]) -> bool:
+    objs: list[Any] = [tree.lb, *tree.objects]
+    for obj in objs:
+        if obj.id in states and obj.operating_status != states[obj.id]:
+            return False
+        if obj.id in stats and obj.attrs.get("stats") != stats[obj.id]:
+            return False
+    return True
 
 
 def _counters(s: Any) -> dict[str, int]:
