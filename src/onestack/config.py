@@ -131,12 +131,24 @@ class ComputeConfig:
 @dataclass
 class VolumeConfig:
     # Block storage backend, by name from onestack.drivers.storage.DRIVERS: "file" (qcow2
-    # files under volumes_path) or "fake" (in memory, for tests).
+    # files under volumes_path), "rbd" (a Ceph pool, the rbd_* fields) or "fake" (in
+    # memory, for tests).
     driver: str = "file"
     # The volume type of volumes created without one (bootstrapped by `onestack up`).
     default_volume_type: str = "__DEFAULT__"
     # Where volume and snapshot files live; empty means data_dir/volumes.
     volumes_path: str = ""
+    # driver = "rbd": RBD images in a Ceph pool (docs/ceph.md). The pool, the cephx user
+    # (client.<rbd_user>), the cluster's ceph.conf and that user's keyring (empty: Ceph's
+    # default search path); every Ceph call gives up after rbd_connect_timeout seconds
+    # without an answer; clone chains deeper than rbd_max_clone_depth are flattened.
+    rbd_pool: str = "volumes"
+    rbd_user: str = "onestack"
+    rbd_ceph_conf: str = "/etc/ceph/ceph.conf"
+    rbd_keyring: str = ""
+    rbd_cluster_name: str = "ceph"
+    rbd_connect_timeout: float = 20.0
+    rbd_max_clone_depth: int = 5
 
 
 @dataclass

@@ -1,0 +1,464 @@
+"""Volumes as RBD images in a Ceph pool, driven through the ``rbd``/``ceph`` CLIs.
+
+``volume-<id>`` in ``pool``; a snapshot is the RBD snapshot ``volume-<id>@snapshot-<sid>``,
+protected so that volumes made from it are copy-on-write clones; ``clone`` takes a hidden
+protected snapshot ``clone-<new id>`` of the source and clones that. A clone chain deeper than
+``max_clone_depth`` is flattened (Cinder's ``rbd_max_clone_depth``). Removing a snapshot
+flattens the clones still made from it first, so volumes and snapshots keep independent
+lifetimes, as with the file driver. Images from the image service go through the same two
+checks as the file driver's (``qemu_img.verify``) before qemu-img or rbd reads them; raw ones
+are ``rbd import``-ed, the others converted by qemu-img straight into the RBD image (QEMU's
+rbd block driver from qemu-block-extra). New images are built under a ``.part`` name and
+renamed into place, so a failure never leaves a half-made volume under its real name.
+
+Every command gets ``--conf``, ``--id`` and ``--keyring`` and librados' own timeouts
+(``client_mount_timeout``, ``rados_mon_op_timeout``), so an unreachable cluster, a missing
+pool or a wrong key ends in a ``StorageError`` naming the cause, never a hang. The key never
+leaves this host: ``connection_info`` names the user, each compute host has its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from onestack.drivers.diskimage import qemu_img
+from onestack.drivers.diskimage.inspector import ImageRefused
+from onestack.drivers.storage.base import (
+    ChunkSource,
+    GiB,
+    StorageError,
+    VolumeDriver,
+    check_format,
+)
+
+log = logging.getLogger(__name__)
+COPY_TIMEOUT = 3600.0
+CHUNK = 1024 * 1024
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# librados error text -> what an operator should check
+_KEY = "the cluster refused the cephx key of client.{user} (wrong key or missing capabilities)"
+_DOWN = "the Ceph cluster is unreachable (no monitor answered within {timeout:g} s)"
+_CAUSES = (
+    ("handle_auth_bad_method", _KEY),
+    ("(13) Permission denied", _KEY),
+    ("(1) Operation not permitted", _KEY),
+    ("error opening pool", "the pool {pool!r} does not exist"),
+    ("authenticate timed out", _DOWN),
+    ("(110) Connection timed out", _DOWN),
+    ("error calling conf_read_file", "cannot read the Ceph configuration {conf}"),
+    ("did not load config file", "cannot read the Ceph configuration {conf}"),
+)
+# the exit status of the rbd/ceph CLIs is the errno of what failed
+_CODES = {13: _KEY, 1: _KEY, 110: _DOWN}
+
+
+class RbdVolumeDriver(VolumeDriver):
+    name = "rbd"
+    backend = "rbd"
+
+    def __init__(self, pool: str = "volumes", user: str = "onestack",
+                 conf: str | Path = "/etc/ceph/ceph.conf", keyring: str | Path | None = None,
+                 cluster_name: str = "ceph", timeout: float = 20.0, max_clone_depth: int = 5,
+                 rbd: str | None = None, ceph: str | None = None,
+                 qemu_img: str | None = None) -> None:
+        self.pool = _check_name(pool, "pool")
+        self.user = _check_name(user, "cephx user")
+        self.conf = str(conf)
+        self.keyring = str(keyring) if keyring else ""
+        self.cluster_name = cluster_name
+        self.timeout = float(timeout)
+        self.max_clone_depth = max_clone_depth
+        self.rbd_bin = rbd or shutil.which("rbd") or "rbd"
+        self.ceph_bin = ceph or shutil.which("ceph") or "ceph"
+        self.qemu_img = qemu_img or shutil.which("qemu-img") or "qemu-img"
+
+    @classmethod
+    def from_config(cls, volume: Any) -> RbdVolumeDriver:
+        """From ``[volume]``'s ``rbd_*`` fields (onestack.config.VolumeConfig)."""
+        return cls(pool=volume.rbd_pool, user=volume.rbd_user, conf=volume.rbd_ceph_conf,
+                   keyring=volume.rbd_keyring or None, cluster_name=volume.rbd_cluster_name,
+                   timeout=volume.rbd_connect_timeout,
+                   max_clone_depth=volume.rbd_max_clone_depth)
+
+    # --- names ---------------------------------------------------------------------------
+    def image_name(self, volume_id: str) -> str:
+        return f"volume-{_check_name(volume_id, 'volume id')}"
+
+    def spec(self, image: str, snap: str | None = None) -> str:
+        return f"{self.pool}/{image}" + (f"@{snap}" if snap else "")
+
+    def qemu_target(self, image: str) -> str:
+        """The RBD image as a qemu-img filename (QEMU's rbd driver, librbd)."""
+        opts = [f"rbd:{_esc(self.pool)}/{_esc(image)}", f"id={_esc(self.user)}",
+                f"conf={_esc(self.conf)}"]
+        if self.keyring:
+            opts.append(f"keyring={_esc(self.keyring)}")
+        return ":".join(opts)
+
+    # --- running the CLIs ----------------------------------------------------------------
+    def _common(self) -> list[str]:
+        args = ["--conf", self.conf, "--id", self.user, "--cluster", self.cluster_name]
+        if self.keyring:
+            args += ["--keyring", self.keyring]
+        t = str(int(max(1, self.timeout)))
+        return [*args, "--client_mount_timeout", t, "--rados_mon_op_timeout", t]
+
+    def _explain(self, what: str, err: str, code: int | None) -> StorageError:
+        text = err.strip()
+        fmt = {"user": self.user, "pool": self.pool, "timeout": self.timeout,
+               "conf": self.conf}
+        for needle, cause in _CAUSES:
+            if needle in text:
+                return StorageError(f"Ceph: {what} failed: " + cause.format(**fmt))
+        if code in _CODES and "couldn't connect" in text:
+            return StorageError(f"Ceph: {what} failed: " + _CODES[code].format(**fmt))
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        why = lines[-1] if lines else f"exit status {code}"
+        return StorageError(f"Ceph: {what} failed: {why}")
+
+    async def _exec(self, argv: list[str], what: str, timeout: float,
+                    stdin: int | None = None) -> bytes:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=stdin if stdin is not None else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        except OSError as exc:
+            raise StorageError(f"cannot run {argv[0]}: {exc.strerror}") from exc
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        except TimeoutError:
+            await _kill(proc)
+            raise StorageError(f"Ceph: {what} failed: the Ceph cluster did not answer "
+                               f"within {timeout:g} s") from None
+        except asyncio.CancelledError:
+            await _kill(proc)
+            raise
+        if proc.returncode != 0:
+            raise self._explain(what, err.decode(errors="replace"), proc.returncode)
+        return out
+
+    async def rbd(self, *args: str, timeout: float | None = None) -> bytes:
+        return await self._exec([self.rbd_bin, *self._common(), *args], f"rbd {args[0]}",
+                                timeout or self.timeout * 3)
+
+    async def rbd_json(self, *args: str) -> Any:
+        out = await self.rbd(*args, "--format", "json")
+        try:
+            return json.loads(out or b"null")
+        except ValueError as exc:
+            raise StorageError(f"Ceph: rbd {args[0]} gave no JSON") from exc
+
+    # --- image helpers -------------------------------------------------------------------
+    async def _info(self, image: str) -> dict[str, Any] | None:
+        """``rbd info`` of an image in the pool, or None when there is none."""
+        try:
+            info = await self.rbd_json("info", self.spec(image))
+        except StorageError as exc:
+            if "error opening image" in str(exc):
+                return None
+            raise
+        return info if isinstance(info, dict) else None
+
+    async def _require(self, image: str) -> dict[str, Any]:
+        info = await self._info(image)
+        if info is None:
+            raise StorageError(f"{image} does not exist in pool {self.pool}")
+        return info
+
+    async def _depth(self, info: dict[str, Any]) -> int:
+        depth = 0
+        while info.get("parent") and depth <= self.max_clone_depth:
+            depth += 1
+            parent = await self._info(str(info["parent"]["image"]))
+            if parent is None:
+                break
+            info = parent
+        return depth
+
+    async def _grow(self, image: str, size_gb: int) -> None:
+        info = await self._require(image)
+        if int(info.get("size", 0)) < size_gb * GiB:
+            await self.rbd("resize", "--no-progress", "--size", f"{size_gb}G",
+                           self.spec(image))
+
+    async def _rm(self, image: str) -> None:
+        try:
+            await self.rbd("rm", "--no-progress", self.spec(image))
+        except StorageError as exc:
+            if "(2) No such file or directory" not in str(exc):
+                raise
+
+    async def _make(self, volume_id: str, steps: Callable[[str], Awaitable[None]]) -> None:
+        """Build the volume as ``<name>.part-<x>`` with ``steps``, then rename it into place;
+        on failure the part image goes."""
+        final = self.image_name(volume_id)
+        part = f"{final}.part-{uuid.uuid4().hex[:8]}"
+        try:
+            await steps(part)
+            await self.rbd("rename", self.spec(part), self.spec(final))
+        except BaseException:
+            with contextlib.suppress(StorageError):
+                await asyncio.shield(self._remove_image(part))
+            raise
+
+    async def _clone_from(self, image: str, snap: str, volume_id: str, size_gb: int) -> None:
+        async def steps(part: str) -> None:
+            await self.rbd("clone", self.spec(image, snap), self.spec(part))
+            if await self._depth(await self._require(part)) > self.max_clone_depth:
+                await self.rbd("flatten", "--no-progress", self.spec(part),
+                               timeout=COPY_TIMEOUT)
+            await self._grow(part, size_gb)
+
+        await self._make(volume_id, steps)
+
+    async def _snaps(self, image: str) -> list[dict[str, Any]]:
+        snaps = await self.rbd_json("snap", "ls", self.spec(image))
+        return list(snaps or [])
+
+    async def _remove_snap(self, image: str, snap: str) -> None:
+        """Flatten the clones still made from the snapshot, then remove it."""
+        spec = self.spec(image, snap)
+        for child in await self.rbd_json("children", spec) or []:
+            name = child.get("image") if isinstance(child, dict) else str(child)
+            pool = child.get("pool", self.pool) if isinstance(child, dict) else self.pool
+            await self.rbd("flatten", "--no-progress", f"{pool}/{name}", timeout=COPY_TIMEOUT)
+        with contextlib.suppress(StorageError):  # not protected: nothing to undo
+            await self.rbd("snap", "unprotect", spec)
+        await self.rbd("snap", "rm", "--no-progress", spec)
+
+    async def _remove_image(self, image: str) -> None:
+        info = await self._info(image)
+        if info is None:
+            return
+        for snap in await self._snaps(image):
+            await self._remove_snap(image, str(snap["name"]))
+        await self._rm(image)
+        parent = info.get("parent") or {}
+        hidden = str(parent.get("snapshot", ""))
+        if hidden.startswith("clone-") and parent.get("pool") == self.pool:
+            # the snapshot `clone` took of the source for this volume alone
+            with contextlib.suppress(StorageError):
+                await self._remove_snap(str(parent["image"]), hidden)
+
+    async def _find_snapshot(self, snapshot_id: str) -> str | None:
+        """The image holding ``snapshot-<id>``, or None."""
+        want = f"snapshot-{_check_name(snapshot_id, 'snapshot id')}"
+        for entry in await self.rbd_json("ls", "-l", self.pool) or []:
+            if entry.get("snapshot") == want:
+                return str(entry["image"])
+        return None
+
+    async def _verify(self, path: Path, disk_format: str) -> int:
+        try:
+            found = await qemu_img.verify(self.qemu_img, path, disk_format)
+        except ImageRefused as exc:
+            raise StorageError(f"The image cannot be used: {exc}") from exc
+        return found.virtual_size
+
+    async def _qemu_img(self, *args: str) -> None:
+        await self._exec([self.qemu_img, *args], f"qemu-img {args[0]}", COPY_TIMEOUT)
+
+    # --- the contract --------------------------------------------------------------------
+    async def create(self, volume_id: str, size_gb: int) -> None:
+        await self.rbd("create", "--size", f"{size_gb}G", self.spec(self.image_name(volume_id)))
+
+    async def delete(self, volume_id: str) -> None:
+        await self._remove_image(self.image_name(volume_id))
+
+    async def clone(self, source_id: str, volume_id: str, size_gb: int) -> None:
+        source = self.image_name(source_id)
+        await self._require(source)
+        snap = f"clone-{_check_name(volume_id, 'volume id')}"
+        await self.rbd("snap", "create", self.spec(source, snap))
+        try:
+            await self.rbd("snap", "protect", self.spec(source, snap))
+            await self._clone_from(source, snap, volume_id, size_gb)
+        except BaseException:
+            with contextlib.suppress(StorageError):
+                await asyncio.shield(self._remove_snap(source, snap))
+            raise
+
+    async def create_snapshot(self, volume_id: str, snapshot_id: str) -> None:
+        image = self.image_name(volume_id)
+        spec = self.spec(image, f"snapshot-{_check_name(snapshot_id, 'snapshot id')}")
+        await self.rbd("snap", "create", spec)
+        try:
+            await self.rbd("snap", "protect", spec)
+        except BaseException:
+            with contextlib.suppress(StorageError):
+                await asyncio.shield(self.rbd("snap", "rm", "--no-progress", spec))
+            raise
+
+    async def delete_snapshot(self, snapshot_id: str) -> None:
+        image = await self._find_snapshot(snapshot_id)
+        if image is not None:
+            await self._remove_snap(image, f"snapshot-{snapshot_id}")
+
+    async def create_from_snapshot(self, snapshot_id: str, volume_id: str,
+                                   size_gb: int) -> None:
+        image = await self._find_snapshot(snapshot_id)
+        if image is None:
+            raise StorageError(f"snapshot {snapshot_id} does not exist in pool {self.pool}")
+        await self._clone_from(image, f"snapshot-{snapshot_id}", volume_id, size_gb)
+
+    async def extend(self, volume_id: str, size_gb: int) -> None:
+        await self._grow(self.image_name(volume_id), size_gb)
+
+    async def copy_image_to_volume(self, volume_id: str, size_gb: int, disk_format: str,
+                                   path: str | None, chunks: ChunkSource) -> None:
+        fmt = check_format(disk_format)
+        self.image_name(volume_id)
+        scratch: tempfile.TemporaryDirectory[str] | None = None
+        try:
+            if path is None:
+                scratch = tempfile.TemporaryDirectory(prefix="onestack-rbd-")
+                path = os.path.join(scratch.name, "image")
+                await _write(Path(path), chunks())
+            source = Path(path)
+            if await self._verify(source, disk_format) > size_gb * GiB:
+                raise StorageError(f"The image's virtual size is larger than the volume "
+                                   f"({size_gb} GiB).")
+
+            async def steps(part: str) -> None:
+                if fmt == "raw":
+                    await self.rbd("import", "--no-progress", str(source), self.spec(part),
+                                   timeout=COPY_TIMEOUT)
+                    await self._grow(part, size_gb)
+                else:
+                    await self.rbd("create", "--size", f"{size_gb}G", self.spec(part))
+                    await self._qemu_img("convert", "-n", "--target-is-zero",
+                                         qemu_img.source(source, fmt), "-O", "raw",
+                                         self.qemu_target(part))
+
+            await self._make(volume_id, steps)
+        finally:
+            if scratch is not None:
+                scratch.cleanup()
+
+    async def copy_volume_to_image(self, volume_id: str, disk_format: str
+                                   ) -> AsyncIterator[bytes]:
+        fmt = check_format(disk_format)
+        image = self.image_name(volume_id)
+        await self._require(image)
+        with tempfile.TemporaryDirectory(prefix="onestack-rbd-") as scratch:
+            out = os.path.join(scratch, "upload")
+            if fmt == "raw":
+                await self.rbd("export", "--no-progress", self.spec(image), out,
+                               timeout=COPY_TIMEOUT)
+            else:
+                await self._qemu_img("convert", "-f", "raw", self.qemu_target(image),
+                                     "-O", fmt, out)
+            with open(out, "rb") as fh:
+                while chunk := await asyncio.to_thread(fh.read, CHUNK):
+                    yield chunk
+
+    def connection_info(self, volume_id: str) -> dict[str, Any]:
+        hosts, ports = self.monitors()
+        return {"driver_volume_type": "rbd", "data": {
+            "name": self.spec(self.image_name(volume_id)), "hosts": hosts, "ports": ports,
+            "cluster_name": self.cluster_name, "auth_enabled": True,
+            "auth_username": self.user, "secret_type": "ceph", "secret_uuid": None,
+            "volume_id": volume_id, "discard": True}}
+
+    async def exists(self, volume_id: str) -> bool:
+        return await self._info(self.image_name(volume_id)) is not None
+
+    async def capacity_gb(self) -> tuple[int, int]:
+        out = await self._exec([self.ceph_bin, *self._common(), "--connect-timeout",
+                                str(int(max(1, self.timeout))), "df", "--format", "json"],
+                               "ceph df", self.timeout * 2)
+        try:
+            return pool_capacity(json.loads(out), self.pool)
+        except ValueError as exc:
+            raise StorageError(f"Ceph: ceph df: {exc}") from exc
+
+    def monitors(self) -> tuple[list[str], list[str]]:
+        """The monitors' addresses from ``mon_host`` in ceph.conf (v1 port for each, as
+        Cinder reports them)."""
+        try:
+            text = Path(self.conf).read_text()
+        except OSError:
+            return [], []
+        return parse_mon_host(text)
+
+
+def pool_capacity(df: Any, pool: str) -> tuple[int, int]:
+    """(total, free) GiB of ``pool`` from ``ceph df --format json``, as Cinder counts them:
+    free is the pool's max_avail, total adds what the pool already stores."""
+    if not isinstance(df, dict):
+        raise ValueError("no JSON object")
+    for entry in df.get("pools") or []:
+        if entry.get("name") == pool:
+            stats = entry.get("stats") or {}
+            free = int(stats.get("max_avail", 0))
+            used = int(stats.get("stored", stats.get("bytes_used", 0)))
+            return (free + used) // GiB, free // GiB
+    if not int((df.get("stats") or {}).get("total_bytes", 0)):
+        raise ValueError("the cluster reports no usage statistics (is a ceph-mgr running?)")
+    raise ValueError(f"the pool {pool!r} does not exist")
+
+
+def parse_mon_host(conf_text: str) -> tuple[list[str], list[str]]:
+    """Hosts and ports of ``mon_host`` (``[v2:a:3300,v1:a:6789],b`` and the like)."""
+    hosts: list[str] = []
+    ports: list[str] = []
+    for line in conf_text.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip().replace(" ", "_").lower() != "mon_host":
+            continue
+        for vector, plain in re.findall(r"\[([^\]]*)\]|([^\s,;\[\]]+)", value):
+            addrs = [a.strip() for a in (vector or plain).split(",") if a.strip()]
+            if not addrs:
+                continue
+            v1 = [a for a in addrs if a.startswith("v1:")]
+            addr = (v1 or addrs)[0]
+            if addr[:3] in ("v1:", "v2:"):
+                addr = addr[3:]
+            host, port = _split_addr(addr.split("/", 1)[0], "6789")
+            hosts.append(host)
+            ports.append(port)
+        break
+    return hosts, ports
+
+
+def _split_addr(addr: str, default_port: str) -> tuple[str, str]:
+    if addr.startswith("["):  # [ipv6]:port
+        host, _, rest = addr[1:].partition("]")
+        return host, rest.lstrip(":") or default_port
+    if addr.count(":") == 1:
+        host, port = addr.split(":")
+        return host, port
+    return addr, default_port
+
+
+def _check_name(value: str, what: str) -> str:
+    if not value or not _SAFE.match(value):
+        raise StorageError(f"bad {what} {value!r}")
+    return value
+
+
+def _esc(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(":", "\\:")
+
+
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    await proc.wait()
+
+
+async def _write(path: Path, chunks: AsyncIterator[bytes]) -> None:
+    with path.open("wb") as fh:
+        async for chunk in chunks:
+            await asyncio.to_thread(fh.write, chunk)
