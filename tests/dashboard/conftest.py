@@ -46,6 +46,14 @@ def _api(cloud: RunningCloud, token: str, method: str, path: str, **kw: Any) -> 
     return r.json() if r.content else {}
 
 
+def _user_id(cloud: RunningCloud, admin: str, name: str) -> str:
+    return str(_api(cloud, admin, "GET", f"/identity/v3/users?name={name}")["users"][0]["id"])
+
+
+def _role_id(cloud: RunningCloud, admin: str, name: str) -> str:
+    return str(_api(cloud, admin, "GET", f"/identity/v3/roles?name={name}")["roles"][0]["id"])
+
+
 def _person(cloud: RunningCloud, admin: str, name: str, project_id: str, role: str
             ) -> Person:
     user = _api(cloud, admin, "POST", "/identity/v3/users", json={"user": {
@@ -69,7 +77,10 @@ def dash() -> Iterator[DashCloud]:
         "demo": Person(demo_acct.username, demo_acct.password, demo_pid),
         "reader": _person(cloud, admin, "dash-reader", demo_pid, "reader"),
         "other": _person(cloud, admin, "dash-other", other_pid, "member"),
+        "both": _person(cloud, admin, "dash-both", other_pid, "member"),
     }
+    _api(cloud, admin, "PUT", f"/identity/v3/projects/{demo_pid}/users/"
+         f"{_user_id(cloud, admin, 'dash-both')}/roles/{_role_id(cloud, admin, 'reader')}")
     image = _api(cloud, admin, "POST", "/image/v2/images", json={
         "name": "tiny-image", "disk_format": "raw", "container_format": "bare",
         "visibility": "public"})

@@ -3,6 +3,7 @@ would use it. Screenshots go to tests/dashboard/out/."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -50,6 +51,15 @@ def page_for(browser: Any, dash: DashCloud) -> Iterator[Any]:
         context.close()
 
 
+def wait_for_status(page: Any, row: Any, status: str, timeout: float = 20) -> None:
+    """The volumes page does not poll: reload until the row shows ``status``."""
+    deadline = time.monotonic() + timeout
+    while row.locator("td.status").inner_text() != status:
+        assert time.monotonic() < deadline, row.inner_text()
+        time.sleep(0.3)
+        page.reload()
+
+
 def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
 
@@ -92,8 +102,18 @@ def test_new_user_launches_an_instance_and_sees_it_go_active(page_for: Any,
     page.fill("#volume-create input[name=name]", "web-vol")
     page.click("#volume-create button[type=submit]")
     page.wait_for_url("**/volumes")
-    assert page.locator("tr:has-text('web-vol')").count() == 1
+    vol = page.locator("tr:has-text('web-vol')")
+    assert vol.count() == 1
+    wait_for_status(page, vol, "available")
+    vol.locator("select[name=server_id]").select_option(label=name)
+    vol.locator("button:text-is('Attach')").click()
+    page.wait_for_url("**/volumes")
+    wait_for_status(page, vol, "in-use")
+    assert name in vol.inner_text()
     shot(page, "volumes")
+    vol.locator("button:text-is('Detach')").click()
+    page.wait_for_url("**/volumes")
+    wait_for_status(page, vol, "available")
     page.click("header nav >> text=Networks")
     assert page.locator("tr:has-text('demo-net')").count() == 1
     shot(page, "networks")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.dashboard.conftest import DashCloud, csrf_of, login
+from tests.dashboard.conftest import DashCloud, Person, csrf_of, login
+from tests.support.server import CloudThread
 
 
 @pytest.fixture
@@ -98,3 +100,43 @@ def test_another_projects_url_is_refused(dash: DashCloud, http: httpx.Client) ->
     login(http, dash, "other")
     r = http.get(f"{dash.url}/project/{dash.people['demo'].project_id}/instances")
     assert r.status_code == 404 and "no role on a project" in r.text
+
+
+def test_project_switch_rescopes_and_each_project_shows_its_own_rights(
+        dash: DashCloud, http: httpx.Client) -> None:
+    """dash-both is a member of `other` and a reader of `demo`: the menu lists both, and
+    the buttons follow the role in the project the URL names (two tabs, two projects)."""
+    home = login(http, dash, "both")
+    demo, other = dash.people["demo"].project_id, dash.people["other"].project_id
+    page = http.get(home)
+    assert f"/dashboard/project/{demo}/" in page.text
+    assert f"/dashboard/project/{other}/" in page.text
+    as_member = http.get(f"{dash.url}/project/{other}/instances")
+    as_reader = http.get(f"{dash.url}/project/{demo}/instances")
+    assert as_member.status_code == as_reader.status_code == 200
+    assert 'id="launch"' in as_member.text
+    assert 'id="launch"' not in as_reader.text
+    assert "Project: <span id=\"current-project\">demo</span>" in as_reader.text
+
+
+def test_buttons_follow_the_live_policy_not_a_copy(tmp_path: Path) -> None:
+    """An operator's policy override hides the button because the API would refuse it."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text('"volume:create": "role:admin"\n')
+    thread = CloudThread(policy_file=str(policy))
+    cloud = thread.start()
+    try:
+        demo = cloud.accounts["demo"]
+        pid = httpx.get(f"{cloud.base_url}/identity/v3/auth/projects", headers={
+            "X-Auth-Token": cloud.token("demo")}).json()["projects"][0]["id"]
+        lone = DashCloud(cloud, {"demo": Person(demo.username, demo.password, pid)}, "", "")
+        with httpx.Client(follow_redirects=False, timeout=30) as http:
+            home = login(http, lone, "demo")
+            page = http.get(home + "volumes")
+            assert 'id="volume-create"' not in page.text
+            assert 'id="launch"' in http.get(home + "instances").text
+            r = http.post(home + "volumes", data={"name": "v", "size": "1",
+                                                  "csrf_token": csrf_of(page.text)})
+            assert r.status_code == 403 and "volume:create" in r.text
+    finally:
+        thread.stop()
