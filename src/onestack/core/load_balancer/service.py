@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onestack.context import RequestContext
-from onestack.core.load_balancer import checks, errors, vip
+from onestack.core.load_balancer import checks, errors, tree_ops, vip
 from onestack.core.load_balancer.base import (
     Store,
     Tree,
@@ -22,28 +22,12 @@ from onestack.core.load_balancer.base import (
     quota_limits,
 )
 from onestack.core.load_balancer.rules import (
-    COLUMNS,
     DEFAULTS,
     PENDING,
-    QUOTA_RESOURCES,
-    monitor_defaults,
 )
 from onestack.db.engine import Database
 from onestack.db.models.base import utcnow
 from onestack.db.models.load_balancer import LbObject, LbQuota, LoadBalancer
-from onestack.errors import Conflict
-
-PARENT = {"member": "pool", "healthmonitor": "pool", "l7policy": "listener",
-          "l7rule": "l7policy"}
-PARENT_KEY = {"member": None, "healthmonitor": "pool_id", "l7policy": "listener_id",
-              "l7rule": None}
-
-
-def _split(kind: str, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    cols = {k: "" if v is None and k in ("name", "description") else v
-            for k, v in data.items() if k in COLUMNS}
-    attrs = {k: v for k, v in data.items() if k in DEFAULTS[kind]}
-    return cols, attrs
 
 
 class LoadBalancerService(Store):
@@ -116,10 +100,10 @@ class LoadBalancerService(Store):
         project = data.get("project_id") or ctx.project_id or ""
 
         async def work(s: AsyncSession) -> str:
-            counts = {"loadbalancer": 1, **(_graph_counts(graph) if graph else {})}
+            counts = {"loadbalancer": 1, **(tree_ops.graph_counts(graph) if graph else {})}
             await check_quota(s, project, counts)
             where = await vip.resolve(s, ctx, data)
-            cols, attrs = _split("loadbalancer", data)
+            cols, attrs = tree_ops.split("loadbalancer", data)
             attrs = {**DEFAULTS["loadbalancer"], **attrs, "own_port": where.port_id is None}
             lb = LoadBalancer(project_id=project, provisioning_status="PENDING_CREATE",
                               operating_status="OFFLINE", provider="haproxy",
@@ -132,7 +116,7 @@ class LoadBalancerService(Store):
                 s, ctx, lb.id, project, where)
             tree = Tree(lb)
             if graph:
-                await _add_graph(s, tree, graph)
+                await tree_ops.add_graph(s, tree, graph)
             await vip.sync_rules(s, tree)
             return lb.id
 
@@ -143,7 +127,7 @@ class LoadBalancerService(Store):
         async def work(s: AsyncSession) -> None:
             fresh = await load_tree(s, tree.lb.id, lock=True)
             check_mutable(fresh.lb)
-            cols, attrs = _split("loadbalancer", data)
+            cols, attrs = tree_ops.split("loadbalancer", data)
             for key, value in cols.items():
                 setattr(fresh.lb, key, value)
             fresh.lb.attrs = {**fresh.lb.attrs, **attrs}
@@ -182,8 +166,8 @@ class LoadBalancerService(Store):
             tree = await load_tree(s, lb_id, lock=True)
             check_mutable(tree.lb)
             await check_quota(s, tree.lb.project_id, {kind: 1})
-            obj = await _add(s, tree, kind, parent_id, data)
-            await _mark_updating(tree)
+            obj = await tree_ops.add(s, tree, kind, parent_id, data)
+            await tree_ops.mark_updating(tree)
             await vip.sync_rules(s, tree)
             return obj.id
 
@@ -198,17 +182,17 @@ class LoadBalancerService(Store):
             fresh = tree.get(obj.id)
             if fresh is None:
                 raise errors.not_found(obj.kind, obj.id)
-            cols, attrs = _split(obj.kind, data)
+            cols, attrs = tree_ops.split(obj.kind, data)
             merged = {**fresh.attrs, **attrs}
-            _check(tree, fresh.kind, fresh.parent_id, merged, fresh.id)
+            tree_ops.check(tree, fresh.kind, fresh.parent_id, merged, fresh.id)
             for key, value in cols.items():
                 setattr(fresh, key, value)
             if fresh.kind == "l7policy" and data.get("position"):
-                _reorder(tree, fresh, int(data["position"]))
+                tree_ops.reorder(tree, fresh, int(data["position"]))
             fresh.attrs = merged
             fresh.provisioning_status = "PENDING_UPDATE"
             fresh.updated_at = utcnow()
-            await _mark_updating(tree)
+            await tree_ops.mark_updating(tree)
             await vip.sync_rules(s, tree)
 
         await self.txn(work)
@@ -231,7 +215,7 @@ class LoadBalancerService(Store):
                         lis.attrs = {**lis.attrs, "default_pool_id": None}
             for gone in (fresh, *tree.descendants(fresh)):
                 gone.provisioning_status = "PENDING_DELETE"
-            await _mark_updating(tree)
+            await tree_ops.mark_updating(tree)
             await vip.sync_rules(s, tree)
 
         await self.txn(work)
@@ -257,15 +241,15 @@ class LoadBalancerService(Store):
             for data in members:
                 old = current.get((data["address"], data["protocol_port"]))
                 if old is None:
-                    await _add(s, tree, "member", pool.id, data)
+                    await tree_ops.add(s, tree, "member", pool.id, data)
                     continue
-                cols, attrs = _split("member", data)
+                cols, attrs = tree_ops.split("member", data)
                 for col, value in cols.items():
                     setattr(old, col, value)
                 old.attrs = {**old.attrs, **attrs}
                 old.provisioning_status = "PENDING_UPDATE"
                 old.updated_at = utcnow()
-            await _mark_updating(tree)
+            await tree_ops.mark_updating(tree)
 
         await self.txn(work)
 
@@ -320,7 +304,7 @@ class LoadBalancerService(Store):
             if not ok:
                 tree.lb.operating_status = "ERROR"
             await s.flush()
-            await _write_status(s, lb_id, statuses or {}, stats or {})
+            await tree_ops.write_status(s, lb_id, statuses or {}, stats or {})
 
         await self.txn(work)
 
@@ -346,160 +330,4 @@ class LoadBalancerService(Store):
         """Operating statuses (object id -> status, the load balancer's included) and
         counters, as the data plane reported them."""
         async with self.db.write() as s:
-            await _write_status(s, lb_id, statuses, stats)
-
-
-async def _write_status(s: AsyncSession, lb_id: str, statuses: dict[str, str],
-                        stats: dict[str, dict[str, int]]) -> None:
-    lb = await s.get(LoadBalancer, lb_id)
-    if lb is None:
-        return
-    if lb_id in statuses:
-        lb.operating_status = statuses[lb_id]
-    if lb_id in stats:
-        lb.attrs = {**lb.attrs, "stats": stats[lb_id]}
-    rows = (await s.execute(select(LbObject).where(LbObject.loadbalancer_id == lb_id))
-            ).scalars()
-    for obj in rows:
-        if obj.id in statuses and obj.operating_status != statuses[obj.id]:
-            obj.operating_status = statuses[obj.id]
-        if obj.id in stats:
-            obj.attrs = {**obj.attrs, "stats": stats[obj.id]}
-
-
-# --- helpers -------------------------------------------------------------------------------
-async def _mark_updating(tree: Tree) -> None:
-    tree.lb.provisioning_status = "PENDING_UPDATE"
-    tree.lb.updated_at = utcnow()
-
-
-def _reorder(tree: Tree, policy: LbObject, position: int) -> None:
-    """Move an L7 policy to ``position`` (1-based) among its listener's, renumbering."""
-    others = sorted((p for p in checks.live(tree.of("l7policy", policy.parent_id))
-                     if p.id != policy.id), key=lambda p: p.position)
-    others.insert(min(position, len(others) + 1) - 1, policy)
-    for index, item in enumerate(others, 1):
-        item.position = index
-
-
-def _check(tree: Tree, kind: str, parent_id: str | None, attrs: dict[str, Any],
-           ident: str | None) -> None:
-    parent = tree.get(parent_id) if parent_id else None
-    if kind == "listener":
-        checks.listener(tree, attrs, ident)
-    elif kind == "pool":
-        checks.pool(tree, attrs)
-        for lis in checks.live(tree.of("listener")):
-            if lis.attrs.get("default_pool_id") == ident and ident is not None:
-                checks.pool_fits_listener(attrs["protocol"], lis.attrs["protocol"])
-    elif kind == "member":
-        checks.member(tree, str(parent_id), attrs, ident)
-    elif kind == "healthmonitor" and parent is not None:
-        checks.monitor(parent, attrs)
-    elif kind == "l7policy" and parent is not None:
-        checks.l7policy(tree, parent, attrs)
-    elif kind == "l7rule":
-        checks.l7rule(attrs)
-
-
-async def _add(s: AsyncSession, tree: Tree, kind: str, parent_id: str | None,
-               data: dict[str, Any]) -> LbObject:
-    """One new object in ``tree`` (validated against the rest of it)."""
-    if parent_id is not None:
-        parent = tree.get(parent_id)
-        if parent is None or parent.kind != PARENT[kind] or \
-                parent.provisioning_status == "PENDING_DELETE":
-            raise errors.not_found(PARENT[kind], parent_id)
-        if kind == "healthmonitor" and checks.live(tree.of("healthmonitor", parent_id)):
-            raise Conflict("This pool already has a health monitor")
-    cols, attrs = _split(kind, data)
-    if kind == "healthmonitor":
-        attrs = monitor_defaults(attrs["type"], attrs)
-    attrs = {**DEFAULTS[kind], **attrs}
-    listener_id = data.get("listener_id") if kind == "pool" else None
-    if listener_id:
-        lis = tree.get(listener_id)
-        if lis is None or lis.kind != "listener":
-            raise errors.not_found("listener", listener_id)
-        if lis.attrs.get("default_pool_id"):
-            raise Conflict("This listener already has a default pool")
-        checks.pool_fits_listener(attrs["protocol"], lis.attrs["protocol"])
-    _check(tree, kind, parent_id, attrs, None)
-    position = 0
-    if kind == "l7policy":
-        siblings = sorted(checks.live(tree.of("l7policy", parent_id)), key=lambda o: o.position)
-        wanted = data.get("position") or len(siblings) + 1
-        position = min(wanted, len(siblings) + 1)
-        for sib in siblings:
-            if sib.position >= position:
-                sib.position += 1
-    obj = LbObject(kind=kind, loadbalancer_id=tree.lb.id, parent_id=parent_id,
-                   project_id=tree.lb.project_id, provisioning_status="PENDING_CREATE",
-                   operating_status="OFFLINE", position=position, attrs=attrs,
-                   created_at=utcnow(), **cols)
-    s.add(obj)
-    await s.flush()
-    tree.objects.append(obj)
-    if listener_id:
-        lis = tree.get(listener_id)
-        assert lis is not None
-        lis.attrs = {**lis.attrs, "default_pool_id": obj.id}
-    return obj
-
-
-def _graph_counts(graph: dict[str, Any]) -> dict[str, int]:
-    counts = {k: 0 for k in QUOTA_RESOURCES.values()}
-
-    def pool(p: dict[str, Any]) -> None:
-        counts["pool"] += 1
-        counts["member"] += len(p.get("members") or [])
-        counts["healthmonitor"] += 1 if p.get("healthmonitor") else 0
-
-    for lis in graph.get("listeners") or []:
-        counts["listener"] += 1
-        if lis.get("default_pool"):
-            pool(lis["default_pool"])
-        for policy in lis.get("l7policies") or []:
-            counts["l7policy"] += 1
-            counts["l7rule"] += len(policy.get("rules") or [])
-            if policy.get("redirect_pool"):
-                pool(policy["redirect_pool"])
-    for p in graph.get("pools") or []:
-        pool(p)
-    return counts
-
-
-async def _add_pool(s: AsyncSession, tree: Tree, data: dict[str, Any]) -> LbObject:
-    body = {k: v for k, v in data.items() if k not in ("members", "healthmonitor")}
-    obj = await _add(s, tree, "pool", None, body)
-    for member in data.get("members") or []:
-        await _add(s, tree, "member", obj.id, member)
-    if data.get("healthmonitor"):
-        await _add(s, tree, "healthmonitor", obj.id, data["healthmonitor"])
-    return obj
-
-
-async def _add_graph(s: AsyncSession, tree: Tree, graph: dict[str, Any]) -> None:
-    named: dict[str, str] = {}
-    for data in graph.get("pools") or []:
-        obj = await _add_pool(s, tree, data)
-        if data.get("name"):
-            named[data["name"]] = obj.id
-    for data in graph.get("listeners") or []:
-        body = {k: v for k, v in data.items() if k not in ("default_pool", "l7policies",
-                                                           "default_pool_name")}
-        if data.get("default_pool"):
-            body["default_pool_id"] = (await _add_pool(s, tree, data["default_pool"])).id
-        elif data.get("default_pool_name"):
-            if data["default_pool_name"] not in named:
-                raise errors.validation(f"Pool {data['default_pool_name']} not found.")
-            body["default_pool_id"] = named[data["default_pool_name"]]
-        lis = await _add(s, tree, "listener", None, body)
-        for policy in data.get("l7policies") or []:
-            pbody = {k: v for k, v in policy.items() if k not in ("rules", "redirect_pool")}
-            if policy.get("redirect_pool"):
-                pbody["redirect_pool_id"] = (await _add_pool(s, tree,
-                                                             policy["redirect_pool"])).id
-            pol = await _add(s, tree, "l7policy", lis.id, pbody)
-            for rule in policy.get("rules") or []:
-                await _add(s, tree, "l7rule", pol.id, rule)
+            await tree_ops.write_status(s, lb_id, statuses, stats)
