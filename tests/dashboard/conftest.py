@@ -54,7 +54,7 @@ def _role_id(cloud: RunningCloud, admin: str, name: str) -> str:
     return str(_api(cloud, admin, "GET", f"/identity/v3/roles?name={name}")["roles"][0]["id"])
 
 
-def _person(cloud: RunningCloud, admin: str, name: str, project_id: str, role: str
+def make_person(cloud: RunningCloud, admin: str, name: str, project_id: str, role: str
             ) -> Person:
     user = _api(cloud, admin, "POST", "/identity/v3/users", json={"user": {
         "name": name, "password": PASSWORD, "domain_id": "default"}})["user"]
@@ -75,9 +75,9 @@ def dash() -> Iterator[DashCloud]:
         "name": "other", "domain_id": "default"}})["project"]["id"]
     people = {
         "demo": Person(demo_acct.username, demo_acct.password, demo_pid),
-        "reader": _person(cloud, admin, "dash-reader", demo_pid, "reader"),
-        "other": _person(cloud, admin, "dash-other", other_pid, "member"),
-        "both": _person(cloud, admin, "dash-both", other_pid, "member"),
+        "reader": make_person(cloud, admin, "dash-reader", demo_pid, "reader"),
+        "other": make_person(cloud, admin, "dash-other", other_pid, "member"),
+        "both": make_person(cloud, admin, "dash-both", other_pid, "member"),
     }
     _api(cloud, admin, "PUT", f"/identity/v3/projects/{demo_pid}/users/"
          f"{_user_id(cloud, admin, 'dash-both')}/roles/{_role_id(cloud, admin, 'reader')}")

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.dashboard.conftest import DashCloud, Person, csrf_of, login
+from tests.dashboard.conftest import DashCloud, Person, csrf_of, login, make_person
 from tests.support.server import CloudThread
 
 
@@ -140,3 +140,37 @@ def test_buttons_follow_the_live_policy_not_a_copy(tmp_path: Path) -> None:
             assert r.status_code == 403 and "volume:create" in r.text
     finally:
         thread.stop()
+
+
+def test_a_revoked_token_ends_the_session(dash: DashCloud, http: httpx.Client) -> None:
+    """When Keystone stops taking the session's token, the next page asks to log in."""
+    admin = dash.cloud.admin_token()
+    person = make_person(dash.cloud, admin, "dash-gone", dash.people["demo"].project_id,
+                         "member")
+    dash.people["gone"] = person
+    home = login(http, dash, "gone")
+    assert http.get(home).status_code == 200
+    user_id = httpx.get(f"{dash.cloud.base_url}/identity/v3/users?name=dash-gone",
+                        headers={"X-Auth-Token": admin}).json()["users"][0]["id"]
+    r = httpx.patch(f"{dash.cloud.base_url}/identity/v3/users/{user_id}",
+                    headers={"X-Auth-Token": admin}, json={"user": {"enabled": False}})
+    assert r.status_code == 200, r.text
+    r = http.get(home + "instances")
+    assert r.status_code == 303 and r.headers["location"] == "/dashboard/login"
+    assert http.get(home).headers["location"] == "/dashboard/login"  # session forgotten
+
+
+def test_no_password_or_session_id_in_any_log(dash: DashCloud, http: httpx.Client,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    home = login(http, dash, "demo")
+    sid = http.cookies["onestack_session"]
+    page = http.get(home + "instances")
+    http.post(f"{dash.url}/logout", data={"csrf_token": csrf_of(page.text)})
+    # httpcore's DEBUG lines are this test's own client on the wire (they show what it
+    # sends); every other record comes from the server side.
+    text = "\n".join(r.getMessage() for r in caplog.records
+                     if not r.name.startswith("httpcore"))
+    assert "dashboard logout of demo" in text  # the dashboard's own lines were captured
+    assert dash.people["demo"].password not in text
+    assert sid not in text

@@ -66,7 +66,7 @@ async def login(web: Web, request: Request) -> Response:
                  "grant one."), username, domain)
     response = redirect(f"{PREFIX}/project/{next(iter(session.projects))}/")
     _cookie(request, response, COOKIE, session.sid)
-    response.delete_cookie(LOGIN_COOKIE, path=PREFIX)
+    response.delete_cookie(LOGIN_COOKIE, path=PREFIX, httponly=True, samesite="strict")
     return response
 
 
@@ -79,5 +79,5 @@ async def logout(web: Web, request: Request) -> Response:
         await web.client.revoke(token)
     log.info("dashboard logout of %s: revoked %d token(s)", session.user_name, len(tokens))
     response = redirect(f"{PREFIX}/login")
-    response.delete_cookie(COOKIE, path=PREFIX)
+    response.delete_cookie(COOKIE, path=PREFIX, httponly=True, samesite="strict")
     return response

@@ -114,8 +114,14 @@ def handler(web: Web, fn: Callable[[Web, Request], Awaitable[Response]]
                 response = redirect(f"{PREFIX}/login")
         except ApiError as exc:
             session = web.sessions.get(request.cookies.get(COOKIE))
-            response = web.error(request, exc, session,
-                                 request.path_params.get("project_id"))
+            if exc.status == 401 and session is not None:
+                # Keystone no longer takes the session's token (expired, revoked, user
+                # disabled): the session is over, log in again.
+                web.sessions.drop(session.sid)
+                response = redirect(f"{PREFIX}/login")
+            else:
+                response = web.error(request, exc, session,
+                                     request.path_params.get("project_id"))
         response.headers.update(SECURITY_HEADERS)
         return response
 
