@@ -12,9 +12,10 @@ rbd block driver from qemu-block-extra). New images are built under a ``.part`` 
 renamed into place, so a failure never leaves a half-made volume under its real name.
 
 Every command gets ``--conf``, ``--id`` and ``--keyring`` and librados' own timeouts
-(``client_mount_timeout``, ``rados_mon_op_timeout``), so an unreachable cluster, a missing
-pool or a wrong key ends in a ``StorageError`` naming the cause, never a hang. The key never
-leaves this host: ``connection_info`` names the user, each compute host has its own.
+(``client_mount_timeout``, ``rados_mon_op_timeout``, ``rados_osd_op_timeout``), so an
+unreachable cluster, a missing pool or a wrong key ends in a ``StorageError`` naming the
+cause, never a hang. The key never leaves this host: ``connection_info`` names the user,
+each compute host has its own.
 """
 
 from __future__ import annotations
@@ -112,7 +113,10 @@ class RbdVolumeDriver(VolumeDriver):
         if self.keyring:
             args += ["--keyring", self.keyring]
         t = str(int(max(1, self.timeout)))
-        return [*args, "--client_mount_timeout", t, "--rados_mon_op_timeout", t]
+        # one OSD operation (4 MiB at most) that takes longer is a stuck cluster, not a slow one
+        osd = str(int(max(60, 3 * self.timeout)))
+        return [*args, "--client_mount_timeout", t, "--rados_mon_op_timeout", t,
+                "--rados_osd_op_timeout", osd]
 
     def _explain(self, what: str, err: str, code: int | None) -> StorageError:
         text = err.strip()
