@@ -96,6 +96,7 @@ def test_new_user_launches_an_instance_and_sees_it_go_active(page_for: Any,
     page.wait_for_selector("pre.console")
     assert page.locator("dd.status").inner_text() == "ACTIVE"
     assert "10.77.0." in page.locator("dl").inner_text()
+    assert "create" in page.locator("#actions").inner_text()
     shot(page, "instance")
 
     page.click("header nav >> text=Volumes")

@@ -174,3 +174,12 @@ def test_no_password_or_session_id_in_any_log(dash: DashCloud, http: httpx.Clien
     assert "dashboard logout of demo" in text  # the dashboard's own lines were captured
     assert dash.people["demo"].password not in text
     assert sid not in text
+
+
+def test_root_sends_browsers_to_the_dashboard_and_keeps_json_for_clients(
+        dash: DashCloud, http: httpx.Client) -> None:
+    r = http.get(f"{dash.cloud.base_url}/", headers={"Accept": "text/html,*/*"})
+    assert r.status_code == 303 and r.headers["location"] == "/dashboard/"
+    r = http.get(f"{dash.cloud.base_url}/", headers={"Accept": "application/json"})
+    assert r.status_code == 200 and "services" in r.json()
+    assert http.get(f"{dash.url}/").headers["location"] == "/dashboard/login"

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.exc import DataError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from onestack.agent.compute import ComputeAgent, make_driver
 from onestack.agent.link import LocalLink
@@ -158,7 +158,7 @@ class OnestackApp:
         path: str = scope["path"]
         service = self._service_for(path)
         if service is None:
-            response = self._root(path)
+            response = self._root(path, headers.get("accept", ""))
         else:
             response = await self._dispatch(http, ctx, service, path[len(service.prefix):])
         response.headers["x-openstack-request-id"] = ctx.request_id
@@ -189,7 +189,9 @@ class OnestackApp:
                 return service
         return None
 
-    def _root(self, path: str) -> Response:
+    def _root(self, path: str, accept: str = "") -> Response:
+        if path in ("", "/") and accept.startswith("text/html"):  # a browser
+            return RedirectResponse(PREFIX + "/", status_code=303)
         if path in ("", "/"):
             base = self.runtime.settings.server.base_url()
             return JSONResponse({"services": [

@@ -157,7 +157,9 @@ async def instance_detail(web: Web, request: Request) -> Response:
                             {"os-getConsoleOutput": {"length": 50}}))["output"]
     except ApiError as exc:
         log = f"(no console log: {exc.message})"
-    return await p.render("instance.html", server=server, console=log)
+    actions = (await p.get(f"{NOVA}/servers/{server_id}/os-instance-actions",
+                           headers=MICRO))["instanceActions"]
+    return await p.render("instance.html", server=server, console=log, actions=actions)
 
 
 async def volumes(web: Web, request: Request) -> Response:

@@ -28,7 +28,7 @@ class Session:
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     projects: dict[str, str] = field(default_factory=dict)  # project id -> its name
     tokens: dict[str, str] = field(default_factory=dict)  # project id -> scoped token
-    seen: float = field(default_factory=time.monotonic)
+    seen: float = field(default_factory=lambda: time.monotonic())
 
     def csrf_ok(self, sent: str | None) -> bool:
         return bool(sent) and hmac.compare_digest(self.csrf, str(sent))
