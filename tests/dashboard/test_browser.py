@@ -118,6 +118,9 @@ def test_new_user_launches_an_instance_and_sees_it_go_active(page_for: Any,
     page.click("header nav >> text=Networks")
     assert page.locator("tr:has-text('demo-net')").count() == 1
     shot(page, "networks")
+    page.click("header nav >> text=Key pairs")
+    assert page.locator("#keypair-create").count() == 1
+    shot(page, "keypairs")
 
 
 def test_reader_sees_no_mutating_buttons_and_a_direct_post_gets_the_apis_403(

@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from onestack.dashboard import auth, pages
+from onestack.dashboard import auth, keypairs, pages
 from onestack.dashboard.web import HERE, PREFIX, PolicyOracle, Web, handler
 
 P = "/project/{project_id}"
@@ -37,6 +37,9 @@ def build_dashboard(api_app: Any, oracle: PolicyOracle) -> Starlette:
         r(P + "/volumes", pages.volume_create, ("POST",)),
         r(P + "/volumes/{volume_id}/{action}", pages.volume_action, ("POST",)),
         r(P + "/networks", pages.networks),
+        r(P + "/keypairs", keypairs.keypairs),
+        r(P + "/keypairs", keypairs.keypair_create, ("POST",)),
+        r(P + "/keypairs/{name}/delete", keypairs.keypair_delete, ("POST",)),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(routes=[Mount(PREFIX, routes=routes)])
