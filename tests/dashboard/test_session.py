@@ -183,3 +183,16 @@ def test_root_sends_browsers_to_the_dashboard_and_keeps_json_for_clients(
     r = http.get(f"{dash.cloud.base_url}/", headers={"Accept": "application/json"})
     assert r.status_code == 200 and "services" in r.json()
     assert http.get(f"{dash.url}/").headers["location"] == "/dashboard/login"
+
+
+def test_names_are_escaped_in_pages(dash: DashCloud, http: httpx.Client) -> None:
+    """A resource name is data, never markup (the CSP is the second line)."""
+    home = login(http, dash, "other")
+    page = http.get(home + "volumes")
+    evil = '<img src=x onerror="alert(1)">'
+    r = http.post(home + "volumes", data={"name": evil, "size": "1",
+                                          "csrf_token": csrf_of(page.text)})
+    assert r.status_code == 303, r.text
+    listing = http.get(home + "volumes").text
+    assert evil not in listing
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in listing
