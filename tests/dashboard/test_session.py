@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.dashboard.conftest import DashCloud, Person, csrf_of, login, make_person
-from tests.support.server import CloudThread
+from tests.support.server import CloudThread, password_token
 
 
 @pytest.fixture
@@ -196,3 +196,29 @@ def test_names_are_escaped_in_pages(dash: DashCloud, http: httpx.Client) -> None
     listing = http.get(home + "volumes").text
     assert evil not in listing
     assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in listing
+
+
+def test_login_with_an_application_credential(dash: DashCloud, http: httpx.Client) -> None:
+    person = dash.people["other"]
+    token = password_token(dash.cloud.auth_url, person.username, person.password, "other")
+    me = httpx.get(f"{dash.cloud.auth_url}/auth/tokens", headers={
+        "X-Auth-Token": token, "X-Subject-Token": token}).json()["token"]["user"]["id"]
+    made = httpx.post(f"{dash.cloud.auth_url}/users/{me}/application_credentials",
+                      headers={"X-Auth-Token": token},
+                      json={"application_credential": {"name": "dash-ac"}})
+    assert made.status_code == 201, made.text
+    cred = made.json()["application_credential"]
+    page = http.get(f"{dash.url}/login")
+    r = http.post(f"{dash.url}/login", data={
+        "credential_id": cred["id"], "credential_secret": "wrong",
+        "csrf_token": csrf_of(page.text)})
+    assert r.status_code == 401 and "onestack_session=" not in r.headers.get("set-cookie", "")
+    page = http.get(f"{dash.url}/login")
+    r = http.post(f"{dash.url}/login", data={
+        "credential_id": cred["id"], "credential_secret": cred["secret"],
+        "csrf_token": csrf_of(page.text)})
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/dashboard/project/{person.project_id}/"
+    home = dash.cloud.base_url + r.headers["location"]
+    assert 'id="volume-create"' in http.get(home + "volumes").text
+    assert cred["secret"] not in http.get(home).text

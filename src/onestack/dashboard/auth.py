@@ -50,14 +50,27 @@ async def login(web: Web, request: Request) -> Response:
         return await login_form(web, request, ApiError(
             403, "The login form's CSRF token is missing or wrong: reload the page and log "
                  "in again."), username, domain)
+    credential = str(form.get("credential_id", ""))
     try:
-        token, body = await web.client.password_token(username, password, domain)
+        if credential:  # an application credential: its token is bound to one project
+            token, body = await web.client.application_credential_token(
+                credential, str(form.get("credential_secret", "")))
+        else:
+            token, body = await web.client.password_token(username, password, domain)
     except ApiError as exc:
         return await login_form(web, request, exc, username, domain)
-    projects = await web.client.projects(token)
     user = body.get("user", {})
-    session = web.sessions.create(str(user.get("id", "")), username, domain, token)
-    session.projects = {p["id"]: p["name"] for p in sorted(projects, key=lambda p: p["name"])}
+    session = web.sessions.create(str(user.get("id", "")), str(user.get("name", username)),
+                                  domain, token)
+    if credential:
+        project = body.get("project") or {}
+        if project.get("id"):
+            session.projects = {project["id"]: project.get("name", project["id"])}
+            session.tokens[project["id"]] = token
+    else:
+        projects = await web.client.projects(token)
+        session.projects = {p["id"]: p["name"]
+                            for p in sorted(projects, key=lambda p: p["name"])}
     if not session.projects:
         web.sessions.drop(session.sid)
         await web.client.revoke(token)

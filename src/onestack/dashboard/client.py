@@ -71,6 +71,14 @@ class CloudClient:
         response = await self.call("POST", "/identity/v3/auth/tokens", json=body)
         return response.headers["X-Subject-Token"], response.json()["token"]
 
+    async def application_credential_token(self, credential_id: str, secret: str
+                                           ) -> tuple[str, dict[str, Any]]:
+        body = {"auth": {"identity": {"methods": ["application_credential"],
+                                      "application_credential": {"id": credential_id,
+                                                                 "secret": secret}}}}
+        response = await self.call("POST", "/identity/v3/auth/tokens", json=body)
+        return response.headers["X-Subject-Token"], response.json()["token"]
+
     async def rescope(self, token: str, project_id: str) -> str:
         body = {"auth": {"identity": {"methods": ["token"], "token": {"id": token}},
                          "scope": {"project": {"id": project_id}}}}

@@ -34,7 +34,7 @@ class Session:
         return bool(sent) and hmac.compare_digest(self.csrf, str(sent))
 
     def all_tokens(self) -> list[str]:
-        return [self.unscoped, *self.tokens.values()]
+        return list(dict.fromkeys([self.unscoped, *self.tokens.values()]))
 
 
 class SessionStore:
