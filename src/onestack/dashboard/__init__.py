@@ -35,6 +35,7 @@ def build_dashboard(api_app: Any, oracle: PolicyOracle) -> Starlette:
         r(P + "/instances/{server_id}/{action}", pages.instance_action, ("POST",)),
         r(P + "/volumes", pages.volumes),
         r(P + "/volumes", pages.volume_create, ("POST",)),
+        r(P + "/volumes/rows", pages.volume_rows),
         r(P + "/volumes/{volume_id}/{action}", pages.volume_action, ("POST",)),
         r(P + "/networks", pages.networks),
         r(P + "/keypairs", keypairs.keypairs),

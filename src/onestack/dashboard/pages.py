@@ -162,12 +162,27 @@ async def instance_detail(web: Web, request: Request) -> Response:
     return await p.render("instance.html", server=server, console=log, actions=actions)
 
 
-async def volumes(web: Web, request: Request) -> Response:
+# Volume states that change by themselves: the table polls only while one is shown, so
+# it never resets a form a user is filling in on a quiet page.
+BUSY = {"creating", "attaching", "detaching", "deleting", "extending", "reserved",
+        "downloading", "uploading", "backing-up", "restoring-backup"}
+
+
+async def _volumes_page(web: Web, request: Request, template: str) -> Response:
     p = await page(web, request)
     vols = (await p.get(f"/volume/v3/{p.project_id}/volumes/detail"))["volumes"]
     servers = await _servers(p)
     names = {s["id"]: s["name"] for s in servers}
-    return await p.render("volumes.html", volumes=vols, servers=servers, names=names)
+    busy = any(v.get("status") in BUSY for v in vols)
+    return await p.render(template, volumes=vols, servers=servers, names=names, busy=busy)
+
+
+async def volumes(web: Web, request: Request) -> Response:
+    return await _volumes_page(web, request, "volumes.html")
+
+
+async def volume_rows(web: Web, request: Request) -> Response:
+    return await _volumes_page(web, request, "_volume_rows.html")
 
 
 async def volume_create(web: Web, request: Request) -> Response:
