@@ -273,3 +273,63 @@ def test_fully_populated_l7_batch_members_and_quotas(cloud: RunningCloud, admin:
 
 def driver_spec(cloud: RunningCloud, lb_id: str) -> Any:
     return cloud_driver(cloud).specs[lb_id]
+
+
+def test_update_and_delete_each_object(cloud: RunningCloud, demo: Conn) -> None:
+    """Every object below a load balancer updated and deleted on its own: PENDING_* first,
+    gone (404) once the data plane has converged, and absent from the spec."""
+    _net, sub = lb_net(demo, "10.69.0.0/24")
+    lbs = demo.load_balancer
+    lb = active(demo, lbs.create_load_balancer(vip_subnet_id=sub.id).id)
+    lis = lbs.create_listener(loadbalancer_id=lb.id, protocol="HTTP", protocol_port=8080)
+    active(demo, lb.id)
+    pool = lbs.create_pool(loadbalancer_id=lb.id, protocol="HTTP", lb_algorithm="SOURCE_IP")
+    active(demo, lb.id)
+    member = lbs.create_member(pool, address="10.69.0.5", protocol_port=80)
+    active(demo, lb.id)
+    hm = lbs.create_health_monitor(pool_id=pool.id, type="TCP", delay=4, timeout=2,
+                                   max_retries=3)
+    active(demo, lb.id)
+    policy = lbs.create_l7_policy(listener_id=lis.id, action="REDIRECT_PREFIX",
+                                  redirect_prefix="https://example.com",
+                                  redirect_http_code=301)
+    active(demo, lb.id)
+    rule = lbs.create_l7_rule(policy, type="HEADER", key="X-Env", compare_type="EQUAL_TO",
+                              value="test")
+    active(demo, lb.id)
+
+    assert lbs.update_listener(lis, default_pool_id=pool.id).default_pool_id == pool.id
+    active(demo, lb.id)
+    assert lbs.update_pool(pool, lb_algorithm="ROUND_ROBIN").lb_algorithm == "ROUND_ROBIN"
+    active(demo, lb.id)
+    assert lbs.update_member(member, pool, weight=0, is_admin_state_up=False).weight == 0
+    active(demo, lb.id)
+    assert lbs.get_member(member, pool).operating_status == "OFFLINE"
+    assert lbs.update_health_monitor(hm, delay=10).delay == 10
+    active(demo, lb.id)
+    assert lbs.update_l7_rule(rule, policy, rule_value="prod").rule_value == "prod"
+    active(demo, lb.id)
+    assert lbs.update_l7_policy(policy, name="p2").name == "p2"
+    active(demo, lb.id)
+    spec = driver_spec(cloud, lb.id)
+    assert spec.pools[0].health_monitor.delay == 10
+    assert spec.listeners[0].l7policies[0].rules[0].value == "prod"
+
+    for delete, find, ident in (
+            (lambda: lbs.delete_l7_rule(rule, policy),
+             lambda: lbs.find_l7_rule(rule.id, policy), rule.id),
+            (lambda: lbs.delete_l7_policy(policy), lambda: lbs.find_l7_policy(policy.id),
+             policy.id),
+            (lambda: lbs.delete_health_monitor(hm), lambda: lbs.find_health_monitor(hm.id),
+             hm.id),
+            (lambda: lbs.delete_member(member, pool), lambda: lbs.find_member(member.id, pool),
+             member.id),
+            (lambda: lbs.delete_pool(pool), lambda: lbs.find_pool(pool.id), pool.id),
+            (lambda: lbs.delete_listener(lis), lambda: lbs.find_listener(lis.id), lis.id)):
+        delete()
+        active(demo, lb.id)
+        assert find() is None, ident
+    spec = driver_spec(cloud, lb.id)
+    assert spec.listeners == () and spec.pools == ()
+    lbs.delete_load_balancer(lb.id)
+    _until(lambda: lbs.find_load_balancer(lb.id) is None)
