@@ -40,6 +40,7 @@ from onestack.drivers.lb.base import (
     PoolSpec,
 )
 from onestack.drivers.network import names
+from onestack.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,8 @@ def make_lb_driver(settings: Settings) -> LbDriver:
             wanted = "haproxy"
     cls = drivers.get(wanted)
     if cls is None:
-        raise ValueError(f"[load_balancer] driver {wanted!r}: one of {sorted(drivers)}")
+        raise ConfigError(f"[load_balancer] driver = {wanted!r}: expected \"auto\" or one of "
+                          f"{', '.join(sorted(drivers))}")
     if wanted == "fake":
         return lb_drivers.FakeLbDriver()
     driver: LbDriver = cls(settings.data_dir / "load-balancer")
