@@ -103,6 +103,11 @@ def test_load_balancer_lifecycle(cloud: RunningCloud, demo: Conn) -> None:
     assert [x.id for x in lbs.listeners(loadbalancer_id=lb.id)] == [lis.id]
     assert [x.id for x in lbs.load_balancers(name=lb.name)] == [lb.id]
     assert [x.id for x in lbs.members(pool)] == [m1.id]
+    names = [x["name"] for x in raw(cloud, "GET", "/loadbalancers?sort=name:desc",
+                                    who="demo").json()["loadbalancers"]]
+    assert names == sorted(names, reverse=True)
+    r = raw(cloud, "GET", "/loadbalancers?sort_key=name&sort_dir=sideways", who="demo")
+    assert "sort_dir" in fault(r, 400)
 
     # status tree and stats
     tree = lbs.get_load_balancer_statistics(lb.id)

@@ -76,6 +76,8 @@ def listing(req: ApiRequest, plural: str, items: list[dict[str, Any]]) -> Respon
         else:
             values = req.query.getlist(key)
             items = [i for i in items if _match(i, key, values)]
+    for key, reverse in reversed(_sort_keys(req)):
+        items.sort(key=lambda i: (i.get(key) is None, str(i.get(key))), reverse=reverse)
     marker, limit = req.query.get("marker"), req.query.get("limit")
     if marker:
         ids = [i["id"] for i in items]
@@ -98,6 +100,25 @@ def listing(req: ApiRequest, plural: str, items: list[dict[str, Any]]) -> Respon
     if fields:
         items = [{k: v for k, v in i.items() if k in fields or k == "id"} for i in items]
     return json_response({plural: items, f"{plural}_links": links})
+
+
+def _sort_keys(req: ApiRequest) -> list[tuple[str, bool]]:
+    """``sort=name:desc,created_at`` or ``sort_key``/``sort_dir`` pairs: (key, descending)."""
+    out: list[tuple[str, bool]] = []
+    for part in ",".join(req.query.getlist("sort")).split(","):
+        if part:
+            key, _, way = part.partition(":")
+            out.append((key, _direction(way or "asc")))
+    dirs = req.query.getlist("sort_dir")
+    for n, key in enumerate(req.query.getlist("sort_key")):
+        out.append((key, _direction(dirs[n] if n < len(dirs) else "asc")))
+    return out
+
+
+def _direction(way: str) -> bool:
+    if way not in ("asc", "desc"):
+        raise errors.invalid("sort_dir", way, "Value should be one of: asc, desc")
+    return way == "desc"
 
 
 def ok(data: dict[str, Any], status: int = 200) -> Response:
