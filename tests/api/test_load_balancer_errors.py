@@ -158,3 +158,28 @@ def test_failed_create_leaves_no_port(cloud: RunningCloud, admin: Conn, demo: Co
     assert octavia_ports(admin) == before
     assert {g.id for g in demo.network.security_groups()} == groups
     assert {x.id for x in demo.load_balancer.load_balancers()} == lbs
+
+
+def test_concurrent_creates_respect_the_quota(cloud: RunningCloud, admin: Conn,
+                                               demo: Conn) -> None:
+    """Six creates at once with room for one: one load balancer, five 403s, one VIP port
+    (the quota lock holds from the count to the commit)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _net, sub = lb_net(demo, "10.72.0.0/24")
+    project = demo.current_project_id
+    have = len(list(demo.load_balancer.load_balancers()))
+    admin.load_balancer.update_quota(project, load_balancers=have + 1)
+    before = octavia_ports(admin)
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda _i: raw(cloud, "POST", "/loadbalancers", {
+                "loadbalancer": {"vip_subnet_id": sub.id}}, who="demo"), range(6)))
+    finally:
+        admin.load_balancer.delete_quota(project)
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [201, 403, 403, 403, 403, 403], [r.text for r in answers]
+    assert len(octavia_ports(admin) - before) == 1
+    made = next(r.json()["loadbalancer"]["id"] for r in answers if r.status_code == 201)
+    active(demo, made)
+    demo.load_balancer.delete_load_balancer(made)
