@@ -117,6 +117,7 @@ def test_project_switch_rescopes_and_each_project_shows_its_own_rights(
     assert 'id="launch"' in as_member.text
     assert 'id="launch"' not in as_reader.text
     assert "Project: <span id=\"current-project\">demo</span>" in as_reader.text
+    assert '<span id="region">RegionOne</span>' in as_reader.text
 
 
 def test_buttons_follow_the_live_policy_not_a_copy(tmp_path: Path) -> None:

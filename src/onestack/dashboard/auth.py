@@ -8,7 +8,7 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import Response
 
-from onestack.dashboard.client import ApiError
+from onestack.dashboard.client import ApiError, regions
 from onestack.dashboard.session import COOKIE, LOGIN_COOKIE, same
 from onestack.dashboard.web import PREFIX, NeedLogin, Web, read_form, redirect
 
@@ -67,6 +67,7 @@ async def login(web: Web, request: Request) -> Response:
         if project.get("id"):
             session.projects = {project["id"]: project.get("name", project["id"])}
             session.tokens[project["id"]] = token
+            session.regions = regions(body)
     else:
         projects = await web.client.projects(token)
         session.projects = {p["id"]: p["name"]

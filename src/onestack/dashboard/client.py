@@ -79,11 +79,11 @@ class CloudClient:
         response = await self.call("POST", "/identity/v3/auth/tokens", json=body)
         return response.headers["X-Subject-Token"], response.json()["token"]
 
-    async def rescope(self, token: str, project_id: str) -> str:
+    async def rescope(self, token: str, project_id: str) -> tuple[str, dict[str, Any]]:
         body = {"auth": {"identity": {"methods": ["token"], "token": {"id": token}},
                          "scope": {"project": {"id": project_id}}}}
         response = await self.call("POST", "/identity/v3/auth/tokens", json=body)
-        return response.headers["X-Subject-Token"]
+        return response.headers["X-Subject-Token"], response.json()["token"]
 
     async def projects(self, token: str) -> list[dict[str, Any]]:
         return list((await self.get("/identity/v3/auth/projects", token))["projects"])
@@ -91,3 +91,11 @@ class CloudClient:
     async def revoke(self, token: str) -> None:
         await self.call("DELETE", "/identity/v3/auth/tokens", token,
                         headers={"X-Subject-Token": token}, ok=(401, 403, 404))
+
+
+def regions(token_body: dict[str, Any]) -> list[str]:
+    """The regions the token's service catalog names (shown in the dashboard's header)."""
+    found = {str(e.get("region_id") or e.get("region") or "")
+             for service in token_body.get("catalog") or []
+             for e in service.get("endpoints") or []}
+    return sorted(r for r in found if r)

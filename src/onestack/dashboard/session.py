@@ -28,6 +28,7 @@ class Session:
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     projects: dict[str, str] = field(default_factory=dict)  # project id -> its name
     tokens: dict[str, str] = field(default_factory=dict)  # project id -> scoped token
+    regions: list[str] = field(default_factory=list)  # from the service catalog
     seen: float = field(default_factory=lambda: time.monotonic())
 
     def csrf_ok(self, sent: str | None) -> bool:

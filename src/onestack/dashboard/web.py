@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from onestack.dashboard.client import ApiError, CloudClient
+from onestack.dashboard.client import ApiError, CloudClient, regions
 from onestack.dashboard.session import COOKIE, Session, SessionStore
 
 HERE = Path(__file__).parent
@@ -56,8 +56,9 @@ class Web:
                                 "pick one of your projects from the project menu.")
         token = session.tokens.get(project_id)
         if token is None:
-            token = await self.client.rescope(session.unscoped, project_id)
+            token, body = await self.client.rescope(session.unscoped, project_id)
             session.tokens[project_id] = token
+            session.regions = regions(body) or session.regions
         return token
 
     async def form(self, request: Request, session: Session) -> FormData:
