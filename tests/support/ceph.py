@@ -11,6 +11,7 @@ dir. The cluster has a pool ``volumes`` (initialised for RBD) and a cephx user
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -36,6 +37,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """In the daemon before exec: SIGKILL when the test process dies (a killed pytest
+    leaves no ceph daemon running; stop() still removes the dir on a normal exit)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 CONF = """[global]
@@ -101,7 +109,8 @@ class CephCluster:
     def _daemon(self, *args: str) -> None:
         log = (self.dir / "log" / f"{args[0]}.out").open("wb")
         self.procs.append(subprocess.Popen(list(args), stdout=log, stderr=subprocess.STDOUT,
-                                           stdin=subprocess.DEVNULL, start_new_session=True))
+                                           stdin=subprocess.DEVNULL, start_new_session=True,
+                                           preexec_fn=_die_with_parent))
         log.close()
 
     # --- lifecycle -----------------------------------------------------------------------

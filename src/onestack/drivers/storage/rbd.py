@@ -29,7 +29,7 @@ import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -263,6 +263,42 @@ class RbdVolumeDriver(VolumeDriver):
                 return str(entry["image"])
         return None
 
+    async def _export(self, image: str) -> AsyncGenerator[bytes, None]:
+        """``rbd export <image> -``, streamed: no copy of the volume on local disk."""
+        argv = [self.rbd_bin, *self._common(), "export", "--no-progress", self.spec(image), "-"]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE)
+        except OSError as exc:
+            raise StorageError(f"cannot run rbd: {exc.strerror}") from exc
+        assert proc.stdout is not None and proc.stderr is not None
+        errors = asyncio.ensure_future(proc.stderr.read())
+        stall = max(60.0, 3 * self.timeout)
+        try:
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(proc.stdout.read(CHUNK), stall)
+                except TimeoutError:
+                    raise StorageError(f"Ceph: rbd export failed: the Ceph cluster sent "
+                                       f"nothing for {stall:g} s") from None
+                if not chunk:
+                    break
+                yield chunk
+            code = await proc.wait()
+            if code != 0:
+                raise self._explain("rbd export", (await errors).decode(errors="replace"),
+                                    code)
+        finally:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                # the pipes must reach EOF before the process counts as gone
+                while await proc.stdout.read(CHUNK):
+                    pass
+                await proc.wait()
+            errors.cancel()
+
     async def _verify(self, path: Path, disk_format: str) -> int:
         try:
             found = await qemu_img.verify(self.qemu_img, path, disk_format)
@@ -355,14 +391,15 @@ class RbdVolumeDriver(VolumeDriver):
         fmt = check_format(disk_format)
         image = self.image_name(volume_id)
         await self._require(image)
+        if fmt == "raw":
+            async with contextlib.aclosing(self._export(image)) as stream:
+                async for chunk in stream:
+                    yield chunk
+            return
         with tempfile.TemporaryDirectory(prefix="onestack-rbd-") as scratch:
             out = os.path.join(scratch, "upload")
-            if fmt == "raw":
-                await self.rbd("export", "--no-progress", self.spec(image), out,
-                               timeout=COPY_TIMEOUT)
-            else:
-                await self._qemu_img("convert", "-f", "raw", self.qemu_target(image),
-                                     "-O", fmt, out)
+            await self._qemu_img("convert", "-f", "raw", self.qemu_target(image), "-O", fmt,
+                                 out)
             with open(out, "rb") as fh:
                 while chunk := await asyncio.to_thread(fh.read, CHUNK):
                     yield chunk
