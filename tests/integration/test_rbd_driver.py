@@ -221,6 +221,10 @@ def test_image_round_trip(driver: RbdVolumeDriver, ceph: CephCluster,
     for vid in ("i1", "i2"):
         run(d.delete(vid))
     assert _images(ceph) == before  # no volume, no .part image left
+    # what a crash mid-import leaves goes when the service starts again
+    ceph.rbd("create", "--size", "1", f"{ceph.pool}/volume-i4.part-0123abcd")
+    assert d.sweep_partial() == [f"{ceph.pool}/volume-i4.part-0123abcd"]
+    assert _images(ceph) == before
 
 
 def test_images_naming_host_files_never_reach_a_volume(driver: RbdVolumeDriver,
@@ -304,3 +308,6 @@ def test_stopped_cluster_and_complete_teardown(ceph: CephCluster, tmp_path: Path
         assert not Path(f"/proc/{pid}").exists()
     assert not own.dir.exists()
     _fails_fast(d, "unreachable", 20)
+    started = time.monotonic()
+    assert d.sweep_partial() == []  # logged, not raised: the service still starts
+    assert time.monotonic() - started < 20

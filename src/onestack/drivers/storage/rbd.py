@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
@@ -308,6 +309,25 @@ class RbdVolumeDriver(VolumeDriver):
 
     async def _qemu_img(self, *args: str) -> None:
         await self._exec([self.qemu_img, *args], f"qemu-img {args[0]}", COPY_TIMEOUT)
+
+    def sweep_partial(self) -> list[str]:
+        """Remove the ``.part`` images an interrupted operation left (called once at start,
+        synchronously, so every call is bounded by the timeout); returns what it removed.
+        An unreachable cluster is logged, not raised: the service still starts."""
+        base = [self.rbd_bin, *self._common()]
+        removed: list[str] = []
+        try:
+            names = subprocess.run([*base, "ls", "--format", "json", self.pool],
+                                   capture_output=True, text=True, check=True,
+                                   timeout=self.timeout * 3).stdout
+            for name in json.loads(names or "[]"):
+                if isinstance(name, str) and re.match(r"^volume-.+\.part-[0-9a-f]{8}$", name):
+                    subprocess.run([*base, "rm", "--no-progress", self.spec(name)],
+                                   capture_output=True, check=True, timeout=self.timeout * 3)
+                    removed.append(self.spec(name))
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            log.warning("rbd: cannot sweep partial images from pool %s: %s", self.pool, exc)
+        return removed
 
     # --- the contract --------------------------------------------------------------------
     async def create(self, volume_id: str, size_gb: int) -> None:
