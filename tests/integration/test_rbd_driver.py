@@ -20,7 +20,7 @@ import pytest
 from onestack.config import VolumeConfig
 from onestack.drivers.storage import DRIVERS, RbdVolumeDriver, StorageError
 from onestack.drivers.storage.base import GiB
-from onestack.drivers.storage.rbd import parse_mon_host, pool_capacity
+from onestack.drivers.storage.ceph_conf import parse_mon_host, pool_capacity
 from tests.support.ceph import CephCluster, free_port, missing_tools
 
 PATTERN = 0x5A
