@@ -22,7 +22,7 @@ from onestack.core.volume.worker import HEARTBEAT, Worker
 from onestack.db.engine import Database
 from onestack.db.models.base import utcnow
 from onestack.db.models.volume import VolumeService as ServiceRow
-from onestack.drivers.storage import DRIVERS, FileVolumeDriver, VolumeDriver
+from onestack.drivers.storage import DRIVERS, FileVolumeDriver, RbdVolumeDriver, VolumeDriver
 from onestack.errors import BadRequest, NotFound
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ def make_driver(settings: Settings) -> VolumeDriver:
         cls = DRIVERS["fake"]
     if cls is FileVolumeDriver:
         return FileVolumeDriver(settings.volumes_path)
+    if cls is RbdVolumeDriver:
+        return RbdVolumeDriver.from_config(settings.volume)
     return cls()
 
 
