@@ -1,0 +1,260 @@
+"""The load balancer with real guests: two tiny guests (QEMU, TCG) on a tenant network serve
+HTTP with busybox httpd (started by their user data); a load balancer made as the Octavia
+API makes it (the API's body checks, then the core) with an HTTP listener, a ROUND_ROBIN
+pool of both guests and an HTTP health monitor, and a floating IP on its VIP port. The real
+network agent (Linux data plane) and load balancer agent (haproxy driver) run. Checked:
+``curl`` from the host through the floating IP gets answers from both guests; an L7 policy
+sends ``/static/`` to a second pool; a guest's httpd stopped turns its member ERROR and the
+load balancer DEGRADED within the monitor's delay and timeout plus the agent's poll, every
+request then lands on the other; httpd started again brings it back ONLINE; a cascade
+delete leaves no namespace, haproxy, nft table or port. Everything is removed at the end,
+also on failure."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from onestack.agent.load_balancer import LoadBalancerAgent
+from onestack.agent.network import NetworkAgent
+from onestack.agent.network_plan import PlanConfig
+from onestack.api.load_balancer import schemas
+from onestack.config import default_data_dir
+from onestack.core.load_balancer.service import LoadBalancerService
+from onestack.core.network.service import NetworkService
+from onestack.db import migrate
+from onestack.db.engine import Database
+from onestack.db.models.network import Port
+from onestack.drivers.lb import names as lb_names
+from onestack.drivers.lb.haproxy import HaproxyLbDriver
+from onestack.drivers.network.linux import LinuxNetDriver
+from onestack.images import build_tiny, default_cache_dir
+from tests.integration.test_network_dataplane import _cleanup, _conflict, run_isolated, sh
+from tests.integration.test_network_guests import (
+    ADMIN,
+    DEMO,
+    HOST,
+    GuestMetadata,
+    Vm,
+    _reason,
+    ssh,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.integration]
+
+MARKER = "lb-guest-ready-7c2d"
+USER_DATA = ("#!/bin/sh\nmkdir -p /www/static\nhostname > /www/index.html\n"
+             "echo static-$(hostname) > /www/static/x.css\nhttpd -p 80 -h /www\n"
+             f"echo {MARKER} from $(hostname)\n")
+DELAY, TIMEOUT, POLL = 1, 1, 1.0
+
+
+class LbGuestMetadata(GuestMetadata):
+    async def answer(self, instance: str, path: str) -> tuple[int, str, bytes]:
+        if path.rstrip("/") == "/openstack/latest/user_data":
+            return 200, "text/plain", USER_DATA.encode()
+        return await super().answer(instance, path)
+
+
+def curl(url: str) -> str:
+    proc = subprocess.run(["curl", "-s", "-m", "3", url], capture_output=True, text=True,
+                          check=False, timeout=10)
+    return proc.stdout.strip() if proc.returncode == 0 else f"FAIL {proc.returncode}"
+
+
+def leftovers(lb_id: str) -> list[str]:
+    ns = lb_names.namespace(lb_id)
+    found = []
+    if ns in sh("ip", "netns", "list").stdout:
+        found.append(f"namespace {ns}")
+    if sh("pgrep", "-x", "haproxy", check=False).stdout.strip():
+        found.append("haproxy")
+    if lb_names.HOST_VETH_PREFIX in sh("ip", "-br", "link").stdout:
+        found.append("olb- veth")
+    return found
+
+
+@pytest.fixture
+async def world(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any] | None]:
+    reason = _reason() or (None if shutil.which("haproxy") and shutil.which("curl")
+                           else "needs haproxy and curl")
+    if reason:
+        pytest.skip(reason)
+    if run_isolated(request.node.nodeid):
+        yield None
+        return
+    if (conflict := _conflict()) is not None:
+        pytest.skip(conflict)
+    cache = Path(os.environ.get("ONESTACK_TINY_CACHE") or default_cache_dir(default_data_dir()))
+    image = await asyncio.to_thread(build_tiny, cache)
+    tmp = Path(tempfile.mkdtemp(prefix="onestack-lbguests-"))
+    key = tmp / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    url = f"sqlite:///{tmp / 'db.sqlite'}"
+    migrate.upgrade(url)
+    db = Database(url)
+    driver = LinuxNetDriver(tmp / "state", lock_path=str(tmp / "dataplane.lock"))
+    net = NetworkService(db)
+    agent = NetworkAgent(db, driver, PlanConfig(host=HOST), interval=2.0,
+                         metadata=LbGuestMetadata(key.with_suffix(".pub").read_text(), db))
+    net.subscribe(agent.wake)
+    lbs = LoadBalancerService(db, net.changed)
+    lb_driver = HaproxyLbDriver(tmp / "lb")
+    lb_agent = LoadBalancerAgent(db, lbs, lb_driver, interval=POLL)
+    vms: list[Vm] = []
+    try:
+        yield {"net": net, "agent": agent, "lbs": lbs, "lb_agent": lb_agent, "db": db,
+               "image": image, "tmp": tmp, "key": key, "vms": vms}
+    finally:
+        await lb_agent.stop()
+        for vm in vms:
+            vm.close()
+        for lb_id in await lb_driver.running():
+            await lb_driver.destroy(lb_id)
+        await _cleanup(None, driver)
+        await agent.stop()
+        await db.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def statuses(lbs: LoadBalancerService, lb_id: str) -> dict[str, str]:
+    tree = await lbs.tree(DEMO, lb_id, False)
+    out = {o.id: o.operating_status for o in tree.objects}
+    out[lb_id] = tree.lb.operating_status
+    out["provisioning"] = tree.lb.provisioning_status
+    return out
+
+
+async def test_load_balancer_in_front_of_two_tiny_guests(world: dict[str, Any] | None
+                                                         ) -> None:
+    if world is None:  # it ran in its own network namespace
+        return
+    net: NetworkService = world["net"]
+    agent: NetworkAgent = world["agent"]
+    lbs: LoadBalancerService = world["lbs"]
+    started = time.monotonic()
+    pub = (await net.networks.create(ADMIN, [{
+        "name": "public", "router:external": True, "provider:network_type": "flat",
+        "provider:physical_network": "public"}]))[0]
+    await net.subnets.create(ADMIN, [{"network_id": pub.id, "cidr": "172.24.4.0/24",
+                                      "ip_version": 4, "enable_dhcp": False}])
+    private = (await net.networks.create(DEMO, [{"name": "private"}]))[0]
+    sub = (await net.subnets.create(DEMO, [{"network_id": private.id, "cidr": "10.0.0.0/24",
+                                            "ip_version": 4}]))[0]
+    router = (await net.routers.create(DEMO, [{
+        "name": "r", "external_gateway_info": {"network_id": pub.id}}]))[0]
+    await net.routers.add_interface(DEMO, router.id, sub.id, None)
+    sg = str(await net.security_groups.ensure_default(str(DEMO.project_id)))
+    await net.security_groups.create_rules(DEMO, [
+        {"security_group_id": sg, "direction": "ingress", "ethertype": "IPv4",
+         "protocol": "tcp", "port_range_min": port, "port_range_max": port}
+        for port in (22, 80)])
+    ports, fips = [], []
+    for name in ("web-one", "web-two"):
+        port = (await net.ports.create(ADMIN, [{
+            "network_id": private.id, "project_id": DEMO.project_id,
+            "device_owner": "compute:nova", "device_id": name, "binding:host_id": HOST}],
+            {str(DEMO.project_id): sg}))[0]
+        ports.append(port)
+        fips.append((await net.floatingips.create(DEMO, [{
+            "floating_network_id": pub.id, "port_id": port.id}]))[0].floating_ip_address)
+    await agent.start()
+    for name, port in zip(("web-one", "web-two"), ports, strict=True):
+        plug = await agent.plug_port(port.id)
+        world["vms"].append(Vm(world["tmp"], world["image"], name, plug.tap, plug.mac,
+                               plug.mtu))
+    ip_one, ip_two = (p.fixed_ips[0].ip_address for p in ports)
+
+    # the load balancer, as POST /v2/lbaas/loadbalancers with a whole tree makes it
+    hm = {"type": "HTTP", "delay": DELAY, "timeout": TIMEOUT, "max_retries": 1,
+          "max_retries_down": 1, "url_path": "/", "expected_codes": "200"}
+    body = {"name": "web", "vip_subnet_id": sub.id, "listeners": [{
+        "name": "http", "protocol": "HTTP", "protocol_port": 80,
+        "default_pool": {"name": "web", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                         "healthmonitor": hm, "members": [
+                             {"address": ip, "protocol_port": 80, "subnet_id": sub.id}
+                             for ip in (ip_one, ip_two)]},
+        "l7policies": [{"action": "REDIRECT_TO_POOL", "position": 1,
+                        "redirect_pool": {"protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                                          "members": [{"address": ip_two,
+                                                       "protocol_port": 80}]},
+                        "rules": [{"type": "PATH", "compare_type": "STARTS_WITH",
+                                   "value": "/static/"}]}]}]}
+    data = schemas.check("loadbalancer", body, "post", True)
+    graph = {k: data.pop(k) for k in ("listeners", "pools") if k in data}
+    tree = await lbs.create_lb(DEMO, data, graph)
+    lb_id, vip_port = tree.lb.id, tree.lb.vip_port_id
+    web_pool = tree.of("listener")[0].attrs["default_pool_id"]
+    by_ip = {m.attrs["address"]: m.id for m in tree.of("member", web_pool)}
+    vip_fip = (await net.floatingips.create(DEMO, [{
+        "floating_network_id": pub.id, "port_id": vip_port}]))[0].floating_ip_address
+    await world["lb_agent"].start()
+
+    vms = world["vms"]
+    booted = await wait_for(lambda: all(f"{MARKER} from {n}" in vm.text() for n, vm in
+                                        zip(("web-one", "web-two"), vms, strict=True)), 180)
+    assert booted, "\n----\n".join(vm.text()[-3000:] for vm in vms)
+    boot_s = time.monotonic() - started
+
+    async def state() -> dict[str, str]:
+        return await statuses(lbs, lb_id)
+
+    async def until(check: Any, timeout: float) -> float:
+        t0 = time.monotonic()
+        while not check(await state()):
+            assert time.monotonic() - t0 < timeout, (await state(), timeout)
+            await asyncio.sleep(0.25)
+        return time.monotonic() - t0
+
+    await until(lambda s: s["provisioning"] == "ACTIVE" and s[lb_id] == "ONLINE", 60)
+    # both guests answer through the VIP's floating IP, in turn
+    assert await wait_for(lambda: curl(f"http://{vip_fip}/") in ("web-one", "web-two"), 30)
+    answers = [await asyncio.to_thread(curl, f"http://{vip_fip}/") for _ in range(4)]
+    assert sorted(answers) == ["web-one", "web-one", "web-two", "web-two"], answers
+    # L7: /static/ goes to the second pool (web-two only)
+    assert [await asyncio.to_thread(curl, f"http://{vip_fip}/static/x.css")
+            for _ in range(3)] == ["static-web-two"] * 3
+
+    # web-one's httpd stops: its member ERROR, the load balancer DEGRADED, all on web-two
+    key = world["key"]
+    assert await asyncio.to_thread(ssh, key, fips[0], "killall httpd && echo ok") == "ok"
+    bound = DELAY * 1 + TIMEOUT + POLL + 2  # fall=max_retries_down, a check's timeout, a pass
+    down = await until(lambda s: s[by_ip[ip_one]] == "ERROR" and s[lb_id] == "DEGRADED",
+                       bound)
+    answers = [await asyncio.to_thread(curl, f"http://{vip_fip}/") for _ in range(4)]
+    assert answers == ["web-two"] * 4, answers
+    assert (await state())[by_ip[ip_two]] == "ONLINE"
+    # httpd back: ONLINE again, both answer
+    assert await asyncio.to_thread(ssh, key, fips[0],
+                                   "httpd -p 80 -h /www && echo ok") == "ok"
+    up = await until(lambda s: s[by_ip[ip_one]] == "ONLINE" and s[lb_id] == "ONLINE", bound)
+    answers = [await asyncio.to_thread(curl, f"http://{vip_fip}/") for _ in range(4)]
+    assert sorted(answers) == ["web-one", "web-one", "web-two", "web-two"], answers
+
+    # cascade delete: no namespace, haproxy, veth or port left
+    await lbs.delete_lb(await lbs.tree(DEMO, lb_id, False), cascade=True)
+
+    async def gone() -> bool:
+        async with world["db"].read() as s:
+            port = await s.get(Port, vip_port)
+            lb_ports = (await s.execute(select(Port.id).where(
+                Port.device_owner.like("Octavia%")))).scalars().all()
+        return port is None and not lb_ports and not leftovers(lb_id)
+
+    t0 = time.monotonic()
+    while not await gone():
+        assert time.monotonic() - t0 < 20, leftovers(lb_id)
+        await asyncio.sleep(0.5)
+    print(f"boot {boot_s:.0f}s, member down {down:.1f}s (bound {bound}s), up {up:.1f}s, "
+          f"total {time.monotonic() - started:.0f}s")
