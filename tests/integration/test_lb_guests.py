@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -56,6 +57,8 @@ pytestmark = [pytest.mark.integration]
 MARKER = "lb-guest-ready-7c2d"
 USER_DATA = ("#!/bin/sh\nmkdir -p /www/static\nhostname > /www/index.html\n"
              "echo static-$(hostname) > /www/static/x.css\nhttpd -p 80 -h /www\n"
+             "printf '#!/bin/sh\\nread l\\necho \"$(hostname) $l\"\\n' > /echo.sh\n"
+             "chmod +x /echo.sh\n(nc -ll -p 7000 -e /echo.sh &)\n"
              f"echo {MARKER} from $(hostname)\n")
 DELAY, TIMEOUT, POLL = 1, 1, 1.0
 
@@ -71,6 +74,15 @@ def curl(url: str) -> str:
     proc = subprocess.run(["curl", "-s", "-m", "3", url], capture_output=True, text=True,
                           check=False, timeout=10)
     return proc.stdout.strip() if proc.returncode == 0 else f"FAIL {proc.returncode}"
+
+
+def tcp_line(host: str, port: int) -> str:
+    try:
+        with socket.create_connection((host, port), timeout=3) as conn:
+            conn.sendall(b"hi\n")
+            return conn.makefile().readline().strip()
+    except OSError as exc:
+        return f"FAIL {exc}"
 
 
 def leftovers(lb_id: str) -> list[str]:
@@ -159,7 +171,7 @@ async def test_load_balancer_in_front_of_two_tiny_guests(world: dict[str, Any] |
     await net.security_groups.create_rules(DEMO, [
         {"security_group_id": sg, "direction": "ingress", "ethertype": "IPv4",
          "protocol": "tcp", "port_range_min": port, "port_range_max": port}
-        for port in (22, 80)])
+        for port in (22, 80, 7000)])
     ports, fips = [], []
     for name in ("web-one", "web-two"):
         port = (await net.ports.create(ADMIN, [{
@@ -190,12 +202,16 @@ async def test_load_balancer_in_front_of_two_tiny_guests(world: dict[str, Any] |
                                           "members": [{"address": ip_two,
                                                        "protocol_port": 80}]},
                         "rules": [{"type": "PATH", "compare_type": "STARTS_WITH",
-                                   "value": "/static/"}]}]}]}
+                                   "value": "/static/"}]}]},
+        {"name": "tcp", "protocol": "TCP", "protocol_port": 7000,
+         "default_pool": {"protocol": "TCP", "lb_algorithm": "ROUND_ROBIN", "members": [
+             {"address": ip, "protocol_port": 7000} for ip in (ip_one, ip_two)]}}]}
     data = schemas.check("loadbalancer", body, "post", True)
     graph = {k: data.pop(k) for k in ("listeners", "pools") if k in data}
     tree = await lbs.create_lb(DEMO, data, graph)
     lb_id, vip_port = tree.lb.id, tree.lb.vip_port_id
-    web_pool = tree.of("listener")[0].attrs["default_pool_id"]
+    web_pool = next(x for x in tree.of("listener")
+                    if x.attrs["protocol"] == "HTTP").attrs["default_pool_id"]
     by_ip = {m.attrs["address"]: m.id for m in tree.of("member", web_pool)}
     vip_fip = (await net.floatingips.create(DEMO, [{
         "floating_network_id": pub.id, "port_id": vip_port}]))[0].floating_ip_address
@@ -225,6 +241,10 @@ async def test_load_balancer_in_front_of_two_tiny_guests(world: dict[str, Any] |
     # L7: /static/ goes to the second pool (web-two only)
     assert [await asyncio.to_thread(curl, f"http://{vip_fip}/static/x.css")
             for _ in range(3)] == ["static-web-two"] * 3
+
+    # the TCP listener: a line to busybox nc on each guest in turn
+    answers = [await asyncio.to_thread(tcp_line, vip_fip, 7000) for _ in range(4)]
+    assert sorted(answers) == ["web-one hi"] * 2 + ["web-two hi"] * 2, answers
 
     # web-one's httpd stops: its member ERROR, the load balancer DEGRADED, all on web-two
     key = world["key"]
