@@ -246,6 +246,23 @@ async def test_load_balancer_in_front_of_two_tiny_guests(world: dict[str, Any] |
     answers = [await asyncio.to_thread(tcp_line, vip_fip, 7000) for _ in range(4)]
     assert sorted(answers) == ["web-one hi"] * 2 + ["web-two hi"] * 2, answers
 
+    # the VIP's security group opens the listener ports only: a server in the load
+    # balancer's namespace on another port is not reached through the floating IP
+    www = world["tmp"] / "ns-www"
+    www.mkdir()
+    (www / "index.html").write_text("reached")
+    stray = subprocess.Popen(["ip", "netns", "exec", lb_names.namespace(lb_id), "busybox",
+                              "httpd", "-f", "-p", "8081", "-h", str(www)])
+    try:
+        await asyncio.sleep(0.5)
+        assert sh("ip", "netns", "exec", lb_names.namespace(lb_id), "curl", "-s", "-m", "3",
+                  "http://127.0.0.1:8081/").stdout == "reached"
+        assert curl(f"http://{vip_fip}:8081/").startswith("FAIL")
+        assert curl(f"http://{vip_fip}/") in ("web-one", "web-two")
+    finally:
+        stray.kill()
+        stray.wait()
+
     # web-one's httpd stops: its member ERROR, the load balancer DEGRADED, all on web-two
     key = world["key"]
     assert await asyncio.to_thread(ssh, key, fips[0], "killall httpd && echo ok") == "ok"

@@ -307,6 +307,14 @@ def test_nft_udp_table() -> None:
     assert "dnat" not in tcp_only.replace("ct status dnat", "")
     assert "type filter hook forward priority filter; policy drop;" in tcp_only
     assert "ct status dnat accept" in tcp_only
+    # the VIP security group: new connections only to the VIP on the listeners' ports
+    assert "type filter hook input priority filter; policy drop;" in tcp_only
+    assert "ct state established,related accept" in tcp_only
+    assert "ip daddr 10.0.0.5 tcp dport { 80, 443 } accept" in body
+    assert "ip daddr 10.0.0.5 udp dport { 53 } accept" in body
+    assert "udp dport" not in tcp_only.split("chain prerouting")[0]
+    assert "dport" not in nft_udp.render(replace(spec, admin_state_up=False)).split(
+        "chain prerouting")[0]
     script = nft_udp.script("  chain x {\n  }")
     assert script.splitlines()[:3] == ["table inet onestack-lb {}",
                                        "delete table inet onestack-lb",

@@ -10,6 +10,12 @@ forwarded flows are masqueraded to the namespace's address on the member's side.
 ``allowed_cidrs`` drops other sources before DNAT. Nothing but those DNATed flows is
 forwarded: the namespace is not a router between the networks it has ports on. Members
 are not health checked here: they report NO_MONITOR (docs/load-balancer.md).
+
+The input chain is the VIP security group's rule set, enforced here because the network
+agent's port security filters only compute ports' taps, not the load balancer's ``olb-``
+veths: new connections are let in only to the VIP on the listeners' ports (TCP for HTTP,
+HTTPS and TCP listeners, UDP for UDP ones), plus ICMP (neighbour discovery, path MTU);
+replies to haproxy's own connections (members, health checks) are established flows.
 """
 
 from __future__ import annotations
@@ -97,6 +103,7 @@ def render(spec: LoadBalancerSpec) -> str:
         entries = ", ".join(f"{i} : {t}" for i, t in enumerate(targets))
         rules.append(f"{match} dnat {fam} to {pick} map {{ {entries} }}")
     return "\n".join([
+        *_input(spec, fam, vip),
         "  chain prerouting {",
         "    type nat hook prerouting priority dstnat; policy accept;",
         *(f"    {r}" for r in rules),
@@ -110,6 +117,24 @@ def render(spec: LoadBalancerSpec) -> str:
         "    ct status dnat accept",
         "  }",
     ])
+
+
+def _input(spec: LoadBalancerSpec, fam: str, vip: ipaddress.IPv4Address | ipaddress.IPv6Address
+           ) -> list[str]:
+    ports: dict[str, list[str]] = {"tcp": [], "udp": []}
+    if spec.admin_state_up:
+        for lis in spec.listeners:
+            proto = "udp" if lis.protocol == "UDP" else "tcp"
+            ports[proto].append(str(_port(lis.protocol_port, "listener")))
+    opened = [f"    {fam} daddr {vip} {proto} dport {{ {', '.join(sorted(set(p), key=int))} }} "
+              "accept" for proto, p in ports.items() if p]
+    return ["  chain input {",
+            "    type filter hook input priority filter; policy drop;",
+            "    ct state established,related accept",
+            "    iifname \"lo\" accept",
+            "    meta l4proto { icmp, ipv6-icmp } accept",
+            *opened,
+            "  }"]
 
 
 def script(body: str) -> str:
