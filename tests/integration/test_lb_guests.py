@@ -8,18 +8,26 @@ sends ``/static/`` to a second pool; a guest's httpd stopped turns its member ER
 load balancer DEGRADED within the monitor's delay and timeout plus the agent's poll, every
 request then lands on the other; httpd started again brings it back ONLINE; a cascade
 delete leaves no namespace, haproxy, nft table or port. Everything is removed at the end,
-also on failure."""
+also on failure.
+
+The second test does the same through the real API: a full Onestack (tests/support/server.py)
+with the Linux network data plane and the haproxy driver, networks, ports and floating IPs
+made with openstacksdk, the load balancer built step by step with its ``load_balancer`` proxy
+(waiting for ACTIVE after each change), operating statuses read from the member and load
+balancer resources and the ``/status`` tree, a cascade delete. Its guests read their user
+data from a config drive (the cloud's metadata service knows only its own instances)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +48,7 @@ from onestack.drivers.lb import names as lb_names
 from onestack.drivers.lb.haproxy import HaproxyLbDriver
 from onestack.drivers.network.linux import LinuxNetDriver
 from onestack.images import build_tiny, default_cache_dir
+from tests.api.conftest import connect
 from tests.integration.test_network_dataplane import _cleanup, _conflict, run_isolated, sh
 from tests.integration.test_network_guests import (
     ADMIN,
@@ -51,6 +60,7 @@ from tests.integration.test_network_guests import (
     ssh,
     wait_for,
 )
+from tests.support.server import CloudThread, RunningCloud
 
 pytestmark = [pytest.mark.integration]
 
@@ -295,3 +305,177 @@ async def test_load_balancer_in_front_of_two_tiny_guests(world: dict[str, Any] |
         await asyncio.sleep(0.5)
     print(f"boot {boot_s:.0f}s, member down {down:.1f}s (bound {bound}s), up {up:.1f}s, "
           f"total {time.monotonic() - started:.0f}s")
+
+
+# --- the same through the real API ----------------------------------------------------------
+def config_drive(tmp: Path, name: str, key: str) -> Path:
+    tree = tmp / f"{name}-cd"
+    latest = tree / "openstack" / "latest"
+    latest.mkdir(parents=True)
+    (latest / "meta_data.json").write_text(json.dumps({
+        "uuid": name, "name": name, "hostname": name, "public_keys": {"k": key}}))
+    (latest / "user_data").write_text(USER_DATA)
+    iso = tmp / f"{name}.iso"
+    subprocess.run(["genisoimage", "-quiet", "-o", str(iso), "-V", "config-2", "-r", "-J",
+                    str(tree)], check=True)
+    return iso
+
+
+class DriveVm(Vm):
+    """A guest whose metadata comes from a config drive (the cloud's metadata service
+    knows only its own instances)."""
+
+    def __init__(self, work: Path, image: Path, name: str, tap: str, mac: str, mtu: int,
+                 drive: Path) -> None:
+        self.console = work / f"{name}.console"
+        disk = work / f"{name}.qcow2"
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
+                        str(image), str(disk)], check=True)
+        cmd = ["qemu-system-x86_64", "-accel", "tcg", "-machine", "pc", "-cpu", "max",
+               "-smp", "1", "-m", "128", "-nodefaults", "-no-user-config", "-display", "none",
+               "-monitor", "none", "-drive", f"file={disk},if=virtio,format=qcow2,cache=unsafe",
+               "-drive", f"file={drive},if=virtio,format=raw,readonly=on",
+               "-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no",
+               "-device", f"virtio-net-pci,netdev=n0,mac={mac},romfile=,host_mtu={mtu}",
+               "-serial", f"file:{self.console}"]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def api_world(request: pytest.FixtureRequest) -> Iterator[dict[str, Any] | None]:
+    reason = _reason() or (None if shutil.which("haproxy") and shutil.which("genisoimage")
+                           else "needs haproxy and genisoimage")
+    if reason:
+        pytest.skip(reason)
+    if run_isolated(request.node.nodeid):
+        yield None
+        return
+    if (conflict := _conflict()) is not None:
+        pytest.skip(conflict)
+    cache = Path(os.environ.get("ONESTACK_TINY_CACHE") or default_cache_dir(default_data_dir()))
+    image = build_tiny(cache)
+    tmp = Path(tempfile.mkdtemp(prefix="onestack-lbapi-"))
+    key = tmp / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    (tmp / "data").mkdir()
+    thread = CloudThread(data_dir=tmp / "data")
+    thread.settings.network.dataplane = "linux"
+    thread.settings.network.reconcile_interval = 2.0
+    thread.settings.load_balancer.driver = "haproxy"
+    thread.settings.load_balancer.reconcile_interval = POLL
+    vms: list[Vm] = []
+    try:
+        cloud = thread.start()
+        yield {"cloud": cloud, "image": image, "tmp": tmp, "key": key, "vms": vms}
+    finally:
+        for vm in vms:
+            vm.close()
+        thread.stop()
+        lb_driver = HaproxyLbDriver(tmp / "data" / "load-balancer")
+        net_driver = LinuxNetDriver(tmp / "data" / "network")
+
+        async def clean() -> None:
+            for lb_id in await lb_driver.running():
+                await lb_driver.destroy(lb_id)
+            await _cleanup(None, net_driver)
+
+        asyncio.run(clean())
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_load_balancer_through_the_api(api_world: dict[str, Any] | None) -> None:
+    if api_world is None:  # it ran in its own network namespace
+        return
+    cloud: RunningCloud = api_world["cloud"]
+    admin, demo = connect(cloud, "admin"), connect(cloud, "demo")
+    agent = cloud.runtime.network_agent
+    lb_task = cloud.runtime.load_balancer_agent._task  # the server thread's loop runs it
+    assert agent is not None and lb_task is not None
+    loop = lb_task.get_loop()
+    host = cloud.runtime.compute_agent.host
+    pub = next(admin.network.networks(is_router_external=True))  # the cloud's own
+    private = demo.network.create_network(name="lb-private")
+    sub = demo.network.create_subnet(network_id=private.id, cidr="10.9.0.0/24", ip_version=4)
+    router = demo.network.create_router(name="r", external_gateway_info={"network_id": pub.id})
+    demo.network.add_interface_to_router(router, subnet_id=sub.id)
+    sg = demo.network.create_security_group(name="web")
+    for port in (22, 80):
+        demo.network.create_security_group_rule(
+            security_group_id=sg.id, direction="ingress", ethertype="IPv4", protocol="tcp",
+            port_range_min=port, port_range_max=port)
+    pubkey = api_world["key"].with_suffix(".pub").read_text()
+    ips, fips = [], []
+    for name in ("web-one", "web-two"):
+        port = admin.network.create_port(network_id=private.id, project_id=sg.project_id,
+                                         device_owner="compute:nova", device_id=name,
+                                         binding_host_id=host, security_group_ids=[sg.id])
+        ips.append(port.fixed_ips[0]["ip_address"])
+        fips.append(demo.network.create_ip(floating_network_id=pub.id,
+                                           port_id=port.id).floating_ip_address)
+        plug = asyncio.run_coroutine_threadsafe(agent.plug_port(port.id), loop).result(60)
+        api_world["vms"].append(DriveVm(api_world["tmp"], api_world["image"], name, plug.tap,
+                                        plug.mac, plug.mtu,
+                                        config_drive(api_world["tmp"], name, pubkey)))
+    lb = demo.load_balancer.create_load_balancer(name="web", vip_subnet_id=sub.id)
+    lb = demo.load_balancer.wait_for_load_balancer(lb.id, interval=0.5, wait=60)
+    lis = demo.load_balancer.create_listener(name="http", protocol="HTTP", protocol_port=80,
+                                             load_balancer_id=lb.id)
+    demo.load_balancer.wait_for_load_balancer(lb.id, interval=0.5, wait=60)
+    pool = demo.load_balancer.create_pool(protocol="HTTP", lb_algorithm="ROUND_ROBIN",
+                                          listener_id=lis.id)
+    demo.load_balancer.wait_for_load_balancer(lb.id, interval=0.5, wait=60)
+    members = {}
+    for ip in ips:
+        members[ip] = demo.load_balancer.create_member(pool, address=ip, protocol_port=80,
+                                                       subnet_id=sub.id).id
+        demo.load_balancer.wait_for_load_balancer(lb.id, interval=0.5, wait=60)
+    demo.load_balancer.create_health_monitor(
+        pool_id=pool.id, type="HTTP", delay=DELAY, timeout=TIMEOUT, max_retries=1,
+        max_retries_down=1, url_path="/", expected_codes="200")
+    demo.load_balancer.wait_for_load_balancer(lb.id, interval=0.5, wait=60)
+    vip_fip = demo.network.create_ip(floating_network_id=pub.id,
+                                     port_id=lb.vip_port_id).floating_ip_address
+    vms = api_world["vms"]
+    deadline = time.monotonic() + 180
+    while not all(f"{MARKER} from {n}" in vm.text() for n, vm in
+                  zip(("web-one", "web-two"), vms, strict=True)):
+        assert time.monotonic() < deadline, "\n----\n".join(vm.text()[-3000:] for vm in vms)
+        time.sleep(1)
+
+    def until(check: Any, timeout: float) -> float:
+        t0 = time.monotonic()
+        while True:
+            got = {m: demo.load_balancer.get_member(m, pool).operating_status
+                   for m in members.values()}
+            got["lb"] = demo.load_balancer.get_load_balancer(lb.id).operating_status
+            if check(got):
+                return time.monotonic() - t0
+            assert time.monotonic() - t0 < timeout, got
+            time.sleep(0.25)
+
+    until(lambda s: s["lb"] == "ONLINE", 60)
+    deadline = time.monotonic() + 30
+    while curl(f"http://{vip_fip}/") not in ("web-one", "web-two"):
+        assert time.monotonic() < deadline
+        time.sleep(1)
+    answers = sorted(curl(f"http://{vip_fip}/") for _ in range(4))
+    assert answers == ["web-one", "web-one", "web-two", "web-two"], answers
+    assert ssh(api_world["key"], fips[0], "killall httpd && echo ok") == "ok"
+    bound = DELAY * 1 + TIMEOUT + POLL + 2
+    until(lambda s: s[members[ips[0]]] == "ERROR" and s["lb"] == "DEGRADED", bound)
+    assert [curl(f"http://{vip_fip}/") for _ in range(4)] == ["web-two"] * 4
+    tree = demo.load_balancer.get(f"/lbaas/loadbalancers/{lb.id}/status").json()["statuses"]
+    assert tree["loadbalancer"]["operating_status"] == "DEGRADED"
+    assert {m["id"]: m["operating_status"] for lis in tree["loadbalancer"]["listeners"]
+            for p in lis["pools"] for m in p["members"]} == {
+        members[ips[0]]: "ERROR", members[ips[1]]: "ONLINE"}
+    assert ssh(api_world["key"], fips[0], "httpd -p 80 -h /www && echo ok") == "ok"
+    until(lambda s: s[members[ips[0]]] == "ONLINE" and s["lb"] == "ONLINE", bound)
+    demo.load_balancer.delete_load_balancer(lb.id, cascade=True)
+    deadline = time.monotonic() + 30
+    while demo.load_balancer.find_load_balancer(lb.id) is not None or leftovers(lb.id):
+        assert time.monotonic() < deadline, leftovers(lb.id)
+        time.sleep(0.5)
+    assert admin.network.find_port(lb.vip_port_id) is None
+    assert not list(admin.network.ports(device_owner="Octavia"))
