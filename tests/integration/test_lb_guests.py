@@ -434,8 +434,8 @@ def test_load_balancer_through_the_api(api_world: dict[str, Any] | None) -> None
         pool_id=pool.id, type="HTTP", delay=DELAY, timeout=TIMEOUT, max_retries=1,
         max_retries_down=1, url_path="/", expected_codes="200")
     demo.load_balancer.wait_for_load_balancer(lb.id, interval=0.5, wait=60)
-    vip_fip = demo.network.create_ip(floating_network_id=pub.id,
-                                     port_id=lb.vip_port_id).floating_ip_address
+    vip_ip = demo.network.create_ip(floating_network_id=pub.id, port_id=lb.vip_port_id)
+    vip_fip = vip_ip.floating_ip_address
     vms = api_world["vms"]
     deadline = time.monotonic() + 180
     while not all(f"{MARKER} from {n}" in vm.text() for n, vm in
@@ -479,3 +479,4 @@ def test_load_balancer_through_the_api(api_world: dict[str, Any] | None) -> None
         time.sleep(0.5)
     assert admin.network.find_port(lb.vip_port_id) is None
     assert not list(admin.network.ports(device_owner="Octavia"))
+    assert demo.network.get_ip(vip_ip.id).port_id is None  # the floating IP stays, free
