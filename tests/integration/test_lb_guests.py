@@ -6,7 +6,8 @@ network agent (Linux data plane) and load balancer agent (haproxy driver) run. C
 ``curl`` from the host through the floating IP gets answers from both guests; an L7 policy
 sends ``/static/`` to a second pool; a guest's httpd stopped turns its member ERROR and the
 load balancer DEGRADED within the monitor's delay and timeout plus the agent's poll, every
-request then lands on the other; httpd started again brings it back ONLINE; a cascade
+request then lands on the other; httpd started again brings it back ONLINE; the other
+guest stopped altogether (checks time out, no RST) does the same; a cascade
 delete leaves no namespace, haproxy, nft table or port. Everything is removed at the end,
 also on failure.
 
@@ -288,6 +289,12 @@ async def test_load_balancer_in_front_of_two_tiny_guests(world: dict[str, Any] |
     up = await until(lambda s: s[by_ip[ip_one]] == "ONLINE" and s[lb_id] == "ONLINE", bound)
     answers = [await asyncio.to_thread(curl, f"http://{vip_fip}/") for _ in range(4)]
     assert sorted(answers) == ["web-one", "web-one", "web-two", "web-two"], answers
+    # the whole web-two guest stops (no RST now, the checks time out): the same
+    vms[1].close()
+    gone_s = await until(lambda s: s[by_ip[ip_two]] == "ERROR" and s[lb_id] == "DEGRADED",
+                         bound)
+    answers = [await asyncio.to_thread(curl, f"http://{vip_fip}/") for _ in range(4)]
+    assert answers == ["web-one"] * 4, answers
 
     # cascade delete: no namespace, haproxy, veth or port left
     await lbs.delete_lb(await lbs.tree(DEMO, lb_id, False), cascade=True)
@@ -304,6 +311,7 @@ async def test_load_balancer_in_front_of_two_tiny_guests(world: dict[str, Any] |
         assert time.monotonic() - t0 < 20, leftovers(lb_id)
         await asyncio.sleep(0.5)
     print(f"boot {boot_s:.0f}s, member down {down:.1f}s (bound {bound}s), up {up:.1f}s, "
+          f"guest gone {gone_s:.1f}s, "
           f"total {time.monotonic() - started:.0f}s")
 
 
