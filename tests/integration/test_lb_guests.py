@@ -101,7 +101,8 @@ def leftovers(lb_id: str) -> list[str]:
     found = []
     if ns in sh("ip", "netns", "list").stdout:
         found.append(f"namespace {ns}")
-    if sh("pgrep", "-x", "haproxy", check=False).stdout.strip():
+    # this load balancer's haproxy (-f <state_dir>/<id>/haproxy.cfg), not another test's
+    if sh("pgrep", "-f", f"haproxy .*{lb_id}", check=False).stdout.strip():
         found.append("haproxy")
     if lb_names.HOST_VETH_PREFIX in sh("ip", "-br", "link").stdout:
         found.append("olb- veth")
