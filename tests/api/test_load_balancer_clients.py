@@ -99,106 +99,111 @@ def test_cloud_provider_openstack_replay(cloud: RunningCloud, admin: Conn,
     router = demo.network.create_router(name=unique("r"),
                                         external_gateway_info={"network_id": public.id})
     demo.network.add_interface_to_router(router, subnet_id=sub.id)
-    endpoint = demo.endpoint_for("load-balancer")
-    http = httpx.Client(headers={"X-Auth-Token": demo.auth_token}, timeout=30)
+    try:
+        endpoint = demo.endpoint_for("load-balancer")
+        http = httpx.Client(headers={"X-Auth-Token": demo.auth_token}, timeout=30)
 
-    # 1. version discovery: the last version decides the features
-    versions = http.get(endpoint.rstrip("/") + "/").json()["versions"]
-    newest = tuple(int(x) for x in versions[-1]["id"].removeprefix("v").split("."))
-    assert newest >= (2, 16)  # timeouts 2.1, tags 2.5, allowed_cidrs 2.12, UDP HTTP 2.16
-    base = endpoint.rstrip("/") + "/v2.0/lbaas"
+        # 1. version discovery: the last version decides the features
+        versions = http.get(endpoint.rstrip("/") + "/").json()["versions"]
+        newest = tuple(int(x) for x in versions[-1]["id"].removeprefix("v").split("."))
+        assert newest >= (2, 16)  # timeouts 2.1, tags 2.5, allowed_cidrs 2.12, UDP HTTP 2.16
+        base = endpoint.rstrip("/") + "/v2.0/lbaas"
 
-    # 2. find by name (the current and the legacy one): nothing yet
-    name = f"kube_service_cluster_default_{unique('svc')}"
-    assert http.get(f"{base}/loadbalancers", params={"name": name}).json()[
-        "loadbalancers"] == []
+        # 2. find by name (the current and the legacy one): nothing yet
+        name = f"kube_service_cluster_default_{unique('svc')}"
+        assert http.get(f"{base}/loadbalancers", params={"name": name}).json()[
+            "loadbalancers"] == []
 
-    # 3. one fully populated create
-    body = {"loadbalancer": {
-        "name": name, "description": "Kubernetes external service default/web from cluster "
-                                     "kubernetes", "provider": "amphora",
-        "tags": ["kube_service_cluster_default_web"], "vip_subnet_id": sub.id,
-        "vip_network_id": net.id,
-        "listeners": [{
-            "name": "listener_0_" + name, "protocol": "TCP", "protocol_port": 80,
-            "connection_limit": -1, "timeout_client_data": 50000,
-            "timeout_member_connect": 5000, "timeout_member_data": 50000,
-            "timeout_tcp_inspect": 0, "allowed_cidrs": ["0.0.0.0/0"],
-            "default_pool": {
-                "name": "pool_0_" + name, "protocol": "TCP", "lb_algorithm": "ROUND_ROBIN",
-                "session_persistence": {"type": "SOURCE_IP"},
-                "members": [{"address": f"10.71.0.{i}", "protocol_port": 30080,
-                             "name": f"node-{i}", "subnet_id": sub.id,
-                             "monitor_port": 30081} for i in (10, 11)],
-                "healthmonitor": {"name": "monitor_0_" + name, "type": "TCP", "delay": 5,
-                                  "timeout": 3, "max_retries": 1,
-                                  "max_retries_down": 3}}}]}}
-    r = http.post(f"{base}/loadbalancers", json=body)
-    assert r.status_code == 201, r.text
-    lb = r.json()["loadbalancer"]
-    assert lb["name"] == name and lb["provisioning_status"] == "PENDING_CREATE"
-    assert lb["vip_port_id"] and lb["vip_address"].startswith("10.71.0.")
-    assert lb["listeners"][0]["protocol_port"] == 80
-    assert lb["listeners"][0]["default_pool_id"]
+        # 3. one fully populated create
+        body = {"loadbalancer": {
+            "name": name, "description": "Kubernetes external service default/web from cluster "
+                                         "kubernetes", "provider": "amphora",
+            "tags": ["kube_service_cluster_default_web"], "vip_subnet_id": sub.id,
+            "vip_network_id": net.id,
+            "listeners": [{
+                "name": "listener_0_" + name, "protocol": "TCP", "protocol_port": 80,
+                "connection_limit": -1, "timeout_client_data": 50000,
+                "timeout_member_connect": 5000, "timeout_member_data": 50000,
+                "timeout_tcp_inspect": 0, "allowed_cidrs": ["0.0.0.0/0"],
+                "default_pool": {
+                    "name": "pool_0_" + name, "protocol": "TCP", "lb_algorithm": "ROUND_ROBIN",
+                    "session_persistence": {"type": "SOURCE_IP"},
+                    "members": [{"address": f"10.71.0.{i}", "protocol_port": 30080,
+                                 "name": f"node-{i}", "subnet_id": sub.id,
+                                 "monitor_port": 30081} for i in (10, 11)],
+                    "healthmonitor": {"name": "monitor_0_" + name, "type": "TCP", "delay": 5,
+                                      "timeout": 3, "max_retries": 1,
+                                      "max_retries_down": 3}}}]}}
+        r = http.post(f"{base}/loadbalancers", json=body)
+        assert r.status_code == 201, r.text
+        lb = r.json()["loadbalancer"]
+        assert lb["name"] == name and lb["provisioning_status"] == "PENDING_CREATE"
+        assert lb["vip_port_id"] and lb["vip_address"].startswith("10.71.0.")
+        assert lb["listeners"][0]["protocol_port"] == 80
+        assert lb["listeners"][0]["default_pool_id"]
 
-    # 4. wait for ACTIVE
-    lb = _wait_active(http, f"{base}/loadbalancers/{lb['id']}")
-    assert lb["operating_status"] in ("ONLINE", "DEGRADED")
+        # 4. wait for ACTIVE
+        lb = _wait_active(http, f"{base}/loadbalancers/{lb['id']}")
+        assert lb["operating_status"] in ("ONLINE", "DEGRADED")
 
-    # 5. a floating IP on the VIP port, through Neutron
-    fip = demo.network.create_ip(floating_network_id=public.id, port_id=lb["vip_port_id"])
-    assert fip.fixed_ip_address == lb["vip_address"]
+        # 5. a floating IP on the VIP port, through Neutron
+        fip = demo.network.create_ip(floating_network_id=public.id, port_id=lb["vip_port_id"])
+        assert fip.fixed_ip_address == lb["vip_address"]
 
-    # 6. what it reads on every sync
-    listeners = http.get(f"{base}/listeners", params={"loadbalancer_id": lb["id"]}).json()[
-        "listeners"]
-    assert [x["name"] for x in listeners] == ["listener_0_" + name]
-    lis = listeners[0]
-    assert lis["protocol"] == "TCP" and lis["allowed_cidrs"] == ["0.0.0.0/0"]
-    pools = http.get(f"{base}/pools", params={"loadbalancer_id": lb["id"]}).json()["pools"]
-    assert [p["id"] for p in pools] == [lis["default_pool_id"]]
-    pool = pools[0]
-    assert pool["listeners"] == [{"id": lis["id"]}] and pool["healthmonitor_id"]
-    assert pool["session_persistence"]["type"] == "SOURCE_IP"
-    members = http.get(f"{base}/pools/{pool['id']}/members").json()["members"]
-    assert sorted(m["address"] for m in members) == ["10.71.0.10", "10.71.0.11"]
-    assert all(m["monitor_port"] == 30081 and m["subnet_id"] == sub.id for m in members)
-    hm = http.get(f"{base}/healthmonitors/{pool['healthmonitor_id']}").json()["healthmonitor"]
-    assert hm["type"] == "TCP" and hm["max_retries_down"] == 3
+        # 6. what it reads on every sync
+        listeners = http.get(f"{base}/listeners", params={"loadbalancer_id": lb["id"]}).json()[
+            "listeners"]
+        assert [x["name"] for x in listeners] == ["listener_0_" + name]
+        lis = listeners[0]
+        assert lis["protocol"] == "TCP" and lis["allowed_cidrs"] == ["0.0.0.0/0"]
+        pools = http.get(f"{base}/pools", params={"loadbalancer_id": lb["id"]}).json()["pools"]
+        assert [p["id"] for p in pools] == [lis["default_pool_id"]]
+        pool = pools[0]
+        assert pool["listeners"] == [{"id": lis["id"]}] and pool["healthmonitor_id"]
+        assert pool["session_persistence"]["type"] == "SOURCE_IP"
+        members = http.get(f"{base}/pools/{pool['id']}/members").json()["members"]
+        assert sorted(m["address"] for m in members) == ["10.71.0.10", "10.71.0.11"]
+        assert all(m["monitor_port"] == 30081 and m["subnet_id"] == sub.id for m in members)
+        hm = http.get(f"{base}/healthmonitors/{pool['healthmonitor_id']}").json()["healthmonitor"]
+        assert hm["type"] == "TCP" and hm["max_retries_down"] == 3
 
-    # 7. a node joins, one leaves: batch member update
-    r = http.put(f"{base}/pools/{pool['id']}/members", json={"members": [
-        {"address": "10.71.0.11", "protocol_port": 30080, "name": "node-11",
-         "subnet_id": sub.id, "monitor_port": 30081},
-        {"address": "10.71.0.12", "protocol_port": 30080, "name": "node-12",
-         "subnet_id": sub.id, "monitor_port": 30081}]})
-    assert r.status_code == 202, r.text
-    _wait_active(http, f"{base}/loadbalancers/{lb['id']}")
-    members = http.get(f"{base}/pools/{pool['id']}/members").json()["members"]
-    assert sorted(m["address"] for m in members) == ["10.71.0.11", "10.71.0.12"]
+        # 7. a node joins, one leaves: batch member update
+        r = http.put(f"{base}/pools/{pool['id']}/members", json={"members": [
+            {"address": "10.71.0.11", "protocol_port": 30080, "name": "node-11",
+             "subnet_id": sub.id, "monitor_port": 30081},
+            {"address": "10.71.0.12", "protocol_port": 30080, "name": "node-12",
+             "subnet_id": sub.id, "monitor_port": 30081}]})
+        assert r.status_code == 202, r.text
+        _wait_active(http, f"{base}/loadbalancers/{lb['id']}")
+        members = http.get(f"{base}/pools/{pool['id']}/members").json()["members"]
+        assert sorted(m["address"] for m in members) == ["10.71.0.11", "10.71.0.12"]
 
-    # 8. the Service's annotations change: listener timeouts and source ranges
-    r = http.put(f"{base}/listeners/{lis['id']}", json={"listener": {
-        "timeout_client_data": 60000, "timeout_member_data": 60000,
-        "allowed_cidrs": ["192.0.2.0/24"], "connection_limit": 1000}})
-    assert r.status_code == 200, r.text
-    got = r.json()["listener"]
-    assert got["allowed_cidrs"] == ["192.0.2.0/24"] and got["timeout_client_data"] == 60000
-    _wait_active(http, f"{base}/loadbalancers/{lb['id']}")
-    r = http.put(f"{base}/loadbalancers/{lb['id']}", json={"loadbalancer": {
-        "tags": ["kube_service_cluster_default_web", "extra"]}})
-    assert r.status_code == 200 and r.json()["loadbalancer"]["tags"][-1] == "extra"
-    _wait_active(http, f"{base}/loadbalancers/{lb['id']}")
+        # 8. the Service's annotations change: listener timeouts and source ranges
+        r = http.put(f"{base}/listeners/{lis['id']}", json={"listener": {
+            "timeout_client_data": 60000, "timeout_member_data": 60000,
+            "allowed_cidrs": ["192.0.2.0/24"], "connection_limit": 1000}})
+        assert r.status_code == 200, r.text
+        got = r.json()["listener"]
+        assert got["allowed_cidrs"] == ["192.0.2.0/24"] and got["timeout_client_data"] == 60000
+        _wait_active(http, f"{base}/loadbalancers/{lb['id']}")
+        r = http.put(f"{base}/loadbalancers/{lb['id']}", json={"loadbalancer": {
+            "tags": ["kube_service_cluster_default_web", "extra"]}})
+        assert r.status_code == 200 and r.json()["loadbalancer"]["tags"][-1] == "extra"
+        _wait_active(http, f"{base}/loadbalancers/{lb['id']}")
 
-    # 9. the Service is deleted: the floating IP goes, then a cascade delete
-    demo.network.delete_ip(fip)
-    assert http.delete(f"{base}/loadbalancers/{lb['id']}",
-                       params={"cascade": "true"}).status_code == 204
-    for _ in range(100):
-        if http.get(f"{base}/loadbalancers/{lb['id']}").status_code == 404:
-            break
-        time.sleep(0.05)
-    assert http.get(f"{base}/loadbalancers/{lb['id']}").status_code == 404
-    assert demo.network.find_port(lb["vip_port_id"]) is None
-    assert not list(demo.network.ports(device_id=f"lb-{lb['id']}"))
-    demo.network.remove_interface_from_router(router, subnet_id=sub.id)
+        # 9. the Service is deleted: the floating IP goes, then a cascade delete
+        demo.network.delete_ip(fip)
+        assert http.delete(f"{base}/loadbalancers/{lb['id']}",
+                           params={"cascade": "true"}).status_code == 204
+        for _ in range(100):
+            if http.get(f"{base}/loadbalancers/{lb['id']}").status_code == 404:
+                break
+            time.sleep(0.05)
+        assert http.get(f"{base}/loadbalancers/{lb['id']}").status_code == 404
+        assert demo.network.find_port(lb["vip_port_id"]) is None
+        assert not list(demo.network.ports(device_id=f"lb-{lb['id']}"))
+    finally:  # the session's other tests count the project's routers and networks
+        demo.network.remove_interface_from_router(router, subnet_id=sub.id)
+        demo.network.delete_router(router)
+        demo.network.delete_network(net)
+        admin.network.delete_network(public)
