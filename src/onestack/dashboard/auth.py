@@ -95,3 +95,11 @@ async def logout(web: Web, request: Request) -> Response:
     response = redirect(f"{PREFIX}/login")
     response.delete_cookie(COOKIE, path=PREFIX, httponly=True, samesite="strict")
     return response
+
+
+ROUTES = [
+    ("/", index, ("GET",)),
+    ("/login", login_page, ("GET",)),
+    ("/login", login, ("POST",)),
+    ("/logout", logout, ("POST",)),
+]

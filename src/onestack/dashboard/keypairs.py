@@ -47,3 +47,11 @@ async def keypair_delete(web: Web, request: Request) -> Response:
         raise ApiError(404, "Name the key pair to delete.")
     await web.client.delete(f"{NOVA}/os-keypairs/{name}", p.token, headers=MICRO)
     return redirect(f"{p.base}/keypairs")
+
+
+P = "/project/{project_id}"
+ROUTES = [
+    (P + "/keypairs", keypairs, ("GET",)),
+    (P + "/keypairs", keypair_create, ("POST",)),
+    (P + "/keypairs/{name}/delete", keypair_delete, ("POST",)),
+]

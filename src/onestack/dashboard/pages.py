@@ -220,3 +220,20 @@ async def networks(web: Web, request: Request) -> Response:
     nets = (await p.get(f"{NEUTRON}/networks"))["networks"]
     subnets = {s["id"]: s for s in (await p.get(f"{NEUTRON}/subnets"))["subnets"]}
     return await p.render("networks.html", networks=nets, subnets=subnets)
+
+
+P = "/project/{project_id}"
+ROUTES = [
+    (P + "/", overview, ("GET",)),
+    (P + "/instances", instances, ("GET",)),
+    (P + "/instances/rows", instance_rows, ("GET",)),
+    (P + "/instances/launch", launch_form, ("GET",)),
+    (P + "/instances/launch", launch, ("POST",)),
+    (P + "/instances/{server_id}", instance_detail, ("GET",)),
+    (P + "/instances/{server_id}/{action}", instance_action, ("POST",)),
+    (P + "/volumes", volumes, ("GET",)),
+    (P + "/volumes", volume_create, ("POST",)),
+    (P + "/volumes/rows", volume_rows, ("GET",)),
+    (P + "/volumes/{volume_id}/{action}", volume_action, ("POST",)),
+    (P + "/networks", networks, ("GET",)),
+]
