@@ -68,6 +68,17 @@ class GuestFiles:
         return self.instance_dir / "console.sock"
 
     @property
+    def serial_socket(self) -> Path:
+        """The console logger's interactive socket: one client at a time types into the
+        guest's serial port and reads what it prints (the log goes on)."""
+        return self.instance_dir / "serial.sock"
+
+    @property
+    def vnc_socket(self) -> Path:
+        """QEMU's VNC server (the guest's screen); no TCP port, the file mode guards it."""
+        return self.instance_dir / "vnc.sock"
+
+    @property
     def logger_pidfile(self) -> Path:
         return self.instance_dir / "console-logger.pid"
 
@@ -88,7 +99,8 @@ class GuestFiles:
     def owned(self) -> list[Path]:
         """Every file the driver may create (what a failed spawn removes)."""
         return [self.spec, self.pidfile, self.qmp, self.status_qmp, self.console,
-                self.console_rotated, self.console_socket, self.logger_pidfile, self.log,
+                self.console_rotated, self.console_socket, self.serial_socket,
+                self.vnc_socket, self.logger_pidfile, self.log,
                 self.state, self.state.with_name(self.state.name + ".part")]
 
 
@@ -230,6 +242,8 @@ def build_command(spec: GuestSpec, accel: str, *, qemu: str = "qemu-system-x86_6
            # caps and rotates console.log; reconnect: a restarted logger is found again.
            "-chardev", f"socket,id=serial0,path={opt(files.console_socket)},reconnect=1",
            "-serial", "chardev:serial0",
+           # The graphical console: a VGA card and QEMU's VNC server on a unix socket.
+           "-vga", "std", "-vnc", f"unix:{opt(files.vnc_socket)}",
            "-pidfile", str(files.pidfile),
            # QEMU's own log; its stderr goes here too (start_daemon).
            "-D", str(files.log)]
