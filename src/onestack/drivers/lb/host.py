@@ -3,7 +3,6 @@ namespaces, veths, addresses and routes. Errors are LbError naming the command."
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
 import json
@@ -11,34 +10,19 @@ import os
 import signal
 from typing import Any
 
+from onestack.drivers import hostcmd
 from onestack.drivers.lb import names
 from onestack.drivers.lb.base import Interface, LbError
 
 NETNS_DIR = "/run/netns"
-TIMEOUT = 30.0
+TIMEOUT = hostcmd.TIMEOUT
 
 
 async def run(argv: list[str], ns: str | None = None, stdin: str | None = None,
               ok_codes: tuple[int, ...] = (0,), timeout: float = TIMEOUT) -> str:
     """Run ``argv`` (inside namespace ``ns`` when given) and return its stdout."""
-    if ns is not None:
-        argv = ["ip", "netns", "exec", ns, *argv]
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await asyncio.wait_for(
-            proc.communicate(stdin.encode() if stdin is not None else None), timeout)
-    except FileNotFoundError as exc:
-        raise LbError(f"{argv[0]} is not installed: {exc}") from exc
-    except TimeoutError as exc:
-        proc.kill()
-        raise LbError(f"{' '.join(argv)} took longer than {timeout:.0f}s") from exc
-    if proc.returncode not in ok_codes:
-        raise LbError(f"{' '.join(argv)} failed ({proc.returncode}): "
-                      f"{(err or out).decode(errors='replace').strip()[-2000:]}")
-    return out.decode(errors="replace")
+    return await hostcmd.run(argv, LbError, ns=ns, stdin=stdin, ok_codes=ok_codes,
+                             timeout=timeout)
 
 
 def ns_exists(ns: str) -> bool:
