@@ -185,6 +185,17 @@ class LoadBalancerConfig:
 
 
 @dataclass
+class KeyManagerConfig:
+    # The master key file that wraps every project's key (Barbican's secrets at rest); empty
+    # means data_dir/key-manager/master.key. Created at first start, mode 0600: back it up
+    # apart from the database (the database alone reveals no payload).
+    master_key_file: str = ""
+    # Largest secret payload accepted, in bytes (after base64 decoding), as Barbican's
+    # max_allowed_secret_in_bytes.
+    max_secret_bytes: int = 20000
+
+
+@dataclass
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -195,6 +206,7 @@ class Settings:
     volume: VolumeConfig = field(default_factory=VolumeConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     load_balancer: LoadBalancerConfig = field(default_factory=LoadBalancerConfig)
+    key_manager: KeyManagerConfig = field(default_factory=KeyManagerConfig)
 
     @property
     def database_url(self) -> str:
@@ -218,10 +230,16 @@ class Settings:
     def credential_key_dir(self) -> Path:
         return self.data_dir / "credential-keys"
 
+    @property
+    def master_key_file(self) -> Path:
+        return Path(self.key_manager.master_key_file).expanduser() \
+            if self.key_manager.master_key_file else self.data_dir / "key-manager" / "master.key"
+
 
 _SECTIONS = {"server": ServerConfig, "database": DatabaseConfig, "identity": IdentityConfig,
              "image": ImageConfig, "compute": ComputeConfig, "volume": VolumeConfig,
-             "network": NetworkConfig, "load_balancer": LoadBalancerConfig}
+             "network": NetworkConfig, "load_balancer": LoadBalancerConfig,
+             "key_manager": KeyManagerConfig}
 
 
 def _apply_section(obj: Any, name: str, values: dict[str, Any]) -> None:
