@@ -102,7 +102,7 @@ async def test_a_flood_stays_under_the_bound(tmp_path: Path) -> None:
         assert files.console.stat().st_size <= cap
         assert files.console_rotated.stat().st_size <= cap
         assert {p.name for p in tmp_path.iterdir()} == {
-            "console.log", "console.log.0", "console.sock", "console-logger.pid"}
+            "console.log", "console.log.0", "console.sock", "serial.sock", "console-logger.pid"}
     finally:
         await console.stop_logger(files)
     assert console.logger_pids(files) == []

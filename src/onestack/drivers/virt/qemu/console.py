@@ -1,5 +1,7 @@
 """A guest's serial console on the host: its logger process (``consolelog.py``), started
-before QEMU and stopped with the guest, and reading back what the guest printed.
+before QEMU and stopped with the guest, reading back what the guest printed, and the
+interactive consoles (serial through the logger, the screen through QEMU's VNC server) as
+byte streams.
 
 On disk a guest's console is ``console.log`` (the newest output) and ``console.log.0`` (the
 output before it), each at most ``LOG_CAP`` bytes.
@@ -26,7 +28,8 @@ START_TIMEOUT = 10.0
 
 def logger_command(files: GuestFiles, uuid: str, cap: int = LOG_CAP) -> list[str]:
     return [sys.executable, "-I", "-S", str(SCRIPT), "--daemon", "--guest", uuid,
-            "--socket", str(files.console_socket), "--log", str(files.console),
+            "--socket", str(files.console_socket), "--interactive", str(files.serial_socket),
+            "--log", str(files.console),
             "--max-bytes", str(cap), "--pidfile", str(files.logger_pidfile)]
 
 
@@ -54,7 +57,10 @@ def running_logger(files: GuestFiles) -> int | None:
         pid = int(files.logger_pidfile.read_text().strip())
     except (OSError, ValueError):
         return None
-    if is_logger(pid, files) and files.console_socket.exists():
+    # a logger from before the interactive console (no serial.sock) is replaced: QEMU's
+    # serial port reconnects to the new one within a second
+    if (is_logger(pid, files) and files.console_socket.exists()
+            and files.serial_socket.exists()):
         return pid
     return None
 
@@ -162,3 +168,28 @@ def read_console(files: GuestFiles, length: int | None,
     if length is not None:
         lines = lines[-length:] if length > 0 else []
     return "".join(line + "\n" for line in lines)
+
+
+CONSOLE_PROTOCOLS = ("serial", "vnc")
+
+
+def console_path(files: GuestFiles, protocol: str) -> Path:
+    """The unix socket of a guest's interactive console: ``serial`` (bytes both ways with its
+    serial port, through its logger) or ``vnc`` (RFB, QEMU's VNC server)."""
+    if protocol == "serial":
+        return files.serial_socket
+    if protocol == "vnc":
+        return files.vnc_socket
+    raise VirtError(f"console protocol {protocol!r} is not one of {CONSOLE_PROTOCOLS}")
+
+
+async def open_console(files: GuestFiles, protocol: str
+                       ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to the guest's interactive console (VirtError when it has none: not
+    running, or a driver without consoles)."""
+    path = console_path(files, protocol)
+    try:
+        return await asyncio.open_unix_connection(str(path))
+    except OSError as exc:
+        raise VirtError(f"the {protocol} console of {files.instance_dir.name} is not "
+                        f"available: {exc.strerror or exc}") from exc
