@@ -126,6 +126,13 @@ class ComputeConfig:
     # Run a compute agent for this machine inside the API process (all-in-one). A controller
     # whose compute hosts all run ``onestack agent`` sets it to false.
     local_agent: bool = True
+    # Volumes on Ceph (rbd): this host's own cephx user (client.<rbd_user>), the keyring
+    # holding its key (root only; empty: /etc/ceph/ceph.client.<rbd_user>.keyring) and a
+    # ceph.conf for librados (empty: the monitors of the attachment only). QEMU gets the key
+    # as a secret over QMP. Empty rbd_user: the user the volume service names.
+    rbd_user: str = ""
+    rbd_keyring: str = ""
+    rbd_ceph_conf: str = ""
 
 
 @dataclass

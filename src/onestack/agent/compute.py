@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from onestack.agent import migration
-from onestack.agent.guest_disks import GuestDisks, disk_specs
+from onestack.agent.guest_disks import CephClient, GuestDisks, disk_specs, volume_disk
 from onestack.agent.link import AgentLink, InstanceWork
 from onestack.agent.reconcile import ReconcileLoop
 from onestack.core.compute import devices as host_devices
@@ -81,8 +81,11 @@ class ComputeAgent:
     def __init__(self, link: AgentLink, driver: VirtDriver, instances_path: Path,
                  interval: float = 10.0, force_config_drive: bool = False,
                  image_cache_ttl: float = 0.0, devices: DeviceDiscovery | None = None,
-                 host: str | None = None, address: str = "127.0.0.1") -> None:
+                 host: str | None = None, address: str = "127.0.0.1",
+                 ceph: CephClient | None = None) -> None:
         self.link = link
+        # This host's cephx user and keyring for rbd volumes (its own, per host).
+        self.ceph = ceph or CephClient()
         # This host's address other hosts reach (a live migration's stream comes to it).
         self.address = address
         self.driver = driver
@@ -256,10 +259,8 @@ class ComputeAgent:
     async def _volumes(self, uuids: list[str]) -> dict[str, list[VolumeDisk]]:
         return await self.link.volume_disks(self.host, uuids)
 
-    @staticmethod
-    def volume_disk(v: VolumeDisk) -> DiskSpec:
-        return DiskSpec(Path(v.path), v.format, "volume", readonly=v.readonly,
-                        serial=v.volume_id[:20], device=v.device_name.rsplit("/", 1)[-1])
+    def volume_disk(self, v: VolumeDisk) -> DiskSpec:
+        return volume_disk(v, self.ceph)
 
     async def volume_specs(self, uuid: str) -> tuple[DiskSpec | None, list[DiskSpec]]:
         """The guest's root volume (a volume-backed server boots from it) and its other

@@ -15,17 +15,48 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from onestack.agent.link import AgentLink, InstanceWork
-from onestack.drivers.virt.base import DiskSpec, VirtError
+from onestack.core.compute.volumes import VolumeDisk
+from onestack.drivers.virt.base import DiskSpec, RbdSource, VirtError
 from onestack.drivers.virt.disks import DiskBuilder
 
 log = logging.getLogger(__name__)
 
 ROOT, EPHEMERAL, SWAP, CONFIG = "disk", "disk.eph0", "disk.swap", "disk.config"
 TRUE = ("true", "1", "yes", "on", "t")
+
+
+@dataclass(frozen=True)
+class CephClient:
+    """This compute host's cephx identity for rbd volumes (``[compute] rbd_*``): its own
+    user and keyring, never the volume service's key (that stays on the controller)."""
+
+    user: str = ""  # empty: the attachment's auth_username
+    keyring: str = ""  # empty: /etc/ceph/ceph.client.<user>.keyring
+    conf: str = ""
+
+    @classmethod
+    def from_config(cls, compute: Any) -> CephClient:
+        return cls(compute.rbd_user, compute.rbd_keyring, compute.rbd_ceph_conf)
+
+    def source(self, data: dict[str, Any]) -> RbdSource:
+        user = self.user or str(data.get("auth_username") or "admin")
+        return RbdSource(str(data.get("name") or ""),
+                         [str(h) for h in data.get("hosts") or []],
+                         [str(p) for p in data.get("ports") or []], user,
+                         self.keyring or f"/etc/ceph/ceph.client.{user}.keyring", self.conf)
+
+
+def volume_disk(v: VolumeDisk, ceph: CephClient) -> DiskSpec:
+    """A guest disk for one volume: its file, or its RBD image (QEMU opens it itself)."""
+    rbd = ceph.source(v.rbd) if v.rbd else None
+    path = Path(rbd.name if rbd else v.path)
+    return DiskSpec(path, v.format, "volume", readonly=v.readonly, serial=v.volume_id[:20],
+                    device=v.device_name.rsplit("/", 1)[-1], rbd=rbd)
 
 
 def wants_config_drive(inst: InstanceWork, force: bool, has_ports: bool) -> bool:

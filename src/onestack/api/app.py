@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from onestack.agent.compute import ComputeAgent, make_driver
+from onestack.agent.guest_disks import CephClient
 from onestack.agent.link import LocalLink
 from onestack.agent.load_balancer import LoadBalancerAgent, make_lb_driver
 from onestack.agent.network_setup import make_network_agent
@@ -83,7 +84,8 @@ class Runtime:
             force_config_drive=settings.compute.force_config_drive,
             image_cache_ttl=settings.compute.image_cache_ttl,
             devices=make_discovery(settings.compute.device_discovery, driver.name),
-            address=settings.network.tunnel_ip or "127.0.0.1")
+            address=settings.network.tunnel_ip or "127.0.0.1",
+            ceph=CephClient.from_config(settings.compute))
         self.network_agent = make_network_agent(
             settings, self.db, self.network, lambda: self.compute_agent.host,
             metadata=self.compute_metadata)

@@ -76,6 +76,7 @@ def tunnel_address(configured: str, controller: str) -> str:
 async def run_agent(settings: Settings, controller: str, host: str, secret: str,
                     verify: bool | str) -> None:
     from onestack.agent.compute import ComputeAgent, make_driver
+    from onestack.agent.guest_disks import CephClient
     from onestack.agent.http_link import HttpLink, HttpNetworkState
     from onestack.agent.network_setup import make_compute_host_network_agent
     from onestack.drivers.devices import make_discovery
@@ -88,7 +89,8 @@ async def run_agent(settings: Settings, controller: str, host: str, secret: str,
                          force_config_drive=c.force_config_drive,
                          image_cache_ttl=c.image_cache_ttl,
                          devices=make_discovery(c.device_discovery, driver.name), host=host,
-                         address=link.host_ip or "127.0.0.1")
+                         address=link.host_ip or "127.0.0.1",
+                         ceph=CephClient.from_config(c))
     network = make_compute_host_network_agent(settings, HttpNetworkState(link, host), host,
                                               link.host_ip)
     agent.network = network

@@ -54,6 +54,8 @@ class VolumeDisk:
     format: str
     readonly: bool
     boot_index: int | None = None  # 0: the root disk of a volume-backed server
+    # an rbd volume: Cinder's rbd connection data (name, hosts, ports, auth_username)
+    rbd: dict[str, Any] | None = None
 
 
 def volume_caller(caller: Caller) -> VolumeCaller:
@@ -201,10 +203,12 @@ class ServerVolumes(Store):
         for bdm, att in rows:
             info = (att.connection_info if att is not None else None) or {}
             data = info.get("data") or {}
+            rbd = {k: data.get(k) for k in ("name", "hosts", "ports", "auth_username")} \
+                if info.get("driver_volume_type") == "rbd" else None
             out.setdefault(bdm.instance_uuid, []).append(VolumeDisk(
                 bdm.id, bdm.volume_id, bdm.device_name, bdm.status, str(data.get("path", "")),
-                str(data.get("format") or "qcow2"), data.get("access_mode") == "ro",
-                bdm.boot_index))
+                str(data.get("format") or ("raw" if rbd else "qcow2")),
+                data.get("access_mode") == "ro", bdm.boot_index, rbd))
         return out
 
     async def attached(self, disk: VolumeDisk, project_id: str, attachment_id: str) -> None:

@@ -39,14 +39,29 @@ class GuestNotFound(VirtError):
 
 
 @dataclass
+class RbdSource:
+    """A volume QEMU opens with its rbd driver (librbd), from Cinder's rbd connection info:
+    no file on this host. The key is read from ``keyring`` when QEMU opens the disk and goes
+    to QEMU as a ``secret`` object over QMP; it is never part of a spec."""
+
+    name: str  # pool/image
+    hosts: list[str] = field(default_factory=list)  # monitors
+    ports: list[str] = field(default_factory=list)
+    user: str = "admin"  # this compute host's cephx user
+    keyring: str = ""  # that user's keyring on this host (root only)
+    conf: str = ""  # a ceph.conf for librados' other settings; empty: none
+
+
+@dataclass
 class DiskSpec:
-    path: Path
+    path: Path  # for an rbd disk, a name only (``rbd`` says where it is)
     format: str = "qcow2"  # qcow2 | raw
     kind: str = "root"  # root | ephemeral | swap | config | volume
     bus: str = "virtio"  # virtio | ide | scsi
     readonly: bool = False
     serial: str | None = None  # shows as /dev/disk/by-id/virtio-<serial> in the guest
     device: str | None = None  # e.g. vdb, for volumes
+    rbd: RbdSource | None = None  # a volume in a Ceph pool, opened by QEMU itself
 
 
 @dataclass

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from onestack.drivers.virt.base import DiskSpec, GuestSpec, NicSpec, VirtError
+from onestack.drivers.virt.base import DiskSpec, GuestSpec, NicSpec, RbdSource, VirtError
 
 # A unix socket path must fit in sockaddr_un.sun_path (108 bytes, NUL included).
 MAX_SOCKET_PATH = 107
@@ -121,6 +121,8 @@ def accel_cpu(accel: str) -> str:
 
 
 def _disk_args(index: int, disk: DiskSpec, boot: bool, scsi_bus: str | None) -> list[str]:
+    if disk.rbd is not None:
+        return []  # added over QMP with its key once QEMU runs (rbd_disks.py)
     if disk.format not in DISK_FORMATS:
         raise VirtError(f"disk {disk.path}: format {disk.format!r} is not one of {DISK_FORMATS}")
     if disk.bus not in DISK_BUSES:
@@ -254,13 +256,17 @@ def build_command(spec: GuestSpec, accel: str, *, qemu: str = "qemu-system-x86_6
         cmd += ["-device", f"virtio-scsi-pci,id={scsi_bus}"]
     for i, disk in enumerate(spec.disks):
         cmd += _disk_args(i, disk, disk is root, scsi_bus)
+    rbd = any(d.rbd is not None for d in spec.disks)
     for i, nic in enumerate(spec.nics):
         cmd += _nic_args(i, nic, accel)
     cmd += pci_args(spec.pci_devices)
     if incoming_fd is not None:
-        cmd += ["-incoming", f"fd:{int(incoming_fd)}"]
+        # with rbd disks, the state is read (migrate-incoming) once they are plugged
+        cmd += ["-incoming", "defer" if rbd else f"fd:{int(incoming_fd)}"]
     elif live_incoming:
         cmd += ["-incoming", "defer", "-S"]
+    elif rbd:
+        cmd += ["-S"]  # runs once its rbd disks are plugged
     return cmd
 
 
@@ -271,7 +277,9 @@ def spec_to_json(spec: GuestSpec) -> str:
 def spec_from_json(text: str) -> GuestSpec:
     try:
         data: dict[str, Any] = json.loads(text)
-        disks = [DiskSpec(**dict(d, path=Path(d["path"]))) for d in data.pop("disks", [])]
+        disks = [DiskSpec(**dict(d, path=Path(d["path"]),
+                                 rbd=RbdSource(**d["rbd"]) if d.get("rbd") else None))
+                 for d in data.pop("disks", [])]
         nics = [NicSpec(**n) for n in data.pop("nics", [])]
         return GuestSpec(**dict(data, instance_dir=Path(data["instance_dir"]), disks=disks,
                                 nics=nics))

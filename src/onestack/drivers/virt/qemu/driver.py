@@ -37,7 +37,7 @@ from onestack.drivers.virt.base import (
     VirtDriver,
     VirtError,
 )
-from onestack.drivers.virt.qemu import console, host, hotplug, migration, process
+from onestack.drivers.virt.qemu import console, host, hotplug, migration, process, rbd_disks
 from onestack.drivers.virt.qemu.cmdline import (
     GuestFiles,
     build_command,
@@ -52,7 +52,8 @@ from onestack.drivers.virt.qemu.qmp import QmpClient, QmpError, qmp_command
 
 def absolute(spec: GuestSpec) -> GuestSpec:
     """QEMU runs detached in ``/``: every path it is given must be absolute."""
-    disks = [dataclasses.replace(d, path=Path(d.path).absolute()) for d in spec.disks]
+    disks = [d if d.rbd else dataclasses.replace(d, path=Path(d.path).absolute())
+             for d in spec.disks]
     return dataclasses.replace(spec, instance_dir=Path(spec.instance_dir).absolute(),
                                disks=disks)
 
@@ -130,7 +131,7 @@ class QemuDriver(VirtDriver):
                      live_incoming: bool = False) -> None:
         files = GuestFiles(spec.instance_dir)
         files.pidfile.unlink(missing_ok=True)
-        missing = [str(d.path) for d in spec.disks if not d.path.exists()]
+        missing = [str(d.path) for d in spec.disks if not d.rbd and not d.path.exists()]
         if missing:
             raise VirtError(f"guest {spec.uuid}: missing disk files {missing}")
         await console.ensure_logger(files, spec.uuid, self.console_cap)
@@ -142,12 +143,29 @@ class QemuDriver(VirtDriver):
                 cmd, files.log, files.pidfile, uuid=spec.uuid, instance_dir=spec.instance_dir,
                 ready=lambda: self._answers(files),
                 pass_fds=() if state_fd is None else (state_fd,))
+            if process.guest_pid(files.pidfile, spec.uuid) is None:
+                raise VirtError(f"QEMU for guest {spec.uuid} exited right after starting: "
+                                f"{process.tail(files.log, 2000)}")
+            if rbd_disks.rbd_disks(spec):
+                await self._plug_rbd(files, spec, state_fd, live_incoming)
         finally:
             if state_fd is not None:
                 os.close(state_fd)
-        if process.guest_pid(files.pidfile, spec.uuid) is None:
-            raise VirtError(f"QEMU for guest {spec.uuid} exited right after starting: "
-                            f"{process.tail(files.log, 2000)}")
+
+    async def _plug_rbd(self, files: GuestFiles, spec: GuestSpec, state_fd: int | None,
+                        live_incoming: bool) -> None:
+        """The rbd disks of a QEMU started paused, then the guest runs (or reads its saved
+        state); a failure stops that QEMU."""
+        try:
+            async with QmpClient(files.qmp, self.qmp_timeout) as qmp:
+                await rbd_disks.plug_at_start(qmp, spec, root_disk(spec))
+                if state_fd is not None:
+                    await qmp.execute("migrate-incoming", {"uri": f"fd:{state_fd}"})
+                elif not live_incoming:
+                    await qmp.execute("cont")
+        except BaseException:
+            await self._control(files, spec.uuid).hard_stop(grace=2.0)
+            raise
 
     async def _answers(self, files: GuestFiles) -> bool:
         """Whether the guest's QEMU answers on its status monitor (it is set up)."""

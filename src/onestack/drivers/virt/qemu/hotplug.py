@@ -2,11 +2,12 @@
 
 Attach: ``blockdev-add`` (the volume's format node on a file node) then ``device_add`` of a
 virtio-blk-pci device with the volume's serial (``/dev/disk/by-id/virtio-<serial>`` in the
-guest). Detach: ``device_del``, then wait for QEMU's ``DEVICE_DELETED`` for that device (the
-guest must let go: ACPI PCI hot-unplug), then ``blockdev-del``. Node names come from the
-serial (``volume_node``), the same when the volume was on the command line at boot, so a
-detach after a restart finds it. ``guest.json`` is rewritten so that the next start of the
-process (reboot, power on) has the same disks.
+guest); an rbd volume is added with its cephx key as a QEMU secret (rbd_disks.py).
+Detach: ``device_del``, then wait for QEMU's ``DEVICE_DELETED`` for that device (the guest
+must let go: ACPI PCI hot-unplug), then ``blockdev-del`` (and the rbd volume's secret).
+Node names come from the serial (``volume_node``), the same when the volume was on the
+command line at boot, so a detach after a restart finds it. ``guest.json`` is rewritten so
+that the next start of the process (reboot, power on) has the same disks.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 from pathlib import Path
 
 from onestack.drivers.virt.base import DiskSpec, GuestSpec, VirtError
+from onestack.drivers.virt.qemu import rbd_disks
 from onestack.drivers.virt.qemu.cmdline import (
     GuestFiles,
     spec_from_json,
@@ -39,6 +41,10 @@ async def attach(files: GuestFiles, disk: DiskSpec, timeout: float) -> None:
     node = volume_node(disk)
     readonly = bool(disk.readonly)
     async with QmpClient(files.qmp, timeout) as qmp:
+        if disk.rbd is not None:
+            await rbd_disks.plug(qmp, disk)
+            _rewrite(files, add=disk)
+            return
         await qmp.execute("blockdev-add", {
             "driver": disk.format, "node-name": node, "read-only": readonly,
             "file": {"driver": "file", "filename": str(Path(disk.path).absolute()),
@@ -75,6 +81,8 @@ async def detach(files: GuestFiles, disk: DiskSpec, timeout: float, qmp_timeout:
                     break
         with contextlib.suppress(QmpError):  # a -drive volume went with its device
             await qmp.execute("blockdev-del", {"node-name": node})
+        if disk.rbd is not None:
+            await rbd_disks.unplug_secret(qmp, disk)
     _rewrite(files, remove=disk.serial)
 
 

@@ -1,0 +1,111 @@
+"""Volumes QEMU opens in a Ceph pool with its own rbd driver (librbd, qemu-block-extra).
+
+No RBD disk is on the command line: the cephx key must not be in QEMU's argv (any user reads
+/proc/<pid>/cmdline) nor in a file QEMU reads. A guest with RBD disks starts paused
+(``-S``); over QMP the key goes in as a ``secret`` object (``object-add``), the disk as
+``blockdev-add`` (raw on rbd, ``key-secret`` naming the secret) and ``device_add``
+(virtio-blk, the volume's serial, ``bootindex`` for the disk it boots from); a
+``system_reset`` makes the firmware's boot order include it; then the guest runs. Hotplug
+is the same three steps on a running guest; detach removes the secret after the node.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from onestack.drivers.virt.base import DiskSpec, GuestSpec, RbdSource, VirtError
+from onestack.drivers.virt.qemu.cmdline import volume_node
+from onestack.drivers.virt.qemu.qmp import QmpClient, QmpError
+
+
+def read_key(source: RbdSource) -> str:
+    """The base64 cephx key of ``client.<user>`` from its keyring (Ceph's INI format)."""
+    path = source.keyring or f"/etc/ceph/ceph.client.{source.user}.keyring"
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    try:
+        text = Path(path).read_text()
+        parser.read_string(text)
+    except (OSError, configparser.Error) as exc:
+        raise VirtError(f"cannot read the cephx keyring {path} of client.{source.user}: "
+                        f"{exc}") from exc
+    section = f"client.{source.user}"
+    key = parser.get(section, "key", fallback="").strip() if parser.has_section(section) \
+        else ""
+    if not key:
+        raise VirtError(f"the keyring {path} has no key for client.{source.user}")
+    return key
+
+
+def secret_id(node: str) -> str:
+    return f"{node}-key"
+
+
+def rbd_disks(spec: GuestSpec) -> list[DiskSpec]:
+    return [d for d in spec.disks if d.rbd is not None]
+
+
+def blockdev(disk: DiskSpec, node: str) -> dict[str, Any]:
+    """``blockdev-add`` arguments: a raw format node on an rbd protocol node."""
+    source = disk.rbd
+    if source is None:
+        raise VirtError(f"disk {disk.serial} is not an rbd disk")
+    pool, sep, image = source.name.partition("/")
+    if not sep or not pool or not image:
+        raise VirtError(f"rbd disk {source.name!r} is not pool/image")
+    rbd: dict[str, Any] = {"driver": "rbd", "pool": pool, "image": image,
+                           "user": source.user, "key-secret": secret_id(node),
+                           "auth-client-required": ["cephx"]}
+    if source.hosts:
+        ports = list(source.ports) + ["6789"] * (len(source.hosts) - len(source.ports))
+        rbd["server"] = [{"host": h, "port": str(p)} for h, p in zip(source.hosts, ports,
+                                                                      strict=False)]
+    if source.conf:
+        rbd["conf"] = source.conf
+    readonly = bool(disk.readonly)
+    return {"driver": "raw", "node-name": node, "read-only": readonly,
+            "discard": "unmap", "file": rbd}
+
+
+async def plug(qmp: QmpClient, disk: DiskSpec, boot: bool = False) -> None:
+    """Secret, node and virtio-blk device for one rbd disk; on failure what was added goes."""
+    assert disk.rbd is not None
+    node = volume_node(disk)
+    key = read_key(disk.rbd)
+    await qmp.execute("object-add", {"qom-type": "secret", "id": secret_id(node),
+                                     "data": key, "format": "base64"})
+    try:
+        await qmp.execute("blockdev-add", blockdev(disk, node))
+        try:
+            device: dict[str, Any] = {"driver": "virtio-blk-pci", "drive": node,
+                                      "id": f"{node}-dev", "serial": disk.serial}
+            if boot:
+                device["bootindex"] = 1
+            await qmp.execute("device_add", device)
+        except BaseException:
+            with contextlib.suppress(QmpError):
+                await qmp.execute("blockdev-del", {"node-name": node})
+            raise
+    except BaseException:
+        with contextlib.suppress(QmpError):
+            await qmp.execute("object-del", {"id": secret_id(node)})
+        raise
+
+
+async def unplug_secret(qmp: QmpClient, disk: DiskSpec) -> None:
+    with contextlib.suppress(QmpError):
+        await qmp.execute("object-del", {"id": secret_id(volume_node(disk))})
+
+
+async def plug_at_start(qmp: QmpClient, spec: GuestSpec, root: DiskSpec | None) -> None:
+    """Every rbd disk of a guest QEMU started paused; the firmware's boot order is made
+    again (``system_reset``) when one of them is the disk the guest boots from."""
+    booting = False
+    for disk in rbd_disks(spec):
+        boot = disk is root
+        await plug(qmp, disk, boot)
+        booting = booting or boot
+    if booting:
+        await qmp.execute("system_reset")
