@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from onestack.cloudconfig import password_entry
 from onestack.core.identity.bootstrap import REGION, Account
 
 
@@ -19,19 +20,7 @@ def clouds_path() -> Path:
 
 
 def cloud_entry(auth_url: str, acct: Account) -> dict[str, Any]:
-    return {
-        "auth": {
-            "auth_url": auth_url,
-            "username": acct.username,
-            "password": acct.password,
-            "project_name": acct.project,
-            "user_domain_name": "Default",
-            "project_domain_name": "Default",
-        },
-        "region_name": REGION,
-        "interface": "public",
-        "identity_api_version": 3,
-    }
+    return password_entry(auth_url, acct.username, acct.project, REGION, acct.password)
 
 
 def write_clouds(path: Path, auth_url: str, accounts: dict[str, Account]) -> None:

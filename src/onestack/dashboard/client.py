@@ -7,7 +7,11 @@ shows the API's own error messages.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
@@ -36,8 +40,21 @@ def fault_message(response: httpx.Response) -> str:
     return response.reason_phrase
 
 
+@dataclass
+class Streamed:
+    """A response whose body is read as it comes (nothing buffered whole)."""
+
+    status: int
+    headers: dict[str, str]
+    body: AsyncIterator[bytes]
+
+    async def read(self) -> bytes:
+        return b"".join([chunk async for chunk in self.body])
+
+
 class CloudClient:
     def __init__(self, app: Any) -> None:
+        self.app = app
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE,
                                       timeout=60)
 
@@ -51,6 +68,78 @@ class CloudClient:
         if response.status_code >= 400 and response.status_code not in ok:
             raise ApiError(response.status_code, fault_message(response))
         return response
+
+    async def stream(self, method: str, path: str, token: str,
+                     headers: dict[str, str] | None = None,
+                     body: AsyncIterator[bytes] | None = None) -> Streamed:
+        """Call the API app as ASGI with the request body fed from ``body`` chunk by chunk
+        and the response body handed on chunk by chunk (httpx's ASGI transport keeps whole
+        responses in memory: no good for multi-GB images and objects). An API error
+        raises ApiError with its message."""
+        url = urlsplit(path)
+        sent = {**(headers or {}), "x-auth-token": token}
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                 "method": method, "scheme": "http", "path": unquote(url.path),
+                 "raw_path": url.path.encode(), "query_string": url.query.encode(),
+                 "root_path": "", "client": ("127.0.0.1", 0),
+                 "server": ("onestack.dashboard", 80),
+                 "headers": [(k.lower().encode(), v.encode()) for k, v in sent.items()]}
+        chunks = body.__aiter__() if body is not None else None
+        done = asyncio.Event()
+        out: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=8)
+
+        async def receive() -> dict[str, Any]:
+            nonlocal chunks
+            if chunks is not None:
+                try:
+                    return {"type": "http.request", "body": await chunks.__anext__(),
+                            "more_body": True}
+                except StopAsyncIteration:
+                    chunks = None
+                    return {"type": "http.request", "body": b"", "more_body": False}
+            if body is None and not done.is_set():
+                done.set()
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await asyncio.Event().wait()  # no disconnect while the caller reads
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            await out.put(message)
+
+        async def run() -> None:
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                await out.put({"type": "end"})
+
+        task = asyncio.create_task(run())
+        start = await out.get()
+        if start["type"] != "http.response.start":
+            await task  # raised before answering: let it surface
+            raise ApiError(500, "The API gave no response.")
+        status = int(start["status"])
+        got = {k.decode().lower(): v.decode() for k, v in start.get("headers", [])}
+
+        async def chunks_of() -> AsyncIterator[bytes]:
+            try:
+                while True:
+                    message = await out.get()
+                    if message["type"] != "http.response.body":
+                        return
+                    if message.get("body"):
+                        yield message["body"]
+                    if not message.get("more_body"):
+                        return
+            finally:
+                if not task.done():
+                    task.cancel()
+
+        streamed = Streamed(status, got, chunks_of())
+        if status >= 400:
+            text = await streamed.read()
+            raise ApiError(status, fault_message(httpx.Response(status, content=text,
+                                                                headers=got)))
+        return streamed
 
     async def get(self, path: str, token: str, **kw: Any) -> Any:
         response = await self.call("GET", path, token, **kw)

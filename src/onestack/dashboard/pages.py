@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from onestack.dashboard.client import ApiError
 from onestack.dashboard.session import Session
-from onestack.dashboard.web import PREFIX, Web, redirect
+from onestack.dashboard.web import PREFIX, Web, conditional, redirect
 
 NOVA = "/compute/v2.1"
 NEUTRON = "/networking/v2.0"
@@ -25,6 +25,26 @@ BUTTONS = {
     "detach": "os_compute_api:os-volumes-attachments:delete",
     "volume_create": "volume:create",
     "volume_delete": "volume:delete",
+    "volume_extend": "volume:extend",
+    "snapshot_create": "volume:create_snapshot",
+    "snapshot_delete": "volume:delete_snapshot",
+    "image_upload": "add_image",
+    "image_delete": "delete_image",
+    "router_create": "create_router",
+    "router_delete": "delete_router",
+    "router_interface": "add_router_interface",
+    "group_create": "create_security_group",
+    "group_delete": "delete_security_group",
+    "rule_create": "create_security_group_rule",
+    "rule_delete": "delete_security_group_rule",
+    "fip_create": "create_floatingip",
+    "fip_update": "update_floatingip",
+    "fip_delete": "delete_floatingip",
+    "appcred_create": "identity:create_application_credential",
+    "ec2_create": "identity:ec2_create_credential",
+    # admin views: shown to whoever the API would answer
+    "admin": "os_compute_api:os-hypervisors:list",
+    "identity_admin": "identity:list_projects",
 }
 ACTIONS: dict[str, Any] = {"start": {"os-start": None}, "stop": {"os-stop": None},
                            "reboot": {"reboot": {"type": "SOFT"}}}
@@ -100,7 +120,8 @@ async def instances(web: Web, request: Request) -> Response:
 
 async def instance_rows(web: Web, request: Request) -> Response:
     p = await page(web, request)
-    return await p.render("_instance_rows.html", servers=await _servers(p))
+    return conditional(request, await p.render("_instance_rows.html",
+                                               servers=await _servers(p)))
 
 
 async def launch_form(web: Web, request: Request) -> Response:
@@ -182,7 +203,7 @@ async def volumes(web: Web, request: Request) -> Response:
 
 
 async def volume_rows(web: Web, request: Request) -> Response:
-    return await _volumes_page(web, request, "_volume_rows.html")
+    return conditional(request, await _volumes_page(web, request, "_volume_rows.html"))
 
 
 async def volume_create(web: Web, request: Request) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,12 @@ class Web:
                                 "and submit the form again.")
         return form
 
+    def csrf_header(self, request: Request, session: Session) -> None:
+        """A streamed upload sends its CSRF token in a header (the body is the file)."""
+        if not session.csrf_ok(request.headers.get("x-csrf-token")):
+            raise ApiError(403, "The upload's CSRF token is missing or wrong: reload the "
+                                "page and upload again.")
+
     def render(self, request: Request, name: str, status: int = 200,
                **context: Any) -> Response:
         context.setdefault("prefix", PREFIX)
@@ -94,6 +101,16 @@ async def read_form(request: Request) -> FormData:
     pairs: list[tuple[str, str | UploadFile]] = list(
         parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
     return FormData(pairs)
+
+
+def conditional(request: Request, response: Response) -> Response:
+    """Live fragments: an ETag of the rendered body; a poll that sends it back (static
+    live.js does) gets an empty 304 when nothing changed, so nothing is re-drawn."""
+    etag = '"' + hashlib.sha256(bytes(response.body)).hexdigest()[:32] + '"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    response.headers["ETag"] = etag
+    return response
 
 
 def redirect(url: str) -> RedirectResponse:

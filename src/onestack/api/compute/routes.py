@@ -13,6 +13,7 @@ from onestack.api.common.request import ApiRequest
 from onestack.api.common.routing import Route, ServiceApi
 from onestack.api.compute import (
     flavors,
+    hosts,
     images,
     keypairs,
     migrations,
@@ -34,6 +35,7 @@ P = "os_compute_api:"
 ADMIN = "rule:admin_api"
 FLV = V + "/flavors/{flavor_id}"
 SRV = V + "/servers/{server_id}"
+AGG = V + "/os-aggregates/{aggregate_id}"
 
 ADMIN_OR_OWNER = "(rule:context_is_admin) or user_id:%(user_id)s"  # key pairs: the user's
 READER = "rule:project_reader_or_admin"
@@ -63,7 +65,11 @@ RULES: list[Rule] = project_scoped([
         "os-migrations:index", "os-server-migrations:index", "os-server-migrations:show",
         "os-server-migrations:delete", "os-server-migrations:force_complete",
         "os-simple-tenant-usage:list", "servers:index:get_all_tenants",
-        "servers:detail:get_all_tenants")),
+        "servers:detail:get_all_tenants", "os-aggregates:index", "os-aggregates:create",
+        "os-aggregates:show", "os-aggregates:update", "os-aggregates:delete",
+        "os-aggregates:add_host", "os-aggregates:remove_host", "os-aggregates:set_metadata",
+        "os-hosts:list", "os-hosts:show", "os-hosts:update", "os-hypervisors:uptime",
+        "servers:create:forced_host")),
     # no rule upstream (flavors) or "@" (zones, limits, quota defaults): any project user
     *(Rule(P + name, "@") for name in (
         "flavors:index", "flavors:show", "os-availability-zone:list", "limits",
@@ -79,7 +85,8 @@ RULES: list[Rule] = project_scoped([
         "ips:index", "ips:show", "os-security-groups:list", "os-security-groups:show",
         "os-security-groups:list-by-server", "os-attach-interfaces:list",
         "os-attach-interfaces:show", "images:index", "images:show",
-        "os-volumes-attachments:index", "os-volumes-attachments:show")),
+        "os-volumes-attachments:index", "os-volumes-attachments:show", "os-networks:list",
+        "os-networks:view", "os-tenant-networks:list", "os-tenant-networks:show")),
     *(Rule(P + name, MEMBER) for name in (
         "servers:create", "servers:update", "servers:delete", "servers:action",
         "os-server-tags:update", "os-server-tags:update_all", "os-server-tags:delete",
@@ -159,6 +166,18 @@ ROUTES: list[Route] = [
        "os-hypervisors:search"),
     _r("GET", V + "/os-hypervisors/{pattern}/servers", misc.hypervisor_servers,
        "os-hypervisors:servers"),
+    _r("GET", V + "/os-hypervisors/{hypervisor_id}/uptime", hosts.hypervisor_uptime,
+       "os-hypervisors:uptime"),
+    # aggregates and hosts (os-hosts to 2.42)
+    _r("GET", V + "/os-aggregates", aggregates.listing, "os-aggregates:index"),
+    _r("POST", V + "/os-aggregates", aggregates.create, "os-aggregates:create"),
+    _r("GET", AGG, aggregates.show, "os-aggregates:show"),
+    _r("PUT", AGG, aggregates.update, "os-aggregates:update"),
+    _r("DELETE", AGG, aggregates.delete, "os-aggregates:delete"),
+    _r("POST", AGG + "/action", aggregates.action, "os-aggregates:show"),
+    _r("GET", V + "/os-hosts", hosts.listing, "os-hosts:list"),
+    _r("GET", V + "/os-hosts/{host_name}", hosts.show, "os-hosts:show"),
+    _r("PUT", V + "/os-hosts/{host_name}", hosts.update, "os-hosts:update"),
     _r("GET", V + "/os-simple-tenant-usage", misc.usage_list, "os-simple-tenant-usage:list"),
     _r("GET", V + "/os-simple-tenant-usage/{project_id}", misc.usage_show,
        "os-simple-tenant-usage:show"),
@@ -215,6 +234,13 @@ ROUTES: list[Route] = [
        "os-attach-interfaces:show"),
     _r("DELETE", SRV + "/os-interface/{port_id}", networking.detach_interface,
        "os-attach-interfaces:delete"),
+    # the os-networks and os-tenant-networks proxies (to 2.35)
+    _r("GET", V + "/os-networks", networking.list_networks, "os-networks:list"),
+    _r("GET", V + "/os-networks/{network_id}", networking.show_network, "os-networks:view"),
+    _r("GET", V + "/os-tenant-networks", networking.list_tenant_networks,
+       "os-tenant-networks:list"),
+    _r("GET", V + "/os-tenant-networks/{network_id}", networking.show_tenant_network,
+       "os-tenant-networks:show"),
     # volumes on servers
     _r("GET", SRV + "/os-volume_attachments", volume_attachments.listing,
        "os-volumes-attachments:index"),
