@@ -20,6 +20,9 @@ from onestack.drivers.network import names
 from onestack.drivers.network.base import DhcpConfig, DhcpHost, DhcpSubnet
 
 log = logging.getLogger(__name__)
+# device owner of a load balancer's ports (core/load_balancer/vip.py): the load balancer
+# agent plugs them into the network's bridge on the network node, which must exist then
+LB_OWNER = "Octavia"
 L2_TABLE = ("bridge", "onestack-l2")
 FILTER_TABLE = ("inet", "onestack-filter")
 NAT_TABLE = ("ip", "onestack-nat")
@@ -103,9 +106,14 @@ def _is_compute(port: PortInfo) -> bool:
     return port.device_owner.startswith("compute:")
 
 
+def _on_network_node(port: PortInfo) -> bool:
+    """DHCP, router and load balancer (VIP, member subnet) ports live on the network node."""
+    return port.device_owner.startswith("network:") or port.device_owner == LB_OWNER
+
+
 def _hosts_on(snap: Snapshot, net_id: str) -> set[str]:
     """The hosts a network's ports are on: its guests' hosts, and the network node where
-    it has a DHCP server or a router."""
+    it has a DHCP server, a router or a load balancer."""
     hosts = set()
     for p in snap.ports.values():
         if p.network_id != net_id:
@@ -114,7 +122,7 @@ def _hosts_on(snap: Snapshot, net_id: str) -> set[str]:
             hosts.add(p.host)
             if p.migrating_to:
                 hosts.add(p.migrating_to)
-        elif p.device_owner.startswith("network:") and snap.network_node:
+        elif _on_network_node(p) and snap.network_node:
             hosts.add(snap.network_node)
     return hosts
 
@@ -142,7 +150,7 @@ def plan(snap: Snapshot, cfg: PlanConfig) -> Desired:
     by_router: dict[str, list[PortInfo]] = {}
     if cfg.role == "all":
         by_router = router_interfaces(snap)
-        used = {p.network_id for p in ports if _is_compute(p)}
+        used = {p.network_id for p in ports if _is_compute(p) or p.device_owner == LB_OWNER}
         used |= {p.network_id for rp in by_router.values() for p in rp}
         used |= {r.gw_network_id for r in snap.routers.values() if r.gw_network_id}
     else:  # a compute host: the networks of its own guests

@@ -303,3 +303,15 @@ async def test_vxlan_between_the_network_node_and_a_compute_host(env: Any) -> No
     await compute.reconcile()
     assert vx not in await drv.links() and vx not in drv.flood
     assert await other.links() == {} and other.tables == {}
+
+
+async def test_load_balancer_port_alone_gets_its_network_bridge(env: Any) -> None:
+    """A network whose only port is a load balancer's (no guest, no router) still gets its
+    bridge on the network node: the load balancer agent plugs the VIP into it."""
+    net, drv, db = env
+    net_id, _sub = await _private(net)
+    await net.ports.create(ADMIN, [{
+        "network_id": net_id, "project_id": str(DEMO.project_id), "device_owner": "Octavia",
+        "device_id": "lb-1"}], {})
+    await agent_for(db, drv).reconcile()
+    assert (await drv.links())[names.bridge(net_id)].kind == "bridge"

@@ -12,6 +12,7 @@ from onestack.api.common.policy import Rule, project_scoped
 from onestack.api.common.request import ApiRequest
 from onestack.api.common.routing import Route, ServiceApi
 from onestack.api.compute import (
+    aggregates,
     flavors,
     hosts,
     images,
