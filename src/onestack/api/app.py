@@ -34,6 +34,7 @@ from onestack.core.compute.volumes import ServerVolumes
 from onestack.core.identity.bootstrap import ServiceEntry
 from onestack.core.identity.service import Identity
 from onestack.core.image.service import ImageService
+from onestack.core.key_manager.service import build as build_key_manager
 from onestack.core.load_balancer.service import LoadBalancerService
 from onestack.core.network.service import NetworkService
 from onestack.core.object_store.service import ObjectStore
@@ -110,6 +111,7 @@ class Runtime:
             settings.network.external_physnet)
         self.startup.append(self.load_balancer_agent.start)
         self.shutdown.insert(0, self.load_balancer_agent.stop)
+        self.key_manager = build_key_manager(settings, self.db)
 
     def catalog_entries(self) -> list[ServiceEntry]:
         from onestack.api import registry
