@@ -69,12 +69,15 @@ def dash() -> Iterator[DashCloud]:
     thread = CloudThread()
     cloud = thread.start()
     admin = cloud.admin_token()
-    demo_acct = cloud.accounts["demo"]
+    demo_acct, admin_acct = cloud.accounts["demo"], cloud.accounts["admin"]
     demo_pid = _api(cloud, admin, "GET", "/identity/v3/projects?name=demo")["projects"][0]["id"]
+    admin_pid = _api(cloud, admin, "GET",
+                     f"/identity/v3/projects?name={admin_acct.project}")["projects"][0]["id"]
     other_pid = _api(cloud, admin, "POST", "/identity/v3/projects", json={"project": {
         "name": "other", "domain_id": "default"}})["project"]["id"]
     people = {
         "demo": Person(demo_acct.username, demo_acct.password, demo_pid),
+        "admin": Person(admin_acct.username, admin_acct.password, admin_pid),
         "reader": make_person(cloud, admin, "dash-reader", demo_pid, "reader"),
         "other": make_person(cloud, admin, "dash-other", other_pid, "member"),
         "both": make_person(cloud, admin, "dash-both", other_pid, "member"),
@@ -86,6 +89,10 @@ def dash() -> Iterator[DashCloud]:
         "visibility": "public"})
     _api(cloud, admin, "PUT", f"/image/v2/images/{image['id']}/file", content=b"\0" * 4096,
          headers={"Content-Type": "application/octet-stream"})
+    public = _api(cloud, admin, "POST", "/networking/v2.0/networks", json={"network": {
+        "name": "dash-public", "router:external": True, "shared": False}})["network"]
+    _api(cloud, admin, "POST", "/networking/v2.0/subnets", json={"subnet": {
+        "network_id": public["id"], "cidr": "198.51.100.0/24", "ip_version": 4}})
     demo = password_token(cloud.auth_url, demo_acct.username, demo_acct.password,
                           demo_acct.project)
     net = _api(cloud, demo, "POST", "/networking/v2.0/networks",

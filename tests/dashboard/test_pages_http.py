@@ -93,3 +93,39 @@ def test_clouds_yaml_from_an_application_credential_works_with_the_openstack_cli
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert "demo-net" in done.stdout
+
+
+PAGES = ("", "instances", "instances/launch", "volumes", "images", "networks", "routers",
+         "security-groups", "floating-ips", "containers", "keypairs", "access")
+ADMIN_PAGES = ("admin/hosts", "admin/instances", "admin/migrations", "admin/services")
+
+
+def test_every_page_renders_for_member_and_admin_and_admin_pages_refuse_members(
+        dash: DashCloud, http: httpx.Client) -> None:
+    home = login(http, dash, "demo")
+    for path in PAGES:
+        r = http.get(home + path)
+        assert r.status_code == 200, (path, r.text[-2000:])
+        assert "unsafe-inline" not in r.headers["content-security-policy"]
+    assert "admin/hosts" not in http.get(home).text
+    for path in ADMIN_PAGES:
+        assert http.get(home + path).status_code == 403, path
+    admin = httpx.Client(follow_redirects=False, timeout=60)
+    home = login(admin, dash, "admin")
+    assert "admin/hosts" in admin.get(home).text
+    for path in PAGES + ADMIN_PAGES:
+        r = admin.get(home + path)
+        assert r.status_code == 200, (path, r.text[-2000:])
+    hosts = admin.get(home + "admin/hosts").text
+    assert "compute-test" in hosts and "VCPU" in hosts
+
+
+def test_live_rows_answer_304_when_nothing_changed(dash: DashCloud,
+                                                  http: httpx.Client) -> None:
+    home = login(http, dash, "demo")
+    first = http.get(home + "instances/rows", headers={"HX-Request": "true"})
+    etag = first.headers["etag"]
+    again = http.get(home + "instances/rows", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    other = http.get(home + "instances/rows", headers={"If-None-Match": '"stale"'})
+    assert other.status_code == 200 and other.headers["etag"] == etag
