@@ -97,7 +97,10 @@ class Runtime:
         self.policy: Enforcer = Enforcer([])
         self.startup: list[Callable[[], Awaitable[None]]] = [self.volume.start]
         self.shutdown: list[Callable[[], Awaitable[None]]] = [self.volume.stop]
-        if settings.compute.local_agent:  # else: compute hosts run `onestack agent`
+        missing = driver.unavailable()
+        if missing and settings.compute.local_agent:
+            log.warning("compute agent not started: %s", missing)
+        elif settings.compute.local_agent:  # else: compute hosts run `onestack agent`
             self.startup.insert(0, self.compute_agent.start)
             self.shutdown.insert(0, self.compute_agent.stop)
         self.compute_agent.network = self.network_agent  # NICs on its taps

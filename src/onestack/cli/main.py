@@ -150,6 +150,7 @@ def main() -> None:
 def up(data_dir: Path | None, host: str | None, port: int | None, config: str | None,
        admin_password: str | None, verbose: bool) -> None:
     """Start a complete cloud on this machine, in the foreground (Ctrl-C stops it)."""
+    from onestack.agent.preflight import missing_parts
     from onestack.api import registry
     from onestack.cli.clouds import clouds_path, write_clouds
     from onestack.core.identity.bootstrap import bootstrap
@@ -179,6 +180,8 @@ def up(data_dir: Path | None, host: str | None, port: int | None, config: str | 
         console.print(f"  admin password: {accounts['admin'].password}")
         console.print(f"  logs: {settings.data_dir / 'logs' / 'onestack.log'}")
         console.print("  Ctrl-C stops it; running it again keeps everything.")
+        for line in missing_parts(settings, runtime.compute_agent.driver):
+            console.print(f"[yellow]  {line}[/yellow]")
 
     _run(_serve(settings, prepare))
 

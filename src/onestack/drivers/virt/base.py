@@ -123,6 +123,11 @@ class VirtDriver(abc.ABC):
         "live_migration": False,
     }
 
+    def unavailable(self) -> str | None:
+        """Why guests cannot run on this host with this driver (what is missing and the
+        command that installs it), or None when they can."""
+        return None
+
     @abc.abstractmethod
     async def host_info(self) -> HostInfo: ...
 

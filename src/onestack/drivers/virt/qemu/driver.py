@@ -187,6 +187,13 @@ class QemuDriver(VirtDriver):
 
     # -- the contract ---------------------------------------------------------------------
 
+    def unavailable(self) -> str | None:
+        missing = [tool for tool in (self.qemu, self.qemu_img) if shutil.which(tool) is None]
+        if not missing:
+            return None
+        return (f"QEMU is not installed (no {' or '.join(missing)}): servers cannot boot here; "
+                "install it with `apt-get install qemu-system-x86 qemu-utils` and start again")
+
     async def host_info(self) -> HostInfo:
         return await host.host_info(self.qemu, self.instances_dir, await self.accelerator())
 
