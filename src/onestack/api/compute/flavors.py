@@ -86,7 +86,9 @@ async def create(req: ApiRequest) -> Response:
         raise BadRequest("Invalid input for field/attribute flavor. Additional properties "
                          "are not allowed ('description' was unexpected)")
     swap = body.get("swap", 0)
-    data = {"name": body["name"], "id": body.get("id"), "ram": _int(body["ram"], "ram", 1),
+    flavor_id = body.get("id")
+    data = {"name": body["name"], "id": None if flavor_id is None else str(flavor_id),
+            "ram": _int(body["ram"], "ram", 1),
             "vcpus": _int(body["vcpus"], "vcpus", 1), "disk": _int(body["disk"], "disk", 0),
             "ephemeral": _int(body.get("OS-FLV-EXT-DATA:ephemeral", 0), "ephemeral", 0),
             "swap": 0 if swap == "" else _int(swap, "swap", 0),

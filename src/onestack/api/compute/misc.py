@@ -21,6 +21,7 @@ from onestack.api.compute.common import (
     respond,
     since,
 )
+from onestack.core.compute.aggregates import INTERNAL_AZ
 from onestack.core.compute.base import DEFAULT_AZ
 from onestack.core.compute.quotas import DEFAULTS
 from onestack.db.models.base import utcnow
@@ -53,24 +54,35 @@ async def version(req: ApiRequest) -> Response:
 
 
 # --- availability zones ------------------------------------------------------------------
-async def zones(req: ApiRequest) -> Response:
-    return respond({"availabilityZoneInfo": [
-        {"zoneName": DEFAULT_AZ, "zoneState": {"available": True}, "hosts": None}]})
-
-
-async def zones_detail(req: ApiRequest) -> Response:
-    hosts = req.runtime.compute.hosts
-    services = await hosts.services()
+# A host's zone is the one its aggregates make (the default zone when none does). As in
+# Nova, a zone is available while one of its services is enabled; the list leaves out the
+# internal zone of the control services, the detail (admins) shows it with every service.
+async def _zones(req: ApiRequest, internal: bool) -> list[dict[str, Any]]:
     by_zone: dict[str, dict[str, Any]] = {}
-    for svc in services:
+    enabled: set[str] = set()
+    for svc in await req.runtime.compute.hosts.services():
+        if svc.zone == INTERNAL_AZ and not internal:
+            continue
         zone = by_zone.setdefault(svc.zone, {})
         zone.setdefault(svc.host, {})[svc.binary] = {
             "available": svc.state == "up", "active": svc.status == "enabled",
             "updated_at": iso_micro(svc.updated_at)}
-    by_zone.setdefault(DEFAULT_AZ, {})
-    return respond({"availabilityZoneInfo": [
-        {"zoneName": name, "zoneState": {"available": True}, "hosts": hosts_ or None}
-        for name, hosts_ in sorted(by_zone.items())]})
+        if svc.status == "enabled":
+            enabled.add(svc.zone)
+    if set(by_zone) <= {INTERNAL_AZ}:  # no compute host yet: the default zone
+        by_zone[DEFAULT_AZ] = {}
+        enabled.add(DEFAULT_AZ)
+    return [{"zoneName": name, "zoneState": {"available": name in enabled},
+             "hosts": (hosts_ or None) if internal else None}
+            for name, hosts_ in sorted(by_zone.items())]
+
+
+async def zones(req: ApiRequest) -> Response:
+    return respond({"availabilityZoneInfo": await _zones(req, internal=False)})
+
+
+async def zones_detail(req: ApiRequest) -> Response:
+    return respond({"availabilityZoneInfo": await _zones(req, internal=True)})
 
 
 # --- limits and quotas -------------------------------------------------------------------
@@ -194,16 +206,23 @@ async def _hypervisors(req: ApiRequest, full: bool, pattern: str | None = None,
     return out
 
 
-async def hypervisors(req: ApiRequest) -> Response:
+async def _listed(req: ApiRequest, full: bool) -> Response:
+    """From 2.53 ``hypervisor_hostname_pattern`` (no match: 404, as Nova) and
+    ``with_servers``."""
     pattern = one(req, "hypervisor_hostname_pattern") if since(req, 2, 53) else None
     with_servers = bool(since(req, 2, 53) and bool_param(req, "with_servers"))
-    return respond({"hypervisors": await _hypervisors(req, False, pattern, with_servers)})
+    found = await _hypervisors(req, full, pattern, with_servers)
+    if pattern is not None and not found:
+        raise NotFound(f"No hypervisor matching '{pattern}' could be found.")
+    return respond({"hypervisors": found})
+
+
+async def hypervisors(req: ApiRequest) -> Response:
+    return await _listed(req, False)
 
 
 async def hypervisors_detail(req: ApiRequest) -> Response:
-    pattern = one(req, "hypervisor_hostname_pattern") if since(req, 2, 53) else None
-    with_servers = bool(since(req, 2, 53) and bool_param(req, "with_servers"))
-    return respond({"hypervisors": await _hypervisors(req, True, pattern, with_servers)})
+    return await _listed(req, True)
 
 
 async def hypervisor_show(req: ApiRequest) -> Response:
@@ -214,7 +233,14 @@ async def hypervisor_show(req: ApiRequest) -> Response:
     return respond({"hypervisor": found[0]})
 
 
+def _before_253(req: ApiRequest) -> None:
+    """/search and /servers: replaced by the query parameters at 2.53 (404 from then)."""
+    if since(req, 2, 53):
+        raise NotFound("The resource could not be found.")
+
+
 async def hypervisor_search(req: ApiRequest) -> Response:
+    _before_253(req)
     found = await _hypervisors(req, False, req.params["pattern"])
     if not found:
         raise NotFound(f"No hypervisor matching '{req.params['pattern']}' could be found.")
@@ -222,6 +248,7 @@ async def hypervisor_search(req: ApiRequest) -> Response:
 
 
 async def hypervisor_servers(req: ApiRequest) -> Response:
+    _before_253(req)
     found = await _hypervisors(req, False, req.params["pattern"], with_servers=True)
     if not found:
         raise NotFound(f"No hypervisor matching '{req.params['pattern']}' could be found.")

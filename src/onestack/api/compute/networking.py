@@ -1,4 +1,5 @@
-"""Nova's networking resources: server ips, the os-security-groups proxy (up to 2.35),
+"""Nova's networking resources: server ips, the os-security-groups, os-networks and
+os-tenant-networks proxies (up to 2.35),
 os-security-group-rules, a server's security groups and the add/removeSecurityGroup
 actions, and os-interface. The security groups are the network service's."""
 
@@ -11,7 +12,8 @@ from starlette.responses import Response
 
 from onestack.api.common.request import ApiRequest, validate
 from onestack.api.compute import schemas, server_views
-from onestack.api.compute.common import accepted, bool_param, caller, respond, since
+from onestack.api.compute.common import accepted, bool_param, caller, is_admin, respond, since
+from onestack.core.network.listing import ListQuery
 from onestack.db.models.network import Port, SecurityGroup, SecurityGroupRule
 from onestack.errors import BadRequest, Conflict, NotFound
 
@@ -303,3 +305,57 @@ async def detach_interface(req: ApiRequest) -> Response:
     await req.runtime.compute.networking.detach(caller(req), req.params["server_id"],
                                                 req.params["port_id"])
     return accepted()
+
+
+# --- os-networks and os-tenant-networks (Neutron's networks, up to 2.35) --------------------
+_NET_FIELDS = ("id", "cidr", "netmask", "gateway", "broadcast", "dns1", "dns2", "cidr_v6",
+               "gateway_v6", "label", "netmask_v6")
+_NET_ADMIN_FIELDS = (
+    "created_at", "updated_at", "deleted_at", "deleted", "injected", "bridge", "vlan",
+    "vpn_public_address", "vpn_public_port", "vpn_private_address", "dhcp_start",
+    "project_id", "host", "bridge_interface", "multi_host", "priority", "rxtx_base", "mtu",
+    "dhcp_server", "enable_dhcp", "share_address")
+
+
+def network_view(req: ApiRequest, net: Any) -> dict[str, Any]:
+    """Nova's network_dict over Neutron: the id and the name as ``label``; the fields of
+    nova-network are there and null (admins see more of them)."""
+    fields = _NET_FIELDS + (_NET_ADMIN_FIELDS if is_admin(req) else ())
+    out: dict[str, Any] = dict.fromkeys(fields)
+    out.update(id=net.id, label=net.name)
+    return out
+
+
+def tenant_network_view(net: Any) -> dict[str, Any]:
+    # Nova writes str() of a cidr Neutron does not give it: "None"
+    return {"id": net.id, "label": net.name, "cidr": "None"}
+
+
+async def _networks(req: ApiRequest) -> list[Any]:
+    _deprecated(req)
+    page = await req.runtime.compute.network.networks.search(req.ctx, ListQuery())
+    return list(page.items)
+
+
+async def _network(req: ApiRequest) -> Any:
+    _deprecated(req)
+    try:
+        return await req.runtime.compute.network.networks.get(req.ctx, req.params["network_id"])
+    except NotFound as exc:
+        raise NotFound("Network could not be found.") from exc
+
+
+async def list_networks(req: ApiRequest) -> Response:
+    return respond({"networks": [network_view(req, n) for n in await _networks(req)]})
+
+
+async def show_network(req: ApiRequest) -> Response:
+    return respond({"network": network_view(req, await _network(req))})
+
+
+async def list_tenant_networks(req: ApiRequest) -> Response:
+    return respond({"networks": [tenant_network_view(n) for n in await _networks(req)]})
+
+
+async def show_tenant_network(req: ApiRequest) -> Response:
+    return respond({"network": tenant_network_view(await _network(req))})

@@ -32,7 +32,7 @@ def obj(key: str, props: dict[str, Any], required: list[str] | None = None,
 
 flavor_create = obj("flavor", {
     "name": name,
-    "id": {"type": ["string", "null"], "minLength": 1, "maxLength": 255,
+    "id": {"type": ["string", "number", "null"], "minLength": 1, "maxLength": 255,
            "pattern": r"^(?! )[a-zA-Z0-9. _-]+(?<! )$"},
     "ram": positive_int, "vcpus": positive_int, "disk": non_negative_int,
     "OS-FLV-EXT-DATA:ephemeral": non_negative_int,

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from onestack.core.compute import bdm, events, groups, states
+from onestack.core.compute.aggregates import Aggregates
 from onestack.core.compute.base import DEFAULT_AZ, Caller, Links, Store
 from onestack.core.compute.devices import (
     check_flavor_request,
@@ -102,6 +103,7 @@ class Builder(Store):
         self.ports = ports
         self.placement = placement
         self.hosts = hosts
+        self.aggregates = Aggregates(db)  # zones and aggregate metadata for the filters
         self.flavors = flavors
         self.groups = groups_
         self.image = image
@@ -151,10 +153,7 @@ class Builder(Store):
         if plan.volumes and self.boot_volumes is not None:
             await self.boot_volumes.check(caller, plan, flavor)
         if req.availability_zone not in (None, "", DEFAULT_AZ):
-            zone = req.availability_zone.split(":")[0]
-            if zone != DEFAULT_AZ:
-                raise BadRequest(f"The requested availability zone is not available: "
-                                 f"{req.availability_zone}")
+            await self.aggregates.check_zone(req.availability_zone, caller.is_admin)
         nets = await self.ports.plan(caller, req.networks, req.max_count, req.security_groups)
         for attempt in range(RETRIES):
             try:
@@ -288,6 +287,9 @@ class Builder(Store):
                 return None
 
             filters["ServerGroupFilter"] = group_filter
+        filters.update(await self.aggregates.filters(
+            None if moving else inst.availability_zone, inst.flavor.get("extra_specs") or {},
+            lambda state: node_host.get(state.uuid, state.name)))
         filters.update(extra or {})
         request = HostRequest(resources=resources(inst.flavor, not inst.image_ref),
                               filters=filters,

@@ -49,6 +49,7 @@ class Compute:
         self.groups = ServerGroups(db)
         self.builder = Builder(db, placement, self.hosts, self.flavors, self.groups, image,
                                self.links, self.ports)
+        self.aggregates = self.builder.aggregates
         self.servers = Servers(db, placement, self.links)
         self.servers.down_after = settings.compute.service_down_after
         self.networking = ServerNetworking(db, self.ports, self.links)

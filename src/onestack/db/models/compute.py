@@ -287,3 +287,30 @@ class Migration(Base):
     new_flavor_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class Aggregate(Base):
+    """A host aggregate (Nova's ``os-aggregates``): a named group of hosts with metadata;
+    the ``availability_zone`` key of its metadata makes its hosts an availability zone."""
+
+    __tablename__ = "cmp_aggregate"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(ID, unique=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class AggregateHost(Base):
+    __tablename__ = "cmp_aggregate_host"
+    aggregate_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("cmp_aggregate.id", ondelete="CASCADE"), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
+
+
+class AggregateMetadata(Base):
+    __tablename__ = "cmp_aggregate_metadata"
+    aggregate_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("cmp_aggregate.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
