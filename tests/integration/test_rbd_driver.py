@@ -21,7 +21,7 @@ from onestack.config import VolumeConfig
 from onestack.drivers.storage import DRIVERS, RbdVolumeDriver, StorageError
 from onestack.drivers.storage.base import GiB
 from onestack.drivers.storage.ceph_conf import parse_mon_host, pool_capacity
-from tests.support.ceph import CephCluster, free_port, missing_tools
+from tests.support.ceph import CephCluster, free_port, missing_tools, shared_cluster
 
 PATTERN = 0x5A
 
@@ -49,8 +49,7 @@ def ceph() -> Iterator[CephCluster]:
     why = _skip_reason()
     if why:
         pytest.skip(why)
-    with CephCluster() as cluster:
-        yield cluster
+    yield shared_cluster()
 
 
 @pytest.fixture

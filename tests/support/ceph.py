@@ -10,6 +10,7 @@ dir. The cluster has a pool ``volumes`` (initialised for RBD) and a cephx user
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import json
@@ -195,3 +196,26 @@ class CephCluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+_SHARED: list[CephCluster] = []
+
+
+def shared_cluster() -> CephCluster:
+    """One cluster for every test module of this process (session fixtures of several
+    modules share it: one start of ~13 s), stopped when the process exits."""
+    if not _SHARED:
+        cluster = CephCluster().start()
+        atexit.register(cluster.stop)
+        _SHARED.append(cluster)
+    return _SHARED[0]
+
+
+def add_user(cluster: CephCluster, name: str) -> Path:
+    """A cephx user of its own (a compute host's) with the rbd profile on the pool; its
+    keyring (0600) in the cluster's dir."""
+    path = cluster.dir / f"ceph.client.{name}.keyring"
+    path.touch(mode=0o600)
+    path.write_text(cluster.ceph("auth", "get-or-create", f"client.{name}", "mon",
+                                 "profile rbd", "osd", f"profile rbd pool={POOL}"))
+    return path

@@ -1,0 +1,186 @@
+"""Guests on RBD volumes (real QEMU, TCG here; the throwaway Ceph cluster of
+tests/support/ceph.py), through openstacksdk against a cloud whose volume backend is rbd and
+whose compute host has a cephx user of its own: a server boots from an RBD volume made from
+the tiny image, a second RBD volume is hot-plugged and written by the guest, extended in use
+(the guest sees the new size), detached and attached to a second guest, which reads the data
+back. The key is in no API response and not in QEMU's argv. Everything deleted: no guest,
+no RBD image left in the pool."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import openstack
+import pytest
+
+from onestack.drivers.virt.qemu import QemuDriver
+from onestack.images.seed import TINY
+from tests.api.conftest import connect, unique
+from tests.integration.test_compute_qemu import INTERVAL, destroy_guests, seed, settle
+from tests.integration.test_rbd_driver import _skip_reason
+from tests.integration.test_volume_guests import console_has, gone, volume_is
+from tests.support.ceph import CephCluster, add_user, shared_cluster
+from tests.support.server import CloudThread
+
+pytestmark = [pytest.mark.integration]
+
+Conn = openstack.connection.Connection
+COMPUTE_USER = "compute-test"
+
+# Every disk with a serial but the root (vda): written once by the writer (the token in
+# its first sector), and reported (serial, size in sectors, first bytes) whenever its size
+# changes.
+GUEST = """#!/bin/sh
+seen=" "
+while true; do
+    for b in /sys/block/vd*; do
+        n=${b##*/}
+        [ "$n" = vda ] && continue
+        s=$(cat "$b/serial" 2>/dev/null)
+        [ -n "$s" ] && [ -b "/dev/$n" ] || continue
+        sz=$(cat "$b/size")
+        case "$seen" in *" $s:$sz "*) continue ;; esac
+        seen="$seen$s:$sz "
+        if [ "@MODE@" = write ] && [ ! -e "/tmp/w-$s" ]; then
+            echo "@TOKEN@" | dd of="/dev/$n" bs=512 count=1 conv=sync,fsync 2>/dev/null
+            touch "/tmp/w-$s"
+            echo "rbd-test: wrote $s"
+        fi
+        echo "rbd-test: $s size=$sz data=$(dd if=/dev/$n bs=1 count=18 2>/dev/null)"
+    done
+    sleep 0.5
+done
+"""
+
+
+@pytest.fixture(scope="module")
+def ceph() -> CephCluster:
+    why = _skip_reason()
+    if why:
+        pytest.skip(why)
+    return shared_cluster()
+
+
+def _user_data(mode: str, token: str) -> str:
+    return base64.b64encode(GUEST.replace("@MODE@", mode).replace("@TOKEN@", token)
+                            .encode()).decode()
+
+
+def _start(ceph: CephCluster, keyring: Path) -> tuple[CloudThread, Any]:
+    thread = CloudThread()
+    s = thread.settings
+    s.compute.reconcile_interval = INTERVAL
+    s.volume.driver = "rbd"
+    s.volume.rbd_pool, s.volume.rbd_user = ceph.pool, ceph.user
+    s.volume.rbd_ceph_conf, s.volume.rbd_keyring = str(ceph.conf), str(ceph.keyring)
+    s.volume.rbd_connect_timeout = 5
+    # the compute host's own cephx user, not the volume service's
+    s.compute.rbd_user, s.compute.rbd_keyring = COMPUTE_USER, str(keyring)
+    thread.virt_driver = QemuDriver(instances_dir=s.instances_path)
+    return thread, thread.start()
+
+
+def _images(ceph: CephCluster) -> list[str]:
+    return [n for n in json.loads(ceph.rbd("ls", "--format", "json", ceph.pool))
+            if n.startswith("volume-")]
+
+
+def _keys(ceph: CephCluster, *keyrings: Path) -> list[str]:
+    return [line.split("=", 1)[1].strip() for k in keyrings
+            for line in k.read_text().splitlines() if line.strip().startswith("key")]
+
+
+def _argv(instances: Path, uuid: str) -> bytes:
+    pid = int((instances / uuid / "qemu.pid").read_text().split()[0])
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
+def test_guests_boot_from_hotplug_extend_and_share_rbd_volumes(ceph: CephCluster) -> None:
+    keyring = add_user(ceph, COMPUTE_USER)
+    keys = _keys(ceph, keyring, ceph.keyring)
+    thread, cloud = _start(ceph, keyring)
+    instances = cloud.settings.instances_path
+    token = f"token-{secrets.token_hex(6)}"
+    try:
+        seed(cloud)
+        conn = connect(cloud, "demo")
+        image = conn.image.find_image(TINY)
+        t0 = time.monotonic()
+        data = conn.block_storage.create_volume(size=1, name=unique("rbd-data"))
+        a = conn.compute.create_server(
+            name="rbd-a", flavor_id="1", networks="none", user_data=_user_data("write", token),
+            block_device_mapping=[
+                {"uuid": image.id, "source_type": "image", "destination_type": "volume",
+                 "boot_index": 0, "volume_size": 1, "delete_on_termination": True}])
+        b = conn.compute.create_server(name="rbd-b", image_id=image.id, flavor_id="1",
+                                       networks="none", user_data=_user_data("read", ""))
+        volume_is(conn, data.id, "available")
+        server = settle(conn, a.id, "ACTIVE", timeout=180)
+        boot_s = time.monotonic() - t0
+        root_id = server.attached_volumes[0]["id"]
+        console_has(conn, a.id, "onestack-tiny login banner: hostname=rbd-a")
+
+        t1 = time.monotonic()
+        conn.compute.create_volume_attachment(a, volume_id=data.id)
+        vol = volume_is(conn, data.id, "in-use")
+        attach_s = time.monotonic() - t1
+        serial = data.id[:20]
+        console_has(conn, a.id, f"rbd-test: wrote {serial}")
+        console_has(conn, a.id, f"rbd-test: {serial} size=2097152 data={token}")
+
+        # Cinder's rbd connection info (in full to admins), with the volume service's user
+        # and no key anywhere
+        att_path = f"/attachments/{vol.attachments[0]['attachment_id']}"
+        admin = connect(cloud, "admin")
+        att = admin.block_storage.get(att_path, microversion="3.27").json()["attachment"]
+        mine = conn.block_storage.get(att_path, microversion="3.27").json()["attachment"]
+        assert mine["connection_info"]["driver_volume_type"] == "rbd"
+        assert "hosts" not in mine["connection_info"]["data"]
+        info = att["connection_info"]
+        assert info["driver_volume_type"] == "rbd"
+        assert info["data"]["name"] == f"{ceph.pool}/volume-{data.id}"
+        assert info["data"]["auth_username"] == ceph.user
+        assert info["data"]["hosts"] == [ceph.ip] and info["data"]["ports"]
+        bodies = [json.dumps(att), json.dumps(mine), json.dumps(conn.block_storage.get(
+            f"/volumes/{data.id}").json()), json.dumps(conn.compute.get(
+                f"/servers/{a.id}/os-volume_attachments").json())]
+        for key in keys:
+            assert not any(key in body for body in bodies)
+            assert key.encode() not in _argv(instances, a.id)
+        assert b"rbd" not in _argv(instances, a.id)  # no rbd disk on the command line
+
+        # extended while in use: the guest sees 2 GiB
+        r = conn.block_storage.post(f"/volumes/{data.id}/action",
+                                    json={"os-extend": {"new_size": 2}}, microversion="3.42")
+        assert r.status_code == 202, r.text
+        console_has(conn, a.id, f"rbd-test: {serial} size=4194304 data={token}")
+        assert volume_is(conn, data.id, "in-use").size == 2
+
+        # detached from a, attached to b: b reads what a wrote
+        conn.compute.delete_volume_attachment(a, data.id)
+        volume_is(conn, data.id, "available")
+        settle(conn, b.id, "ACTIVE", timeout=180)
+        conn.compute.create_volume_attachment(b, volume_id=data.id)
+        console_has(conn, b.id, f"rbd-test: {serial} size=4194304 data={token}")
+        print(f"rbd guests: boot from volume {boot_s:.1f}s, hot-plug {attach_s:.1f}s")
+
+        for s in (a, b):
+            conn.compute.delete_server(s)
+        for s in (a, b):
+            gone(conn.compute.find_server, s.id)
+        gone(conn.block_storage.find_volume, root_id)
+        conn.block_storage.delete_volume(volume_is(conn, data.id, "available"))
+        gone(conn.block_storage.find_volume, data.id)
+        assert _images(ceph) == []
+    finally:
+        destroy_guests(instances)
+        thread.stop()
+        ceph.ceph("auth", "del", f"client.{COMPUTE_USER}")
+        keyring.unlink(missing_ok=True)
+        for name in _images(ceph):  # what a failed run left
+            ceph.rbd("rm", "--no-progress", f"{ceph.pool}/{name}")
