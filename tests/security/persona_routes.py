@@ -23,7 +23,8 @@ NOT_HERE = {
     "internal": "the agents' API, with its own agent credential and no user tokens "
                 "(tests/api/test_agent_http.py)",
 }
-SERVICES = ["identity", "compute", "volume", "image", "network", "placement", "load_balancer"]
+SERVICES = ["identity", "compute", "volume", "image", "network", "placement", "load_balancer",
+            "key_manager"]
 
 # Routes served without a token, each with its reason. A new auth=False route fails
 # test_token_free_routes_are_known until it is listed here.
@@ -43,6 +44,8 @@ TOKEN_FREE = {
     ("network", "GET", "/"): "version discovery",
     ("placement", "GET", "/"): "version discovery",
     ("load_balancer", "GET", "/"): "version discovery",
+    ("key_manager", "GET", "/"): "version discovery",
+    ("key_manager", "GET", "/v1"): "version discovery",
 }
 
 # Routes any valid token may use, role-less unscoped ones included (Keystone's own
@@ -67,6 +70,7 @@ OPEN_READS: dict[str, list[str]] = {
     "identity": [],
     "placement": [],
     "load_balancer": [],
+    "key_manager": [],
 }
 
 # Admin-only routes (upstream defaults); every other persona is refused with 403.
@@ -77,7 +81,8 @@ ADMIN_ONLY: dict[str, list[str]] = {
         r"(PUT|DELETE) /v2\.1/os-quota-sets/.*", r"GET /v2\.1/os-quota-class-sets/.*",
         r"\w+ /v2\.1/os-services.*", r"\w+ /v2\.1/os-hypervisors.*",
         r"\w+ /v2\.1/os-migrations", r"\w+ /v2\.1/servers/\{server_id\}/migrations.*",
-        r"GET /v2\.1/os-simple-tenant-usage"],
+        r"GET /v2\.1/os-simple-tenant-usage", r"\w+ /v2\.1/os-aggregates.*",
+        r"\w+ /v2\.1/os-hosts.*"],
     "volume": [r"\w+ /os-services.*", r"GET /os-hosts", r"(PUT|DELETE) /os-quota-sets/.*",
                r"(POST|PUT|DELETE) /types.*", r"GET /types/\{type_id\}/os-volume-type-access"],
     "image": [],
@@ -93,6 +98,8 @@ ADMIN_ONLY: dict[str, list[str]] = {
         r"POST /v2(\.0)?/lbaas/(flavors|flavorprofiles|availabilityzones|"
         r"availabilityzoneprofiles)", r"GET /v2(\.0)?/lbaas/(flavorprofiles|"
         r"availabilityzoneprofiles)", r"GET /v2(\.0)?/lbaas/providers/.*"],
+    # Barbican: every project's quotas (key-manager:service-admin or admin)
+    "key_manager": [r"\w+ /v1/project-quotas.*"],
 }
 
 # Reads a project reader has on its own project in Keystone.
@@ -129,7 +136,7 @@ class World:
     def private_ids(self) -> list[str]:
         """What of sec-a's must never show up in another project's lists."""
         a = self.a
-        lb = lb_world(self)
+        lb = {**lb_world(self), **km_world(self)}
         return [*lb.values(), a.server, a.volume, a.attached_volume, a.snapshot, a.image, a.network,
                 a.subnet, a.port, a.server_port, a.router, a.security_group,
                 a.security_group_rule, a.floating_ip, a.server_group, a.attachment,
@@ -174,6 +181,9 @@ PARAMS: dict[tuple[str, str], Value | list[tuple[str, Value]]] = {
     ("compute", "service_id"): _const("1"),
     ("compute", "hypervisor_id"): _const("1"),
     ("compute", "pattern"): _const("compute-test"),
+    ("compute", "aggregate_id"): _const("1"),
+    ("compute", "host_name"): _const("compute-test"),
+    ("compute", "network_id"): _a("network"),
     ("compute", "server_id"): _a("server"),
     ("compute", "tag"): _const("t1"),
     ("compute", "request_id"): _id("request_id", True),
@@ -278,6 +288,41 @@ PARAMS.update({
     ("load_balancer", "l7rule_id"): _lb("l7rule"),
     ("load_balancer", "project_id"): _a("project_id"),
     ("load_balancer", "provider"): _const("haproxy"),
+})
+
+KM = "/key-manager/v1"
+
+
+def km_world(w: World) -> dict[str, str]:
+    """sec-a's secret (a payload, metadata key m1), container and order, made on first
+    need; their ids."""
+    if "km:secret" not in w.ids:
+        owner = w.p.owner
+        ref = owner.ok("POST", f"{KM}/secrets", {"name": "sec-a-secret", "payload": "x",
+                                                 "payload_content_type": "text/plain"})
+        secret = ref["secret_ref"].rsplit("/", 1)[-1]
+        owner.ok("POST", f"{KM}/secrets/{secret}/metadata", {"key": "m1", "value": "v"})
+        ref = owner.ok("POST", f"{KM}/containers", {"type": "generic", "secret_refs": [
+            {"name": "s", "secret_ref": f"{w.p.owner.cloud.base_url}{KM}/secrets/{secret}"}]})
+        container = ref["container_ref"].rsplit("/", 1)[-1]
+        ref = owner.ok("POST", f"{KM}/orders", {"type": "key", "meta": {
+            "algorithm": "aes", "bit_length": 128}})
+        w.ids.update({"km:secret": secret, "km:container": container,
+                      "km:order": ref["order_ref"].rsplit("/", 1)[-1]})
+    return {k: v for k, v in w.ids.items() if k.startswith("km:")}
+
+
+def _km(key: str) -> Value:
+    return lambda w, _p: (km_world(w)[f"km:{key}"], True)
+
+
+PARAMS.update({
+    ("key_manager", "secret_id"): _km("secret"),
+    ("key_manager", "container_id"): _km("container"),
+    ("key_manager", "order_id"): _km("order"),
+    ("key_manager", "key"): _const("m1"),
+    ("key_manager", "project_id"): _a("project_id"),
+    ("key_manager", "store_id"): _const("00000000-0000-4000-8000-00000000000a"),
 })
 
 _PARAM = re.compile(r"{(\w+)(?::path)?}")
@@ -440,6 +485,9 @@ def fault_message(service: str, r: httpx.Response) -> str:
     if service == "load_balancer":
         assert data["faultcode"] == "Client" and "debuginfo" in data, data
         return str(data["faultstring"])
+    if service == "key_manager":
+        assert data["code"] == r.status_code and data["title"], data
+        return str(data["description"])
     if service == "placement":
         err = data["errors"][0]
         assert err["status"] == r.status_code, data
@@ -472,3 +520,17 @@ def enumerated(service: str) -> Iterator[Route]:
     for route in _routes(service):
         if route.auth:
             yield route
+
+
+def _trust(w: World, _p: Persona) -> tuple[str, bool]:
+    """sec-a's owner's trust (member on sec-a, to the admin user), made on first need."""
+    if "trust" not in w.ids:
+        owner = w.p.owner
+        w.ids["trust"] = owner.ok("POST", "/identity/v3/OS-TRUST/trusts", {"trust": {
+            "trustor_user_id": owner.user_id, "trustee_user_id": w.p.admin.user_id,
+            "project_id": w.a.project_id, "impersonation": False,
+            "roles": [{"id": w.ids["member_role"]}]}})["trust"]["id"]
+    return w.ids["trust"], True
+
+
+PARAMS[("identity", "trust_id")] = _trust
