@@ -33,6 +33,7 @@ from onestack.drivers.lb.base import (
     L7PolicySpec,
     L7RuleSpec,
     LbDriver,
+    LbNotReady,
     LbStatus,
     ListenerSpec,
     LoadBalancerSpec,
@@ -73,6 +74,12 @@ def make_lb_driver(settings: Settings) -> LbDriver:
     return driver
 
 
+# How long a load balancer stays PENDING while the host is not ready for it (its network's
+# bridge not made yet by the network agent), and how soon it is tried again.
+NOT_READY_FOR = 60.0
+NOT_READY_RETRY = 0.5
+
+
 class LoadBalancerAgent:
     def __init__(self, db: Database, service: LoadBalancerService, driver: LbDriver,
                  interval: float, external_bridge: str = "onb-ex",
@@ -82,6 +89,8 @@ class LoadBalancerAgent:
         self.external_bridge, self.external_physnet = external_bridge, external_physnet
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # load balancers waiting for the host (LbNotReady): since when (monotonic)
+        self._waiting: dict[str, float] = {}
         service.subscribe(self.wake)
 
     def wake(self) -> None:
@@ -129,11 +138,32 @@ class LoadBalancerAgent:
         try:
             await self.driver.ensure(await self.spec(tree))
             states, stats = rolled_up(live, await self.driver.status(lb_id))
+        except LbNotReady as exc:
+            if self._wait(lb_id):
+                log.info("load balancer %s: waiting for the host: %s", lb_id, exc)
+                return
+            log.error("load balancer %s: the data plane failed: %s (for %.0f s)", lb_id, exc,
+                      NOT_READY_FOR)
+            await self.service.finish(lb_id, ok=False)
+            return
         except Exception as exc:
+            self._waiting.pop(lb_id, None)
             log.error("load balancer %s: the data plane failed: %s", lb_id, exc)
             await self.service.finish(lb_id, ok=False)
             return
+        self._waiting.pop(lb_id, None)
         await self.service.finish(lb_id, True, states, stats)
+
+    def _wait(self, lb_id: str) -> bool:
+        """Whether to stay PENDING and try again soon (a pass in NOT_READY_RETRY seconds),
+        for at most NOT_READY_FOR seconds."""
+        now = asyncio.get_running_loop().time()
+        since = self._waiting.setdefault(lb_id, now)
+        if now - since >= NOT_READY_FOR:
+            del self._waiting[lb_id]
+            return False
+        asyncio.get_running_loop().call_later(NOT_READY_RETRY, self.wake)
+        return True
 
     async def _delete(self, tree: Tree) -> None:
         try:

@@ -9,7 +9,7 @@ PENDING = ("PENDING_CREATE", "PENDING_UPDATE", "PENDING_DELETE")
 PROVIDER = "haproxy"
 PROVIDER_ALIASES = ("haproxy", "amphora", "octavia")
 PROVIDERS = [{"name": "haproxy", "description": "Onestack: haproxy in a network namespace "
-                                                "per load balancer, nftables for UDP"},
+                                                "per load balancer; nftables for UDP"},
              {"name": "amphora", "description": "Alias of haproxy (what clients send by "
                                                 "default)"}]
 

@@ -25,6 +25,11 @@ class LbError(Exception):
     pass
 
 
+class LbNotReady(LbError):
+    """What the load balancer needs from the host is not there yet (its network's bridge,
+    made by the network agent's next pass): try again shortly."""
+
+
 @dataclass(frozen=True)
 class Interface:
     """A port of the load balancer's namespace on a tenant network: a veth whose host end is

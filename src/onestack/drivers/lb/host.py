@@ -12,7 +12,7 @@ from typing import Any
 
 from onestack.drivers import hostcmd
 from onestack.drivers.lb import names
-from onestack.drivers.lb.base import Interface, LbError
+from onestack.drivers.lb.base import Interface, LbError, LbNotReady
 
 NETNS_DIR = "/run/netns"
 TIMEOUT = hostcmd.TIMEOUT
@@ -68,7 +68,7 @@ async def ensure_interface(ns: str, iface: Interface, host: dict[str, dict[str, 
     if not (1280 <= mtu <= 65535):
         raise LbError(f"MTU {iface.mtu!r} of port {iface.port_id} is not 1280-65535")
     if iface.bridge not in host:
-        raise LbError(f"bridge {iface.bridge!r} of port {iface.port_id} does not exist")
+        raise LbNotReady(f"bridge {iface.bridge!r} of port {iface.port_id} does not exist")
     o, i = host.get(outer_name), inner.get(inner_name)
     if o is None or i is None:
         if o is not None:
