@@ -82,7 +82,7 @@ ADMIN_ONLY: dict[str, list[str]] = {
         r"\w+ /v2\.1/os-services.*", r"\w+ /v2\.1/os-hypervisors.*",
         r"\w+ /v2\.1/os-migrations", r"\w+ /v2\.1/servers/\{server_id\}/migrations.*",
         r"GET /v2\.1/os-simple-tenant-usage", r"\w+ /v2\.1/os-aggregates.*",
-        r"\w+ /v2\.1/os-hosts.*"],
+        r"\w+ /v2\.1/os-hosts.*", r"GET /v2\.1/os-console-auth-tokens/.*"],
     "volume": [r"\w+ /os-services.*", r"GET /os-hosts", r"(PUT|DELETE) /os-quota-sets/.*",
                r"(POST|PUT|DELETE) /types.*", r"GET /types/\{type_id\}/os-volume-type-access"],
     "image": [],
@@ -186,6 +186,7 @@ PARAMS: dict[tuple[str, str], Value | list[tuple[str, Value]]] = {
     ("compute", "network_id"): _a("network"),
     ("compute", "server_id"): _a("server"),
     ("compute", "tag"): _const("t1"),
+    ("compute", "token"): _const("no-such-console-token"),
     ("compute", "request_id"): _id("request_id", True),
     ("compute", "network"): _id("network_label", True),
     ("compute", "group_id"): [(r"/os-security-groups/", _a("security_group")),
@@ -413,6 +414,8 @@ BODIES: dict[tuple[str, str, str], Any] = {
     ("compute", "PUT", "/v2.1/servers/{server_id}/metadata/{key}"): {"meta": {"m1": "x"}},
     ("compute", "PUT", "/v2.1/os-security-groups/{group_id}"): {
         "security_group": {"name": "x", "description": "x"}},
+    ("compute", "POST", "/v2.1/servers/{server_id}/remote-consoles"): {
+        "remote_console": {"protocol": "serial", "type": "serial"}},
     ("compute", "POST", "/v2.1/servers/{server_id}/os-interface"): {
         "interfaceAttachment": {}},
     ("compute", "POST", "/v2.1/servers/{server_id}/os-volume_attachments"): {

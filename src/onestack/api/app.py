@@ -26,6 +26,8 @@ from onestack.api.common.auth import authenticate_request
 from onestack.api.common.policy import Enforcer, Rule
 from onestack.api.common.request import ApiRequest
 from onestack.api.common.routing import Route, ServiceApi
+from onestack.api.console_proxy import PREFIX as CONSOLE_PREFIX
+from onestack.api.console_proxy import ConsoleProxy
 from onestack.config import Settings
 from onestack.context import RequestContext
 from onestack.core.compute.metadata import MetadataService
@@ -147,10 +149,14 @@ class OnestackApp:
         self.services = sorted(services, key=lambda s: len(s.prefix), reverse=True)
         self.access = runtime.settings.server.access_log
         self.dashboard = build_dashboard(self, self.can)  # a client of the APIs above
+        self.consoles = ConsoleProxy(runtime)  # websockets to guests' consoles
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
+            return
+        if scope["path"] == CONSOLE_PREFIX or scope["path"].startswith(CONSOLE_PREFIX + "/"):
+            await self.consoles(scope, receive, send)
             return
         if scope["type"] != "http":
             return

@@ -13,6 +13,7 @@ from onestack.api.common.request import ApiRequest
 from onestack.api.common.routing import Route, ServiceApi
 from onestack.api.compute import (
     aggregates,
+    consoles,
     flavors,
     hosts,
     images,
@@ -99,6 +100,7 @@ RULES: list[Rule] = project_scoped([
         "os-security-groups:remove", "os-attach-interfaces:create",
         "os-attach-interfaces:delete", "images:delete", "os-volumes-attachments:create",
         "os-volumes-attachments:delete")),
+    *consoles.RULES,
 ])
 
 
@@ -190,6 +192,9 @@ ROUTES: list[Route] = [
     _r("PUT", SRV, servers.update, "servers:update"),
     _r("DELETE", SRV, servers.delete, "servers:delete"),
     _r("POST", SRV + "/action", server_actions.action, "servers:action"),
+    _r("POST", SRV + "/remote-consoles", consoles.create, "os-remote-consoles"),
+    _r("GET", V + "/os-console-auth-tokens/{token}", consoles.show_token,
+       "os-console-auth-tokens"),
     _r("GET", SRV + "/tags", servers.list_tags, "os-server-tags:index"),
     _r("PUT", SRV + "/tags", servers.replace_tags, "os-server-tags:update_all"),
     _r("DELETE", SRV + "/tags", servers.delete_tags, "os-server-tags:delete_all"),

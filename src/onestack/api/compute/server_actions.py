@@ -9,7 +9,7 @@ from typing import Any
 from starlette.responses import Response
 
 from onestack.api.common.request import ApiRequest, validate
-from onestack.api.compute import networking, schemas, server_views, views
+from onestack.api.compute import consoles, networking, schemas, server_views, views
 from onestack.api.compute.common import (
     bool_param,
     caller,
@@ -187,6 +187,7 @@ ACTIONS: dict[str, Handler] = {
     "os-migrateLive": _migrate_live,
     "addSecurityGroup": networking.add_group_action,
     "removeSecurityGroup": networking.remove_group_action,
+    **consoles.ACTIONS,
 }
 
 
