@@ -358,6 +358,37 @@ def token_keys_rotate(config: str | None, data_dir: Path | None) -> None:
     click.echo(f"rotated: key {primary} is now primary in {settings.fernet_key_dir}")
 
 
+@manage.group("key-manager")
+def key_manager() -> None:
+    """The key manager's master key (secrets at rest)."""
+
+
+@key_manager.command("rotate-master-key")
+@_common
+def key_manager_rotate(config: str | None, data_dir: Path | None) -> None:
+    """Make a new master key and re-wrap every project key under it (payloads untouched)."""
+    from onestack.core.key_manager.crypto import KeyringError
+    from onestack.core.key_manager.service import rotate_master_key
+    from onestack.db.engine import Database
+    from onestack.drivers.master_key import FileMasterKeyStore, MasterKeyError
+
+    settings = _settings(config, data_dir=data_dir)
+
+    async def run() -> None:
+        db = Database(settings.database_url)
+        try:
+            done = await rotate_master_key(db, FileMasterKeyStore(settings.master_key_file))
+        except (KeyringError, MasterKeyError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        finally:
+            await db.close()
+        click.echo(f"master key {done.new_key} is primary in {settings.master_key_file}; "
+                   f"{done.rewrapped} project keys re-wrapped; removed "
+                   f"{', '.join(done.removed) or 'no old key'}")
+
+    asyncio.run(run())
+
+
 @main.group()
 def images() -> None:
     """Guest images: the tiny bootable test image."""
