@@ -16,7 +16,7 @@ from onestack.db.models import Credential
 from onestack.errors import BadRequest, Forbidden, NotFound
 
 
-def _parse_time(value: str | None) -> dt.datetime | None:
+def parse_time(value: str | None) -> dt.datetime | None:
     if value is None:
         return None
     try:
@@ -52,7 +52,7 @@ async def create_app_cred(req: ApiRequest) -> Response:
     if not body.get("roles"):
         role_ids = list(req.ctx.role_ids)
     data: dict[str, Any] = dict(body)
-    data["expires_at"] = _parse_time(body.get("expires_at"))
+    data["expires_at"] = parse_time(body.get("expires_at"))
     cred, secret = await ident.credentials.create_app_cred(user_id, req.ctx.project_id, data,
                                                            sorted(set(role_ids)))
     roles = await ident.roles.roles_by_id(role_ids)

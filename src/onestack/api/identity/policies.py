@@ -14,6 +14,9 @@ ADMIN_OR_SELF = f"{ADMIN} or user_id:%(target.user.id)s"
 ADMIN_OR_TARGET_PROJECT = f"{ADMIN} or {SYSTEM_READER} or project_id:%(target.project.id)s"
 ADMIN_OR_CRED_OWNER = f"{ADMIN} or user_id:%(target.credential.user_id)s"
 DOMAIN_READER = "(role:reader and domain_id:%(target.domain.id)s)"
+TRUSTOR = "user_id:%(target.trust.trustor_user_id)s"
+TRUSTEE = "user_id:%(target.trust.trustee_user_id)s"
+TRUST_PARTY = f"{ADMIN_OR_READER} or {TRUSTOR} or {TRUSTEE}"
 
 BASE = [
     Rule("admin_required", "role:admin or is_admin:1"),
@@ -107,4 +110,12 @@ RULES: list[Rule] = [
     Rule("identity:get_auth_projects", ""),
     Rule("identity:get_auth_domains", ""),
     Rule("identity:get_auth_system", ""),
+    # OS-TRUST: the trustor makes and removes, both parties read; the unfiltered list is
+    # the admins' (the trustor_user_id / trustee_user_id filters name the caller).
+    Rule("identity:create_trust", "user_id:%(trust.trustor_user_id)s"),
+    Rule("identity:list_trusts", TRUST_PARTY),
+    Rule("identity:get_trust", TRUST_PARTY),
+    Rule("identity:list_roles_for_trust", TRUST_PARTY),
+    Rule("identity:get_role_for_trust", TRUST_PARTY),
+    Rule("identity:delete_trust", f"{ADMIN} or {TRUSTOR}"),
 ]

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from onestack.api.common.faults import keystone_fault
 from onestack.api.common.routing import Route, ServiceApi
-from onestack.api.identity import catalog, credentials, resources, roles, tokens, users
+from onestack.api.identity import (
+    catalog,
+    credentials,
+    resources,
+    roles,
+    tokens,
+    trusts,
+    users,
+)
 from onestack.api.identity.policies import RULES
 from onestack.core.identity.bootstrap import ServiceEntry
 
 R = Route
 I = "identity:"  # noqa: E741
 
+_TRUSTS = "/v3/OS-TRUST/trusts"
+_TRUST = _TRUSTS + "/{trust_id}"
 _GRANT_PATHS = [
     "/v3/projects/{project_id}/users/{user_id}/roles",
     "/v3/projects/{project_id}/groups/{group_id}/roles",
@@ -168,6 +178,15 @@ ROUTES: list[Route] = [
       I + "ec2_get_credential"),
     R("DELETE", "/v3/users/{user_id}/credentials/OS-EC2/{access}", credentials.ec2_delete,
       I + "ec2_delete_credential"),
+    # OS-TRUST
+    R("POST", _TRUSTS, trusts.create_trust, I + "create_trust", target=trusts.create_target),
+    R("GET", _TRUSTS, trusts.list_trusts, I + "list_trusts", target=trusts.list_target),
+    R("GET", _TRUST, trusts.get_trust, I + "get_trust", target=trusts.trust_target),
+    R("DELETE", _TRUST, trusts.delete_trust, I + "delete_trust", target=trusts.trust_target),
+    R("GET", _TRUST + "/roles", trusts.list_trust_roles, I + "list_roles_for_trust",
+      target=trusts.trust_target),
+    R("GET", _TRUST + "/roles/{role_id}", trusts.get_trust_role, I + "get_role_for_trust",
+      target=trusts.trust_target),
 ]
 
 SERVICE = ServiceApi(name="identity", prefix="/identity", routes=ROUTES,

@@ -136,3 +136,18 @@ token_issue = {
         },
     }},
 }
+
+_trust_role = {"type": "object", "properties": {"id": {"type": "string", "minLength": 1},
+                                                "name": {"type": "string", "minLength": 1}},
+               "minProperties": 1, "maxProperties": 1, "additionalProperties": False}
+trust_create = entity("trust", {
+    "trustor_user_id": {"type": "string", "minLength": 1, "maxLength": 64},
+    "trustee_user_id": {"type": "string", "minLength": 1, "maxLength": 64},
+    "impersonation": {"type": "boolean"},
+    "project_id": nullable_id,
+    "remaining_uses": {"type": ["integer", "null"], "minimum": 1},
+    "expires_at": {"type": ["string", "null"]},
+    "allow_redelegation": {"type": ["boolean", "null"]},
+    "redelegation_count": {"type": ["integer", "null"], "minimum": 0},
+    "roles": {"type": "array", "items": _trust_role},
+}, ["trustor_user_id", "trustee_user_id", "impersonation"])

@@ -23,6 +23,7 @@ from onestack.db.models import (
     Service,
     User,
 )
+from onestack.db.models.identity import Trust
 
 
 def isotime(value: dt.datetime | None, subsecond: bool = True) -> str | None:
@@ -147,6 +148,22 @@ def credential(req: ApiRequest, c: Credential, blob: str) -> dict[str, Any]:
             "type": c.type, "blob": blob, "links": _links(req, f"/v3/credentials/{c.id}")}
 
 
+def trust(req: ApiRequest, t: Trust, roles: list[Role] | None) -> dict[str, Any]:
+    """A trust as Keystone shows it; ``roles`` None: the summary of a listing."""
+    path = f"/v3/OS-TRUST/trusts/{t.id}"
+    out: dict[str, Any] = {
+        **t.extra, "id": t.id, "trustor_user_id": t.trustor_user_id,
+        "trustee_user_id": t.trustee_user_id, "project_id": t.project_id,
+        "impersonation": t.impersonation, "expires_at": isotime(t.expires_at),
+        "remaining_uses": t.remaining_uses, "redelegated_trust_id": t.redelegated_trust_id,
+        "redelegation_count": t.redelegation_count, "deleted_at": None,
+        "links": _links(req, path)}
+    if roles is not None:
+        out["roles"] = [role(req, r) for r in roles]
+        out["roles_links"] = {"self": req.url(path + "/roles"), "next": None, "previous": None}
+    return out
+
+
 def token_body(data: TokenData, catalog: list[dict[str, Any]] | None) -> dict[str, Any]:
     p = data.payload
     user_body: dict[str, Any] = {
@@ -169,6 +186,11 @@ def token_body(data: TokenData, catalog: list[dict[str, Any]] | None) -> dict[st
         tok["system"] = {"all": True}
     if p.scope != "unscoped":
         tok["roles"] = [{"id": r.id, "name": r.name} for r in data.roles]
+    if data.trust is not None:
+        t = data.trust.trust
+        tok["OS-TRUST:trust"] = {"id": t.id, "impersonation": t.impersonation,
+                                 "trustee_user": {"id": t.trustee_user_id},
+                                 "trustor_user": {"id": t.trustor_user_id}}
     if data.app_cred is not None:
         tok["application_credential"] = {"id": data.app_cred.id, "name": data.app_cred.name,
                                          "restricted": not data.app_cred.unrestricted}

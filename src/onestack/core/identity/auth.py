@@ -20,10 +20,11 @@ from onestack.core.identity.tokens import (
     canonical_methods,
     new_audit_id,
 )
+from onestack.core.identity.trusts import TrustRef, Trusts
 from onestack.core.identity.users import Users
 from onestack.db.models import ApplicationCredential, Domain, Project, RevocationEvent, Role, User
 from onestack.db.models.base import utcnow
-from onestack.errors import BadRequest, NotFound, Unauthorized
+from onestack.errors import BadRequest, Forbidden, NotFound, Unauthorized
 
 
 @dataclass
@@ -40,6 +41,7 @@ class TokenData:
     domain: Domain | None = None
     app_cred: ApplicationCredential | None = None
     password_expires_at: dt.datetime | None = None
+    trust: TrustRef | None = None
 
     @property
     def role_names(self) -> list[str]:
@@ -49,7 +51,7 @@ class TokenData:
 class Auth:
     def __init__(self, cfg: IdentityConfig, coherence: Coherence, codec: TokenCodec,
                  users: Users, resources: Resources, roles: Roles, creds: Credentials,
-                 catalog: Catalog) -> None:
+                 catalog: Catalog, trusts: Trusts) -> None:
         self.cfg = cfg
         self.coherence = coherence
         self.codec = codec
@@ -58,6 +60,7 @@ class Auth:
         self.roles = roles
         self.creds = creds
         self.catalog = catalog
+        self.trusts = trusts
         self._events: list[RevocationEvent] = []
         self._events_gen = -1
         self._catalogs: dict[tuple[str | None, str | None], tuple[int, list[Any]]] = {}
@@ -88,6 +91,8 @@ class Auth:
                 if parent.app_cred is not None:
                     raise Unauthorized("A token created with an application credential cannot "
                                        "be rescoped.")
+                if parent.trust is not None:
+                    raise Forbidden("A trust-scoped token cannot be rescoped.")
                 user = parent.user
             elif method == "application_credential":
                 user, app_cred = await self._app_cred(identity["application_credential"])
@@ -95,7 +100,16 @@ class Auth:
                 raise Unauthorized(f"Attempted to authenticate with an unsupported method: "
                                    f"{method}.")
         assert user is not None
-        scope, scope_id = await self._scope(auth.get("scope"), user, app_cred)
+        trust: TrustRef | None = None
+        requested = auth.get("scope")
+        if isinstance(requested, dict) and "OS-TRUST:trust" in requested:
+            if app_cred is not None:
+                raise Forbidden("Application credentials cannot request a trust scope.")
+            trust = await self._trust_scope(requested, user)
+            scope, scope_id = (("project", trust.trust.project_id) if trust.trust.project_id
+                               else ("unscoped", None))
+        else:
+            scope, scope_id = await self._scope(requested, user, app_cred)
         now = utcnow()
         audit: tuple[str, ...]
         if parent is not None:
@@ -108,11 +122,42 @@ class Auth:
             used = canonical_methods(methods)
         if app_cred is not None and app_cred.expires_at is not None:
             expires = min(expires, app_cred.expires_at)
+        if trust is not None and trust.trust.expires_at is not None:
+            expires = min(expires, trust.trust.expires_at)
         payload = TokenPayload(user_id=user.id, methods=used, scope=scope, scope_id=scope_id,
                                issued_at=now, expires_at=expires, audit_ids=audit,
-                               app_cred_id=app_cred.id if app_cred else None)
+                               app_cred_id=app_cred.id if app_cred else None,
+                               trust_id=trust.trust.id if trust else None)
         token = self.codec.encode(payload)
-        return await self._load(token, payload)
+        data = await self._load(token, payload)
+        if trust is not None:
+            await self.trusts.consume(trust.trust)
+        return data
+
+    async def _trust_scope(self, scope: dict[str, Any], user: User) -> TrustRef:
+        """The trust a trustee scopes a token to (Keystone: 404 for a trust gone, expired or
+        used up; 403 for a caller who is not its trustee)."""
+        spec = scope["OS-TRUST:trust"]
+        if not isinstance(spec, dict) or not isinstance(spec.get("id"), str) or not spec["id"]:
+            raise BadRequest("scope.OS-TRUST:trust.id is required.")
+        trust = await self.trusts.get(spec["id"])
+        if trust.trust.trustee_user_id != user.id:
+            raise Forbidden("User is not a trustee.")
+        try:
+            trustor = await self.users.get_user(trust.trust.trustor_user_id)
+        except NotFound as exc:
+            raise Forbidden("The trustor no longer exists.") from exc
+        if not trustor.enabled:
+            raise Forbidden("The trustor is disabled.")
+        if trust.trust.project_id:
+            try:
+                project = await self.resources.get_project(trust.trust.project_id)
+            except NotFound as exc:
+                raise Forbidden(f"Project {trust.trust.project_id} no longer exists.") from exc
+            if not project.enabled:
+                raise Forbidden(f"Project {project.id} is disabled.")
+        await self.trusts.token_role_ids(trust)
+        return trust
 
     async def _find_user(self, spec: dict[str, Any]) -> User:
         try:
@@ -295,17 +340,37 @@ class Auth:
             return True
         return False
 
-    async def _load(self, token: str, p: TokenPayload) -> TokenData:
+    async def _user(self, user_id: str) -> tuple[User, Domain]:
         try:
-            user = await self.users.get_user(p.user_id)
+            user = await self.users.get_user(user_id)
             user_domain = await self.resources.get_domain(user.domain_id)
         except NotFound as exc:
             raise NotFound("The token's user no longer exists.") from exc
         if not user.enabled or not user_domain.enabled:
             raise NotFound("The token's user or its domain is disabled.")
+        return user, user_domain
+
+    async def _token_trust(self, p: TokenPayload) -> TrustRef:
+        """The trust of a trust-scoped token, still in force (its roles checked later)."""
+        assert p.trust_id
+        try:
+            trust = await self.trusts.get(p.trust_id, usable=False)
+        except NotFound as exc:
+            raise NotFound("The token's trust was deleted or has expired.") from exc
+        if trust.trust.trustee_user_id != p.user_id:
+            raise NotFound("The token's user is not the trust's trustee.")
+        await self._user(p.user_id)  # the trustee, even when the token shows the trustor
+        return trust
+
+    async def _load(self, token: str, p: TokenPayload) -> TokenData:
+        trust = await self._token_trust(p) if p.trust_id else None
+        shown = trust.trust.trustor_user_id if trust and trust.trust.impersonation \
+            else p.user_id
+        user, user_domain = await self._user(shown)
         current = await self.users.current_password(user.id)
         data = TokenData(token=token, payload=p, user=user, user_domain=user_domain,
-                         password_expires_at=current.expires_at if current else None)
+                         password_expires_at=current.expires_at if current else None,
+                         trust=trust)
         role_ids: set[str] = set()
         try:
             if p.scope == "project":
@@ -314,7 +379,9 @@ class Auth:
                 data.project_domain = await self.resources.get_domain(data.project.domain_id)
                 if not data.project.enabled or not data.project_domain.enabled:
                     raise NotFound("The token's project or its domain is disabled.")
-                role_ids = await self.roles.effective_role_ids(user.id, "project", p.scope_id)
+                if trust is None:
+                    role_ids = await self.roles.effective_role_ids(user.id, "project",
+                                                                   p.scope_id)
             elif p.scope == "domain":
                 assert p.scope_id
                 data.domain = await self.resources.get_domain(p.scope_id)
@@ -325,6 +392,11 @@ class Auth:
                 role_ids = await self.roles.effective_role_ids(user.id, SYSTEM, SYSTEM)
         except NotFound as exc:
             raise NotFound(f"The token's scope is no longer valid: {exc.message}") from exc
+        if trust is not None:
+            try:
+                role_ids = await self.trusts.token_role_ids(trust)
+            except (Forbidden, NotFound) as exc:
+                raise NotFound(f"The token's trust no longer delegates: {exc.message}") from exc
         if p.app_cred_id:
             try:
                 data.app_cred = await self.creds.get_app_cred(p.app_cred_id)

@@ -162,6 +162,11 @@ class Roles(Store):
             return {prior_id: rules.get(prior_id, [])}
         return rules
 
+    async def expand(self, role_ids: set[str]) -> set[str]:
+        """The roles and every role they imply."""
+        async with self.read() as s:
+            return self._expand(role_ids, await self._implications(s))
+
     @staticmethod
     async def _implications(s: AsyncSession) -> dict[str, list[str]]:
         rules: dict[str, list[str]] = {}

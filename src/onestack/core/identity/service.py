@@ -12,6 +12,7 @@ from onestack.core.identity.passwords import Hasher
 from onestack.core.identity.resources import DEFAULT_DOMAIN_ID, Resources
 from onestack.core.identity.roles import Roles
 from onestack.core.identity.tokens import TokenCodec
+from onestack.core.identity.trusts import Trusts
 from onestack.core.identity.users import Users
 from onestack.db.engine import Database
 
@@ -30,5 +31,7 @@ class Identity:
         self.roles = Roles(db, self.coherence)
         self.catalog = Catalog(db, self.coherence)
         self.credentials = Credentials(db, self.coherence, self.hasher, self.credential_keys)
+        self.trusts = Trusts(db, self.coherence, self.users, self.resources, self.roles)
         self.auth = Auth(cfg, self.coherence, TokenCodec(self.token_keys), self.users,
-                         self.resources, self.roles, self.credentials, self.catalog)
+                         self.resources, self.roles, self.credentials, self.catalog,
+                         self.trusts)

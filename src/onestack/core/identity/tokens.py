@@ -45,6 +45,7 @@ class TokenPayload:
     expires_at: dt.datetime
     audit_ids: tuple[str, ...] = field(default_factory=tuple)
     app_cred_id: str | None = None
+    trust_id: str | None = None  # a trust-scoped token: user_id is the trustee
 
     @property
     def project_id(self) -> str | None:
@@ -65,6 +66,8 @@ class TokenCodec:
             1, p.user_id, bits, SCOPES.index(p.scope), p.scope_id,
             _to_us(p.issued_at), _to_us(p.expires_at), list(p.audit_ids), p.app_cred_id,
         ]
+        if p.trust_id is not None:
+            raw.append(p.trust_id)
         data = json.dumps(raw, separators=(",", ":")).encode()
         return self.keys.fernet().encrypt(data).decode().rstrip("=")
 
@@ -73,14 +76,17 @@ class TokenCodec:
         try:
             padded = token + "=" * (-len(token) % 4)
             raw = json.loads(self.keys.fernet().decrypt(padded.encode()))
-            version, user_id, bits, scope, scope_id, issued, expires, audit_ids, app_cred = raw
+            version, user_id, bits, scope, scope_id, issued, expires, audit_ids, app_cred = raw[:9]
+            trust_id = raw[9] if len(raw) == 10 else None
+            if len(raw) not in (9, 10):
+                raise ValueError("unknown token layout")
             if version != 1:
                 raise ValueError("unknown token version")
             methods = tuple(m for i, m in enumerate(METHODS) if bits & (1 << i))
             return TokenPayload(
                 user_id=user_id, methods=methods, scope=SCOPES[scope], scope_id=scope_id,
                 issued_at=_from_us(issued), expires_at=_from_us(expires),
-                audit_ids=tuple(audit_ids), app_cred_id=app_cred,
+                audit_ids=tuple(audit_ids), app_cred_id=app_cred, trust_id=trust_id,
             )
         except (InvalidToken, ValueError, TypeError, IndexError, UnicodeError) as exc:
             raise NotFound("Could not recognize Fernet token") from exc

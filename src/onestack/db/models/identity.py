@@ -228,3 +228,28 @@ class Revision(Base):
     __tablename__ = "revision"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Trust(Base):
+    """OS-TRUST: a trustor delegates roles on a project to a trustee (Keystone's trust)."""
+
+    __tablename__ = "trust"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    trustor_user_id: Mapped[str] = mapped_column(ID, index=True)
+    trustee_user_id: Mapped[str] = mapped_column(ID, index=True)
+    project_id: Mapped[str | None] = mapped_column(ID, index=True)
+    impersonation: Mapped[bool] = mapped_column(Boolean, default=False)
+    expires_at: Mapped[dt.datetime | None]
+    remaining_uses: Mapped[int | None] = mapped_column(Integer)
+    redelegated_trust_id: Mapped[str | None] = mapped_column(ID, index=True)
+    redelegation_count: Mapped[int] = mapped_column(Integer, default=0)
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class TrustRole(Base):
+    __tablename__ = "trust_role"
+    trust_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("trust.id", ondelete="CASCADE"), primary_key=True
+    )
+    role_id: Mapped[str] = mapped_column(ID, primary_key=True)
