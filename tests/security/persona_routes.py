@@ -537,17 +537,3 @@ def _trust(w: World, _p: Persona) -> tuple[str, bool]:
 
 
 PARAMS[("identity", "trust_id")] = _trust
-
-
-def _trust(w: World, _p: Persona) -> tuple[str, bool]:
-    """sec-a's owner's trust (member on sec-a, to the admin user), made on first need."""
-    if "trust" not in w.ids:
-        owner = w.p.owner
-        w.ids["trust"] = owner.ok("POST", "/identity/v3/OS-TRUST/trusts", {"trust": {
-            "trustor_user_id": owner.user_id, "trustee_user_id": w.p.admin.user_id,
-            "project_id": w.a.project_id, "impersonation": False,
-            "roles": [{"id": w.ids["member_role"]}]}})["trust"]["id"]
-    return w.ids["trust"], True
-
-
-PARAMS[("identity", "trust_id")] = _trust
