@@ -11,5 +11,15 @@ out=../static/vendor
 mkdir -p "$out"
 cp node_modules/htmx.org/dist/htmx.min.js "$out/htmx.min.js"
 cp node_modules/htmx.org/LICENSE "$out/htmx.LICENSE"
+# noVNC as the ES modules it ships (core/ and its vendored pako), loaded unbundled
+rm -rf "$out/novnc"
+mkdir -p "$out/novnc"
+cp -r node_modules/@novnc/novnc/core node_modules/@novnc/novnc/vendor "$out/novnc/"
+cp node_modules/@novnc/novnc/LICENSE.txt "$out/novnc/LICENSE.txt"
+# xterm.js: its ES module build and stylesheet
+rm -rf "$out/xterm"
+mkdir -p "$out/xterm"
+cp node_modules/@xterm/xterm/lib/xterm.mjs node_modules/@xterm/xterm/css/xterm.css "$out/xterm/"
+cp node_modules/@xterm/xterm/LICENSE "$out/xterm/LICENSE"
 rm -rf node_modules
 echo "vendored: $(ls "$out" | tr '\n' ' ')"
