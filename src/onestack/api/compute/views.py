@@ -157,7 +157,7 @@ def hypervisor(req: ApiRequest, node: ComputeNode, up: bool, *, full: bool,
         "free_ram_mb": node.memory_mb - ram, "free_disk_gb": node.local_gb - disk,
         "current_workload": 0, "running_vms": u.get("running_vms", 0),
         "disk_available_least": node.local_gb - disk,
-        "cpu_info": json.dumps(node.cpu_info)})
+        "cpu_info": dict(node.cpu_info) if since(req, 2, 28) else json.dumps(node.cpu_info)})
     return out
 
 
