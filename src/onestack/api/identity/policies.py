@@ -18,6 +18,22 @@ TRUSTOR = "user_id:%(target.trust.trustor_user_id)s"
 TRUSTEE = "user_id:%(target.trust.trustee_user_id)s"
 TRUST_PARTY = f"{ADMIN_OR_READER} or {TRUSTOR} or {TRUSTEE}"
 
+
+# The domain manager persona (Keystone 2024.2, SCS-0302): `manager` on a domain, with a token
+# scoped to it, manages the users, projects and role assignments of that domain only, and
+# grants only the roles below (never admin).
+def manager_of(kind: str) -> str:
+    return f"(role:manager and token.domain.id:%(target.{kind}.domain_id)s)"
+
+
+MANAGER_LISTS = "(role:manager and token.domain.id:%(domain_id)s)"
+MANAGED_ROLE = ("(None:%(target.role.domain_id)s and ('manager':%(target.role.name)s or "
+                "'member':%(target.role.name)s or 'reader':%(target.role.name)s))")
+MANAGER_GRANT = ("(role:manager and (token.domain.id:%(target.user.domain_id)s or "
+                 "token.domain.id:%(target.group.domain_id)s) and "
+                 "(token.domain.id:%(target.project.domain_id)s or "
+                 "token.domain.id:%(target.domain.id)s))")
+
 BASE = [
     Rule("admin_required", "role:admin or is_admin:1"),
     Rule("service_role", "role:service"),
@@ -50,17 +66,19 @@ RULES: list[Rule] = [
     Rule("identity:get_domain",
          f"{ADMIN_OR_READER} or token.project.domain.id:%(target.domain.id)s or "
          f"{DOMAIN_READER}"),
-    *_crud("project", ADMIN_OR_READER),
-    Rule("identity:get_project", ADMIN_OR_TARGET_PROJECT),
-    Rule("identity:list_user_projects", ADMIN_OR_OWNER),
+    Rule("identity:list_domains", f"{ADMIN_OR_READER} or role:manager"),
+    *_crud("project", f"{ADMIN_OR_READER} or {MANAGER_LISTS}",
+           f"{ADMIN} or {manager_of('project')}"),
+    Rule("identity:get_project", f"{ADMIN_OR_TARGET_PROJECT} or {manager_of('project')}"),
+    Rule("identity:list_user_projects", f"{ADMIN_OR_OWNER} or {manager_of('user')}"),
     Rule("identity:list_project_tags", ADMIN_OR_TARGET_PROJECT),
     Rule("identity:get_project_tag", ADMIN_OR_TARGET_PROJECT),
     Rule("identity:update_project_tags", ADMIN),
     Rule("identity:create_project_tag", ADMIN),
     Rule("identity:delete_project_tag", ADMIN),
     Rule("identity:delete_project_tags", ADMIN),
-    *_crud("user", ADMIN_OR_READER),
-    Rule("identity:get_user", ADMIN_OR_OWNER),
+    *_crud("user", f"{ADMIN_OR_READER} or {MANAGER_LISTS}", f"{ADMIN} or {manager_of('user')}"),
+    Rule("identity:get_user", f"{ADMIN_OR_OWNER} or {manager_of('user')}"),
     Rule("identity:list_groups_for_user", ADMIN_OR_OWNER),
     Rule("identity:list_projects_for_user", ""),
     Rule("identity:list_domains_for_user", ""),
@@ -71,6 +89,8 @@ RULES: list[Rule] = [
     Rule("identity:remove_user_from_group", ADMIN),
     Rule("identity:check_user_in_group", ADMIN_OR_READER),
     *_crud("role", ADMIN_OR_READER),
+    Rule("identity:list_roles", f"{ADMIN_OR_READER} or role:manager"),
+    Rule("identity:get_role", f"{ADMIN_OR_READER} or (role:manager and {MANAGED_ROLE})"),
     *_crud("domain_role", ADMIN_OR_READER),
     Rule("identity:create_implied_role", ADMIN),
     Rule("identity:get_implied_role", ADMIN_OR_READER),
@@ -78,10 +98,10 @@ RULES: list[Rule] = [
     Rule("identity:list_role_inference_rules", ADMIN_OR_READER),
     Rule("identity:check_implied_role", ADMIN_OR_READER),
     Rule("identity:delete_implied_role", ADMIN),
-    Rule("identity:check_grant", ADMIN_OR_READER),
-    Rule("identity:list_grants", ADMIN_OR_READER),
-    Rule("identity:create_grant", ADMIN),
-    Rule("identity:revoke_grant", ADMIN),
+    Rule("identity:check_grant", f"{ADMIN_OR_READER} or {MANAGER_GRANT}"),
+    Rule("identity:list_grants", f"{ADMIN_OR_READER} or {MANAGER_GRANT}"),
+    Rule("identity:create_grant", f"{ADMIN} or ({MANAGER_GRANT} and {MANAGED_ROLE})"),
+    Rule("identity:revoke_grant", f"{ADMIN} or ({MANAGER_GRANT} and {MANAGED_ROLE})"),
     Rule("identity:check_system_grant_for_user", ADMIN_OR_READER),
     Rule("identity:list_system_grants_for_user", ADMIN_OR_READER),
     Rule("identity:create_system_grant_for_user", ADMIN),

@@ -46,6 +46,11 @@ async def create_domain(req: ApiRequest) -> Response:
 
 async def list_domains(req: ApiRequest) -> Response:
     doms = await req.runtime.identity.resources.list_domains(list_filters(req, ("name",)))
+    ctx = req.ctx
+    if not ctx.has_admin_role and not (ctx.system_scope and "reader" in ctx.roles):
+        # a domain manager (list_domains lets it find its domain by name) sees its own
+        own = ctx.domain_id or ctx.project_domain_id
+        doms = [d for d in doms if d.id == own]
     return views.listing(req, "domains", [views.domain(req, d) for d in doms])
 
 
@@ -94,6 +99,8 @@ def _tag_list(req: ApiRequest, key: str) -> list[str] | None:
 
 async def list_projects(req: ApiRequest) -> Response:
     f = list_filters(req, ("name", "domain_id", "parent_id"))
+    if req.ctx.domain_id and "domain_id" not in f:
+        f["domain_id"] = req.ctx.domain_id  # Keystone: a domain-scoped token lists its domain
     if "is_domain" in req.query:
         f["is_domain"] = req.flag("is_domain")
     for key in ("tags", "tags-any", "not-tags", "not-tags-any"):

@@ -30,8 +30,10 @@ async def create_user(req: ApiRequest) -> Response:
 
 
 async def list_users(req: ApiRequest) -> Response:
-    users = await req.runtime.identity.users.list_users(list_filters(req, ("name",
-                                                                           "domain_id")))
+    f = list_filters(req, ("name", "domain_id"))
+    if req.ctx.domain_id and "domain_id" not in f:
+        f["domain_id"] = req.ctx.domain_id  # Keystone: a domain-scoped token lists its domain
+    users = await req.runtime.identity.users.list_users(f)
     return views.listing(req, "users", await _render(req, users))
 
 

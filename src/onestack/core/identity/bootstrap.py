@@ -18,7 +18,8 @@ from onestack.core.identity.service import Identity
 from onestack.errors import NotFound
 
 REGION = "RegionOne"
-ROLE_CHAIN = ("admin", "member", "reader")  # each implies the next
+# each implies the next (Keystone's bootstrap since 2024.2: manager between admin and member)
+ROLE_CHAIN = ("admin", "manager", "member", "reader")
 EXTRA_ROLES = ("ResellerAdmin", "service")
 
 
