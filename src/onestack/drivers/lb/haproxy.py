@@ -103,7 +103,7 @@ class HaproxyLbDriver(LbDriver):
         argv = [self.haproxy, "-D", "-f", str(d / CFG), "-p", str(d / PID)]
         if old is not None:
             argv += ["-sf", str(old)]
-        await host.run(argv, ns=ns)
+        await host.start_daemon(argv, ns)
         if self.pid(lb_id) is None:
             raise LbError(f"haproxy of load balancer {lb_id} did not start "
                           f"({' '.join(argv)} exited but left no running process)")

@@ -3,11 +3,13 @@ namespaces, veths, addresses and routes. Errors are LbError naming the command."
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import json
 import os
 import signal
+import subprocess
 from typing import Any
 
 from onestack.drivers import hostcmd
@@ -23,6 +25,31 @@ async def run(argv: list[str], ns: str | None = None, stdin: str | None = None,
     """Run ``argv`` (inside namespace ``ns`` when given) and return its stdout."""
     return await hostcmd.run(argv, LbError, ns=ns, stdin=stdin, ok_codes=ok_codes,
                              timeout=timeout)
+
+
+async def start_daemon(argv: list[str], ns: str, timeout: float = TIMEOUT) -> None:
+    """Run a program that forks a daemon and exits (``haproxy -D``), inside ``ns``.
+
+    Not through the event loop's subprocess support: uvloop (what ``onestack up`` runs on)
+    leaves a pipe of its own open in the child, which the daemon keeps, so a wait for the
+    end of the output never ends. ``subprocess`` in a thread closes every other descriptor
+    in the child (close_fds), and the daemon's stdio goes to /dev/null."""
+    command = ["ip", "netns", "exec", ns, *argv]
+
+    def spawn() -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, close_fds=True, timeout=timeout,
+                              check=False)
+
+    try:
+        proc = await asyncio.to_thread(spawn)
+    except FileNotFoundError as exc:
+        raise LbError(f"{command[0]} is not installed: {exc}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise LbError(f"{' '.join(command)} took longer than {timeout:.0f}s") from exc
+    if proc.returncode != 0:
+        why = proc.stderr.decode(errors="replace").strip()[-hostcmd.ERR_TAIL:]
+        raise LbError(f"{' '.join(command)} failed ({proc.returncode}): {why}")
 
 
 def ns_exists(ns: str) -> bool:
