@@ -21,15 +21,10 @@ data from a config drive (the cloud's metadata service knows only its own instan
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,31 +32,27 @@ from sqlalchemy import select
 
 from onestack.agent.load_balancer import LoadBalancerAgent
 from onestack.agent.network import NetworkAgent
-from onestack.agent.network_plan import PlanConfig
 from onestack.api.load_balancer import schemas
-from onestack.config import default_data_dir
 from onestack.core.load_balancer.service import LoadBalancerService
 from onestack.core.network.service import NetworkService
-from onestack.db import migrate
-from onestack.db.engine import Database
 from onestack.db.models.network import Port
 from onestack.drivers.lb import names as lb_names
 from onestack.drivers.lb.haproxy import HaproxyLbDriver
 from onestack.drivers.network.linux import LinuxNetDriver
-from onestack.images import build_tiny, default_cache_dir
 from tests.api.conftest import connect
-from tests.integration.test_network_dataplane import _cleanup, _conflict, run_isolated, sh
-from tests.integration.test_network_guests import (
+from tests.integration.test_network_dataplane import _cleanup, sh
+from tests.support.server import CloudThread, RunningCloud
+from tests.support.tiny_guest import (
     ADMIN,
     DEMO,
     HOST,
-    GuestMetadata,
     Vm,
-    _reason,
+    config_drive,
+    network_node,
+    prepare,
     ssh,
     wait_for,
 )
-from tests.support.server import CloudThread, RunningCloud
 
 pytestmark = [pytest.mark.integration]
 
@@ -70,15 +61,11 @@ USER_DATA = ("#!/bin/sh\nmkdir -p /www/static\nhostname > /www/index.html\n"
              "echo static-$(hostname) > /www/static/x.css\nhttpd -p 80 -h /www\n"
              "printf '#!/bin/sh\\nread l\\necho \"$(hostname) $l\"\\n' > /echo.sh\n"
              "chmod +x /echo.sh\n(nc -ll -p 7000 -e /echo.sh &)\n"
+             # UDP: one datagram's sender gets the host name back, again and again
+             "(while true; do hostname | nc.traditional -u -l -p 7001 -q 0 >/dev/null; "
+             "done &)\n"
              f"echo {MARKER} from $(hostname)\n")
 DELAY, TIMEOUT, POLL = 1, 1, 1.0
-
-
-class LbGuestMetadata(GuestMetadata):
-    async def answer(self, instance: str, path: str) -> tuple[int, str, bytes]:
-        if path.rstrip("/") == "/openstack/latest/user_data":
-            return 200, "text/plain", USER_DATA.encode()
-        return await super().answer(instance, path)
 
 
 def curl(url: str) -> str:
@@ -96,6 +83,26 @@ def tcp_line(host: str, port: int) -> str:
         return f"FAIL {exc}"
 
 
+def udp_line(host: str, port: int) -> str:
+    """A datagram from a new socket (a new flow for the load balancer), the answer's text."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as conn:
+        conn.settimeout(2)
+        try:
+            conn.sendto(b"hi\n", (host, port))
+            return conn.recv(512).decode(errors="replace").strip()
+        except OSError as exc:
+            return f"FAIL {exc}"
+
+
+def udp_until_answered(host: str, port: int, tries: int = 3) -> str:
+    answer = ""
+    for _ in range(tries):
+        answer = udp_line(host, port)
+        if not answer.startswith("FAIL"):
+            break
+    return answer
+
+
 def leftovers(lb_id: str) -> list[str]:
     ns = lb_names.namespace(lb_id)
     found = []
@@ -111,45 +118,25 @@ def leftovers(lb_id: str) -> list[str]:
 
 @pytest.fixture
 async def world(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any] | None]:
-    reason = _reason() or (None if shutil.which("haproxy") and shutil.which("curl")
-                           else "needs haproxy and curl")
-    if reason:
-        pytest.skip(reason)
-    if run_isolated(request.node.nodeid):
+    work = prepare(request, "onestack-lbguests-", "haproxy", "curl")
+    if work is None:
         yield None
         return
-    if (conflict := _conflict()) is not None:
-        pytest.skip(conflict)
-    cache = Path(os.environ.get("ONESTACK_TINY_CACHE") or default_cache_dir(default_data_dir()))
-    image = await asyncio.to_thread(build_tiny, cache)
-    tmp = Path(tempfile.mkdtemp(prefix="onestack-lbguests-"))
-    key = tmp / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    url = f"sqlite:///{tmp / 'db.sqlite'}"
-    migrate.upgrade(url)
-    db = Database(url)
-    driver = LinuxNetDriver(tmp / "state", lock_path=str(tmp / "dataplane.lock"))
-    net = NetworkService(db)
-    agent = NetworkAgent(db, driver, PlanConfig(host=HOST), interval=2.0,
-                         metadata=LbGuestMetadata(key.with_suffix(".pub").read_text(), db))
-    net.subscribe(agent.wake)
-    lbs = LoadBalancerService(db, net.changed)
-    lb_driver = HaproxyLbDriver(tmp / "lb")
-    lb_agent = LoadBalancerAgent(db, lbs, lb_driver, interval=POLL)
-    vms: list[Vm] = []
     try:
-        yield {"net": net, "agent": agent, "lbs": lbs, "lb_agent": lb_agent, "db": db,
-               "image": image, "tmp": tmp, "key": key, "vms": vms}
+        async with network_node(work, USER_DATA) as node:
+            lbs = LoadBalancerService(node.db, node.net.changed)
+            lb_driver = HaproxyLbDriver(work.tmp / "lb")
+            lb_agent = LoadBalancerAgent(node.db, lbs, lb_driver, interval=POLL)
+            try:
+                yield {"net": node.net, "agent": node.agent, "lbs": lbs,
+                       "lb_agent": lb_agent, "db": node.db, "image": work.image,
+                       "tmp": work.tmp, "key": work.key, "vms": work.vms}
+            finally:
+                await lb_agent.stop()
+                for lb_id in await lb_driver.running():
+                    await lb_driver.destroy(lb_id)
     finally:
-        await lb_agent.stop()
-        for vm in vms:
-            vm.close()
-        for lb_id in await lb_driver.running():
-            await lb_driver.destroy(lb_id)
-        await _cleanup(None, driver)
-        await agent.stop()
-        await db.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        work.close()
 
 
 async def statuses(lbs: LoadBalancerService, lb_id: str) -> dict[str, str]:
@@ -182,8 +169,8 @@ async def test_load_balancer_in_front_of_two_tiny_guests(world: dict[str, Any] |
     sg = str(await net.security_groups.ensure_default(str(DEMO.project_id)))
     await net.security_groups.create_rules(DEMO, [
         {"security_group_id": sg, "direction": "ingress", "ethertype": "IPv4",
-         "protocol": "tcp", "port_range_min": port, "port_range_max": port}
-        for port in (22, 80, 7000)])
+         "protocol": proto, "port_range_min": port, "port_range_max": port}
+        for proto, port in (("tcp", 22), ("tcp", 80), ("tcp", 7000), ("udp", 7001))])
     ports, fips = [], []
     for name in ("web-one", "web-two"):
         port = (await net.ports.create(ADMIN, [{
@@ -217,7 +204,10 @@ async def test_load_balancer_in_front_of_two_tiny_guests(world: dict[str, Any] |
                                    "value": "/static/"}]}]},
         {"name": "tcp", "protocol": "TCP", "protocol_port": 7000,
          "default_pool": {"protocol": "TCP", "lb_algorithm": "ROUND_ROBIN", "members": [
-             {"address": ip, "protocol_port": 7000} for ip in (ip_one, ip_two)]}}]}
+             {"address": ip, "protocol_port": 7000} for ip in (ip_one, ip_two)]}},
+        {"name": "udp", "protocol": "UDP", "protocol_port": 7001,
+         "default_pool": {"protocol": "UDP", "lb_algorithm": "ROUND_ROBIN", "members": [
+             {"address": ip, "protocol_port": 7001} for ip in (ip_one, ip_two)]}}]}
     data = schemas.check("loadbalancer", body, "post", True)
     graph = {k: data.pop(k) for k in ("listeners", "pools") if k in data}
     tree = await lbs.create_lb(DEMO, data, graph)
@@ -257,6 +247,14 @@ async def test_load_balancer_in_front_of_two_tiny_guests(world: dict[str, Any] |
     # the TCP listener: a line to busybox nc on each guest in turn
     answers = [await asyncio.to_thread(tcp_line, vip_fip, 7000) for _ in range(4)]
     assert sorted(answers) == ["web-one hi"] * 2 + ["web-two hi"] * 2, answers
+    # the UDP listener (nftables): a datagram from each new socket to nc.traditional on
+    # the guests in turn (a guest's nc starts again after each answer: a pause between
+    # datagrams, and a datagram that meets none is sent again, a new flow)
+    answers = []
+    for _ in range(4):
+        await asyncio.sleep(0.3)
+        answers.append(await asyncio.to_thread(udp_until_answered, vip_fip, 7001))
+    assert set(answers) == {"web-one", "web-two"}, answers
 
     # the VIP's security group opens the listener ports only: a server in the load
     # balancer's namespace on another port is not reached through the floating IP
@@ -317,72 +315,28 @@ async def test_load_balancer_in_front_of_two_tiny_guests(world: dict[str, Any] |
 
 
 # --- the same through the real API ----------------------------------------------------------
-def config_drive(tmp: Path, name: str, key: str) -> Path:
-    tree = tmp / f"{name}-cd"
-    latest = tree / "openstack" / "latest"
-    latest.mkdir(parents=True)
-    (latest / "meta_data.json").write_text(json.dumps({
-        "uuid": name, "name": name, "hostname": name, "public_keys": {"k": key}}))
-    (latest / "user_data").write_text(USER_DATA)
-    iso = tmp / f"{name}.iso"
-    subprocess.run(["genisoimage", "-quiet", "-o", str(iso), "-V", "config-2", "-r", "-J",
-                    str(tree)], check=True)
-    return iso
-
-
-class DriveVm(Vm):
-    """A guest whose metadata comes from a config drive (the cloud's metadata service
-    knows only its own instances)."""
-
-    def __init__(self, work: Path, image: Path, name: str, tap: str, mac: str, mtu: int,
-                 drive: Path) -> None:
-        self.console = work / f"{name}.console"
-        disk = work / f"{name}.qcow2"
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
-                        str(image), str(disk)], check=True)
-        cmd = ["qemu-system-x86_64", "-accel", "tcg", "-machine", "pc", "-cpu", "max",
-               "-smp", "1", "-m", "128", "-nodefaults", "-no-user-config", "-display", "none",
-               "-monitor", "none", "-drive", f"file={disk},if=virtio,format=qcow2,cache=unsafe",
-               "-drive", f"file={drive},if=virtio,format=raw,readonly=on",
-               "-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no",
-               "-device", f"virtio-net-pci,netdev=n0,mac={mac},romfile=,host_mtu={mtu}",
-               "-serial", f"file:{self.console}"]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
 @pytest.fixture
 def api_world(request: pytest.FixtureRequest) -> Iterator[dict[str, Any] | None]:
-    reason = _reason() or (None if shutil.which("haproxy") and shutil.which("genisoimage")
-                           else "needs haproxy and genisoimage")
-    if reason:
-        pytest.skip(reason)
-    if run_isolated(request.node.nodeid):
+    work = prepare(request, "onestack-lbapi-", "haproxy", "genisoimage")
+    if work is None:
         yield None
         return
-    if (conflict := _conflict()) is not None:
-        pytest.skip(conflict)
-    cache = Path(os.environ.get("ONESTACK_TINY_CACHE") or default_cache_dir(default_data_dir()))
-    image = build_tiny(cache)
-    tmp = Path(tempfile.mkdtemp(prefix="onestack-lbapi-"))
-    key = tmp / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    (tmp / "data").mkdir()
-    thread = CloudThread(data_dir=tmp / "data")
+    (work.tmp / "data").mkdir()
+    thread = CloudThread(data_dir=work.tmp / "data")
     thread.settings.network.dataplane = "linux"
     thread.settings.network.reconcile_interval = 2.0
     thread.settings.load_balancer.driver = "haproxy"
     thread.settings.load_balancer.reconcile_interval = POLL
-    vms: list[Vm] = []
     try:
         cloud = thread.start()
-        yield {"cloud": cloud, "image": image, "tmp": tmp, "key": key, "vms": vms}
+        yield {"cloud": cloud, "image": work.image, "tmp": work.tmp, "key": work.key,
+               "vms": work.vms}
     finally:
-        for vm in vms:
+        for vm in work.vms:
             vm.close()
         thread.stop()
-        lb_driver = HaproxyLbDriver(tmp / "data" / "load-balancer")
-        net_driver = LinuxNetDriver(tmp / "data" / "network")
+        lb_driver = HaproxyLbDriver(work.tmp / "data" / "load-balancer")
+        net_driver = LinuxNetDriver(work.tmp / "data" / "network")
 
         async def clean() -> None:
             for lb_id in await lb_driver.running():
@@ -390,7 +344,7 @@ def api_world(request: pytest.FixtureRequest) -> Iterator[dict[str, Any] | None]
             await _cleanup(None, net_driver)
 
         asyncio.run(clean())
-        shutil.rmtree(tmp, ignore_errors=True)
+        work.close()
 
 
 def test_load_balancer_through_the_api(api_world: dict[str, Any] | None) -> None:
@@ -399,9 +353,8 @@ def test_load_balancer_through_the_api(api_world: dict[str, Any] | None) -> None
     cloud: RunningCloud = api_world["cloud"]
     admin, demo = connect(cloud, "admin"), connect(cloud, "demo")
     agent = cloud.runtime.network_agent
-    lb_task = cloud.runtime.load_balancer_agent._task  # the server thread's loop runs it
-    assert agent is not None and lb_task is not None
-    loop = lb_task.get_loop()
+    loop = cloud.runtime.load_balancer_agent.loop  # the server thread's
+    assert agent is not None and loop is not None
     host = cloud.runtime.compute_agent.host
     pub = next(admin.network.networks(is_router_external=True))  # the cloud's own
     private = demo.network.create_network(name="lb-private")
@@ -423,9 +376,9 @@ def test_load_balancer_through_the_api(api_world: dict[str, Any] | None) -> None
         fips.append(demo.network.create_ip(floating_network_id=pub.id,
                                            port_id=port.id).floating_ip_address)
         plug = asyncio.run_coroutine_threadsafe(agent.plug_port(port.id), loop).result(60)
-        api_world["vms"].append(DriveVm(api_world["tmp"], api_world["image"], name, plug.tap,
-                                        plug.mac, plug.mtu,
-                                        config_drive(api_world["tmp"], name, pubkey)))
+        api_world["vms"].append(Vm(api_world["tmp"], api_world["image"], name, plug.tap,
+                                   plug.mac, plug.mtu,
+                                   config_drive(api_world["tmp"], name, pubkey, USER_DATA)))
     lb = demo.load_balancer.create_load_balancer(name="web", vip_subnet_id=sub.id)
     lb = demo.load_balancer.wait_for_load_balancer(lb.id, interval=0.5, wait=60)
     lis = demo.load_balancer.create_listener(name="http", protocol="HTTP", protocol_port=80,

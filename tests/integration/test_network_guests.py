@@ -9,151 +9,43 @@ Everything is removed at the end, also on failure."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
-import shutil
-import subprocess
-import tempfile
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from onestack.agent.network import NetworkAgent
 from onestack.agent.network_plan import PlanConfig
-from onestack.config import default_data_dir
-from onestack.context import RequestContext
 from onestack.core.network.service import NetworkService
-from onestack.db import migrate
-from onestack.db.engine import Database
-from onestack.db.models.network import Port
-from onestack.drivers.network.linux import LinuxNetDriver
-from onestack.images import build_tiny, default_cache_dir
-from tests.integration.test_network_dataplane import (
-    _cleanup,
-    _conflict,
-    _skip_reason,
-    run_isolated,
+from tests.support.tiny_guest import (
+    ADMIN,
+    DEMO,
+    HOST,
+    OTHER,
+    Vm,
+    network_node,
+    prepare,
+    ssh,
+    wait_for,
 )
 
 pytestmark = [pytest.mark.integration]
 
-HOST = "itest-host"
-ADMIN = RequestContext(is_admin=True, project_id="admin-p", roles=["admin"])
-DEMO = RequestContext(project_id="demo-p", roles=["member"])
-OTHER = RequestContext(project_id="other-p", roles=["member"])
 MARKER = "netdp-user-data-5b1e"
-
-
-def _reason() -> str | None:
-    if shutil.which("qemu-system-x86_64") is None or shutil.which("ssh") is None:
-        return "needs qemu-system-x86_64 and ssh"
-    return _skip_reason()
-
-
-class GuestMetadata:
-    """What the lead's compute metadata service answers, for two known instances; a port's
-    instance is the one the test made the port for (its device_id, written by admin)."""
-
-    def __init__(self, key: str, db: Database) -> None:
-        self.key = key
-        self.db = db
-
-    async def instance_of_port(self, port_id: str, project_id: str) -> str | None:
-        async with self.db.read() as s:
-            port = await s.get(Port, port_id)
-        return port.device_id if port is not None and port.project_id == project_id else None
-
-    async def answer(self, instance: str, path: str) -> tuple[int, str, bytes]:
-        if path.rstrip("/") == "/openstack/latest/meta_data.json":
-            doc = {"uuid": instance, "name": instance, "hostname": instance,
-                   "public_keys": {"k": self.key}, "launch_index": 0}
-            return 200, "application/json", json.dumps(doc).encode()
-        if path.rstrip("/") == "/openstack/latest/user_data":
-            return 200, "text/plain", f"#!/bin/sh\necho {MARKER} from $(hostname)\n".encode()
-        return 404, "text/plain", b"Not Found\n"
-
-
-class Vm:
-    def __init__(self, work: Path, image: Path, name: str, tap: str, mac: str, mtu: int
-                 ) -> None:
-        self.console = work / f"{name}.console"
-        disk = work / f"{name}.qcow2"
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
-                        str(image), str(disk)], check=True)
-        cmd = ["qemu-system-x86_64", "-accel", "tcg", "-machine", "pc", "-cpu", "max",
-               "-smp", "1", "-m", "128", "-nodefaults", "-no-user-config", "-display", "none",
-               "-monitor", "none", "-drive", f"file={disk},if=virtio,format=qcow2,cache=unsafe",
-               "-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no",
-               "-device", f"virtio-net-pci,netdev=n0,mac={mac},romfile=,host_mtu={mtu}",
-               "-serial", f"file:{self.console}"]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def text(self) -> str:
-        try:
-            return self.console.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-
-
-async def wait_for(check: Any, timeout: float) -> bool:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if await asyncio.to_thread(check):
-            return True
-        await asyncio.sleep(1)
-    return False
-
-
-def ssh(key: Path, ip: str, command: str, timeout: int = 5) -> str | None:
-    proc = subprocess.run(
-        ["ssh", "-i", str(key), "-o", "StrictHostKeyChecking=no",
-         "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
-         "-o", f"ConnectTimeout={timeout}", "-o", "LogLevel=ERROR", f"root@{ip}", command],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60, check=False)
-    return proc.stdout.strip() if proc.returncode == 0 else None
 
 
 @pytest.fixture
 async def world(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any] | None]:
-    reason = _reason()
-    if reason:
-        pytest.skip(reason)
-    if run_isolated(request.node.nodeid):
+    work = prepare(request, "onestack-netguests-")
+    if work is None:
         yield None
         return
-    if (conflict := _conflict()) is not None:
-        pytest.skip(conflict)
-    cache = Path(os.environ.get("ONESTACK_TINY_CACHE") or default_cache_dir(default_data_dir()))
-    image = await asyncio.to_thread(build_tiny, cache)
-    tmp = Path(tempfile.mkdtemp(prefix="onestack-netguests-"))
-    key = tmp / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    url = f"sqlite:///{tmp / 'db.sqlite'}"
-    migrate.upgrade(url)
-    db = Database(url)
-    driver = LinuxNetDriver(tmp / "state", lock_path=str(tmp / "dataplane.lock"))
-    net = NetworkService(db)
-    agent = NetworkAgent(db, driver, PlanConfig(host=HOST), interval=2.0,
-                         metadata=GuestMetadata(key.with_suffix(".pub").read_text(), db))
-    net.subscribe(agent.wake)
-    vms: list[Vm] = []
     try:
-        yield {"net": net, "agent": agent, "image": image, "tmp": tmp, "key": key, "vms": vms}
+        async with network_node(work, f"#!/bin/sh\necho {MARKER} from $(hostname)\n") as node:
+            yield {"net": node.net, "agent": node.agent, "image": work.image,
+                   "tmp": work.tmp, "key": work.key, "vms": work.vms}
     finally:
-        for vm in vms:
-            vm.close()
-        await _cleanup(None, driver)
-        await agent.stop()
-        await db.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        work.close()
 
 
 async def test_two_tiny_guests_dhcp_metadata_floating_ip_ssh(world: dict[str, Any] | None

@@ -96,6 +96,13 @@ class LoadBalancerAgent:
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the agent's passes run on, once started (None before): another
+        thread hands work to it with ``asyncio.run_coroutine_threadsafe``. One pass is
+        ``reconcile()``."""
+        return self._task.get_loop() if self._task is not None else None
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop())
 

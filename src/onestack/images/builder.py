@@ -44,7 +44,8 @@ class Recipe:
     """What goes into the image. Everything here is part of the cache key."""
 
     kernel_package: str = "linux-image-cloud-amd64"
-    packages: tuple[str, ...] = ("busybox-static", "dropbear-bin")
+    # netcat-traditional: a UDP server (busybox-static's nc has no -u and no udpsvd)
+    packages: tuple[str, ...] = ("busybox-static", "dropbear-bin", "netcat-traditional")
     required_modules: tuple[str, ...] = ("virtio_pci", "virtio_blk", "virtio_net", "isofs",
                                          "vfat")
     # Loaded first, so that DHCP runs while the rest load.

@@ -22,6 +22,13 @@ GUEST_FILES = {
     "acpi-power": ("etc/acpi/PWRF/00000080", 0o755),
     "lsblk": ("bin/lsblk", 0o755),  # busybox has none; tempest counts disks with it
 }
+# Programs taken from the packages with their shared libraries: (package, path).
+PROGRAMS = (
+    ("dropbear-bin", "usr/sbin/dropbear"),
+    ("dropbear-bin", "usr/bin/dropbearkey"),
+    # UDP for tests: `nc.traditional -u -l -p PORT -q 0` answers one datagram's sender
+    ("netcat-traditional", "bin/nc.traditional"),
+)
 STATIC_FILES = {
     "etc/passwd": "root:*:0:0:root:/root:/bin/sh\n",
     "etc/group": "root:x:0:\ntty:x:5:\n",
@@ -125,9 +132,9 @@ def build_archive(root: Path, early: list[Module], modules: list[Module],
         raise RootfsError("busybox-static did not provide /bin/busybox")
     a.file("bin/busybox", busybox.read_bytes(), 0o755)
     a.symlink("bin/sh", "busybox")
-    for prog in ("usr/sbin/dropbear", "usr/bin/dropbearkey"):
+    for package, prog in PROGRAMS:
         if not resolve_in(root, prog).is_file():
-            raise RootfsError(f"dropbear-bin did not provide /{prog}")
+            raise RootfsError(f"{package} did not provide /{prog}")
         add_program(a, root, prog)
     first = {m.name for m in early}
     late = [m for m in modules if m.name not in first]
