@@ -3,14 +3,18 @@
 ``onestack up`` calls ``seed_tiny_images`` after the bootstrap, so that
 ``openstack server create --image onestack-tiny`` works at once and tools that want two
 distinct images (tempest's ``image_ref`` and ``image_ref_alt``) find them. Both carry
-``os_admin_user`` (the SSH user) and ``os_distro``. Idempotent: an active image of the name
-is kept; a leftover that never became active (an earlier start was stopped mid-upload) is
-replaced.
+``os_admin_user`` (the SSH user) and the image metadata SCS-0102 makes mandatory (the
+Sovereign Cloud Stack's: architecture, os_distro/os_version, hw_disk_bus, hypervisor_type,
+min_ram/min_disk, the build date, original user, source and description, and how the
+image is replaced: replace_frequency, provided_until, uuid_validity). Idempotent: an active
+image of the name is kept; a leftover that never became active (an earlier start was
+stopped mid-upload) is replaced.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import subprocess
 import tempfile
@@ -23,7 +27,7 @@ from onestack.core.image.access import Caller
 from onestack.core.image.service import ImageService
 from onestack.db.engine import Database
 from onestack.db.models import Image
-from onestack.images.builder import build_tiny, default_cache_dir
+from onestack.images.builder import BUILDER_VERSION, build_tiny, default_cache_dir
 
 TINY = "onestack-tiny"
 TINY_RAW = "onestack-tiny-raw"
@@ -51,12 +55,34 @@ def _ssh_user(image: Path) -> str:
         return "root"
 
 
+MIN_RAM_MB = 128  # DevStack's m1.nano, the smallest flavor the tiny image is booted with
+
+
+def scs_properties(ssh_user: str, built: dt.date) -> dict[str, str]:
+    """SCS-0102 v1's mandatory properties for the tiny image: built on this machine from
+    Debian packages (no download URL: ``image_source`` private), replaced only when the
+    operator reseeds (``never``), its UUID kept until the operator says otherwise."""
+    return {
+        "architecture": "x86_64", "hypervisor_type": "qemu", "hw_disk_bus": "virtio",
+        "os_distro": "onestack-tiny", "os_version": str(BUILDER_VERSION),
+        "image_build_date": built.isoformat(), "image_original_user": ssh_user,
+        "image_source": "private",
+        "image_description": "Onestack's tiny test guest: a Debian kernel with busybox and "
+                             "dropbear, built by 'onestack images' from Debian packages",
+        "replace_frequency": "never", "provided_until": "none", "uuid_validity": "notice",
+    }
+
+
+def _built(path: Path) -> dt.date:
+    return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).date()
+
+
 async def _upload(images: ImageService, caller: Caller, name: str, path: Path, disk_format: str,
-                  ssh_user: str) -> str:
+                  ssh_user: str, built: dt.date) -> str:
     rec = await images.images.create(caller, {
         "name": name, "disk_format": disk_format, "container_format": "bare",
-        "visibility": "public", "os_admin_user": ssh_user,
-        "os_distro": "onestack-tiny", "hw_disk_bus": "virtio", "hw_vif_model": "virtio",
+        "visibility": "public", "os_admin_user": ssh_user, "hw_vif_model": "virtio",
+        "min_ram": MIN_RAM_MB, "min_disk": 1, **scs_properties(ssh_user, built),
     })
     image_id = rec.image.id
     try:
@@ -89,9 +115,9 @@ async def seed_tiny_images(images: ImageService, db: Database, owner: str | None
     progress("building the tiny image (cached after the first time)")
     qcow2 = await asyncio.to_thread(build_tiny, cache_dir or default_cache_dir(),
                                     progress=progress)
-    user = _ssh_user(qcow2)
+    user, built = _ssh_user(qcow2), _built(qcow2)
     if TINY in missing:
-        out[TINY] = await _upload(images, caller, TINY, qcow2, "qcow2", user)
+        out[TINY] = await _upload(images, caller, TINY, qcow2, "qcow2", user, built)
         progress(f"public image {TINY} ({out[TINY]}), SSH user {user}")
     if TINY_RAW in missing:
         with tempfile.TemporaryDirectory(prefix="tiny-raw-") as tmp:
@@ -99,6 +125,7 @@ async def seed_tiny_images(images: ImageService, db: Database, owner: str | None
             await asyncio.to_thread(
                 subprocess.run, ["qemu-img", "convert", "-f", "qcow2", "-O", "raw",
                                  str(qcow2), str(raw)], check=True, capture_output=True)
-            out[TINY_RAW] = await _upload(images, caller, TINY_RAW, raw, "raw", user)
+            out[TINY_RAW] = await _upload(images, caller, TINY_RAW, raw, "raw", user,
+                                            built)
         progress(f"public image {TINY_RAW} ({out[TINY_RAW]})")
     return out

@@ -1,4 +1,5 @@
-"""Flavors: public and private, extra specs, per-project access; the bootstrap set."""
+"""Flavors: public and private, extra specs, per-project access; the bootstrap set
+(DevStack's and SCS-0103's standard flavors)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,46 @@ BOOTSTRAP: list[tuple[str, str, int, int, int]] = [
     ("4", "m1.large", 8192, 80, 4),
     ("5", "m1.xlarge", 16384, 160, 8),
 ]
+# SCS-0103 v1's mandatory standard flavors (Sovereign Cloud Stack): name, vCPUs, RAM GiB,
+# root disk GB (0: none, boot from volume), vCPU type, root disk type. The name is also the
+# flavor id (ids sort after DevStack's numeric ones).
+SCS_FLAVORS: list[tuple[str, int, int, int, str, str | None]] = [
+    ("SCS-1V-4", 1, 4, 0, "shared-core", None), ("SCS-2V-8", 2, 8, 0, "shared-core", None),
+    ("SCS-4V-16", 4, 16, 0, "shared-core", None),
+    ("SCS-4V-16-100s", 4, 16, 100, "shared-core", "ssd"),
+    ("SCS-8V-32", 8, 32, 0, "shared-core", None), ("SCS-1V-2", 1, 2, 0, "shared-core", None),
+    ("SCS-2V-4", 2, 4, 0, "shared-core", None),
+    ("SCS-2V-4-20s", 2, 4, 20, "shared-core", "ssd"),
+    ("SCS-4V-8", 4, 8, 0, "shared-core", None), ("SCS-8V-16", 8, 16, 0, "shared-core", None),
+    ("SCS-16V-32", 16, 32, 0, "shared-core", None), ("SCS-1V-8", 1, 8, 0, "shared-core", None),
+    ("SCS-2V-16", 2, 16, 0, "shared-core", None), ("SCS-4V-32", 4, 32, 0, "shared-core", None),
+    ("SCS-1L-1", 1, 1, 0, "crowded-core", None),
+]
+
+
+def scs_extra_specs(name: str, cpu_type: str, disk_type: str | None) -> dict[str, str]:
+    """SCS-0103: ``scs:name-v1`` is the name with every dash after the first made a colon,
+    ``scs:name-v2`` the name, ``scs:cpu-type``, and ``scs:disk0-type`` for a root disk."""
+    head, _, rest = name.partition("-")
+    specs = {"scs:name-v1": f"{head}-{rest.replace('-', ':')}", "scs:name-v2": name,
+             "scs:cpu-type": cpu_type}
+    if disk_type is not None:
+        specs["scs:disk0-type"] = disk_type
+    return specs
+
+
+BootstrapFlavor = tuple[str, str, int, int, int, dict[str, str]]
+
+
+def bootstrap_flavors() -> list[BootstrapFlavor]:
+    """Every flavor a new cloud gets: id, name, RAM MiB, disk GB, vCPUs, extra specs."""
+    out: list[BootstrapFlavor] = [(fid, name, ram, disk, vcpus, {})
+                                  for fid, name, ram, disk, vcpus in BOOTSTRAP]
+    out.extend((name, name, gib * 1024, disk, vcpus, scs_extra_specs(name, cpu, dtype))
+               for name, vcpus, gib, disk, cpu, dtype in SCS_FLAVORS)
+    return out
+
+
 SORT_KEYS = ("created_at", "description", "disabled", "ephemeral_gb", "flavorid", "id",
              "is_public", "memory_mb", "name", "root_gb", "rxtx_factor", "swap",
              "vcpus")
@@ -162,12 +203,15 @@ class Flavors(Store):
         async with self.write() as s:
             have_ids = set((await s.execute(select(Flavor.id))).scalars())
             have_names = set((await s.execute(select(Flavor.name))).scalars())
-            for fid, name, ram, disk, vcpus in BOOTSTRAP:
+            for fid, name, ram, disk, vcpus, specs in bootstrap_flavors():
                 if fid in have_ids or name in have_names:
                     continue
                 s.add(Flavor(id=fid, name=name, memory_mb=ram, root_gb=disk, vcpus=vcpus,
                              ephemeral_gb=0, swap=0, rxtx_factor=1.0, is_public=True,
                              disabled=False, created_at=utcnow()))
+                await s.flush()
+                s.add_all(FlavorExtraSpec(flavor_id=fid, key=k, value=v)
+                          for k, v in specs.items())
 
     # --- extra specs ---------------------------------------------------------------------
     async def extra_specs(self, caller: Caller, flavor_id: str) -> dict[str, str]:
