@@ -138,3 +138,47 @@ def chromium_or_skip() -> str:
             pytest.fail("playwright is required in CI (pip install -e '.[test]')")
         pytest.skip("playwright is not installed")
     return CHROMIUM
+
+
+# --- real Chromium, one browser for every browser test -------------------------------
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    path = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    OUT.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, headless=True,
+                              args=["--no-sandbox", "--disable-dev-shm-usage"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page_for(browser: Any, dash: DashCloud) -> Iterator[Any]:
+    contexts: list[Any] = []
+
+    def open_as(who: str) -> Any:
+        context = browser.new_context()
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.js_errors = errors
+        person = dash.people[who]
+        page.goto(f"{dash.url}/login")
+        page.fill("input[name=username]", person.username)
+        page.fill("input[name=password]", person.password)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"**/dashboard/project/{person.project_id}/")
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
+
+
+def shot(page: Any, name: str) -> None:
+    """A full-page screenshot kept as a test artifact (tests/dashboard/out/, gitignored)."""
+    page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)

@@ -4,60 +4,15 @@ would use it. Screenshots go to tests/dashboard/out/."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from tests.dashboard.conftest import OUT, DashCloud, chromium_or_skip
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    path = chromium_or_skip()
-    from playwright.sync_api import sync_playwright
-
-    OUT.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, headless=True,
-                              args=["--no-sandbox", "--disable-dev-shm-usage"])
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page_for(browser: Any, dash: DashCloud) -> Iterator[Any]:
-    contexts: list[Any] = []
-
-    def open_as(who: str) -> Any:
-        context = browser.new_context()
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        errors: list[str] = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.js_errors = errors
-        person = dash.people[who]
-        page.goto(f"{dash.url}/login")
-        page.fill("input[name=username]", person.username)
-        page.fill("input[name=password]", person.password)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"**/dashboard/project/{person.project_id}/")
-        return page
-
-    yield open_as
-    for context in contexts:
-        context.close()
+from tests.dashboard.conftest import DashCloud, shot
 
 
 def wait_for_status(page: Any, row: Any, status: str) -> None:
     """The volume table polls while a volume is in a changing state: no reload."""
     row.locator("td.status", has_text=status).wait_for()
     assert row.locator("td.status").inner_text() == status
-
-
-def shot(page: Any, name: str) -> None:
-    page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
 
 
 def test_new_user_launches_an_instance_and_sees_it_go_active(page_for: Any,
@@ -85,6 +40,9 @@ def test_new_user_launches_an_instance_and_sees_it_go_active(page_for: Any,
     row = page.locator(f"tr:has(a:text-is('{name}'))")
     row.locator("td.status", has_text="ACTIVE").wait_for()
     assert navigations == [], "the status changed by polling, not by reloading the page"
+    # Polls that find nothing changed get an empty 304 (ETag), and the page stays as it is.
+    page.locator("html[data-unchanged]").wait_for(state="attached")
+    assert row.locator("td.status").inner_text() == "ACTIVE"
     assert page.js_errors == [], page.js_errors  # no CSP violations either
     shot(page, "instances")
 

@@ -80,7 +80,7 @@ async def browse(web: Web, request: Request, temp_url: str = "") -> Response:
     files = [e for e in listing if "name" in e]
     parts = [part for part in prefix.split("/") if part]
     crumbs = [("/".join(parts[:i + 1]) + "/", part) for i, part in enumerate(parts)]
-    return await p.render("container.html", container=container, prefix=prefix,
+    return await p.render("container.html", container=container, folder=prefix,
                           folders=folders, files=files, crumbs=crumbs, owner=await owner(p),
                           temp_url=temp_url)
 

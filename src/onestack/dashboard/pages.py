@@ -58,7 +58,10 @@ class Page:
         self.base = f"{PREFIX}/project/{project_id}"
 
     async def can(self) -> dict[str, bool]:
-        target = {"project_id": self.project_id}
+        # owner: what Glance's add_image asks of a new image (one's own project);
+        # target.user.id: Keystone's rules on one's own credentials
+        target = {"project_id": self.project_id, "owner": self.project_id,
+                  "target.user.id": self.session.user_id}
         allowed = await self.web.oracle(self.token, list(BUTTONS.values()), target)
         return {button: allowed.get(rule, False) for button, rule in BUTTONS.items()}
 
