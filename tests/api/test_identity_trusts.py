@@ -174,6 +174,14 @@ def test_impersonation_shows_the_trustor(world: World) -> None:
     assert body["user"]["id"] == w.trustor.id
     assert body["OS-TRUST:trust"]["impersonation"] is True
     assert [x["name"] for x in body["roles"]] == ["reader"]
+    # acting as the trustor, still nothing that outlives the trust
+    token = {"X-Auth-Token": r.headers["X-Subject-Token"]}
+    for path, payload in (
+            (f"/users/{w.trustor.id}/application_credentials",
+             {"application_credential": {"name": unique("ac")}}),
+            (f"/users/{w.trustor.id}/credentials/OS-EC2", {"tenant_id": w.project})):
+        made = httpx.post(f"{w.url}{path}", json=payload, headers=token)
+        assert made.status_code == 403 and "trust-scoped" in made.text, made.text
 
 
 def test_trustor_losing_the_role_or_deleting_the_trust_revokes(world: World) -> None:

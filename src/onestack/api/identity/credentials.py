@@ -36,6 +36,7 @@ async def create_app_cred(req: ApiRequest) -> Response:
     user_id = req.params["user_id"]
     if not req.ctx.project_id:
         raise BadRequest("Application credentials need a project-scoped token.")
+    await not_from_trust(req, "Application credentials")
     if req.ctx.application_credential_id:
         cred = await ident.credentials.get_app_cred(req.ctx.application_credential_id)
         if not cred.unrestricted:
@@ -102,6 +103,15 @@ async def create_target(req: ApiRequest) -> dict[str, Any]:
     return {"target.credential.user_id": body["credential"]["user_id"]}
 
 
+async def not_from_trust(req: ApiRequest, what: str) -> None:
+    """A trust-scoped token acts within the trust's life and roles: it makes no credential
+    that would outlive the trust (with impersonation, one in the trustor's name)."""
+    if req.ctx.auth_token:
+        data = await req.runtime.identity.auth.validate(req.ctx.auth_token)
+        if data.trust is not None:
+            raise Forbidden(f"{what} cannot be created with a trust-scoped token.")
+
+
 def _not_from_app_cred(req: ApiRequest) -> None:
     """A stored credential (an EC2 key) acts with its user's roles, not the delegated subset
     of an application credential: one cannot be made or changed with such a token
@@ -114,6 +124,7 @@ def _not_from_app_cred(req: ApiRequest) -> None:
 
 async def create_credential(req: ApiRequest) -> Response:
     _not_from_app_cred(req)
+    await not_from_trust(req, "Credentials")
     body = (await req.json(schemas.credential_create))["credential"]
     cred = await req.runtime.identity.credentials.create_credential(body)
     return views.respond({"credential": _render(req, cred)}, status=201)
@@ -138,6 +149,7 @@ async def update_credential(req: ApiRequest) -> Response:
     ec2 key moves only to a project its user holds a role on (else its S3 signatures would
     act there)."""
     _not_from_app_cred(req)
+    await not_from_trust(req, "Credentials")
     body = (await req.json(schemas.credential_update))["credential"]
     ident = req.runtime.identity
     current = await ident.credentials.get_credential(req.params["credential_id"])
@@ -175,6 +187,7 @@ def _ec2(req: ApiRequest, c: Credential) -> dict[str, Any]:
 
 async def ec2_create(req: ApiRequest) -> Response:
     _not_from_app_cred(req)
+    await not_from_trust(req, "Credentials")
     body = await req.json(schemas.ec2_create)
     ident = req.runtime.identity
     project_id = body.get("tenant_id") or body.get("project_id")
