@@ -12,6 +12,7 @@ import logging
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -94,9 +95,9 @@ def refused(url: str, first: str | None = None) -> tuple[int, str]:
 
 
 @contextlib.contextmanager
-def echo_console(cloud: RunningCloud, server_id: str, protocol: str) -> Iterator[list[bytes]]:
+def echo_console(instances: Path, server_id: str, protocol: str) -> Iterator[list[bytes]]:
     """A unix socket where the guest's console would be: it greets, then echoes."""
-    files = GuestFiles(cloud.settings.instances_path / server_id)
+    files = GuestFiles(instances / server_id)
     files.instance_dir.mkdir(parents=True, exist_ok=True)
     path = files.serial_socket if protocol == "serial" else files.vnc_socket
     got: list[bytes] = []
@@ -135,7 +136,8 @@ def test_sdk_and_websocket_once(cloud: RunningCloud, servers: tuple[Any, Any],
     assert console["url"].startswith(f"{ws_base}/console/serial?token=")
     token = token_of(console["url"])
     assert len(token) >= 40
-    with echo_console(cloud, a.id, "serial") as got, ws_connect(console["url"]) as ws:
+    instances = cloud.settings.instances_path
+    with echo_console(instances, a.id, "serial") as got, ws_connect(console["url"]) as ws:
         assert ws.recv(timeout=10) == b"login: "
         ws.send(b"hostname\r")
         assert ws.recv(timeout=10) == b"echo:hostname\r"
@@ -146,7 +148,7 @@ def test_sdk_and_websocket_once(cloud: RunningCloud, servers: tuple[Any, Any],
     # a VNC token by its first message (the dashboard's way), for the instance it names
     vnc = demo.compute.create_console(a, console_type="novnc", console_protocol="vnc")
     assert vnc is not None and "/console/novnc/vnc_lite.html?path=" in vnc["url"]
-    with echo_console(cloud, a.id, "vnc"), \
+    with echo_console(instances, a.id, "vnc"), \
             ws_connect(ws_url(cloud, "vnc", instance=a.id), subprotocols=["binary"]) as ws:
         assert ws.subprotocol == "binary"
         ws.send(token_of(vnc["url"]))

@@ -24,7 +24,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from onestack.agent import migration
+from onestack.agent import console_relay, migration
 from onestack.agent.guest_disks import CephClient, GuestDisks, disk_specs, volume_disk
 from onestack.agent.link import AgentLink, InstanceWork
 from onestack.agent.reconcile import ReconcileLoop
@@ -171,6 +171,9 @@ class ComputeAgent:
 
     async def _answer(self, ask: dict[str, Any]) -> None:
         """A question from the controller (a guest's console), answered over the link."""
+        if ask.get("kind") == console_relay.STREAM_KIND:  # an interactive console, carried
+            await console_relay.carry(self, ask)
+            return
         uuid, output, error = str(ask.get("uuid")), None, None
         try:
             if ask.get("kind") != "console":

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -24,7 +25,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from onestack.agent.compute import ComputeAgent
-from onestack.agent.console_relay import Stream, open_local
+from onestack.agent.console_relay import STREAM_KIND, End, bridge, open_local
+from onestack.core.compute.base import ASK_TIMEOUT
 from onestack.core.compute.consoles import ConsoleGrant, ConsoleTokens
 from onestack.drivers.virt.base import VirtError
 from onestack.errors import Conflict, OnestackError, Unauthorized
@@ -37,6 +39,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 PREFIX = "/console"
 SOCKETS = {PREFIX + "/vnc": "vnc", PREFIX + "/serial": "serial"}
+AGENTS = PREFIX + "/agent/"  # + ask id: a remote agent bringing a console
 TOKEN_WAIT = 10.0  # seconds a websocket has to send its token
 CHUNK = 65536
 REFUSED = 4401  # close code: the token was refused (a 401 in websocket terms)
@@ -51,7 +54,6 @@ VNC_PAGE = """<!doctype html>
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
 
-Opener = Callable[[ConsoleGrant], Awaitable[Stream]]
 # the loggers that write request lines with their query (uvicorn's "WebSocket /console/...
 # ?token=..." line among them)
 REQUEST_LOGGERS = ("uvicorn.error", "uvicorn.access", "onestack.access")
@@ -79,13 +81,39 @@ def redact_request_logs() -> None:
             logger.addFilter(REDACT)
 
 
+class ServerWsEnd:
+    """A websocket this server accepted (a browser's, or a remote agent's)."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self.ws = ws
+        self.closed = asyncio.Event()
+
+    async def recv(self) -> bytes | None:
+        message = await self.ws.receive()
+        if message["type"] == "websocket.disconnect":
+            self.closed.set()
+            return None
+        data = message.get("bytes")
+        return data if data is not None else (message.get("text") or "").encode()
+
+    async def send(self, data: bytes) -> None:
+        await self.ws.send_bytes(data)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        with contextlib.suppress(Exception):
+            await self.ws.close(code=code, reason=reason)
+        self.closed.set()
+
+
 class ConsoleProxy:
-    """``open_remote``: how a grant on another host's guest is opened (set by the runtime
-    when remote agents can carry consoles); without it such consoles are unavailable."""
+    """The websockets of the consoles. A console on a remote host is asked of its agent
+    (``RemoteHost.ask``), which comes back with a websocket of its own (``/console/agent/
+    <ask id>``): ``waiting`` holds the asks still waiting for their agent, in this process
+    (the agent polls the process that asked, as for console logs)."""
 
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
-        self.open_remote: Opener | None = None
+        self.waiting: dict[str, tuple[str, asyncio.Future[ServerWsEnd]]] = {}
         redact_request_logs()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -104,6 +132,9 @@ class ConsoleProxy:
 
     async def _socket(self, ws: WebSocket) -> None:
         path = ws.scope["path"]
+        if path.startswith(AGENTS):
+            await self._agent_socket(ws, path[len(AGENTS):])
+            return
         protocol = SOCKETS.get(path)
         offered = ws.scope.get("subprotocols") or []
         if protocol is None:
@@ -120,7 +151,7 @@ class ConsoleProxy:
                 await ws.close(code=code, reason=exc.message[:120])
             return
         log.info("console %s of instance %s opened", protocol, grant.instance_uuid)
-        await bridge(ws, stream)
+        await bridge(ServerWsEnd(ws), stream)
         log.info("console %s of instance %s closed", protocol, grant.instance_uuid)
 
     async def _redeem(self, ws: WebSocket, protocol: str) -> ConsoleGrant:
@@ -134,50 +165,61 @@ class ConsoleProxy:
         tokens = ConsoleTokens(self.runtime.compute.servers)
         return await tokens.redeem(token.strip(), protocol, ws.query_params.get("instance"))
 
-    async def _open(self, grant: ConsoleGrant) -> Stream:
+    async def _open(self, grant: ConsoleGrant) -> End:
         link = self.runtime.compute.links.get(grant.host)
         try:
             if isinstance(link, ComputeAgent):
                 return await open_local(link, grant.instance_uuid, grant.protocol)
-            if self.open_remote is not None:
-                return await self.open_remote(grant)
         except VirtError as exc:
+            raise Conflict(f"The console cannot be opened: {exc}") from exc
+        return await self._open_remote(grant)
+
+    async def _open_remote(self, grant: ConsoleGrant) -> End:
+        remote = self.runtime.compute.links.remote(grant.host or "")
+        if remote is None:
             raise Conflict(f"The {grant.protocol} console of instance {grant.instance_uuid} "
-                           f"cannot be opened: {exc}") from exc
-        raise Conflict(f"The {grant.protocol} console of instance {grant.instance_uuid} "
-                       f"cannot be reached on host {grant.host}.")
+                           f"cannot be reached on host {grant.host}.")
+        ask_id = uuid.uuid4().hex
+        arrived: asyncio.Future[ServerWsEnd] = asyncio.get_running_loop().create_future()
+        self.waiting[ask_id] = (grant.host or "", arrived)
+        remote.ask({"id": ask_id, "kind": STREAM_KIND, "uuid": grant.instance_uuid,
+                    "protocol": grant.protocol})
+        try:
+            return await asyncio.wait_for(arrived, ASK_TIMEOUT)
+        except TimeoutError as exc:
+            raise Conflict(f"Host {grant.host} did not bring the {grant.protocol} console of "
+                           f"instance {grant.instance_uuid} within {ASK_TIMEOUT:g}s: is its "
+                           "agent up (openstack compute service list)?") from exc
+        finally:
+            self.waiting.pop(ask_id, None)
+            remote.withdraw(ask_id)
 
-
-async def bridge(ws: WebSocket, stream: Stream) -> None:
-    """Bytes both ways until either side ends; then both are closed."""
-    reader, writer = stream
-
-    async def upstream() -> None:
-        while True:
-            message = await ws.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            data = message.get("bytes")
-            if data is None:
-                data = (message.get("text") or "").encode()
-            writer.write(data)
-            await writer.drain()
-
-    async def downstream() -> None:
-        while data := await reader.read(CHUNK):
-            await ws.send_bytes(data)
-
-    tasks = [asyncio.create_task(upstream()), asyncio.create_task(downstream())]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        writer.close()
-        with contextlib.suppress(Exception):
-            await writer.wait_closed()
-        with contextlib.suppress(Exception):
-            await ws.close()
+    async def _agent_socket(self, ws: WebSocket, ask_id: str) -> None:
+        """A remote agent's websocket with the console it was asked for: its first message
+        is ``ok`` (the console's bytes follow) or ``error: why``."""
+        scheme, _, secret = (ws.headers.get("authorization") or "").partition(" ")
+        host = None
+        if scheme.lower() == "bearer" and secret.strip():
+            host = await self.runtime.compute.agent_credentials.host_for(secret.strip())
+        entry = self.waiting.get(ask_id)
+        if host is None or entry is None or entry[0] != host or entry[1].done():
+            log.info("console stream %s refused (host %s)", ask_id, host)
+            await ws.close(code=1008)
+            return
+        await ws.accept()
+        end = ServerWsEnd(ws)
+        try:
+            first = await asyncio.wait_for(ws.receive_text(), TOKEN_WAIT)
+        except (TimeoutError, KeyError, WebSocketDisconnect):
+            first = "error: the agent sent nothing"
+        if first != "ok":
+            if not entry[1].done():
+                entry[1].set_exception(Conflict(
+                    "The console cannot be opened " + first.removeprefix("error: ")))
+            await end.close()
+            return
+        if entry[1].done():  # the browser gave up meanwhile
+            await end.close()
+            return
+        entry[1].set_result(end)
+        await end.closed.wait()  # until the browser's bridge ends it

@@ -80,9 +80,9 @@ async def test_one_viewer_both_ways_while_logging(tmp_path: Path) -> None:
 
 async def test_no_console_without_a_guest(tmp_path: Path) -> None:
     files = GuestFiles(tmp_path)
-    with pytest.raises(VirtError, match=r"serial console .* not available"):
+    with pytest.raises(VirtError, match="no serial console"):
         await console.open_console(files, "serial")
-    with pytest.raises(VirtError, match="vnc console"):
+    with pytest.raises(VirtError, match="no vnc console"):
         await console.open_console(files, "vnc")
     with pytest.raises(VirtError, match="not one of"):
         console.console_path(files, "spice")

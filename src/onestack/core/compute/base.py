@@ -54,6 +54,15 @@ class RemoteHost:
         asks, self._asks = self._asks, []
         return asks
 
+    def ask(self, ask: dict[str, Any]) -> None:
+        """A question the agent answers its own way (a console it carries over a websocket
+        of its own), sent with its next poll's answer."""
+        self._asks.append(ask)
+        self.wake()
+
+    def withdraw(self, ask_id: str) -> None:
+        self._asks = [a for a in self._asks if a.get("id") != ask_id]
+
     def answer(self, ask_id: str, output: str | None, error: str | None) -> bool:
         """The agent's answer; False when nobody waits for it (any more)."""
         future = self._answers.get(ask_id)

@@ -191,5 +191,4 @@ async def open_console(files: GuestFiles, protocol: str
     try:
         return await asyncio.open_unix_connection(str(path))
     except OSError as exc:
-        raise VirtError(f"the {protocol} console of {files.instance_dir.name} is not "
-                        f"available: {exc.strerror or exc}") from exc
+        raise VirtError(f"no {protocol} console ({exc.strerror or exc})") from exc
