@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -145,7 +146,9 @@ def test_two_step_upload_and_accept(cloud: RunningCloud, people: dict[str, User]
     assert legacy.content == b"\x00\x01binary"  # the older way: GET with a payload Accept
 
 
-def test_bad_input_gets_barbicans_400s(cloud: RunningCloud, people: dict[str, User]) -> None:
+def test_bad_input_gets_barbicans_400s(cloud: RunningCloud, people: dict[str, User],
+                                       caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
     a, url = people["a"], f"{km(cloud)}/secrets"
     marker = "MARKER-not-base64!!"
     cases: list[tuple[dict[str, Any], int, str]] = [
@@ -173,6 +176,10 @@ def test_bad_input_gets_barbicans_400s(cloud: RunningCloud, people: dict[str, Us
     fault(httpx.get(f"{url}/{uuid.uuid4()}", headers=a.h()), 404, "Secret not found")
     before = httpx.get(url, headers=a.h(), params={"limit": 100}).json()["total"]
     assert before == httpx.get(url, headers=a.h()).json()["total"]  # nothing half-made
+    ref = store(cloud, a, payload=marker, payload_content_type="text/plain")
+    assert httpx.get(f"{ref}/payload", headers=a.h()).text == marker
+    assert httpx.delete(ref, headers=a.h()).status_code == 204
+    assert marker not in caplog.text  # nor in any log line, access log included
 
 
 def test_expired_secret_is_gone(cloud: RunningCloud, people: dict[str, User]) -> None:
