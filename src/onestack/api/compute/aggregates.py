@@ -57,8 +57,7 @@ def _ident(req: ApiRequest) -> int:
     try:
         return int(raw)
     except ValueError as exc:
-        raise BadRequest(f"Invalid input received: id must be an integer (got {raw!r}).") \
-            from exc
+        raise BadRequest("Invalid input received: id must be an integer") from exc
 
 
 async def listing(req: ApiRequest) -> Response:

@@ -146,11 +146,8 @@ class Aggregates(Store):
             row = await self._row(s, ident)
             gone = await s.execute(delete(AggregateHost).where(
                 AggregateHost.aggregate_id == row.id, AggregateHost.host == host))
-            if not getattr(gone, "rowcount", 0):
-                if await s.scalar(select(ComputeNode.id).where(ComputeNode.host == host)) \
-                        is None:
-                    raise NotFound(f"Compute host {host} could not be found.")
-                raise NotFound(f"Aggregate {ident} has no host {host}.")
+            if not getattr(gone, "rowcount", 0):  # Nova's words for either cause
+                raise NotFound(f"Cannot remove host {host} in aggregate {ident}")
             await self._sync_zones(s, [host])
         return await self.get(ident)
 
