@@ -1,5 +1,5 @@
 """Octavia's negative paths through the real API (openstacksdk and raw HTTP with a real
-token): 409 while the load balancer is PENDING_*, 400 naming the field, 404 for another
+token): 409 while the load balancer is PENDING_*, 400 naming the field, 403 for another
 project's load balancer, 403 over quota, and nothing half made after a failure."""
 
 from __future__ import annotations
@@ -104,8 +104,10 @@ def test_bad_values_are_400_naming_the_field(cloud: RunningCloud, demo: Conn) ->
     demo.load_balancer.delete_load_balancer(lb.id, cascade=True)
 
 
-def test_another_projects_load_balancer_is_404(cloud: RunningCloud, admin: Conn,
+def test_another_projects_load_balancer_is_403(cloud: RunningCloud, admin: Conn,
                                                demo: Conn) -> None:
+    """Octavia checks its policy against the object's project: PolicyForbidden (403), as
+    octavia-tempest-plugin's RBAC tests expect; an id that does not exist stays 404."""
     _net, sub = lb_net(admin, "10.63.0.0/24")
     lb = active(admin, admin.load_balancer.create_load_balancer(vip_subnet_id=sub.id).id)
     for method, path, body in (
@@ -116,7 +118,11 @@ def test_another_projects_load_balancer_is_404(cloud: RunningCloud, admin: Conn,
             ("POST", "/listeners", {"listener": {"loadbalancer_id": lb.id, "protocol": "TCP",
                                                  "protocol_port": 22}})):
         r = raw(cloud, method, path, body, who="demo")
-        assert fault(r, 404) == f"Load Balancer {lb.id} not found.", (method, path)
+        assert fault(r, 403) == "Policy does not allow this request to be performed.", \
+            (method, path)
+    missing = "00000000-0000-4000-8000-000000000000"
+    r = raw(cloud, "GET", f"/loadbalancers/{missing}", None, who="demo")
+    assert fault(r, 404) == f"Load Balancer {missing} not found."
     assert lb.id not in [x.id for x in demo.load_balancer.load_balancers()]
     assert admin.load_balancer.get_load_balancer(lb.id).name == lb.name
     admin.load_balancer.delete_load_balancer(lb.id)

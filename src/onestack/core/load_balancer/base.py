@@ -84,7 +84,7 @@ async def load_tree(s: AsyncSession, lb_id: str, lock: bool = False) -> Tree:
 def check_visible(ctx: RequestContext, project_id: str, kind: str, ident: str,
                   all_projects: bool) -> None:
     if not all_projects and project_id != (ctx.project_id or ""):
-        raise errors.not_found(kind, ident)
+        raise errors.policy_forbidden()
 
 
 def check_mutable(lb: LoadBalancer) -> None:

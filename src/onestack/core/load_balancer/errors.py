@@ -14,6 +14,12 @@ def not_found(kind: str, ident: str) -> NotFound:
     return NotFound(f"{RESOURCE_NAMES.get(kind, kind)} {ident} not found.")
 
 
+def policy_forbidden() -> Forbidden:
+    """PolicyForbidden: Octavia checks its policy against the object's project, so another
+    project's existing object is 403 (a missing one is 404)."""
+    return Forbidden("Policy does not allow this request to be performed.")
+
+
 def immutable(lb_id: str) -> Conflict:
     return Conflict(f"Load Balancer {lb_id} is immutable and cannot be updated.")
 
