@@ -55,6 +55,11 @@ ANY_TOKEN = {
     ("identity", "GET", "/v3/auth/domains"), ("identity", "GET", "/v3/auth/system"),
     ("identity", "GET", "/v3/regions"), ("identity", "GET", "/v3/regions/{region_id}"),
     ("identity", "GET", "/v3/credentials"),  # filtered to the caller's own
+    # unified limits: the registered defaults and the model are public; the list of limits
+    # is filtered to the caller's scope (nothing for an unscoped token)
+    ("identity", "GET", "/v3/registered_limits"),
+    ("identity", "GET", "/v3/registered_limits/{registered_limit_id}"),
+    ("identity", "GET", "/v3/limits"), ("identity", "GET", "/v3/limits/model"),
     ("network", "GET", "/v2.0"), ("network", "GET", "/v2.0/extensions"),
     ("network", "GET", "/v2.0/extensions/{alias}"),
 }
@@ -105,7 +110,8 @@ ADMIN_ONLY: dict[str, list[str]] = {
 # Reads a project reader has on its own project in Keystone.
 IDENTITY_PROJECT_READS = {
     "/v3/auth/catalog", "/v3/domains/{domain_id}", "/v3/projects/{project_id}",
-    "/v3/projects/{project_id}/tags", "/v3/projects/{project_id}/tags/{tag}"}
+    "/v3/projects/{project_id}/tags", "/v3/projects/{project_id}/tags/{tag}",
+    "/v3/limits/{limit_id}"}
 
 # Writes a reader may make (upstream defaults), each with its reason.
 READER_WRITES = {
@@ -537,3 +543,24 @@ def _trust(w: World, _p: Persona) -> tuple[str, bool]:
 
 
 PARAMS[("identity", "trust_id")] = _trust
+
+
+def _limits(w: World, _p: Persona) -> dict[str, str]:
+    """A registered limit of the compute service and sec-a's own limit on it, made once."""
+    if "limit" not in w.ids:
+        import uuid
+
+        admin, i, name = w.p.admin, "/identity/v3", f"sec-a-widgets-{uuid.uuid4().hex[:8]}"
+        reg = admin.ok("POST", f"{i}/registered_limits", {"registered_limits": [{
+            "service_id": w.ids["service_id"], "resource_name": name,
+            "default_limit": 5}]})["registered_limits"][0]["id"]
+        w.ids["registered_limit"] = reg
+        w.ids["limit"] = admin.ok("POST", f"{i}/limits", {"limits": [{
+            "service_id": w.ids["service_id"], "project_id": w.a.project_id,
+            "resource_name": name, "resource_limit": 7}]})["limits"][0]["id"]
+    return {"registered_limit": w.ids["registered_limit"], "limit": w.ids["limit"]}
+
+
+PARAMS[("identity", "registered_limit_id")] = lambda w, p: (
+    _limits(w, p)["registered_limit"], False)
+PARAMS[("identity", "limit_id")] = lambda w, p: (_limits(w, p)["limit"], True)

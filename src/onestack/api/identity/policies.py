@@ -138,4 +138,18 @@ RULES: list[Rule] = [
     Rule("identity:list_roles_for_trust", TRUST_PARTY),
     Rule("identity:get_role_for_trust", TRUST_PARTY),
     Rule("identity:delete_trust", f"{ADMIN} or {TRUSTOR}"),
+    # unified limits: anyone reads the registered defaults and the model, a project its own
+    # limits (the list is filtered to the caller's scope); the admin writes
+    Rule("identity:get_limit_model", ""),
+    Rule("identity:list_registered_limits", ""),
+    Rule("identity:get_registered_limit", ""),
+    Rule("identity:create_registered_limits", ADMIN),
+    Rule("identity:update_registered_limit", ADMIN),
+    Rule("identity:delete_registered_limit", ADMIN),
+    Rule("identity:list_limits", ""),
+    Rule("identity:get_limit", f"{ADMIN_OR_READER} or project_id:%(target.limit.project_id)s "
+                               "or (role:reader and domain_id:%(target.limit.domain_id)s)"),
+    Rule("identity:create_limits", ADMIN),
+    Rule("identity:update_limit", ADMIN),
+    Rule("identity:delete_limit", ADMIN),
 ]

@@ -7,6 +7,7 @@ from onestack.api.common.routing import Route, ServiceApi
 from onestack.api.identity import (
     catalog,
     credentials,
+    limits,
     resources,
     roles,
     targets,
@@ -22,6 +23,7 @@ I = "identity:"  # noqa: E741
 
 _TRUSTS = "/v3/OS-TRUST/trusts"
 _TRUST = _TRUSTS + "/{trust_id}"
+_REG_LIMIT = "/v3/registered_limits/{registered_limit_id}"
 _GRANT_PATHS = [
     "/v3/projects/{project_id}/users/{user_id}/roles",
     "/v3/projects/{project_id}/groups/{group_id}/roles",
@@ -195,6 +197,20 @@ ROUTES: list[Route] = [
       target=trusts.trust_target),
     R("GET", _TRUST + "/roles/{role_id}", trusts.get_trust_role, I + "get_role_for_trust",
       target=trusts.trust_target),
+    # unified limits
+    R("POST", "/v3/registered_limits", limits.create_registered,
+      I + "create_registered_limits"),
+    R("GET", "/v3/registered_limits", limits.list_registered, I + "list_registered_limits"),
+    R("GET", _REG_LIMIT, limits.get_registered, I + "get_registered_limit"),
+    R("PATCH", _REG_LIMIT, limits.update_registered, I + "update_registered_limit"),
+    R("DELETE", _REG_LIMIT, limits.delete_registered, I + "delete_registered_limit"),
+    R("GET", "/v3/limits/model", limits.limit_model, I + "get_limit_model"),
+    R("POST", "/v3/limits", limits.create_limits, I + "create_limits"),
+    R("GET", "/v3/limits", limits.list_limits, I + "list_limits"),
+    R("GET", "/v3/limits/{limit_id}", limits.get_limit, I + "get_limit",
+      target=limits.limit_target),
+    R("PATCH", "/v3/limits/{limit_id}", limits.update_limit, I + "update_limit"),
+    R("DELETE", "/v3/limits/{limit_id}", limits.delete_limit, I + "delete_limit"),
 ]
 
 SERVICE = ServiceApi(name="identity", prefix="/identity", routes=ROUTES,

@@ -151,3 +151,24 @@ trust_create = entity("trust", {
     "redelegation_count": {"type": ["integer", "null"], "minimum": 0},
     "roles": {"type": "array", "items": _trust_role},
 }, ["trustor_user_id", "trustee_user_id", "impersonation"])
+
+_limit_value = {"type": "integer", "minimum": -1, "maximum": 2147483647}
+_resource_name = {"type": "string", "minLength": 1, "maxLength": 255}
+_REGISTERED_PROPS = {"service_id": id_string, "region_id": nullable_id,
+                     "resource_name": _resource_name, "default_limit": _limit_value,
+                     "description": description}
+registered_limits_create = {"type": "object", "required": ["registered_limits"], "properties": {
+    "registered_limits": {"type": "array", "minItems": 1, "items": {
+        "type": "object", "properties": _REGISTERED_PROPS, "additionalProperties": False,
+        "required": ["service_id", "resource_name", "default_limit"]}}}}
+registered_limit_update = entity("registered_limit", _REGISTERED_PROPS, extra=False)
+limits_create = {"type": "object", "required": ["limits"], "properties": {
+    "limits": {"type": "array", "minItems": 1, "items": {
+        "type": "object", "additionalProperties": False,
+        "properties": {"project_id": nullable_id, "domain_id": nullable_id,
+                       "service_id": id_string, "region_id": nullable_id,
+                       "resource_name": _resource_name, "resource_limit": _limit_value,
+                       "description": description},
+        "required": ["service_id", "resource_name", "resource_limit"]}}}}
+limit_update = entity("limit", {"resource_limit": _limit_value, "description": description},
+                      extra=False)

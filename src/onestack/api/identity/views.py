@@ -23,7 +23,7 @@ from onestack.db.models import (
     Service,
     User,
 )
-from onestack.db.models.identity import Trust
+from onestack.db.models.identity import Limit, RegisteredLimit, Trust
 
 
 def isotime(value: dt.datetime | None, subsecond: bool = True) -> str | None:
@@ -162,6 +162,19 @@ def trust(req: ApiRequest, t: Trust, roles: list[Role] | None) -> dict[str, Any]
         out["roles"] = [role(req, r) for r in roles]
         out["roles_links"] = {"self": req.url(path + "/roles"), "next": None, "previous": None}
     return out
+
+
+def registered_limit(req: ApiRequest, r: RegisteredLimit) -> dict[str, Any]:
+    return {"id": r.id, "service_id": r.service_id, "region_id": r.region_id or None,
+            "resource_name": r.resource_name, "default_limit": r.default_limit,
+            "description": r.description, "links": _links(req, f"/v3/registered_limits/{r.id}")}
+
+
+def limit(req: ApiRequest, x: Limit) -> dict[str, Any]:
+    return {"id": x.id, "project_id": x.project_id or None, "domain_id": x.domain_id or None,
+            "service_id": x.service_id, "region_id": x.region_id or None,
+            "resource_name": x.resource_name, "resource_limit": x.resource_limit,
+            "description": x.description, "links": _links(req, f"/v3/limits/{x.id}")}
 
 
 def token_body(data: TokenData, catalog: list[dict[str, Any]] | None) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from onestack.core.identity.cache import Coherence
 from onestack.core.identity.catalog import Catalog
 from onestack.core.identity.credentials import Credentials
 from onestack.core.identity.keys import KeyRepository
+from onestack.core.identity.limits import Limits
 from onestack.core.identity.passwords import Hasher
 from onestack.core.identity.resources import DEFAULT_DOMAIN_ID, Resources
 from onestack.core.identity.roles import Roles
@@ -31,6 +32,7 @@ class Identity:
         self.roles = Roles(db, self.coherence)
         self.catalog = Catalog(db, self.coherence)
         self.credentials = Credentials(db, self.coherence, self.hasher, self.credential_keys)
+        self.limits = Limits(db, self.coherence)
         self.trusts = Trusts(db, self.coherence, self.users, self.resources, self.roles)
         self.auth = Auth(cfg, self.coherence, TokenCodec(self.token_keys), self.users,
                          self.resources, self.roles, self.credentials, self.catalog,

@@ -253,3 +253,33 @@ class TrustRole(Base):
         ID, ForeignKey("trust.id", ondelete="CASCADE"), primary_key=True
     )
     role_id: Mapped[str] = mapped_column(ID, primary_key=True)
+
+
+class RegisteredLimit(Base):
+    """Unified limits: a service's default for a resource (region_id "" for every region)."""
+
+    __tablename__ = "registered_limit"
+    __table_args__ = (UniqueConstraint("service_id", "region_id", "resource_name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    service_id: Mapped[str] = mapped_column(ID, index=True)
+    region_id: Mapped[str] = mapped_column(String(255), default="")
+    resource_name: Mapped[str] = mapped_column(String(255))
+    default_limit: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class Limit(Base):
+    """Unified limits: a project's (or domain's) own limit on a registered resource; the
+    ids not set are ""."""
+
+    __tablename__ = "project_limit"
+    __table_args__ = (UniqueConstraint("project_id", "domain_id", "service_id", "region_id",
+                                       "resource_name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(ID, default="", index=True)
+    domain_id: Mapped[str] = mapped_column(ID, default="", index=True)
+    service_id: Mapped[str] = mapped_column(ID, index=True)
+    region_id: Mapped[str] = mapped_column(String(255), default="")
+    resource_name: Mapped[str] = mapped_column(String(255))
+    resource_limit: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text)
