@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -129,3 +131,40 @@ def test_live_rows_answer_304_when_nothing_changed(dash: DashCloud,
     assert again.status_code == 304 and again.content == b""
     other = http.get(home + "instances/rows", headers={"If-None-Match": '"stale"'})
     assert other.status_code == 200 and other.headers["etag"] == etag
+
+
+def _wait_volume(dash: DashCloud, token: str, name: str, status: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while True:
+        vols = httpx.get(f"{dash.cloud.base_url}/volume/v3/{dash.people['demo'].project_id}"
+                         "/volumes/detail", headers={"X-Auth-Token": token}).json()["volumes"]
+        found = [v for v in vols if v["name"] == name]
+        if found and found[0]["status"] == status:
+            return dict(found[0])
+        assert time.monotonic() < deadline, found
+        time.sleep(0.2)
+
+
+def test_volume_extend_snapshot_and_the_topology_picture(dash: DashCloud,
+                                                        http: httpx.Client) -> None:
+    home = login(http, dash, "demo")
+    csrf = csrf_of(http.get(home + "volumes").text)
+    token = dash.cloud.token("demo")
+    assert http.post(home + "volumes", data={"name": "x-vol", "size": "1",
+                                             "csrf_token": csrf}).status_code == 303
+    vol = _wait_volume(dash, token, "x-vol", "available")
+    r = http.post(home + f"volumes/{vol['id']}/extend", data={"new_size": "2",
+                                                              "csrf_token": csrf})
+    assert r.status_code == 303, r.text
+    assert _wait_volume(dash, token, "x-vol", "available")["size"] == 2
+    r = http.post(home + f"volumes/{vol['id']}/extend", data={"new_size": "1",
+                                                              "csrf_token": csrf})
+    assert r.status_code == 400  # Cinder's own refusal to shrink, shown in the page
+    r = http.post(home + f"volumes/{vol['id']}/snapshot", data={"name": "x-vol-snap",
+                                                                "csrf_token": csrf})
+    assert r.status_code == 303, r.text
+    assert "x-vol-snap" in http.get(home + "snapshots").text
+    svg = http.get(home + "networks/topology.svg")
+    assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg")
+    assert "demo-net" in svg.text and "<script" not in svg.text
+    assert 'id="topology"' in http.get(home + "networks").text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -47,7 +48,10 @@ BUTTONS = {
     "identity_admin": "identity:list_projects",
 }
 ACTIONS: dict[str, Any] = {"start": {"os-start": None}, "stop": {"os-stop": None},
-                           "reboot": {"reboot": {"type": "SOFT"}}}
+                           "reboot": {"reboot": {"type": "SOFT"}},
+                           "migrate": {"migrate": None},
+                           "confirm-resize": {"confirmResize": None},
+                           "revert-resize": {"revertResize": None}}
 
 
 class Page:
@@ -116,15 +120,30 @@ async def _servers(p: Page) -> list[dict[str, Any]]:
     return list((await p.get(f"{NOVA}/servers/detail", headers=MICRO))["servers"])
 
 
+PAGE_SIZE = 50
+
+
+async def _server_page(p: Page, request: Request) -> dict[str, Any]:
+    """One page of instances (Nova's marker paging, newest first): one API call."""
+    marker = request.query_params.get("marker", "")
+    query = f"limit={PAGE_SIZE + 1}" + (f"&marker={quote(marker)}" if marker else "")
+    servers = list((await p.get(f"{NOVA}/servers/detail?{query}", headers=MICRO))[
+        "servers"])
+    more = len(servers) > PAGE_SIZE
+    servers = servers[:PAGE_SIZE]
+    return {"servers": servers, "marker": marker,
+            "next_marker": servers[-1]["id"] if more else ""}
+
+
 async def instances(web: Web, request: Request) -> Response:
     p = await page(web, request)
-    return await p.render("instances.html", servers=await _servers(p))
+    return await p.render("instances.html", **await _server_page(p, request))
 
 
 async def instance_rows(web: Web, request: Request) -> Response:
     p = await page(web, request)
     return conditional(request, await p.render("_instance_rows.html",
-                                               servers=await _servers(p)))
+                                               **await _server_page(p, request)))
 
 
 async def launch_form(web: Web, request: Request) -> Response:
@@ -135,16 +154,24 @@ async def launch_form(web: Web, request: Request) -> Response:
     keypairs = [k["keypair"] for k in (await p.get(f"{NOVA}/os-keypairs"))["keypairs"]]
     groups = (await p.get(f"{NEUTRON}/security-groups?project_id={p.project_id}"))[
         "security_groups"]
+    volumes = [v for v in (await p.get(f"/volume/v3/{p.project_id}/volumes/detail"))[
+        "volumes"] if v.get("status") == "available"]
     return await p.render("launch.html", images=images, flavors=flavors, networks=networks,
-                          keypairs=keypairs, groups=groups)
+                          keypairs=keypairs, groups=groups, volumes=volumes)
 
 
 async def launch(web: Web, request: Request) -> Response:
     p = await page(web, request)
     form = await web.form(request, p.session)
     server: dict[str, Any] = {"name": str(form.get("name", "")),
-                              "imageRef": str(form.get("image", "")),
                               "flavorRef": str(form.get("flavor", ""))}
+    if form.get("source") == "volume":
+        server["imageRef"] = ""
+        server["block_device_mapping_v2"] = [{
+            "boot_index": 0, "uuid": str(form.get("volume", "")), "source_type": "volume",
+            "destination_type": "volume", "delete_on_termination": False}]
+    else:
+        server["imageRef"] = str(form.get("image", ""))
     network = str(form.get("network", ""))
     server["networks"] = [{"uuid": network}] if network else "none"
     if form.get("key_name"):
@@ -161,15 +188,25 @@ async def launch(web: Web, request: Request) -> Response:
 
 async def instance_action(web: Web, request: Request) -> Response:
     p = await page(web, request)
-    await web.form(request, p.session)
+    form = await web.form(request, p.session)
     server_id, action = request.path_params["server_id"], request.path_params["action"]
+    back = f"{p.base}/instances/{server_id}"
     if action == "delete":
         await web.client.delete(f"{NOVA}/servers/{server_id}", p.token)
+        back = f"{p.base}/instances"
+    elif action == "resize":
+        await p.post(f"{NOVA}/servers/{server_id}/action",
+                     {"resize": {"flavorRef": str(form.get("flavor", ""))}})
+    elif action == "snapshot":
+        await p.post(f"{NOVA}/servers/{server_id}/action",
+                     {"createImage": {"name": str(form.get("name", ""))}}, headers=MICRO)
+        back = f"{p.base}/images"
     elif action in ACTIONS:
         await p.post(f"{NOVA}/servers/{server_id}/action", ACTIONS[action])
+        back = f"{p.base}/instances" if action in ("start", "stop", "reboot") else back
     else:
         raise ApiError(404, f"There is no instance action {action}.")
-    return redirect(f"{p.base}/instances")
+    return redirect(back)
 
 
 async def instance_detail(web: Web, request: Request) -> Response:
@@ -183,7 +220,9 @@ async def instance_detail(web: Web, request: Request) -> Response:
         log = f"(no console log: {exc.message})"
     actions = (await p.get(f"{NOVA}/servers/{server_id}/os-instance-actions",
                            headers=MICRO))["instanceActions"]
-    return await p.render("instance.html", server=server, console=log, actions=actions)
+    flavors = (await p.get(f"{NOVA}/flavors"))["flavors"]
+    return await p.render("instance.html", server=server, console=log, actions=actions,
+                          flavors=flavors)
 
 
 # Volume states that change by themselves: the table polls only while one is shown, so
