@@ -141,6 +141,10 @@ class VolumeConfig:
     # files under volumes_path), "rbd" (a Ceph pool, the rbd_* fields) or "fake" (in
     # memory, for tests).
     driver: str = "file"
+    # Several backends at once (Cinder's enabled_backends), by driver name, e.g.
+    # ["file", "rbd"]: a volume goes to the one its type names in the extra spec
+    # volume_backend_name, else to the first. Empty: `driver` alone.
+    backends: list[str] = field(default_factory=list)
     # The volume type of volumes created without one (bootstrapped by `onestack up`).
     default_volume_type: str = "__DEFAULT__"
     # Where volume and snapshot files live; empty means data_dir/volumes.

@@ -89,7 +89,8 @@ ADMIN_ONLY: dict[str, list[str]] = {
         r"GET /v2\.1/os-simple-tenant-usage", r"\w+ /v2\.1/os-aggregates.*",
         r"\w+ /v2\.1/os-hosts.*", r"GET /v2\.1/os-console-auth-tokens/.*"],
     "volume": [r"\w+ /os-services.*", r"GET /os-hosts", r"(PUT|DELETE) /os-quota-sets/.*",
-               r"(POST|PUT|DELETE) /types.*", r"GET /types/\{type_id\}/os-volume-type-access"],
+               r"(POST|PUT|DELETE) /types.*", r"GET /types/\{type_id\}/os-volume-type-access",
+               r"GET /scheduler-stats/get_pools"],
     "image": [],
     "network": [r"GET /v2\.0/quotas", r"(PUT|DELETE) /v2\.0/quotas/.*"],
     "placement": [r".*"],
@@ -211,6 +212,7 @@ PARAMS: dict[tuple[str, str], Value | list[tuple[str, Value]]] = {
     ("volume", "target_project"): _a("project_id"),
     ("volume", "type_id"): _id("type_id"),
     ("volume", "volume_id"): _a("volume"),
+    ("volume", "message_id"): _id("message", True),
     # members: the reader looks at sec-a's shared image, the other project (a member of
     # it, which may see and accept its own membership) at sec-a's private one
     ("image", "image_id"): [(r"/members", lambda w, p: (

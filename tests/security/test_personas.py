@@ -18,6 +18,7 @@ Every refusal must be the service's own fault body, never a 5xx.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import httpx
@@ -93,6 +94,19 @@ def world(personas: Personas, owned: Resources, foreign: Resources, public: Shar
     ids["service_id"] = admin.ok("GET", f"{i}/services")["services"][0]["id"]
     ids["endpoint_id"] = admin.ok("GET", f"{i}/endpoints")["endpoints"][0]["id"]
     ids["subject_token"] = _spare_token(owner)
+    # block storage: a user message (a volume whose type names no backend goes to error)
+    nowhere = admin.ok("POST", "/volume/v3/types", {"volume_type": {
+        "name": unique("nowhere"), "extra_specs": {"volume_backend_name": "nowhere"}}}
+    )["volume_type"]["id"]
+    bad = owner.ok("POST", f"{v}/volumes", {"volume": {"size": 1, "volume_type": nowhere}}
+                   )["volume"]["id"]
+    for _ in range(100):
+        msgs = owner.ok("GET", f"{v}/messages", headers={
+            "OpenStack-API-Version": "volume 3.3"})["messages"]
+        if any(m["resource_uuid"] == bad for m in msgs):
+            ids["message"] = next(m["id"] for m in msgs if m["resource_uuid"] == bad)
+            break
+        time.sleep(0.1)
     # block storage: the default type; placement: the compute host's provider
     ids["type_id"] = owner.ok("GET", f"{v}/types/default")["volume_type"]["id"]
     admin.ok("POST", f"/volume/v3/types/{ids['type_id']}/extra_specs", {"extra_specs": {

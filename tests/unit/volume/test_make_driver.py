@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from onestack.config import Settings
-from onestack.core.volume.service import make_driver
+from onestack.core.volume.service import make_driver, make_drivers
 from onestack.drivers.storage import FileVolumeDriver, RbdVolumeDriver
+from onestack.errors import ConfigError
 
 
 def test_rbd_is_built_from_its_settings(tmp_path: Path) -> None:
@@ -23,3 +26,17 @@ def test_rbd_is_built_from_its_settings(tmp_path: Path) -> None:
 
 def test_file_is_the_default(tmp_path: Path) -> None:
     assert isinstance(make_driver(Settings(data_dir=tmp_path)), FileVolumeDriver)
+
+
+def test_several_backends_by_name_the_first_first(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    settings.volume.backends = ["rbd", "file"]
+    drivers = make_drivers(settings)
+    assert list(drivers) == ["rbd", "file"]
+    assert isinstance(drivers["file"], FileVolumeDriver)
+    settings.volume.backends = ["file", "file"]
+    with pytest.raises(ConfigError, match="twice"):
+        make_drivers(settings)
+    setattr(settings.volume, "backends", "file")  # noqa: B010  (a TOML string, not a list)
+    with pytest.raises(ConfigError, match="list of driver names"):
+        make_drivers(settings)

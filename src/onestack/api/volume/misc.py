@@ -134,6 +134,16 @@ async def quota_delete(req: ApiRequest) -> Response:
     return Response(status_code=200)
 
 
+# --- scheduler stats -------------------------------------------------------------------------
+async def pools(req: ApiRequest) -> Response:
+    """scheduler-stats/get_pools (admin): each backend's pool, with ``detail`` its
+    capabilities and capacity."""
+    rows = await req.runtime.volume.pools()
+    if not bool_param(req, "detail"):
+        rows = [{"name": r["name"]} for r in rows]
+    return respond({"pools": rows})
+
+
 # --- services --------------------------------------------------------------------------------
 async def services(req: ApiRequest) -> Response:
     rows = await req.runtime.volume.services(one(req, "binary"), one(req, "host"))

@@ -18,6 +18,7 @@ from onestack.api.common.routing import Route, ServiceApi
 from onestack.api.volume import (
     actions,
     attachments,
+    messages,
     misc,
     snapshots,
     types,
@@ -55,13 +56,15 @@ RULES: list[Rule] = project_scoped([
         "volume_extension:volume_type_access:addProjectAccess",
         "volume_extension:quotas:update", "volume_extension:quotas:delete",
         "volume_extension:services:index", "volume_extension:services:update",
-        "volume_extension:hosts", "volume_extension:volume_actions:upload_public")),
+        "volume_extension:hosts", "volume_extension:volume_actions:upload_public",
+        "scheduler_extension:scheduler_stats:get_pools")),
     # no rule upstream: any project user
     *(Rule(name, "@") for name in (
         "volume_extension:availability_zone_list", "volume_extension:extensions")),
     *(Rule(name, READER) for name in (
         "volume:get", "volume:get_all", "volume:get_volume_metadata",
         "volume:get_volume_summary", "volume:get_snapshot", "volume:get_all_snapshots",
+        "message:get_all", "message:get",
         "volume:get_snapshot_metadata", "volume:attachment_get", "volume:attachment_get_all",
         "volume_extension:type_get", "volume_extension:type_get_all",
         "volume_extension:types_extra_specs:index", "volume_extension:types_extra_specs:show",
@@ -73,7 +76,8 @@ RULES: list[Rule] = project_scoped([
         "volume:update_snapshot", "volume:delete_snapshot", "volume:snapshot_actions",
         "volume:update_snapshot_metadata", "volume:delete_snapshot_metadata",
         "volume:attachment_create", "volume:attachment_update", "volume:attachment_delete",
-        "volume:attachment_complete", "volume_extension:volume_type_access")),
+        "volume:attachment_complete", "volume_extension:volume_type_access",
+        "message:delete")),
 ])
 
 VOL = "/volumes/{volume_id}"
@@ -89,6 +93,11 @@ TABLE: list[tuple[str, str, Any, str]] = [
     ("GET", "/limits", misc.limits, "limits_extension:used_limits"),
     ("GET", "/os-services", misc.services, "volume_extension:services:index"),
     ("GET", "/os-hosts", misc.hosts, "volume_extension:hosts"),
+    ("GET", "/scheduler-stats/get_pools", misc.pools,
+     "scheduler_extension:scheduler_stats:get_pools"),
+    ("GET", "/messages", messages.list_messages, "message:get_all"),
+    ("GET", "/messages/{message_id}", messages.show, "message:get"),
+    ("DELETE", "/messages/{message_id}", messages.delete, "message:delete"),
     ("PUT", "/os-services/{action}", misc.service_update, "volume_extension:services:update"),
     ("GET", QS + "/defaults", misc.quota_defaults, "volume_extension:quotas:show"),
     ("GET", QS, misc.quota_show, "volume_extension:quotas:show"),

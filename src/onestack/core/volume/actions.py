@@ -199,7 +199,7 @@ class Actions:
         async with self.store.db.read() as s:
             vol = await find_volume(s, caller, volume_id)
             states.check("initialize_connection", vol.id, vol.status)
-        info = self.worker.driver.connection_info(vol.id)
+        info = self.worker.driver_of(vol.host).connection_info(vol.id)
         info["data"] = {**info.get("data", {}), "volume_id": vol.id,
                         "access_mode": "ro" if vol.readonly else "rw"}
         return info

@@ -37,7 +37,7 @@ class Attachments:
         return att
 
     def _connection(self, vol: Volume, mode: str) -> dict[str, Any]:
-        info = self.worker.driver.connection_info(vol.id)
+        info = self.worker.driver_of(vol.host).connection_info(vol.id)
         info["data"] = {**info.get("data", {}), "volume_id": vol.id, "access_mode": mode}
         return info
 

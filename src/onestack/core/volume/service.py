@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from onestack.config import Settings
 from onestack.core.image.service import ImageService
 from onestack.core.volume.actions import Actions
 from onestack.core.volume.attachments import Attachments
 from onestack.core.volume.base import DEFAULT_AZ, Store
+from onestack.core.volume.messages import Messages
 from onestack.core.volume.quotas import Quotas
 from onestack.core.volume.snapshots import Snapshots
 from onestack.core.volume.types import VolumeTypes
@@ -21,15 +23,40 @@ from onestack.core.volume.volumes import Volumes
 from onestack.core.volume.worker import HEARTBEAT, Worker
 from onestack.db.engine import Database
 from onestack.db.models.base import utcnow
+from onestack.db.models.volume import Volume
 from onestack.db.models.volume import VolumeService as ServiceRow
-from onestack.drivers.storage import DRIVERS, FileVolumeDriver, RbdVolumeDriver, VolumeDriver
-from onestack.errors import BadRequest, NotFound
+from onestack.drivers.storage import (
+    DRIVERS,
+    FileVolumeDriver,
+    RbdVolumeDriver,
+    StorageError,
+    VolumeDriver,
+)
+from onestack.errors import BadRequest, ConfigError, NotFound
 
 log = logging.getLogger(__name__)
+POOL_TIMEOUT = 30.0  # seconds a backend has to report its capacity
+PROTOCOLS = {"rbd": "ceph", "file": "file", "fake": "fake"}  # Cinder's storage_protocol
 
 
-def make_driver(settings: Settings) -> VolumeDriver:
-    name = settings.volume.driver
+def make_drivers(settings: Settings) -> dict[str, VolumeDriver]:
+    """Every backend ``[volume] backends`` names (else ``driver`` alone), by backend name,
+    the first first."""
+    names = settings.volume.backends or [settings.volume.driver]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigError("[volume] backends must be a list of driver names, like "
+                          "[\"file\", \"rbd\"]")
+    drivers: dict[str, VolumeDriver] = {}
+    for name in names:
+        driver = make_driver(settings, name)
+        if driver.backend in drivers:
+            raise ConfigError(f"[volume] backends names {driver.backend!r} twice")
+        drivers[driver.backend] = driver
+    return drivers
+
+
+def make_driver(settings: Settings, name: str | None = None) -> VolumeDriver:
+    name = name or settings.volume.driver
     cls = DRIVERS.get(name)
     if cls is None:
         log.warning("volume driver %r is not known (known: %s); using 'fake': volumes are "
@@ -47,14 +74,16 @@ class VolumeService:
                  driver: VolumeDriver | None = None) -> None:
         self.settings = settings
         self.store = Store(db)
-        self.driver = driver or make_driver(settings)
-        self.worker = Worker(self.store, self.driver, image, DEFAULT_AZ)
+        self.drivers = {driver.backend: driver} if driver else make_drivers(settings)
+        self.worker = Worker(self.store, self.drivers, image, DEFAULT_AZ)
+        self.driver = self.worker.driver
         self.types = VolumeTypes(self.store, settings.volume.default_volume_type)
         self.quotas = Quotas(self.store)
         self.volumes = Volumes(self.store, self.types, self.quotas, self.worker, image)
         self.snapshots = Snapshots(self.store, self.quotas, self.worker)
         self.actions = Actions(self.store, self.quotas, self.worker, image)
         self.attachments = Attachments(self.store, self.worker)
+        self.messages = Messages(self.store)
 
     async def start(self) -> None:
         await self.worker.start()
@@ -65,6 +94,38 @@ class VolumeService:
     async def bootstrap(self, progress: Callable[[str], None] = lambda _m: None) -> None:
         """Idempotent: the default volume type."""
         await self.types.ensure_default(progress)
+
+    # --- scheduler-stats/get_pools ----------------------------------------------------------
+    async def pools(self) -> list[dict[str, Any]]:
+        """Each backend as Cinder's scheduler reports it (one pool per backend), capacity
+        from the backend itself; a backend that does not answer shows ``unknown`` and
+        ``backend_state: down`` (the API stays up)."""
+        async with self.store.db.read() as s:
+            allocated = {h: int(n or 0) for h, n in (await s.execute(
+                select(Volume.host, func.sum(Volume.size)).group_by(Volume.host))).all()}
+        out = []
+        for backend, driver in self.drivers.items():
+            host = self.worker.host_of(backend)
+            total: int | str
+            free: int | str
+            try:
+                total, free = await asyncio.wait_for(driver.capacity_gb(), POOL_TIMEOUT)
+                state = "up"
+            except (StorageError, OSError, TimeoutError) as exc:
+                log.warning("volume backend %s: no capacity: %s", backend, exc)
+                total = free = "unknown"
+                state = "down"
+            out.append({"name": host, "capabilities": {
+                "pool_name": backend, "volume_backend_name": backend,
+                "vendor_name": "Open Source", "driver_version": "1.0.0",
+                "storage_protocol": PROTOCOLS.get(driver.name, driver.name),
+                "total_capacity_gb": total, "free_capacity_gb": free,
+                "allocated_capacity_gb": allocated.get(host, 0),
+                "reserved_percentage": 0, "QoS_support": False, "multiattach": False,
+                "thin_provisioning_support": True, "thick_provisioning_support": False,
+                "max_over_subscription_ratio": "1.0", "backend_state": state,
+                "timestamp": utcnow().isoformat()}})
+        return out
 
     # --- os-services ---------------------------------------------------------------------
     async def services(self, binary: str | None = None, host: str | None = None

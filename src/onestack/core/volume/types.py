@@ -30,7 +30,7 @@ def type_not_found(ident: str) -> NotFound:
     return NotFound(f"Volume type {ident} could not be found.")
 
 
-async def _specs(s: AsyncSession, ids: list[str]) -> dict[str, dict[str, str]]:
+async def type_specs(s: AsyncSession, ids: list[str]) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {i: {} for i in ids}
     if ids:
         for row in (await s.execute(select(VolumeTypeSpec).where(
@@ -89,13 +89,13 @@ class VolumeTypes:
             if is_public is not None and caller.is_admin:
                 q = q.where(VolumeType.is_public.is_(is_public))
             rows = list((await s.execute(q)).scalars())
-            specs = await _specs(s, [r.id for r in rows])
+            specs = await type_specs(s, [r.id for r in rows])
         return [TypeRecord(r, specs[r.id]) for r in rows]
 
     async def get(self, caller: Caller, ident: str) -> TypeRecord:
         async with self.store.db.read() as s:
             vt = await (self.default(s) if ident == "default" else self.find(s, caller, ident))
-            return TypeRecord(vt, (await _specs(s, [vt.id]))[vt.id])
+            return TypeRecord(vt, (await type_specs(s, [vt.id]))[vt.id])
 
     async def create(self, body: dict[str, Any]) -> TypeRecord:
         name = str(body["name"]).strip()
@@ -129,7 +129,7 @@ class VolumeTypes:
             if "is_public" in body:
                 vt.is_public = bool(body["is_public"])
             vt.updated_at = utcnow()
-            specs = (await _specs(s, [vt.id]))[vt.id]
+            specs = (await type_specs(s, [vt.id]))[vt.id]
         return TypeRecord(vt, specs)
 
     async def delete(self, caller: Caller, ident: str) -> None:

@@ -28,7 +28,7 @@ from onestack.core.volume.base import (
 )
 from onestack.core.volume.listing import ListQuery, page_ids
 from onestack.core.volume.quotas import Quotas
-from onestack.core.volume.types import VolumeTypes
+from onestack.core.volume.types import VolumeTypes, type_specs
 from onestack.core.volume.worker import Worker
 from onestack.db.models.base import utcnow
 from onestack.db.models.volume import Snapshot, Volume, VolumeMetadata, VolumeType
@@ -98,6 +98,7 @@ class Volumes:
         vol_id = str(uuid.uuid4())
         async with self.store.write() as s:
             src_type: str | None = None
+            src_host: str | None = None  # a copy stays on its source's backend
             if snapshot_id:
                 snap = await find_snapshot(s, caller, str(snapshot_id))
                 if snap.status != states.SNAPSHOT_AVAILABLE:
@@ -109,6 +110,7 @@ class Volumes:
                                      f"be smaller than the snapshot size {snap.size}GB. They "
                                      "must be >= original snapshot size.")
                 source, src_type = {"kind": "snapshot", "id": snap.id}, snap.type_id
+                src_host = snap.host
             elif source_volid:
                 src = await find_volume(s, caller, str(source_volid))
                 states.check("clone", src.id, src.status)
@@ -118,6 +120,7 @@ class Volumes:
                                      f"be smaller than the source volume size {src.size}GB. "
                                      "They must be >= original volume size.")
                 source, src_type = {"kind": "volume", "id": src.id}, src.type_id
+                src_host = src.host
             elif image_ref:
                 source = {"kind": "image", "id": str(image_ref), "project_id": caller.project_id}
             assert size is not None
@@ -128,7 +131,7 @@ class Volumes:
             vol = Volume(id=vol_id, project_id=caller.project_id, user_id=caller.user_id,
                          name=name, description=description, size=size,
                          status=states.CREATING, availability_zone=zone,
-                         host=self.worker.host, type_id=vt.id,
+                         host=src_host or await self._place(s, vt), type_id=vt.id,
                          snapshot_id=snapshot_id or None, source_volid=source_volid or None,
                          bootable=image_meta is not None, multiattach=bool(
                              body.get("multiattach") or False),
@@ -143,6 +146,12 @@ class Volumes:
                       for k, v in metadata.items())
         self.worker.submit(self.worker.create_volume(vol_id, size, source))
         return VolumeRecord(vol, metadata, [], vt.name)
+
+    async def _place(self, s: AsyncSession, vt: VolumeType) -> str:
+        """The backend a new volume goes to: the one its type names in
+        ``volume_backend_name`` (Cinder's scheduler rule), else the first one."""
+        backend = (await type_specs(s, [vt.id])).get(vt.id, {}).get("volume_backend_name")
+        return self.worker.host_of(backend) if backend else self.worker.host
 
     async def _type(self, s: AsyncSession, caller: Caller, asked: Any,
                     inherited: str | None) -> VolumeType:

@@ -6,6 +6,11 @@ status is still the one it worked for), so a reset-status or force-delete in the
 wins. ``start`` settles what a crash left behind on this host: deletes are retried (they are
 idempotent), every other transient status goes where ``states.SETTLE`` says, and the driver
 drops half-made files.
+
+Several backends at once (Cinder's ``enabled_backends``): ``drivers`` maps each backend's
+name to its driver; a volume's ``host`` (``node@backend#pool``) says which one holds it, and
+every job looks its driver up from there. A volume placed on a backend this service does
+not have goes to ``error`` naming it.
 """
 
 from __future__ import annotations
@@ -32,22 +37,59 @@ log = logging.getLogger(__name__)
 HEARTBEAT = 30.0
 
 
+def backend_of(host: str | None) -> str:
+    """The backend of a volume's ``host`` (``node@backend#pool``)."""
+    return (host or "").partition("@")[2].partition("#")[0]
+
+
+class NoBackend(StorageError):
+    pass
+
+
 class Worker:
-    def __init__(self, store: Store, driver: VolumeDriver, image: ImageService,
-                 zone: str) -> None:
+    def __init__(self, store: Store, drivers: VolumeDriver | dict[str, VolumeDriver],
+                 image: ImageService, zone: str) -> None:
         self.store = store
-        self.driver = driver
+        if isinstance(drivers, VolumeDriver):
+            drivers = {drivers.backend: drivers}
+        self.drivers = dict(drivers)
+        # the first backend: volumes whose type names none go there
+        self.driver = next(iter(self.drivers.values()))
         self.image = image
         self.zone = zone
-        node = socket.gethostname()
-        self.service_host = f"{node}@{driver.backend}"
-        self.host = f"{self.service_host}#{driver.backend}"
-        self.scheduler_host = node
+        self.node = socket.gethostname()
+        self.service_host = self.service_of(self.driver.backend)
+        self.host = self.host_of(self.driver.backend)
+        self.scheduler_host = self.node
         self.tasks: set[asyncio.Task[None]] = set()
         # Set by the runtime: grows a volume a running guest holds (QMP block_resize, so the
         # guest sees the new size); False when no running guest has it.
         self.attached_extender: Callable[[str, int], Awaitable[bool]] | None = None
         self._beat: asyncio.Task[None] | None = None
+
+    def service_of(self, backend: str) -> str:
+        return f"{self.node}@{backend}"
+
+    def host_of(self, backend: str) -> str:
+        return f"{self.service_of(backend)}#{backend}"
+
+    def driver_of(self, host: str | None) -> VolumeDriver:
+        backend = backend_of(host)
+        driver = self.drivers.get(backend)
+        if driver is None:
+            raise NoBackend(f"No valid backend was found: no volume backend named "
+                            f"{backend!r} (backends: {', '.join(self.drivers)}).")
+        return driver
+
+    async def _driver(self, volume_id: str) -> VolumeDriver:
+        async with self.store.db.read() as s:
+            host = await s.scalar(select(Volume.host).where(Volume.id == volume_id))
+        return self.driver_of(host)
+
+    async def _snapshot_driver(self, snapshot_id: str) -> VolumeDriver:
+        async with self.store.db.read() as s:
+            host = await s.scalar(select(Snapshot.host).where(Snapshot.id == snapshot_id))
+        return self.driver_of(host)
 
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -79,9 +121,10 @@ class Worker:
                 log.exception("volume service heartbeat failed")
 
     async def _heartbeat(self) -> None:
+        services = [("cinder-scheduler", self.scheduler_host)] + [
+            ("cinder-volume", self.service_of(b)) for b in self.drivers]
         async with self.store.write() as s:
-            for binary, host in (("cinder-scheduler", self.scheduler_host),
-                                 ("cinder-volume", self.service_host)):
+            for binary, host in services:
                 row = (await s.execute(select(VolumeService).where(
                     VolumeService.binary == binary, VolumeService.host == host))).scalar()
                 if row is None:
@@ -90,16 +133,19 @@ class Worker:
                     row.heartbeat_at = utcnow()
 
     async def settle(self) -> None:
-        sweep = getattr(self.driver, "sweep_partial", None)
-        if sweep is not None:
-            for path in sweep():
-                log.info("volume backend: removed %s, left by an interrupted operation", path)
+        for driver in self.drivers.values():
+            sweep = getattr(driver, "sweep_partial", None)
+            if sweep is not None:
+                for path in await asyncio.to_thread(sweep):
+                    log.info("volume backend: removed %s, left by an interrupted operation",
+                             path)
+        hosts = [self.host_of(b) for b in self.drivers]
         async with self.store.db.read() as s:
             vols = list((await s.execute(select(
                 Volume.id, Volume.status, Volume.previous_status).where(
-                Volume.host == self.host, Volume.status.in_(states.TRANSIENT)))).all())
+                Volume.host.in_(hosts), Volume.status.in_(states.TRANSIENT)))).all())
             snaps = list((await s.execute(select(Snapshot.id, Snapshot.status).where(
-                Snapshot.host == self.host, Snapshot.status.in_(
+                Snapshot.host.in_(hosts), Snapshot.status.in_(
                     (states.SNAPSHOT_CREATING, states.SNAPSHOT_DELETING))))).all())
         for vid, status, before in vols:
             if status == states.DELETING:
@@ -156,9 +202,14 @@ class Worker:
 
     # --- volume jobs -----------------------------------------------------------------------
     async def create_volume(self, volume_id: str, size: int, source: dict[str, Any]) -> None:
-        d = self.driver
         kind = source.get("kind")
         status = states.CREATING
+        try:
+            d = await self._driver(volume_id)
+        except NoBackend as exc:
+            log.warning("creating volume %s failed: %s", volume_id, exc)
+            await self.finish(volume_id, status, states.ERROR, error=str(exc))
+            return
 
         async def work() -> None:
             if kind == "snapshot":
@@ -166,7 +217,7 @@ class Worker:
             elif kind == "volume":
                 await d.clone(source["id"], volume_id, size)
             elif kind == "image":
-                await self._from_image(volume_id, size, source)
+                await self._from_image(d, volume_id, size, source)
             else:
                 await d.create(volume_id, size)
 
@@ -177,33 +228,39 @@ class Worker:
         if error is None:
             if not await self.finish(volume_id, status, states.AVAILABLE, error=None,
                                      launched_at=utcnow()):
-                await self._drop_if_gone(volume_id)
+                await self._drop_if_gone(d, volume_id)
         else:
             await self._attempt(f"cleaning up volume {volume_id}",
                                 lambda: d.delete(volume_id))
             await self.finish(volume_id, status, states.ERROR, error=error)
 
-    async def _from_image(self, volume_id: str, size: int, source: dict[str, Any]) -> None:
+    async def _from_image(self, d: VolumeDriver, volume_id: str, size: int,
+                          source: dict[str, Any]) -> None:
         caller = ImageCaller(source.get("project_id"), is_admin=True)
         download = await self.image.data.download(caller, str(source["id"]))
         if download is None:
             raise StorageError(f"Image {source['id']} has no data.")
         key = download.key
         fmt = download.record.image.disk_format or "raw"
-        await self.driver.copy_image_to_volume(volume_id, size, fmt,
+        await d.copy_image_to_volume(volume_id, size, fmt,
                                                self.image.blobs.path(key),
                                                lambda: self.image.data.stream(key))
 
-    async def _drop_if_gone(self, volume_id: str) -> None:
+    async def _drop_if_gone(self, d: VolumeDriver, volume_id: str) -> None:
         async with self.store.db.read() as s:
             gone = await s.get(Volume, volume_id) is None
         if gone:
-            await self._attempt(f"cleaning up volume {volume_id}",
-                                lambda: self.driver.delete(volume_id))
+            await self._attempt(f"cleaning up volume {volume_id}", lambda: d.delete(volume_id))
 
     async def delete_volume(self, volume_id: str) -> None:
-        error = await self._attempt(f"deleting volume {volume_id}",
-                                    lambda: self.driver.delete(volume_id))
+        async def work() -> None:
+            try:
+                d = await self._driver(volume_id)
+            except NoBackend:
+                return  # never made on any backend of ours
+            await d.delete(volume_id)
+
+        error = await self._attempt(f"deleting volume {volume_id}", work)
         if error is not None:
             await self.finish(volume_id, states.DELETING, states.ERROR_DELETING, error=error)
             return
@@ -217,7 +274,7 @@ class Worker:
             if back_to == states.IN_USE and hook is not None and await hook(volume_id,
                                                                             new_size):
                 return
-            await self.driver.extend(volume_id, new_size)
+            await (await self._driver(volume_id)).extend(volume_id, new_size)
 
         error = await self._attempt(f"extending volume {volume_id}", work)
         if error is None:
@@ -230,8 +287,9 @@ class Worker:
         caller = ImageCaller(project_id, is_admin=True)
 
         async def work() -> None:
+            d = await self._driver(volume_id)
             await self.image.data.upload(
-                caller, image_id, self.driver.copy_volume_to_image(volume_id, disk_format))
+                caller, image_id, d.copy_volume_to_image(volume_id, disk_format))
 
         error = await self._attempt(f"uploading volume {volume_id} to image {image_id}", work)
         if error is not None:
@@ -241,9 +299,14 @@ class Worker:
 
     # --- snapshot jobs ---------------------------------------------------------------------
     async def create_snapshot(self, snapshot_id: str, volume_id: str) -> None:
-        error = await self._attempt(
-            f"creating snapshot {snapshot_id}",
-            lambda: self.driver.create_snapshot(volume_id, snapshot_id))
+        try:
+            d = await self._driver(volume_id)
+        except NoBackend as exc:
+            await self.finish_snapshot(snapshot_id, states.SNAPSHOT_CREATING,
+                                       states.SNAPSHOT_ERROR, error=str(exc))
+            return
+        error = await self._attempt(f"creating snapshot {snapshot_id}",
+                                    lambda: d.create_snapshot(volume_id, snapshot_id))
         if error is None:
             if not await self.finish_snapshot(snapshot_id, states.SNAPSHOT_CREATING,
                                               states.SNAPSHOT_AVAILABLE, progress="100%",
@@ -252,16 +315,18 @@ class Worker:
                     gone = await s.get(Snapshot, snapshot_id) is None
                 if gone:
                     await self._attempt(f"cleaning up snapshot {snapshot_id}",
-                                        lambda: self.driver.delete_snapshot(snapshot_id))
+                                        lambda: d.delete_snapshot(snapshot_id))
         else:
             await self._attempt(f"cleaning up snapshot {snapshot_id}",
-                                lambda: self.driver.delete_snapshot(snapshot_id))
+                                lambda: d.delete_snapshot(snapshot_id))
             await self.finish_snapshot(snapshot_id, states.SNAPSHOT_CREATING,
                                        states.SNAPSHOT_ERROR, error=error)
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
-        error = await self._attempt(f"deleting snapshot {snapshot_id}",
-                                    lambda: self.driver.delete_snapshot(snapshot_id))
+        async def work() -> None:
+            await (await self._snapshot_driver(snapshot_id)).delete_snapshot(snapshot_id)
+
+        error = await self._attempt(f"deleting snapshot {snapshot_id}", work)
         if error is not None:
             await self.finish_snapshot(snapshot_id, states.SNAPSHOT_DELETING,
                                        states.SNAPSHOT_ERROR_DELETING, error=error)
