@@ -2,6 +2,7 @@
 
 from onestack.db.models.base import Base
 from onestack.db.models.compute import Flavor  # noqa: F401  (compute tables)
+from onestack.db.models.console import ConsoleToken  # noqa: F401  (console tokens)
 from onestack.db.models.identity import (
     AppCredRole,
     ApplicationCredential,
