@@ -98,8 +98,10 @@ def test_clouds_yaml_from_an_application_credential_works_with_the_openstack_cli
 
 
 PAGES = ("", "instances", "instances/launch", "volumes", "images", "networks", "routers",
-         "security-groups", "floating-ips", "containers", "keypairs", "access")
-ADMIN_PAGES = ("admin/hosts", "admin/instances", "admin/migrations", "admin/services")
+         "security-groups", "floating-ips", "load-balancers", "containers", "keypairs",
+         "access", "snapshots", "networks/topology.svg")
+ADMIN_PAGES = ("admin/hosts", "admin/instances", "admin/migrations", "admin/services",
+               "identity")
 
 
 def test_every_page_renders_for_member_and_admin_and_admin_pages_refuse_members(
@@ -168,3 +170,26 @@ def test_volume_extend_snapshot_and_the_topology_picture(dash: DashCloud,
     assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg")
     assert "demo-net" in svg.text and "<script" not in svg.text
     assert 'id="topology"' in http.get(home + "networks").text
+
+
+def test_admin_creates_a_project_and_sets_its_quotas(dash: DashCloud) -> None:
+    admin = httpx.Client(follow_redirects=False, timeout=60)
+    home = login(admin, dash, "admin")
+    csrf = csrf_of(admin.get(home + "identity").text)
+    r = admin.post(home + "identity/projects", data={"name": "dash-made", "csrf_token": csrf})
+    assert r.status_code == 303, r.text
+    token = dash.cloud.admin_token()
+    pid = httpx.get(f"{dash.cloud.base_url}/identity/v3/projects?name=dash-made",
+                    headers={"X-Auth-Token": token}).json()["projects"][0]["id"]
+    page = admin.get(home + f"identity/projects/{pid}/quotas")
+    assert page.status_code == 200 and 'name="compute.instances"' in page.text
+    r = admin.post(home + f"identity/projects/{pid}/quotas", data={
+        "compute.instances": "7", "volume.volumes": "3", "network.router": "2",
+        "csrf_token": csrf})
+    assert r.status_code == 303, r.text
+    quota = httpx.get(f"{dash.cloud.base_url}/compute/v2.1/os-quota-sets/{pid}",
+                      headers={"X-Auth-Token": token}).json()["quota_set"]
+    assert quota["instances"] == 7
+    r = admin.post(home + f"identity/projects/{pid}/quotas", data={
+        "compute.instances": "many", "csrf_token": csrf})
+    assert r.status_code == 400 and "whole number" in r.text

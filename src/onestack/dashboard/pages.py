@@ -43,6 +43,7 @@ BUTTONS = {
     "fip_delete": "delete_floatingip",
     "appcred_create": "identity:create_application_credential",
     "ec2_create": "identity:ec2_create_credential",
+    "lb_delete": "os_load-balancer_api:loadbalancer:delete",
     # admin views: shown to whoever the API would answer
     "admin": "os_compute_api:os-hypervisors:list",
     "identity_admin": "identity:list_projects",
