@@ -1,5 +1,5 @@
-"""The rbd volume driver against a throwaway Ceph cluster (tests/support/ceph.py): the
-volume driver contract, copy-on-write clones, flattening past the clone depth, image round
+"""The rbd volume driver against a throwaway Ceph cluster (tests/support/ceph.py), beyond
+the contract every driver keeps (test_volume_contract.py): copy-on-write clones, flattening past the clone depth, image round
 trips through the disk image checks, Cinder's rbd connection info without the key, and the
 failures an operator meets (wrong key, missing pool, cluster down) ending in a StorageError
 that names the cause within the timeout."""
@@ -106,24 +106,6 @@ def test_parsers() -> None:
         pool_capacity(df, "images")
     with pytest.raises(ValueError, match="ceph-mgr"):
         pool_capacity({"stats": {"total_bytes": 0}, "pools": []}, "volumes")
-
-
-def test_contract(driver: RbdVolumeDriver, ceph: CephCluster) -> None:
-    d = driver
-    before = _images(ceph)
-    run(d.create("a", 1))
-    assert run(d.exists("a")) is True
-    run(d.create_snapshot("a", "s"))
-    run(d.create_from_snapshot("s", "b", 1))
-    run(d.clone("b", "c", 2))
-    run(d.extend("c", 3))
-    for vid in ("a", "b", "c"):
-        run(d.delete(vid))
-        run(d.delete(vid))  # idempotent
-        assert run(d.exists(vid)) is False
-    run(d.delete_snapshot("s"))
-    run(d.delete_snapshot("s"))
-    assert _images(ceph) == before
 
 
 def test_data_survives_snapshot_clone_extend(driver: RbdVolumeDriver,
