@@ -1,8 +1,9 @@
 """The rbd volume driver against a throwaway Ceph cluster (tests/support/ceph.py), beyond
-the contract every driver keeps (test_volume_contract.py): copy-on-write clones, flattening past the clone depth, image round
-trips through the disk image checks, Cinder's rbd connection info without the key, and the
-failures an operator meets (wrong key, missing pool, cluster down) ending in a StorageError
-that names the cause within the timeout."""
+the contract every driver keeps (test_volume_contract.py): copy-on-write clones,
+flattening past the clone depth, image round trips through the disk image checks, Cinder's
+rbd connection info without the key, and the failures an operator meets (wrong key,
+missing pool, cluster down) ending in a StorageError that names the cause within the
+timeout."""
 
 from __future__ import annotations
 
