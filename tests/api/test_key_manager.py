@@ -52,11 +52,18 @@ def make_user(cloud: RunningCloud, admin: Conn, role: str = "member") -> User:
     return User(token, user.id, project.id, user.name, password, project.name)
 
 
-@pytest.fixture(scope="module")
+_PEOPLE: dict[str, dict[str, User]] = {}  # per cloud: the three key manager test modules
+
+
+@pytest.fixture
 def people(cloud: RunningCloud) -> dict[str, User]:
-    admin = connect(cloud)
-    return {"a": make_user(cloud, admin), "b": make_user(cloud, admin),
+    """Two members of two new projects, and the admin; made once per cloud."""
+    if cloud.base_url not in _PEOPLE:
+        admin = connect(cloud)
+        _PEOPLE[cloud.base_url] = {
+            "a": make_user(cloud, admin), "b": make_user(cloud, admin),
             "admin": User(cloud.admin_token(), "", admin.current_project_id, "", "", "")}
+    return _PEOPLE[cloud.base_url]
 
 
 def store(cloud: RunningCloud, who: User, **body: Any) -> str:
