@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import pytest
 
 from onestack.drivers.virt.qemu import QemuDriver
@@ -97,6 +98,22 @@ def wait_js(page: Any, expression: str, timeout: float = 30) -> None:
         page.wait_for_timeout(200)
 
 
+def lit_pixels(page: Any, canvas: str, timeout: float = 20) -> int:
+    """How many of the canvas's pixels are not (nearly) black, once some are."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lit = int(page.evaluate("""(sel) => {
+            const c = document.querySelector(sel);
+            if (!c || !c.width) return 0;
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0;
+            for (let i = 0; i < d.length; i += 4) if (d[i] + d[i + 1] + d[i + 2] > 60) n++;
+            return n; }""", canvas))
+        if lit or time.monotonic() > deadline:
+            return lit
+        page.wait_for_timeout(500)
+
+
 # In the page: a token as the console page gets one, then a websocket's close code when the
 # token is sent for ``instance`` (the first use, when it opens, is closed by us).
 PROBE = """async ([instance, reuse]) => {
@@ -139,17 +156,7 @@ def test_serial_and_graphical_consoles(browser: Any,
     # the graphical console: noVNC draws the guest's VGA text screen
     page.click("button.console-connect[data-protocol=vnc]")
     wait_js(page, "document.getElementById('consoles').dataset.vncState === 'connected'")
-    lit = 0
-    deadline = time.monotonic() + 20
-    while lit == 0 and time.monotonic() < deadline:
-        page.wait_for_timeout(500)
-        lit = page.evaluate("""() => {
-            const c = document.querySelector('#vnc-screen canvas');
-            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-            let n = 0;
-            for (let i = 0; i < d.length; i += 4) if (d[i] + d[i + 1] + d[i + 2] > 60) n++;
-            return n; }""")
-    assert lit > 100, "the graphical console stayed blank"
+    assert lit_pixels(page, "#vnc-screen canvas") > 100, "the graphical console is blank"
     shot(page, "console")
     assert (OUT / "console.png").stat().st_size > 10_000
 
@@ -158,6 +165,17 @@ def test_serial_and_graphical_consoles(browser: Any,
     assert foreign.startswith("4401") and "another instance" in foreign
     reused = page.evaluate(PROBE, [server_id, True])
     assert reused.startswith("4401") and "already used" in reused
+    # the URL Nova's API gives (openstack console url show) opens noVNC's page of ours
+    r = httpx.post(f"{cloud.base_url}/compute/v2.1/servers/{server_id}/remote-consoles",
+                   headers={"X-Auth-Token": cloud.admin_token(),
+                            "OpenStack-API-Version": "compute 2.79"},
+                   json={"remote_console": {"protocol": "vnc", "type": "novnc"}})
+    page.goto(r.json()["remote_console"]["url"])
+    wait_js(page, "document.getElementById('console-status').textContent === 'Connected.'")
+    assert lit_pixels(page, "#console-screen canvas") > 100
+    assert "token" not in page.url  # spent, and out of the address bar and history
+    shot(page, "console-novnc-url")
+
     # refused websockets and xterm.js's <style> elements (refused by the CSP, which stays
     # strict; console.css carries those styles) are the only errors
     assert not [e for e in page.js_errors if "WebSocket" not in e

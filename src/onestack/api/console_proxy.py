@@ -46,7 +46,9 @@ REFUSED = 4401  # close code: the token was refused (a 401 in websocket terms)
 UNAVAILABLE = 4409  # close code: the console cannot be opened now
 VNC_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Console · Onestack</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/dashboard/static/app.css">
+<link rel="stylesheet" href="/dashboard/static/console.css">
 <script type="module" src="/dashboard/static/console-lite.js"></script>
 </head><body class="console-lite"><p id="console-status">Connecting…</p>
 <div id="console-screen"></div></body></html>
