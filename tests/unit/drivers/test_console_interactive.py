@@ -1,6 +1,7 @@
 """The console logger's interactive socket (consolelog.py --interactive): one client at a
 time gets the guest's output and types into its serial port while everything is still
-logged; a second client is told the console is busy; a client that goes away frees it."""
+logged; a second client is told the console is busy; a client that goes away frees it. And
+QEMU's VNC server: a unix socket in the instance dir, no TCP port."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from onestack.drivers.virt.base import VirtError
+from onestack.drivers.virt.base import GuestSpec, VirtError
 from onestack.drivers.virt.qemu import console
-from onestack.drivers.virt.qemu.cmdline import GuestFiles
+from onestack.drivers.virt.qemu.cmdline import GuestFiles, build_command
 from onestack.drivers.virt.qemu.consolelog import BUSY
 
 UUID = "00000000-0000-4000-8000-0000000c0502"
@@ -86,3 +87,14 @@ async def test_no_console_without_a_guest(tmp_path: Path) -> None:
         await console.open_console(files, "vnc")
     with pytest.raises(VirtError, match="not one of"):
         console.console_path(files, "spice")
+
+
+def test_qemu_serves_vnc_on_a_unix_socket_only() -> None:
+    spec = GuestSpec(uuid=UUID, name="g", vcpus=1, memory_mb=64,
+                     instance_dir=Path("/srv/instances/g"))
+    cmd = build_command(spec, "tcg")
+    assert cmd[cmd.index("-vnc") + 1] == "unix:/srv/instances/g/vnc.sock"  # no TCP port
+    assert cmd[cmd.index("-vga") + 1] == "std"
+    assert cmd.count("-vnc") == 1
+    files = GuestFiles(Path("/srv/instances/g"))
+    assert {files.vnc_socket, files.serial_socket} <= set(files.owned())
