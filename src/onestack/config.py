@@ -207,6 +207,15 @@ class KeyManagerConfig:
 
 
 @dataclass
+class MetricsConfig:
+    # A bearer token Prometheus may present at /metrics (Authorization: Bearer ...); empty
+    # means off (then only an admin's X-Auth-Token reads /metrics).
+    token: str = ""
+    # Days the queryable audit records (/operator/v1/audit) are kept; 0 keeps them forever.
+    audit_days: int = 30
+
+
+@dataclass
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -218,6 +227,7 @@ class Settings:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     load_balancer: LoadBalancerConfig = field(default_factory=LoadBalancerConfig)
     key_manager: KeyManagerConfig = field(default_factory=KeyManagerConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     @property
     def database_url(self) -> str:
@@ -250,7 +260,7 @@ class Settings:
 _SECTIONS = {"server": ServerConfig, "database": DatabaseConfig, "identity": IdentityConfig,
              "image": ImageConfig, "compute": ComputeConfig, "volume": VolumeConfig,
              "network": NetworkConfig, "load_balancer": LoadBalancerConfig,
-             "key_manager": KeyManagerConfig}
+             "key_manager": KeyManagerConfig, "metrics": MetricsConfig}
 
 
 def _apply_section(obj: Any, name: str, values: dict[str, Any]) -> None:
