@@ -149,3 +149,48 @@ def test_cli_aggregate_zone_host_hypervisor(cloud: RunningCloud, cli: Cli,
     finally:
         nova(cloud, "POST", path + "/action", json={"remove_host": {"host": HOST}})
         nova(cloud, "DELETE", path)
+
+
+def test_usage_audit_log_and_external_events(cloud: RunningCloud) -> None:
+    logs = nova(cloud, "GET", "/os-instance_usage_audit_log").json()[
+        "instance_usage_audit_logs"]
+    assert HOST in logs["hosts_not_run"] and logs["num_hosts_done"] == 0
+    assert logs["overall_status"] == f"0 of {logs['num_hosts']} hosts done. 0 errors."
+    one = nova(cloud, "GET", "/os-instance_usage_audit_log/2026-03-15 10:00:00").json()
+    assert (one["instance_usage_audit_log"]["period_beginning"],
+            one["instance_usage_audit_log"]["period_ending"]) == ("2026-02-01 00:00:00",
+                                                                  "2026-03-01 00:00:00")
+    bad = nova(cloud, "GET", "/os-instance_usage_audit_log/yesterday")
+    assert bad.status_code == 400 and "Invalid timestamp" in bad.text
+    assert nova(cloud, "GET", "/os-instance_usage_audit_log", who="demo").status_code == 403
+    conn = connect(cloud)
+    img = conn.image.create_image(name=unique("img"), data=b"\0" * 4096, disk_format="raw",
+                                  container_format="bare")
+    server = conn.compute.create_server(name=unique("vm"), image_id=img.id, flavor_id="42",
+                                        networks="none")
+    try:
+        conn.compute.wait_for_server(server, wait=20)
+        missing = "00000000-0000-0000-0000-000000000000"
+        events = [{"name": "network-changed", "server_uuid": server.id, "tag": "p1"},
+                  {"name": "network-vif-plugged", "server_uuid": missing}]
+        r = nova(cloud, "POST", "/os-server-external-events", json={"events": events})
+        assert r.status_code == 207
+        assert [(e["code"], e["status"]) for e in r.json()["events"]] == [
+            (200, "completed"), (404, "failed")]
+        assert nova(cloud, "POST", "/os-server-external-events", json={"events": [
+            events[1]]}).status_code == 404
+        extended = nova(cloud, "POST", "/os-server-external-events", version="2.51", json={
+            "events": [{"name": "volume-extended", "server_uuid": server.id}, events[0]]})
+        assert [e["code"] for e in extended.json()["events"]] == [400, 200]
+        for body, field in (({"events": [{"name": "reboot", "server_uuid": server.id}]},
+                             "name"),
+                            ({"events": [{"name": "network-changed"}]}, "server_uuid"),
+                            ({"events": []}, "events")):
+            bad = nova(cloud, "POST", "/os-server-external-events", json=body)
+            assert bad.status_code == 400 and field in bad.text, body
+        assert nova(cloud, "POST", "/os-server-external-events", who="demo",
+                    json={"events": events}).status_code == 403
+    finally:
+        conn.compute.delete_server(server, force=True)
+        conn.compute.wait_for_delete(server, wait=20)
+        conn.image.delete_image(img)
