@@ -144,6 +144,8 @@ def test_router_floating_ip_and_security_group_presets(page_for: Any, dash: Dash
     assert "tcp\t22\t0.0.0.0/0" in rules and "icmp" in rules
     shot(page, "security-group")
     page.click("header nav >> text=Networks")
+    page.wait_for_load_state("load")
+    assert page.locator("#topology").evaluate("img => img.naturalWidth") > 0
     shot(page, "networks-topology")
 
 
@@ -198,3 +200,6 @@ def test_admin_sees_hosts_and_all_instances(page_for: Any, dash: DashCloud,
     shot(page, "admin-instances")
     page.click("header nav >> text=Services")
     shot(page, "admin-services")
+    page.click("header nav >> text=Identity")
+    assert page.locator("#projects tr:has-text('demo')").count() == 1
+    shot(page, "identity")

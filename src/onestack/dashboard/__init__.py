@@ -27,13 +27,36 @@ def page_routes() -> list[tuple[str, Any, tuple[str, ...]]]:
     return found
 
 
+class VersionedStatic:
+    """Static files: a URL with ``?v=<version>`` (what the templates write, see
+    ``Web.static_version``) is cached for good; any other URL is revalidated (ETag)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if b"v=" not in scope.get("query_string", b""):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_cached(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() != b"cache-control"]
+                headers.append((b"cache-control", b"public, max-age=31536000, immutable"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_cached)
+
+
 def build_dashboard(api_app: Any, oracle: PolicyOracle) -> Starlette:
     """The dashboard ASGI app; ``api_app`` is the Onestack app it calls in process."""
     web = Web(api_app, oracle)
     routes: list[Any] = [Route(path, handler(web, fn), methods=list(methods))
                          for path, fn, methods in page_routes()]
-    routes.append(Mount("/static", StaticFiles(directory=str(HERE / "static")),
-                        name="static"))
+    routes.append(Mount("/static", VersionedStatic(StaticFiles(
+        directory=str(HERE / "static"))), name="static"))
     app = Starlette(routes=[Mount(PREFIX, routes=routes)])
     app.state.web = web
     return app

@@ -118,7 +118,8 @@ async def overview(web: Web, request: Request) -> Response:
 
 
 async def _servers(p: Page) -> list[dict[str, Any]]:
-    return list((await p.get(f"{NOVA}/servers/detail", headers=MICRO))["servers"])
+    """Ids and names only (the attach menu, attachment names): Nova's brief list."""
+    return list((await p.get(f"{NOVA}/servers?limit=1000", headers=MICRO))["servers"])
 
 
 PAGE_SIZE = 50

@@ -34,6 +34,18 @@ SECURITY_HEADERS = {
 PolicyOracle = Callable[[str, list[str], dict[str, Any]], Awaitable[dict[str, bool]]]
 
 
+def static_version() -> str:
+    """A hash of the static files (names, sizes, times): base.html puts it in their URLs, so
+    browsers may cache them for good and still get new ones after an upgrade."""
+    digest = hashlib.sha256()
+    for path in sorted((HERE / "static").rglob("*")):
+        if path.is_file():
+            stat = path.stat()
+            digest.update(f"{path.relative_to(HERE)}:{stat.st_size}:{stat.st_mtime_ns}"
+                          .encode())
+    return digest.hexdigest()[:12]
+
+
 class NeedLogin(Exception):
     pass
 
@@ -44,6 +56,7 @@ class Web:
         self.oracle = oracle
         self.sessions = SessionStore()
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        self.templates.env.globals["static_v"] = static_version()
 
     def session(self, request: Request) -> Session:
         session = self.sessions.get(request.cookies.get(COOKIE))
