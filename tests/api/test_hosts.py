@@ -151,7 +151,7 @@ def test_cli_aggregate_zone_host_hypervisor(cloud: RunningCloud, cli: Cli,
         nova(cloud, "DELETE", path)
 
 
-def test_usage_audit_log_and_external_events(cloud: RunningCloud) -> None:
+def test_usage_audit_log_external_events_diagnostics(cloud: RunningCloud) -> None:
     logs = nova(cloud, "GET", "/os-instance_usage_audit_log").json()[
         "instance_usage_audit_logs"]
     assert HOST in logs["hosts_not_run"] and logs["num_hosts_done"] == 0
@@ -190,6 +190,16 @@ def test_usage_audit_log_and_external_events(cloud: RunningCloud) -> None:
             assert bad.status_code == 400 and field in bad.text, body
         assert nova(cloud, "POST", "/os-server-external-events", who="demo",
                     json={"events": events}).status_code == 403
+        diag = nova(cloud, "GET", f"/servers/{server.id}/diagnostics", version="2.48").json()
+        assert (diag["state"], diag["num_cpus"], diag["num_disks"], diag["num_nics"]) == (
+            "running", 1, 1, 0)
+        assert diag["cpu_details"] == [{"id": 0, "time": None, "utilisation": None}]
+        assert diag["memory_details"] == {"maximum": 0, "used": None}  # GiB, as Nova
+        assert nova(cloud, "GET", f"/servers/{server.id}/diagnostics",
+                    version="2.1").json() == {"memory": 128 * 1024}
+        assert nova(cloud, "GET", f"/servers/{server.id}/diagnostics",
+                    who="demo").status_code == 403
+        assert nova(cloud, "GET", f"/servers/{missing}/diagnostics").status_code == 404
     finally:
         conn.compute.delete_server(server, force=True)
         conn.compute.wait_for_delete(server, wait=20)

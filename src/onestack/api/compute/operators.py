@@ -1,5 +1,5 @@
-"""Two of Nova's operator APIs: the instance usage audit log (``os-instance_usage_audit_log``)
-and server external events (``os-server-external-events``), both admin only.
+"""Nova's operator APIs: the instance usage audit log (``os-instance_usage_audit_log``),
+server external events (``os-server-external-events``) and server diagnostics, admin only.
 
 Onestack runs no periodic usage audit (Nova's ``instance_usage_audit`` is off by default
 too), so every compute host is listed as not run for the period, as Nova shows it then.
@@ -16,9 +16,9 @@ from typing import Any
 from starlette.responses import Response
 
 from onestack.api.common.request import ApiRequest
-from onestack.api.compute.common import respond, since
+from onestack.api.compute.common import caller, respond, since
 from onestack.db.models.base import utcnow
-from onestack.errors import BadRequest, NotFound
+from onestack.errors import BadRequest, Conflict, NotFound
 
 
 # --- instance usage audit log --------------------------------------------------------------
@@ -97,3 +97,47 @@ async def external_events(req: ApiRequest) -> Response:
     if not accepted:
         raise NotFound("No instances found for any event")
     return respond({"events": events}, status)
+
+
+# --- server diagnostics --------------------------------------------------------------------
+_POWER = {1: "running", 3: "paused", 4: "shutdown", 6: "crashed", 7: "suspended"}
+_NIC_COUNTERS = ("rx_octets", "rx_errors", "rx_drop", "rx_packets", "rx_rate", "tx_octets",
+                 "tx_errors", "tx_drop", "tx_packets", "tx_rate")
+_DISK_COUNTERS = ("read_bytes", "read_requests", "write_bytes", "write_requests",
+                  "errors_count")
+
+
+async def diagnostics(req: ApiRequest) -> Response:
+    """What the database knows of a server, in Nova's standard shape (2.48): its state,
+    CPUs, memory, NICs (MACs) and disks; the guest's counters are not sampled (null, as
+    Nova's schema allows). ``driver`` is ``libvirt``, the nearest of the values Nova's
+    schema admits: Onestack runs QEMU itself as libvirt would. Before 2.48 the
+    driver-specific form holds the memory alone (KiB)."""
+    rec = await req.runtime.compute.servers.get(caller(req), req.params["server_id"])
+    inst = rec.instance
+    if not inst.host:
+        raise Conflict(f"Instance {inst.uuid} is not ready yet: it has no host.")
+    flavor = inst.flavor
+    if not since(req, 2, 48):
+        return respond({"memory": int(flavor["memory_mb"]) * 1024})
+    node = next((n for n in await req.runtime.compute.hosts.nodes() if n.host == inst.host),
+                None)
+    macs = [a.get("OS-EXT-IPS-MAC:mac_addr") for items in rec.addresses.values()
+            for a in items if a.get("OS-EXT-IPS:type", "fixed") == "fixed"]
+    macs = list(dict.fromkeys(m for m in macs if m))
+    disks = (1 if inst.image_ref else 0) + len(rec.volumes) + \
+        (1 if flavor.get("ephemeral_gb") else 0) + (1 if flavor.get("swap") else 0)
+    running = inst.power_state == 1 and inst.launched_at is not None
+    return respond({
+        "state": _POWER.get(inst.power_state, "pending"), "driver": "libvirt",
+        "hypervisor": node.hypervisor_type.lower() if node else None,
+        "hypervisor_os": "linux",
+        "uptime": int((utcnow() - inst.launched_at).total_seconds())
+        if running and inst.launched_at else None,
+        "config_drive": bool(inst.config_drive), "num_cpus": int(flavor["vcpus"]),
+        "num_nics": len(macs), "num_disks": disks,
+        "memory_details": {"maximum": int(flavor["memory_mb"]) // 1024, "used": None},
+        "cpu_details": [{"id": i, "time": None, "utilisation": None}
+                        for i in range(int(flavor["vcpus"]))],
+        "nic_details": [{"mac_address": mac, **dict.fromkeys(_NIC_COUNTERS)} for mac in macs],
+        "disk_details": [dict.fromkeys(_DISK_COUNTERS) for _ in range(disks)]})

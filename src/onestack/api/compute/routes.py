@@ -73,7 +73,8 @@ RULES: list[Rule] = project_scoped([
         "os-aggregates:add_host", "os-aggregates:remove_host", "os-aggregates:set_metadata",
         "os-hosts:list", "os-hosts:show", "os-hosts:update", "os-hypervisors:uptime",
         "servers:create:forced_host", "os-instance-usage-audit-log:list",
-        "os-instance-usage-audit-log:show", "os-server-external-events:create")),
+        "os-instance-usage-audit-log:show", "os-server-external-events:create",
+        "os-server-diagnostics")),
     # no rule upstream (flavors) or "@" (zones, limits, quota defaults): any project user
     *(Rule(P + name, "@") for name in (
         "flavors:index", "flavors:show", "os-availability-zone:list", "limits",
@@ -186,6 +187,7 @@ ROUTES: list[Route] = [
        "os-instance-usage-audit-log:show"),
     _r("POST", V + "/os-server-external-events", operators.external_events,
        "os-server-external-events:create"),
+    _r("GET", SRV + "/diagnostics", operators.diagnostics, "os-server-diagnostics"),
     _r("GET", V + "/os-hosts", hosts.listing, "os-hosts:list"),
     _r("GET", V + "/os-hosts/{host_name}", hosts.show, "os-hosts:show"),
     _r("PUT", V + "/os-hosts/{host_name}", hosts.update, "os-hosts:update"),
