@@ -569,3 +569,16 @@ def _limits(w: World, _p: Persona) -> dict[str, str]:
 PARAMS[("identity", "registered_limit_id")] = lambda w, p: (
     _limits(w, p)["registered_limit"], False)
 PARAMS[("identity", "limit_id")] = lambda w, p: (_limits(w, p)["limit"], True)
+
+
+def _endpoint_group(w: World, _p: Persona) -> tuple[str, bool]:
+    """An endpoint group (the identity service's endpoints), made on first need."""
+    if "endpoint_group" not in w.ids:
+        w.ids["endpoint_group"] = w.p.admin.ok(
+            "POST", "/identity/v3/OS-EP-FILTER/endpoint_groups", {"endpoint_group": {
+                "name": "sec-group", "filters": {"service_id": w.ids["service_id"]}}}
+        )["endpoint_group"]["id"]
+    return w.ids["endpoint_group"], False
+
+
+PARAMS[("identity", "endpoint_group_id")] = _endpoint_group

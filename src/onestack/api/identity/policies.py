@@ -152,4 +152,15 @@ RULES: list[Rule] = [
     Rule("identity:create_limits", ADMIN),
     Rule("identity:update_limit", ADMIN),
     Rule("identity:delete_limit", ADMIN),
+    # OS-EP-FILTER: the admin's; system readers read
+    *[Rule(f"identity:{name}", ADMIN_OR_READER) for name in (
+        "list_endpoint_groups", "get_endpoint_group",
+        "list_endpoints_associated_with_endpoint_group",
+        "list_projects_associated_with_endpoint_group", "get_endpoint_group_in_project",
+        "list_endpoint_groups_for_project", "list_endpoints_for_project",
+        "check_endpoint_in_project", "list_projects_for_endpoint")],
+    *[Rule(f"identity:{name}", ADMIN) for name in (
+        "create_endpoint_group", "update_endpoint_group", "delete_endpoint_group",
+        "add_endpoint_group_to_project", "remove_endpoint_group_from_project",
+        "add_endpoint_to_project", "remove_endpoint_from_project")],
 ]

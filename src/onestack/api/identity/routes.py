@@ -7,6 +7,7 @@ from onestack.api.common.routing import Route, ServiceApi
 from onestack.api.identity import (
     catalog,
     credentials,
+    endpoint_groups,
     limits,
     resources,
     roles,
@@ -34,6 +35,39 @@ _GRANT_PATHS = [
     "/v3/OS-INHERIT/projects/{project_id}/users/{user_id}/roles",
     "/v3/OS-INHERIT/projects/{project_id}/groups/{group_id}/roles",
 ]
+
+
+def _endpoint_filter_routes() -> list[Route]:
+    eg, grp = endpoint_groups, "/v3/OS-EP-FILTER/endpoint_groups"
+    one = grp + "/{endpoint_group_id}"
+    proj = "/v3/OS-EP-FILTER/projects/{project_id}"
+    return [
+        R("POST", grp, eg.create_group, I + "create_endpoint_group"),
+        R("GET", grp, eg.list_groups, I + "list_endpoint_groups"),
+        R("GET", one, eg.get_group, I + "get_endpoint_group"),
+        R("PATCH", one, eg.update_group, I + "update_endpoint_group"),
+        R("DELETE", one, eg.delete_group, I + "delete_endpoint_group"),
+        R("GET", one + "/endpoints", eg.group_endpoints,
+          I + "list_endpoints_associated_with_endpoint_group"),
+        R("GET", one + "/projects", eg.group_projects,
+          I + "list_projects_associated_with_endpoint_group"),
+        R("PUT", one + "/projects/{project_id}", eg.associate,
+          I + "add_endpoint_group_to_project"),
+        R("GET", one + "/projects/{project_id}", eg.check,
+          I + "get_endpoint_group_in_project"),
+        R("DELETE", one + "/projects/{project_id}", eg.dissociate,
+          I + "remove_endpoint_group_from_project"),
+        R("GET", proj + "/endpoint_groups", eg.project_groups,
+          I + "list_endpoint_groups_for_project"),
+        R("GET", proj + "/endpoints", eg.project_endpoints, I + "list_endpoints_for_project"),
+        R("PUT", proj + "/endpoints/{endpoint_id}", eg.associate,
+          I + "add_endpoint_to_project"),
+        R("GET", proj + "/endpoints/{endpoint_id}", eg.check, I + "check_endpoint_in_project"),
+        R("DELETE", proj + "/endpoints/{endpoint_id}", eg.dissociate,
+          I + "remove_endpoint_from_project"),
+        R("GET", "/v3/OS-EP-FILTER/endpoints/{endpoint_id}/projects", eg.endpoint_projects,
+          I + "list_projects_for_endpoint"),
+    ]
 
 
 def _grant_routes() -> list[Route]:
@@ -211,6 +245,7 @@ ROUTES: list[Route] = [
       target=limits.limit_target),
     R("PATCH", "/v3/limits/{limit_id}", limits.update_limit, I + "update_limit"),
     R("DELETE", "/v3/limits/{limit_id}", limits.delete_limit, I + "delete_limit"),
+    *_endpoint_filter_routes(),
 ]
 
 SERVICE = ServiceApi(name="identity", prefix="/identity", routes=ROUTES,

@@ -172,3 +172,10 @@ limits_create = {"type": "object", "required": ["limits"], "properties": {
         "required": ["service_id", "resource_name", "resource_limit"]}}}}
 limit_update = entity("limit", {"resource_limit": _limit_value, "description": description},
                       extra=False)
+
+_EP_GROUP_PROPS = {"name": name, "description": description,
+                   "filters": {"type": "object", "minProperties": 1,
+                               "additionalProperties": {"type": "string"}}}
+endpoint_group_create = entity("endpoint_group", _EP_GROUP_PROPS, ["name", "filters"],
+                               extra=False)
+endpoint_group_update = entity("endpoint_group", _EP_GROUP_PROPS, extra=False)

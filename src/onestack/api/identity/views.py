@@ -23,7 +23,7 @@ from onestack.db.models import (
     Service,
     User,
 )
-from onestack.db.models.identity import Limit, RegisteredLimit, Trust
+from onestack.db.models.identity import EndpointGroup, Limit, RegisteredLimit, Trust
 
 
 def isotime(value: dt.datetime | None, subsecond: bool = True) -> str | None:
@@ -175,6 +175,12 @@ def limit(req: ApiRequest, x: Limit) -> dict[str, Any]:
             "service_id": x.service_id, "region_id": x.region_id or None,
             "resource_name": x.resource_name, "resource_limit": x.resource_limit,
             "description": x.description, "links": _links(req, f"/v3/limits/{x.id}")}
+
+
+def endpoint_group(req: ApiRequest, g: EndpointGroup) -> dict[str, Any]:
+    return {"id": g.id, "name": g.name, "description": g.description,
+            "filters": dict(g.filters),
+            "links": _links(req, f"/v3/OS-EP-FILTER/endpoint_groups/{g.id}")}
 
 
 def token_body(data: TokenData, catalog: list[dict[str, Any]] | None) -> dict[str, Any]:

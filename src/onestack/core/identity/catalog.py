@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from onestack.core.identity.base import Store, get_or_404
+from onestack.core.identity.endpoint_groups import allowed_endpoints
 from onestack.db.models import Endpoint, Region, Service
 from onestack.db.models.base import new_id
 from onestack.errors import BadRequest, Conflict, NotFound
@@ -180,6 +181,9 @@ class Catalog(Store):
             endpoints = list((await s.execute(
                 select(Endpoint).where(Endpoint.enabled.is_(True))
                 .order_by(Endpoint.interface))).scalars())
+            allowed = await allowed_endpoints(s, project_id) if project_id else None
+        if allowed is not None:
+            endpoints = [ep for ep in endpoints if ep.id in allowed]
         by_service: dict[str, list[dict[str, Any]]] = {}
         for ep in endpoints:
             url = substitute(ep.url, values)
@@ -190,4 +194,5 @@ class Catalog(Store):
                 "region_id": ep.region_id, "url": url,
             })
         return [{"endpoints": by_service.get(svc.id, []), "id": svc.id, "type": svc.type,
-                 "name": svc.name} for svc in services]
+                 "name": svc.name} for svc in services
+                if allowed is None or svc.id in by_service]

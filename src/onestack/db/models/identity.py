@@ -283,3 +283,29 @@ class Limit(Base):
     resource_name: Mapped[str] = mapped_column(String(255))
     resource_limit: Mapped[int] = mapped_column(Integer)
     description: Mapped[str | None] = mapped_column(Text)
+
+
+class EndpointGroup(Base):
+    """OS-EP-FILTER: endpoints chosen by filters (interface, service_id, region_id)."""
+
+    __tablename__ = "endpoint_group"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    filters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ProjectEndpointGroup(Base):
+    __tablename__ = "project_endpoint_group"
+    endpoint_group_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("endpoint_group.id", ondelete="CASCADE"), primary_key=True
+    )
+    project_id: Mapped[str] = mapped_column(ID, primary_key=True, index=True)
+
+
+class ProjectEndpoint(Base):
+    __tablename__ = "project_endpoint"
+    endpoint_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("endpoint.id", ondelete="CASCADE"), primary_key=True
+    )
+    project_id: Mapped[str] = mapped_column(ID, primary_key=True, index=True)
