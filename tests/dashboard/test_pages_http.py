@@ -193,3 +193,54 @@ def test_admin_creates_a_project_and_sets_its_quotas(dash: DashCloud) -> None:
     r = admin.post(home + f"identity/projects/{pid}/quotas", data={
         "compute.instances": "many", "csrf_token": csrf})
     assert r.status_code == 400 and "whole number" in r.text
+
+
+def _server_status(dash: DashCloud, token: str, server_id: str, want: str) -> None:
+    deadline = time.monotonic() + 30
+    while (status := httpx.get(f"{dash.cloud.base_url}/compute/v2.1/servers/{server_id}",
+                               headers={"X-Auth-Token": token}).json()["server"]["status"]
+           ) != want:
+        assert status != "ERROR" and time.monotonic() < deadline, status
+        time.sleep(0.2)
+
+
+def test_launch_from_a_volume_then_resize_confirm_and_snapshot(dash: DashCloud,
+                                                               http: httpx.Client) -> None:
+    home = login(http, dash, "demo")
+    token = dash.cloud.token("demo")
+    api = httpx.Client(base_url=dash.cloud.base_url, headers={"X-Auth-Token": token},
+                       timeout=30)
+    vol = api.post(f"/volume/v3/{dash.people['demo'].project_id}/volumes", json={"volume": {
+        "name": "boot-vol", "size": 1, "imageRef": dash.image_id}}).json()["volume"]
+    _wait_volume(dash, token, "boot-vol", "available")
+    form = http.get(home + "instances/launch").text
+    assert "boot-vol" in form
+    flavors = sorted(api.get("/compute/v2.1/flavors/detail").json()["flavors"],
+                     key=lambda f: (f["ram"], f["vcpus"]))
+    r = http.post(home + "instances/launch", data={
+        "name": "from-vol", "source": "volume", "volume": vol["id"],
+        "flavor": flavors[0]["id"], "network": dash.network_id, "csrf_token": csrf_of(form)})
+    assert r.status_code == 303, r.text
+    server = next(s for s in api.get("/compute/v2.1/servers").json()["servers"]
+                  if s["name"] == "from-vol")
+    _server_status(dash, token, server["id"], "ACTIVE")
+    detail = api.get(f"/compute/v2.1/servers/{server['id']}").json()["server"]
+    assert detail["image"] == "" and [v["id"] for v in detail[
+        "os-extended-volumes:volumes_attached"]] == [vol["id"]]
+    page = http.get(home + f"instances/{server['id']}").text
+    assert 'id="resize"' in page and 'id="migrate"' not in page  # migrate: admins only
+    csrf = csrf_of(page)
+    r = http.post(home + f"instances/{server['id']}/resize", data={
+        "flavor": flavors[1]["id"], "csrf_token": csrf})
+    assert r.status_code == 303, r.text
+    _server_status(dash, token, server["id"], "VERIFY_RESIZE")
+    assert "Confirm resize" in http.get(home + f"instances/{server['id']}").text
+    r = http.post(home + f"instances/{server['id']}/confirm-resize", data={"csrf_token": csrf})
+    assert r.status_code == 303, r.text
+    _server_status(dash, token, server["id"], "ACTIVE")
+    r = http.post(home + f"instances/{server['id']}/snapshot", data={
+        "name": "from-vol-snap", "csrf_token": csrf})
+    assert r.status_code == 303 and r.headers["location"].endswith("/images"), r.text
+    assert "from-vol-snap" in http.get(home + "images").text
+    r = http.post(home + f"instances/{server['id']}/migrate", data={"csrf_token": csrf})
+    assert r.status_code == 403  # Nova's own refusal for a member
