@@ -22,6 +22,10 @@ NOT_HERE = {
                 "(tests/api/test_metadata.py)",
     "internal": "the agents' API, with its own agent credential and no user tokens "
                 "(tests/api/test_agent_http.py)",
+    "operator": "admin-only audit trail: no token 401, member and reader 403, admin 200 "
+                "(tests/api/test_audit.py)",
+    "metrics": "admin token or the configured bearer token: no token 401, member 403 "
+               "(tests/api/test_metrics.py)",
 }
 SERVICES = ["identity", "compute", "volume", "image", "network", "placement", "load_balancer",
             "key_manager"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,10 @@ class ReconcileLoop:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.passes = 0
+        # For /metrics: failed passes, the last pass's duration and when it ended (monotonic).
+        self.errors = 0
+        self.last_duration = 0.0
+        self.last_end: float | None = None
 
     def start(self) -> None:
         if self._task is None:
@@ -33,13 +38,17 @@ class ReconcileLoop:
     async def _main(self) -> None:
         while True:
             self._wake.clear()
+            started = time.monotonic()
             try:
                 await self.run_pass()
             except asyncio.CancelledError:
                 raise
             except Exception:
+                self.errors += 1
                 log.exception("%s: reconcile pass failed", self.name)
             self.passes += 1
+            self.last_end = time.monotonic()
+            self.last_duration = self.last_end - started
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
 

@@ -40,6 +40,7 @@ from onestack.core.key_manager.service import build as build_key_manager
 from onestack.core.load_balancer.service import LoadBalancerService
 from onestack.core.network.service import NetworkService
 from onestack.core.object_store.service import ObjectStore
+from onestack.core.operations.service import Operations
 from onestack.core.volume.service import VolumeService
 from onestack.dashboard import PREFIX, build_dashboard
 from onestack.db.engine import Database
@@ -117,6 +118,9 @@ class Runtime:
         self.startup.append(self.load_balancer_agent.start)
         self.shutdown.insert(0, self.load_balancer_agent.stop)
         self.key_manager = build_key_manager(settings, self.db)
+        self.operations = Operations(settings, self.db)  # /metrics and the audit trail
+        self.startup.append(self.operations.start)
+        self.shutdown.append(self.operations.stop)
 
     def catalog_entries(self) -> list[ServiceEntry]:
         from onestack.api import registry
@@ -174,6 +178,9 @@ class OnestackApp:
             response = self._root(path, headers.get("accept", ""))
         else:
             response = await self._dispatch(http, ctx, service, path[len(service.prefix):])
+            self.runtime.operations.observe(ctx, service.name, scope["method"],
+                                            scope.get("onestack.route", (None, {})),
+                                            response.status_code, time.perf_counter() - started)
         response.headers["x-openstack-request-id"] = ctx.request_id
         await response(scope, receive, send)
         if self.access:
@@ -217,6 +224,7 @@ class OnestackApp:
     async def _dispatch(self, http: Request, ctx: RequestContext, service: ServiceApi,
                         sub: str) -> Response:
         route, params, known = service.match(http.method, sub or "/")
+        http.scope["onestack.route"] = (route.path if route else None, params)  # for metrics
         req = ApiRequest(http, self.runtime, ctx, service, route, params, sub)
         try:
             if route is None:

@@ -18,7 +18,7 @@ from onestack.api.common.routing import ServiceApi
 from onestack.core.identity.bootstrap import ServiceEntry
 
 SERVICES = ["identity", "image", "object_store", "placement", "network", "compute", "volume",
-            "metadata", "s3", "internal", "load_balancer", "key_manager"]
+            "metadata", "s3", "internal", "load_balancer", "key_manager", "operator", "metrics"]
 
 
 def _modules() -> list[ModuleType]:

@@ -1,5 +1,6 @@
 """All tables; one module per service."""
 
+from onestack.db.models.audit import AuditRecord  # noqa: F401  (audit trail)
 from onestack.db.models.base import Base
 from onestack.db.models.compute import Flavor  # noqa: F401  (compute tables)
 from onestack.db.models.console import ConsoleToken  # noqa: F401  (console tokens)

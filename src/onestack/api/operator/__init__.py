@@ -1,0 +1,1 @@
+"""Operator API: ``/operator/v1/audit`` (admin-only); ``/metrics`` lives in api/metrics."""

@@ -1,0 +1,1 @@
+"""Operations: request metrics, the Prometheus exposition, and the audit trail of writes."""
