@@ -244,3 +244,22 @@ def test_launch_from_a_volume_then_resize_confirm_and_snapshot(dash: DashCloud,
     assert "from-vol-snap" in http.get(home + "images").text
     r = http.post(home + f"instances/{server['id']}/migrate", data={"csrf_token": csrf})
     assert r.status_code == 403  # Nova's own refusal for a member
+
+
+def test_an_upload_over_the_quota_gets_swifts_refusal_and_leaves_no_object(
+        dash: DashCloud, http: httpx.Client) -> None:
+    home = login(http, dash, "demo")
+    csrf = csrf_of(http.get(home + "containers").text)
+    assert http.post(home + "containers", data={"name": "small-c",
+                                                "csrf_token": csrf}).status_code == 303
+    account = f"{dash.cloud.base_url}/object-storage/v1/AUTH_{dash.people['demo'].project_id}"
+    token = dash.cloud.token("demo")
+    r = httpx.post(f"{account}/small-c", headers={"X-Auth-Token": token,
+                                                  "X-Container-Meta-Quota-Bytes": "1000000"})
+    assert r.status_code == 204, r.text
+    r = http.post(home + "containers/small-c/upload", content=os.urandom(2 << 20), headers={
+        "X-CSRF-Token": csrf, "X-Upload-Filename": "big.bin"})
+    assert r.status_code == 413, r.text
+    assert r.json()["message"]
+    listing = httpx.get(f"{account}/small-c?format=json", headers={"X-Auth-Token": token})
+    assert listing.json() == []
