@@ -43,6 +43,7 @@ from onestack.db.models.compute import (
     InstancePciDevice,
     ServerGroupMember,
 )
+from onestack.db.models.volume import VolumeAttachment
 from onestack.errors import BadRequest, Conflict, NotFound
 from onestack.scheduler.allocations import Claim
 from onestack.scheduler.errors import NoValidHost
@@ -51,6 +52,17 @@ log = logging.getLogger(__name__)
 TARGET = "migrate_to"
 SOURCE = "migrate_from"
 CHUNK = 1024 * 1024
+
+
+def volumes_move(action: str, image_backed: bool, volumes: int,
+                 connections: list[dict[str, Any] | None]) -> bool:
+    """Whether the server's volumes let it move: none at all, or (live migration only)
+    each one on storage every host opens itself (rbd): nothing of them is copied."""
+    if volumes == 0 and image_backed:
+        return True
+    shared = volumes > 0 and len(connections) == volumes and all(
+        (c or {}).get("driver_volume_type") == "rbd" for c in connections)
+    return action == "live_migrate" and shared
 
 
 class Migrations:
@@ -129,9 +141,12 @@ class Migrations:
         async with self.builder.db.read() as s:
             volumes = await s.scalar(select(func.count()).select_from(BlockDeviceMapping)
                                      .where(BlockDeviceMapping.instance_uuid == inst.uuid))
+            kinds = list((await s.execute(select(VolumeAttachment.connection_info).join(
+                BlockDeviceMapping, BlockDeviceMapping.attachment_id == VolumeAttachment.id
+            ).where(BlockDeviceMapping.instance_uuid == inst.uuid))).scalars())
             pci = await s.scalar(select(func.count()).select_from(InstancePciDevice)
                                  .where(InstancePciDevice.instance_uuid == inst.uuid))
-        if volumes or not inst.image_ref:
+        if not volumes_move(action, bool(inst.image_ref), int(volumes or 0), kinds):
             raise Conflict(f"Cannot '{action}' instance {inst.uuid}: servers with volumes "
                            "cannot be migrated yet (detach them first).")
         if pci:

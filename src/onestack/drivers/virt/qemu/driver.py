@@ -158,7 +158,8 @@ class QemuDriver(VirtDriver):
         state); a failure stops that QEMU."""
         try:
             async with QmpClient(files.qmp, self.qmp_timeout) as qmp:
-                await rbd_disks.plug_at_start(qmp, spec, root_disk(spec))
+                await rbd_disks.plug_at_start(qmp, spec, root_disk(spec),
+                                              booting=state_fd is None and not live_incoming)
                 if state_fd is not None:
                     await qmp.execute("migrate-incoming", {"uri": f"fd:{state_fd}"})
                 elif not live_incoming:

@@ -99,13 +99,16 @@ async def unplug_secret(qmp: QmpClient, disk: DiskSpec) -> None:
         await qmp.execute("object-del", {"id": secret_id(volume_node(disk))})
 
 
-async def plug_at_start(qmp: QmpClient, spec: GuestSpec, root: DiskSpec | None) -> None:
-    """Every rbd disk of a guest QEMU started paused; the firmware's boot order is made
-    again (``system_reset``) when one of them is the disk the guest boots from."""
-    booting = False
+async def plug_at_start(qmp: QmpClient, spec: GuestSpec, root: DiskSpec | None,
+                        booting: bool = True) -> None:
+    """Every rbd disk of a guest QEMU started paused, in the spec's order (a live
+    migration's target plugs them as the source has them: the same PCI slots). When the
+    guest boots here (``booting``) and one of them is its boot disk, the firmware's boot
+    order is made again (``system_reset``); a guest whose state arrives keeps it."""
+    reset = False
     for disk in rbd_disks(spec):
         boot = disk is root
         await plug(qmp, disk, boot)
-        booting = booting or boot
-    if booting:
+        reset = reset or (boot and booting)
+    if reset:
         await qmp.execute("system_reset")
