@@ -72,7 +72,10 @@ def _expiration(data: dict[str, Any], schema: str) -> dt.datetime | None:
 
 def decode_payload(payload: str | bytes, content_type: str, encoding: str | None,
                    schema: str, limit: int) -> bytes:
-    raw = payload.encode() if isinstance(payload, str) else payload
+    try:
+        raw = payload.encode() if isinstance(payload, str) else payload
+    except UnicodeEncodeError:
+        raise errors.invalid(schema, "'payload' is not valid UTF-8 text", "payload") from None
     if encoding == "base64":
         try:
             raw = base64.b64decode(raw, validate=True)
@@ -244,7 +247,7 @@ def quotas(data: Any) -> dict[str, int]:
         if key not in QUOTA_RESOURCES:
             raise errors.invalid("ProjectQuotas", f"unknown quota; known: "
                                  f"{list(QUOTA_RESOURCES)}", key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < -1:
+        if not isinstance(value, int) or isinstance(value, bool) or not -1 <= value < 2**31:
             raise errors.invalid("ProjectQuotas", "a quota is an integer, -1 for no limit",
                                  key)
         out[key] = value
