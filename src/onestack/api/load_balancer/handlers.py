@@ -98,7 +98,7 @@ def listing(req: ApiRequest, plural: str, items: list[dict[str, Any]]) -> Respon
                                                                      f"marker={items[-1]['id']}"})
     fields = [f for v in req.query.getlist("fields") for f in v.split(",") if f]
     if fields:
-        items = [{k: v for k, v in i.items() if k in fields or k == "id"} for i in items]
+        items = [{k: v for k, v in i.items() if k in fields} for i in items]  # as Octavia
     return json_response({plural: items, f"{plural}_links": links})
 
 

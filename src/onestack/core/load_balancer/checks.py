@@ -84,9 +84,10 @@ def monitor(pool_obj: LbObject, attrs: dict[str, Any]) -> None:
     if mtype == "UDP-CONNECT" and protocol != "UDP":
         raise errors.validation("The UDP-CONNECT type is only supported for pools of type "
                                 "UDP.")
-    if attrs["timeout"] > attrs["delay"]:
-        raise errors.invalid("timeout", attrs["timeout"],
-                             "The timeout must be less than or equal to the delay.")
+    if protocol == "UDP" and attrs["timeout"] > attrs["delay"]:  # Octavia: UDP pools only
+        raise errors.validation(f"The request delay value {attrs['delay']} should be larger "
+                                f"than the request timeout value {attrs['timeout']} for "
+                                f"{mtype} health monitor type.")
     if mtype not in ("HTTP", "HTTPS"):
         given = [k for k in ("http_method", "url_path", "expected_codes", "http_version",
                              "domain_name") if attrs.get(k) is not None]

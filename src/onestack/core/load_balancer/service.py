@@ -295,12 +295,12 @@ class LoadBalancerService(Store):
             gone = [o.id for o in tree.objects if o.provisioning_status == "PENDING_DELETE"]
             if gone:
                 await s.execute(delete(LbObject).where(LbObject.id.in_(gone)))
-            state = "ACTIVE" if ok else "ERROR"
-            for obj in tree.objects:
+            state, now = ("ACTIVE" if ok else "ERROR"), utcnow()
+            for obj in tree.objects:  # Octavia's rows change: updated_at set, also on create
                 if obj.id not in gone and obj.provisioning_status in PENDING:
-                    obj.provisioning_status = state
+                    obj.provisioning_status, obj.updated_at = state, now
             if tree.lb.provisioning_status in PENDING:
-                tree.lb.provisioning_status = state
+                tree.lb.provisioning_status, tree.lb.updated_at = state, now
             if not ok:
                 tree.lb.operating_status = "ERROR"
             await s.flush()
