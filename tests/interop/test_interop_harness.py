@@ -446,3 +446,74 @@ def test_failed_tests_run_once_more_and_flakes_are_named(
     run.args.no_retry = True
     run._retry(Any, tmp_path, [token], tmp_path / "tempest.conf")  # type: ignore[arg-type]
     assert len(lists) == 2
+
+
+# --- the load balancer's run (octavia-tempest-plugin) --------------------------------
+
+LB_PREFIX = "octavia_tempest_plugin.tests.api.v2."
+LB_SHOW = (f"{LB_PREFIX}test_load_balancer.LoadBalancerAPITest.test_load_balancer_show"
+           "[id-826ae612-8717-4c64-a8a7-cb9570a85870]")
+LB_LIST = (f"{LB_PREFIX}test_load_balancer.LoadBalancerAPITest.test_load_balancer_list"
+           "[id-6546ef3c-c0e2-46af-b892-f795f4d01119]")
+MEMBER = (f"{LB_PREFIX}test_member.MemberAPITest1.test_HTTP_LC_member_create"
+          "[id-0684575a-0970-4fa8-8006-10c2b39c5f2b]")
+
+
+def test_octavia_services_modes_and_conf(tmp_path: Path) -> None:
+    from interop_harness import octavia
+
+    assert octavia.split_services("identity,load-balancer") == ("identity", True)
+    assert octavia.split_services("octavia") == (None, True)
+    assert octavia.split_services("compute") == ("compute", False)
+    assert octavia.split_services(None) == (None, False)
+    # every run: the tempest.conf the guideline run used, plus the load balancer's options
+    base = tmp_path / "tempest.conf"
+    base.write_text("[DEFAULT]\ndebug = true\n[load_balancer]\nprovider = octavia\n")
+    providers = [{"name": "haproxy", "description": "Onestack: haproxy; nftables"},
+                 {"name": "amphora", "description": "Alias of haproxy"}]
+    target = tmp_path / "lb.conf"
+    octavia.write_conf(base, target, octavia.conf_options(providers))
+    conf = tempest_conf.IniText(target.read_text())
+    assert conf.get("DEFAULT", "debug") == "true"
+    assert conf.get("load_balancer", "provider") == "haproxy"
+    assert conf.get("load_balancer", "enabled_provider_drivers") == \
+        "haproxy:Onestack: haproxy; nftables,amphora:Alias of haproxy"
+    assert conf.get("loadbalancer-feature-enabled", "terminated_tls_enabled") == "false"
+    with pytest.raises(octavia.OctaviaError, match="comma"):
+        octavia.conf_options([{"name": "x", "description": "a, b"}])
+
+
+def test_octavia_selection_scoring_and_ratchet(tmp_path: Path) -> None:
+    from interop_harness import octavia
+
+    every = octavia.as_required([LB_SHOW, LB_LIST, MEMBER])
+    assert [(t.component, t.capability) for t in every] == [
+        ("test_load_balancer", "LoadBalancerAPITest"),
+        ("test_load_balancer", "LoadBalancerAPITest"), ("test_member", "MemberAPITest1")]
+    entries = [LB_SHOW.split("[")[0], MEMBER]  # ratchet lines, with or without attributes
+    assert [t.test_id for t in octavia.select(every, "ratchet", entries)] == [LB_SHOW, MEMBER]
+    assert len(octavia.select(every, "all", entries)) == 3
+    assert [t.test_id for t in octavia.select(every, "all", [], "member")] == [MEMBER]
+
+    # the ratchet run: LB_SHOW passed, MEMBER's class failed in setUpClass
+    selected = octavia.select(every, "ratchet", entries)
+    records = subunit_v2.parse(
+        packet(LB_SHOW, "success")
+        + packet(f"setUpClass ({LB_PREFIX}test_member.MemberAPITest1)", "fail"))
+    outcomes, check = octavia.score(selected, records, entries, every)
+    assert [o.status for o in outcomes] == ["passed", "failed"]
+    assert "setUpClass failed" in outcomes[1].reason
+    assert check.regressions == [(MEMBER, "failed")] and not check.ok
+    assert check.unchecked == [] and check.size == 2
+
+    # an "all" run where LB_LIST passes too: it is a new pass for --update-ratchet
+    records = subunit_v2.parse(packet(LB_SHOW, "success") + packet(LB_LIST, "success")
+                               + packet(MEMBER, "success"))
+    outcomes, check = octavia.score(every, records, entries, every)
+    assert check.ok and check.newly_passing == [LB_LIST]
+    result = octavia.Result("all", 12.0, 0, outcomes, check)
+    octavia.write_report(tmp_path, result)
+    text = (tmp_path / "report.md").read_text()
+    assert "| test_load_balancer | 2 | 2 | 0 | 0 | 0 |" in text
+    assert "| total | 3 | 3 | 0 | 0 | 0 |" in text
+    assert "3 passed, 0 failed" in octavia.console_summary(result)

@@ -24,7 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from . import cloud, guideline, ratchet, report, scoring, server, subunit_v2, tempest_conf
+from . import cloud, guideline, octavia, ratchet, report, scoring, server, subunit_v2, tempest_conf
 from .tempest_env import Venv, init_workspace, last_subunit, run_tests
 
 REPO = Path(__file__).resolve().parents[3]
@@ -63,6 +63,7 @@ ARTIFACTS: dict[str, str] = {
     "tempest-retry.log": "the console output of that second `tempest run`",
     "results.subunit": "the run's subunit v2 stream (`stestr last --subunit`)",
     "results-retry.subunit": "the second run's subunit v2 stream",
+    "octavia": "the load balancer's run (octavia-tempest-plugin API tests): its own report",
 }
 
 
@@ -84,8 +85,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--services",
-        help="comma-separated: identity,compute,image,network,volume,object "
+        help="comma-separated: identity,compute,image,network,volume,object, and "
+        "load-balancer for the octavia-tempest-plugin run "
         "(default: every one the catalog offers)",
+    )
+    parser.add_argument(
+        "--octavia",
+        choices=octavia.MODES,
+        help="the octavia-tempest-plugin API tests after the guideline run: only those in "
+        "ratchet-octavia.txt (default), all of them, or off (default off when --services "
+        "does not name load-balancer)",
     )
     parser.add_argument("--port", type=int, help="port for Onestack (default: a free one)")
     parser.add_argument(
@@ -102,7 +111,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--update-ratchet",
         action="store_true",
-        help="append the tests that passed and are not in ratchet.txt yet (never removes)",
+        help="append the tests that passed and are not in ratchet.txt (or "
+        "ratchet-octavia.txt) yet (never removes)",
     )
     parser.add_argument(
         "--ratchet-file", type=Path, default=ratchet.RATCHET_FILE, help=argparse.SUPPRESS
@@ -170,6 +180,9 @@ class Run:
     services_chosen: bool = False
     catalog: list[str] = field(default_factory=list)
     records: dict[str, subunit_v2.TestRecord] = field(default_factory=dict)
+    lb_only: bool = False  # --services named only load-balancer
+    octavia_mode: str = "off"
+    octavia: octavia.Result | None = None
     tempest_exit_code: int | None = None
     server_exit_code: int | None = None
     notes: list[str] = field(default_factory=list)
@@ -205,6 +218,8 @@ class Run:
         offered = catalog_services(token.types())
         log(f"catalog: {', '.join(self.catalog)} -> services {', '.join(offered)}")
         self.services, self.services_chosen = requested_services(args.services, offered)
+        if self.lb_only:
+            self.services, self.services_chosen = [], True
         missing = [s for s in self.services if s not in offered]
         if missing:
             note = f"not in the catalog, their tests will skip: {', '.join(missing)}"
@@ -234,9 +249,16 @@ class Run:
             self.only = {t.test_id for t in selected}
         load_list = self.report_dir / "load-list.txt"
         guideline.write_load_list(selected, load_list)
-        if not selected:
+        if selected:
+            self._guideline(venv, workspace, selected, load_list, conf_path)
+        elif not self.lb_only:
             self.notes.append("no tests selected")
-            return
+        if self.octavia_mode != "off":
+            self._octavia(venv, workspace, facts, token, conf_path)
+
+    def _guideline(self, venv: Venv, workspace: Path, selected: list[guideline.RequiredTest],
+                   load_list: Path, conf_path: Path) -> None:
+        args = self.args
         log(f"running {len(selected)} tests of {', '.join(self.services)}")
         try:
             self.tempest_exit_code = run_tests(
@@ -252,6 +274,41 @@ class Run:
         finally:
             self._collect(venv, workspace)
         self._retry(venv, workspace, selected, conf_path)
+
+    def _octavia(self, venv: Venv, workspace: Path, facts: tempest_conf.CloudFacts,
+                 token: cloud.Token, conf_path: Path) -> None:
+        """octavia-tempest-plugin's API tests, after the guideline's, into report_dir/octavia."""
+        out = self.report_dir / "octavia"
+        out.mkdir(parents=True, exist_ok=True)
+        if octavia.SERVICE not in token.types():
+            self.notes.append("load-balancer is not in the catalog: no octavia-tempest-plugin run")
+            return
+        started = time.time()
+        every = octavia.as_required(octavia.list_tests(venv, workspace))
+        entries = ratchet.read(octavia.RATCHET_FILE)
+        selected = octavia.select(every, self.octavia_mode, entries, self.args.tests)
+        lb_conf = out / "tempest.conf"
+        octavia.write_conf(conf_path, lb_conf, octavia.conf_options(
+            octavia.providers(facts, token)))
+        load_list = out / "load-list.txt"
+        guideline.write_load_list(selected, load_list)
+        log(f"load balancer: running {len(selected)} of {len(every)} "
+            f"{octavia.PLUGIN} API tests ({self.octavia_mode})")
+        code: int | None = None
+        records: dict[str, subunit_v2.TestRecord] = {}
+        try:
+            if selected:
+                code = run_tests(venv, workspace, load_list, lb_conf,
+                                 out / "tempest-run.log", concurrency=self.args.concurrency,
+                                 timeout=self.args.timeout, echo=not self.args.quiet)
+        finally:
+            if code is not None:
+                stream = last_subunit(venv, workspace)
+                (out / "results.subunit").write_bytes(stream)
+                records = subunit_v2.parse(stream)
+            outcomes, check = octavia.score(selected, records, entries, every)
+            self.octavia = octavia.Result(self.octavia_mode, time.time() - started, code,
+                                          outcomes, check)
 
     def _retry(self, venv: Venv, workspace: Path, selected: list[guideline.RequiredTest],
                conf_path: Path) -> None:
@@ -374,6 +431,7 @@ class Run:
             notes=self.notes,
         )
         report.write(self.report_dir, info, rows, outcomes, check, fixtures)
+        lb_ok = self._finish_octavia(update)
         print()
         print(report.summary_table(rows))
         print()
@@ -392,7 +450,23 @@ class Run:
             if note.startswith("FLAKY"):
                 print(note)
         print(f"report: {self.report_dir / 'report.md'}")
-        return EXIT_OK if check.ok else EXIT_RATCHET
+        if self.octavia is not None:
+            print(octavia.console_summary(self.octavia))
+            for entry, status in self.octavia.check.regressions:
+                print(f"RATCHET (load balancer): {status}: {entry}")
+            print(f"report: {self.report_dir / 'octavia' / 'report.md'}")
+        return EXIT_OK if check.ok and lb_ok else EXIT_RATCHET
+
+    def _finish_octavia(self, update: bool) -> bool:
+        """The load balancer's report; whether its ratchet holds."""
+        result = self.octavia
+        if result is None:
+            return True
+        if update and result.check.newly_passing:
+            added = ratchet.update(octavia.RATCHET_FILE, result.check.newly_passing)
+            result.notes.append(f"--update-ratchet added {added} tests")
+        octavia.write_report(self.report_dir / "octavia", result)
+        return result.check.ok
 
 
 def _prepare_report_dir(path: Path) -> Path:
@@ -409,6 +483,8 @@ def _prepare_report_dir(path: Path) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    args.services, lb_named = octavia.split_services(args.services)
+    lb_only = lb_named and not args.services
     try:
         required = guideline.load_required()
         if args.services:
@@ -418,11 +494,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_HARNESS
     report_dir = _prepare_report_dir(args.report_dir)
     venv = Venv()
-    run = Run(args, required, report_dir)
+    run = Run(args, required, report_dir, lb_only=lb_only)
+    chosen = args.services is not None or lb_only
+    run.octavia_mode = args.octavia or ("ratchet" if lb_named or not chosen else "off")
     signal.signal(signal.SIGTERM, _raise_interrupt)
     code = EXIT_OK
     try:
         venv.ensure(log)
+        if run.octavia_mode != "off":
+            octavia.ensure_plugin(venv, log)
         run.execute(venv)
     except KeyboardInterrupt:
         run.notes.append("interrupted")
