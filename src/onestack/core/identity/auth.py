@@ -286,7 +286,8 @@ class Auth:
         raise BadRequest("scope must name a project, a domain or the system.")
 
     async def _require_roles(self, user: User, target: str, target_id: str) -> None:
-        if not await self.roles.effective_role_ids(user.id, target, target_id):
+        held = await self.roles.effective_role_ids(user.id, target, target_id)
+        if not await self.roles.global_roles(held):
             raise Unauthorized(f"User {user.id} has no access to {target} {target_id}.")
 
     # --- validating ----------------------------------------------------------------------
@@ -404,10 +405,10 @@ class Auth:
                 raise NotFound("The token's application credential was deleted.") from exc
             allowed = set((await self.creds.app_cred_roles([p.app_cred_id]))[p.app_cred_id])
             role_ids &= allowed
-        if p.scope != "unscoped" and not role_ids:
+        roles = await self.roles.global_roles(role_ids)  # as Keystone: no domain roles
+        if p.scope != "unscoped" and not roles:
             raise NotFound(f"User {user.id} no longer has a role on the token's {p.scope}.")
-        roles = await self.roles.roles_by_id(role_ids)
-        data.roles = sorted(roles.values(), key=lambda r: r.name)
+        data.roles = sorted(roles, key=lambda r: r.name)
         return data
 
     async def catalog_for(self, data: TokenData) -> list[dict[str, Any]]:

@@ -89,6 +89,11 @@ class Roles(Store):
             rows = await s.execute(select(Role).where(Role.id.in_(list(ids))))
             return {r.id: r for r in rows.scalars()}
 
+    async def global_roles(self, ids: list[str] | set[str]) -> list[Role]:
+        """The global roles among these: a domain-specific role only counts through the
+        global roles it implies (it is never in a token, as in Keystone)."""
+        return [r for r in (await self.roles_by_id(ids)).values() if not r.domain_id]
+
     async def update_role(self, role_id: str, data: dict[str, Any]) -> Role:
         async with self.write() as s:
             role = await get_or_404(s, Role, role_id, "role")
@@ -202,9 +207,10 @@ class Roles(Store):
                                  actor_id: str, target: str, target_id: str) -> None:
         role = await get_or_404(s, Role, role_id, "role")
         proj = await self._check_actor_and_target(s, actor, actor_id, target, target_id)
-        if proj is not None and role.domain_id and role.domain_id != proj.domain_id:
-            raise Forbidden("Domain-specific roles can only be granted on projects of "
-                            "their domain.")
+        if role.domain_id and role.domain_id != (proj.domain_id if proj is not None
+                                                 else target_id):
+            raise Forbidden("Domain-specific roles can only be granted on their domain and "
+                            "on projects of their domain.")
 
     async def grant(self, role_id: str, actor: str, actor_id: str, target: str,
                     target_id: str, inherited: bool = False) -> None:
