@@ -263,3 +263,29 @@ def test_an_upload_over_the_quota_gets_swifts_refusal_and_leaves_no_object(
     assert r.json()["message"]
     listing = httpx.get(f"{account}/small-c?format=json", headers={"X-Auth-Token": token})
     assert listing.json() == []
+
+
+def test_instances_are_paged_with_nova_markers(dash: DashCloud, http: httpx.Client,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from onestack.dashboard import pages
+
+    api = httpx.Client(base_url=dash.cloud.base_url, timeout=30,
+                       headers={"X-Auth-Token": dash.cloud.token("demo")})
+    flavor = api.get("/compute/v2.1/flavors").json()["flavors"][0]["id"]
+    for name in ("page-a", "page-b"):
+        assert api.post("/compute/v2.1/servers", json={"server": {
+            "name": name, "imageRef": dash.image_id, "flavorRef": flavor,
+            "networks": "none"}}, headers={"X-OpenStack-Nova-API-Version": "2.37"}
+        ).status_code == 202
+    monkeypatch.setattr(pages, "PAGE_SIZE", 1)
+    home = login(http, dash, "demo")
+    first_page = http.get(home + "instances").text
+    first = first_page.split('<tr data-id="')[1].split('"')[0]
+    link = first_page.split('id="next-page" href="')[1].split('"')[0]
+    second_page = http.get(dash.cloud.base_url + link).text
+    second = second_page.split('<tr data-id="')[1].split('"')[0]
+    assert first != second and second_page.count('<tr data-id="') == 1
+    rows = http.get(dash.cloud.base_url + link.replace("/instances?", "/instances/rows?"))
+    assert f'<tr data-id="{second}"' in rows.text and f'<tr data-id="{first}"' not in rows.text
+    r = http.get(home + "instances?marker=not-a-server")
+    assert r.status_code == 400  # Nova's own refusal of the marker, in the page
