@@ -216,6 +216,12 @@ def test_other_project_needs_an_acl(cloud: RunningCloud, people: dict[str, User]
         fault(r, 403)
     listed = httpx.get(f"{km(cloud)}/secrets", headers=b.h(), params={"limit": 100}).json()
     assert sid not in str(listed)
+    admin = people["admin"]  # a cloud admin sees it and could delete it, never reads it
+    assert httpx.get(ref, headers=admin.h()).json()["name"] == "shared-later"
+    fault(httpx.get(f"{ref}/payload", headers=admin.h()), 403)
+    order = httpx.post(f"{km(cloud)}/orders", headers=a.h(), json={"type": "key", "meta": {
+        "algorithm": "aes", "bit_length": 128}}).json()["order_ref"]
+    fault(httpx.get(order, headers=b.h()), 404, "Order not found")  # found by project
     box = httpx.post(f"{km(cloud)}/containers", headers=b.h(), json={
         "type": "generic", "secret_refs": [{"name": "x", "secret_ref": ref}]})
     fault(box, 404, "doesn't exist")  # b cannot wrap a's secret in a container
@@ -232,7 +238,9 @@ def test_other_project_needs_an_acl(cloud: RunningCloud, people: dict[str, User]
     assert [s["secret_ref"] for s in only["secrets"]] == [ref]
     fault(httpx.delete(ref, headers=b.h()), 403)  # reading is all the ACL gives
     # the ACL removed: b is out again
-    assert httpx.delete(f"{ref}/acl", headers=a.h()).status_code == 200
+    gone = httpx.delete(f"{ref}/acl", headers=a.h())
+    assert gone.status_code == 200 and gone.json() is None  # Barbican's JSON null
     assert httpx.get(f"{ref}/acl", headers=a.h()).json() == {"read": {"project-access": True}}
     fault(httpx.get(f"{ref}/payload", headers=b.h()), 403)
     assert httpx.delete(ref, headers=a.h()).status_code == 204
+    assert httpx.delete(order, headers=a.h()).status_code == 204

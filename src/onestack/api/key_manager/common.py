@@ -42,6 +42,8 @@ async def container_target(req: ApiRequest) -> dict[str, Any]:
 
 async def order_target(req: ApiRequest) -> dict[str, Any]:
     order = await core(req).order(req.params["order_id"])
+    if order.project_id != (req.ctx.project_id or ""):  # Barbican finds orders by project
+        raise errors.not_found("Order")
     req.state["order"] = order
     return {"project_id": order.project_id, "target.order.project_id": order.project_id}
 

@@ -117,4 +117,4 @@ async def patch_acl(req: ApiRequest) -> Response:
 async def delete_acl(req: ApiRequest) -> Response:
     kind, ident = _target(req)
     await core(req).delete_acl(kind, ident)
-    return Response(status_code=200)
+    return json_response(None)  # Barbican answers 200 with a JSON null

@@ -44,8 +44,9 @@ ORDER = "project_id:%(target.order.project_id)s"
 
 RULES: list[Rule] = project_scoped([
     *_kind_rules("secret"), *_kind_rules("container"),
-    Rule("secret:get", READ_SECRET), Rule("secret:decrypt", READ_SECRET),
-    Rule("secret:put", WRITE_SECRET), Rule("secret:delete", WRITE_SECRET),
+    # a cloud admin sees and deletes any project's secret, never reads its payload
+    Rule("secret:get", f"role:admin or {READ_SECRET}"), Rule("secret:decrypt", READ_SECRET),
+    Rule("secret:put", WRITE_SECRET), Rule("secret:delete", f"role:admin or {WRITE_SECRET}"),
     Rule("secrets:post", MEMBER), Rule("secrets:get", READER),
     Rule("secret_meta:get", READ_SECRET), Rule("secret_meta:post", WRITE_SECRET),
     Rule("secret_meta:put", WRITE_SECRET), Rule("secret_meta:delete", WRITE_SECRET),
