@@ -87,6 +87,14 @@ def test_aggregate_lifecycle_and_errors(cloud: RunningCloud, aggregates: list[in
     plain = conn.compute.create_aggregate(name=unique("agg"))  # no zone: a host may join
     aggregates.append(plain.id)
     assert conn.compute.add_host_to_aggregate(plain, HOST).hosts == [HOST]
+    clash = nova(cloud, "PUT", f"/os-aggregates/{plain.id}",
+                 json={"aggregate": {"availability_zone": unique("az")}})
+    assert clash.status_code == 400 and "availability zone" in clash.text
+    same = nova(cloud, "POST", f"/os-aggregates/{plain.id}/action", json={
+        "set_metadata": {"metadata": {"availability_zone": agg.availability_zone}}})
+    assert same.status_code == 200  # the zone its host is in already: allowed
+    nova(cloud, "POST", f"/os-aggregates/{plain.id}/action", json={
+        "set_metadata": {"metadata": {"availability_zone": None}}})
     assert nova(cloud, "DELETE", f"/os-aggregates/{agg.id}").status_code == 400
     # metadata: set, replace, remove (null); bad key 400
     agg = conn.compute.set_aggregate_metadata(agg, {"ssd": "true", "pool": "a"})
