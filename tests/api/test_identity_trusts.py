@@ -269,6 +269,8 @@ def test_errors_and_who_sees_what(world: World) -> None:
     assert r.status_code == 403 and r.json()["error"]["code"] == 403
     for fields, word in (({"expires_at": "tomorrow"}, "expires_at"),
                          ({"expires_at": "2001-01-01T00:00:00Z"}, "expires_at"),
+                         ({"expires_at": "9999-12-31T23:59:59-01:00"}, "expires_at"),
+                         ({"expires_at": "0001-01-01T00:00:00+01:00"}, "expires_at"),
                          ({"remaining_uses": 0}, "remaining_uses"),
                          ({"impersonation": "yes"}, "impersonation"),
                          ({"roles": [{"name": "member", "id": "x"}]}, "roles")):

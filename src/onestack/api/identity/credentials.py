@@ -25,7 +25,10 @@ def parse_time(value: str | None) -> dt.datetime | None:
         raise BadRequest(f"Invalid expires_at {value!r}: use ISO 8601, e.g. "
                          "2030-01-01T00:00:00Z.") from exc
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+        try:
+            parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+        except OverflowError as exc:  # 9999-12-31T23:59:59-01:00 is past year 9999 in UTC
+            raise BadRequest(f"Invalid expires_at {value!r}: out of range.") from exc
     return parsed
 
 
