@@ -43,6 +43,11 @@ def test_os_hosts(cloud: RunningCloud) -> None:
     assert on.json() == {"host": HOST, "status": "enabled"}
     assert nova(cloud, "PUT", f"/os-hosts/{HOST}", version="2.1",
                 json={"maintenance_mode": "enable"}).status_code == 501
+    for action in ("reboot", "shutdown", "startup"):
+        r = nova(cloud, "GET", f"/os-hosts/{HOST}/{action}", version="2.1")
+        assert r.status_code == 501 and "notImplemented" in r.json()
+        assert nova(cloud, "GET", f"/os-hosts/nowhere/{action}",
+                    version="2.1").status_code == 404
 
 
 def test_hypervisor_uptime_search_servers(cloud: RunningCloud) -> None:

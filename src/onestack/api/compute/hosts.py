@@ -106,3 +106,11 @@ async def hypervisor_uptime(req: ApiRequest) -> Response:
         "state": "up" if compute.hosts.is_up(node) else "down",
         "status": "disabled" if node.disabled else "enabled",
         "uptime": uptime_text(node.created_at, utcnow())}})
+
+
+async def power_action(req: ApiRequest) -> Response:
+    """GET /os-hosts/{host}/reboot|shutdown|startup: Nova's libvirt driver implements none
+    (501); Onestack neither powers hosts off nor on."""
+    _served(req)
+    await _node(req, req.params["host_name"])
+    raise NotImplementedYet("Virt driver does not implement host power management.")
