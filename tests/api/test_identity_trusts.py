@@ -199,6 +199,10 @@ def test_trustor_losing_the_role_or_deleting_the_trust_revokes(world: World) -> 
     assert w.validate(token).status_code == 404
     refused = w.trust_token(w.trustee, trust["id"])
     assert refused.status_code == 403, refused.text
+    # the project's deletion ends its trusts
+    assert httpx.delete(f"{w.url}/projects/{p2}", headers=w.admin).status_code == 204
+    assert httpx.get(f"{w.url}/OS-TRUST/trusts/{trust['id']}",
+                     headers=w.admin).status_code == 404
     # deleting: the trust's tokens stop validating at once
     trust = w.made(trustor)
     token = w.trust_token(w.trustee, trust["id"]).headers["X-Subject-Token"]
@@ -296,3 +300,10 @@ def test_errors_and_who_sees_what(world: World) -> None:
     assert httpx.get(f"{one}/roles/{w.roles['admin']}", headers=trustor).status_code == 404
     listed = httpx.get(f"{w.url}/OS-TRUST/trusts", headers=w.admin).json()["trusts"]
     assert trust["id"] in {t["id"] for t in listed}
+    # a user's deletion ends the trusts it is trustee (or trustor) of
+    gone = httpx.post(f"{w.url}/users", headers=w.admin, json={"user": {
+        "name": unique("gone")}}).json()["user"]["id"]
+    doomed = w.made(trustor, trustee_user_id=gone)
+    assert httpx.delete(f"{w.url}/users/{gone}", headers=w.admin).status_code == 204
+    assert httpx.get(f"{w.url}/OS-TRUST/trusts/{doomed['id']}",
+                     headers=w.admin).status_code == 404

@@ -6,11 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onestack.core.identity import cache
 from onestack.db.engine import Database
+from onestack.db.models.identity import Trust, TrustRole
 from onestack.errors import Conflict, NotFound
 
 T = TypeVar("T")
@@ -46,3 +48,17 @@ async def get_or_404(s: AsyncSession, model: type[T], ident: str | None, kind: s
     if obj is None:
         raise NotFound(f"Could not find {kind}: {ident}.")
     return obj
+
+
+async def drop_trusts(s: AsyncSession, where: ColumnElement[bool]) -> None:
+    """Delete the trusts matching ``where`` and every trust redelegated from them (a user's
+    or a project's deletion ends its trusts, as in Keystone)."""
+    doomed = list((await s.execute(select(Trust.id).where(where))).scalars())
+    frontier = doomed
+    while frontier:
+        frontier = list((await s.execute(select(Trust.id).where(
+            Trust.redelegated_trust_id.in_(frontier)))).scalars())
+        doomed.extend(frontier)
+    if doomed:
+        await s.execute(delete(TrustRole).where(TrustRole.trust_id.in_(doomed)))
+        await s.execute(delete(Trust).where(Trust.id.in_(doomed)))

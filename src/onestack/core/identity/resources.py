@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from onestack.core.identity.base import Store, get_or_404
+from onestack.core.identity.base import Store, drop_trusts, get_or_404
 from onestack.db.models import (
     Assignment,
     Domain,
@@ -18,6 +18,7 @@ from onestack.db.models import (
     User,
 )
 from onestack.db.models.base import utcnow
+from onestack.db.models.identity import Trust
 from onestack.errors import BadRequest, Conflict, Forbidden, NotFound
 
 DEFAULT_DOMAIN_ID = "default"
@@ -255,6 +256,7 @@ class Resources(Store):
     async def _delete_project_rows(self, s: AsyncSession, project_id: str) -> None:
         await s.execute(delete(Assignment).where(Assignment.target_id == project_id))
         await s.execute(delete(ProjectTag).where(ProjectTag.project_id == project_id))
+        await drop_trusts(s, Trust.project_id == project_id)
         await s.execute(delete(Project).where(Project.id == project_id))
         s.add(RevocationEvent(project_id=project_id, issued_before=utcnow()))
 

@@ -15,9 +15,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 
-from onestack.core.identity.base import Store
+from onestack.core.identity.base import Store, drop_trusts
 from onestack.core.identity.cache import Coherence
 from onestack.core.identity.resources import Resources
 from onestack.core.identity.roles import Roles
@@ -213,10 +213,4 @@ class Trusts(Store):
         async with self.write() as s:
             if await s.get(Trust, trust_id) is None:
                 raise NotFound(f"Could not find trust: {trust_id}.")
-            doomed, frontier = [trust_id], [trust_id]
-            while frontier:
-                frontier = list((await s.execute(select(Trust.id).where(
-                    Trust.redelegated_trust_id.in_(frontier)))).scalars())
-                doomed.extend(frontier)
-            await s.execute(delete(TrustRole).where(TrustRole.trust_id.in_(doomed)))
-            await s.execute(delete(Trust).where(Trust.id.in_(doomed)))
+            await drop_trusts(s, Trust.id == trust_id)

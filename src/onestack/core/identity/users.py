@@ -6,12 +6,12 @@ import datetime as dt
 import re
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from onestack.config import IdentityConfig
 from onestack.core.identity import cache
-from onestack.core.identity.base import Store, get_or_404
+from onestack.core.identity.base import Store, drop_trusts, get_or_404
 from onestack.core.identity.passwords import Hasher
 from onestack.db.engine import Database
 from onestack.db.models import (
@@ -24,6 +24,7 @@ from onestack.db.models import (
     User,
 )
 from onestack.db.models.base import utcnow
+from onestack.db.models.identity import Trust
 from onestack.errors import BadRequest, Conflict, NotFound, Unauthorized
 
 BAD_CREDENTIALS = "The request you have made requires authentication."
@@ -185,6 +186,8 @@ class Users(Store):
         async with self.write() as s:
             user = await get_or_404(s, User, user_id, "user")
             await s.execute(delete(Assignment).where(Assignment.actor_id == user_id))
+            await drop_trusts(s, or_(Trust.trustor_user_id == user_id,
+                                     Trust.trustee_user_id == user_id))
             await s.delete(user)
             s.add(RevocationEvent(user_id=user_id, issued_before=utcnow()))
 
