@@ -1,5 +1,5 @@
 """/metrics on a cloud with a real QEMU guest (TCG): the guest's CPU counter grows between two
-scrapes, under its project and server labels, and its memory is there."""
+scrapes, under its project and server labels, and its memory and disk reads are there."""
 
 from __future__ import annotations
 
@@ -42,6 +42,9 @@ def test_guest_cpu_counter_grows() -> None:
         second = scrape(cloud, admin)
         assert second.value(CPU, **labels) > first.value(CPU, **labels) > 0
         assert second.value("onestack_guest_memory_rss_bytes", **labels) > 16 * 2**20
+        # the boot read its disk (QMP query-blockstats)
+        assert second.value("onestack_guest_disk_read_bytes_total", **labels) > 0
+        assert second.value("onestack_guest_disk_read_operations_total", **labels) > 0
         assert second.value("onestack_resources", kind="servers", status="active") >= 1
         conn.compute.delete_server(server.id)
         conn.compute.wait_for_delete(conn.compute.get_server(server.id), wait=60)

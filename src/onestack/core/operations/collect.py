@@ -3,10 +3,12 @@ usage, agent heartbeats, reconcile loops, the database pool, and per-guest count
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import func, select
@@ -22,7 +24,7 @@ from onestack.db.models.network import Network, Port, Router
 from onestack.db.models.placement import Allocation, Inventory, ResourceProvider
 from onestack.db.models.volume import Volume
 from onestack.drivers.virt.base import VirtDriver
-from onestack.drivers.virt.guest_stats import nic_stats, process_stats
+from onestack.drivers.virt.guest_stats import block_stats, nic_stats, process_stats
 
 
 class LoopLike(Protocol):
@@ -121,7 +123,10 @@ def db_pool(db: Database) -> Family:
     return fam
 
 
-async def guests(s: AsyncSession, driver: VirtDriver) -> list[Family]:
+DISK_FIELDS = ("read_bytes", "write_bytes", "read_operations", "write_operations")
+
+
+async def guests(s: AsyncSession, driver: VirtDriver, instances: Path) -> list[Family]:
     """Counters of the guests this process's driver runs (all-in-one: the local host)."""
     cpu = Family("onestack_guest_cpu_seconds_total", "counter",
                  "CPU time of the guest's QEMU process (vCPUs and device emulation).")
@@ -130,9 +135,15 @@ async def guests(s: AsyncSession, driver: VirtDriver) -> list[Family]:
                           f"Guest NIC {field.replace('_', ' ')} as the host's tap counts them "
                           "(rx: sent by the guest).")
             for field in ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets")}
+    disks = {field: Family(f"onestack_guest_disk_{field}_total", "counter",
+                           f"Guest disk {field.replace('_', ' ')} (QMP query-blockstats).")
+             for field in DISK_FIELDS}
+    families = [cpu, mem, *nics.values(), *disks.values()]
     running = {g.uuid: g.pid for g in await driver.list_guests() if g.pid}
     if not running:
-        return [cpu, mem, *nics.values()]
+        return families
+    blocks = dict(zip(running, await asyncio.gather(
+        *(block_stats(instances / uuid / "qmp.sock") for uuid in running)), strict=True))
     rows = (await s.execute(select(Instance.uuid, Instance.project_id, Instance.name)
                             .where(Instance.uuid.in_(list(running))))).all()
     ports: dict[str, list[str]] = {}
@@ -152,16 +163,19 @@ async def guests(s: AsyncSession, driver: VirtDriver) -> list[Family]:
                 continue
             for field, fam in nics.items():
                 fam.add(getattr(counters, field), port_id=port_id, **labels)
-    return [cpu, mem, *nics.values()]
+        for disk in blocks.get(uuid) or []:
+            for field, fam in disks.items():
+                fam.add(getattr(disk, field), device=disk.device, **labels)
+    return families
 
 
-async def scrape(db: Database, loops: Iterable[HostLoop], driver: VirtDriver | None
-                 ) -> list[Family]:
+async def scrape(db: Database, loops: Iterable[HostLoop], driver: VirtDriver | None,
+                 instances: Path) -> list[Family]:
     async with db.read() as s:
         families = [await resource_counts(s), *await placement(s),
                     await heartbeats(s, utcnow())]
         if driver is not None:
-            families += await guests(s, driver)
+            families += await guests(s, driver, instances)
     families += reconcile(loops, time.monotonic())
     families.append(db_pool(db))
     return families

@@ -18,6 +18,7 @@ UNMATCHED = "unmatched"  # the route label of a path no route matches (404/405)
 class Operations:
     def __init__(self, settings: Settings, db: Database) -> None:
         self.db = db
+        self.instances = settings.instances_path
         self.token = settings.metrics.token
         self.requests = RequestMetrics()
         self.audit = AuditTrail(db, settings.metrics.audit_days)
@@ -35,7 +36,7 @@ class Operations:
     async def render(self, loops: Iterable[collect.HostLoop], driver: VirtDriver | None
                      ) -> str:
         families = self.requests.families()
-        families += await collect.scrape(self.db, loops, driver)
+        families += await collect.scrape(self.db, loops, driver, self.instances)
         return exposition(families)
 
     async def start(self) -> None:
