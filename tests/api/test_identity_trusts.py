@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import openstack
 import pytest
 
 from tests.api.conftest import Cli, unique
@@ -307,3 +308,27 @@ def test_errors_and_who_sees_what(world: World) -> None:
     assert httpx.delete(f"{w.url}/users/{gone}", headers=w.admin).status_code == 204
     assert httpx.get(f"{w.url}/OS-TRUST/trusts/{doomed['id']}",
                      headers=w.admin).status_code == 404
+
+
+def test_openstacksdk_trust_and_trust_scoped_connection(world: World) -> None:
+    """openstacksdk: the trustor creates, reads and lists the trust; the trustee connects
+    with trust_id (keystoneauth's trust scope) and creates a volume in the trustor's
+    project; the trustor deletes the trust."""
+    w = world
+    trustor = openstack.connect(auth={
+        "auth_url": w.url, "user_id": w.trustor.id, "password": PASSWORD,
+        "project_id": w.project}, region_name="RegionOne", identity_api_version="3")
+    trust = trustor.identity.create_trust(
+        trustor_user_id=w.trustor.id, trustee_user_id=w.trustee.id, project_id=w.project,
+        impersonation=False, roles=[{"name": "member"}])
+    assert trustor.identity.get_trust(trust.id).trustee_user_id == w.trustee.id
+    assert trust.id in {t.id for t in trustor.identity.trusts(trustor_user_id=w.trustor.id)}
+    trustee = openstack.connect(auth={
+        "auth_url": w.url, "user_id": w.trustee.id, "password": PASSWORD,
+        "trust_id": trust.id}, region_name="RegionOne", identity_api_version="3")
+    vol = trustee.block_storage.create_volume(size=1, name=unique("sdk-trust"))
+    assert trustee.current_project_id == w.project
+    assert trustor.block_storage.get_volume(vol.id).name == vol.name  # the trustor's project
+    trustor.identity.delete_trust(trust)
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        trustor.identity.get_trust(trust.id)
