@@ -79,6 +79,8 @@ def test_scrape_time_figures(cloud: RunningCloud) -> None:
         httpx.delete(f"{cloud.base_url}/networking/v2.0/networks/{net.json()['network']['id']}",
                      headers={"X-Auth-Token": demo})
     assert exp.types["onestack_resources"] == "gauge"
+    commits = "onestack_db_transaction_seconds_count"
+    assert exp.value(commits, end="commit") > before.value(commits, end="commit")
     assert exp.value("onestack_resources", kind="networks", status="ACTIVE") == before.value(
         "onestack_resources", kind="networks", status="ACTIVE") + 1
     providers = exp.series("onestack_placement_capacity")

@@ -8,6 +8,7 @@ from onestack.config import Settings
 from onestack.context import RequestContext
 from onestack.core.operations import collect
 from onestack.core.operations.audit import AuditTrail
+from onestack.core.operations.dbtime import TransactionTimes
 from onestack.core.operations.metrics import RequestMetrics, exposition
 from onestack.db.engine import Database
 from onestack.drivers.virt.base import VirtDriver
@@ -22,6 +23,7 @@ class Operations:
         self.token = settings.metrics.token
         self.requests = RequestMetrics()
         self.audit = AuditTrail(db, settings.metrics.audit_days)
+        self.transactions = TransactionTimes(db)
 
     def observe(self, ctx: RequestContext, service: str, method: str,
                 matched: tuple[str | None, dict[str, str]], status: int, seconds: float
@@ -35,7 +37,7 @@ class Operations:
 
     async def render(self, loops: Iterable[collect.HostLoop], driver: VirtDriver | None
                      ) -> str:
-        families = self.requests.families()
+        families = [*self.requests.families(), self.transactions.histogram.family()]
         families += await collect.scrape(self.db, loops, driver, self.instances)
         return exposition(families)
 
