@@ -7,8 +7,9 @@ or as its first text message (the dashboard, whose pages keep tokens out of ever
 ``instance`` query parameter makes the token good for that instance only. The token is spent
 before anything is opened; a refused one closes the websocket with code 4401 and why. Then
 the websocket is bridged to the guest's console on its host: the agent in this process
-opens it directly; a remote agent carries it over a websocket it opens to the internal API
-(agent/console_relay.py). Tokens never reach a log: only the path is logged.
+opens it directly; a remote agent carries it over a websocket it opens to
+``/console/agent/<ask id>`` with its host credential (agent/console_relay.py). Request logs
+show ``token=***``; refusals say why without the token.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ PREFIX = "/console"
 SOCKETS = {PREFIX + "/vnc": "vnc", PREFIX + "/serial": "serial"}
 AGENTS = PREFIX + "/agent/"  # + ask id: a remote agent bringing a console
 TOKEN_WAIT = 10.0  # seconds a websocket has to send its token
-CHUNK = 65536
 REFUSED = 4401  # close code: the token was refused (a 401 in websocket terms)
 UNAVAILABLE = 4409  # close code: the console cannot be opened now
 VNC_PAGE = """<!doctype html>
