@@ -190,3 +190,27 @@ def test_grants_within_its_domain_without_admin(dm: Domains) -> None:
     assert dm.call("GET", "/roles", params={"name": "member"}).status_code == 200
     assert dm.call("GET", f"/roles/{ra['member']}").status_code == 200
     _refused(dm.call("GET", f"/roles/{ra['admin']}"), "get_role")
+
+
+def test_groups_of_its_domain(dm: Domains) -> None:
+    r = dm.call("POST", "/groups", {"group": {"name": unique("team")}})
+    assert r.status_code == 201 and r.json()["group"]["domain_id"] == dm.a, r.text
+    group = r.json()["group"]["id"]
+    assert dm.call("PUT", f"/groups/{group}/users/{dm.user_a}").status_code == 204
+    assert dm.call("GET", f"/groups/{group}/users/{dm.user_a}").status_code == 204
+    assert [u["id"] for u in dm.call("GET", f"/groups/{group}/users").json()["users"]] == [
+        dm.user_a]
+    _refused(dm.call("PUT", f"/groups/{group}/users/{dm.user_b}"), "add_user_to_group")
+    grant = f"/projects/{dm.project_a}/groups/{group}/roles/{dm.roles['reader']}"
+    assert dm.call("PUT", grant).status_code == 204
+    assert {g["domain_id"] for g in dm.call("GET", "/groups").json()["groups"]} == {dm.a}
+    theirs = httpx.post(f"{dm.url}/groups", headers=dm.admin, json={"group": {
+        "name": unique("them"), "domain_id": dm.b}}).json()["group"]["id"]
+    _refused(dm.call("GET", f"/groups/{theirs}"), "get_group")
+    _refused(dm.call("DELETE", f"/groups/{theirs}"), "delete_group")
+    _refused(dm.call("POST", "/groups", {"group": {"name": "x", "domain_id": dm.b}}),
+             "create_group")
+    _refused(dm.call("PUT", f"/projects/{dm.project_a}/groups/{theirs}/roles/"
+                            f"{dm.roles['member']}"), "create_grant")
+    assert dm.call("DELETE", f"/groups/{group}/users/{dm.user_a}").status_code == 204
+    assert dm.call("DELETE", f"/groups/{group}").status_code == 204

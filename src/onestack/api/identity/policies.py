@@ -27,6 +27,8 @@ def manager_of(kind: str) -> str:
 
 
 MANAGER_LISTS = "(role:manager and token.domain.id:%(domain_id)s)"
+MANAGER_MEMBERSHIP = ("(role:manager and token.domain.id:%(target.group.domain_id)s and "
+                      "token.domain.id:%(target.user.domain_id)s)")
 MANAGED_ROLE = ("(None:%(target.role.domain_id)s and ('manager':%(target.role.name)s or "
                 "'member':%(target.role.name)s or 'reader':%(target.role.name)s))")
 MANAGER_GRANT = ("(role:manager and (token.domain.id:%(target.user.domain_id)s or "
@@ -83,11 +85,13 @@ RULES: list[Rule] = [
     Rule("identity:list_projects_for_user", ""),
     Rule("identity:list_domains_for_user", ""),
     Rule("identity:change_password", "user_id:%(target.user.id)s"),
-    *_crud("group", ADMIN_OR_READER),
-    Rule("identity:list_users_in_group", ADMIN_OR_READER),
-    Rule("identity:add_user_to_group", ADMIN),
-    Rule("identity:remove_user_from_group", ADMIN),
-    Rule("identity:check_user_in_group", ADMIN_OR_READER),
+    *_crud("group", f"{ADMIN_OR_READER} or {manager_of('group')}",
+           f"{ADMIN} or {manager_of('group')}"),
+    Rule("identity:list_groups", f"{ADMIN_OR_READER} or {MANAGER_LISTS}"),
+    Rule("identity:list_users_in_group", f"{ADMIN_OR_READER} or {manager_of('group')}"),
+    Rule("identity:add_user_to_group", f"{ADMIN} or {MANAGER_MEMBERSHIP}"),
+    Rule("identity:remove_user_from_group", f"{ADMIN} or {MANAGER_MEMBERSHIP}"),
+    Rule("identity:check_user_in_group", f"{ADMIN_OR_READER} or {MANAGER_MEMBERSHIP}"),
     *_crud("role", ADMIN_OR_READER),
     Rule("identity:list_roles", f"{ADMIN_OR_READER} or role:manager"),
     Rule("identity:get_role", f"{ADMIN_OR_READER} or (role:manager and {MANAGED_ROLE})"),

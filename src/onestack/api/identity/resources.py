@@ -34,6 +34,15 @@ def list_filters(req: ApiRequest, keys: tuple[str, ...]) -> dict[str, Any]:
     return f
 
 
+def domain_list_filters(req: ApiRequest, keys: tuple[str, ...]) -> dict[str, Any]:
+    """List filters; a domain-scoped token lists its own domain unless it names one (as
+    Keystone; the policy decides whether it may name another)."""
+    f = list_filters(req, keys)
+    if req.ctx.domain_id and "domain_id" not in f:
+        f["domain_id"] = req.ctx.domain_id
+    return f
+
+
 # --- domains -------------------------------------------------------------------------------
 async def create_domain(req: ApiRequest) -> Response:
     body = (await req.json(schemas.domain_create))["domain"]
@@ -98,9 +107,7 @@ def _tag_list(req: ApiRequest, key: str) -> list[str] | None:
 
 
 async def list_projects(req: ApiRequest) -> Response:
-    f = list_filters(req, ("name", "domain_id", "parent_id"))
-    if req.ctx.domain_id and "domain_id" not in f:
-        f["domain_id"] = req.ctx.domain_id  # Keystone: a domain-scoped token lists its domain
+    f = domain_list_filters(req, ("name", "domain_id", "parent_id"))
     if "is_domain" in req.query:
         f["is_domain"] = req.flag("is_domain")
     for key in ("tags", "tags-any", "not-tags", "not-tags-any"):

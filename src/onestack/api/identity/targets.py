@@ -94,6 +94,30 @@ async def project_create(req: ApiRequest) -> dict[str, Any]:
     return {"target.project.domain_id": default_domain(req)}
 
 
+async def _add_group(req: ApiRequest, target: dict[str, Any], group_id: str) -> None:
+    try:
+        group = await req.runtime.identity.users.get_group(group_id)
+    except NotFound:
+        return
+    target["target.group.domain_id"] = group.domain_id
+
+
+async def group(req: ApiRequest) -> dict[str, Any]:
+    """A group, and for membership calls the user too."""
+    target = _base(req)
+    await _add_group(req, target, req.params["group_id"])
+    if "user_id" in req.params:
+        await _add_user(req, target, req.params["user_id"])
+    return target
+
+
+async def group_create(req: ApiRequest) -> dict[str, Any]:
+    body = await _body_entity(req, "group")
+    domain = body.get("domain_id")
+    return {"target.group.domain_id": domain if isinstance(domain, str) and domain
+            else default_domain(req)}
+
+
 async def role(req: ApiRequest) -> dict[str, Any]:
     target = _base(req)
     await _add_role(req, target, req.params["role_id"])
@@ -107,11 +131,7 @@ async def grant(req: ApiRequest) -> dict[str, Any]:
     if "user_id" in p:
         await _add_user(req, target, p["user_id"])
     if "group_id" in p:
-        try:
-            group = await req.runtime.identity.users.get_group(p["group_id"])
-            target["target.group.domain_id"] = group.domain_id
-        except NotFound:
-            pass
+        await _add_group(req, target, p["group_id"])
     if "project_id" in p:
         await _add_project(req, target, p["project_id"])
     if "role_id" in p:

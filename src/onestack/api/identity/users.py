@@ -8,7 +8,12 @@ from starlette.responses import Response
 
 from onestack.api.common.request import ApiRequest
 from onestack.api.identity import schemas, views
-from onestack.api.identity.resources import default_domain, list_filters, split_extra
+from onestack.api.identity.resources import (
+    default_domain,
+    domain_list_filters,
+    list_filters,
+    split_extra,
+)
 from onestack.db.models import User
 
 USER_KEYS = {"name", "description", "enabled", "domain_id", "default_project_id", "password",
@@ -30,9 +35,7 @@ async def create_user(req: ApiRequest) -> Response:
 
 
 async def list_users(req: ApiRequest) -> Response:
-    f = list_filters(req, ("name", "domain_id"))
-    if req.ctx.domain_id and "domain_id" not in f:
-        f["domain_id"] = req.ctx.domain_id  # Keystone: a domain-scoped token lists its domain
+    f = domain_list_filters(req, ("name", "domain_id"))
     users = await req.runtime.identity.users.list_users(f)
     return views.listing(req, "users", await _render(req, users))
 
@@ -90,8 +93,8 @@ async def create_group(req: ApiRequest) -> Response:
 
 
 async def list_groups(req: ApiRequest) -> Response:
-    groups = await req.runtime.identity.users.list_groups(list_filters(req, ("name",
-                                                                             "domain_id")))
+    f = domain_list_filters(req, ("name", "domain_id"))
+    groups = await req.runtime.identity.users.list_groups(f)
     return views.listing(req, "groups", [views.group(req, g) for g in groups])
 
 
