@@ -189,3 +189,61 @@ def test_concurrent_creates_respect_the_quota(cloud: RunningCloud, admin: Conn,
     made = next(r.json()["loadbalancer"]["id"] for r in answers if r.status_code == 201)
     active(demo, made)
     demo.load_balancer.delete_load_balancer(made)
+
+
+def test_octavia_plugin_wire_details(cloud: RunningCloud, demo: Conn) -> None:
+    """What octavia-tempest-plugin found: a number in a string is a number (WSME), an
+    allowed CIDR of the other IP version than the VIP's is 400, timeout > delay is refused
+    on UDP pools only, ``fields`` returns just the fields asked, and updated_at is set once
+    a created object is ACTIVE."""
+    _net, sub = lb_net(demo, "10.65.0.0/24")
+    lb = active(demo, demo.load_balancer.create_load_balancer(vip_subnet_id=sub.id).id)
+    assert lb.updated_at is not None
+    r = raw(cloud, "POST", "/listeners", {"listener": {
+        "loadbalancer_id": lb.id, "protocol": "TCP", "protocol_port": "80",
+        "allowed_cidrs": ["192.0.1.0/24", "2001:db8:a0b:12f0::/64"]}}, who="demo")
+    assert fault(r, 400) == ("Validation failure: CIDR 2001:db8:a0b:12f0::/64 IP version "
+                             f"incompatible with VIP {lb.vip_address} IP version.")
+    r = raw(cloud, "POST", "/listeners", {"listener": {
+        "loadbalancer_id": lb.id, "protocol": "TCP", "protocol_port": "80"}}, who="demo")
+    assert r.status_code == 201 and r.json()["listener"]["protocol_port"] == 80, r.text
+    active(demo, lb.id)
+    pools = {}
+    for protocol in ("TCP", "UDP"):
+        pools[protocol] = demo.load_balancer.create_pool(
+            loadbalancer_id=lb.id, protocol=protocol, lb_algorithm="ROUND_ROBIN").id
+        active(demo, lb.id)
+    monitor = {"delay": 2, "timeout": 3, "max_retries": 2}
+    r = raw(cloud, "POST", "/healthmonitors", {"healthmonitor": {
+        "pool_id": pools["UDP"], "type": "UDP-CONNECT", **monitor}}, who="demo")
+    assert fault(r, 400) == ("Validation failure: The request delay value 2 should be larger "
+                             "than the request timeout value 3 for UDP-CONNECT health "
+                             "monitor type.")
+    r = raw(cloud, "POST", "/healthmonitors", {"healthmonitor": {
+        "pool_id": pools["TCP"], "type": "TCP", **monitor}}, who="demo")
+    assert r.status_code == 201, r.text
+    active(demo, lb.id)
+    r = raw(cloud, "GET", f"/loadbalancers?fields=name&id={lb.id}", None, who="demo")
+    assert r.json()["loadbalancers"] == [{"name": lb.name}]
+    # L7 policies list by created_at (not position); a new action drops the old target
+    http = demo.load_balancer.create_listener(loadbalancer_id=lb.id, protocol="HTTP",
+                                              protocol_port=8080).id
+    active(demo, lb.id)
+    web = demo.load_balancer.create_pool(listener_id=http, protocol="HTTP",
+                                         lb_algorithm="ROUND_ROBIN").id
+    active(demo, lb.id)
+    first = demo.load_balancer.create_l7_policy(
+        listener_id=http, action="REDIRECT_TO_URL", redirect_url="http://example.com/").id
+    active(demo, lb.id)
+    second = demo.load_balancer.create_l7_policy(listener_id=http, action="REJECT",
+                                                 position=1).id
+    active(demo, lb.id)
+    r = raw(cloud, "GET", f"/l7policies?listener_id={http}", None, who="demo")
+    assert [(p["id"], p["position"]) for p in r.json()["l7policies"]] == [
+        (first, 2), (second, 1)]
+    r = raw(cloud, "PUT", f"/l7policies/{first}", {"l7policy": {
+        "action": "REDIRECT_TO_POOL", "redirect_pool_id": web}}, who="demo")
+    assert r.status_code == 200, r.text
+    assert r.json()["l7policy"]["redirect_url"] is None
+    active(demo, lb.id)
+    demo.load_balancer.delete_load_balancer(lb.id, cascade=True)

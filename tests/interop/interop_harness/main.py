@@ -298,6 +298,7 @@ class Run:
         records: dict[str, subunit_v2.TestRecord] = {}
         try:
             if selected:
+                code = -1  # what ran is collected also when the run is interrupted
                 code = run_tests(venv, workspace, load_list, lb_conf,
                                  out / "tempest-run.log", concurrency=self.args.concurrency,
                                  timeout=self.args.timeout, echo=not self.args.quiet)

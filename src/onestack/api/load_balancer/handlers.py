@@ -261,9 +261,7 @@ class Kind:
         parent = req.params.get(self.parent_param) if self.parent_param else None
         found = await core(req).objects(req.ctx, self.kind, all_projects(req, self.kind),
                                         parent)
-        items = [views.obj(tree, o) for o, tree in found]
-        if self.kind == "l7policy":
-            items.sort(key=lambda i: (i["listener_id"], i["position"]))
+        items = [views.obj(tree, o) for o, tree in found]  # by created_at, as Octavia
         return listing(req, self.plural, items)
 
     async def show(self, req: ApiRequest) -> Response:

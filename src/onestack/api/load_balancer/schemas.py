@@ -35,6 +35,8 @@ def s_bool(value: Any, name: str) -> bool:
 
 def s_int(lo: int, hi: int) -> Check:
     def check(value: Any, name: str) -> int:
+        if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,10}", value):
+            value = int(value)  # "80": Octavia (WSME) takes a number in a string too
         if isinstance(value, bool) or not isinstance(value, int):
             raise errors.invalid(name, value, "Wrong type. Expected '<class 'int'>', got "
                                               f"'{type(value)}'")

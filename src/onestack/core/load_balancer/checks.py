@@ -4,6 +4,7 @@ ports and members, monitor types, L7 actions."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from onestack.core.load_balancer import errors
@@ -35,6 +36,11 @@ def listener(tree: Tree, attrs: dict[str, Any], ident: str | None) -> None:
     if headers and protocol != "HTTP":
         raise errors.validation(f"The following headers are not valid for a {protocol} "
                                 f"listener: {', '.join(sorted(headers))}")
+    vip_version = ipaddress.ip_address(tree.lb.vip_address).version
+    for cidr in attrs.get("allowed_cidrs") or []:
+        if ipaddress.ip_network(cidr, strict=False).version != vip_version:
+            raise errors.validation(f"CIDR {cidr} IP version incompatible with VIP "
+                                    f"{tree.lb.vip_address} IP version.")
     pool_id = attrs.get("default_pool_id")
     if pool_id:
         pool = tree.get(pool_id)

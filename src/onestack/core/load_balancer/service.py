@@ -89,7 +89,8 @@ class LoadBalancerService(Store):
             check_visible(ctx, obj.project_id, kind, ident, all_projects)
             tree = await load_tree(s, obj.loadbalancer_id)
         found = tree.get(ident)
-        assert found is not None
+        if found is None:  # purged between the two reads (the agent finished a delete)
+            raise errors.not_found(kind, ident)
         return found, tree
 
     # --- load balancers --------------------------------------------------------------------
@@ -184,6 +185,12 @@ class LoadBalancerService(Store):
                 raise errors.not_found(obj.kind, obj.id)
             cols, attrs = tree_ops.split(obj.kind, data)
             merged = {**fresh.attrs, **attrs}
+            if fresh.kind == "l7policy" and "action" in attrs:
+                # a new action drops the old action's target unless given (Octavia)
+                for target in ("redirect_pool_id", "redirect_url", "redirect_prefix",
+                               "redirect_http_code"):
+                    if target not in attrs:
+                        merged[target] = None
             tree_ops.check(tree, fresh.kind, fresh.parent_id, merged, fresh.id)
             for key, value in cols.items():
                 setattr(fresh, key, value)
