@@ -216,6 +216,21 @@ class MetricsConfig:
 
 
 @dataclass
+class ObjectStoreConfig:
+    # Where object bytes live: "file" (files under data_dir/objects, the default) or "s3"
+    # (one bucket of an S3 service such as Ceph RGW, given by the s3_* fields; metadata stays
+    # in the database; docs/ceph.md "Objects on RGW"). Objects larger than s3_part_size go
+    # up as multipart uploads of that part size.
+    blob_store: str = "file"
+    s3_endpoint: str = ""
+    s3_bucket: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_region: str = "us-east-1"
+    s3_part_size: int = 16 * 1024 * 1024
+
+
+@dataclass
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -228,6 +243,7 @@ class Settings:
     load_balancer: LoadBalancerConfig = field(default_factory=LoadBalancerConfig)
     key_manager: KeyManagerConfig = field(default_factory=KeyManagerConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    object_store: ObjectStoreConfig = field(default_factory=ObjectStoreConfig)
 
     @property
     def database_url(self) -> str:
@@ -260,7 +276,8 @@ class Settings:
 _SECTIONS = {"server": ServerConfig, "database": DatabaseConfig, "identity": IdentityConfig,
              "image": ImageConfig, "compute": ComputeConfig, "volume": VolumeConfig,
              "network": NetworkConfig, "load_balancer": LoadBalancerConfig,
-             "key_manager": KeyManagerConfig, "metrics": MetricsConfig}
+             "key_manager": KeyManagerConfig, "metrics": MetricsConfig,
+             "object_store": ObjectStoreConfig}
 
 
 def _apply_section(obj: Any, name: str, values: dict[str, Any]) -> None:
