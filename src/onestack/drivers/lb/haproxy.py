@@ -195,11 +195,14 @@ class HaproxyLbDriver(LbDriver):
             self.specs.pop(lb_id, None)
 
     async def running(self) -> list[str]:
-        found = {i for i in map(names.lb_of_namespace, host.lb_namespaces()) if i}
-        if self.state_dir.is_dir():
-            found |= {p.name for p in self.state_dir.iterdir()
-                      if (p / CFG).exists() and names.ID_RE.fullmatch(p.name)}
-        return sorted(found)
+        """The load balancers of this driver's state directory, the mark of ownership: it
+        is made before the namespace and removed after it, so a crash in between leaves a
+        directory that the next pass finds. Namespaces of another cloud on this host (its
+        own state directory) are not ours."""
+        if not self.state_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.state_dir.iterdir()
+                      if p.is_dir() and names.ID_RE.fullmatch(p.name))
 
     async def status(self, lb_id: str) -> LbStatus:
         if self.pid(lb_id) is None:
