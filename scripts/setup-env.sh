@@ -8,8 +8,8 @@ want_test=0
 
 pkgs=(python3 python3-venv python3-dev gcc iproute2 qemu-utils qemu-system-x86 syslinux syslinux-common mtools dosfstools genisoimage openssh-client nftables dnsmasq-base haproxy)
 [ "$want_test" = 1 ] && pkgs+=(postgresql busybox chromium)
-# the throwaway Ceph cluster of tests/support/ceph.py and QEMU's rbd driver (docs/ceph.md)
-[ "$want_test" = 1 ] && pkgs+=(ceph-mon ceph-osd ceph-common qemu-block-extra)
+# the throwaway Ceph cluster of tests/support/ceph.py, QEMU's rbd driver and RGW for the s3 blob store (docs/ceph.md)
+[ "$want_test" = 1 ] && pkgs+=(ceph-mon ceph-osd ceph-common qemu-block-extra radosgw)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
