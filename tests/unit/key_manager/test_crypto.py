@@ -84,3 +84,14 @@ def test_rotation_rewraps_every_project_key(tmp_path: Path) -> None:
         await db.close()
 
     asyncio.run(scenario())
+
+
+def test_a_serving_keyring_does_not_invent_a_master_key() -> None:
+    store = MemoryMasterKeyStore()
+    serving = crypto.Keyring(store, create=False)
+    with pytest.raises(crypto.KeyringError, match="manage bootstrap"):
+        serving.wrap("p1", crypto.new_key())
+    assert store.load() is None
+    assert serving.ensure() == "memory"  # bootstrap makes it
+    name, wrapped = serving.wrap("p1", b"k" * 32)
+    assert serving.unwrap("p1", name, wrapped) == b"k" * 32

@@ -59,19 +59,28 @@ def new_master_name() -> str:
 
 
 class Keyring:
-    """The master keys, loaded from their store (created there on first use) and reloaded
-    when a project key names one this process has not seen (after a rotation)."""
+    """The master keys, loaded from their store and reloaded when a project key names one
+    this process has not seen (after a rotation). ``create``: make the store's first key
+    when it has none; a serving process does not (``onestack up`` and ``manage bootstrap``
+    make it, through ``ensure``), so an API host without the file fails loudly instead of
+    wrapping project keys under a key of its own that no other host has."""
 
-    def __init__(self, store: MasterKeyStore) -> None:
+    def __init__(self, store: MasterKeyStore, create: bool = True) -> None:
         self.store = store
+        self.create = create
         self._keys: MasterKeys | None = None
         self._lock = threading.Lock()
 
-    def keys(self, reload: bool = False) -> MasterKeys:
+    def keys(self, reload: bool = False, create: bool = False) -> MasterKeys:
         with self._lock:
             if self._keys is None or reload:
                 try:
                     keys = self.store.load()
+                    if keys is None and not (create or self.create):
+                        raise KeyringError(
+                            f"no key manager master key at {self.store.where()}: run "
+                            "`onestack manage bootstrap` (or `onestack up`) once, or copy "
+                            "the file from the host where it was made")
                     if keys is None:
                         name = new_master_name()
                         keys = MasterKeys(name, {name: new_key()})
@@ -83,7 +92,7 @@ class Keyring:
 
     def ensure(self) -> str:
         """Create the master key file if there is none; where it is."""
-        self.keys()
+        self.keys(reload=True, create=True)
         return self.store.where()
 
     def wrap(self, project_id: str, kek: bytes) -> tuple[str, bytes]:

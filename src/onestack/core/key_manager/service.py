@@ -129,5 +129,6 @@ async def rotate_master_key(db: Database, store: MasterKeyStore) -> Rotation:
 def build(settings: Settings, db: Database, store: MasterKeyStore | None = None
           ) -> KeyManager:
     """The key manager of a deployment: master keys in the configured file (or ``store``)."""
-    keyring = crypto.Keyring(store or FileMasterKeyStore(settings.master_key_file))
+    keyring = crypto.Keyring(store or FileMasterKeyStore(settings.master_key_file),
+                             create=False)
     return KeyManager(db, keyring, settings.key_manager.max_secret_bytes)
