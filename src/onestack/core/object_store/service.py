@@ -19,7 +19,8 @@ from onestack.core.object_store.s3.multipart import Multipart
 from onestack.core.object_store.sweep import Sweeper
 from onestack.core.object_store.tempurl import TempUrls
 from onestack.db.engine import Database
-from onestack.drivers.blob import BlobStore, FilesystemBlobStore
+from onestack.drivers.blob import BlobStore, FilesystemBlobStore, S3BlobStore
+from onestack.errors import ConfigError
 
 if TYPE_CHECKING:
     from onestack.core.identity.service import Identity
@@ -27,11 +28,30 @@ if TYPE_CHECKING:
 log = logging.getLogger("onestack.object_store")
 
 
+def blob_store(settings: Settings) -> BlobStore:
+    """The blob store [object_store] blob_store names."""
+    conf = settings.object_store
+    if conf.blob_store == "file":
+        return FilesystemBlobStore(Path(settings.data_dir) / "objects")
+    if conf.blob_store != "s3":
+        raise ConfigError(f"[object_store] blob_store must be \"file\" or \"s3\", not "
+                          f"{conf.blob_store!r}")
+    missing = [f"s3_{k}" for k in ("endpoint", "bucket", "access_key", "secret_key")
+               if not getattr(conf, f"s3_{k}")]
+    if missing:
+        raise ConfigError(f"[object_store] blob_store = \"s3\" needs {', '.join(missing)}")
+    try:
+        return S3BlobStore(conf.s3_endpoint, conf.s3_bucket, conf.s3_access_key,
+                           conf.s3_secret_key, conf.s3_region, conf.s3_part_size)
+    except ValueError as exc:
+        raise ConfigError(f"[object_store] {exc}") from exc
+
+
 class ObjectStore:
     def __init__(self, settings: Settings, db: Database, blobs: BlobStore | None = None,
                  reap_interval: float = 2.0, sweep_interval: float = 3600.0) -> None:
         self.db = db
-        self.blobs = blobs or FilesystemBlobStore(Path(settings.data_dir) / "objects")
+        self.blobs = blobs or blob_store(settings)
         self.containers = Containers(db)
         self.objects = Objects(db, self.blobs, self.containers)
         self.tempurls = TempUrls(self.containers)

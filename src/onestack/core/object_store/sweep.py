@@ -1,10 +1,12 @@
 """The orphan sweep: what a crash can leave behind, found and settled.
 
-A write puts the bytes in a temporary file, renames it to its blob key, then commits the
+A write puts the bytes under a new blob key (the filesystem store: a temporary file renamed
+into place; the s3 store: one PUT or a multipart upload completed), then commits the
 object's row; a delete removes the row, then the blob. So a crash can leave:
 
-- temporary files of unfinished uploads (never visible: removed once older than the grace
-  period, as an upload still in progress keeps touching its file);
+- unfinished writes (temporary files, multipart uploads never completed; never visible):
+  removed once older than the grace period (an upload in progress keeps touching its file;
+  a multipart upload is dated by its start, so the grace must outlast the longest upload);
 - blobs no row names (written, but the row never committed; or the row went and the blob
   stayed): removed once older than the grace period and still unnamed on a re-check;
 - rows whose blob is missing (a store restored from an older copy, a file removed by hand):
@@ -16,12 +18,9 @@ It runs once when the object store starts and then every ``interval`` seconds.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import select
 
@@ -29,7 +28,7 @@ from onestack.core.object_store import rows
 from onestack.core.object_store.objects import Objects
 from onestack.db.engine import Database
 from onestack.db.models import SwiftContainer, SwiftObject
-from onestack.drivers.blob import BlobStore, FilesystemBlobStore
+from onestack.drivers.blob import BlobStore
 
 log = logging.getLogger("onestack.object_store.sweep")
 BATCH = 500
@@ -46,32 +45,6 @@ class SweepReport:
         return bool(self.temporary or self.orphans or self.lost or self.held_back)
 
 
-def _walk(root: Path) -> tuple[dict[str, float], list[tuple[Path, float]]]:
-    """Blob keys with their mtimes, and the temporary files with theirs."""
-    blobs: dict[str, float] = {}
-    temps: list[tuple[Path, float]] = []
-    tmp = root / ".tmp"
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        if here == tmp:
-            dirnames[:] = []
-            for name in filenames:
-                path = here / name
-                try:
-                    temps.append((path, path.stat().st_mtime))
-                except FileNotFoundError:
-                    continue
-            continue
-        for name in filenames:
-            path = here / name
-            try:
-                mtime = path.stat().st_mtime
-            except FileNotFoundError:
-                continue
-            blobs[path.relative_to(root).as_posix()] = mtime
-    return blobs, temps
-
-
 class Sweeper:
     def __init__(self, db: Database, blobs: BlobStore, objects: Objects,
                  grace: float = 3600.0) -> None:
@@ -82,14 +55,15 @@ class Sweeper:
 
     async def sweep(self) -> SweepReport:
         report = SweepReport()
-        if not isinstance(self.blobs, FilesystemBlobStore):
-            return report  # other stores cannot be listed (yet)
         started = time.time()
+        scan = await self.blobs.scan()
+        if scan is None:
+            return report  # a store that cannot be listed
         cutoff = started - self.grace
-        on_disk, temps = await asyncio.to_thread(_walk, self.blobs.root)
-        for path, mtime in temps:
-            if mtime < cutoff:
-                await asyncio.to_thread(path.unlink, True)
+        on_disk = scan.blobs
+        for item in scan.unfinished:
+            if item.mtime < cutoff:
+                await self.blobs.discard(item)
                 report.temporary += 1
         await self._orphans(on_disk, cutoff, report)
         await self._lost(on_disk, started, report)

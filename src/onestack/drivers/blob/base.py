@@ -6,6 +6,11 @@
   is raised.
 - ``get`` streams bytes out in chunks, optionally a byte range.
 - ``delete`` is idempotent.
+- ``scan`` lists what the orphan sweep needs (every blob with its age, and the writes a
+  crash left unfinished), or None for a store that cannot be listed; ``discard`` removes one
+  unfinished write.
+- A backend that cannot be reached or refuses the request raises ``BlobUnavailable`` (the
+  service answers 503 with its message; never a half-made object).
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+
+from onestack.errors import ServiceUnavailable
 
 CHUNK = 1024 * 1024
 
@@ -23,6 +30,24 @@ class BlobTooLarge(Exception):
 
 class BlobNotFound(Exception):
     pass
+
+
+class BlobUnavailable(ServiceUnavailable):
+    """The store's backend is unreachable, refuses our credentials, or lacks its bucket."""
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """A write a crash may have left behind: ``ref`` is what ``discard`` takes."""
+
+    ref: str
+    mtime: float
+
+
+@dataclass
+class Scan:
+    blobs: dict[str, float]  # key -> last modified (Unix time)
+    unfinished: list[Unfinished]
 
 
 @dataclass(frozen=True)
@@ -51,6 +76,14 @@ class BlobStore(abc.ABC):
 
     @abc.abstractmethod
     async def exists(self, key: str) -> bool: ...
+
+    async def scan(self) -> Scan | None:
+        """Every blob and unfinished write, for the orphan sweep (None: not listable)."""
+        return None
+
+    async def discard(self, item: Unfinished) -> None:
+        """Remove an unfinished write that ``scan`` reported."""
+        raise NotImplementedError
 
     def path(self, key: str) -> str | None:
         """A local file path for the blob, when the store has one (qemu-img reads it)."""

@@ -12,7 +12,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
-from onestack.drivers.blob.base import CHUNK, BlobInfo, BlobNotFound, BlobStore, BlobTooLarge
+from onestack.drivers.blob.base import (
+    CHUNK,
+    BlobInfo,
+    BlobNotFound,
+    BlobStore,
+    BlobTooLarge,
+    Scan,
+    Unfinished,
+)
 
 _SAFE = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
 
@@ -74,6 +82,27 @@ class _Writer:
         if self.fh is not None:
             self.fh.close()
         self.tmp.unlink(missing_ok=True)
+
+
+def _walk(root: Path) -> Scan:
+    """Blob keys with their mtimes, and the temporary files with theirs."""
+    found = Scan({}, [])
+    tmp = root / ".tmp"
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        if here == tmp:
+            dirnames[:] = []
+        for name in filenames:
+            path = here / name
+            try:
+                mtime = path.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if here == tmp:
+                found.unfinished.append(Unfinished(str(path), mtime))
+            else:
+                found.blobs[path.relative_to(root).as_posix()] = mtime
+    return found
 
 
 class FilesystemBlobStore(BlobStore):
@@ -170,3 +199,11 @@ class FilesystemBlobStore(BlobStore):
 
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self._file(key).exists)
+
+    async def scan(self) -> Scan:
+        return await asyncio.to_thread(_walk, self.root)
+
+    async def discard(self, item: Unfinished) -> None:
+        path = Path(item.ref)
+        if path.parent == self._tmp:
+            await asyncio.to_thread(path.unlink, True)
