@@ -214,3 +214,22 @@ def test_groups_of_its_domain(dm: Domains) -> None:
                             f"{dm.roles['member']}"), "create_grant")
     assert dm.call("DELETE", f"/groups/{group}/users/{dm.user_a}").status_code == 204
     assert dm.call("DELETE", f"/groups/{group}").status_code == 204
+
+
+def test_role_assignments_of_its_domain_only(dm: Domains) -> None:
+    theirs = f"/projects/{dm.project_b}/users/{dm.user_b}/roles/{dm.roles['reader']}"
+    assert httpx.put(f"{dm.url}{theirs}", headers=dm.admin).status_code == 204
+    mine = f"/projects/{dm.project_a}/users/{dm.user_a}/roles/{dm.roles['reader']}"
+    assert dm.call("PUT", mine).status_code == 204
+    r = dm.call("GET", "/role_assignments")
+    assert r.status_code == 200, r.text
+    scopes = {(k, v["id"]) for a in r.json()["role_assignments"]
+              for k, v in a["scope"].items()}
+    assert ("project", dm.project_a) in scopes and ("domain", dm.a) in scopes
+    assert {v for _k, v in scopes} <= {dm.a, dm.project_a} | {
+        p["id"] for p in dm.call("GET", "/projects").json()["projects"]}
+    assert ("project", dm.project_b) not in scopes
+    # a project-scoped member lists no assignments (Keystone: admins, system and domain
+    # readers)
+    demo = {"X-Auth-Token": dm.cloud.token("demo")}
+    _refused(httpx.get(f"{dm.url}/role_assignments", headers=demo), "list_role_assignments")

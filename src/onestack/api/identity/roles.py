@@ -164,6 +164,12 @@ async def list_assignments(req: ApiRequest) -> Response:
         if req.flag("include_subtree"):
             f["project_ids"] |= set(await ident.resources.project_subtree_ids(pid))
     grants = await ident.roles.list_assignments(f)
+    ctx = req.ctx
+    if ctx.domain_id and not (ctx.has_admin_role or ctx.system_scope):
+        # a domain reader or manager sees its domain's assignments and its projects'
+        inside = {p.id for p in await ident.resources.list_projects(
+            {"domain_id": ctx.domain_id})} | {ctx.domain_id}
+        grants = [g for g in grants if g.target_kind != "system" and g.target_id in inside]
     names = await _names(req, grants) if include_names else None
     return views.listing(req, "role_assignments",
                          [views.assignment(req, g, names) for g in grants])

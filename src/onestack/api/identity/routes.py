@@ -179,7 +179,8 @@ ROUTES: list[Route] = [
     R("DELETE", "/v3/roles/{prior_role_id}/implies/{implied_role_id}", roles.delete_implied,
       I + "delete_implied_role"),
     R("GET", "/v3/role_inferences", roles.list_inferences, I + "list_role_inference_rules"),
-    R("GET", "/v3/role_assignments", roles.list_assignments, I + "list_role_assignments"),
+    R("GET", "/v3/role_assignments", roles.list_assignments, I + "list_role_assignments",
+      target=targets.assignments),
     *_grant_routes(),
     # catalog
     R("POST", "/v3/regions", catalog.create_region, I + "create_region"),

@@ -61,6 +61,12 @@ async def listing(req: ApiRequest) -> dict[str, Any]:
     return {**_base(req), "domain_id": list_domain(req)}
 
 
+async def assignments(req: ApiRequest) -> dict[str, Any]:
+    """GET /v3/role_assignments: a domain-scoped token's domain (Keystone's target; the
+    listing is then confined to that domain)."""
+    return {"target.domain_id": req.ctx.domain_id}
+
+
 async def user(req: ApiRequest) -> dict[str, Any]:
     target = _base(req)
     await _add_user(req, target, req.params["user_id"])
