@@ -21,7 +21,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from onestack.drivers.diskimage import qemu_img
 from onestack.drivers.diskimage.inspector import ImageRefused
@@ -36,6 +36,7 @@ from onestack.drivers.storage.base import (
 log = logging.getLogger(__name__)
 TIMEOUT = 3600.0
 CHUNK = 1024 * 1024
+ZEROS = bytes(CHUNK)
 
 
 class FileVolumeDriver(VolumeDriver):
@@ -204,7 +205,7 @@ class FileVolumeDriver(VolumeDriver):
         try:
             await self._run("convert", "-O", fmt, qemu_img.source(src, "qcow2"), str(out))
             with out.open("rb") as fh:
-                while chunk := await asyncio.to_thread(fh.read, CHUNK):
+                async for chunk in _sparse_chunks(fh):
                     yield chunk
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -227,6 +228,30 @@ def _safe(ident: str) -> str:
     if not ident or "/" in ident or ident.startswith(".") or "\0" in ident:
         raise StorageError(f"bad identifier {ident!r}")
     return ident
+
+
+async def _sparse_chunks(fh: BinaryIO) -> AsyncIterator[bytes]:
+    """A file's bytes in CHUNK pieces; whole chunks of holes (SEEK_DATA) come as zeros
+    without being read, so a mostly empty 1 GiB volume streams in a fraction of the time."""
+    fd = fh.fileno()
+    size = os.fstat(fd).st_size
+    pos = 0
+    while pos < size:
+        try:
+            data_at = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError:  # ENXIO: only a hole is left
+            data_at = size
+        while pos + CHUNK <= data_at:
+            yield ZEROS
+            pos += CHUNK
+        if pos >= size:
+            break
+        fh.seek(pos)
+        chunk = await asyncio.to_thread(fh.read, min(CHUNK, size - pos))
+        if not chunk:
+            break
+        yield chunk
+        pos += len(chunk)
 
 
 async def _write(path: Path, chunks: AsyncIterator[bytes]) -> None:
