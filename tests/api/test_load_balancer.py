@@ -83,6 +83,8 @@ def test_load_balancer_lifecycle(cloud: RunningCloud, demo: Conn) -> None:
                            session_persistence={"type": "HTTP_COOKIE"})
     active(demo, lb.id)
     assert lbs.get_listener(lis.id).default_pool_id == pool.id
+    assert lbs.get_pool(pool.id).operating_status == "OFFLINE"  # no members yet (amphora)
+    assert lbs.get_listener(lis.id).operating_status == "ONLINE"
     m1 = lbs.create_member(pool, address="10.60.0.10", protocol_port=8080, weight=5,
                            monitor_port=8081, backup=False)
     active(demo, lb.id)
@@ -247,7 +249,8 @@ def test_fully_populated_l7_batch_members_and_quotas(cloud: RunningCloud, admin:
                               value="/static")
     active(demo, lb.id)
     assert lbs.get_l7_policy(first.id).position == 2
-    assert [p.id for p in lbs.l7_policies(listener_id=lis.id)] == [second.id, first.id]
+    # listed by created_at (as Octavia), whatever their positions
+    assert [p.id for p in lbs.l7_policies(listener_id=lis.id)] == [first.id, second.id]
     assert [x.id for x in lbs.l7_rules(second)] == [rule.id]
     lbs.update_l7_policy(second, position=2)
     active(demo, lb.id)

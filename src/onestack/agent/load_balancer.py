@@ -322,7 +322,8 @@ def rolled_up(tree: Tree, status: LbStatus) -> tuple[dict[str, str],
             "OFFLINE" if not member.admin_state_up else "NO_MONITOR")
     for pool in tree.of("pool"):
         states = [out[m.id] for m in tree.of("member", pool.id)]
-        out[pool.id] = roll_up(states, pool.admin_state_up)
+        # a pool without members is OFFLINE (amphora: the backend has no server)
+        out[pool.id] = roll_up(states, pool.admin_state_up) if states else "OFFLINE"
         for hm in tree.of("healthmonitor", pool.id):
             out[hm.id] = "ONLINE" if hm.admin_state_up else "OFFLINE"
     for lis in tree.of("listener"):

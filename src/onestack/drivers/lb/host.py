@@ -106,8 +106,14 @@ async def ensure_interface(ns: str, iface: Interface, host: dict[str, dict[str, 
                    "name", inner_name, "mtu", str(mtu), "address", mac, "netns", ns])
         o, i = {}, {"address": mac}
     if o.get("master") != iface.bridge or o.get("mtu") != mtu or "UP" not in o.get("flags", []):
-        await run(["ip", "link", "set", outer_name, "mtu", str(mtu), "master", iface.bridge,
-                   "up"])
+        try:
+            await run(["ip", "link", "set", outer_name, "mtu", str(mtu), "master",
+                       iface.bridge, "up"])
+        except LbError as exc:  # the network agent removed the bridge meanwhile
+            if not os.path.exists(f"/sys/class/net/{iface.bridge}"):
+                raise LbNotReady(f"bridge {iface.bridge!r} of port {iface.port_id} is "
+                                 f"gone: {exc}") from exc
+            raise
     if (str(i.get("address", "")).lower() != mac or i.get("mtu") != mtu
             or "UP" not in i.get("flags", [])):
         await run(["ip", "-n", ns, "link", "set", inner_name, "address", mac, "mtu", str(mtu),
