@@ -25,7 +25,14 @@ from onestack.core.object_store.base import (
 from onestack.core.object_store.objects import ALLOWED_HEADERS, PutSpec
 from onestack.core.object_store.service import ObjectStore
 from onestack.core.object_store.tempurl import TempUrlQuery
-from onestack.errors import BadRequest, NotFound, OnestackError, PayloadTooLarge, Unauthorized
+from onestack.errors import (
+    BadRequest,
+    NotFound,
+    OnestackError,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unauthorized,
+)
 
 TEXT = "text/plain; charset=utf-8"
 HTML = "text/html; charset=UTF-8"
@@ -76,7 +83,9 @@ def response_headers(req: ApiRequest) -> dict[str, str]:
 def error_response(exc: OnestackError, req: ApiRequest | None) -> Response:
     title, explain = REASONS.get(exc.status, (exc.title, exc.message))
     headers = dict(exc.headers)
-    if exc.message in ("", exc.title, explain) or exc.status >= 500:
+    # 5xx bodies are generic, but an unavailable backend names its cause (no secrets in it)
+    if exc.message in ("", exc.title, explain) or (
+            exc.status >= 500 and not isinstance(exc, ServiceUnavailable)):
         body, media = f"<html><h1>{title}</h1><p>{explain}</p></html>", HTML
     else:
         body, media = exc.message, TEXT

@@ -38,6 +38,7 @@ from onestack.errors import (
     OnestackError,
     PayloadTooLarge,
     PreconditionFailed,
+    ServiceUnavailable,
     Unauthorized,
 )
 
@@ -134,6 +135,8 @@ def _as_s3(exc: OnestackError, req: ApiRequest) -> OnestackError:
         return s3e.MethodNotAllowed()
     if isinstance(exc, BadRequest):
         return s3e.InvalidArgument(msg)
+    if isinstance(exc, ServiceUnavailable):  # e.g. the blob store's backend, with its cause
+        return s3e.ServiceUnavailable(msg)
     return exc
 
 
@@ -144,8 +147,8 @@ async def error_response(exc: OnestackError, req: ApiRequest) -> Response:
         err = s3e.NoSuchBucket()
     code = getattr(err, "code", "InternalError")
     status = err.status if isinstance(err, s3e.S3Error) or err.status < 500 else 500
-    message = err.message if status < 500 else "We encountered an internal error. " \
-        "Please try again."
+    message = err.message if status < 500 or isinstance(err, s3e.ServiceUnavailable) else \
+        "We encountered an internal error. Please try again."
     resource = req.path or "/"
     headers = dict(err.headers)
     if req.header("expect") or (req.header("content-length") or "0") != "0" or \

@@ -74,3 +74,4 @@ Unimplemented = _make("Unimplemented", 501, "A header or query you provided impl
                       "functionality that is not implemented.", "NotImplemented")
 PreconditionFailed = _make("PreconditionFailed", 412, "At least one of the preconditions you "
                            "specified did not hold.")
+ServiceUnavailable = _make("ServiceUnavailable", 503, "Please reduce your request rate.")
