@@ -133,6 +133,9 @@ class ComputeConfig:
     rbd_user: str = ""
     rbd_keyring: str = ""
     rbd_ceph_conf: str = ""
+    # Seconds a shelved server keeps its host before it is offloaded (its disk is in the
+    # shelve image, its host's resources freed): 0 at once (Nova's default), -1 never.
+    shelved_offload_time: float = 0
 
 
 @dataclass

@@ -24,7 +24,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from onestack.agent import console_relay, migration
+from onestack.agent import console_relay, migration, shelving
 from onestack.agent.guest_disks import CephClient, GuestDisks, disk_specs, volume_disk
 from onestack.agent.link import AgentLink, InstanceWork
 from onestack.agent.reconcile import ReconcileLoop
@@ -399,6 +399,8 @@ class ComputeAgent:
             await migration.cold_in(self, inst, guest)
         elif task == states.IMAGE_SNAPSHOT:
             await self._snapshot(inst)
+        elif task in shelving.TASKS:
+            await shelving.TASKS[task](self, inst, guest)
         return None
 
     async def _resize(self, inst: InstanceWork, guest: GuestInfo | None, revert: bool

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from onestack.core.compute import live_migrate as live
-from onestack.core.compute import states
+from onestack.core.compute import shelve, states
 from onestack.core.compute.base import HostLink, RemoteHost
 from onestack.core.compute.service import Compute
 from onestack.core.compute.volumes import VolumeDisk
@@ -51,7 +51,7 @@ class InstanceWork:
         return cls(uuid=inst.uuid, project_id=inst.project_id, host=inst.host,
                    name=inst.name, hostname=inst.hostname, vm_state=inst.vm_state,
                    task_state=inst.task_state, power_state=inst.power_state,
-                   image_ref=inst.image_ref, config_drive=inst.config_drive,
+                   image_ref=boot_image(inst), config_drive=inst.config_drive,
                    flavor=dict(inst.flavor or {}),
                    new_flavor=dict(inst.new_flavor) if inst.new_flavor else None,
                    task_args=dict(inst.task_args or {}))
@@ -64,6 +64,12 @@ class KnownInstance:
     uuid: str
     host: str | None
     deleted: bool
+
+
+def boot_image(inst: Instance) -> str:
+    """The image the instance's disk is built from: its own, or the one its task names (an
+    unshelve's shelve image, a rescue's image)."""
+    return str((inst.task_args or {}).get(shelve.BOOT_IMAGE) or inst.image_ref or "")
 
 
 def to_json(value: Any) -> Any:
@@ -194,6 +200,7 @@ class AgentLink(abc.ABC):
     async def config_drive(self, host: str, uuid: str) -> dict[str, bytes] | None: ...
 
 
+SHELVE_TASKS = (states.SHELVING, states.SHELVING_OFFLOADING, states.UNSHELVING)
 VOLUME_OUTCOMES = ("attached", "released", "released-deleted", "detach-failed")
 
 
@@ -227,6 +234,7 @@ class LocalLink(AgentLink):
     async def schedule_pending(self, host: str, older_than: float) -> None:
         del host
         await self.compute.builder.schedule_pending(older_than=older_than)
+        await self.compute.shelving.offload_due()
 
     async def instances(self, host: str) -> list[InstanceWork]:
         """The host's instances, and those being live-migrated to it (their ``host`` is
@@ -253,6 +261,8 @@ class LocalLink(AgentLink):
             updates = None
         if task == states.RESIZE_MIGRATING:
             return await self.compute.migrations.arrive(uuid)
+        if task in SHELVE_TASKS:
+            return await self.compute.shelving.complete(uuid, task, power_state, updates)
         done = await self.compute.work.complete(uuid, task, power_state, updates)
         if done and task == states.RESIZE_FINISH:
             self.compute.migrations.finished(uuid)
@@ -327,9 +337,9 @@ class LocalLink(AgentLink):
 
     async def _boot_image(self, uuid: str) -> tuple[ImageCaller, str]:
         inst = await self.compute.work.get(uuid)
-        if inst is None or not inst.image_ref:
+        if inst is None or not boot_image(inst):
             raise VirtError("the server has no image to boot from and no root volume")
-        return ImageCaller(inst.project_id, is_admin=True), inst.image_ref
+        return ImageCaller(inst.project_id, is_admin=True), boot_image(inst)
 
     async def image_format(self, host: str, uuid: str) -> str:
         caller, image_id = await self._boot_image(uuid)
@@ -347,7 +357,7 @@ class LocalLink(AgentLink):
     async def upload_snapshot(self, host: str, uuid: str, chunks: AsyncIterator[bytes]
                               ) -> None:
         inst = await self.compute.work.get(uuid)
-        if inst is None or inst.task_state != states.IMAGE_SNAPSHOT:
+        if inst is None or inst.task_state not in (states.IMAGE_SNAPSHOT, states.SHELVING):
             raise Conflict(f"Instance {uuid} is not being snapshotted.")
         caller = ImageCaller(inst.project_id, is_admin=True)
         await self.image.data.upload(caller, str(inst.task_args["image_id"]), chunks)

@@ -24,6 +24,7 @@ from onestack.api.compute import (
     operators,
     server_actions,
     servers,
+    shelve_actions,
     volume_attachments,
 )
 from onestack.api.compute.common import policy_target
@@ -105,6 +106,7 @@ RULES: list[Rule] = project_scoped([
         "os-attach-interfaces:delete", "images:delete", "os-volumes-attachments:create",
         "os-volumes-attachments:delete")),
     *consoles.RULES,
+    *shelve_actions.RULES,
 ])
 
 

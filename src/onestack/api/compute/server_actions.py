@@ -9,7 +9,14 @@ from typing import Any
 from starlette.responses import Response
 
 from onestack.api.common.request import ApiRequest, validate
-from onestack.api.compute import consoles, networking, schemas, server_views, views
+from onestack.api.compute import (
+    consoles,
+    networking,
+    schemas,
+    server_views,
+    shelve_actions,
+    views,
+)
 from onestack.api.compute.common import (
     bool_param,
     caller,
@@ -188,6 +195,7 @@ ACTIONS: dict[str, Handler] = {
     "addSecurityGroup": networking.add_group_action,
     "removeSecurityGroup": networking.remove_group_action,
     **consoles.ACTIONS,
+    **shelve_actions.ACTIONS,
 }
 
 

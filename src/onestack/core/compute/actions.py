@@ -84,25 +84,31 @@ class Actions:
         rec = await self.servers.get(caller, uuid)
         inst = rec.instance
         states.check("createImage", inst, is_admin=caller.is_admin)
-        # The user's metadata become image properties and take precedence over Nova's
-        # (image_type, instance_uuid, ...), as in Nova; what the image says about itself
-        # (visibility, owner, id, formats: Glance's base attributes) is never theirs and
-        # comes last, and the image core holds the server's project to its own rules.
-        props = {"image_type": "snapshot", "instance_uuid": inst.uuid,
-                 "base_image_ref": inst.image_ref, "user_id": caller.user_id,
-                 **{k: str(v) for k, v in metadata.items() if not _reserved_image_key(k)}}
-        img = await self.image.images.create(
-            ImageCaller(inst.project_id),
-            {**props, "name": name, "disk_format": "qcow2", "container_format": "bare",
-             "visibility": "private", "owner": inst.project_id,
-             "min_disk": inst.flavor["root_gb"]})
-        image_id = img.image.id
+        image_id = await self.new_snapshot_image(inst, caller.user_id, name, metadata)
         try:
             await self.servers.act(caller, uuid, "createImage", args={"image_id": image_id})
         except Exception:
             await self.image.images.delete(ImageCaller(inst.project_id, True), image_id)
             raise
         return image_id
+
+    async def new_snapshot_image(self, inst: Instance, user_id: str, name: str,
+                                 metadata: dict[str, str]) -> str:
+        """A queued image in the server's project for a snapshot of its root disk (the
+        agent uploads its data): createImage's, and shelve's ``<name>-shelved``."""
+        # The user's metadata become image properties and take precedence over Nova's
+        # (image_type, instance_uuid, ...), as in Nova; what the image says about itself
+        # (visibility, owner, id, formats: Glance's base attributes) is never theirs and
+        # comes last, and the image core holds the server's project to its own rules.
+        props = {"image_type": "snapshot", "instance_uuid": inst.uuid,
+                 "base_image_ref": inst.image_ref, "user_id": user_id,
+                 **{k: str(v) for k, v in metadata.items() if not _reserved_image_key(k)}}
+        img = await self.image.images.create(
+            ImageCaller(inst.project_id),
+            {**props, "name": name, "disk_format": "qcow2", "container_format": "bare",
+             "visibility": "private", "owner": inst.project_id,
+             "min_disk": inst.flavor["root_gb"]})
+        return str(img.image.id)
 
 
 def _reserved_image_key(name: str) -> bool:

@@ -22,6 +22,9 @@ EVENTS = {
     "resume": "compute_resume_instance", "rebuild": "compute_rebuild_instance",
     "resize": "compute_resize_instance", "confirmResize": "compute_confirm_resize",
     "revertResize": "compute_revert_resize", "createImage": "compute_snapshot_instance",
+    "shelve": "compute_shelve_instance", "shelveOffload": "compute_shelve_offload_instance",
+    "unshelve": "compute_unshelve_instance", "rescue": "compute_rescue_instance",
+    "unrescue": "compute_unrescue_instance",
 }
 
 

@@ -22,6 +22,7 @@ from onestack.core.compute.netproxy import ServerNetworking
 from onestack.core.compute.ports import Ports
 from onestack.core.compute.quotas import Quotas
 from onestack.core.compute.servers import Servers
+from onestack.core.compute.shelve import Shelving
 from onestack.core.compute.usage import Usage
 from onestack.core.compute.volumes import ServerVolumes
 from onestack.core.compute.work import HostWork
@@ -62,6 +63,8 @@ class Compute:
         self.migrations = LiveMigrations(self.servers, self.builder, self.devices,
                                          settings.data_dir / "migrations")
         self.agent_credentials = AgentCredentials(db)
+        self.shelving = Shelving(self.servers, self.builder, self.actions, self.work, image,
+                                 settings.compute.shelved_offload_time)
 
     @property
     def volumes(self) -> ServerVolumes | None:

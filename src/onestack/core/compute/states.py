@@ -51,6 +51,13 @@ RESIZE_FINISH = "resize_finish"
 MIGRATING = "migrating"
 IMAGE_SNAPSHOT = "image_snapshot"
 DELETING = "deleting"
+# Shelve: the guest stops and its root disk becomes an image; an offload frees the host.
+SHELVING = "shelving"
+SHELVING_OFFLOADING = "shelving_offloading"
+UNSHELVING = "unshelving"
+# Rescue: the guest boots a rescue image with its own disks attached after it.
+RESCUING = "rescuing"
+UNRESCUING = "unrescuing"
 
 # --- power states (OS-EXT-STS:power_state) ------------------------------------------------
 NOSTATE = 0
@@ -64,7 +71,8 @@ SUSPENDED_POWER = 7
 AGENT_TASKS = frozenset({
     SPAWNING, POWERING_OFF, POWERING_ON, REBOOTING, REBOOTING_HARD, PAUSING, UNPAUSING,
     SUSPENDING, RESUMING, REBUILDING, RESIZE_PREP, RESIZE_CONFIRMING, RESIZE_REVERTING,
-    RESIZE_MIGRATING, RESIZE_FINISH, MIGRATING, IMAGE_SNAPSHOT, DELETING})
+    RESIZE_MIGRATING, RESIZE_FINISH, MIGRATING, IMAGE_SNAPSHOT, DELETING, SHELVING,
+    SHELVING_OFFLOADING, UNSHELVING, RESCUING, UNRESCUING})
 
 # When a task is done: (vm_state, power_state); None keeps what it was.
 DONE: dict[str, tuple[str | None, int | None]] = {
@@ -86,6 +94,11 @@ DONE: dict[str, tuple[str | None, int | None]] = {
     RESIZE_FINISH: (ACTIVE, RUNNING),
     IMAGE_SNAPSHOT: (None, None),
     DELETING: (DELETED, NOSTATE),
+    SHELVING: (SHELVED, SHUTDOWN),
+    SHELVING_OFFLOADING: (SHELVED_OFFLOADED, NOSTATE),
+    UNSHELVING: (ACTIVE, RUNNING),
+    RESCUING: (RESCUED, RUNNING),
+    UNRESCUING: (ACTIVE, RUNNING),
 }
 
 ANY = None  # an Action whose vm_states (or task_states) is ANY accepts every state
@@ -125,6 +138,11 @@ ACTIONS: dict[str, Action] = {
     "confirmResize": Action(_vs(RESIZED), IDLE, RESIZE_CONFIRMING),
     "revertResize": Action(_vs(RESIZED), IDLE, RESIZE_REVERTING),
     "createImage": Action(_vs(ACTIVE, STOPPED, PAUSED, SUSPENDED), IDLE, IMAGE_SNAPSHOT),
+    "shelve": Action(_vs(ACTIVE, STOPPED, PAUSED, SUSPENDED), IDLE, SHELVING),
+    "shelveOffload": Action(_vs(SHELVED), IDLE, SHELVING_OFFLOADING),
+    "unshelve": Action(_vs(SHELVED, SHELVED_OFFLOADED), IDLE, UNSHELVING),
+    "rescue": Action(_vs(ACTIVE, STOPPED, ERROR), IDLE, RESCUING),
+    "unrescue": Action(_vs(RESCUED), IDLE, UNRESCUING),
     "delete": Action(ANY, ANY, DELETING),
     "forceDelete": Action(ANY, ANY, DELETING, lock_applies=False),
     "lock": Action(ANY, ANY, lock_applies=False),
@@ -132,7 +150,7 @@ ACTIONS: dict[str, Action] = {
     "update": Action(ANY, ANY, lock_applies=False),
     "tags": Action(ANY, ANY, lock_applies=False),
     "metadata": Action(ANY, ANY),
-    # Nova: ACTIVE, PAUSED, STOPPED, RESIZED (and shelved ones, not served here)
+    # Nova: ACTIVE, PAUSED, STOPPED, RESIZED (and shelved ones, not served here yet)
     "attach_volume": Action(_vs(ACTIVE, PAUSED, STOPPED, RESIZED), IDLE),
     "detach_volume": Action(_vs(ACTIVE, PAUSED, STOPPED, RESIZED), IDLE),
     "getConsoleOutput": Action(_vs(ACTIVE, STOPPED, PAUSED, SUSPENDED, RESIZED, ERROR), ANY,
