@@ -213,6 +213,9 @@ def test_octavia_plugin_wire_details(cloud: RunningCloud, demo: Conn) -> None:
         pools[protocol] = demo.load_balancer.create_pool(
             loadbalancer_id=lb.id, protocol=protocol, lb_algorithm="ROUND_ROBIN").id
         active(demo, lb.id)
+    # pools no listener uses are OFFLINE (amphora)
+    assert {demo.load_balancer.get_pool(p).operating_status for p in pools.values()} == {
+        "OFFLINE"}
     monitor = {"delay": 2, "timeout": 3, "max_retries": 2}
     r = raw(cloud, "POST", "/healthmonitors", {"healthmonitor": {
         "pool_id": pools["UDP"], "type": "UDP-CONNECT", **monitor}}, who="demo")

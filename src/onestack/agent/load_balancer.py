@@ -320,10 +320,12 @@ def rolled_up(tree: Tree, status: LbStatus) -> tuple[dict[str, str],
         got = status.members.get(member.id)
         out[member.id] = got.operating_status if got else (
             "OFFLINE" if not member.admin_state_up else "NO_MONITOR")
+    used = {x.attrs.get("default_pool_id") for x in tree.of("listener")} | \
+        {x.attrs.get("redirect_pool_id") for x in tree.of("l7policy")}
     for pool in tree.of("pool"):
         states = [out[m.id] for m in tree.of("member", pool.id)]
-        # a pool without members is OFFLINE (amphora: the backend has no server)
-        out[pool.id] = roll_up(states, pool.admin_state_up) if states else "OFFLINE"
+        # a pool no listener uses is OFFLINE (amphora: its backend is not in the config)
+        out[pool.id] = roll_up(states, pool.admin_state_up) if pool.id in used else "OFFLINE"
         for hm in tree.of("healthmonitor", pool.id):
             out[hm.id] = "ONLINE" if hm.admin_state_up else "OFFLINE"
     for lis in tree.of("listener"):
