@@ -82,11 +82,11 @@ async def get_object(req: ApiRequest) -> Response:
         if view.size <= SMALL_BODY:  # one read, no streaming machinery
             data = b"".join([chunk async for chunk in os_.objects.read(view)])
             return Response(data, headers={**headers, "Content-Length": str(len(data))})
-        return StreamingResponse(os_.objects.read(view), headers={
+        return StreamingResponse(await os_.objects.stream(view), headers={
             **headers, "Content-Length": str(view.size)})
     if len(ranges) == 1:
         first, last = ranges[0]
-        return StreamingResponse(os_.objects.read(view, first, last - first + 1),
+        return StreamingResponse(await os_.objects.stream(view, first, last - first + 1),
                                  status_code=206, headers={
             **headers, "Content-Length": str(last - first + 1),
             "Content-Range": f"bytes {first}-{last}/{view.size}"})

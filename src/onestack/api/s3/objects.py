@@ -101,11 +101,11 @@ async def get_object(req: ApiRequest) -> Response:
         if view.size <= SMALL_BODY:  # one read, no streaming machinery
             return Response(b"".join([c async for c in os_.objects.read(view)]),
                             headers=headers)
-        return StreamingResponse(os_.objects.read(view), headers=headers)
+        return StreamingResponse(await os_.objects.stream(view), headers=headers)
     first, last = ranges[0]
     headers.update({"Content-Length": str(last - first + 1),
                     "Content-Range": f"bytes {first}-{last}/{view.size}"})
-    return StreamingResponse(os_.objects.read(view, first, last - first + 1),
+    return StreamingResponse(await os_.objects.stream(view, first, last - first + 1),
                              status_code=206, headers=headers)
 
 

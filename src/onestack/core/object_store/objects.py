@@ -169,6 +169,23 @@ class Objects:
             async for chunk in self.blobs.get(seg.blob, seg.offset + lo, hi - lo):
                 yield chunk
 
+    async def stream(self, view: ObjectView, start: int = 0,
+                     length: int | None = None) -> AsyncIterator[bytes]:
+        """``read`` with its first chunk already fetched: a blob store whose backend fails
+        (BlobUnavailable) does so before the response starts, as a 503, not mid-body."""
+        body = self.read(view, start, length)
+        try:
+            first = await anext(body)
+        except StopAsyncIteration:
+            first = b""
+
+        async def rest() -> AsyncIterator[bytes]:
+            if first:
+                yield first
+            async for chunk in body:
+                yield chunk
+        return rest()
+
     # --- writes --------------------------------------------------------------------------
     async def writable(self, caller: Caller, account: str, cname: str) -> SwiftContainer:
         return (await self._writable(caller, account, cname))[0]
