@@ -109,6 +109,13 @@ def world(personas: Personas, owned: Resources, foreign: Resources, public: Shar
         time.sleep(0.1)
     # block storage: the default type; placement: the compute host's provider
     ids["type_id"] = owner.ok("GET", f"{v}/types/default")["volume_type"]["id"]
+    # a backup of sec-a's volume (ready before the personas try it)
+    ids["backup"] = owner.ok("POST", f"{v}/backups", {"backup": {"volume_id": owned.volume}}
+                             )["backup"]["id"]
+    for _ in range(600):
+        if owner.ok("GET", f"{v}/backups/{ids['backup']}")["backup"]["status"] == "available":
+            break
+        time.sleep(0.1)
     admin.ok("POST", f"/volume/v3/types/{ids['type_id']}/extra_specs", {"extra_specs": {
         "sec_key": "x"}})
     ids["provider"] = admin.ok("GET", "/placement/resource_providers", headers={

@@ -41,6 +41,7 @@ from onestack.core.load_balancer.service import LoadBalancerService
 from onestack.core.network.service import NetworkService
 from onestack.core.object_store.service import ObjectStore
 from onestack.core.operations.service import Operations
+from onestack.core.volume.backups import Backups as VolumeBackups
 from onestack.core.volume.service import VolumeService
 from onestack.dashboard import PREFIX, build_dashboard
 from onestack.db.engine import Database
@@ -96,9 +97,11 @@ class Runtime:
         self.volume = VolumeService(settings, self.db, self.image)
         self.compute.volumes = ServerVolumes(self.db, self.compute.links, self.volume)
         self.volume.worker.attached_extender = self.compute.volumes.extend_attached
+        self.volume_backups = VolumeBackups(self.volume, self.object_store)
         self.services: list[ServiceApi] = []
         self.policy: Enforcer = Enforcer([])
-        self.startup: list[Callable[[], Awaitable[None]]] = [self.volume.start]
+        self.startup: list[Callable[[], Awaitable[None]]] = [self.volume.start,
+                                                             self.volume_backups.settle]
         self.shutdown: list[Callable[[], Awaitable[None]]] = [self.volume.stop]
         missing = driver.unavailable()
         if missing and settings.compute.local_agent:

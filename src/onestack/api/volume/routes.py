@@ -18,6 +18,7 @@ from onestack.api.common.routing import Route, ServiceApi
 from onestack.api.volume import (
     actions,
     attachments,
+    backups,
     messages,
     misc,
     snapshots,
@@ -78,6 +79,7 @@ RULES: list[Rule] = project_scoped([
         "volume:attachment_create", "volume:attachment_update", "volume:attachment_delete",
         "volume:attachment_complete", "volume_extension:volume_type_access",
         "message:delete")),
+    *(Rule(name, check) for name, check in backups.POLICY),
 ])
 
 VOL = "/volumes/{volume_id}"
@@ -172,6 +174,7 @@ TABLE: list[tuple[str, str, Any, str]] = [
     ("PUT", ATT, attachments.update, "volume:attachment_update"),
     ("DELETE", ATT, attachments.delete, "volume:attachment_delete"),
     ("POST", ATT + "/action", attachments.action, "volume:attachment_complete"),
+    *backups.TABLE,
 ]
 
 

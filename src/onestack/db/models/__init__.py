@@ -31,6 +31,7 @@ from onestack.db.models.network import NetTag  # noqa: F401  (network tables)
 from onestack.db.models.object_store import SwiftAccount, SwiftContainer, SwiftObject
 from onestack.db.models.placement import ResourceProvider  # noqa: F401  (placement tables)
 from onestack.db.models.volume import Volume  # noqa: F401  (volume tables)
+from onestack.db.models.volume_backup import Backup  # noqa: F401  (volume backups)
 
 __all__ = [
     "AppCredRole",
