@@ -177,6 +177,11 @@ def test_isolation_in_use_errors_export_quota(cloud: RunningCloud,
     assert r.status_code == 400 and "backup_url" in r.text
     # quota: two backups exist, a limit of 2 makes the third 413
     project = admin.current_project_id
+    used = httpx.get(f"{admin_url}/os-quota-sets/{project}?usage=true",
+                     headers=admin_hdr).json()["quota_set"]
+    assert (used["backups"]["in_use"], used["backup_gigabytes"]["in_use"]) == (2, 2)
+    absolute = httpx.get(f"{admin_url}/limits", headers=admin_hdr).json()["limits"]["absolute"]
+    assert (absolute["totalBackupsUsed"], absolute["maxTotalBackups"]) == (2, 10)
     q = httpx.put(f"{admin_url}/os-quota-sets/{project}", headers=admin_hdr,
                   json={"quota_set": {"backups": 2}})
     assert q.status_code == 200, q.text

@@ -95,7 +95,8 @@ async def limits(req: ApiRequest) -> Response:
         "maxTotalBackupGigabytes": q("backup_gigabytes"),
         "totalVolumesUsed": q("volumes", "in_use"), "totalSnapshotsUsed":
         q("snapshots", "in_use"), "totalGigabytesUsed": q("gigabytes", "in_use"),
-        "totalBackupsUsed": 0, "totalBackupGigabytesUsed": 0}}})
+        "totalBackupsUsed": q("backups", "in_use"),
+        "totalBackupGigabytesUsed": q("backup_gigabytes", "in_use")}}})
 
 
 def _quota_target(req: ApiRequest) -> str:

@@ -456,11 +456,16 @@ class Backups:
 
     # --- restart -------------------------------------------------------------------------
     async def settle(self) -> None:
-        """After a restart: creating and restoring backups no job will finish become error
-        and available; deleting ones are deleted again; volumes held by them are freed."""
+        """After a restart, for the volumes of this service's backends: creating and
+        restoring backups no job will finish become error and available, deleting ones are
+        deleted again, and the volumes they held are freed (restores end in
+        error_restoring)."""
+        hosts = [self.worker.host_of(b) for b in self.worker.drivers]
+        mine = Volume.host.in_(hosts)
         async with self.store.db.read() as s:
             rows = list((await s.execute(select(Backup.id, Backup.status).where(
-                Backup.status.in_((CREATING, RESTORING, DELETING))))).all())
+                Backup.status.in_((CREATING, RESTORING, DELETING)),
+                Backup.volume_id.in_(select(Volume.id).where(mine))))).all())
         for bid, status in rows:
             if status == DELETING:
                 self.worker.submit(self._delete_job(bid))
@@ -468,10 +473,10 @@ class Backups:
                 await self._finish(bid, status, ERROR if status == CREATING else AVAILABLE,
                                    fail_reason=f"interrupted while {status}")
         async with self.store.write() as s:
-            await s.execute(update(Volume).where(Volume.status == BACKING_UP).values(
+            await s.execute(update(Volume).where(mine, Volume.status == BACKING_UP).values(
                 status=func.coalesce(Volume.previous_status, "available")))
-            await s.execute(update(Volume).where(Volume.status == RESTORING_BACKUP).values(
-                status=ERROR_RESTORING))
+            await s.execute(update(Volume).where(
+                mine, Volume.status == RESTORING_BACKUP).values(status=ERROR_RESTORING))
 
 
 __all__ = ["CHUNK", "Backups"]

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from onestack.core.volume.base import Store
 from onestack.db.locks import quota_lock
 from onestack.db.models.volume import Snapshot, Volume, VolumeQuota, VolumeType
+from onestack.db.models.volume_backup import Backup
 from onestack.errors import BadRequest, PayloadTooLarge
 
 DEFAULTS: dict[str, int] = {"volumes": 10, "snapshots": 10, "gigabytes": 1000,
@@ -70,6 +71,10 @@ class Quotas:
             total = await usage(s, project_id)
             used: dict[str, int] = {"volumes": total.volumes, "gigabytes": total.gigabytes,
                                     "snapshots": total.snapshots}
+            backups, backup_gb = (await s.execute(select(
+                func.count(), func.coalesce(func.sum(Backup.size), 0)).where(
+                Backup.project_id == project_id))).one()
+            used.update(backups=int(backups), backup_gigabytes=int(backup_gb))
             for vt in (await s.execute(select(VolumeType))).scalars():
                 per = await usage(s, project_id, vt.id)
                 used.update({_type_key("volumes", vt.name): per.volumes,
