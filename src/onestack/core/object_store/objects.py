@@ -180,10 +180,15 @@ class Objects:
             first = b""
 
         async def rest() -> AsyncIterator[bytes]:
-            if first:
-                yield first
-            async for chunk in body:
-                yield chunk
+            try:
+                if first:
+                    yield first
+                async for chunk in body:
+                    yield chunk
+            finally:
+                close = getattr(body, "aclose", None)  # a client gone mid-body
+                if close is not None:
+                    await close()
         return rest()
 
     # --- writes --------------------------------------------------------------------------
