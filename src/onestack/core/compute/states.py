@@ -153,7 +153,8 @@ ACTIONS: dict[str, Action] = {
     # Nova: ACTIVE, PAUSED, STOPPED, RESIZED (and shelved ones, not served here yet)
     "attach_volume": Action(_vs(ACTIVE, PAUSED, STOPPED, RESIZED), IDLE),
     "detach_volume": Action(_vs(ACTIVE, PAUSED, STOPPED, RESIZED), IDLE),
-    "getConsoleOutput": Action(_vs(ACTIVE, STOPPED, PAUSED, SUSPENDED, RESIZED, ERROR), ANY,
+    "getConsoleOutput": Action(_vs(ACTIVE, STOPPED, PAUSED, SUSPENDED, RESIZED, RESCUED,
+                                   ERROR), ANY,
                                lock_applies=False),
 }
 
