@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -204,7 +205,7 @@ for k, v in json.loads(sys.argv[2]).items():
 cloud = thread.start()
 acct = cloud.accounts["demo"]
 print(json.dumps({"url": f"{cloud.base_url}/object-storage/v1/AUTH_{acct.project_id}",
-                  "token": cloud.token("demo")}), flush=True)
+                  "token": cloud.token("demo"), "tmp": thread.tmp.name}), flush=True)
 time.sleep(600)
 """
 
@@ -245,6 +246,7 @@ def test_kill_9_mid_upload_leaves_nothing_the_sweep_keeps(
             time.sleep(0.2)
         assert scan.unfinished, "the upload never reached RGW"
         os.killpg(child.pid, signal.SIGKILL)
+        shutil.rmtree(info["tmp"], ignore_errors=True)  # the child's own temp dir
     finally:
         if child.poll() is None:
             os.killpg(child.pid, signal.SIGKILL)

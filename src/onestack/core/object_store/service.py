@@ -20,6 +20,7 @@ from onestack.core.object_store.sweep import Sweeper
 from onestack.core.object_store.tempurl import TempUrls
 from onestack.db.engine import Database
 from onestack.drivers.blob import BlobStore, FilesystemBlobStore, S3BlobStore
+from onestack.drivers.blob.base import BlobUnavailable
 from onestack.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -94,6 +95,8 @@ class ObjectStore:
                     await self.sweeper.sweep()
                 except asyncio.CancelledError:
                     raise
+                except BlobUnavailable as exc:  # the backend's cause, already logged
+                    log.warning("object store sweep skipped: %s", exc)
                 except Exception:
                     log.exception("object store sweep failed")
             await asyncio.sleep(self.reap_interval)
