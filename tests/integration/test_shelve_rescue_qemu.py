@@ -76,6 +76,10 @@ def test_shelve_and_rescue_keep_the_disk() -> None:
     thread, cloud = start_cloud()
     instances = cloud.settings.instances_path
     token = uuid.uuid4().hex
+
+    def lap(what: str) -> None:
+        print(f"{what}: {time.monotonic() - started:.1f}s")
+
     try:
         seed(cloud)
         conn = connect(cloud, "demo")
@@ -87,15 +91,18 @@ def test_shelve_and_rescue_keep_the_disk() -> None:
         sid = server.id
         settle(conn, sid, "ACTIVE")
         assert reports(conn, sid, 1) == ["/dev/vda marker=none", "wrote marker"]
+        lap("booted, file written")
 
         # shelve + offload: no guest, no files, the disk in the image; unshelve: it is back
         conn.compute.shelve_server(sid)
         settle(conn, sid, "SHELVED_OFFLOADED")
         assert not _pids(sid) and not (instances / sid).exists()
+        lap("shelved and offloaded")
         conn.compute.unshelve_server(sid)
         settle(conn, sid, "ACTIVE")
         assert reports(conn, sid, 1) == [f"/dev/vda marker={token}"]
         assert not list(conn.image.images(name="shelf-shelved"))
+        lap("unshelved, file read")
 
         # rescue: the rescue image boots (no marker on vda), its own disk is vdb
         conn.compute.rescue_server(sid)
@@ -103,15 +110,17 @@ def test_shelve_and_rescue_keep_the_disk() -> None:
         assert reports(conn, sid, 2)[:2] == ["/dev/vda marker=none",
                                              f"/dev/vdb marker={token}"]
         assert "disk.rescue" in qemu_cmdline(sid)
+        lap("rescued")
         # unrescue: its own disk boots again (QEMU's command line says; a boot costs time)
         conn.compute.unrescue_server(sid)
         settle(conn, sid, "ACTIVE")
         assert "disk.rescue" not in qemu_cmdline(sid)
         assert not (instances / sid / "disk.rescue").exists()
+        lap("unrescued")
         conn.compute.delete_server(sid)
         conn.compute.wait_for_delete(server, interval=0.5, wait=60)
         assert not _pids(sid)
+        lap("deleted")
     finally:
         destroy_guests(instances)
         thread.stop()
-    print(f"shelve/unshelve/rescue/unrescue on QEMU: {time.monotonic() - started:.1f}s")
