@@ -184,3 +184,26 @@ def test_cli(cloud: RunningCloud, cli: Cli, server: Any) -> None:
         shown = wait(conn, server.id, status)
         if args == ("resize", "revert"):
             assert shown.flavor["original_name"] == "m1.nano"
+
+
+def test_volume_backed_server_keeps_its_volume(cloud: RunningCloud,
+                                               demo: openstack.connection.Connection,
+                                               image_id: str) -> None:
+    from tests.api.test_boot_from_volume import _boot, _guest_disks, _image_to_volume
+
+    server = wait(demo, _boot(demo, [_image_to_volume(image_id,
+                                                      delete_on_termination=True)]).id,
+                  "ACTIVE")
+    try:
+        [root] = [d for d in _guest_disks(cloud, server.id) if d.kind == "volume"]
+        demo.compute.shelve_server(server.id)
+        wait(demo, server.id, "SHELVED_OFFLOADED")
+        assert not [i for i in demo.image.images() if i.name == f"{server.name}-shelved"]
+        assert server.id not in cloud.runtime.compute_agent.driver.guests
+        demo.compute.unshelve_server(server.id)
+        wait(demo, server.id, "ACTIVE")
+        assert _guest_disks(cloud, server.id)[0].serial == root.serial  # boots its volume
+        assert [a.volume_id[:20] for a in demo.compute.volume_attachments(server)] == [
+            root.serial]
+    finally:
+        connect(cloud).compute.delete_server(server.id, force=True)
