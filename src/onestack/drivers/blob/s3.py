@@ -2,9 +2,10 @@
 the Signature Version 4 signer beside this module (no boto3 at run time).
 
 - A blob that fits in one part is one PUT (S3 makes it visible whole or not at all); a
-  longer one is a multipart upload of ``part_size`` parts (16 MiB; at most one part in
-  memory and one in flight), completed at the end, aborted on any failure. A crash leaves
-  at worst an unfinished multipart upload, which ``scan`` reports and ``discard`` aborts.
+  longer one is a multipart upload of parts of ``part_size`` (16 MiB) or a little more (one
+  part filling in memory, one in flight), completed at the end, aborted on any failure. A
+  crash leaves at worst an unfinished multipart upload, which ``scan`` reports and
+  ``discard`` aborts.
 - ``get`` is a GET with a Range header, streamed.
 - Every failure of the service (unreachable, 403, missing bucket, 5xx) is BlobUnavailable
   with a message naming the cause; the endpoint and keys are logged, never shown.
@@ -178,9 +179,9 @@ class S3BlobStore(BlobStore):
                 if buffered >= self.part_size:
                     if upload is None:
                         upload = await _Upload.begin(self, key)
-                    block = b"".join(buf)
-                    buf, buffered = [block[self.part_size:]], len(block) - self.part_size
-                    await upload.add(block[:self.part_size])
+                    # parts need not be equal: one a little over part_size saves a copy
+                    block, buf, buffered = b"".join(buf), [], 0
+                    await upload.add(block)
             last = b"".join(buf)
             if upload is None:
                 await self._send("PUT", key, content=last, headers={
