@@ -42,6 +42,11 @@ class ServerConfig:
     # Serve HTTPS with this certificate chain and private key (PEM files); both or neither.
     tls_cert: str = ""
     tls_key: str = ""
+    # Seconds an idle client connection is kept open. Clients that pool connections
+    # (keystoneauth, boto3, browsers) reuse one after pauses of many seconds; closing it
+    # sooner (uvicorn's default is 5 s) races with their next request, which then fails
+    # with "connection reset by peer". Load balancers in front usually keep 60-75 s.
+    keep_alive_timeout: float = 75.0
 
     def base_url(self) -> str:
         if self.public_url:

@@ -120,7 +120,9 @@ class CloudThread:
         write_clouds(clouds, f"{base}/identity/v3", accounts)
         self.cloud = RunningCloud(self.settings, base, accounts, clouds, runtime)
         config = uvicorn.Config(app, host=self.listen, port=self.port, loop="none",
-                                lifespan="on", log_config=None, access_log=False)
+                                lifespan="on", log_config=None, access_log=False,
+                                timeout_keep_alive=int(
+                                    self.settings.server.keep_alive_timeout))
         self._server = uvicorn.Server(config)
         serve = asyncio.create_task(self._server.serve())
         while not self._server.started:

@@ -108,6 +108,7 @@ async def _serve(settings: Settings,
     config = uvicorn.Config(app, host=settings.server.host, port=settings.server.port,
                             loop="none", http="httptools", lifespan="on", log_config=None,
                             access_log=False, timeout_graceful_shutdown=10,
+                            timeout_keep_alive=int(settings.server.keep_alive_timeout),
                             ssl_certfile=tls.tls_cert or None, ssl_keyfile=tls.tls_key or None)
     server = _quiet_server_class()(config)
     # What start-up made (modules, mappers, the runtime) lives as long as the process: out
