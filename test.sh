@@ -10,8 +10,11 @@ echo "== ruff"
 .venv/bin/ruff check src tests bench
 echo "== mypy"
 .venv/bin/mypy
-echo "== pytest (unit, api, security)"
-.venv/bin/pytest -q -p no:cacheprovider -W ignore::DeprecationWarning
+echo "== pytest (unit, api, security, dashboard: ${ONESTACK_TEST_WORKERS:-2} workers)"
+# Each worker has its own clouds (SQLite and PostgreSQL), browser and temp dirs; ports are
+# picked free. ONESTACK_TEST_WORKERS=0 runs them in this process.
+.venv/bin/pytest -q -p no:cacheprovider -W ignore::DeprecationWarning \
+  -n "${ONESTACK_TEST_WORKERS:-2}"
 echo "== pytest (integration: real QEMU on this machine; skips itself without root or QEMU)"
 .venv/bin/pytest -q -p no:cacheprovider -W ignore::DeprecationWarning tests/integration
 if [ "${1:-}" != "--quick" ]; then
