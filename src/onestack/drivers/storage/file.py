@@ -131,10 +131,7 @@ class FileVolumeDriver(VolumeDriver):
         await self._verify(src, "qcow2")
 
         async def steps(part: Path) -> None:
-            # -U: a volume a running guest holds is read in shared mode (a crash-consistent
-            # copy, as a snapshot of an in-use volume with force is)
-            await self._run("convert", "-U", "-O", "qcow2", qemu_img.source(src, "qcow2"),
-                            str(part))
+            await self._run("convert", "-O", "qcow2", qemu_img.source(src, "qcow2"), str(part))
             if size_gb is not None:
                 await self._resize_to(part, size_gb)
 
