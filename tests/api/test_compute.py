@@ -209,6 +209,29 @@ def test_lock_and_snapshot(cloud: RunningCloud, admin: openstack.connection.Conn
     demo.compute.wait_for_delete(s, wait=10)
 
 
+def test_snapshot_inherits_the_base_image_minimums(
+        admin: openstack.connection.Connection, demo: openstack.connection.Connection) -> None:
+    """As Nova: the snapshot's min_ram is the base image's, its min_disk the larger of the
+    base image's and the flavor's root disk (tempest's test_create_delete_image)."""
+    flavor = admin.compute.get_flavor("42")
+    base = admin.image.create_image(name=unique("base"), data=b"\0" * 4096,
+                                    disk_format="raw", container_format="bare",
+                                    visibility="public", min_ram=flavor.ram, min_disk=0)
+    s = demo.compute.create_server(name=unique("vm"), image_id=base.id, flavor_id="42",
+                                   networks="none")
+    try:
+        wait(demo, s.id, "ACTIVE")
+        image = demo.compute.create_server_image(s.id, unique("snap"), wait=True,
+                                                 timeout=20)
+        snap = demo.image.get_image(image.id)
+        assert (snap.min_ram, snap.min_disk) == (flavor.ram, flavor.disk)
+        demo.image.delete_image(snap.id)
+    finally:
+        demo.compute.delete_server(s.id)
+        demo.compute.wait_for_delete(s, wait=10)
+        admin.image.delete_image(base.id)
+
+
 def test_bad_requests(cloud: RunningCloud, image_id: str) -> None:
     def create(**server: Any) -> httpx.Response:
         body = {"name": unique("bad"), "imageRef": image_id, "flavorRef": "42",

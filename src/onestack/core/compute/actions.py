@@ -14,7 +14,7 @@ from onestack.core.image.access import Caller as ImageCaller
 from onestack.core.image.patch import BASE, READ_ONLY, RESERVED_PREFIX
 from onestack.core.image.service import ImageService
 from onestack.db.models.compute import Instance
-from onestack.errors import BadRequest
+from onestack.errors import BadRequest, NotFound
 from onestack.scheduler.allocations import Claim
 from onestack.scheduler.errors import CapacityExceeded
 
@@ -103,12 +103,25 @@ class Actions:
         props = {"image_type": "snapshot", "instance_uuid": inst.uuid,
                  "base_image_ref": inst.image_ref, "user_id": user_id,
                  **{k: str(v) for k, v in metadata.items() if not _reserved_image_key(k)}}
+        min_ram, min_disk = await self._base_minimums(inst)
         img = await self.image.images.create(
             ImageCaller(inst.project_id),
             {**props, "name": name, "disk_format": "qcow2", "container_format": "bare",
              "visibility": "private", "owner": inst.project_id,
-             "min_disk": inst.flavor["root_gb"]})
+             "min_ram": min_ram, "min_disk": max(min_disk, int(inst.flavor["root_gb"]))})
         return str(img.image.id)
+
+    async def _base_minimums(self, inst: Instance) -> tuple[int, int]:
+        """The min_ram and min_disk a snapshot inherits from the image the server booted
+        from, as Nova's (0, 0 when it booted from a volume or the image is gone)."""
+        if not inst.image_ref:
+            return 0, 0
+        try:
+            base = await self.image.images.get(ImageCaller(inst.project_id, True),
+                                               inst.image_ref)
+        except NotFound:
+            return 0, 0
+        return int(base.image.min_ram or 0), int(base.image.min_disk or 0)
 
 
 def _reserved_image_key(name: str) -> bool:
