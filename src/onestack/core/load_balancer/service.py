@@ -100,7 +100,7 @@ class LoadBalancerService(Store):
         listeners, pools, members, monitors and L7 policies of ``graph``."""
         project = data.get("project_id") or ctx.project_id or ""
 
-        async def work(s: AsyncSession) -> str:
+        async def work(s: AsyncSession) -> Tree:
             counts = {"loadbalancer": 1, **(tree_ops.graph_counts(graph) if graph else {})}
             await check_quota(s, project, counts)
             where = await vip.resolve(s, ctx, data)
@@ -119,13 +119,14 @@ class LoadBalancerService(Store):
             if graph:
                 await tree_ops.add_graph(s, tree, graph)
             await vip.sync_rules(s, tree)
-            return lb.id
+            return await load_tree(s, lb.id)
 
-        lb_id = await self.txn(work)
-        return await self.tree(ctx, lb_id, True)
+        # The answer is what this transaction committed (PENDING_CREATE), read before the
+        # agent is woken: a read after it could already see the agent's ACTIVE.
+        return await self.txn(work)
 
     async def update_lb(self, ctx: RequestContext, tree: Tree, data: dict[str, Any]) -> Tree:
-        async def work(s: AsyncSession) -> None:
+        async def work(s: AsyncSession) -> Tree:
             fresh = await load_tree(s, tree.lb.id, lock=True)
             check_mutable(fresh.lb)
             cols, attrs = tree_ops.split("loadbalancer", data)
@@ -134,9 +135,9 @@ class LoadBalancerService(Store):
             fresh.lb.attrs = {**fresh.lb.attrs, **attrs}
             fresh.lb.provisioning_status = "PENDING_UPDATE"
             fresh.lb.updated_at = utcnow()
+            return await load_tree(s, fresh.lb.id)
 
-        await self.txn(work)
-        return await self.tree(ctx, tree.lb.id, True)
+        return await self.txn(work)
 
     async def delete_lb(self, tree: Tree, cascade: bool) -> None:
         async def work(s: AsyncSession) -> None:
@@ -163,21 +164,20 @@ class LoadBalancerService(Store):
     # --- objects below a load balancer -----------------------------------------------------
     async def create(self, ctx: RequestContext, kind: str, lb_id: str, parent_id: str | None,
                      data: dict[str, Any]) -> LbObject:
-        async def work(s: AsyncSession) -> str:
+        async def work(s: AsyncSession) -> LbObject:
             tree = await load_tree(s, lb_id, lock=True)
             check_mutable(tree.lb)
             await check_quota(s, tree.lb.project_id, {kind: 1})
             obj = await tree_ops.add(s, tree, kind, parent_id, data)
             await tree_ops.mark_updating(tree)
             await vip.sync_rules(s, tree)
-            return obj.id
+            return obj
 
-        ident = await self.txn(work)
-        return (await self.find(ctx, kind, ident, True))[0]
+        return await self.txn(work)  # as committed (PENDING_CREATE), see create_lb
 
     async def update(self, ctx: RequestContext, obj: LbObject, data: dict[str, Any]
                      ) -> LbObject:
-        async def work(s: AsyncSession) -> None:
+        async def work(s: AsyncSession) -> LbObject:
             tree = await load_tree(s, obj.loadbalancer_id, lock=True)
             check_mutable(tree.lb)
             fresh = tree.get(obj.id)
@@ -201,9 +201,9 @@ class LoadBalancerService(Store):
             fresh.updated_at = utcnow()
             await tree_ops.mark_updating(tree)
             await vip.sync_rules(s, tree)
+            return fresh
 
-        await self.txn(work)
-        return (await self.find(ctx, obj.kind, obj.id, True))[0]
+        return await self.txn(work)  # as committed (PENDING_UPDATE), see create_lb
 
     async def delete(self, obj: LbObject) -> None:
         async def work(s: AsyncSession) -> None:
