@@ -286,6 +286,7 @@ def test_a_volume_in_error_fails_the_build(cloud: RunningCloud,
     _server_gone(conn, s.id)
 
 
+@pytest.mark.sqlite_only
 def test_cli_boot_from_volume(cloud: RunningCloud, cli: Cli, tmp_path: Any) -> None:
     """`openstack server create --image IMG --boot-from-volume N` and `--volume VOL`."""
     data = tmp_path / "disk.raw"

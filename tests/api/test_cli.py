@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.api.conftest import Cli, unique
 from tests.support.server import RunningCloud
 
 
+@pytest.mark.sqlite_only
 def test_cli_identity_workflow(cloud: RunningCloud, cli: Cli) -> None:
     token = json.loads(cli.run("token", "issue", "-f", "json").stdout)
     assert token["project_id"] == cloud.accounts["admin"].project_id

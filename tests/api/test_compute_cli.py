@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.api.conftest import Cli, connect, unique
 from tests.support.server import RunningCloud
 
 
+@pytest.mark.sqlite_only
 def test_cli_server_workflow(cloud: RunningCloud, cli: Cli) -> None:
     conn = connect(cloud)
     image = conn.image.create_image(name=unique("cliimg"), data=b"\0" * 1024,

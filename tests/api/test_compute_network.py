@@ -237,6 +237,7 @@ def test_security_groups_on_create(demo: openstack.connection.Connection, image_
 
 
 # --- the CLI -------------------------------------------------------------------------------
+@pytest.mark.sqlite_only
 def test_cli_nics_and_addresses(cli: Cli, demo: openstack.connection.Connection,
                                 image_id: str, net: Any) -> None:
     n, _sub = net

@@ -7,10 +7,13 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.api.conftest import Cli, unique
 from tests.support.server import RunningCloud
 
 
+@pytest.mark.sqlite_only
 def test_cli_image_workflow(cloud: RunningCloud, cli: Cli, tmp_path: Path) -> None:
     data = os.urandom(2 * 1024 * 1024 + 3)
     src, out = tmp_path / "in.raw", tmp_path / "out.raw"

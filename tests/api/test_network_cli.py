@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.api.conftest import Cli, unique
 
 
@@ -11,6 +13,7 @@ def _json(cli: Cli, *args: str, cloud: str = "onestack") -> dict:  # type: ignor
     return json.loads(cli.run(*args, "-f", "json", cloud=cloud).stdout)
 
 
+@pytest.mark.sqlite_only
 def test_cli_network_workflow(cli: Cli) -> None:
     public = unique("public")
     cli.run("network", "create", "--external", "--provider-network-type", "flat",

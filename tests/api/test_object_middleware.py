@@ -179,6 +179,7 @@ def test_bulk_extract_and_delete(http: httpx.Client) -> None:
     assert http.head(f"/{c}").status_code == 404
 
 
+@pytest.mark.sqlite_only
 def test_cli_container_and_object(cli: Cli, tmp_path: Path) -> None:
     name = unique("clic")
     out = json.loads(cli.run("container", "create", name, "-f", "json").stdout)

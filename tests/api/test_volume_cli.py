@@ -6,6 +6,8 @@ import json
 import time
 from typing import Any
 
+import pytest
+
 from tests.api.conftest import Cli, unique
 
 
@@ -25,6 +27,7 @@ def _wait(cli: Cli, kind: list[str], name: str, status: str) -> dict[str, Any]:
         time.sleep(0.2)
 
 
+@pytest.mark.sqlite_only
 def test_cli_volume_workflow(cli: Cli) -> None:
     name, snap, clone = unique("clivol"), unique("clisnap"), unique("cliclone")
     created = json.loads(cli.run("volume", "create", "--size", "1", "--property", "a=b",
