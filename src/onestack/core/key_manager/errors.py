@@ -4,7 +4,15 @@ ever holds a payload."""
 
 from __future__ import annotations
 
-from onestack.errors import BadRequest, Conflict, Forbidden, NotFound, OnestackError
+from onestack.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    OnestackError,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 
 
 class NotAcceptable(OnestackError):
@@ -12,14 +20,8 @@ class NotAcceptable(OnestackError):
     title = "Not Acceptable"
 
 
-class UnsupportedMediaType(OnestackError):
-    status = 415
-    title = "Unsupported Media Type"
-
-
-class TooLarge(OnestackError):
-    status = 413
-    title = "Request Entity Too Large"
+# 413 and 415 are the error tree's own (same status and title).
+TooLarge = PayloadTooLarge
 
 
 def invalid(schema: str, reason: str, prop: str | None) -> BadRequest:
