@@ -36,7 +36,9 @@ class Attachments:
             raise attachment_not_found(attachment_id)
         return att
 
-    def _connection(self, vol: Volume, mode: str) -> dict[str, Any]:
+    def connection(self, vol: Volume, mode: str) -> dict[str, Any]:
+        """The connection info of a new attachment of ``vol`` (also for one re-made when
+        its server moves to another host)."""
         info = self.worker.driver_of(vol.host).connection_info(vol.id)
         info["data"] = {**info.get("data", {}), "volume_id": vol.id, "access_mode": mode}
         return info
@@ -70,7 +72,7 @@ class Attachments:
                 att.connector = connector
                 att.attached_host = connector.get("host")
                 att.mountpoint = connector.get("mountpoint")
-                att.connection_info = self._connection(vol, mode)
+                att.connection_info = self.connection(vol, mode)
                 att.attach_status = "attaching"
             s.add(att)
             if vol.status != states.IN_USE:
@@ -114,7 +116,7 @@ class Attachments:
             att.connector = connector
             att.attached_host = connector.get("host")
             att.mountpoint = connector.get("mountpoint") or att.mountpoint
-            att.connection_info = self._connection(vol, att.attach_mode)
+            att.connection_info = self.connection(vol, att.attach_mode)
             att.attach_status = "attaching"
             att.updated_at = utcnow()
             if vol.status != states.IN_USE:
