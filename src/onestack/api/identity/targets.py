@@ -73,11 +73,16 @@ async def user(req: ApiRequest) -> dict[str, Any]:
     return target
 
 
-async def user_create(req: ApiRequest) -> dict[str, Any]:
-    body = await _body_entity(req, "user")
+async def _created_in_domain(req: ApiRequest, entity: str) -> dict[str, Any]:
+    """A new user's or group's target: the body's domain, else the default one."""
+    body = await _body_entity(req, entity)
     domain = body.get("domain_id")
-    return {"target.user.domain_id": domain if isinstance(domain, str) and domain
+    return {f"target.{entity}.domain_id": domain if isinstance(domain, str) and domain
             else default_domain(req)}
+
+
+async def user_create(req: ApiRequest) -> dict[str, Any]:
+    return await _created_in_domain(req, "user")
 
 
 async def project(req: ApiRequest) -> dict[str, Any]:
@@ -118,10 +123,7 @@ async def group(req: ApiRequest) -> dict[str, Any]:
 
 
 async def group_create(req: ApiRequest) -> dict[str, Any]:
-    body = await _body_entity(req, "group")
-    domain = body.get("domain_id")
-    return {"target.group.domain_id": domain if isinstance(domain, str) and domain
-            else default_domain(req)}
+    return await _created_in_domain(req, "group")
 
 
 async def role(req: ApiRequest) -> dict[str, Any]:
