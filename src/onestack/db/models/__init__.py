@@ -32,6 +32,9 @@ from onestack.db.models.object_store import SwiftAccount, SwiftContainer, SwiftO
 from onestack.db.models.placement import ResourceProvider  # noqa: F401  (placement tables)
 from onestack.db.models.volume import Volume  # noqa: F401  (volume tables)
 from onestack.db.models.volume_backup import Backup  # noqa: F401  (volume backups)
+from onestack.db.models.volume_encryption import (  # noqa: F401  (encrypted types)
+    VolumeTypeEncryption,
+)
 
 __all__ = [
     "AppCredRole",

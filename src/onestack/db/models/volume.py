@@ -79,6 +79,8 @@ class Volume(Base):
     multiattach: Mapped[bool] = mapped_column(Boolean, default=False)
     # Glance properties of the image it was made from (volume_image_metadata).
     image_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # its key's id in the key manager, for a volume of an encrypted type (LUKS)
+    encryption_key_id: Mapped[str | None] = mapped_column(String(36), default=None)
     # What the owed work needs (image id, new size, ...).
     task_args: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
