@@ -24,7 +24,18 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from . import cloud, guideline, octavia, ratchet, report, scoring, server, subunit_v2, tempest_conf
+from . import (
+    cloud,
+    full_api,
+    guideline,
+    octavia,
+    ratchet,
+    report,
+    scoring,
+    server,
+    subunit_v2,
+    tempest_conf,
+)
 from .tempest_env import Venv, init_workspace, last_subunit, run_tests
 
 REPO = Path(__file__).resolve().parents[3]
@@ -95,6 +106,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="the octavia-tempest-plugin API tests after the guideline run: only those in "
         "ratchet-octavia.txt (default), all of them, or off (default off when --services "
         "does not name load-balancer)",
+    )
+    parser.add_argument(
+        "--full-api",
+        metavar="SERVICES",
+        help="instead of the guideline: tempest's whole API suite of these services "
+        "(identity,image,object_storage,network,volume,compute or all), one report each "
+        "under REPORT_DIR/full-api/ (not for CI: about an hour for all)",
     )
     parser.add_argument("--port", type=int, help="port for Onestack (default: a free one)")
     parser.add_argument(
@@ -183,6 +201,8 @@ class Run:
     lb_only: bool = False  # --services named only load-balancer
     octavia_mode: str = "off"
     octavia: octavia.Result | None = None
+    full_services: list[str] = field(default_factory=list)  # --full-api: tempest.api.X
+    full_results: list[full_api.ServiceResult] = field(default_factory=list)
     tempest_exit_code: int | None = None
     server_exit_code: int | None = None
     notes: list[str] = field(default_factory=list)
@@ -218,7 +238,7 @@ class Run:
         offered = catalog_services(token.types())
         log(f"catalog: {', '.join(self.catalog)} -> services {', '.join(offered)}")
         self.services, self.services_chosen = requested_services(args.services, offered)
-        if self.lb_only:
+        if self.lb_only or self.full_services:
             self.services, self.services_chosen = [], True
         missing = [s for s in self.services if s not in offered]
         if missing:
@@ -251,10 +271,28 @@ class Run:
         guideline.write_load_list(selected, load_list)
         if selected:
             self._guideline(venv, workspace, selected, load_list, conf_path)
-        elif not self.lb_only:
+        elif not (self.lb_only or self.full_services):
             self.notes.append("no tests selected")
         if self.octavia_mode != "off":
             self._octavia(venv, workspace, facts, token, conf_path)
+        if self.full_services:
+            self._full_api(venv, workspace, facts, token, conf_path)
+
+    def _full_api(self, venv: Venv, workspace: Path, facts: tempest_conf.CloudFacts,
+                  token: cloud.Token, conf_path: Path) -> None:
+        """tempest.api.<service> for each --full-api service, one report each."""
+        root = self.report_dir / full_api.DIR_NAME
+        conf = root / "tempest.conf"
+        root.mkdir(parents=True, exist_ok=True)
+        full_api.write_conf(conf_path, conf, full_api.conf_options(facts, token))
+        for service in self.full_services:
+            result = full_api.run_service(
+                venv, workspace, conf, root / service, service,
+                concurrency=self.args.concurrency, timeout=self.args.timeout,
+                echo=not self.args.quiet, log=log, pattern=self.args.tests)
+            self.full_results.append(result)
+            full_api.write_summary(root)
+            log(full_api.console_summary(result))
 
     def _guideline(self, venv: Venv, workspace: Path, selected: list[guideline.RequiredTest],
                    load_list: Path, conf_path: Path) -> None:
@@ -451,6 +489,9 @@ class Run:
             if note.startswith("FLAKY"):
                 print(note)
         print(f"report: {self.report_dir / 'report.md'}")
+        if self.full_results:
+            print(full_api.write_summary(self.report_dir / full_api.DIR_NAME))
+            print(f"report: {self.report_dir / full_api.DIR_NAME / 'summary.md'}")
         if self.octavia is not None:
             print(octavia.console_summary(self.octavia))
             for entry, status in self.octavia.check.regressions:
@@ -490,13 +531,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         required = guideline.load_required()
         if args.services:
             requested_services(args.services, [])  # reject unknown names early
+        full = full_api.parse_services(args.full_api) if args.full_api else []
     except (guideline.GuidelineError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_HARNESS
     report_dir = _prepare_report_dir(args.report_dir)
     venv = Venv()
-    run = Run(args, required, report_dir, lb_only=lb_only)
-    chosen = args.services is not None or lb_only
+    run = Run(args, required, report_dir, lb_only=lb_only, full_services=full)
+    chosen = args.services is not None or lb_only or bool(full)
     run.octavia_mode = args.octavia or ("ratchet" if lb_named or not chosen else "off")
     signal.signal(signal.SIGTERM, _raise_interrupt)
     code = EXIT_OK
