@@ -10,6 +10,8 @@ pkgs=(python3 python3-venv python3-dev gcc iproute2 qemu-utils qemu-system-x86 s
 [ "$want_test" = 1 ] && pkgs+=(postgresql busybox chromium)
 # the throwaway Ceph cluster of tests/support/ceph.py, QEMU's rbd driver and RGW for the s3 blob store (docs/ceph.md)
 [ "$want_test" = 1 ] && pkgs+=(ceph-mon ceph-osd ceph-common qemu-block-extra radosgw)
+# Go and gophercloud (the SDK under Terraform's OpenStack provider) for tests/api/test_gophercloud.py
+[ "$want_test" = 1 ] && pkgs+=(golang-go golang-github-gophercloud-gophercloud-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
