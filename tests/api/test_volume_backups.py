@@ -148,6 +148,11 @@ def test_isolation_in_use_errors_export_quota(cloud: RunningCloud,
     r = httpx.post(f"{admin_url}/backups", json={"backup": {"volume_id": vol.id}},
                    headers=admin_hdr)
     assert r.status_code == 400 and "force flag" in r.text
+    r = httpx.post(f"{admin_url}/backups/{b.id}/restore", headers=admin_hdr,
+                   json={"restore": {"volume_id": vol.id}})
+    assert r.status_code == 400 and r.json()["badRequest"]["message"] == (
+        'Invalid volume: Volume to be restored to must be available, but the current '
+        'status is "in-use".'), r.text
     forced = _backup(admin, vol, force=True)
     assert admin.block_storage.get_volume(vol.id).status == "in-use"
     assert not [p for p in _driver(cloud).root.rglob("*backup-tmp-*")]
@@ -164,6 +169,25 @@ def test_isolation_in_use_errors_export_quota(cloud: RunningCloud,
     r = httpx.post(f"{admin_url}/backups/{b.id}/restore", headers=admin_hdr,
                    json={"restore": {"volume_id": 7}})
     assert r.status_code == 400 and "volume_id" in r.text
+    # restore: into a volume smaller than the backup (400); no volume_id makes one
+    big = _volume(admin, size=2)
+    big_b = _backup(admin, big)
+    r = httpx.post(f"{admin_url}/backups/{big_b.id}/restore", headers=admin_hdr,
+                   json={"restore": {"volume_id": vol.id}})
+    assert r.status_code == 400 and r.json()["badRequest"]["message"] == (
+        "Invalid volume: volume size 1 is too small to restore backup of size 2."), r.text
+    assert admin.block_storage.get_volume(vol.id).status == "available"
+    r = httpx.post(f"{admin_url}/backups/{big_b.id}/restore", headers=admin_hdr,
+                   json={"restore": {}})
+    assert r.status_code == 202, r.text
+    restored = r.json()["restore"]
+    assert restored["volume_name"] == f"restore_backup_{big_b.id}", restored
+    made = _wait(lambda: admin.block_storage.get_volume(restored["volume_id"]), "available")
+    assert (made.size, made.name) == (2, f"restore_backup_{big_b.id}")
+    admin.block_storage.delete_backup(big_b)
+    _wait_gone(lambda: admin.block_storage.get_backup(big_b.id))
+    for v in (big, made):
+        _delete(admin, v)
     # export/import are admin's
     assert httpx.get(f"{url}/backups/{b.id}/export_record", headers=hdr).status_code == 403
     rec = httpx.get(f"{admin_url}/backups/{b.id}/export_record", headers=admin_hdr)
@@ -215,6 +239,14 @@ def test_cli_backup_lifecycle(cloud: RunningCloud, cli: Cli,
     _wait(lambda: admin.block_storage.get_backup(bk["id"]), "available")
     _wait(lambda: admin.block_storage.get_volume(vol.id), "available")
     assert _read(cloud, vol.id, 3) == b"cli"
+    # OSC 10's form for a new volume: a name that is no volume yet
+    new_name = unique("clirestored")
+    made = _cli(cli, "volume", "backup", "restore", bk["id"], new_name)
+    assert made["volume_name"] == new_name, made
+    new = _wait(lambda: admin.block_storage.get_volume(made["volume_id"]), "available")
+    _wait(lambda: admin.block_storage.get_backup(bk["id"]), "available")
+    assert new.name == new_name and _read(cloud, new.id, 3) == b"cli"
+    _delete(admin, new)
     cli.run("volume", "backup", "delete", bk["id"])
     _wait_gone(lambda: admin.block_storage.get_backup(bk["id"]))
     _delete(admin, vol)
