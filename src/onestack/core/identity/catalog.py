@@ -158,7 +158,9 @@ class Catalog(Store):
             if "region_id" in data or "region" in data:
                 rid = data.get("region_id") or data.get("region")
                 if rid and await s.get(Region, rid) is None:
-                    raise NotFound(f"Could not find region: {rid}.")
+                    if data.get("region_id"):
+                        raise NotFound(f"Could not find region: {rid}.")
+                    s.add(Region(id=rid, description=""))  # the legacy `region`, as create
                 ep.region_id = rid
             for key in ("service_id", "interface", "url", "enabled"):
                 if key in data:

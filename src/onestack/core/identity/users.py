@@ -65,7 +65,7 @@ class Users(Store):
         self._check_regex(password)
         history = await self._history(s, user.id)
         count = self.cfg.unique_last_password_count
-        if count > 0:
+        if count > 0 and self_service:  # an admin's reset skips the history, as Keystone's
             for old in history[:count]:
                 if await self.hasher.check(password, old.password_hash):
                     raise BadRequest(
