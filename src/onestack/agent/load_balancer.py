@@ -15,6 +15,7 @@ import contextlib
 import ipaddress
 import logging
 import shutil
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
@@ -23,6 +24,7 @@ from onestack.config import Settings
 from onestack.core.load_balancer.base import Tree
 from onestack.core.load_balancer.rules import PENDING, roll_up
 from onestack.core.load_balancer.service import LoadBalancerService
+from onestack.core.load_balancer.tls import CertificateSource, Unreadable
 from onestack.db.engine import Database
 from onestack.db.models.load_balancer import LbObject
 from onestack.db.models.network import IPAllocation, Network, Port, Subnet
@@ -39,6 +41,7 @@ from onestack.drivers.lb.base import (
     LoadBalancerSpec,
     MemberSpec,
     PoolSpec,
+    TlsSpec,
 )
 from onestack.drivers.network import names
 from onestack.errors import ConfigError
@@ -91,6 +94,8 @@ class LoadBalancerAgent:
         self._task: asyncio.Task[None] | None = None
         # load balancers waiting for the host (LbNotReady): since when (monotonic)
         self._waiting: dict[str, float] = {}
+        # where TERMINATED_HTTPS listeners' certificates come from (the key manager)
+        self.certificates: CertificateSource | None = None
         service.subscribe(self.wake)
 
     def wake(self) -> None:
@@ -226,11 +231,32 @@ class LoadBalancerAgent:
         live = [o for o in tree.objects if o.provisioning_status != "PENDING_DELETE"]
         t = Tree(lb, live)
         pools = tuple(_pool(t, p) for p in t.of("pool"))
-        listeners = tuple(_listener(t, x) for x in t.of("listener"))
+        listeners = tuple([replace(_listener(t, x), tls=await self._tls(x))
+                           for x in t.of("listener")])
         member_ports = await self._member_ports(t)
         return LoadBalancerSpec(id=lb.id, vip_address=lb.vip_address, vip=vip,
                                 member_ports=member_ports, listeners=listeners, pools=pools,
                                 admin_state_up=lb.admin_state_up)
+
+    async def _tls(self, lis: LbObject) -> TlsSpec | None:
+        """A TERMINATED_HTTPS listener's certificates, read from the key manager now (the
+        API checked that the listener's owner may read them)."""
+        a = lis.attrs
+        if a["protocol"] != "TERMINATED_HTTPS":
+            return None
+        if self.certificates is None:
+            raise ValueError(f"listener {lis.id}: no key manager to read certificates from")
+        refs = [a["default_tls_container_ref"]] if a.get("default_tls_container_ref") else []
+        refs += [r for r in a.get("sni_container_refs") or [] if r not in refs]
+        ca_ref = a.get("client_ca_tls_container_ref")
+        try:
+            pems = tuple([(await self.certificates.certificate(r)).pem for r in refs])
+            ca = await self.certificates.ca_bundle(ca_ref) if ca_ref else None
+        except Unreadable as exc:  # deleted since, say: the message names no key material
+            raise ValueError(f"listener {lis.id}: a certificate is unusable: {exc}") from exc
+        return TlsSpec(pems, ca, a.get("client_authentication") or "NONE",
+                       tuple(a.get("tls_versions") or ()), a.get("tls_ciphers"),
+                       tuple(a.get("alpn_protocols") or ()))
 
     async def _member_ports(self, tree: Tree) -> tuple[Interface, ...]:
         """One interface per member subnet other than the VIP's: the ports are the

@@ -38,6 +38,7 @@ from onestack.core.identity.service import Identity
 from onestack.core.image.service import ImageService
 from onestack.core.key_manager.service import build as build_key_manager
 from onestack.core.load_balancer.service import LoadBalancerService
+from onestack.core.load_balancer.tls import CertificateSource
 from onestack.core.network.service import NetworkService
 from onestack.core.object_store.service import ObjectStore
 from onestack.core.operations.service import Operations
@@ -121,6 +122,7 @@ class Runtime:
         self.startup.append(self.load_balancer_agent.start)
         self.shutdown.insert(0, self.load_balancer_agent.stop)
         self.key_manager = build_key_manager(settings, self.db)
+        self.load_balancer_agent.certificates = CertificateSource(self.key_manager)
         self.operations = Operations(settings, self.db)  # /metrics and the audit trail
         self.startup.append(self.operations.start)
         self.shutdown.append(self.operations.stop)

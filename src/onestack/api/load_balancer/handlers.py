@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from onestack.api.common.jsonbody import json_response
 from onestack.api.common.request import ApiRequest
-from onestack.api.load_balancer import schemas, views
+from onestack.api.load_balancer import schemas, tls, views
 from onestack.api.load_balancer.policies import API
 from onestack.core.load_balancer import errors
 from onestack.core.load_balancer.base import Tree
@@ -165,6 +165,7 @@ async def create_lb(req: ApiRequest) -> Response:
     if data.get("project_id") and data["project_id"] != req.ctx.project_id and \
             not req.ctx.has_admin_role:
         raise errors.validation("project_id can only be set by an administrator.")
+    await tls.check_graph(req, graph)
     tree: Tree = await core(req).create_lb(req.ctx, data, graph or None)
     return ok({"loadbalancer": views.loadbalancer(tree, full=bool(graph))}, 201)
 
@@ -275,12 +276,16 @@ class Kind:
         else:
             data, lb_id, parent_id = (req.state["data"], req.state["lb_id"],
                                       req.state["parent_id"])
+        if self.kind == "listener":
+            await tls.check(req, data, data.get("protocol"))
         obj = await core(req).create(req.ctx, self.kind, lb_id, parent_id, data)
         _o, tree = await core(req).find(req.ctx, self.kind, obj.id, True)
         return ok({self.key: views.obj(tree, obj)}, 201)
 
     async def update(self, req: ApiRequest) -> Response:
         data = schemas.check(self.kind, await body(req, self.key), "put")
+        if self.kind == "listener":
+            await tls.check(req, data, req.state["obj"].attrs.get("protocol"))
         obj = await core(req).update(req.ctx, req.state["obj"], data)
         _o, tree = await core(req).find(req.ctx, self.kind, obj.id, True)
         return ok({self.key: views.obj(tree, obj)})

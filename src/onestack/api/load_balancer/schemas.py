@@ -96,6 +96,9 @@ def s_tags(value: Any, name: str) -> list[str]:
     return sorted(set(value), key=value.index)
 
 
+s_strings = s_tags  # a list of short strings, each once
+
+
 def s_headers(value: Any, name: str) -> dict[str, str]:
     if not isinstance(value, dict):
         raise errors.invalid(name, value, "Value should be a dictionary")
@@ -170,7 +173,13 @@ LISTENER_PUT = {**COMMON, "connection_limit": s_int(-1, 2**31 - 1),
                 "timeout_client_data": TIMEOUT, "timeout_member_connect": TIMEOUT,
                 "timeout_member_data": TIMEOUT, "timeout_tcp_inspect": TIMEOUT,
                 "allowed_cidrs": opt(s_cidrs), "default_tls_container_ref": opt(s_str_any),
-                "sni_container_refs": opt(lambda v, n: v)}
+                "sni_container_refs": opt(s_strings),
+                "client_ca_tls_container_ref": opt(s_str_any),
+                "client_authentication": s_enum(r.CLIENT_AUTH),
+                "client_crl_container_ref": opt(s_str_any),
+                "tls_ciphers": opt(lambda v, n: s_ciphers(v, n)),
+                "tls_versions": opt(s_strings),
+                "alpn_protocols": opt(s_strings)}
 LISTENER_POST = {**LISTENER_PUT, **CREATE_ONLY, "loadbalancer_id": s_uuid,
                  "protocol": s_enum(r.LISTENER_PROTOCOLS), "protocol_port": PORT}
 POOL_PUT = {**COMMON, "lb_algorithm": s_enum(r.ALGORITHMS),
@@ -201,6 +210,14 @@ L7RULE_PUT = {"admin_state_up": s_bool, "tags": s_tags, "type": s_enum(r.L7_RULE
 L7RULE_POST = {**L7RULE_PUT, **CREATE_ONLY}
 QUOTA = {name: s_int(-1, 2**31 - 1) for name in (*r.QUOTA_RESOURCES, "loadbalancer",
                                                  "healthmonitor")}
+
+
+def s_ciphers(value: Any, name: str) -> str:
+    """An OpenSSL cipher string (written into haproxy's configuration as one word)."""
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_:+!@=,.-]{1,2048}", value):
+        raise errors.invalid(name, value, "Value should be an OpenSSL cipher string "
+                                          "(names joined by ':')")
+    return value
 
 
 def _http_version(value: Any, name: str) -> float:
@@ -261,10 +278,9 @@ def check(kind: str, item: Any, action: str, nested: bool = False) -> dict[str, 
     if "tenant_id" in out:
         tenant = out.pop("tenant_id")
         out.setdefault("project_id", tenant)
-    if kind == "listener" and "sni_container_refs" in out:
-        if out["sni_container_refs"]:
-            raise errors.unsupported("sni_container_refs (TERMINATED_HTTPS)")
-        del out["sni_container_refs"]
-    if out.get("default_tls_container_ref"):
-        raise errors.unsupported("default_tls_container_ref (TERMINATED_HTTPS)")
+    if kind == "listener" and out.get("client_crl_container_ref"):
+        raise errors.unsupported("client_crl_container_ref")
+    if kind == "listener" and "sni_container_refs" in out and \
+            out["sni_container_refs"] is None:
+        out["sni_container_refs"] = []
     return out

@@ -9,7 +9,13 @@ from typing import Any
 
 from onestack.core.load_balancer import errors
 from onestack.core.load_balancer.base import Tree
-from onestack.core.load_balancer.rules import COMPATIBLE, UDP_MONITORS
+from onestack.core.load_balancer.rules import (
+    ALPN_PROTOCOLS,
+    COMPATIBLE,
+    HTTP_LISTENERS,
+    TLS_VERSIONS,
+    UDP_MONITORS,
+)
 from onestack.db.models.load_balancer import LbObject
 from onestack.errors import Conflict
 
@@ -33,7 +39,8 @@ def listener(tree: Tree, attrs: dict[str, Any], ident: str | None) -> None:
             raise Conflict(f"Another listener on this Load Balancer is already using "
                            f"protocol_port {port} and protocol {other.attrs['protocol']}")
     headers = attrs.get("insert_headers") or {}
-    if headers and protocol != "HTTP":
+    tls(attrs)
+    if headers and protocol not in HTTP_LISTENERS:
         raise errors.validation(f"The following headers are not valid for a {protocol} "
                                 f"listener: {', '.join(sorted(headers))}")
     vip_version = ipaddress.ip_address(tree.lb.vip_address).version
@@ -51,6 +58,44 @@ def listener(tree: Tree, attrs: dict[str, Any], ident: str | None) -> None:
             if other.id != ident and other.attrs.get("default_pool_id") == pool_id:
                 raise Conflict(f"Pool {pool_id} is already the default pool of listener "
                                f"{other.id}.")
+
+
+ONLY_TLS = (("default_tls_container_ref", "Certificate container references"),
+            ("sni_container_refs", "Certificate container references"),
+            ("client_ca_tls_container_ref", "Client CA Certificate container references"),
+            ("tls_ciphers", "TLS cipher suites"), ("tls_versions", "TLS versions"),
+            ("alpn_protocols", "ALPN protocols"))
+
+
+def tls(attrs: dict[str, Any]) -> None:
+    """TLS attributes belong to TERMINATED_HTTPS listeners, which need a certificate."""
+    if attrs["protocol"] != "TERMINATED_HTTPS":
+        for key, what in ONLY_TLS:
+            if attrs.get(key):
+                raise errors.validation(f"{what} are only allowed on TERMINATED_HTTPS "
+                                        "protocol listeners.")
+        if attrs.get("client_authentication", "NONE") != "NONE":
+            raise errors.validation("Client authentication is only allowed on "
+                                    "TERMINATED_HTTPS protocol listeners.")
+        return
+    if not (attrs.get("default_tls_container_ref") or attrs.get("sni_container_refs")):
+        raise errors.validation("An SNI or default certificate container reference must be "
+                                "provided for TERMINATED_HTTPS protocol listeners.")
+    if attrs.get("client_authentication", "NONE") != "NONE" and \
+            not attrs.get("client_ca_tls_container_ref"):
+        raise errors.validation(f"Client authentication setting "
+                                f"{attrs['client_authentication']} requires a client CA "
+                                "container reference.")
+    for key, allowed, noun in (("tls_versions", TLS_VERSIONS, "TLS version"),
+                               ("alpn_protocols", ALPN_PROTOCOLS, "ALPN protocol")):
+        value = attrs.get(key)
+        if value == []:
+            raise errors.validation(f"Empty {noun} list. Either specify at least one {noun} "
+                                    "or remove this parameter to use the default.")
+        bad = [v for v in value or [] if v not in allowed]
+        if bad:
+            plural = "s" if key == "tls_versions" else ""  # Octavia's words
+            raise errors.validation(f"Invalid {noun}{plural}: {', '.join(bad)}")
 
 
 def session_persistence(value: dict[str, Any] | None, protocol: str) -> None:
@@ -104,9 +149,9 @@ def monitor(pool_obj: LbObject, attrs: dict[str, Any]) -> None:
 
 def l7policy(tree: Tree, listener_obj: LbObject, attrs: dict[str, Any]) -> None:
     protocol = listener_obj.attrs["protocol"]
-    if protocol != "HTTP":
-        raise errors.validation(f"L7 policies are supported on HTTP listeners only, not "
-                                f"{protocol}.")
+    if protocol not in HTTP_LISTENERS:
+        raise errors.validation(f"L7 policies are supported on HTTP and TERMINATED_HTTPS "
+                                f"listeners only, not {protocol}.")
     action = attrs["action"]
     need = {"REDIRECT_TO_POOL": "redirect_pool_id", "REDIRECT_TO_URL": "redirect_url",
             "REDIRECT_PREFIX": "redirect_prefix"}.get(action)

@@ -13,7 +13,7 @@ PROVIDERS = [{"name": "haproxy", "description": "Onestack: haproxy in a network 
              {"name": "amphora", "description": "Alias of haproxy (what clients send by "
                                                 "default)"}]
 
-LISTENER_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "UDP")
+LISTENER_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "UDP", "TERMINATED_HTTPS")
 POOL_PROTOCOLS = ("HTTP", "HTTPS", "TCP", "UDP", "PROXY", "PROXYV2")
 # listener protocol -> the pool protocols it can use (octavia/common/constants.py)
 COMPATIBLE = {
@@ -21,7 +21,28 @@ COMPATIBLE = {
     "HTTPS": ("HTTPS", "PROXY", "PROXYV2", "TCP"),
     "TCP": ("TCP", "HTTP", "HTTPS", "PROXY", "PROXYV2"),
     "UDP": ("UDP",),
+    "TERMINATED_HTTPS": ("HTTP", "PROXY", "PROXYV2"),
 }
+# HTTP-aware listeners: insert_headers and L7 policies (Octavia)
+HTTP_LISTENERS = ("HTTP", "TERMINATED_HTTPS")
+# TLS termination (octavia/common/constants.py and its [api_settings] defaults)
+TLS_VERSIONS = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+ALPN_PROTOCOLS = ("http/1.1", "http/1.0", "h2")
+CLIENT_AUTH = ("NONE", "OPTIONAL", "MANDATORY")
+DEFAULT_TLS_VERSIONS = ["TLSv1.2", "TLSv1.3"]
+DEFAULT_ALPN = ["h2", "http/1.1", "http/1.0"]
+DEFAULT_CIPHERS = ("TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"
+                   "TLS_AES_128_GCM_SHA256:DHE-RSA-AES256-GCM-SHA384:"
+                   "DHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+                   "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:"
+                   "ECDHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-SHA256:"
+                   "DHE-RSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA384:"
+                   "ECDHE-RSA-AES256-SHA384:ECDHE-ECDSA-AES128-SHA256:"
+                   "ECDHE-RSA-AES128-SHA256")
+# listener attributes that only a TERMINATED_HTTPS listener takes
+TLS_ATTRS = ("default_tls_container_ref", "sni_container_refs",
+             "client_ca_tls_container_ref", "client_crl_container_ref", "tls_ciphers",
+             "tls_versions", "alpn_protocols")
 ALGORITHMS = ("ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT")
 PERSISTENCE = ("SOURCE_IP", "HTTP_COOKIE", "APP_COOKIE")
 MONITORS = ("HTTP", "HTTPS", "TCP", "PING", "UDP-CONNECT", "TLS-HELLO")
@@ -75,6 +96,20 @@ QUOTA_NAMES = {"loadbalancer": "Load Balancer", "listener": "Listener", "pool": 
                "healthmonitor": "Health Monitor", "member": "Member",
                "l7policy": "L7 Policy", "l7rule": "L7 Rule"}
 DEFAULT_QUOTA = -1
+
+
+def tls_defaults(attrs: dict[str, Any]) -> dict[str, Any]:
+    """A TERMINATED_HTTPS listener's TLS versions, ciphers and ALPN protocols when not
+    given (or reset with null), as Octavia's [api_settings] defaults."""
+    if attrs.get("protocol") != "TERMINATED_HTTPS":
+        return attrs
+    out = dict(attrs)
+    for key, default in (("tls_ciphers", DEFAULT_CIPHERS),
+                         ("tls_versions", DEFAULT_TLS_VERSIONS),
+                         ("alpn_protocols", DEFAULT_ALPN)):
+        if out.get(key) is None:
+            out[key] = list(default) if isinstance(default, list) else default
+    return out
 
 
 def monitor_defaults(mtype: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from onestack.core.load_balancer.base import (
 from onestack.core.load_balancer.rules import (
     DEFAULTS,
     PENDING,
+    tls_defaults,
 )
 from onestack.db.engine import Database
 from onestack.db.models.base import utcnow
@@ -185,6 +186,8 @@ class LoadBalancerService(Store):
                 raise errors.not_found(obj.kind, obj.id)
             cols, attrs = tree_ops.split(obj.kind, data)
             merged = {**fresh.attrs, **attrs}
+            if fresh.kind == "listener":
+                merged = tls_defaults(merged)
             if fresh.kind == "l7policy" and "action" in attrs:
                 # a new action drops the old action's target unless given (Octavia)
                 for target in ("redirect_pool_id", "redirect_url", "redirect_prefix",

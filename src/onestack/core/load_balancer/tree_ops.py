@@ -15,6 +15,7 @@ from onestack.core.load_balancer.rules import (
     DEFAULTS,
     QUOTA_RESOURCES,
     monitor_defaults,
+    tls_defaults,
 )
 from onestack.db.models.base import utcnow
 from onestack.db.models.load_balancer import LbObject, LoadBalancer
@@ -78,7 +79,8 @@ async def add(s: AsyncSession, tree: Tree, kind: str, parent_id: str | None,
     cols, attrs = split(kind, data)
     if kind == "healthmonitor":
         attrs = monitor_defaults(attrs["type"], attrs)
-    attrs = {**DEFAULTS[kind], **attrs}
+    attrs = tls_defaults({**DEFAULTS[kind], **attrs}) if kind == "listener" \
+        else {**DEFAULTS[kind], **attrs}
     listener_id = data.get("listener_id") if kind == "pool" else None
     if listener_id:
         lis = tree.get(listener_id)

@@ -122,6 +122,22 @@ class ListenerSpec:
     insert_headers: tuple[tuple[str, str], ...] = ()  # (("X-Forwarded-For", "true"), ...)
     l7policies: tuple[L7PolicySpec, ...] = ()
     admin_state_up: bool = True
+    tls: TlsSpec | None = None  # TERMINATED_HTTPS
+
+
+@dataclass(frozen=True)
+class TlsSpec:
+    """TLS termination of a TERMINATED_HTTPS listener. ``certificates`` are PEM bundles
+    (certificate, intermediates, private key), the default one first; haproxy picks one by
+    the client's SNI among the names of each certificate. They hold private keys: never
+    logged, never in a message (``repr`` leaves them out)."""
+
+    certificates: tuple[bytes, ...] = field(repr=False)
+    client_ca: bytes | None = field(default=None, repr=False)
+    client_authentication: str = "NONE"  # NONE | OPTIONAL | MANDATORY
+    versions: tuple[str, ...] = ()  # SSLv3 TLSv1 TLSv1.1 TLSv1.2 TLSv1.3
+    ciphers: str | None = None  # an OpenSSL cipher string
+    alpn: tuple[str, ...] = ()  # h2 http/1.1 http/1.0
 
 
 @dataclass(frozen=True)

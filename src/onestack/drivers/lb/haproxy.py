@@ -26,11 +26,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from onestack.drivers.lb import haproxy_config, host, names, nft_udp, stats
+from onestack.drivers.lb import haproxy_config, host, names, nft_udp, stats, tls_files
 from onestack.drivers.lb.base import LbDriver, LbError, LbStatus, LoadBalancerSpec
 
 CFG, PID, SOCK, NFT = "haproxy.cfg", "haproxy.pid", "stats.sock", "nft.conf"
 LOADED = "haproxy.cfg.loaded"
+TLS = "tls"  # TERMINATED_HTTPS certificates (keys included): 0700, files 0600
 SOCKET_PATH_MAX = 107  # sun_path
 
 
@@ -41,6 +42,37 @@ def default_maxconn() -> int:
     if hard == resource.RLIM_INFINITY:
         return 50000
     return max(100, min(50000, (hard - 200) // 2))
+
+
+def write_private(directory: Path, files: dict[str, bytes]) -> None:
+    """``files`` into ``directory`` (0700), each 0600 from the moment it exists, replaced
+    whole through a temporary name; a file already as wanted is left alone."""
+    if not files:
+        return
+    directory.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(directory, 0o700)
+    for name, content in files.items():
+        path = directory / name
+        with contextlib.suppress(OSError):
+            if path.read_bytes() == content:
+                continue
+        tmp = directory / f".{name}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(content)
+        os.replace(tmp, path)
+
+
+def prune(directory: Path, keep: dict[str, bytes]) -> None:
+    """Remove what ``directory`` holds beyond ``keep`` (and the directory when empty)."""
+    if not directory.is_dir():
+        return
+    for path in directory.iterdir():
+        if path.name not in keep:
+            path.unlink(missing_ok=True)
+    if not keep:
+        with contextlib.suppress(OSError):
+            directory.rmdir()
 
 
 def missing_tools(haproxy: str = "haproxy") -> list[str]:
@@ -128,7 +160,9 @@ class HaproxyLbDriver(LbDriver):
         ns = names.namespace(spec.id)
         sock = self.socket_path(spec.id)
         # everything generated first: a refused value touches nothing on the host
-        cfg = haproxy_config.render(spec, sock, self.maxconn)
+        tls_dir = d / TLS
+        cfg = haproxy_config.render(spec, sock, self.maxconn, str(tls_dir))
+        tls = tls_files.files(spec, str(tls_dir))
         body = nft_udp.render(spec)
         interfaces = [spec.vip, *spec.member_ports]
         async with self._lock(spec.id):
@@ -136,7 +170,9 @@ class HaproxyLbDriver(LbDriver):
             await host.ensure_namespace(ns)
             await host.converge_interfaces(ns, interfaces)
             await self._nft(ns, d, body)
+            write_private(tls_dir, tls)
             await self._haproxy(spec.id, ns, d, cfg)
+            prune(tls_dir, tls)  # the running haproxy has read what it needs
             self.specs[spec.id] = spec
 
     async def _nft(self, ns: str, d: Path, body: str) -> None:
