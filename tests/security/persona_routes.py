@@ -23,7 +23,9 @@ NOT_HERE = {
     "internal": "the agents' API, with its own agent credential and no user tokens "
                 "(tests/api/test_agent_http.py)",
     "operator": "admin-only audit trail: no token 401, member and reader 403, admin 200 "
-                "(tests/api/test_audit.py)",
+                "(tests/api/test_audit.py); the event stream, a project's own or an admin's "
+                "all_projects: no token 401, a member's all_projects 403, another project "
+                "sees nothing (tests/api/test_events.py)",
     "metrics": "admin token or the configured bearer token: no token 401, member 403 "
                "(tests/api/test_metrics.py)",
 }

@@ -33,6 +33,7 @@ from onestack.context import RequestContext
 from onestack.core.compute.metadata import MetadataService
 from onestack.core.compute.service import Compute
 from onestack.core.compute.volumes import ServerVolumes
+from onestack.core.events.bus import request_id_var
 from onestack.core.identity.bootstrap import ServiceEntry
 from onestack.core.identity.service import Identity
 from onestack.core.image.service import ImageService
@@ -177,6 +178,7 @@ class OnestackApp:
         headers = http.headers
         ctx = RequestContext(request_id=f"req-{uuid.uuid4()}",
                              global_request_id=headers.get("x-openstack-request-id"))
+        request_id_var.set(ctx.request_id)  # carried by the events its commits publish
         path: str = scope["path"]
         service = self._service_for(path)
         if service is None:

@@ -62,7 +62,11 @@ class Database:
         self.engine = create_async_engine(aurl, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # This database's own session class: listeners (core/events/capture.py) see its
+        # sessions only, not those of another Database in the same process.
+        self.session_class: type[Session] = type("DatabaseSession", (Session,), {})
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False,
+                                           sync_session_class=self.session_class)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         # Hot paths on SQLite (run_read, run_write): the plain driver in one worker-thread
         # hand-off (aiosqlite hands every cursor step to its thread and back).
@@ -74,7 +78,8 @@ class Database:
                 sync_url(url), pool_size=max(pool_size, 20), max_overflow=20,
                 connect_args={"check_same_thread": False})
             event.listen(sync, "connect", _sqlite_pragmas)
-            self._sync_sessions = sessionmaker(sync, expire_on_commit=False)
+            self._sync_sessions = sessionmaker(sync, class_=self.session_class,
+                                               expire_on_commit=False)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -1,5 +1,6 @@
 """``GET /operator/v1/audit?since=&user_id=&project_id=&limit=``: the audit trail of writes,
-newest first, for admins. Not an OpenStack service: not in the catalog."""
+newest first, for admins; ``GET /operator/v1/events``: resource state changes as
+server-sent events (``events.py``). Not an OpenStack service: not in the catalog."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from onestack.api.common.faults import keystone_fault
 from onestack.api.common.policy import Rule
 from onestack.api.common.request import ApiRequest
 from onestack.api.common.routing import Route, ServiceApi
+from onestack.api.operator.events import stream_events
 from onestack.core.identity.bootstrap import ServiceEntry
 from onestack.core.operations.audit import MAX_LIMIT
 from onestack.errors import BadRequest
@@ -18,6 +20,10 @@ from onestack.errors import BadRequest
 RULES = [
     Rule("operator:audit:list", "role:admin", "List the audit trail of write requests."),
     Rule("operator:metrics:get", "role:admin", "Read /metrics with a Keystone token."),
+    Rule("operator:events:list", "role:reader or role:member or role:admin",
+         "Stream the state changes of the token's project's resources.", ("project",)),
+    Rule("operator:events:all_projects", "role:admin",
+         "Stream the state changes of every project's resources."),
 ]
 
 
@@ -52,7 +58,8 @@ async def list_audit(req: ApiRequest) -> Response:
 
 SERVICE = ServiceApi(
     name="operator", prefix="/operator",
-    routes=[Route("GET", "/v1/audit", list_audit, "operator:audit:list")],
+    routes=[Route("GET", "/v1/audit", list_audit, "operator:audit:list"),
+            Route("GET", "/v1/events", stream_events, "operator:events:list")],
     render_fault=keystone_fault)
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from onestack.config import Settings
 from onestack.context import RequestContext
+from onestack.core.events import make_bus
 from onestack.core.operations import collect
 from onestack.core.operations.audit import AuditTrail
 from onestack.core.operations.dbtime import TransactionTimes
@@ -24,6 +25,7 @@ class Operations:
         self.requests = RequestMetrics()
         self.audit = AuditTrail(db, settings.metrics.audit_days)
         self.transactions = TransactionTimes(db)
+        self.events = make_bus(db)  # resource state changes, for /operator/v1/events
 
     def observe(self, ctx: RequestContext, service: str, method: str,
                 matched: tuple[str | None, dict[str, str]], status: int, seconds: float
@@ -43,6 +45,8 @@ class Operations:
 
     async def start(self) -> None:
         await self.audit.start()
+        await self.events.start()
 
     async def stop(self) -> None:
         await self.audit.stop()
+        await self.events.stop()
