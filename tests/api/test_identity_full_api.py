@@ -53,3 +53,36 @@ def test_endpoint_update_with_legacy_region_makes_it(cloud: RunningCloud) -> Non
         "region_id"] == region
     assert httpx.delete(f"{url}/endpoints/{ep['id']}", headers=h).status_code == 204
     assert httpx.delete(f"{url}/services/{svc['id']}", headers=h).status_code == 204
+
+
+def test_effective_assignments_leave_out_domain_roles(cloud: RunningCloud) -> None:
+    """GET /role_assignments?effective lists what a token would carry: a domain-specific
+    role only through the global roles it implies (tempest's
+    test_assignments_for_domain_roles); the plain list shows the grant itself."""
+    url, h = cloud.auth_url, {"X-Auth-Token": cloud.admin_token()}
+
+    def post(path: str, key: str, body: dict[str, str]) -> str:
+        r = httpx.post(f"{url}{path}", json={key: body}, headers=h)
+        assert r.status_code == 201, r.text
+        return str(r.json()[key]["id"])
+
+    dom = post("/domains", "domain", {"name": unique("eff")})
+    project = post("/projects", "project", {"name": unique("p"), "domain_id": dom})
+    user = post("/users", "user", {"name": unique("u"), "domain_id": dom})
+    lonely = post("/roles", "role", {"name": unique("lonely"), "domain_id": dom})
+    operator = post("/roles", "role", {"name": unique("op"), "domain_id": dom})
+    reader = httpx.get(f"{url}/roles", headers=h,
+                       params={"name": "reader"}).json()["roles"][0]["id"]
+    assert httpx.put(f"{url}/roles/{operator}/implies/{reader}", headers=h).status_code == 201
+    for role in (lonely, operator):
+        assert httpx.put(f"{url}/projects/{project}/users/{user}/roles/{role}",
+                         headers=h).status_code == 204
+
+    def roles(**extra: str) -> set[str]:
+        r = httpx.get(f"{url}/role_assignments", headers=h,
+                      params={"scope.project.id": project, "user.id": user, **extra})
+        assert r.status_code == 200, r.text
+        return {a["role"]["id"] for a in r.json()["role_assignments"]}
+
+    assert roles() == {lonely, operator}
+    assert roles(effective="") == {reader}

@@ -345,6 +345,9 @@ class Roles(Store):
                                           g.target_id, g.inherited, g.via_group, g.role_id,
                                           g.via_target))
             grants = expanded
+        if effective:  # a domain-specific role only counts through what it implies
+            global_ids = {r.id for r in await self.global_roles({g.role_id for g in grants})}
+            grants = [g for g in grants if g.role_id in global_ids]
         return [g for g in self._dedupe(grants) if self._matches(g, f)]
 
     @staticmethod
