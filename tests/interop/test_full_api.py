@@ -98,10 +98,13 @@ def test_conf_options_read_the_cloud(monkeypatch: pytest.MonkeyPatch, tmp_path: 
         "http://c/compute/v2.1": {"version": {"version": "2.79"}},
         "http://c/networking/v2.0/extensions": {"extensions": [{"alias": "router"},
                                                                {"alias": "agent"}]},
+        "http://c/object-storage/info": {"swift": {}, "tempurl": {}, "slo": {}},
     }
 
     catalog = [{"type": "compute", "endpoints": [{"url": "http://c/compute/v2.1"}]},
-               {"type": "network", "endpoints": [{"url": "http://c/networking"}]}]
+               {"type": "network", "endpoints": [{"url": "http://c/networking"}]},
+               {"type": "object-store",
+                "endpoints": [{"url": "http://c/object-storage/v1/AUTH_p"}]}]
 
     def fake_get(url: str, token: str) -> dict[str, Any]:
         return answers.get(url, {})
@@ -112,6 +115,8 @@ def test_conf_options_read_the_cloud(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     assert options[("compute", "max_microversion")] == "2.79"
     assert options[("network-feature-enabled", "api_extensions")] == "agent,router"
     assert options[("compute-feature-enabled", "shelve")] == "true"
+    assert options[("object-storage-feature-enabled", "discoverable_apis")] == (
+        "slo,swift,tempurl")
     base = tmp_path / "base.conf"
     base.write_text("[compute]\nmax_microversion = 2.26\n")
     full_api.write_conf(base, tmp_path / "t.conf", options)

@@ -98,7 +98,7 @@ def prefix(service: str) -> str:
 
 def conf_options(facts: CloudFacts, token: cloud.Token) -> dict[tuple[str, str], str]:
     """CONF_OPTIONS plus what this cloud serves: Nova's newest microversion (DevStack's
-    ``latest``), the Neutron and Cinder extension lists."""
+    ``latest``), the Neutron and Cinder extension lists, Swift's middleware (/info)."""
     options = dict(CONF_OPTIONS)
     compute = token.endpoint("compute")
     if compute:
@@ -117,6 +117,12 @@ def conf_options(facts: CloudFacts, token: cloud.Token) -> dict[tuple[str, str],
                                              token.token).get("extensions", [])]
         if aliases:
             options[("volume-feature-enabled", "api_extensions")] = ",".join(sorted(aliases))
+    objects = token.endpoint("object-store")
+    if objects:
+        middleware = sorted(_get(objects.split("/v1", 1)[0] + "/info", token.token))
+        if middleware:  # not 'all': a middleware /info does not name is not served
+            options[("object-storage-feature-enabled", "discoverable_apis")] = ",".join(
+                middleware)
     return options
 
 
