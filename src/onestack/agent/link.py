@@ -274,6 +274,9 @@ class LocalLink(AgentLink):
             return
         if task == states.RESIZE_MIGRATING:
             await self.compute.migrations.abort(uuid)
+        if task == states.RESIZE_FINISH and \
+                await self.compute.migrations.rollback(host, uuid, message):
+            return
         await self.compute.work.fail(uuid, task, message)
 
     async def upload_migration_disk(self, host: str, uuid: str,

@@ -1,7 +1,9 @@
 """The compute agent's part of migrations.
 
 Cold (core/compute/migrate.py): the source stops the guest and uploads its root disk
-flattened; the target starts the guest from it.
+flattened (a server booted from a volume on shared storage has none: nothing is uploaded);
+the target starts the guest from it (or from its root volume). A source the migration was
+rolled back to (the target failed) starts it again the same way.
 
 Live (the steps: core/compute/live_migrate.py): the target prepares (``prepare``: the
 guest's disks made from its image, its NICs plugged, QEMU waiting) and later lets the guest
@@ -24,7 +26,7 @@ from onestack.agent.guest_disks import ROOT
 from onestack.agent.link import InstanceWork
 from onestack.core.compute import live_migrate as steps
 from onestack.core.compute import states
-from onestack.drivers.virt.base import GuestInfo, GuestNotFound, VirtError
+from onestack.drivers.virt.base import GuestInfo, GuestNotFound, PowerState, VirtError
 from onestack.errors import OnestackError
 
 if TYPE_CHECKING:
@@ -42,6 +44,8 @@ async def cold_out(agent: ComputeAgent, inst: InstanceWork, guest: GuestInfo | N
     then the target's."""
     if guest is not None:
         await agent.driver.power_off(inst.uuid, POWER_OFF_TIMEOUT)
+    if not inst.image_ref:  # booted from a volume (shared storage): nothing to upload
+        return
     if agent.disks is None:  # a hypervisor without disk files (the fake one)
         await agent.link.upload_migration_disk(agent.host, inst.uuid, chunks(None))
         return
@@ -54,19 +58,29 @@ async def cold_out(agent: ComputeAgent, inst: InstanceWork, guest: GuestInfo | N
 
 async def cold_in(agent: ComputeAgent, inst: InstanceWork, guest: GuestInfo | None
                   ) -> None:
-    """Cold migration, target: the uploaded disk as the root, the guest started (and
-    stopped again when it was stopped before)."""
+    """Cold migration, target: the uploaded disk as the root (a volume-backed server boots
+    from its root volume), the guest started (and stopped again when it was stopped
+    before). A guest already here that is not running (the one stopped on this host
+    before a rollback brought the server back) is made again."""
+    if guest is not None and guest.power_state != PowerState.RUNNING:
+        await agent.driver.destroy(inst.uuid, agent.instance_dir(inst.uuid))
+        guest = None
     if guest is None:
-        idir = agent.instance_dir(inst.uuid)
-        idir.mkdir(parents=True, exist_ok=True)
-        part = idir / f"{ROOT}.part"
-        with part.open("wb") as fh:
-            async for chunk in agent.link.migration_disk(agent.host, inst.uuid):
-                await asyncio.to_thread(fh.write, chunk)
-        os.replace(part, idir / ROOT)
+        if inst.image_ref:
+            await _download_root(agent, inst)
         await agent.driver.spawn(await agent.start_spec(inst))
     if (inst.task_args or {}).get("prior_vm_state") == states.STOPPED:
         await agent.driver.power_off(inst.uuid, POWER_OFF_TIMEOUT)
+
+
+async def _download_root(agent: ComputeAgent, inst: InstanceWork) -> None:
+    idir = agent.instance_dir(inst.uuid)
+    idir.mkdir(parents=True, exist_ok=True)
+    part = idir / f"{ROOT}.part"
+    with part.open("wb") as fh:
+        async for chunk in agent.link.migration_disk(agent.host, inst.uuid):
+            await asyncio.to_thread(fh.write, chunk)
+    os.replace(part, idir / ROOT)
 
 
 def owed(host: str, inst: InstanceWork) -> bool:

@@ -1,5 +1,5 @@
-"""Which servers' volumes let them move: none, or for a live migration only volumes every
-host opens itself (rbd), which are not copied."""
+"""Which servers' volumes let them move (cold or live): none, or only volumes every host
+opens itself (rbd), which are not copied."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ def test_no_volumes_move_anyhow() -> None:
         assert volumes_move(action, True, 0, [])
 
 
-def test_rbd_volumes_live_migrate_only() -> None:
-    assert volumes_move("live_migrate", True, 2, [RBD, RBD])
-    assert volumes_move("live_migrate", False, 1, [RBD])  # booted from an rbd volume
-    assert not volumes_move("migrate", True, 1, [RBD])  # cold migration: not yet
+def test_rbd_volumes_move_cold_and_live() -> None:
+    for action in ("migrate", "live_migrate"):
+        assert volumes_move(action, True, 2, [RBD, RBD])
+        assert volumes_move(action, False, 1, [RBD])  # booted from an rbd volume
+        assert not volumes_move(action, False, 1, [FILE])
 
 
 def test_file_or_unattached_volumes_block_it() -> None:

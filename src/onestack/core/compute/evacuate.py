@@ -14,6 +14,9 @@ on another host: see the orphan pass of ``agent/compute.py``).
 from __future__ import annotations
 
 import logging
+import uuid as uuidlib
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,8 +27,13 @@ from onestack.core.compute.build import Builder, resources
 from onestack.core.compute.devices import Devices
 from onestack.core.compute.servers import Servers
 from onestack.db.models.base import utcnow
-from onestack.db.models.compute import ComputeNode, Instance, ServerGroupMember
-from onestack.db.models.volume import VolumeAttachment
+from onestack.db.models.compute import (
+    BlockDeviceMapping,
+    ComputeNode,
+    Instance,
+    ServerGroupMember,
+)
+from onestack.db.models.volume import Volume, VolumeAttachment
 from onestack.errors import BadRequest, Conflict, NotFound
 from onestack.scheduler.allocations import Claim
 from onestack.scheduler.errors import NoValidHost
@@ -133,19 +141,44 @@ class Evacuations:
             inst.updated_at = utcnow()
             await events.start(s, inst, "evacuate", caller, host)
             await self.builder.ports.bind_in(s, uuid, host, inst.availability_zone or DEFAULT_AZ)
-            await reattach_volumes(s, uuid, host)
+            await move_attachments(s, uuid, host, connection_maker(self.builder))
         return inst
 
 
-async def reattach_volumes(s: AsyncSession, uuid: str, host: str) -> None:
-    """The server's volume attachments name the new host (Nova makes new attachments with
-    the new host's connector; the file backend's connection is the same path)."""
-    rows = (await s.execute(select(VolumeAttachment).where(
-        VolumeAttachment.instance_uuid == uuid,
-        VolumeAttachment.attach_status.notin_(("detached", "deleted"))))).scalars()
-    for att in rows:
-        att.attached_host = host
-        if att.connector:
-            att.connector = {**att.connector, "host": host}
-        att.updated_at = utcnow()
+Connection = Callable[[Volume, str], dict[str, Any]]
 
+
+def connection_maker(builder: Builder) -> Connection | None:
+    """How the volume service makes an attachment's connection info (None: no volumes)."""
+    boot = builder.boot_volumes
+    return boot.cinder.attachments.connection if boot is not None else None
+
+
+async def move_attachments(s: AsyncSession, uuid: str, host: str,
+                           connection: Connection | None) -> None:
+    """The server's volumes are attached to it on ``host`` now, as Nova does when a server
+    moves on shared storage: for each one a new attachment with the new host's connector
+    and connection info made again for it, the old attachment deleted (its volume stays
+    in-use; nothing is copied)."""
+    bdms = {b.attachment_id: b for b in (await s.execute(select(BlockDeviceMapping).where(
+        BlockDeviceMapping.instance_uuid == uuid,
+        BlockDeviceMapping.attachment_id.is_not(None)))).scalars()}
+    if not bdms:
+        return
+    rows = (await s.execute(select(VolumeAttachment).where(
+        VolumeAttachment.id.in_(list(bdms)),
+        VolumeAttachment.attach_status.notin_(("detached", "deleted"))))).scalars().all()
+    now = utcnow()
+    for old in rows:
+        vol = await s.get(Volume, old.volume_id)
+        info = connection(vol, old.attach_mode) if (connection and vol is not None) \
+            else old.connection_info
+        new = VolumeAttachment(
+            id=str(uuidlib.uuid4()), volume_id=old.volume_id, project_id=old.project_id,
+            instance_uuid=old.instance_uuid, attached_host=host, mountpoint=old.mountpoint,
+            attach_status=old.attach_status, attach_mode=old.attach_mode,
+            connector={**(old.connector or {}), "host": host}, connection_info=info,
+            attached_at=now if old.attached_at else None, created_at=now, updated_at=now)
+        s.add(new)
+        bdms[old.id].attachment_id = new.id
+        await s.delete(old)

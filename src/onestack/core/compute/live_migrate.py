@@ -37,7 +37,7 @@ from sqlalchemy import select, update
 
 from onestack.core.compute import events, migration_records, states
 from onestack.core.compute.base import DEFAULT_AZ, Caller
-from onestack.core.compute.evacuate import reattach_volumes
+from onestack.core.compute.evacuate import connection_maker, move_attachments
 from onestack.core.compute.migrate import SOURCE, TARGET, Migrations
 from onestack.core.compute.migration_records import MigrationRecords
 from onestack.db.models.base import utcnow
@@ -123,7 +123,8 @@ class LiveMigrations(Migrations):
             await self.builder.ports.bind_in(s, uuid, target,
                                              inst.availability_zone or DEFAULT_AZ)
             await _mark_ports(s, uuid, None)
-            await reattach_volumes(s, uuid, target)  # (rbd) volumes: the target's now
+            # (rbd) volumes: attached to it on the target now
+            await move_attachments(s, uuid, target, connection_maker(self.builder))
         self.builder.ports.changed()
         self.builder.links.wake(target)
         log.info("instance %s: live-migrated from %s to %s", uuid, host, target)

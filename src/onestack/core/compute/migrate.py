@@ -12,12 +12,18 @@ action, admins; ``host`` from microversion 2.56).
 3. The target's agent downloads the disk, starts the guest (stopped again when it was), and
    reports done: the server is ACTIVE (or SHUTOFF) on the target, the staged disk removed.
 
+Volumes on shared storage (rbd: every host opens them itself) move without a copy: with
+the move each gets a new attachment for the target (its connector, connection info made
+again), the old one is deleted (see ``evacuate.move_attachments``). A server booted from
+such a volume has no root disk to upload: the target boots it from its volume.
+
 The move is confirmed at once (no VERIFY_RESIZE step). Not migrated yet: servers with
-volumes (their files live on the controller) or passed-through devices (409), and the
+volumes on the controller's disk (file backend) or passed-through devices (409), and the
 flavor's ephemeral and swap disks (made blank on the target). A failure on the source
-gives the claim back to the source and leaves the server there; one on the target puts the
-server in ERROR there (a hard reboot starts it again from the staged disk if it is still
-there, else rebuild or evacuate).
+gives the claim back to the source and leaves the server there. When the target fails,
+the server goes back to its source (host, claim, ports, volume attachments), whose agent
+starts it again from the staged disk or its root volume (``rollback``); the migration is
+``error``. Only if that fails too is the server in ERROR.
 """
 
 from __future__ import annotations
@@ -34,7 +40,12 @@ from onestack.core.compute import events, groups, migration_records, states
 from onestack.core.compute.base import DEFAULT_AZ, Caller
 from onestack.core.compute.build import Builder, resources
 from onestack.core.compute.devices import Devices
-from onestack.core.compute.evacuate import check_target, target_filter
+from onestack.core.compute.evacuate import (
+    check_target,
+    connection_maker,
+    move_attachments,
+    target_filter,
+)
 from onestack.core.compute.servers import Servers
 from onestack.db.models.base import utcnow
 from onestack.db.models.compute import (
@@ -51,18 +62,20 @@ from onestack.scheduler.errors import NoValidHost
 log = logging.getLogger(__name__)
 TARGET = "migrate_to"
 SOURCE = "migrate_from"
+ROLLED_BACK = "migration_rolled_back"  # task argument: the target failed, back on the source
 CHUNK = 1024 * 1024
 
 
 def volumes_move(action: str, image_backed: bool, volumes: int,
                  connections: list[dict[str, Any] | None]) -> bool:
-    """Whether the server's volumes let it move: none at all, or (live migration only)
-    each one on storage every host opens itself (rbd): nothing of them is copied."""
+    """Whether the server's volumes let it move (``action``: migrate or live_migrate):
+    none at all, or each one on storage every host opens itself (rbd): nothing of them is
+    copied, a server booted from one included."""
+    del action  # both moves take the same volumes
     if volumes == 0 and image_backed:
         return True
-    shared = volumes > 0 and len(connections) == volumes and all(
+    return volumes > 0 and len(connections) == volumes and all(
         (c or {}).get("driver_volume_type") == "rbd" for c in connections)
-    return action == "live_migrate" and shared
 
 
 class Migrations:
@@ -147,8 +160,8 @@ class Migrations:
             pci = await s.scalar(select(func.count()).select_from(InstancePciDevice)
                                  .where(InstancePciDevice.instance_uuid == inst.uuid))
         if not volumes_move(action, bool(inst.image_ref), int(volumes or 0), kinds):
-            raise Conflict(f"Cannot '{action}' instance {inst.uuid}: servers with volumes "
-                           "cannot be migrated yet (detach them first).")
+            raise Conflict(f"Cannot '{action}' instance {inst.uuid}: its volumes are not "
+                           "on shared storage (rbd); detach them first.")
         if pci:
             raise Conflict(f"Cannot '{action}' instance {inst.uuid}: servers with "
                            "passed-through devices cannot be migrated.")
@@ -180,26 +193,62 @@ class Migrations:
 
     async def arrive(self, uuid: str) -> bool:
         """The source is done: the instance moves to its target, whose agent finishes."""
-        if not self.disk_path(uuid).exists():
-            raise Conflict(f"Instance {uuid}: no root disk was uploaded.")
         async with self.servers.write() as s:
             inst = await s.get(Instance, uuid, with_for_update=True)
             if inst is None or inst.task_state != states.RESIZE_MIGRATING:
                 return False
+            if inst.image_ref and not self.disk_path(uuid).exists():
+                raise Conflict(f"Instance {uuid}: no root disk was uploaded.")
             target = str(inst.task_args[TARGET])
-            node = next((n for n in await self.builder.hosts.nodes() if n.host == target),
-                        None)
-            inst.host = target
-            inst.node = node.hypervisor_hostname if node else target
-            if node is not None:
-                inst.availability_zone = node.availability_zone
+            await self._place(s, inst, target)
             inst.task_state = states.RESIZE_FINISH
-            inst.updated_at = utcnow()
             await migration_records.update(s, uuid, "migration", "post-migrating")
-            await self.builder.ports.bind_in(s, uuid, target,
-                                             inst.availability_zone or DEFAULT_AZ)
         self.builder.ports.changed()
         self.builder.links.wake(target)
+        return True
+
+    async def _place(self, s: Any, inst: Instance, host: str) -> None:
+        """The instance is ``host``'s: host, node, zone, port bindings, volumes."""
+        node = next((n for n in await self.builder.hosts.nodes() if n.host == host), None)
+        inst.host = host
+        inst.node = node.hypervisor_hostname if node else host
+        if node is not None:
+            inst.availability_zone = node.availability_zone
+        inst.updated_at = utcnow()
+        await self.builder.ports.bind_in(s, inst.uuid, host,
+                                         inst.availability_zone or DEFAULT_AZ)
+        await move_attachments(s, inst.uuid, host, connection_maker(self.builder))
+
+    async def rollback(self, host: str, uuid: str, message: str) -> bool:
+        """The target failed to start the server: it goes back to its source, whose agent
+        starts it again (from the staged disk, or its root volume); the claim is the
+        source's again and the migration ``error``. False (nothing done) when this is not
+        a target's first failure or the source is down: the server then goes to ERROR."""
+        async with self.builder.db.read() as s:
+            inst = await s.get(Instance, uuid)
+        if inst is None or inst.task_state != states.RESIZE_FINISH or inst.host != host:
+            return False
+        args = dict(inst.task_args)
+        source = args.get(SOURCE)
+        if not source or args.get(ROLLED_BACK) or source == host:
+            return False
+        node = next((n for n in await self.builder.hosts.nodes() if n.host == source), None)
+        if node is None or not self.builder.hosts.is_up(node):
+            return False
+        async with self.servers.write() as s:
+            row = await s.get(Instance, uuid, with_for_update=True)
+            if row is None or row.task_state != states.RESIZE_FINISH or row.host != host:
+                return False
+            await self._place(s, row, str(source))
+            row.task_args = {**row.task_args, ROLLED_BACK: True, TARGET: source}
+            await migration_records.update(s, uuid, "migration", "error")
+            await events.finish(s, uuid, message)
+        await self._claim_back(inst, str(source))
+        log.warning("instance %s: cold migration failed on %s (%s); back on %s", uuid, host,
+                    message, source)
+        self.builder.ports.changed()
+        self.builder.links.wake(str(source))
+        self.builder.links.wake(host)
         return True
 
     async def abort(self, uuid: str) -> None:
