@@ -123,6 +123,7 @@ class Runtime:
         self.startup.append(self.load_balancer_agent.start)
         self.shutdown.insert(0, self.load_balancer_agent.stop)
         self.key_manager = build_key_manager(settings, self.db)
+        self.volume.keys.manager = self.key_manager  # encrypted volumes' keys
         self.load_balancer_agent.certificates = CertificateSource(self.key_manager)
         self.operations = Operations(settings, self.db)  # /metrics and the audit trail
         self.startup.append(self.operations.start)

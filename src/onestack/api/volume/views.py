@@ -37,7 +37,8 @@ def volume(req: ApiRequest, rec: VolumeRecord, *, extended: bool = True) -> dict
         "created_at": iso(v.created_at), "updated_at": iso(v.updated_at),
         "attachments": _attachments(rec), "links": links(req, "volumes", v.id),
         "metadata": _metadata(rec), "bootable": "true" if v.bootable else "false",
-        "encrypted": False, "replication_status": None, "consistencygroup_id": None,
+        "encrypted": bool(v.encryption_key_id), "replication_status": None,
+        "consistencygroup_id": None,
         "multiattach": bool(v.multiattach), "source_volid": v.source_volid,
         "snapshot_id": v.snapshot_id, "user_id": v.user_id, "volume_type": rec.type_name,
         "migration_status": None,
@@ -54,7 +55,7 @@ def volume(req: ApiRequest, rec: VolumeRecord, *, extended: bool = True) -> dict
     if since(req, 3, 63):
         out["volume_type_id"] = v.type_id
     if since(req, 3, 64):
-        out["encryption_key_id"] = None
+        out["encryption_key_id"] = v.encryption_key_id
     if since(req, 3, 65):
         out["consumes_quota"] = True
     if extended:

@@ -132,6 +132,9 @@ class Actions:
         async with self.store.db.read() as s:
             vol = await find_volume(s, caller, volume_id)
             states.check(action, vol.id, vol.status)
+        if vol.encryption_key_id:
+            raise BadRequest(f"Invalid volume: volume {vol.id} is encrypted; uploading an "
+                             "encrypted volume to an image is not supported by this cloud.")
         image_caller = ImageCaller(caller.project_id, caller.is_admin,
                                    publicize=may_publish)
         # The volume's image metadata come along as properties, never as what the new image
@@ -199,9 +202,12 @@ class Actions:
         async with self.store.db.read() as s:
             vol = await find_volume(s, caller, volume_id)
             states.check("initialize_connection", vol.id, vol.status)
+        if vol.encryption_key_id:
+            await self.worker.keys.passphrase(vol.encryption_key_id)  # 400 when gone
         info = self.worker.driver_of(vol.host).connection_info(vol.id)
         info["data"] = {**info.get("data", {}), "volume_id": vol.id,
-                        "access_mode": "ro" if vol.readonly else "rw"}
+                        "access_mode": "ro" if vol.readonly else "rw",
+                        "encrypted": bool(vol.encryption_key_id)}
         return info
 
     async def attach(self, caller: Caller, volume_id: str, body: dict[str, Any]) -> None:

@@ -40,8 +40,14 @@ class Attachments:
         """The connection info of a new attachment of ``vol`` (also for one re-made when
         its server moves to another host)."""
         info = self.worker.driver_of(vol.host).connection_info(vol.id)
-        info["data"] = {**info.get("data", {}), "volume_id": vol.id, "access_mode": mode}
+        info["data"] = {**info.get("data", {}), "volume_id": vol.id, "access_mode": mode,
+                        "encrypted": bool(vol.encryption_key_id)}
         return info
+
+    async def check_key(self, vol: Volume) -> None:
+        """An encrypted volume whose key is gone cannot be opened: refused (400)."""
+        if vol.encryption_key_id:
+            await self.worker.keys.passphrase(vol.encryption_key_id)
 
     async def create(self, caller: Caller, body: dict[str, Any]) -> VolumeAttachment:
         volume_id = body.get("volume_uuid")
@@ -69,6 +75,7 @@ class Attachments:
                                    attach_status="reserved", attach_mode=mode,
                                    created_at=now, updated_at=now)
             if connector:
+                await self.check_key(vol)
                 att.connector = connector
                 att.attached_host = connector.get("host")
                 att.mountpoint = connector.get("mountpoint")
@@ -113,6 +120,7 @@ class Attachments:
             att = await self._find(s, caller, attachment_id)
             vol = await find_volume(s, caller, att.volume_id, lock=True)
             states.check("attachment_update", vol.id, vol.status)
+            await self.check_key(vol)
             att.connector = connector
             att.attached_host = connector.get("host")
             att.mountpoint = connector.get("mountpoint") or att.mountpoint

@@ -15,6 +15,7 @@ from onestack.core.image.service import ImageService
 from onestack.core.volume.actions import Actions
 from onestack.core.volume.attachments import Attachments
 from onestack.core.volume.base import DEFAULT_AZ, Store
+from onestack.core.volume.encryption import TypeEncryptions
 from onestack.core.volume.messages import Messages
 from onestack.core.volume.quotas import Quotas
 from onestack.core.volume.snapshots import Snapshots
@@ -79,7 +80,12 @@ class VolumeService:
         self.driver = self.worker.driver
         self.types = VolumeTypes(self.store, settings.volume.default_volume_type)
         self.quotas = Quotas(self.store)
-        self.volumes = Volumes(self.store, self.types, self.quotas, self.worker, image)
+        # encrypted volumes: their keys (the runtime gives them the key manager) and
+        # the types' encryption specs
+        self.keys = self.worker.keys
+        self.encryption = TypeEncryptions(self.store, self.types)
+        self.volumes = Volumes(self.store, self.types, self.quotas, self.worker, image,
+                               self.keys)
         self.snapshots = Snapshots(self.store, self.quotas, self.worker)
         self.actions = Actions(self.store, self.quotas, self.worker, image)
         self.attachments = Attachments(self.store, self.worker)

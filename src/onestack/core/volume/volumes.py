@@ -26,6 +26,7 @@ from onestack.core.volume.base import (
     to_int,
     volume_records,
 )
+from onestack.core.volume.encryption import TypeEncryptions, VolumeKeys
 from onestack.core.volume.listing import ListQuery, page_ids
 from onestack.core.volume.quotas import Quotas
 from onestack.core.volume.types import VolumeTypes, type_specs
@@ -63,8 +64,9 @@ def parse_metadata_filter(raw: str) -> dict[str, str]:
 
 class Volumes:
     def __init__(self, store: Store, types: VolumeTypes, quotas: Quotas, worker: Worker,
-                 image: ImageService) -> None:
+                 image: ImageService, keys: VolumeKeys | None = None) -> None:
         self.store = store
+        self.keys = keys or VolumeKeys()
         self.types = types
         self.quotas = quotas
         self.worker = worker
@@ -72,8 +74,6 @@ class Volumes:
 
     # --- create --------------------------------------------------------------------------
     async def create(self, caller: Caller, body: dict[str, Any]) -> VolumeRecord:
-        name = body.get("name", body.get("display_name"))
-        description = body.get("description", body.get("display_description"))
         metadata = check_metadata(body.get("metadata") or {})
         zone = body.get("availability_zone") or DEFAULT_AZ
         if zone != DEFAULT_AZ:
@@ -94,6 +94,41 @@ class Volumes:
         image_meta: dict[str, Any] | None = None
         if image_ref:
             image_meta = await self._image_meta(caller, str(image_ref), size)
+        # an encrypted volume's key is made first: the key manager writes in a
+        # transaction of its own; it goes again if the volume is not made
+        key_id = await self._new_key(caller, body.get("volume_type"), snapshot_id,
+                                     source_volid)
+        try:
+            return await self._create(caller, body, size, key_id, image_meta, metadata)
+        except BaseException:
+            await self.keys.forget(key_id)
+            raise
+
+    async def _new_key(self, caller: Caller, asked_type: Any, snapshot_id: Any,
+                       source_volid: Any) -> str | None:
+        async with self.store.db.read() as s:
+            copy_of: Volume | None = None
+            src_type: str | None = None
+            if snapshot_id:
+                snap = await find_snapshot(s, caller, str(snapshot_id))
+                copy_of, src_type = await s.get(Volume, snap.volume_id), snap.type_id
+            elif source_volid:
+                copy_of = await find_volume(s, caller, str(source_volid))
+                src_type = copy_of.type_id
+            vt = await self._type(s, caller, asked_type, src_type)
+            spec = await TypeEncryptions.of_type(s, vt.id)
+        return await self.keys.for_new_volume(caller.project_id, caller.user_id, spec,
+                                              copy_of)
+
+    async def _create(self, caller: Caller, body: dict[str, Any], size: int | None,
+                      key_id: str | None, image_meta: dict[str, Any] | None,
+                      metadata: dict[str, str]) -> VolumeRecord:
+        name = body.get("name", body.get("display_name"))
+        description = body.get("description", body.get("display_description"))
+        zone = body.get("availability_zone") or DEFAULT_AZ
+        image_ref = body.get("imageRef") or body.get("image_id")
+        snapshot_id = body.get("snapshot_id")
+        source_volid = body.get("source_volid")
         source: dict[str, Any] = {"kind": "blank"}
         vol_id = str(uuid.uuid4())
         async with self.store.write() as s:
@@ -136,7 +171,7 @@ class Volumes:
                          bootable=image_meta is not None, multiattach=bool(
                              body.get("multiattach") or False),
                          image_metadata=image_meta, task_args=source, created_at=now,
-                         updated_at=now)
+                         updated_at=now, encryption_key_id=key_id)
             if source["kind"] == "volume" or source["kind"] == "snapshot":
                 vol.bootable = await self._source_bootable(s, source)
                 vol.image_metadata = await self._source_image_meta(s, source)

@@ -28,9 +28,10 @@ from onestack.core.image.access import Caller as ImageCaller
 from onestack.core.image.service import ImageService
 from onestack.core.volume import states
 from onestack.core.volume.base import Store
+from onestack.core.volume.encryption import TypeEncryptions, VolumeKeys
 from onestack.db.models.base import utcnow
 from onestack.db.models.volume import Snapshot, Volume, VolumeService
-from onestack.drivers.storage.base import StorageError, VolumeDriver
+from onestack.drivers.storage.base import LuksSpec, StorageError, VolumeDriver
 from onestack.errors import OnestackError
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class Worker:
         # Set by the runtime: grows a volume a running guest holds (QMP block_resize, so the
         # guest sees the new size); False when no running guest has it.
         self.attached_extender: Callable[[str, int], Awaitable[bool]] | None = None
+        self.keys = VolumeKeys()  # encrypted volumes' keys (the runtime sets its manager)
         self._beat: asyncio.Task[None] | None = None
 
     def service_of(self, backend: str) -> str:
@@ -85,6 +87,16 @@ class Worker:
         async with self.store.db.read() as s:
             host = await s.scalar(select(Volume.host).where(Volume.id == volume_id))
         return self.driver_of(host)
+
+    async def _luks(self, volume_id: str) -> LuksSpec | None:
+        """How an encrypted volume is formatted and opened (None: not encrypted)."""
+        async with self.store.db.read() as s:
+            vol = await s.get(Volume, volume_id)
+            if vol is None or not vol.encryption_key_id:
+                return None
+            key_id = vol.encryption_key_id
+            spec = await TypeEncryptions.of_type(s, vol.type_id)
+        return await self.keys.luks(key_id, spec)
 
     async def _snapshot_driver(self, snapshot_id: str) -> VolumeDriver:
         async with self.store.db.read() as s:
@@ -212,14 +224,19 @@ class Worker:
             return
 
         async def work() -> None:
+            luks = await self._luks(volume_id)
             if kind == "snapshot":
                 await d.create_from_snapshot(source["id"], volume_id, size)
             elif kind == "volume":
                 await d.clone(source["id"], volume_id, size)
             elif kind == "image":
-                await self._from_image(d, volume_id, size, source)
+                await self._from_image(d, volume_id, size, source, luks)
+            elif luks is not None:
+                await d.create_encrypted(volume_id, size, luks)
             else:
                 await d.create(volume_id, size)
+            if luks is not None and kind in ("snapshot", "volume"):
+                await d.extend_encrypted(volume_id, size, luks)  # a copy, grown with the key
 
         if kind == "image":
             status = states.DOWNLOADING
@@ -235,16 +252,20 @@ class Worker:
             await self.finish(volume_id, status, states.ERROR, error=error)
 
     async def _from_image(self, d: VolumeDriver, volume_id: str, size: int,
-                          source: dict[str, Any]) -> None:
+                          source: dict[str, Any], luks: LuksSpec | None) -> None:
         caller = ImageCaller(source.get("project_id"), is_admin=True)
         download = await self.image.data.download(caller, str(source["id"]))
         if download is None:
             raise StorageError(f"Image {source['id']} has no data.")
         key = download.key
         fmt = download.record.image.disk_format or "raw"
-        await d.copy_image_to_volume(volume_id, size, fmt,
-                                               self.image.blobs.path(key),
-                                               lambda: self.image.data.stream(key))
+        path = self.image.blobs.path(key)
+        if luks is not None:  # Cinder's copy_image_to_encrypted_volume
+            await d.copy_image_to_encrypted_volume(volume_id, size, fmt, path,
+                                                   lambda: self.image.data.stream(key), luks)
+            return
+        await d.copy_image_to_volume(volume_id, size, fmt, path,
+                                     lambda: self.image.data.stream(key))
 
     async def _drop_if_gone(self, d: VolumeDriver, volume_id: str) -> None:
         async with self.store.db.read() as s:
@@ -253,6 +274,10 @@ class Worker:
             await self._attempt(f"cleaning up volume {volume_id}", lambda: d.delete(volume_id))
 
     async def delete_volume(self, volume_id: str) -> None:
+        async with self.store.db.read() as s:
+            key_id = await s.scalar(select(Volume.encryption_key_id).where(
+                Volume.id == volume_id))
+
         async def work() -> None:
             try:
                 d = await self._driver(volume_id)
@@ -265,8 +290,12 @@ class Worker:
             await self.finish(volume_id, states.DELETING, states.ERROR_DELETING, error=error)
             return
         async with self.store.write() as s:
-            await s.execute(delete(Volume).where(Volume.id == volume_id,
-                                                 Volume.status == states.DELETING))
+            gone = await s.execute(delete(Volume).where(Volume.id == volume_id,
+                                                        Volume.status == states.DELETING))
+        removed = bool(getattr(gone, "rowcount", 0))
+        if key_id and removed:
+            await self._attempt(f"deleting the key of volume {volume_id}",
+                                lambda: self.keys.delete(key_id))
 
     async def extend_volume(self, volume_id: str, new_size: int, back_to: str) -> None:
         async def work() -> None:
@@ -274,7 +303,10 @@ class Worker:
             if back_to == states.IN_USE and hook is not None and await hook(volume_id,
                                                                             new_size):
                 return
-            await (await self._driver(volume_id)).extend(volume_id, new_size)
+            luks = await self._luks(volume_id)
+            d = await self._driver(volume_id)
+            await (d.extend(volume_id, new_size) if luks is None
+                   else d.extend_encrypted(volume_id, new_size, luks))
 
         error = await self._attempt(f"extending volume {volume_id}", work)
         if error is None:

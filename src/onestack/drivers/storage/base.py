@@ -9,6 +9,13 @@ Every method names volumes and snapshots by id; the driver decides where they li
 - ``extend`` grows a volume; never shrinks it.
 - ``copy_volume_to_image`` streams the volume's content in ``disk_format``.
 - ``connection_info`` is what a hypervisor needs to attach the volume (Cinder's shape).
+- Encrypted volumes (LUKS, a ``LuksSpec`` with the passphrase): ``create_encrypted`` and
+  ``copy_image_to_encrypted_volume`` format the volume as a LUKS container (an image's data
+  goes in as plaintext and is stored encrypted); ``extend_encrypted`` grows one. A copy of
+  an encrypted volume (clone, snapshot, volume from snapshot) copies its ciphertext as it
+  is: the copy opens with the same passphrase; the caller grows it afterwards. A backend
+  that cannot hold them keeps the defaults, which refuse. The passphrase is never logged,
+  never on a command line.
 Failures raise ``StorageError`` with a message a user may read.
 """
 
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 GiB = 1024**3
@@ -27,6 +35,15 @@ ChunkSource = Callable[[], AsyncIterator[bytes]]
 
 class StorageError(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class LuksSpec:
+    """How an encrypted volume is formatted and opened; ``repr`` hides the passphrase."""
+
+    passphrase: str = field(repr=False)
+    cipher: str = "aes-xts-plain64"
+    key_size: int = 256  # bits of the XTS key (two AES keys: 256 -> AES-128)
 
 
 class VolumeDriver(abc.ABC):
@@ -71,6 +88,21 @@ class VolumeDriver(abc.ABC):
 
     @abc.abstractmethod
     async def exists(self, volume_id: str) -> bool: ...
+
+    def _no_encryption(self) -> StorageError:
+        return StorageError(f"The {self.backend or self.name} volume backend cannot hold "
+                            "encrypted volumes.")
+
+    async def create_encrypted(self, volume_id: str, size_gb: int, luks: LuksSpec) -> None:
+        raise self._no_encryption()
+
+    async def copy_image_to_encrypted_volume(self, volume_id: str, size_gb: int,
+                                             disk_format: str, path: str | None,
+                                             chunks: ChunkSource, luks: LuksSpec) -> None:
+        raise self._no_encryption()
+
+    async def extend_encrypted(self, volume_id: str, size_gb: int, luks: LuksSpec) -> None:
+        raise self._no_encryption()
 
     async def capacity_gb(self) -> tuple[int, int]:
         """(total, free) gigabytes of the backend, for pools and scheduler stats."""

@@ -10,6 +10,7 @@ from onestack.drivers.diskimage.inspector import ImageRefused, check
 from onestack.drivers.storage.base import (
     ChunkSource,
     GiB,
+    LuksSpec,
     StorageError,
     VolumeDriver,
     check_format,
@@ -30,6 +31,8 @@ class FakeVolumeDriver(VolumeDriver):
     snapshots: dict[str, FakeDisk] = field(default_factory=dict)
     # Operation names that raise StorageError (tests of failure paths).
     fail: set[str] = field(default_factory=set)
+    # encrypted volumes: the LUKS spec each was formatted (or last grown) with
+    luks: dict[str, LuksSpec] = field(default_factory=dict)
 
     def _check(self, op: str) -> None:
         if op in self.fail:
@@ -48,6 +51,21 @@ class FakeVolumeDriver(VolumeDriver):
     async def delete(self, volume_id: str) -> None:
         self._check("delete")
         self.volumes.pop(volume_id, None)
+        self.luks.pop(volume_id, None)
+
+    async def create_encrypted(self, volume_id: str, size_gb: int, luks: LuksSpec) -> None:
+        await self.create(volume_id, size_gb)
+        self.luks[volume_id] = luks
+
+    async def extend_encrypted(self, volume_id: str, size_gb: int, luks: LuksSpec) -> None:
+        await self.extend(volume_id, size_gb)
+        self.luks[volume_id] = luks
+
+    async def copy_image_to_encrypted_volume(self, volume_id: str, size_gb: int,
+                                             disk_format: str, path: str | None,
+                                             chunks: ChunkSource, luks: LuksSpec) -> None:
+        await self.copy_image_to_volume(volume_id, size_gb, disk_format, path, chunks)
+        self.luks[volume_id] = luks
 
     async def clone(self, source_id: str, volume_id: str, size_gb: int) -> None:
         self._check("clone")
