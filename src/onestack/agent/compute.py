@@ -30,6 +30,7 @@ from onestack.agent.link import AgentLink, InstanceWork
 from onestack.agent.reconcile import ReconcileLoop
 from onestack.core.compute import devices as host_devices
 from onestack.core.compute import states
+from onestack.core.compute.base import EXTENDED
 from onestack.core.compute.boot_volumes import BuildFailed
 from onestack.core.compute.volumes import ATTACHED, ATTACHING, DETACHING, VolumeDisk
 from onestack.drivers.devices.base import DeviceDiscovery, Gpu
@@ -176,12 +177,20 @@ class ComputeAgent:
             return
         uuid, output, error = str(ask.get("uuid")), None, None
         try:
-            if ask.get("kind") != "console":
+            if ask.get("kind") == "extend_volume":
+                grown = await self.extend_volume(uuid, str(ask.get("volume_id")),
+                                                 int(ask.get("size_bytes") or 0))
+                output = EXTENDED if grown else "offline"
+            elif ask.get("kind") != "console":
                 raise VirtError(f"unknown question {ask.get('kind')!r}")
-            length = ask.get("length")
-            output = await self.console_output(uuid, None if length is None else int(length))
+            else:
+                length = ask.get("length")
+                output = await self.console_output(uuid,
+                                                   None if length is None else int(length))
         except (VirtError, OSError, ValueError) as exc:
-            error = f"The console of instance {uuid} cannot be read on host {self.host}: {exc}"
+            error = (f"The console of instance {uuid} cannot be read on host {self.host}: "
+                     f"{exc}" if ask.get("kind") == "console" else
+                     f"Instance {uuid} on host {self.host}: {exc}")
         try:
             await self.link.answer(self.host, uuid, str(ask.get("id")), output, error)
         except Exception as exc:

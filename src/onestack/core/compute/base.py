@@ -36,6 +36,7 @@ class HostLink(Protocol):
 
 
 ASK_TIMEOUT = 15.0  # seconds a remote agent has to answer a question (its console)
+EXTENDED = "extended"  # a remote agent's answer: the running guest has the volume's new size
 
 
 class RemoteHost:
@@ -87,21 +88,38 @@ class RemoteHost:
         finally:
             self._work.clear()
 
-    async def console_output(self, uuid: str, length: int | None) -> str:
+    async def _question(self, kind: str, uuid: str, **fields: Any) -> str:
+        """Ask the agent (with its next poll's answer) and wait for its answer; TimeoutError
+        after ``ASK_TIMEOUT``."""
         ask_id = uuidlib.uuid4().hex
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._answers[ask_id] = future
-        self._asks.append({"id": ask_id, "kind": "console", "uuid": uuid, "length": length})
+        self._asks.append({"id": ask_id, "kind": kind, "uuid": uuid, **fields})
         self.wake()
         try:
             return await asyncio.wait_for(future, ASK_TIMEOUT)
+        finally:
+            self._answers.pop(ask_id, None)
+            self._asks = [a for a in self._asks if a["id"] != ask_id]
+
+    async def console_output(self, uuid: str, length: int | None) -> str:
+        try:
+            return await self._question("console", uuid, length=length)
         except TimeoutError as exc:
             raise Conflict(f"Host {self.host} did not send the console of instance {uuid} "
                            f"within {ASK_TIMEOUT:g}s: is its agent up (openstack compute "
                            "service list)?") from exc
-        finally:
-            self._answers.pop(ask_id, None)
-            self._asks = [a for a in self._asks if a["id"] != ask_id]
+
+    async def extend_volume(self, uuid: str, volume_id: str, size_bytes: int) -> bool:
+        """Grow an attached volume in the host's running guest (True), as the in-process
+        agent does; False when the guest has no process there or the agent does not answer
+        in time (the volume backend grows the volume; the guest sees it at its next
+        start)."""
+        try:
+            return await self._question("extend_volume", uuid, volume_id=volume_id,
+                                        size_bytes=size_bytes) == EXTENDED
+        except TimeoutError:
+            return False
 
 
 class Links:
