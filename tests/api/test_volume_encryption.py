@@ -16,7 +16,7 @@ from openstack import exceptions as exc
 
 from tests.api.conftest import Cli, connect, unique
 from tests.api.test_key_manager import User, km, people  # noqa: F401  (fixture)
-from tests.api.test_volume import _delete, _volume, _wait
+from tests.api.test_volume import _delete, _wait
 from tests.support.server import RunningCloud
 
 SPEC = {"provider": "luks", "cipher": "aes-xts-plain64", "key_size": 256,

@@ -19,6 +19,7 @@ from rich.console import Console
 
 from onestack import __version__
 from onestack.cli import agent as agent_cli
+from onestack.cli import backup as backup_cli
 from onestack.config import Settings, load_settings
 from onestack.errors import ConfigError
 
@@ -428,6 +429,8 @@ def images_build_tiny(config: str | None, data_dir: Path | None, output: Path | 
 
 main.add_command(agent_cli.agent)
 manage.add_command(agent_cli.agent_credential)
+manage.add_command(backup_cli.backup)
+manage.add_command(backup_cli.restore)
 
 if __name__ == "__main__":
     main()
