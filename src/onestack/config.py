@@ -97,6 +97,15 @@ class ImageConfig:
     # `onestack up` builds the tiny test image (cached) and uploads it as the public images
     # onestack-tiny (qcow2) and onestack-tiny-raw when they are missing.
     seed_tiny_images: bool = True
+    # Where image data lives: "file" (data_dir/images) or "rbd" (Glance's rbd store: an RBD
+    # image per image in rbd_pool, as the cephx user client.<rbd_user>; see docs/ceph.md).
+    store: str = "file"
+    rbd_pool: str = "images"
+    rbd_user: str = "glance"
+    rbd_ceph_conf: str = "/etc/ceph/ceph.conf"
+    rbd_keyring: str = ""
+    rbd_cluster_name: str = "ceph"
+    rbd_connect_timeout: float = 20.0
 
 
 @dataclass
@@ -168,6 +177,9 @@ class VolumeConfig:
     rbd_cluster_name: str = "ceph"
     rbd_connect_timeout: float = 20.0
     rbd_max_clone_depth: int = 5
+    # A volume made from an image the rbd image store holds is a copy-on-write clone of it;
+    # true flattens it at once (a full copy, independent of the image).
+    rbd_flatten_volume_from_snapshot: bool = False
 
 
 @dataclass

@@ -146,9 +146,10 @@ class Images:
             if img.protected:
                 raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
             location = img.location
-            await s.delete(img)
-        if location:
+        if location:  # first: a store may refuse while clones use it (BlobInUse: 409)
             await self.blobs.delete(location)
+        async with self.db.write() as s:
+            await s.delete(await access.owned_image(s, caller, image_id, "delete"))
         await self.blobs.delete(staging_key(image_id))
 
     async def deactivate(self, caller: Caller, image_id: str) -> None:

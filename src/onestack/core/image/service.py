@@ -8,13 +8,24 @@ from onestack.core.image.images import Images
 from onestack.core.image.members import Members
 from onestack.db.engine import Database
 from onestack.drivers.blob import BlobStore, FilesystemBlobStore
+from onestack.drivers.blob.rbd import RbdBlobStore
+from onestack.errors import ConfigError
+
+
+def image_store(settings: Settings) -> BlobStore:
+    """The store ``[image] store`` names: "file" (data_dir/images) or "rbd"."""
+    store = settings.image.store
+    if store == "rbd":
+        return RbdBlobStore.from_config(settings.image)
+    if store != "file":
+        raise ConfigError(f'[image] store must be "file" or "rbd", not {store!r}')
+    return FilesystemBlobStore(settings.data_dir / "images")
 
 
 class ImageService:
     def __init__(self, settings: Settings, db: Database, blobs: BlobStore | None = None
                  ) -> None:
-        self.blobs = blobs if blobs is not None else FilesystemBlobStore(
-            settings.data_dir / "images")
+        self.blobs = blobs if blobs is not None else image_store(settings)
         self.images = Images(db, self.blobs)
         self.data = ImageData(db, self.blobs,
                               require_format_match=settings.image.require_format_match)

@@ -19,7 +19,7 @@ import abc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from onestack.errors import ServiceUnavailable
+from onestack.errors import Conflict, PayloadTooLarge, ServiceUnavailable
 
 CHUNK = 1024 * 1024
 
@@ -34,6 +34,15 @@ class BlobNotFound(Exception):
 
 class BlobUnavailable(ServiceUnavailable):
     """The store's backend is unreachable, refuses our credentials, or lacks its bucket."""
+
+
+class BlobInUse(Conflict):
+    """The store refuses to delete a blob that something still uses (Glance's
+    InUseByStore: 409), e.g. an RBD image that volumes are clones of."""
+
+
+class BlobStoreFull(PayloadTooLarge):
+    """The backend has no space left for the blob (Glance's StorageFull: 413)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,11 @@ class BlobStore(abc.ABC):
     async def discard(self, item: Unfinished) -> None:
         """Remove an unfinished write that ``scan`` reported."""
         raise NotImplementedError
+
+    async def direct_url(self, key: str) -> str | None:
+        """Where the backend keeps the blob, for a consumer in the same backend to use it in
+        place (Glance's ``direct_url``: ``rbd://<fsid>/<pool>/<image>/<snap>``), or None."""
+        return None
 
     def path(self, key: str) -> str | None:
         """A local file path for the blob, when the store has one (qemu-img reads it)."""

@@ -30,12 +30,13 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from onestack.drivers.diskimage import qemu_img
 from onestack.drivers.diskimage.inspector import ImageRefused
+from onestack.drivers.diskimage.rbd_cli import CHUNK, COPY_TIMEOUT, RbdCli
 from onestack.drivers.storage.base import (
     ChunkSource,
     GiB,
@@ -46,44 +47,24 @@ from onestack.drivers.storage.base import (
 from onestack.drivers.storage.ceph_conf import parse_mon_host, pool_capacity
 
 log = logging.getLogger(__name__)
-COPY_TIMEOUT = 3600.0
-CHUNK = 1024 * 1024
-_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-# librados error text -> what an operator should check
-_KEY = "the cluster refused the cephx key of client.{user} (wrong key or missing capabilities)"
-_DOWN = "the Ceph cluster is unreachable (no monitor answered within {timeout:g} s)"
-_CAUSES = (
-    ("handle_auth_bad_method", _KEY),
-    ("(13) Permission denied", _KEY),
-    ("(1) Operation not permitted", _KEY),
-    ("error opening pool", "the pool {pool!r} does not exist"),
-    ("authenticate timed out", _DOWN),
-    ("(110) Connection timed out", _DOWN),
-    ("error calling conf_read_file", "cannot read the Ceph configuration {conf}"),
-    ("did not load config file", "cannot read the Ceph configuration {conf}"),
-)
-# the exit status of the rbd/ceph CLIs is the errno of what failed
-_CODES = {13: _KEY, 1: _KEY, 110: _DOWN}
 
 
-class RbdVolumeDriver(VolumeDriver):
+class RbdVolumeDriver(RbdCli, VolumeDriver):
     name = "rbd"
     backend = "rbd"
+
+    error = StorageError
 
     def __init__(self, pool: str = "volumes", user: str = "onestack",
                  conf: str | Path = "/etc/ceph/ceph.conf", keyring: str | Path | None = None,
                  cluster_name: str = "ceph", timeout: float = 20.0, max_clone_depth: int = 5,
+                 flatten_from_image: bool = False, osd_timeout: float | None = None,
                  rbd: str | None = None, ceph: str | None = None,
                  qemu_img: str | None = None) -> None:
-        self.pool = _check_name(pool, "pool")
-        self.user = _check_name(user, "cephx user")
-        self.conf = str(conf)
-        self.keyring = str(keyring) if keyring else ""
-        self.cluster_name = cluster_name
-        self.timeout = float(timeout)
+        super().__init__(pool, user, conf, keyring, cluster_name, timeout, osd_timeout, rbd,
+                         ceph)
         self.max_clone_depth = max_clone_depth
-        self.rbd_bin = rbd or shutil.which("rbd") or "rbd"
-        self.ceph_bin = ceph or shutil.which("ceph") or "ceph"
+        self.flatten_from_image = flatten_from_image
         self.qemu_img = qemu_img or shutil.which("qemu-img") or "qemu-img"
 
     @classmethod
@@ -94,90 +75,12 @@ class RbdVolumeDriver(VolumeDriver):
                    timeout=volume.rbd_connect_timeout,
                    max_clone_depth=volume.rbd_max_clone_depth)
 
-    # --- names ---------------------------------------------------------------------------
     def image_name(self, volume_id: str) -> str:
-        return f"volume-{_check_name(volume_id, 'volume id')}"
-
-    def spec(self, image: str, snap: str | None = None) -> str:
-        return f"{self.pool}/{image}" + (f"@{snap}" if snap else "")
-
-    def qemu_target(self, image: str) -> str:
-        """The RBD image as a qemu-img filename (QEMU's rbd driver, librbd)."""
-        opts = [f"rbd:{_esc(self.pool)}/{_esc(image)}", f"id={_esc(self.user)}",
-                f"conf={_esc(self.conf)}"]
-        if self.keyring:
-            opts.append(f"keyring={_esc(self.keyring)}")
-        return ":".join(opts)
-
-    # --- running the CLIs ----------------------------------------------------------------
-    def _common(self) -> list[str]:
-        args = ["--conf", self.conf, "--id", self.user, "--cluster", self.cluster_name]
-        if self.keyring:
-            args += ["--keyring", self.keyring]
-        t = str(int(max(1, self.timeout)))
-        # one OSD operation (4 MiB at most) that takes longer is a stuck cluster, not a slow one
-        osd = str(int(max(60, 3 * self.timeout)))
-        return [*args, "--client_mount_timeout", t, "--rados_mon_op_timeout", t,
-                "--rados_osd_op_timeout", osd]
-
-    def _explain(self, what: str, err: str, code: int | None) -> StorageError:
-        text = err.strip()
-        fmt = {"user": self.user, "pool": self.pool, "timeout": self.timeout,
-               "conf": self.conf}
-        for needle, cause in _CAUSES:
-            if needle in text:
-                return StorageError(f"Ceph: {what} failed: " + cause.format(**fmt))
-        if code in _CODES and "couldn't connect" in text:
-            return StorageError(f"Ceph: {what} failed: " + _CODES[code].format(**fmt))
-        lines = [ln for ln in text.splitlines() if ln.strip()]
-        why = lines[-1] if lines else f"exit status {code}"
-        return StorageError(f"Ceph: {what} failed: {why}")
-
-    async def _exec(self, argv: list[str], what: str, timeout: float,
-                    stdin: int | None = None) -> bytes:
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=stdin if stdin is not None else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        except OSError as exc:
-            raise StorageError(f"cannot run {argv[0]}: {exc.strerror}") from exc
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), timeout)
-        except TimeoutError:
-            await _kill(proc)
-            raise StorageError(f"Ceph: {what} failed: the Ceph cluster did not answer "
-                               f"within {timeout:g} s") from None
-        except asyncio.CancelledError:
-            await _kill(proc)
-            raise
-        if proc.returncode != 0:
-            raise self._explain(what, err.decode(errors="replace"), proc.returncode)
-        return out
-
-    async def rbd(self, *args: str, timeout: float | None = None) -> bytes:
-        return await self._exec([self.rbd_bin, *self._common(), *args], f"rbd {args[0]}",
-                                timeout or self.timeout * 3)
-
-    async def rbd_json(self, *args: str) -> Any:
-        out = await self.rbd(*args, "--format", "json")
-        try:
-            return json.loads(out or b"null")
-        except ValueError as exc:
-            raise StorageError(f"Ceph: rbd {args[0]} gave no JSON") from exc
+        return f"volume-{self.check_name(volume_id, 'volume id')}"
 
     # --- image helpers -------------------------------------------------------------------
-    async def _info(self, image: str) -> dict[str, Any] | None:
-        """``rbd info`` of an image in the pool, or None when there is none."""
-        try:
-            info = await self.rbd_json("info", self.spec(image))
-        except StorageError as exc:
-            if "error opening image" in str(exc):
-                return None
-            raise
-        return info if isinstance(info, dict) else None
-
     async def _require(self, image: str) -> dict[str, Any]:
-        info = await self._info(image)
+        info = await self.info(image)
         if info is None:
             raise StorageError(f"{image} does not exist in pool {self.pool}")
         return info
@@ -186,7 +89,7 @@ class RbdVolumeDriver(VolumeDriver):
         depth = 0
         while info.get("parent") and depth <= self.max_clone_depth:
             depth += 1
-            parent = await self._info(str(info["parent"]["image"]))
+            parent = await self.info(str(info["parent"]["image"]))
             if parent is None:
                 break
             info = parent
@@ -197,13 +100,6 @@ class RbdVolumeDriver(VolumeDriver):
         if int(info.get("size", 0)) < size_gb * GiB:
             await self.rbd("resize", "--no-progress", "--size", f"{size_gb}G",
                            self.spec(image))
-
-    async def _rm(self, image: str) -> None:
-        try:
-            await self.rbd("rm", "--no-progress", self.spec(image))
-        except StorageError as exc:
-            if "(2) No such file or directory" not in str(exc):
-                raise
 
     async def _make(self, volume_id: str, steps: Callable[[str], Awaitable[None]]) -> None:
         """Build the volume as ``<name>.part-<x>`` with ``steps``, then rename it into place;
@@ -244,12 +140,12 @@ class RbdVolumeDriver(VolumeDriver):
         await self.rbd("snap", "rm", "--no-progress", spec)
 
     async def _remove_image(self, image: str) -> None:
-        info = await self._info(image)
+        info = await self.info(image)
         if info is None:
             return
         for snap in await self._snaps(image):
             await self._remove_snap(image, str(snap["name"]))
-        await self._rm(image)
+        await self.rm(image)
         parent = info.get("parent") or {}
         hidden = str(parent.get("snapshot", ""))
         if hidden.startswith("clone-") and parent.get("pool") == self.pool:
@@ -259,47 +155,11 @@ class RbdVolumeDriver(VolumeDriver):
 
     async def _find_snapshot(self, snapshot_id: str) -> str | None:
         """The image holding ``snapshot-<id>``, or None."""
-        want = f"snapshot-{_check_name(snapshot_id, 'snapshot id')}"
+        want = f"snapshot-{self.check_name(snapshot_id, 'snapshot id')}"
         for entry in await self.rbd_json("ls", "-l", self.pool) or []:
             if entry.get("snapshot") == want:
                 return str(entry["image"])
         return None
-
-    async def _export(self, image: str) -> AsyncGenerator[bytes, None]:
-        """``rbd export <image> -``, streamed: no copy of the volume on local disk."""
-        argv = [self.rbd_bin, *self._common(), "export", "--no-progress", self.spec(image), "-"]
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE)
-        except OSError as exc:
-            raise StorageError(f"cannot run rbd: {exc.strerror}") from exc
-        assert proc.stdout is not None and proc.stderr is not None
-        errors = asyncio.ensure_future(proc.stderr.read())
-        stall = max(60.0, 3 * self.timeout)
-        try:
-            while True:
-                try:
-                    chunk = await asyncio.wait_for(proc.stdout.read(CHUNK), stall)
-                except TimeoutError:
-                    raise StorageError(f"Ceph: rbd export failed: the Ceph cluster sent "
-                                       f"nothing for {stall:g} s") from None
-                if not chunk:
-                    break
-                yield chunk
-            code = await proc.wait()
-            if code != 0:
-                raise self._explain("rbd export", (await errors).decode(errors="replace"),
-                                    code)
-        finally:
-            if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                # the pipes must reach EOF before the process counts as gone
-                while await proc.stdout.read(CHUNK):
-                    pass
-                await proc.wait()
-            errors.cancel()
 
     async def _verify(self, path: Path, disk_format: str) -> int:
         try:
@@ -309,13 +169,13 @@ class RbdVolumeDriver(VolumeDriver):
         return found.virtual_size
 
     async def _qemu_img(self, *args: str) -> None:
-        await self._exec([self.qemu_img, *args], f"qemu-img {args[0]}", COPY_TIMEOUT)
+        await self.run([self.qemu_img, *args], f"qemu-img {args[0]}", COPY_TIMEOUT)
 
     def sweep_partial(self) -> list[str]:
         """Remove the ``.part`` images an interrupted operation left (called once at start,
         synchronously, so every call is bounded by the timeout); returns what it removed.
         An unreachable cluster is logged, not raised: the service still starts."""
-        base = [self.rbd_bin, *self._common()]
+        base = [self.rbd_bin, *self.common()]
         removed: list[str] = []
         try:
             names = subprocess.run([*base, "ls", "--format", "json", self.pool],
@@ -340,7 +200,7 @@ class RbdVolumeDriver(VolumeDriver):
     async def clone(self, source_id: str, volume_id: str, size_gb: int) -> None:
         source = self.image_name(source_id)
         await self._require(source)
-        snap = f"clone-{_check_name(volume_id, 'volume id')}"
+        snap = f"clone-{self.check_name(volume_id, 'volume id')}"
         await self.rbd("snap", "create", self.spec(source, snap))
         try:
             await self.rbd("snap", "protect", self.spec(source, snap))
@@ -352,7 +212,7 @@ class RbdVolumeDriver(VolumeDriver):
 
     async def create_snapshot(self, volume_id: str, snapshot_id: str) -> None:
         image = self.image_name(volume_id)
-        spec = self.spec(image, f"snapshot-{_check_name(snapshot_id, 'snapshot id')}")
+        spec = self.spec(image, f"snapshot-{self.check_name(snapshot_id, 'snapshot id')}")
         await self.rbd("snap", "create", spec)
         try:
             await self.rbd("snap", "protect", spec)
@@ -413,7 +273,7 @@ class RbdVolumeDriver(VolumeDriver):
         image = self.image_name(volume_id)
         await self._require(image)
         if fmt == "raw":
-            async with contextlib.aclosing(self._export(image)) as stream:
+            async with contextlib.aclosing(self.export(self.spec(image))) as stream:
                 async for chunk in stream:
                     yield chunk
             return
@@ -434,10 +294,10 @@ class RbdVolumeDriver(VolumeDriver):
             "volume_id": volume_id, "discard": True}}
 
     async def exists(self, volume_id: str) -> bool:
-        return await self._info(self.image_name(volume_id)) is not None
+        return await self.info(self.image_name(volume_id)) is not None
 
     async def capacity_gb(self) -> tuple[int, int]:
-        out = await self._exec([self.ceph_bin, *self._common(), "--connect-timeout",
+        out = await self.run([self.ceph_bin, *self.common(), "--connect-timeout",
                                 str(int(max(1, self.timeout))), "df", "--format", "json"],
                                "ceph df", self.timeout * 2)
         try:
@@ -453,22 +313,6 @@ class RbdVolumeDriver(VolumeDriver):
         except OSError:
             return [], []
         return parse_mon_host(text)
-
-
-def _check_name(value: str, what: str) -> str:
-    if not value or not _SAFE.match(value):
-        raise StorageError(f"bad {what} {value!r}")
-    return value
-
-
-def _esc(value: str) -> str:
-    return value.replace("\\", "\\\\").replace(":", "\\:")
-
-
-async def _kill(proc: asyncio.subprocess.Process) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        proc.kill()
-    await proc.wait()
 
 
 async def _write(path: Path, chunks: AsyncIterator[bytes]) -> None:

@@ -1,0 +1,242 @@
+"""The rbd image store (drivers/blob/rbd.py: Glance's rbd store layout) and its fake
+(drivers/blob/rbd_fake.py) keep one contract: streamed uploads hashed on the way, whole and
+ranged reads (across RADOS objects and past the ranged-read limit), Glance's ``rbd://``
+direct URL, and a delete refused (409) while a clone holds the image. On the shared
+throwaway cluster (tests/support/ceph.py): the image is ``images/<id>`` with a protected
+snapshot ``snap``; failed uploads and the operator's failures (wrong key, missing pool,
+cluster down, cluster full) leave no RBD image and name the cause."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from onestack.drivers.blob import BlobStore
+from onestack.drivers.blob import rbd as rbd_blob
+from onestack.drivers.blob.base import (
+    BlobInUse,
+    BlobNotFound,
+    BlobStoreFull,
+    BlobTooLarge,
+    BlobUnavailable,
+)
+from onestack.drivers.blob.rbd import RbdBlobStore
+from onestack.drivers.blob.rbd_fake import FakeRbdBlobStore
+from tests.integration.test_rbd_driver import _skip_reason
+from tests.support.ceph import CephCluster, free_port, shared_cluster
+
+pytestmark = pytest.mark.integration
+IMAGES = "images"
+GLANCE = "glance"
+MiB = 1024 * 1024
+
+
+def images_pool(ceph: CephCluster) -> Path:
+    """The pool ``images`` and the image service's user ``client.glance`` (Glance's caps) on
+    the shared cluster, once; the volume service's user may read the pool (clones), as
+    Cinder's does. Returns glance's keyring."""
+    keyring = ceph.dir / f"ceph.client.{GLANCE}.keyring"
+    if not keyring.exists():
+        ceph.ceph("osd", "pool", "create", IMAGES, "8")
+        ceph.rbd("pool", "init", IMAGES)
+        keyring.touch(mode=0o600)
+        keyring.write_text(ceph.ceph("auth", "get-or-create", f"client.{GLANCE}", "mon",
+                                     "profile rbd", "osd", f"profile rbd pool={IMAGES}"))
+        ceph.ceph("auth", "caps", f"client.{ceph.user}", "mon", "profile rbd", "osd",
+                  f"profile rbd pool={ceph.pool}, profile rbd-read-only pool={IMAGES}")
+    return keyring
+
+
+def rbd_store(ceph: CephCluster, **kw: Any) -> RbdBlobStore:
+    conf: dict[str, Any] = {"pool": IMAGES, "user": GLANCE, "conf": ceph.conf,
+                            "keyring": images_pool(ceph), "timeout": 5, **kw}
+    return RbdBlobStore(**conf)
+
+
+def rbd_images(ceph: CephCluster) -> list[str]:
+    return list(json.loads(ceph.rbd("ls", "--format", "json", IMAGES)))
+
+
+@pytest.fixture(scope="session")
+def ceph() -> Iterator[CephCluster]:
+    why = _skip_reason()
+    if why:
+        pytest.skip(why)
+    yield shared_cluster()
+
+
+Hold = Callable[[str], Callable[[], None]]
+
+
+@pytest.fixture(params=["fake", "rbd"])
+def store(request: pytest.FixtureRequest) -> Iterator[tuple[BlobStore, Hold]]:
+    """The store and ``hold(key)``: a clone of the stored image (returns its undo)."""
+    if request.param == "fake":
+        fake = FakeRbdBlobStore()
+
+        def hold_fake(key: str) -> Callable[[], None]:
+            fake.clone(key, "volume-x")
+            return lambda: fake.unclone(key, "volume-x")
+
+        yield fake, hold_fake
+        return
+    ceph: CephCluster = request.getfixturevalue("ceph")
+    real = rbd_store(ceph)
+
+    def hold_rbd(key: str) -> Callable[[], None]:
+        child = f"{ceph.pool}/clone-{uuid.uuid4().hex[:8]}"
+        ceph.rbd("clone", f"{IMAGES}/{real.name(key)}@snap", child)
+        return lambda: ceph.rbd("rm", "--no-progress", child) and None
+
+    yield real, hold_rbd
+    assert [n for n in rbd_images(ceph) if ".part-" in n] == []
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+async def body(data: bytes, piece: int = 256 * 1024) -> AsyncIterator[bytes]:
+    for i in range(0, len(data), piece):
+        yield data[i:i + piece]
+
+
+async def read(store: BlobStore, key: str, offset: int = 0, length: int | None = None
+               ) -> bytes:
+    return b"".join([c async for c in store.get(key, offset, length)])
+
+
+def key() -> str:
+    return f"images/{uuid.uuid4()}"
+
+
+def test_upload_read_ranges_and_delete(store: tuple[BlobStore, Hold],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rbd_blob, "RANGED", 6 * MiB)  # longer ranges stream the export
+    s, _ = store
+    # three RADOS objects, the second a hole of zeros
+    data = os.urandom(4 * MiB) + bytes(4 * MiB) + os.urandom(2 * MiB + 5)
+    k = key()
+    info = run(s.put(k, body(data)))
+    assert (info.size, info.md5, info.sha512) == (
+        len(data), hashlib.md5(data).hexdigest(), hashlib.sha512(data).hexdigest())
+    assert run(s.exists(k)) and run(s.size(k)) == len(data)
+    assert run(read(s, k)) == data
+    for off, n in ((0, 512), (4 * MiB - 7, 20), (4 * MiB, 4 * MiB + 3), (len(data) - 512, 900),
+                   (MiB, 7 * MiB)):
+        assert run(read(s, k, off, n)) == data[off:off + n], (off, n)
+    run(s.delete(k))
+    run(s.delete(k))  # idempotent
+    assert not run(s.exists(k))
+    with pytest.raises(BlobNotFound):
+        run(s.size(k))
+
+
+def test_empty_and_failed_uploads_store_nothing(store: tuple[BlobStore, Hold]) -> None:
+    s, _ = store
+    k = key()
+    assert run(s.put(k, body(b""))).size == 0
+    assert run(read(s, k)) == b""
+    run(s.delete(k))
+    k = key()
+    with pytest.raises(BlobTooLarge):
+        run(s.put(k, body(os.urandom(3 * MiB)), max_size=2 * MiB))
+
+    async def broken() -> AsyncIterator[bytes]:
+        yield os.urandom(MiB)
+        raise ConnectionResetError("client went away")
+
+    with pytest.raises(ConnectionResetError):
+        run(s.put(k, broken()))
+    assert not run(s.exists(k))
+
+
+def test_direct_url_and_delete_refused_while_cloned(store: tuple[BlobStore, Hold]) -> None:
+    s, hold = store
+    k = key()
+    data = os.urandom(MiB)
+    run(s.put(k, body(data)))
+    url = run(s.direct_url(k))
+    assert url is not None
+    fsid, pool, image, snap = url.removeprefix("rbd://").split("/")
+    assert (pool, image, snap) == (IMAGES, k.removeprefix("images/"), "snap")
+    if isinstance(s, RbdBlobStore):
+        ceph = shared_cluster()
+        assert fsid == ceph.ceph("fsid").strip()
+        snaps = json.loads(ceph.rbd("snap", "ls", "--format", "json", f"{IMAGES}/{image}"))
+        assert [(x["name"], x["protected"]) for x in snaps] == [("snap", "true")]
+    release = hold(k)
+    with pytest.raises(BlobInUse, match="in use") as err:
+        run(s.delete(k))
+    assert err.value.status == 409
+    assert run(read(s, k)) == data  # untouched
+    release()
+    run(s.delete(k))
+    assert not run(s.exists(k))
+
+
+def _fails(s: RbdBlobStore, kind: type[Exception], match: str, limit: float) -> None:
+    started = time.monotonic()
+    with pytest.raises(kind, match=match):
+        run(s.put(key(), body(os.urandom(MiB))))
+    assert time.monotonic() - started < limit
+
+
+def test_failures_name_the_cause_and_leave_nothing(ceph: CephCluster, tmp_path: Path) -> None:
+    before = rbd_images(ceph)
+    wrong = tmp_path / "wrong.keyring"
+    subprocess.run(["ceph-authtool", "--create-keyring", str(wrong), "--gen-key", "-n",
+                    f"client.{GLANCE}"], check=True, capture_output=True)
+    _fails(rbd_store(ceph, keyring=wrong, timeout=3), BlobUnavailable,
+           "cephx key of client.glance", 20)
+    _fails(rbd_store(ceph, pool="nopool", timeout=3), BlobUnavailable,
+           "pool 'nopool' does not exist", 20)
+    down = tmp_path / "down.conf"
+    down.write_text("\n".join(
+        f"mon_host = [v2:127.0.0.1:{free_port()}]" if ln.startswith("mon_host") else ln
+        for ln in ceph.conf.read_text().splitlines()) + "\n")
+    _fails(rbd_store(ceph, conf=down, timeout=3), BlobUnavailable,
+           "unreachable|did not answer", 20)
+    with cluster_full(ceph):
+        _fails(rbd_store(ceph, osd_timeout=4), BlobStoreFull, "pool 'images' is full", 30)
+    assert rbd_images(ceph) == before
+
+
+def _flagged_full(ceph: CephCluster) -> bool:
+    dump = json.loads(ceph.ceph("osd", "dump", "--format", "json"))
+    return any("full" in p["flags_names"].split(",") for p in dump["pools"])
+
+
+def _wait_full(ceph: CephCluster, full: bool) -> None:
+    deadline = time.monotonic() + 30
+    while _flagged_full(ceph) != full:
+        assert time.monotonic() < deadline, f"the cluster's full flag never became {full}"
+        time.sleep(0.3)
+
+
+@contextlib.contextmanager
+def cluster_full(ceph: CephCluster) -> Iterator[None]:
+    """The OSD's full ratio below what it holds: the monitors flag every pool full (pool
+    quotas need a ceph-mgr's statistics, which the test cluster has not)."""
+    def ratios(*values: str) -> None:
+        for what, value in zip(("nearfull", "backfillfull", "full"), values, strict=True):
+            ceph.ceph("osd", f"set-{what}-ratio", value)
+
+    ratios("0.001", "0.002", "0.003")
+    try:
+        _wait_full(ceph, True)
+        yield
+    finally:
+        ratios("0.85", "0.90", "0.95")
+        _wait_full(ceph, False)
