@@ -80,7 +80,7 @@ OPEN_READS: dict[str, list[str]] = {
     "network": [],
     "identity": [],
     "placement": [],
-    "load_balancer": [],
+    "load_balancer": [r"/v2(\.0)?/lbaas/(flavors|availabilityzones)(/.*)?"],
     "key_manager": [],
 }
 
@@ -112,9 +112,9 @@ ADMIN_ONLY: dict[str, list[str]] = {
     "load_balancer": [
         r"GET /v2(\.0)?/lbaas/quotas", r"(PUT|DELETE) /v2(\.0)?/lbaas/quotas/.*",
         r"PUT /v2(\.0)?/lbaas/loadbalancers/\{lb_id\}/failover",
-        r"POST /v2(\.0)?/lbaas/(flavors|flavorprofiles|availabilityzones|"
-        r"availabilityzoneprofiles)", r"GET /v2(\.0)?/lbaas/(flavorprofiles|"
-        r"availabilityzoneprofiles)", r"GET /v2(\.0)?/lbaas/providers/.*"],
+        r"(POST|PUT|DELETE) /v2(\.0)?/lbaas/(flavors|flavorprofiles|availabilityzones|"
+        r"availabilityzoneprofiles).*", r"GET /v2(\.0)?/lbaas/(flavorprofiles|"
+        r"availabilityzoneprofiles).*", r"GET /v2(\.0)?/lbaas/providers/.*"],
     # Barbican: every project's quotas (key-manager:service-admin or admin)
     "key_manager": [r"\w+ /v1/project-quotas.*"],
 }
@@ -304,7 +304,36 @@ def _lb(key: str) -> Value:
     return lambda w, _p: (lb_world(w)[f"lb:{key}"], True)
 
 
+def lb_catalog(w: World) -> dict[str, str]:
+    """A flavor and an availability zone (and their profiles), made by the admin on first
+    need: no project owns them."""
+    if "lbc:flavor" not in w.ids:
+        admin = w.p.admin
+        fp = admin.ok("POST", f"{LB}/flavorprofiles", {"flavorprofile": {
+            "name": "sec-fp", "provider_name": "haproxy",
+            "flavor_data": '{"loadbalancer_topology": "SINGLE"}'}})["flavorprofile"]["id"]
+        flavor = admin.ok("POST", f"{LB}/flavors", {"flavor": {
+            "name": "sec-flavor", "flavor_profile_id": fp}})["flavor"]["id"]
+        azp = admin.ok("POST", f"{LB}/availabilityzoneprofiles", {
+            "availability_zone_profile": {"name": "sec-azp", "provider_name": "haproxy",
+                                          "availability_zone_data": "{}"}}
+                       )["availability_zone_profile"]["id"]
+        admin.ok("POST", f"{LB}/availabilityzones", {"availability_zone": {
+            "name": "sec-az", "availability_zone_profile_id": azp}})
+        w.ids.update({"lbc:flavor": flavor, "lbc:flavorprofile": fp, "lbc:azp": azp,
+                      "lbc:az": "sec-az"})
+    return {k: v for k, v in w.ids.items() if k.startswith("lbc:")}
+
+
+def _lbc(key: str) -> Value:
+    return lambda w, _p: (lb_catalog(w)[f"lbc:{key}"], False)
+
+
 PARAMS.update({
+    ("load_balancer", "flavor_id"): _lbc("flavor"),
+    ("load_balancer", "flavorprofile_id"): _lbc("flavorprofile"),
+    ("load_balancer", "availability_zone_profile_id"): _lbc("azp"),
+    ("load_balancer", "availability_zone_name"): _lbc("az"),
     ("load_balancer", "lb_id"): _lb("lb"), ("load_balancer", "listener_id"): _lb("listener"),
     ("load_balancer", "pool_id"): _lb("pool"), ("load_balancer", "member_id"): _lb("member"),
     ("load_balancer", "healthmonitor_id"): _lb("healthmonitor"),

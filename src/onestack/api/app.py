@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import platform
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -38,6 +39,7 @@ from onestack.core.identity.bootstrap import ServiceEntry
 from onestack.core.identity.service import Identity
 from onestack.core.image.service import ImageService
 from onestack.core.key_manager.service import build as build_key_manager
+from onestack.core.load_balancer.flavors import FlavorCatalog
 from onestack.core.load_balancer.service import LoadBalancerService
 from onestack.core.load_balancer.tls import CertificateSource
 from onestack.core.network.service import NetworkService
@@ -115,7 +117,8 @@ class Runtime:
         if self.network_agent is not None:
             self.startup.append(self.network_agent.start)
             self.shutdown.append(self.network_agent.stop)
-        self.load_balancer = LoadBalancerService(self.db, self.network.changed)
+        self.load_balancer = LoadBalancerService(self.db, self.network.changed, FlavorCatalog(
+            self.db, lambda: self.compute_agent.host or platform.node()))
         self.load_balancer_agent = LoadBalancerAgent(
             self.db, self.load_balancer, make_lb_driver(settings),
             settings.load_balancer.reconcile_interval, settings.network.external_bridge,

@@ -66,7 +66,8 @@ def _tags(item: dict[str, Any], key: str, wanted: list[str]) -> bool:
     return not set(wanted) & have
 
 
-def listing(req: ApiRequest, plural: str, items: list[dict[str, Any]]) -> Response:
+def listing(req: ApiRequest, plural: str, items: list[dict[str, Any]],
+            links_key: str | None = None) -> Response:
     for key in set(req.query):
         if key in CONTROL or key in req.params:  # ?l7policy_id= beside the path's
             continue
@@ -99,7 +100,7 @@ def listing(req: ApiRequest, plural: str, items: list[dict[str, Any]]) -> Respon
     fields = [f for v in req.query.getlist("fields") for f in v.split(",") if f]
     if fields:
         items = [{k: v for k, v in i.items() if k in fields} for i in items]  # as Octavia
-    return json_response({plural: items, f"{plural}_links": links})
+    return json_response({plural: items, links_key or f"{plural}_links": links})
 
 
 def _sort_keys(req: ApiRequest) -> list[tuple[str, bool]]:
@@ -157,10 +158,6 @@ async def create_lb(req: ApiRequest) -> Response:
     provider = data.pop("provider", None)
     if provider is not None and provider not in PROVIDER_ALIASES:
         raise errors.validation(f"Provider '{provider}' is not enabled.")
-    if data.get("flavor_id"):
-        raise errors.validation(f"Flavor {data['flavor_id']} not found.")
-    if data.get("availability_zone"):
-        raise errors.validation(f"Availability zone {data['availability_zone']} not found.")
     graph = {k: data.pop(k) for k in ("listeners", "pools") if k in data}
     if data.get("project_id") and data["project_id"] != req.ctx.project_id and \
             not req.ctx.has_admin_role:

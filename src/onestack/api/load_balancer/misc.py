@@ -1,4 +1,5 @@
-"""Version discovery, quotas, providers, flavors and availability zones."""
+"""Version discovery, quotas and providers (flavors and availability zones, and the
+providers' capability lists: ``flavors.py``)."""
 
 from __future__ import annotations
 
@@ -77,23 +78,3 @@ async def delete_quota(req: ApiRequest) -> Response:
 
 async def providers(req: ApiRequest) -> Response:
     return listing(req, "providers", [dict(p) for p in PROVIDERS])
-
-
-async def provider_capabilities(req: ApiRequest) -> Response:
-    if req.params["provider"] not in [p["name"] for p in PROVIDERS]:
-        raise errors.validation(f"Provider '{req.params['provider']}' is not enabled.")
-    key = ("flavor_capabilities" if req.path.endswith("flavor_capabilities")
-           else "availability_zone_capabilities")
-    return json_response({key: []})
-
-
-def empty(plural: str) -> Any:
-    async def handler(req: ApiRequest) -> Response:
-        return listing(req, plural, [])
-
-    return handler
-
-
-async def not_yet(req: ApiRequest) -> Response:
-    raise errors.unsupported("flavors, flavor profiles and availability zones (none are "
-                             "configurable yet)")

@@ -47,6 +47,13 @@ def _crud(kind: str, global_list: bool = True) -> list[Rule]:
     return rules
 
 
+def _catalog(kind: str, read: str) -> list[Rule]:
+    """Flavors and availability zones (and their profiles): written by admins only."""
+    return [Rule(f"{API}:{kind}:get_all", read), Rule(f"{API}:{kind}:get_one", read),
+            Rule(f"{API}:{kind}:post", ADMIN), Rule(f"{API}:{kind}:put", ADMIN),
+            Rule(f"{API}:{kind}:delete", ADMIN)]
+
+
 RULES: list[Rule] = project_scoped([
     *BASE,
     *_crud("loadbalancer"), Rule(f"{API}:loadbalancer:get_stats", READ),
@@ -64,10 +71,6 @@ RULES: list[Rule] = project_scoped([
     Rule(f"{API}:provider:get_all", READ),
     Rule(f"{API}:provider-flavor:get_all", ADMIN),
     Rule(f"{API}:provider-availability-zone:get_all", ADMIN),
-    Rule(f"{API}:flavor:get_all", READ), Rule(f"{API}:flavor:post", ADMIN),
-    Rule(f"{API}:flavor-profile:get_all", ADMIN), Rule(f"{API}:flavor-profile:post", ADMIN),
-    Rule(f"{API}:availability-zone:get_all", READ),
-    Rule(f"{API}:availability-zone:post", ADMIN),
-    Rule(f"{API}:availability-zone-profile:get_all", ADMIN),
-    Rule(f"{API}:availability-zone-profile:post", ADMIN),
+    *_catalog("flavor", READ), *_catalog("flavor-profile", ADMIN),
+    *_catalog("availability-zone", READ), *_catalog("availability-zone-profile", ADMIN),
 ])

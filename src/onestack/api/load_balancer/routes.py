@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from onestack.api.common.routing import Route, ServiceApi
+from onestack.api.load_balancer import flavors, misc
 from onestack.api.load_balancer import handlers as h
-from onestack.api.load_balancer import misc
 from onestack.api.load_balancer.handlers import Kind
 from onestack.api.load_balancer.policies import API, RULES
 from onestack.api.load_balancer.views import octavia_fault
@@ -63,20 +63,7 @@ def _v2(v: str) -> list[Route]:
           target=misc.project_target),
         R("GET", f"{b}/providers", misc.providers, f"{API}:provider:get_all",
           target=h.own_target),
-        R("GET", f"{b}/providers/{{provider}}/flavor_capabilities",
-          misc.provider_capabilities, f"{API}:provider-flavor:get_all", target=h.own_target),
-        R("GET", f"{b}/providers/{{provider}}/availability_zone_capabilities",
-          misc.provider_capabilities, f"{API}:provider-availability-zone:get_all",
-          target=h.own_target),
-        *[route for plural, name in (("flavors", "flavor"), ("flavorprofiles",
-                                                             "flavor-profile"),
-                                     ("availabilityzones", "availability-zone"),
-                                     ("availabilityzoneprofiles",
-                                      "availability-zone-profile"))
-          for route in (R("GET", f"{b}/{plural}", misc.empty(plural),
-                          f"{API}:{name}:get_all", target=h.own_target),
-                        R("POST", f"{b}/{plural}", misc.not_yet, f"{API}:{name}:post",
-                          target=h.own_target))],
+        *flavors.routes(b),
     ]
 
 

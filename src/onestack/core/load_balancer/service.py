@@ -4,6 +4,7 @@ load balancer is PENDING_* is refused (409); the agent converges PENDING_* to AC
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from onestack.core.load_balancer.base import (
     load_tree,
     quota_limits,
 )
+from onestack.core.load_balancer.flavors import FlavorCatalog
 from onestack.core.load_balancer.rules import (
     DEFAULTS,
     PENDING,
@@ -32,11 +34,13 @@ from onestack.db.models.load_balancer import LbObject, LbQuota, LoadBalancer
 
 
 class LoadBalancerService(Store):
-    def __init__(self, db: Database, network_changed: Callable[[], None] | None = None
-                 ) -> None:
+    def __init__(self, db: Database, network_changed: Callable[[], None] | None = None,
+                 catalog: FlavorCatalog | None = None) -> None:
         """``network_changed`` wakes the network agent: load balancers make and remove
-        ports and change their security groups' rules."""
+        ports and change their security groups' rules. ``catalog``: flavors and
+        availability zones."""
         super().__init__(db)
+        self.catalog = catalog or FlavorCatalog(db, platform.node)
         if network_changed is not None:
             self.listeners.append(network_changed)
 
@@ -104,6 +108,7 @@ class LoadBalancerService(Store):
         async def work(s: AsyncSession) -> Tree:
             counts = {"loadbalancer": 1, **(tree_ops.graph_counts(graph) if graph else {})}
             await check_quota(s, project, counts)
+            await self.catalog.check_lb(s, data)
             where = await vip.resolve(s, ctx, data)
             cols, attrs = tree_ops.split("loadbalancer", data)
             attrs = {**DEFAULTS["loadbalancer"], **attrs, "own_port": where.port_id is None}

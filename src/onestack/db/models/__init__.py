@@ -27,6 +27,7 @@ from onestack.db.models.identity import (
 from onestack.db.models.image import Image, ImageMember, ImageProperty, ImageTag
 from onestack.db.models.key_manager import KmSecret  # noqa: F401  (Barbican tables)
 from onestack.db.models.load_balancer import LoadBalancer  # noqa: F401  (Octavia tables)
+from onestack.db.models.load_balancer_flavor import LbFlavor  # noqa: F401  (Octavia flavors)
 from onestack.db.models.network import NetTag  # noqa: F401  (network tables)
 from onestack.db.models.object_store import SwiftAccount, SwiftContainer, SwiftObject
 from onestack.db.models.placement import ResourceProvider  # noqa: F401  (placement tables)
