@@ -50,8 +50,8 @@ def _match(item: dict[str, Any], key: str, wanted: list[str]) -> bool:
     if key not in item and REFS.get(key) in item:  # ?loadbalancer_id= on listeners, pools
         return any(ref["id"] in wanted for ref in item[REFS[key]])
     value = item.get(key)
-    if isinstance(value, bool):
-        value = str(value).lower()
+    if isinstance(value, bool):  # ?enabled=True as ?enabled=true (Octavia's WSME)
+        return str(value).lower() in [w.lower() for w in wanted]
     return str(value) in wanted or (value is None and "" in wanted)
 
 
