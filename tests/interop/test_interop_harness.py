@@ -472,13 +472,18 @@ def test_octavia_services_modes_and_conf(tmp_path: Path) -> None:
     providers = [{"name": "haproxy", "description": "Onestack: haproxy; nftables"},
                  {"name": "amphora", "description": "Alias of haproxy"}]
     target = tmp_path / "lb.conf"
-    octavia.write_conf(base, target, octavia.conf_options(providers))
+    caps = {"flavor": [{"name": "loadbalancer_topology", "description": "SINGLE only."}],
+            "availability_zone": []}
+    octavia.write_conf(base, target, octavia.conf_options(providers, caps))
     conf = tempest_conf.IniText(target.read_text())
     assert conf.get("DEFAULT", "debug") == "true"
     assert conf.get("load_balancer", "provider") == "haproxy"
     assert conf.get("load_balancer", "enabled_provider_drivers") == \
         "haproxy:Onestack: haproxy; nftables,amphora:Alias of haproxy"
     assert conf.get("loadbalancer-feature-enabled", "terminated_tls_enabled") == "false"
+    assert conf.get("load_balancer", "expected_flavor_capability") == \
+        "loadbalancer_topology:SINGLE only."
+    assert conf.get("load_balancer", "expected_availability_zone_capability") is None
     with pytest.raises(octavia.OctaviaError, match="comma"):
         octavia.conf_options([{"name": "x", "description": "a, b"}])
 

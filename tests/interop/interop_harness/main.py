@@ -327,7 +327,7 @@ class Run:
         selected = octavia.select(every, self.octavia_mode, entries, self.args.tests)
         lb_conf = out / "tempest.conf"
         octavia.write_conf(conf_path, lb_conf, octavia.conf_options(
-            octavia.providers(facts, token)))
+            octavia.providers(facts, token), octavia.capabilities(token)))
         load_list = out / "load-list.txt"
         guideline.write_load_list(selected, load_list)
         log(f"load balancer: running {len(selected)} of {len(every)} "

@@ -49,6 +49,9 @@ CONF_OPTIONS: dict[tuple[str, str], str] = {
     ("load_balancer", "test_with_noop"): "false",
     ("load_balancer", "test_with_ipv6"): "false",
     ("load_balancer", "loadbalancer_topology"): "SINGLE",
+    # the compute zone of the network node (Nova's default zone): the availability zone
+    # tests' profiles name it
+    ("load_balancer", "availability_zone"): "nova",
     ("load_balancer", "build_interval"): "0.5",
     ("load_balancer", "build_timeout"): "60",
     ("load_balancer", "lb_build_interval"): "0.5",
@@ -116,19 +119,42 @@ def split_services(text: str | None) -> tuple[str | None, bool]:
     return (",".join(rest) or None), len(rest) != len(names)
 
 
-def conf_options(providers: Sequence[dict[str, Any]]) -> dict[tuple[str, str], str]:
-    """The options above plus ``enabled_provider_drivers`` as the cloud lists them (the
-    provider test compares each provider's description with it)."""
-    options = dict(CONF_OPTIONS)
+def _dict_opt(items: Sequence[dict[str, Any]]) -> str:
+    """name:description pairs for tempest's DictOpt (which splits on commas)."""
     pairs = []
-    for provider in providers:
-        name, description = str(provider["name"]), str(provider.get("description") or "")
+    for item in items:
+        name, description = str(item["name"]), str(item.get("description") or "")
         if "," in name + description or ":" in name:
-            raise OctaviaError(f"provider {name!r}: a comma cannot go into tempest's DictOpt")
+            raise OctaviaError(f"{name!r}: a comma cannot go into tempest's DictOpt")
         pairs.append(f"{name}:{description}")
-    if pairs:
-        options[("load_balancer", "enabled_provider_drivers")] = ",".join(pairs)
+    return ",".join(pairs)
+
+
+def conf_options(providers: Sequence[dict[str, Any]],
+                 capabilities: dict[str, list[dict[str, Any]]] | None = None
+                 ) -> dict[tuple[str, str], str]:
+    """The options above plus ``enabled_provider_drivers`` as the cloud lists them (the
+    provider test compares each provider's description with it), and the first flavor and
+    availability zone capability of the provider under test (the capability tests look
+    for them)."""
+    options = dict(CONF_OPTIONS)
+    if providers:
+        options[("load_balancer", "enabled_provider_drivers")] = _dict_opt(providers)
+    for kind, found in (capabilities or {}).items():
+        if found:
+            options[("load_balancer", f"expected_{kind}_capability")] = _dict_opt(found[:1])
     return options
+
+
+def capabilities(token: cloud.Token) -> dict[str, list[dict[str, Any]]]:
+    """The configured provider's flavor and availability zone capabilities."""
+    url = token.endpoint(SERVICE)
+    if url is None:
+        return {}
+    base = f"{url.rstrip('/')}/v2/lbaas/providers/{CONF_OPTIONS[('load_balancer', 'provider')]}"
+    return {kind: list(cloud.request("GET", f"{base}/{kind}_capabilities", token=token.token
+                                     ).json()[f"{kind}_capabilities"])
+            for kind in ("flavor", "availability_zone")}
 
 
 def providers(facts: CloudFacts, token: cloud.Token) -> list[dict[str, Any]]:
