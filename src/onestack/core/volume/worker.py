@@ -264,6 +264,9 @@ class Worker:
             await d.copy_image_to_encrypted_volume(volume_id, size, fmt, path,
                                                    lambda: self.image.data.stream(key), luks)
             return
+        url = await self.image.blobs.direct_url(key) if fmt == "raw" else None
+        if url and await d.clone_image(volume_id, size, url):  # Cinder's clone_image
+            return
         await d.copy_image_to_volume(volume_id, size, fmt, path,
                                      lambda: self.image.data.stream(key))
 

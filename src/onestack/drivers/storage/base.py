@@ -104,6 +104,12 @@ class VolumeDriver(abc.ABC):
     async def extend_encrypted(self, volume_id: str, size_gb: int, luks: LuksSpec) -> None:
         raise self._no_encryption()
 
+    async def clone_image(self, volume_id: str, size_gb: int, location: str) -> bool:
+        """Make the volume a copy-on-write clone of an image whose data the image store
+        keeps where this backend can clone it (its ``direct_url``), as Cinder's
+        ``clone_image``; False (the default) when it cannot: the caller copies the image."""
+        return False
+
     async def capacity_gb(self) -> tuple[int, int]:
         """(total, free) gigabytes of the backend, for pools and scheduler stats."""
         return 1000, 1000

@@ -36,7 +36,7 @@ from typing import Any
 
 from onestack.drivers.diskimage import qemu_img
 from onestack.drivers.diskimage.inspector import ImageRefused
-from onestack.drivers.diskimage.rbd_cli import CHUNK, COPY_TIMEOUT, RbdCli
+from onestack.drivers.diskimage.rbd_cli import CHUNK, COPY_TIMEOUT, RbdCli, parse_location
 from onestack.drivers.storage.base import (
     ChunkSource,
     GiB,
@@ -73,7 +73,8 @@ class RbdVolumeDriver(RbdCli, VolumeDriver):
         return cls(pool=volume.rbd_pool, user=volume.rbd_user, conf=volume.rbd_ceph_conf,
                    keyring=volume.rbd_keyring or None, cluster_name=volume.rbd_cluster_name,
                    timeout=volume.rbd_connect_timeout,
-                   max_clone_depth=volume.rbd_max_clone_depth)
+                   max_clone_depth=volume.rbd_max_clone_depth,
+                   flatten_from_image=volume.rbd_flatten_volume_from_snapshot)
 
     def image_name(self, volume_id: str) -> str:
         return f"volume-{self.check_name(volume_id, 'volume id')}"
@@ -266,6 +267,38 @@ class RbdVolumeDriver(RbdCli, VolumeDriver):
         finally:
             if scratch is not None:
                 scratch.cleanup()
+
+    async def clone_image(self, volume_id: str, size_gb: int, location: str) -> bool:
+        """A copy-on-write clone of an image the image store keeps in this cluster
+        (``rbd://<fsid>/<pool>/<image>/<snap>``), grown to the volume's size and flattened
+        when ``flatten_from_image`` says so: Cinder's ``clone_image``. False when the image
+        lives elsewhere or this user may not read it: the caller copies it."""
+        where = parse_location(location)
+        if where is None or where[0] != await self.fsid():
+            return False
+        _, pool, image, snap = where
+
+        async def steps(part: str) -> None:
+            await self.rbd("clone", f"{pool}/{image}@{snap}", self.spec(part))
+            size = int((await self._require(part)).get("size", 0))
+            if size > size_gb * GiB:
+                raise StorageError(f"The image's virtual size is larger than the volume "
+                                   f"({size_gb} GiB).")
+            if self.flatten_from_image:
+                await self.rbd("flatten", "--no-progress", self.spec(part),
+                               timeout=COPY_TIMEOUT)
+            if size < size_gb * GiB:
+                await self.rbd("resize", "--no-progress", "--size", f"{size_gb}G",
+                               self.spec(part))
+
+        try:
+            await self._make(volume_id, steps)
+        except StorageError as exc:
+            if "cephx key" not in str(exc):
+                raise
+            log.warning("rbd: cannot clone %s/%s, copying it: %s", pool, image, exc)
+            return False
+        return True
 
     async def copy_volume_to_image(self, volume_id: str, disk_format: str
                                    ) -> AsyncIterator[bytes]:
