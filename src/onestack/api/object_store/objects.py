@@ -113,6 +113,7 @@ async def _copy(req: ApiRequest, who: Caller, src: tuple[str, str, str],
     row, view = await store(req).objects.copy(who, src, dst, put_spec(req), manifest=manifest)
     etag = f'"{row.headers["slo_etag"]}"' if row.headers.get("slo") else row.etag
     return _written(row, etag, {
+        **views.meta_headers("Object", row.meta),  # what the copy holds, as Swift answers
         "X-Copied-From": quote(f"{src[1]}/{src[2]}"),
         "X-Copied-From-Account": quote(src[0]),
         "X-Copied-From-Last-Modified": http_date(view.row.timestamp)})

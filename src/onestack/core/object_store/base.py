@@ -111,7 +111,9 @@ def parse_http_date(value: str) -> float | None:
 
 # --- metadata headers ----------------------------------------------------------------------
 def meta_updates(headers: Mapping[str, str], kind: str) -> dict[str, str | None]:
-    """X-<Kind>-Meta-Foo: v -> {"foo": "v"}; X-Remove-<Kind>-Meta-Foo or an empty value -> None.
+    """X-<Kind>-Meta-Foo: v -> {"foo": "v"}; X-Remove-<Kind>-Meta-Foo -> None, and so is an
+    empty value on an account or container. An object keeps an empty value (Swift stores
+    an object's metadata as sent).
 
     Keys are lower case (HTTP header names are case-insensitive).
     """
@@ -125,7 +127,7 @@ def meta_updates(headers: Mapping[str, str], kind: str) -> dict[str, str | None]
     for name, value in headers.items():
         low = name.lower()
         if low.startswith(set_prefix) and low != set_prefix:
-            out[low[len(set_prefix):]] = value.strip() or None
+            out[low[len(set_prefix):]] = value.strip() or (None if kind != "object" else "")
     return out
 
 
