@@ -7,6 +7,7 @@ import httpx
 
 from tests.api.conftest import unique
 from tests.api.test_object_store import admin_http
+from tests.support.server import RunningCloud
 
 __all__ = ["admin_http"]  # the fixture
 
@@ -43,3 +44,12 @@ def test_object_keeps_empty_metadata_and_copy_answers_with_it(admin_http: httpx.
     assert admin_http.post(f"/{container}", headers={
         "X-Container-Meta-Keep": ""}).status_code == 204
     assert "x-container-meta-keep" not in admin_http.head(f"/{container}").headers
+
+
+def test_healthcheck(cloud: RunningCloud) -> None:
+    """Swift's healthcheck middleware at the proxy's root, no token (tempest's
+    test_get_healthcheck)."""
+    r = httpx.get(f"{cloud.base_url}/object-storage/healthcheck")
+    assert r.status_code == 200 and r.text == "OK"
+    assert r.headers["content-type"].startswith("text/plain")
+    assert r.headers["x-trans-id"].startswith("tx")

@@ -1,4 +1,4 @@
-"""Accounts: container listings, usage and metadata; /info; the bulk middleware."""
+"""Accounts: container listings, usage and metadata; /info; /healthcheck; the bulk middleware."""
 
 from __future__ import annotations
 
@@ -78,6 +78,12 @@ def capabilities() -> dict[str, Any]:
 @swift
 async def info(req: ApiRequest) -> Response:
     return Response(json.dumps(capabilities()), media_type="application/json; charset=utf-8")
+
+
+@swift
+async def healthcheck(req: ApiRequest) -> Response:
+    """Swift's healthcheck middleware (in every proxy pipeline): 200 OK while serving."""
+    return Response("OK", media_type="text/plain")
 
 
 @swift

@@ -27,6 +27,7 @@ RULES: list[Rule] = [
 
 ROUTES: list[Route] = [
     R("GET", "/info", accounts.info, auth=False),
+    R("GET", "/healthcheck", accounts.healthcheck, auth=False),
     # accounts (PUT: extract-archive; POST/DELETE: bulk-delete)
     R("HEAD", ACCOUNT, accounts.head_account, auth=False),
     R("GET", ACCOUNT, accounts.list_containers, auth=False),
