@@ -5,6 +5,7 @@ check, and each service's fault body. Used by test_personas.py and test_cross_pr
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -190,6 +191,21 @@ def _const(value: str) -> Value:
     return lambda _w, _p: (value, False)
 
 
+def _transfer(w: World) -> str:
+    """A transfer of a second sec-a volume (made at first use; sec-a's own volume stays
+    available for the other routes)."""
+    if "transfer" not in w.ids:
+        owner, v = w.p.owner, f"/volume/v3/{w.a.project_id}"
+        vol = owner.ok("POST", f"{v}/volumes", {"volume": {"size": 1}})["volume"]["id"]
+        for _ in range(600):
+            if owner.ok("GET", f"{v}/volumes/{vol}")["volume"]["status"] == "available":
+                break
+            time.sleep(0.1)
+        w.ids["transfer"] = owner.ok("POST", f"{v}/os-volume-transfer", {
+            "transfer": {"volume_id": vol}})["transfer"]["id"]
+    return str(w.ids["transfer"])
+
+
 PARAMS: dict[tuple[str, str], Value | list[tuple[str, Value]]] = {
     ("compute", "flavor_id"): _const("42"),
     ("compute", "key"): [(r"/flavors/", _const("hw:cpu_policy")), ("", _const("m1"))],
@@ -228,6 +244,9 @@ PARAMS: dict[tuple[str, str], Value | list[tuple[str, Value]]] = {
     ("volume", "type_id"): _id("type_id"),
     ("volume", "volume_id"): _a("volume"),
     ("volume", "message_id"): _id("message", True),
+    # accepting is open to any project holding the key (Cinder): 400 for a wrong one
+    ("volume", "transfer_id"): [(r"/accept$", lambda w, _p: (_transfer(w), False)),
+                                ("", lambda w, _p: (_transfer(w), True))],
     # members: the reader looks at sec-a's shared image, the other project (a member of
     # it, which may see and accept its own membership) at sec-a's private one
     ("image", "image_id"): [(r"/members", lambda w, p: (
@@ -480,6 +499,10 @@ BODIES: dict[tuple[str, str, str], Any] = {
     ("volume", "PUT", "/snapshots/{snapshot_id}"): {"snapshot": {"name": "taken"}},
     ("volume", "PUT", "/backups/{backup_id}"): {"backup": {"name": "taken"}},
     ("volume", "POST", "/backups/{backup_id}/restore"): {"restore": {}},
+    ("volume", "POST", "/os-volume-transfer/{transfer_id}/accept"): {
+        "accept": {"auth_key": "wrong"}},
+    ("volume", "POST", "/volume-transfers/{transfer_id}/accept"): {
+        "accept": {"auth_key": "wrong"}},
     ("volume", "POST", "/snapshots/{snapshot_id}/action"): {
         "os-update_snapshot_status": {"status": "error"}},
     ("volume", "POST", "/snapshots/{snapshot_id}/metadata"): {"metadata": {"x": "y"}},
@@ -498,6 +521,8 @@ BODIES: dict[tuple[str, str, str], Any] = {
 def _headers(service: str, route: Route, w: World) -> dict[str, str]:
     out = {"OpenStack-API-Version": {"compute": "compute 2.26", "volume": "volume 3.44",
                                      "placement": "placement 1.30"}.get(service, "")}
+    if service == "volume" and "/volume-transfers" in route.path:
+        out["OpenStack-API-Version"] = "volume 3.57"  # served from 3.55
     if service == "identity" and route.path == "/v3/auth/tokens":
         out["X-Subject-Token"] = w.ids["subject_token"]
     if service == "image" and route.path.endswith(("/file", "/stage")):

@@ -23,6 +23,7 @@ from onestack.api.volume import (
     messages,
     misc,
     snapshots,
+    transfers,
     types,
     volumes,
 )
@@ -86,6 +87,7 @@ RULES: list[Rule] = project_scoped([
         "volume:attachment_complete", "volume_extension:volume_type_access",
         "message:delete")),
     *(Rule(name, check) for name, check in backups.POLICY),
+    *(Rule(name, check) for name, check in transfers.POLICY),
 ])
 
 VOL = "/volumes/{volume_id}"
@@ -195,6 +197,7 @@ TABLE: list[tuple[str, str, Any, str]] = [
     ("DELETE", ATT, attachments.delete, "volume:attachment_delete"),
     ("POST", ATT + "/action", attachments.action, "volume:attachment_complete"),
     *backups.TABLE,
+    *transfers.TABLE,
 ]
 
 

@@ -28,10 +28,11 @@ ERROR = "error"
 ERROR_DELETING = "error_deleting"
 ERROR_EXTENDING = "error_extending"
 MAINTENANCE = "maintenance"
+AWAITING_TRANSFER = "awaiting-transfer"  # offered to another project (transfers.py)
 
 STATUSES = (CREATING, AVAILABLE, RESERVED, ATTACHING, IN_USE, DETACHING, EXTENDING,
             UPLOADING, DOWNLOADING, DELETING, ERROR, ERROR_DELETING, ERROR_EXTENDING,
-            MAINTENANCE)
+            MAINTENANCE, AWAITING_TRANSFER)
 # Statuses the backend worker owes work for.
 TRANSIENT = frozenset({CREATING, DOWNLOADING, EXTENDING, UPLOADING, DELETING})
 # Where a transient status goes when its work is done: (success, failure). None on success
