@@ -19,10 +19,18 @@ import openstack
 import pytest
 
 from onestack.drivers.virt.qemu import QemuDriver
-from onestack.images.seed import TINY
+from onestack.images.seed import TINY, TINY_RAW
 from tests.api.conftest import connect, unique
 from tests.integration.test_compute_qemu import INTERVAL, destroy_guests, seed, settle
 from tests.integration.test_rbd_driver import _skip_reason
+from tests.integration.test_rbd_image_store import (
+    GLANCE,
+    IMAGES,
+    images_pool,
+    purge_images,
+    rbd_images,
+    read_images,
+)
 from tests.integration.test_volume_guests import console_has, gone, volume_is
 from tests.support.ceph import CephCluster, add_user, shared_cluster
 from tests.support.server import CloudThread
@@ -81,6 +89,10 @@ def _start(ceph: CephCluster, keyring: Path) -> tuple[CloudThread, Any]:
     s.volume.rbd_connect_timeout = 5
     # the compute host's own cephx user, not the volume service's
     s.compute.rbd_user, s.compute.rbd_keyring = COMPUTE_USER, str(keyring)
+    # images on RBD too: a volume from the raw image is a clone of it
+    s.image.store, s.image.rbd_pool, s.image.rbd_user = "rbd", IMAGES, GLANCE
+    s.image.rbd_ceph_conf, s.image.rbd_keyring = str(ceph.conf), str(images_pool(ceph))
+    s.image.rbd_connect_timeout = 5
     thread.virt_driver = QemuDriver(instances_dir=s.instances_path)
     return thread, thread.start()
 
@@ -102,6 +114,7 @@ def _argv(instances: Path, uuid: str) -> bytes:
 
 def test_guests_boot_from_hotplug_extend_and_share_rbd_volumes(ceph: CephCluster) -> None:
     keyring = add_user(ceph, COMPUTE_USER)
+    read_images(ceph, COMPUTE_USER)  # it opens the clone of the image the root volume is
     keys = _keys(ceph, keyring, ceph.keyring)
     thread, cloud = _start(ceph, keyring)
     instances = cloud.settings.instances_path
@@ -110,12 +123,14 @@ def test_guests_boot_from_hotplug_extend_and_share_rbd_volumes(ceph: CephCluster
         seed(cloud)
         conn = connect(cloud, "demo")
         image = conn.image.find_image(TINY)
+        raw = conn.image.find_image(TINY_RAW)
+        assert sorted(rbd_images(ceph)) == sorted([image.id, raw.id])  # uploads went to RBD
         t0 = time.monotonic()
         data = conn.block_storage.create_volume(size=1, name=unique("rbd-data"))
         a = conn.compute.create_server(
             name="rbd-a", flavor_id="1", networks="none", user_data=_user_data("write", token),
             block_device_mapping=[
-                {"uuid": image.id, "source_type": "image", "destination_type": "volume",
+                {"uuid": raw.id, "source_type": "image", "destination_type": "volume",
                  "boot_index": 0, "volume_size": 1, "delete_on_termination": True}])
         b = conn.compute.create_server(name="rbd-b", image_id=image.id, flavor_id="1",
                                        networks="none", user_data=_user_data("read", ""))
@@ -124,6 +139,14 @@ def test_guests_boot_from_hotplug_extend_and_share_rbd_volumes(ceph: CephCluster
         boot_s = time.monotonic() - t0
         root_id = server.attached_volumes[0]["id"]
         console_has(conn, a.id, "onestack-tiny login banner: hostname=rbd-a")
+        # the root volume is a copy-on-write clone of the image, which cannot go meanwhile
+        parent = json.loads(ceph.rbd("info", "--format", "json",
+                                     f"{ceph.pool}/volume-{root_id}"))["parent"]
+        assert (parent["pool"], parent["image"], parent["snapshot"]) == (IMAGES, raw.id, "snap")
+        admin = connect(cloud, "admin")
+        r = admin.image.delete(f"/images/{raw.id}")
+        assert r.status_code == 409 and "in use" in r.text, r.text
+        assert admin.image.get_image(raw.id).status == "active"
 
         t1 = time.monotonic()
         conn.compute.create_volume_attachment(a, volume_id=data.id)
@@ -136,7 +159,6 @@ def test_guests_boot_from_hotplug_extend_and_share_rbd_volumes(ceph: CephCluster
         # Cinder's rbd connection info (in full to admins), with the volume service's user
         # and no key anywhere
         att_path = f"/attachments/{vol.attachments[0]['attachment_id']}"
-        admin = connect(cloud, "admin")
         att = admin.block_storage.get(att_path, microversion="3.27").json()["attachment"]
         mine = conn.block_storage.get(att_path, microversion="3.27").json()["attachment"]
         assert mine["connection_info"]["driver_volume_type"] == "rbd"
@@ -177,6 +199,8 @@ def test_guests_boot_from_hotplug_extend_and_share_rbd_volumes(ceph: CephCluster
         conn.block_storage.delete_volume(volume_is(conn, data.id, "available"))
         gone(conn.block_storage.find_volume, data.id)
         assert _images(ceph) == []
+        admin.image.delete_image(raw)  # its clone has gone with the server
+        assert rbd_images(ceph) == [image.id]
     finally:
         destroy_guests(instances)
         thread.stop()
@@ -184,3 +208,4 @@ def test_guests_boot_from_hotplug_extend_and_share_rbd_volumes(ceph: CephCluster
         keyring.unlink(missing_ok=True)
         for name in _images(ceph):  # what a failed run left
             ceph.rbd("rm", "--no-progress", f"{ceph.pool}/{name}")
+        purge_images(ceph)  # this cloud's images

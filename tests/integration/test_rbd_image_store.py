@@ -55,9 +55,15 @@ def images_pool(ceph: CephCluster) -> Path:
         keyring.touch(mode=0o600)
         keyring.write_text(ceph.ceph("auth", "get-or-create", f"client.{GLANCE}", "mon",
                                      "profile rbd", "osd", f"profile rbd pool={IMAGES}"))
-        ceph.ceph("auth", "caps", f"client.{ceph.user}", "mon", "profile rbd", "osd",
-                  f"profile rbd pool={ceph.pool}, profile rbd-read-only pool={IMAGES}")
+        read_images(ceph, ceph.user)
     return keyring
+
+
+def read_images(ceph: CephCluster, user: str) -> None:
+    """Cinder's and Nova's caps: a volume user, or a compute host's (which opens clones of
+    images), may read the images pool."""
+    ceph.ceph("auth", "caps", f"client.{user}", "mon", "profile rbd", "osd",
+              f"profile rbd pool={ceph.pool}, profile rbd-read-only pool={IMAGES}")
 
 
 def rbd_store(ceph: CephCluster, **kw: Any) -> RbdBlobStore:
@@ -302,3 +308,13 @@ async def read_volume(ceph: CephCluster, vid: str, n: int) -> bytes:
             if len(out) >= n:
                 break
     return out[:n]
+
+
+def purge_images(ceph: CephCluster) -> None:
+    """Remove every image of the pool (what a test's cloud left), protected or not."""
+    for name in rbd_images(ceph):
+        spec = f"{IMAGES}/{name}"
+        subprocess.run(["rbd", "--conf", str(ceph.conf), "snap", "unprotect", f"{spec}@snap"],
+                       capture_output=True)
+        ceph.rbd("snap", "purge", "--no-progress", spec)
+        ceph.rbd("rm", "--no-progress", spec)
