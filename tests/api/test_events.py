@@ -178,3 +178,25 @@ def test_another_api_process_hears_it_through_postgresql(cloud: RunningCloud,
           " ms after its commit")
     httpx.delete(f"{cloud.base_url}/networking/v2.0/networks/{ev.resource_id}",
                  headers={"X-Auth-Token": demo})
+
+
+def test_volume_and_load_balancer_transitions(cloud: RunningCloud,
+                                              streams: list[SseStream]) -> None:
+    demo = connect(cloud, "demo")
+    s = _open(streams, _url(cloud, "type=volume,loadbalancer"), cloud.token("demo"))
+    vol = demo.block_storage.create_volume(size=1, name=unique("evt-vol"))
+    got = s.until(lambda g: g.data["resource_id"] == vol.id
+                  and g.data["new_status"] == "available")
+    assert got.data["old_status"] == "creating"
+    net = demo.network.create_network(name=unique("evt-lb"))
+    sub = demo.network.create_subnet(network_id=net.id, cidr="10.78.0.0/24", ip_version=4)
+    lb = demo.load_balancer.create_load_balancer(name=unique("evt-lb"), vip_subnet_id=sub.id)
+    made = s.until(lambda g: g.data["resource_id"] == lb.id)
+    assert made.data["action"] == "create"
+    assert made.data["new_status"].startswith("PENDING_CREATE/")
+    active = s.until(lambda g: g.data["resource_id"] == lb.id
+                     and g.data["new_status"].startswith("ACTIVE/"), timeout=20)
+    print(f"\nevent stream: volume {got.data['old_status']} -> {got.data['new_status']}, "
+          f"load balancer {made.data['new_status']} -> {active.data['new_status']}")
+    demo.load_balancer.delete_load_balancer(lb.id, cascade=True)
+    demo.block_storage.delete_volume(vol.id)

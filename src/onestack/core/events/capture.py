@@ -6,8 +6,10 @@ flush it notes the tracked rows that were inserted, changed or deleted, with the
 before and after; after the commit it publishes them; a rollback forgets them. Service code
 calls nothing: a state change is an event because it was committed.
 
-Not seen: bulk ``UPDATE ... WHERE`` statements that bypass the ORM's objects (the network
-agent's port and floating IP status sync).
+A bulk ``UPDATE ... WHERE`` of a tracked table that sets a status column (the volume
+worker's compare-and-set, the network agent's port status sync) is seen too: before it runs,
+the rows its WHERE matches are read (id, project, name, status) in the same transaction, and
+the new status is the statement's literal value.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, inspect
-from sqlalchemy.orm import Session
+from sqlalchemy import event, inspect, select
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from onestack.core.compute import states as compute_states
 from onestack.core.events.bus import Event, EventBus, request_id_var
@@ -43,7 +45,7 @@ _PENDING = "onestack_events"
 
 @dataclass(frozen=True)
 class Tracked:
-    type: Callable[[Any], str]
+    type: Callable[[Any], str]  # of the object (or a row with the same attribute names)
     id: str
     project: str
     status: tuple[str, ...]  # the columns the status is made of
@@ -77,7 +79,7 @@ TRACKED: dict[type, Tracked] = {
     SecurityGroup: Tracked(_fixed("security_group"), "id", "project_id", ()),
     LoadBalancer: Tracked(_fixed("loadbalancer"), "id", "project_id",
                           ("provisioning_status", "operating_status"), _lb_status),
-    LbObject: Tracked(lambda obj: str(obj.kind), "id", "project_id",
+    LbObject: Tracked(lambda obj: str(getattr(obj, "kind", "lb_object")), "id", "project_id",
                       ("provisioning_status", "operating_status"), _lb_status),
     KmSecret: Tracked(_fixed("secret"), "id", "project_id", ("status",)),
     KmContainer: Tracked(_fixed("secret_container"), "id", "project_id", ("status",)),
@@ -143,6 +145,34 @@ def changes(session: Session) -> list[Event]:
     return out
 
 
+def bulk_changes(state: ORMExecuteState) -> list[Event]:
+    """The rows a bulk UPDATE of a tracked table is about to change, when it sets a status
+    column (read before it runs, in its transaction)."""
+    mapper = state.bind_mapper
+    spec = TRACKED.get(mapper.class_) if mapper is not None else None
+    if spec is None or not spec.status or mapper is None:
+        return []
+    stmt: Any = state.statement
+    try:
+        params = stmt.compile().params
+    except Exception:  # a construct the default dialect cannot render: not one we follow
+        return []
+    if not any(column in params for column in spec.status):
+        return []
+    cls = mapper.class_
+    names = [spec.id, spec.project, *spec.status]
+    names += [n for n in ("name", "kind") if n in mapper.columns and n not in names]
+    query = select(*(getattr(cls, n).label(n) for n in names))
+    if stmt.whereclause is not None:
+        query = query.where(stmt.whereclause)
+    out = []
+    for row in state.session.execute(query):
+        old = [getattr(row, c) for c in spec.status]
+        new = [params.get(c, o) for c, o in zip(spec.status, old, strict=True)]
+        out.append(_event(row, spec, "update", spec.shown(*old), spec.shown(*new)))
+    return out
+
+
 def attach(db: Database, bus: EventBus) -> Callable[[], None]:
     """Listen on ``db``'s sessions; the returned function stops listening."""
 
@@ -150,6 +180,12 @@ def attach(db: Database, bus: EventBus) -> Callable[[], None]:
         found = changes(session)
         if found:
             session.info.setdefault(_PENDING, []).extend(found)
+
+    def do_orm_execute(state: ORMExecuteState) -> None:
+        if state.is_update:
+            found = bulk_changes(state)
+            if found:
+                state.session.info.setdefault(_PENDING, []).extend(found)
 
     def after_commit(session: Session) -> None:
         found = session.info.pop(_PENDING, None)
@@ -161,7 +197,8 @@ def attach(db: Database, bus: EventBus) -> Callable[[], None]:
         session.info.pop(_PENDING, None)
 
     hooks: list[tuple[str, Callable[..., None]]] = [
-        ("after_flush", after_flush), ("after_commit", after_commit),
+        ("after_flush", after_flush), ("do_orm_execute", do_orm_execute),
+        ("after_commit", after_commit),
         ("after_rollback", after_rollback)]
     for name, fn in hooks:
         event.listen(db.session_class, name, fn)
