@@ -52,11 +52,13 @@ class CephClient:
 
 
 def volume_disk(v: VolumeDisk, ceph: CephClient) -> DiskSpec:
-    """A guest disk for one volume: its file, or its RBD image (QEMU opens it itself)."""
+    """A guest disk for one volume: its file, or its RBD image (QEMU opens it itself); an
+    encrypted one is opened by QEMU's luks driver with its passphrase."""
     rbd = ceph.source(v.rbd) if v.rbd else None
     path = Path(rbd.name if rbd else v.path)
-    return DiskSpec(path, v.format, "volume", readonly=v.readonly, serial=v.volume_id[:20],
-                    device=v.device_name.rsplit("/", 1)[-1], rbd=rbd)
+    return DiskSpec(path, "luks" if v.encrypted else v.format, "volume",
+                    readonly=v.readonly, serial=v.volume_id[:20],
+                    device=v.device_name.rsplit("/", 1)[-1], rbd=rbd, key=v.key)
 
 
 def wants_config_drive(inst: InstanceWork, force: bool, has_ports: bool) -> bool:

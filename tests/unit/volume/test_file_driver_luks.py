@@ -9,6 +9,7 @@ import os
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,26 +40,24 @@ def _holds_mark(path: Path, passphrase: str) -> bool:
     return proc.returncode == 0 and "onestack.luks.ma" in proc.stdout  # qemu-io shows - as .
 
 
-def test_encrypted_image_copy_grow(tmp_path: Path) -> None:
+def test_encrypted_image_copy_grow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     image = tmp_path / "image.raw"
     image.write_bytes(MARK + bytes(1024 * 1024 - len(MARK)))
     d = FileVolumeDriver(tmp_path / "vols")
     seen: list[tuple[str, ...]] = []
     real_exec = asyncio.create_subprocess_exec
 
-    async def spy(*argv: str, **kw: object) -> asyncio.subprocess.Process:
+    async def spy(*argv: str, **kw: Any) -> asyncio.subprocess.Process:
         seen.append(argv)
-        return await real_exec(*argv, **kw)  # type: ignore[arg-type]
+        return await real_exec(*argv, **kw)
 
     async def chunks() -> AsyncIterator[bytes]:
         yield b""
 
     async def scenario() -> None:
-        asyncio.create_subprocess_exec = spy  # type: ignore[assignment]
-        try:
+        with monkeypatch.context() as m:
+            m.setattr(asyncio, "create_subprocess_exec", spy)
             await d.copy_image_to_encrypted_volume("v1", 1, "raw", str(image), chunks, LUKS)
-        finally:
-            asyncio.create_subprocess_exec = real_exec
         v1 = d.volume_path("v1")
         assert v1.name == "volume-v1.luks"
         assert d.connection_info("v1")["data"]["format"] == "raw"

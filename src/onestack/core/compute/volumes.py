@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 import uuid as uuidlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -56,6 +56,10 @@ class VolumeDisk:
     boot_index: int | None = None  # 0: the root disk of a volume-backed server
     # an rbd volume: Cinder's rbd connection data (name, hosts, ports, auth_username)
     rbd: dict[str, Any] | None = None
+    # an encrypted volume (LUKS): its passphrase from the key manager ("" when its key is
+    # gone: the hypervisor then refuses to open it)
+    encrypted: bool = False
+    key: str = field(default="", repr=False)
 
 
 def volume_caller(caller: Caller) -> VolumeCaller:
@@ -208,7 +212,9 @@ class ServerVolumes(Store):
             out.setdefault(bdm.instance_uuid, []).append(VolumeDisk(
                 bdm.id, bdm.volume_id, bdm.device_name, bdm.status, str(data.get("path", "")),
                 str(data.get("format") or ("raw" if rbd else "qcow2")),
-                data.get("access_mode") == "ro", bdm.boot_index, rbd))
+                data.get("access_mode") == "ro", bdm.boot_index, rbd,
+                bool(data.get("encrypted"))))
+        await self.volume.keys.fill(self.db, [d for ds in out.values() for d in ds])
         return out
 
     async def attached(self, disk: VolumeDisk, project_id: str, attachment_id: str) -> None:

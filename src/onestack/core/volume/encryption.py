@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import binascii
 import contextlib
+import logging
 import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +36,7 @@ from onestack.db.models.volume_encryption import VolumeTypeEncryption
 from onestack.drivers.storage.base import LuksSpec
 from onestack.errors import BadRequest, NotFound, OnestackError
 
+log = logging.getLogger(__name__)
 # Providers Cinder accepts for LUKS (the short name and Nova's old class path); the others
 # it knows are refused here by name.
 LUKS_PROVIDERS = ("luks", "nova.volume.encryptors.luks.LuksEncryptor")
@@ -198,6 +201,12 @@ class TypeEncryptions:
         return out
 
 
+class _Encrypted(Protocol):
+    volume_id: str
+    encrypted: bool
+    key: str
+
+
 @dataclass
 class VolumeKeys:
     """Each encrypted volume's key in the key manager (set by the runtime: ``manager``)."""
@@ -261,6 +270,24 @@ class VolumeKeys:
                         (spec.cipher if spec is not None else None) or DEFAULT_CIPHER,
                         luks_bits(spec))
 
+    async def fill(self, db: Any, disks: Sequence[_Encrypted]) -> None:
+        """Each encrypted disk's passphrase, for the hypervisor that opens it ("" when its
+        key is gone: opening it then fails with that reason)."""
+        wanted = [d for d in disks if d.encrypted]
+        if not wanted:
+            return
+        async with db.read() as s:
+            ids = dict((await s.execute(select(Volume.id, Volume.encryption_key_id).where(
+                Volume.id.in_({d.volume_id for d in wanted})))).all())
+        for disk in wanted:
+            key_id = ids.get(disk.volume_id)
+            try:
+                disk.key = await self.passphrase(key_id) if key_id else ""
+            except KeyGone:
+                log.warning("volume %s: its encryption key %s is gone", disk.volume_id,
+                            key_id)
+                disk.key = ""
+
     async def delete(self, key_id: str) -> None:
         """Idempotent: a key already gone is fine."""
         if self.manager is None:
@@ -273,4 +300,3 @@ class VolumeKeys:
         if key_id:
             with contextlib.suppress(OnestackError):
                 await self.delete(key_id)
-

@@ -62,6 +62,9 @@ class DiskSpec:
     serial: str | None = None  # shows as /dev/disk/by-id/virtio-<serial> in the guest
     device: str | None = None  # e.g. vdb, for volumes
     rbd: RbdSource | None = None  # a volume in a Ceph pool, opened by QEMU itself
+    # format "luks": an encrypted volume (a LUKS container QEMU opens with its luks driver);
+    # its passphrase, handed to QEMU over QMP, kept in memory only (never in guest.json)
+    key: str = field(default="", repr=False)
 
 
 @dataclass

@@ -111,6 +111,12 @@ def volume_node(disk: DiskSpec) -> str:
     return "vol-" + "".join(c for c in disk.serial if c.isalnum() or c == "-")[:24]
 
 
+def over_qmp(disk: DiskSpec) -> bool:
+    """Added over QMP once QEMU runs, with a secret (rbd_disks.py): an rbd disk (its cephx
+    key) and an encrypted volume (its LUKS passphrase); never on the command line."""
+    return disk.rbd is not None or disk.format == "luks"
+
+
 def opt(value: object) -> str:
     """A value inside a QEMU ``key=value,...`` option: commas are doubled."""
     return str(value).replace(",", ",,")
@@ -121,7 +127,7 @@ def accel_cpu(accel: str) -> str:
 
 
 def _disk_args(index: int, disk: DiskSpec, boot: bool, scsi_bus: str | None) -> list[str]:
-    if disk.rbd is not None:
+    if over_qmp(disk):
         return []  # added over QMP with its key once QEMU runs (rbd_disks.py)
     if disk.format not in DISK_FORMATS:
         raise VirtError(f"disk {disk.path}: format {disk.format!r} is not one of {DISK_FORMATS}")
@@ -256,7 +262,7 @@ def build_command(spec: GuestSpec, accel: str, *, qemu: str = "qemu-system-x86_6
         cmd += ["-device", f"virtio-scsi-pci,id={scsi_bus}"]
     for i, disk in enumerate(spec.disks):
         cmd += _disk_args(i, disk, disk is root, scsi_bus)
-    rbd = any(d.rbd is not None for d in spec.disks)
+    rbd = any(over_qmp(d) for d in spec.disks)
     for i, nic in enumerate(spec.nics):
         cmd += _nic_args(i, nic, accel)
     cmd += pci_args(spec.pci_devices)
@@ -271,7 +277,11 @@ def build_command(spec: GuestSpec, accel: str, *, qemu: str = "qemu-system-x86_6
 
 
 def spec_to_json(spec: GuestSpec) -> str:
-    return json.dumps(asdict(spec), default=str, indent=1, sort_keys=True)
+    """Without the disks' keys: a LUKS passphrase never lands in a file."""
+    data = asdict(spec)
+    for disk in data["disks"]:
+        disk.pop("key", None)
+    return json.dumps(data, default=str, indent=1, sort_keys=True)
 
 
 def spec_from_json(text: str) -> GuestSpec:

@@ -2,7 +2,8 @@
 
 Attach: ``blockdev-add`` (the volume's format node on a file node) then ``device_add`` of a
 virtio-blk-pci device with the volume's serial (``/dev/disk/by-id/virtio-<serial>`` in the
-guest); an rbd volume is added with its cephx key as a QEMU secret (rbd_disks.py).
+guest); an rbd volume is added with its cephx key as a QEMU secret, an encrypted volume
+(format ``luks``) with its passphrase as one (rbd_disks.py).
 Detach: ``device_del``, then wait for QEMU's ``DEVICE_DELETED`` for that device (the guest
 must let go: ACPI PCI hot-unplug), then ``blockdev-del`` (and the rbd volume's secret).
 Node names come from the serial (``volume_node``), the same when the volume was on the
@@ -19,6 +20,7 @@ from onestack.drivers.virt.base import DiskSpec, GuestSpec, VirtError
 from onestack.drivers.virt.qemu import rbd_disks
 from onestack.drivers.virt.qemu.cmdline import (
     GuestFiles,
+    over_qmp,
     spec_from_json,
     spec_to_json,
     volume_node,
@@ -41,7 +43,7 @@ async def attach(files: GuestFiles, disk: DiskSpec, timeout: float) -> None:
     node = volume_node(disk)
     readonly = bool(disk.readonly)
     async with QmpClient(files.qmp, timeout) as qmp:
-        if disk.rbd is not None:
+        if over_qmp(disk):
             await rbd_disks.plug(qmp, disk)
             _rewrite(files, add=disk)
             return
@@ -81,7 +83,7 @@ async def detach(files: GuestFiles, disk: DiskSpec, timeout: float, qmp_timeout:
                     break
         with contextlib.suppress(QmpError):  # a -drive volume went with its device
             await qmp.execute("blockdev-del", {"node-name": node})
-        if disk.rbd is not None:
+        if over_qmp(disk):
             await rbd_disks.unplug_secret(qmp, disk)
     _rewrite(files, remove=disk.serial)
 

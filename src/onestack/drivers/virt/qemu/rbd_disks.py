@@ -7,17 +7,23 @@ No RBD disk is on the command line: the cephx key must not be in QEMU's argv (an
 (virtio-blk, the volume's serial, ``bootindex`` for the disk it boots from); a
 ``system_reset`` makes the firmware's boot order include it; then the guest runs. Hotplug
 is the same three steps on a running guest; detach removes the secret after the node.
+
+An encrypted volume (format ``luks``, on a file or in a pool) goes the same way: its LUKS
+passphrase is a second ``secret`` object, and its node is QEMU's ``luks`` driver (with
+``key-secret``) on the file or rbd node: the guest sees plaintext, the host holds
+ciphertext.
 """
 
 from __future__ import annotations
 
+import base64
 import configparser
 import contextlib
 from pathlib import Path
 from typing import Any
 
 from onestack.drivers.virt.base import DiskSpec, GuestSpec, RbdSource, VirtError
-from onestack.drivers.virt.qemu.cmdline import volume_node
+from onestack.drivers.virt.qemu.cmdline import over_qmp, volume_node
 from onestack.drivers.virt.qemu.qmp import QmpClient, QmpError
 
 
@@ -43,15 +49,25 @@ def secret_id(node: str) -> str:
     return f"{node}-key"
 
 
+def luks_secret_id(node: str) -> str:
+    return f"{node}-luks"
+
+
 def rbd_disks(spec: GuestSpec) -> list[DiskSpec]:
-    return [d for d in spec.disks if d.rbd is not None]
+    """The disks added over QMP: rbd disks and encrypted volumes."""
+    return [d for d in spec.disks if over_qmp(d)]
 
 
 def blockdev(disk: DiskSpec, node: str) -> dict[str, Any]:
-    """``blockdev-add`` arguments: a raw format node on an rbd protocol node."""
+    """``blockdev-add`` arguments: a raw format node on an rbd protocol node, or a luks one
+    on an rbd or file node for an encrypted volume."""
+    readonly = bool(disk.readonly)
+    if disk.rbd is None:
+        if disk.format != "luks":
+            raise VirtError(f"disk {disk.serial} is neither an rbd disk nor encrypted")
+        return _luks(node, readonly, {"driver": "file", "read-only": readonly,
+                                      "filename": str(Path(disk.path).absolute())})
     source = disk.rbd
-    if source is None:
-        raise VirtError(f"disk {disk.serial} is not an rbd disk")
     pool, sep, image = source.name.partition("/")
     if not sep or not pool or not image:
         raise VirtError(f"rbd disk {source.name!r} is not pool/image")
@@ -64,19 +80,37 @@ def blockdev(disk: DiskSpec, node: str) -> dict[str, Any]:
                                                                       strict=False)]
     if source.conf:
         rbd["conf"] = source.conf
-    readonly = bool(disk.readonly)
+    if disk.format == "luks":
+        return _luks(node, readonly, rbd)
     return {"driver": "raw", "node-name": node, "read-only": readonly,
             "discard": "unmap", "file": rbd}
 
 
+def _luks(node: str, readonly: bool, file: dict[str, Any]) -> dict[str, Any]:
+    return {"driver": "luks", "node-name": node, "read-only": readonly,
+            "key-secret": luks_secret_id(node), "discard": "unmap", "file": file}
+
+
+async def _add_secrets(qmp: QmpClient, disk: DiskSpec, node: str) -> None:
+    """The disk's secrets as QEMU objects: its cephx key, its LUKS passphrase (base64 on
+    the QMP socket only, never on a command line or in a log)."""
+    if disk.rbd is not None:
+        await qmp.execute("object-add", {"qom-type": "secret", "id": secret_id(node),
+                                         "data": read_key(disk.rbd), "format": "base64"})
+    if disk.format == "luks":
+        if not disk.key:
+            raise VirtError(f"encrypted volume {disk.serial} has no key: it is not in the "
+                            "key manager any more")
+        await qmp.execute("object-add", {
+            "qom-type": "secret", "id": luks_secret_id(node), "format": "base64",
+            "data": base64.b64encode(disk.key.encode()).decode()})
+
+
 async def plug(qmp: QmpClient, disk: DiskSpec, boot: bool = False) -> None:
     """Secret, node and virtio-blk device for one rbd disk; on failure what was added goes."""
-    assert disk.rbd is not None
     node = volume_node(disk)
-    key = read_key(disk.rbd)
-    await qmp.execute("object-add", {"qom-type": "secret", "id": secret_id(node),
-                                     "data": key, "format": "base64"})
     try:
+        await _add_secrets(qmp, disk, node)
         await qmp.execute("blockdev-add", blockdev(disk, node))
         try:
             device: dict[str, Any] = {"driver": "virtio-blk-pci", "drive": node,
@@ -89,14 +123,15 @@ async def plug(qmp: QmpClient, disk: DiskSpec, boot: bool = False) -> None:
                 await qmp.execute("blockdev-del", {"node-name": node})
             raise
     except BaseException:
-        with contextlib.suppress(QmpError):
-            await qmp.execute("object-del", {"id": secret_id(node)})
+        await unplug_secret(qmp, disk)
         raise
 
 
 async def unplug_secret(qmp: QmpClient, disk: DiskSpec) -> None:
-    with contextlib.suppress(QmpError):
-        await qmp.execute("object-del", {"id": secret_id(volume_node(disk))})
+    node = volume_node(disk)
+    for ident in (secret_id(node), luks_secret_id(node)):
+        with contextlib.suppress(QmpError):
+            await qmp.execute("object-del", {"id": ident})
 
 
 async def plug_at_start(qmp: QmpClient, spec: GuestSpec, root: DiskSpec | None,
