@@ -124,6 +124,7 @@ def test_build_to_active_reaches_its_project_only(cloud: RunningCloud, image: st
     assert gone.data["new_status"] == "DELETED"
 
 
+@pytest.mark.sqlite_only  # no database work: the same on PostgreSQL
 def test_an_unknown_last_event_id_asks_for_a_reset(cloud: RunningCloud,
                                                    streams: list[SseStream]) -> None:
     s = _open(streams, _url(cloud), cloud.token("demo"), **{"Last-Event-ID": "nope-12"})
@@ -131,6 +132,7 @@ def test_an_unknown_last_event_id_asks_for_a_reset(cloud: RunningCloud,
     assert got is not None and got.event == "reset"
 
 
+@pytest.mark.sqlite_only  # refused before any database work
 @pytest.mark.parametrize(("who", "query", "status", "says"), [
     (None, "", 401, "requires authentication"),
     ("bad", "", 401, "requires authentication"),
@@ -180,6 +182,7 @@ def test_another_api_process_hears_it_through_postgresql(cloud: RunningCloud,
                  headers={"X-Auth-Token": demo})
 
 
+@pytest.mark.sqlite_only  # PostgreSQL's capture path: test_build_to_active_... (CI time)
 def test_volume_and_load_balancer_transitions(cloud: RunningCloud,
                                               streams: list[SseStream]) -> None:
     demo = connect(cloud, "demo")
