@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from onestack.api.operator import events as operator_events
 from onestack.core.events.bus import EventBus, Filter
 from onestack.core.events.pg import PgNotifyTransport
 from tests.api.conftest import connect, unique
@@ -203,3 +204,17 @@ def test_volume_and_load_balancer_transitions(cloud: RunningCloud,
           f"load balancer {made.data['new_status']} -> {active.data['new_status']}")
     demo.load_balancer.delete_load_balancer(lb.id, cascade=True)
     demo.block_storage.delete_volume(vol.id)
+
+
+@pytest.mark.sqlite_only  # the token check is the identity cache's, the same on PostgreSQL
+def test_a_revoked_token_ends_the_stream(cloud: RunningCloud, streams: list[SseStream],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(operator_events, "KEEPALIVE", 0.2)  # the server runs in this process
+    token = cloud.token("demo")
+    s = _open(streams, _url(cloud), token)
+    r = httpx.delete(f"{cloud.auth_url}/auth/tokens",
+                     headers={"X-Auth-Token": token, "X-Subject-Token": token})
+    assert r.status_code == 204, r.text
+    got = s.until(lambda g: g.event == "expired", timeout=5)
+    assert "no longer valid" in got.data["message"]
+    assert s.next(5) is None  # and the stream ends
