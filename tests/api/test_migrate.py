@@ -2,7 +2,9 @@
 local compute agent and three ``onestack agent`` processes. An admin migrates a server
 (``openstack server migrate``): it lands on another host (or the one named, 2.56), its
 allocation and port binding move with it, it comes back ACTIVE (or SHUTOFF when it was
-stopped); bad requests get Nova's errors; a member may not migrate."""
+stopped), waiting in VERIFY_RESIZE: confirmResize keeps it there, revertResize brings it
+back to its source host (claim and port binding too); bad requests get Nova's errors; a
+member may not migrate."""
 
 from __future__ import annotations
 
@@ -41,6 +43,29 @@ def migrate(cloud: RunningCloud, token: str, server_id: str, body: Any,
                                "OpenStack-API-Version": f"compute {version}"})
 
 
+def arrived(conn: Any, server_id: str, left: str, status: str) -> Any:
+    """The server once it is off host ``left`` with ``status`` (else None)."""
+    server = conn.compute.get_server(server_id)
+    return server if server.compute_host != left and server.status == status else None
+
+
+def bound_host(conn: Any, server_id: str) -> str:
+    return str(next(conn.network.ports(device_id=server_id)).binding_host_id)
+
+
+def staged(cloud: RunningCloud, server_id: str) -> Path:
+    return cloud.settings.data_dir / "migrations" / f"{server_id}.qcow2"
+
+
+def records(cloud: RunningCloud, token: str, server_id: str) -> list[tuple[str, ...]]:
+    """The server's migrations, newest first: (type, status, source, dest)."""
+    r = httpx.get(f"{cloud.base_url}/compute/v2.1/os-migrations?instance_uuid={server_id}",
+                  headers={"X-Auth-Token": token, "OpenStack-API-Version": "compute 2.23"})
+    assert r.status_code == 200, r.text
+    return [(m["migration_type"], m["status"], m["source_compute"], m["dest_compute"])
+            for m in r.json()["migrations"]]
+
+
 def test_cold_migration(controller: RunningCloud, agents: dict[str, Agent]) -> None:
     conn = connect(controller)
     token = controller.admin_token()
@@ -54,35 +79,61 @@ def test_cold_migration(controller: RunningCloud, agents: dict[str, Agent]) -> N
     server = conn.compute.wait_for_server(server, status="ACTIVE", wait=30, interval=0.2)
     source = conn.compute.get_server(server.id).compute_host
 
-    # the scheduler's pick: another host; the claim and the port binding follow
+    # the scheduler's pick: another host; the claim and the port binding follow; the
+    # server waits in VERIFY_RESIZE, the staged disk kept for a revert
     r = migrate(controller, token, server.id, None, "2.1")
     assert r.status_code == 202, r.text
-    until(lambda: conn.compute.get_server(server.id).compute_host != source
-          and conn.compute.get_server(server.id).status == "ACTIVE", 30, "migrated")
-    moved = conn.compute.get_server(server.id)
+    moved = until(lambda: arrived(conn, server.id, source, "VERIFY_RESIZE"), 30, "migrated")
     assert moved.compute_host in HOSTS and moved.task_state is None
+    assert moved.vm_state == "resized" and moved.power_state == 1
     assert allocation_hosts(controller, token, server.id) == {moved.compute_host}
-    port = next(conn.network.ports(device_id=server.id))
-    assert port.binding_host_id == moved.compute_host
-    actions = [a.action for a in conn.compute.server_actions(server.id)]
-    assert "migrate" in actions
-    r = httpx.get(f"{controller.base_url}/compute/v2.1/os-migrations?instance_uuid={server.id}",
-                  headers={"X-Auth-Token": token, "OpenStack-API-Version": "compute 2.23"})
-    assert [(m["migration_type"], m["status"], m["source_compute"], m["dest_compute"])
-            for m in r.json()["migrations"]] == [
-        ("migration", "confirmed", source, moved.compute_host)]
+    assert bound_host(conn, server.id) == moved.compute_host
+    assert records(controller, token, server.id) == [
+        ("migration", "finished", source, moved.compute_host)]
+    assert staged(controller, server.id).exists()
 
-    # a stopped server to a named host (2.56) stays stopped
+    # revertResize: back on the source, ACTIVE, with its claim and port binding
+    conn.compute.revert_server_resize(server.id)
+    back = until(lambda: arrived(conn, server.id, moved.compute_host, "ACTIVE"), 30,
+                 "reverted")
+    assert back.compute_host == source and back.vm_state == "active"
+    assert allocation_hosts(controller, token, server.id) == {source}
+    assert bound_host(conn, server.id) == source
+    assert records(controller, token, server.id)[0] == (
+        "migration", "reverted", source, moved.compute_host)
+    until(lambda: not staged(controller, server.id).exists(), 10, "the staged disk gone")
+    actions = [a.action for a in conn.compute.server_actions(server.id)]
+    assert actions[:2] == ["revertResize", "migrate"], actions
+
+    # again, then confirmResize: ACTIVE where it went
+    assert migrate(controller, token, server.id, None, "2.1").status_code == 202
+    moved = until(lambda: arrived(conn, server.id, source, "VERIFY_RESIZE"), 30, "again")
+    r = migrate(controller, token, server.id, None, "2.1")
+    assert r.status_code == 409 and "vm_state resized" in r.text, r.text
+    conn.compute.confirm_server_resize(server.id)
+    done = conn.compute.get_server(server.id)
+    assert (done.status, done.compute_host) == ("ACTIVE", moved.compute_host)
+    assert records(controller, token, server.id)[0] == (
+        "migration", "confirmed", source, moved.compute_host)
+    assert not staged(controller, server.id).exists()
+    assert allocation_hosts(controller, token, server.id) == {moved.compute_host}
+    r = httpx.post(f"{controller.base_url}/compute/v2.1/servers/{server.id}/action",
+                   json={"revertResize": None}, headers={"X-Auth-Token": token})
+    assert r.status_code == 409, r.text
+
+    # a stopped server to a named host (2.56) stays stopped, and so after its revert
     conn.compute.stop_server(server.id)
     conn.compute.wait_for_server(conn.compute.get_server(server.id), status="SHUTOFF",
                                  wait=30, interval=0.2)
-    target = next(h for h in HOSTS if h != moved.compute_host)
+    here = moved.compute_host
+    target = next(h for h in HOSTS if h != here)
     assert migrate(controller, token, server.id, {"host": target}).status_code == 202
-    until(lambda: conn.compute.get_server(server.id).compute_host == target
-          and conn.compute.get_server(server.id).status == "SHUTOFF", 30, "to the named host")
+    there = until(lambda: arrived(conn, server.id, here, "VERIFY_RESIZE"), 30, "named host")
+    assert there.compute_host == target and there.power_state == 4
+    conn.compute.revert_server_resize(server.id)
+    until(lambda: arrived(conn, server.id, target, "SHUTOFF"), 30, "reverted, stopped")
 
     # bad requests
-    here = target
     r = migrate(controller, token, server.id, {"host": here})
     assert r.status_code == 400 and "can't be the same one" in r.text
     r = migrate(controller, token, server.id, {"host": "no-such-host"})

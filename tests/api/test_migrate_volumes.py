@@ -106,7 +106,8 @@ def test_cold_migration_with_rbd_volumes(controller: RunningCloud, agents: dict[
     r = migrate(controller, token, server.id, {"host": target}, "2.56")
     assert r.status_code == 202, r.text
     until(lambda: conn.compute.get_server(server.id).compute_host == target
-          and conn.compute.get_server(server.id).status == "ACTIVE", 30, "moved")
+          and conn.compute.get_server(server.id).status == "VERIFY_RESIZE", 30, "moved")
+    conn.compute.confirm_server_resize(server.id)
     after = attachments(controller, token, server.id)
     assert set(after) == set(before)
     assert not {a[0] for a in after.values()} & {b[0] for b in before.values()}

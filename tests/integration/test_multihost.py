@@ -272,8 +272,9 @@ def test_three_compute_hosts(request: pytest.FixtureRequest) -> None:
                                 "OpenStack-API-Version": "compute 2.56"})
         assert r.status_code == 202, r.text
         until(lambda: conn.compute.get_server(mover.id).compute_host == target.name
-              and conn.compute.get_server(mover.id).status == "ACTIVE", 180,
+              and conn.compute.get_server(mover.id).status == "VERIFY_RESIZE", 180,
               "migrated to the other host")
+        conn.compute.confirm_server_resize(mover.id)
         deadline = time.monotonic() + 240
         want = ["mh-boots 2", f"mh-reach {GUEST_IPS['mh-2']} ok"]
         while not all(w in (text := target.console(mover.id)) for w in want):

@@ -264,8 +264,8 @@ class LocalLink(AgentLink):
         if task in SHELVE_TASKS:
             return await self.compute.shelving.complete(uuid, task, power_state, updates)
         done = await self.compute.work.complete(uuid, task, power_state, updates)
-        if done and task == states.RESIZE_FINISH:
-            self.compute.migrations.finished(uuid)
+        if done and task in (states.RESIZE_FINISH, states.DELETING):
+            await self.compute.migration_verify.settled(uuid)  # the staged disk
         return done
 
     async def fail(self, host: str, uuid: str, task: str, message: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from onestack.core.compute import states
 from onestack.core.compute.base import Caller
 from onestack.core.compute.build import Builder, resources
+from onestack.core.compute.migrate_verify import MigrationVerify
 from onestack.core.compute.servers import Servers
 from onestack.core.image.access import Caller as ImageCaller
 from onestack.core.image.patch import BASE, READ_ONLY, RESERVED_PREFIX
@@ -24,6 +25,8 @@ class Actions:
         self.servers = servers
         self.builder = builder
         self.image = image
+        # confirm and revert of a cold migration: set once the migrations exist (service.py)
+        self.moves: MigrationVerify | None = None
 
     async def simple(self, caller: Caller, uuid: str, action: str) -> Instance:
         """reboot, reboot_hard, stop, start, pause, unpause, suspend, resume."""
@@ -69,9 +72,13 @@ class Actions:
             raise
 
     async def confirm_resize(self, caller: Caller, uuid: str) -> Instance:
+        if self.moves is not None and await self.moves.waiting(uuid):
+            return await self.moves.confirm(caller, uuid)  # a cold migration
         return await self.servers.act(caller, uuid, "confirmResize")
 
     async def revert_resize(self, caller: Caller, uuid: str) -> Instance:
+        if self.moves is not None and await self.moves.waiting(uuid):
+            return await self.moves.revert(caller, uuid)  # a cold migration
         rec = await self.servers.get(caller, uuid)
         inst = rec.instance
         states.check("revertResize", inst, is_admin=caller.is_admin)

@@ -4,7 +4,8 @@ live migration under way, ``GET /servers/{id}/migrations``.
 
 Types and statuses, as Nova's:
 - ``migration`` (cold): ``migrating`` -> ``post-migrating`` (the disk is on the target)
-  -> ``confirmed`` (confirmed at once here); ``error`` on failure.
+  -> ``finished`` (VERIFY_RESIZE) -> ``confirmed``, or ``reverting`` -> ``reverted``
+  (migrate_verify.py); ``error`` on failure.
 - ``live-migration``: ``preparing`` -> ``running`` (copying) -> ``completed``; ``error``
   on failure, ``cancelled`` when aborted.
 - ``evacuation``: ``accepted`` -> ``done``; ``failed``.
@@ -34,7 +35,7 @@ IN_PROGRESS = ("queued", "preparing", "running", "post-migrating")
 
 # task done -> (migration type, status); task failed -> (type, status)
 ON_DONE: dict[str, tuple[str, str]] = {
-    states.RESIZE_FINISH: ("migration", "confirmed"),
+    # RESIZE_FINISH done: finished or reverted, migrate_verify.arrived
     states.MIGRATING: ("live-migration", "completed"),
     states.REBUILDING: ("evacuation", "done"),
     states.RESIZE_PREP: ("resize", "finished"),

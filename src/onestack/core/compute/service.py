@@ -18,6 +18,7 @@ from onestack.core.compute.groups import ServerGroups
 from onestack.core.compute.hosts import Hosts
 from onestack.core.compute.keypairs import KeyPairs
 from onestack.core.compute.live_migrate import LiveMigrations
+from onestack.core.compute.migrate_verify import MigrationVerify
 from onestack.core.compute.netproxy import ServerNetworking
 from onestack.core.compute.ports import Ports
 from onestack.core.compute.quotas import Quotas
@@ -62,6 +63,8 @@ class Compute:
         self.evacuations = Evacuations(self.servers, self.builder, self.devices)
         self.migrations = LiveMigrations(self.servers, self.builder, self.devices,
                                          settings.data_dir / "migrations")
+        self.migration_verify = MigrationVerify(self.migrations)
+        self.actions.moves = self.migration_verify
         self.agent_credentials = AgentCredentials(db)
         self.shelving = Shelving(self.servers, self.builder, self.actions, self.work, image,
                                  settings.compute.shelved_offload_time)

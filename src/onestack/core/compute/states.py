@@ -166,7 +166,8 @@ _STATUS: dict[str, dict[str | None, str]] = {
     BUILDING: {None: "BUILD"},
     STOPPED: {None: "SHUTOFF", RESIZE_PREP: "RESIZE", REBUILDING: "REBUILD",
               RESIZE_MIGRATING: "RESIZE", RESIZE_FINISH: "RESIZE"},
-    RESIZED: {None: "VERIFY_RESIZE", RESIZE_REVERTING: "REVERT_RESIZE"},
+    RESIZED: {None: "VERIFY_RESIZE", RESIZE_REVERTING: "REVERT_RESIZE",
+              RESIZE_FINISH: "REVERT_RESIZE"},  # a cold migration going back (migrate_verify)
     PAUSED: {None: "PAUSED", MIGRATING: "MIGRATING"},
     SUSPENDED: {None: "SUSPENDED"},
     RESCUED: {None: "RESCUE"},

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from onestack.core.compute import events, migration_records, states
+from onestack.core.compute import events, migrate_verify, migration_records, states
 from onestack.core.compute.base import Store
 from onestack.core.compute.servers import mark_deleted
 from onestack.db.models.base import utcnow
@@ -56,9 +56,10 @@ class HostWork(Store):
                 await mark_deleted(s, inst)
             else:
                 prior = inst.task_args.get("prior_vm_state")
-                if task in (states.REBUILDING, states.RESIZE_FINISH) and \
-                        prior == states.STOPPED:
+                if task == states.REBUILDING and prior == states.STOPPED:
                     vm_state, power = states.STOPPED, states.SHUTDOWN
+                if task == states.RESIZE_FINISH:  # VERIFY_RESIZE, or back after a revert
+                    vm_state, power = await migrate_verify.arrived(s, inst)
                 if task == states.RESIZE_PREP and prior == states.STOPPED:
                     power = states.SHUTDOWN
                 if vm_state is not None:
