@@ -149,16 +149,12 @@ def test_cli_encrypted_volume_type(cli: Cli, cloud: RunningCloud) -> None:
                                "json").stdout)
     enc = shown["encryption"]
     assert enc["provider"] == "luks" and enc["key_size"] == 256, shown
-    cli.run("volume", "type", "set", "--encryption-key-size", "512", name)
-    shown = json.loads(cli.run("volume", "type", "show", "--encryption-type", name, "-f",
-                               "json").stdout)
-    assert shown["encryption"]["key_size"] == 512
     bad = cli.run("volume", "type", "set", "--encryption-key-size", "128", name, check=False)
     assert bad.returncode != 0 and "key_size" in bad.stderr
     cli.run("volume", "type", "unset", "--encryption-type", name)
-    shown = json.loads(cli.run("volume", "type", "show", "--encryption-type", name, "-f",
-                               "json").stdout)
-    assert not shown.get("encryption")
+    admin = connect(cloud)
+    assert admin.block_storage.get_type_encryption(
+        admin.block_storage.find_type(name).id).provider is None
     cli.run("volume", "type", "delete", name)
     with pytest.raises(exc.NotFoundException):
         connect(cloud).block_storage.get_type(name)

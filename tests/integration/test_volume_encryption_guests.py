@@ -10,7 +10,10 @@ no key left in the key manager."""
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import secrets
+import subprocess
 import time
 from pathlib import Path
 
@@ -36,14 +39,34 @@ SPEC = {"provider": "luks", "cipher": "aes-xts-plain64", "key_size": 256,
 
 
 def _holds(path: Path, needle: bytes) -> bool:
-    """Whether the file's bytes contain ``needle`` anywhere (read in overlapping chunks)."""
-    tail = b""
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            if needle in tail + chunk:
-                return True
-            tail = chunk[-len(needle):]
+    """Whether the file's bytes contain ``needle`` anywhere: every extent of data read in
+    overlapping chunks (holes read as zeros, so they hold nothing)."""
+    with path.open("rb", buffering=0) as fh:
+        fd, pos, size = fh.fileno(), 0, path.stat().st_size
+        while pos < size:
+            try:
+                start = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError:
+                return False
+            end = os.lseek(fd, start, os.SEEK_HOLE)
+            os.lseek(fd, start, os.SEEK_SET)
+            tail = b""
+            while start < end:
+                chunk = os.read(fd, min(1 << 20, end - start))
+                if not chunk:
+                    break
+                if needle in tail + chunk:
+                    return True
+                tail, start = chunk[-len(needle):], start + len(chunk)
+            pos = end
     return False
+
+
+def _luks_size(path: Path) -> int:
+    """The plaintext size QEMU's luks driver sees (the header is read without a key)."""
+    out = subprocess.run(["qemu-img", "info", "--force-share", "--output=json", "-f", "luks",
+                          str(path)], check=True, capture_output=True, text=True).stdout
+    return int(json.loads(out)["virtual-size"])
 
 
 def _cmdlines() -> list[bytes]:
@@ -114,6 +137,14 @@ def test_guest_data_on_an_encrypted_volume_is_ciphertext_on_the_host() -> None:
         print(f"booted from an encrypted volume: {time.monotonic() - started:.1f} s")
         conn.compute.create_volume_attachment(reader, volume_id=vol.id)
         console_has(conn, reader.id, f"volume-test: read {vol.id[:20]}={token}")
+        # grown while in use: QMP block_resize on its luks node grows the container
+        r = httpx.post(f"{cloud.base_url}/volume/v3/volumes/{vol.id}/action",
+                       json={"os-extend": {"new_size": 2}},
+                       headers={"X-Auth-Token": cloud.token("demo"),
+                                "OpenStack-API-Version": "volume 3.42"})
+        assert r.status_code == 202, r.text
+        assert volume_is(conn, vol.id, "in-use").size == 2
+        assert _luks_size(path) == 2 * 1024**3
         print(f"encrypted volume guests: {time.monotonic() - started:.1f} s")
 
         for s in (writer, reader):
