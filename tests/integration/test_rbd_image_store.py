@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from onestack.drivers.blob import BlobStore
@@ -27,7 +28,6 @@ from onestack.drivers.blob import rbd as rbd_blob
 from onestack.drivers.blob.base import (
     BlobInUse,
     BlobNotFound,
-    BlobStoreFull,
     BlobTooLarge,
     BlobUnavailable,
 )
@@ -35,8 +35,10 @@ from onestack.drivers.blob.rbd import RbdBlobStore
 from onestack.drivers.blob.rbd_fake import FakeRbdBlobStore
 from onestack.drivers.diskimage.rbd_cli import RbdCli
 from onestack.drivers.storage import RbdVolumeDriver
+from tests.api.conftest import connect, unique
 from tests.integration.test_rbd_driver import _skip_reason
 from tests.support.ceph import CephCluster, free_port, shared_cluster
+from tests.support.server import CloudThread
 
 pytestmark = pytest.mark.integration
 IMAGES = "images"
@@ -73,6 +75,7 @@ def rbd_store(ceph: CephCluster, **kw: Any) -> RbdBlobStore:
 
 
 def rbd_images(ceph: CephCluster) -> list[str]:
+    images_pool(ceph)
     return list(json.loads(ceph.rbd("ls", "--format", "json", IMAGES)))
 
 
@@ -216,8 +219,6 @@ def test_failures_name_the_cause_and_leave_nothing(ceph: CephCluster, tmp_path: 
         for ln in ceph.conf.read_text().splitlines()) + "\n")
     _fails(rbd_store(ceph, conf=down, timeout=3), BlobUnavailable,
            "unreachable|did not answer", 20)
-    with cluster_full(ceph):
-        _fails(rbd_store(ceph, osd_timeout=4), BlobStoreFull, "pool 'images' is full", 30)
     assert rbd_images(ceph) == before
 
 
@@ -318,3 +319,65 @@ def purge_images(ceph: CephCluster) -> None:
                        capture_output=True)
         ceph.rbd("snap", "purge", "--no-progress", spec)
         ceph.rbd("rm", "--no-progress", spec)
+
+
+def _settled(conn: Any, volume_id: str) -> Any:
+    deadline = time.monotonic() + 60
+    while (vol := conn.block_storage.get_volume(volume_id)).status in ("creating",
+                                                                       "downloading"):
+        assert time.monotonic() < deadline, f"volume {volume_id} is still {vol.status}"
+        time.sleep(0.3)
+    return vol
+
+
+def _upload(cloud: Any, conn: Any, data: bytes) -> tuple[httpx.Response, Any]:
+    """Raw HTTP with a real token: one PUT, not retried on 503 as the SDK's would be."""
+    img = conn.image.create_image(name=unique("rbd-fail"), disk_format="raw",
+                                  container_format="bare")
+    r = httpx.put(f"{cloud.base_url}/image/v2/images/{img.id}/file", content=data,
+                  headers={"X-Auth-Token": cloud.token("demo"),
+                           "Content-Type": "application/octet-stream"}, timeout=60)
+    return r, conn.image.get_image(img.id)
+
+
+def test_cloud_answers_a_missing_pool_and_a_full_cluster(ceph: CephCluster) -> None:
+    """Through the API: an upload into a missing pool answers 503, into a full cluster 413
+    (Glance's StorageFull), each naming the cause, the image killed; a volume on the full
+    cluster goes to error with a user message saying so. The API answers meanwhile and
+    no RBD image is left."""
+    thread = CloudThread()
+    s = thread.settings
+    s.volume.driver = "rbd"
+    s.volume.rbd_pool, s.volume.rbd_user = ceph.pool, ceph.user
+    s.volume.rbd_ceph_conf, s.volume.rbd_keyring = str(ceph.conf), str(ceph.keyring)
+    s.image.store, s.image.rbd_pool, s.image.rbd_user = "rbd", IMAGES, GLANCE
+    s.image.rbd_ceph_conf, s.image.rbd_keyring = str(ceph.conf), str(images_pool(ceph))
+    s.volume.rbd_connect_timeout = s.image.rbd_connect_timeout = 5
+    cloud = thread.start()
+    store, driver = cloud.runtime.image.blobs, cloud.runtime.volume.driver
+    assert isinstance(store, RbdBlobStore) and isinstance(driver, RbdVolumeDriver)
+    store.cli.osd_timeout = driver.osd_timeout = 4  # a full cluster holds writes this long
+    before = rbd_images(ceph)
+    try:
+        conn = connect(cloud, "demo")
+        store.cli.pool = "nopool"
+        r, img = _upload(cloud, conn, os.urandom(64 * 1024))
+        store.cli.pool = IMAGES
+        assert r.status_code == 503 and "the pool 'nopool' does not exist" in r.text, r.text
+        assert img.status == "killed"
+        with cluster_full(ceph):
+            vol = conn.block_storage.create_volume(size=1, name=unique("rbd-full"))
+            r, img = _upload(cloud, conn, os.urandom(64 * 1024))
+            assert r.status_code == 413, r.text
+            assert r.json()["message"].endswith("the pool 'images' is full (the Ceph cluster "
+                                                "has no space left for it)"), r.text
+            assert img.status == "killed"
+            assert conn.block_storage.get("/volumes").status_code == 200
+            assert _settled(conn, vol.id).status == "error"
+        msgs = conn.block_storage.get("/messages", microversion="3.3").json()["messages"]
+        msg = next(m for m in msgs if m["resource_uuid"] == vol.id)
+        assert "the pool 'volumes' is full" in msg["user_message"], msg
+        assert rbd_images(ceph) == before and _volumes(ceph) == []
+        conn.block_storage.delete_volume(vol)
+    finally:
+        thread.stop()

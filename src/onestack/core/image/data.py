@@ -10,6 +10,7 @@ Glance does. A failed upload leaves the image ``killed``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -77,7 +78,8 @@ class ImageData:
         try:
             info = await self.blobs.put(key, chunks, max_size=MAX_IMAGE_SIZE)
         except BaseException as exc:
-            await self.blobs.delete(key)
+            with contextlib.suppress(Exception):  # a store that failed may fail this too
+                await self.blobs.delete(key)
             await self._set_status(image_id, "saving", "killed")
             if isinstance(exc, BlobTooLarge):
                 raise PayloadTooLarge(f"Image exceeds the storage limit of {MAX_IMAGE_SIZE} "
