@@ -93,7 +93,7 @@ async def create(req: ApiRequest) -> Response:
             "ephemeral": _int(body.get("OS-FLV-EXT-DATA:ephemeral", 0), "ephemeral", 0),
             "swap": 0 if swap == "" else _int(swap, "swap", 0),
             "rxtx_factor": float(body.get("rxtx_factor", 1.0)),
-            "is_public": body.get("os-flavor-access:is_public", True),
+            "is_public": schemas.truthy(body.get("os-flavor-access:is_public", True)),
             "description": body.get("description")}
     rec = await req.runtime.compute.flavors.create(data)
     return respond({"flavor": views.flavor(req, rec)})

@@ -14,7 +14,7 @@ from onestack.api.common.request import ApiRequest
 from onestack.api.compute.common import one, respond, since
 from onestack.db.models.base import utcnow
 from onestack.db.models.compute import ComputeNode
-from onestack.errors import BadRequest, NotFound, NotImplementedYet
+from onestack.errors import NotFound, NotImplementedYet
 
 UPDATE = {"type": "object", "properties": {
     "status": {"type": "string", "enum": ["enable", "disable", "Enable", "Disable",
@@ -41,7 +41,7 @@ async def listing(req: ApiRequest) -> Response:
     zone = one(req, "zone")
     out = [{"host_name": s.host, "service": s.binary.removeprefix("nova-"), "zone": s.zone}
            for s in await req.runtime.compute.hosts.services()
-           if zone is None or s.zone == zone]
+           if not zone or s.zone == zone]  # a blank zone lists every host, as Nova
     return respond({"hosts": out})
 
 
@@ -95,9 +95,8 @@ def uptime_text(since_: dt.datetime, now: dt.datetime) -> str:
 
 async def hypervisor_uptime(req: ApiRequest) -> Response:
     ident = req.params["hypervisor_id"]
-    if not since(req, 2, 53) and not ident.isdigit():
-        raise BadRequest(f"Invalid input received: hypervisor id {ident!r} must be an "
-                         "integer before microversion 2.53.")
+    if not since(req, 2, 53) and not ident.isdigit():  # Nova's _validate_id: 404
+        raise NotFound(f"Hypervisor with ID '{ident}' could not be found.")
     compute = req.runtime.compute
     node = await compute.hosts.node(ident)
     return respond({"hypervisor": {

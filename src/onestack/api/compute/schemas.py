@@ -18,6 +18,9 @@ tag = {"type": "string", "minLength": 1, "maxLength": 60, "pattern": r"^[^,/]*$"
 ipv4 = {"type": "string", "format": "ipv4"}
 ipv6 = {"type": "string", "format": "ipv6"}
 disk_config = {"type": "string", "enum": ["AUTO", "MANUAL"]}
+# Nova's boolean parameter (parameter_types.boolean): a JSON boolean or one of these strings
+BOOLISH = [True, "True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes",
+           False, "False", "FALSE", "false", "0", "OFF", "Off", "off", "NO", "No", "no"]
 
 
 def obj(key: str, props: dict[str, Any], required: list[str] | None = None,
@@ -40,7 +43,7 @@ flavor_create = obj("flavor", {
              "maximum": 2147483647},
     "rxtx_factor": {"type": ["number", "string"], "pattern": r"^[0-9]+(\.[0-9]+)?$",
                     "minimum": 0, "exclusiveMinimum": 0, "maximum": 3.40282e38},
-    "os-flavor-access:is_public": {"type": "boolean"},
+    "os-flavor-access:is_public": {"enum": BOOLISH},
     "description": {"type": ["string", "null"], "maxLength": 65535},
 }, ["name", "ram", "vcpus", "disk"])
 flavor_update = obj("flavor", {"description": {"type": ["string", "null"],
@@ -138,8 +141,6 @@ rebuild = {"type": "object", "properties": {
                                                                               "null"]},
     "hostname": {"type": "string"}},
     "required": ["imageRef"], "additionalProperties": False}
-# Nova's boolean parameter: a JSON boolean or one of these strings
-BOOLISH = [True, False, "True", "False", "true", "false", "1", "0", "yes", "no", "on", "off"]
 # evacuate (nova/api/openstack/compute/schemas/evacuate.py): onSharedStorage until 2.13,
 # force from 2.29 to 2.67; host and adminPass in every version served
 _evacuate_base: dict[str, Any] = {

@@ -1,0 +1,34 @@
+"""Nova behaviour tempest's whole API suite checks beyond the guideline (the fixes of
+docs/interop.md "Whole tempest API suite"), through raw HTTP with real tokens."""
+
+from __future__ import annotations
+
+from tests.api.conftest import unique
+from tests.api.test_compute import nova
+from tests.support.server import RunningCloud
+
+
+def test_flavor_is_public_takes_novas_boolean_strings(cloud: RunningCloud) -> None:
+    """os-flavor-access:is_public is Nova's parameter_types.boolean: a JSON boolean or a
+    string such as "False" or "YES" (tempest's flavor tests send "True"/"False")."""
+    made = []
+    try:
+        for value, public in (("False", False), ("YES", True), (False, False), ("on", True)):
+            r = nova(cloud, "POST", "/flavors", json={"flavor": {
+                "name": unique("fl"), "ram": 64, "vcpus": 1, "disk": 0,
+                "os-flavor-access:is_public": value}})
+            assert r.status_code == 200, r.text
+            flavor = r.json()["flavor"]
+            made.append(flavor["id"])
+            assert flavor["os-flavor-access:is_public"] is public
+        private = made[0]
+        demo = nova(cloud, "GET", f"/flavors/{private}", who="demo")
+        assert demo.status_code == 404  # a private flavor is not the demo project's
+        bad = nova(cloud, "POST", "/flavors", json={"flavor": {
+            "name": unique("fl"), "ram": 64, "vcpus": 1, "disk": 0,
+            "os-flavor-access:is_public": "maybe"}})
+        assert bad.status_code == 400
+        assert "os-flavor-access:is_public" in bad.json()["badRequest"]["message"]
+    finally:
+        for flavor_id in made:
+            nova(cloud, "DELETE", f"/flavors/{flavor_id}")
