@@ -16,15 +16,21 @@ with the Linux network data plane and the haproxy driver, networks, ports and fl
 made with openstacksdk, the load balancer built step by step with its ``load_balancer`` proxy
 (waiting for ACTIVE after each change), operating statuses read from the member and load
 balancer resources and the ``/status`` tree, a cascade delete. Its guests read their user
-data from a config drive (the cloud's metadata service knows only its own instances)."""
+data from a config drive (the cloud's metadata service knows only its own instances).
+Before the delete it adds a TERMINATED_HTTPS listener whose certificates come from the
+cloud's key manager (a certificate container as the default, a PKCS#12 secret for SNI,
+made with ``cryptography`` here): ``curl --cacert`` through the floating IP gets both
+guests' plain-HTTP answers, and the name sent (``--resolve``) picks the certificate."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,6 +47,7 @@ from onestack.drivers.lb.haproxy import HaproxyLbDriver
 from onestack.drivers.network.linux import LinuxNetDriver
 from tests.api.conftest import connect
 from tests.integration.test_network_dataplane import _cleanup, sh
+from tests.support import certs
 from tests.support.server import CloudThread, RunningCloud
 from tests.support.tiny_guest import (
     ADMIN,
@@ -434,6 +441,10 @@ def test_load_balancer_through_the_api(api_world: dict[str, Any] | None) -> None
         members[ips[0]]: "ERROR", members[ips[1]]: "ONLINE"}
     assert ssh(api_world["key"], fips[0], "httpd -p 80 -h /www && echo ok") == "ok"
     until(lambda s: s[members[ips[0]]] == "ONLINE" and s["lb"] == "ONLINE", bound)
+    t0 = time.monotonic()
+    tls_s = terminated_https(demo, lb.id, ips, sub.id, vip_fip, api_world["tmp"],
+                             api_world["tmp"] / "data")
+    tls_all = time.monotonic() - t0
     demo.load_balancer.delete_load_balancer(lb.id, cascade=True)
     deadline = time.monotonic() + 30
     while demo.load_balancer.find_load_balancer(lb.id) is not None or leftovers(lb.id):
@@ -442,3 +453,70 @@ def test_load_balancer_through_the_api(api_world: dict[str, Any] | None) -> None
     assert admin.network.find_port(lb.vip_port_id) is None
     assert not list(admin.network.ports(device_owner="Octavia"))
     assert demo.network.get_ip(vip_ip.id).port_id is None  # the floating IP stays, free
+    print(f"TERMINATED_HTTPS listener, pool and members to both answering: {tls_s:.1f}s, "
+          f"the whole TLS part {tls_all:.1f}s")
+
+
+def https(name: str, fip: str, ca: Path) -> tuple[str, str]:
+    """``curl --cacert`` to https://<name>/ at the floating IP (``--resolve``: the SNI is
+    ``name``): the body and the subject of the certificate served."""
+    proc = subprocess.run(["curl", "-sv", "-m", "5", "--cacert", str(ca), "--resolve",
+                           f"{name}:443:{fip}", f"https://{name}/"], capture_output=True,
+                          text=True, check=False, timeout=15)
+    subject = next((line.split("subject:", 1)[1].strip() for line in proc.stderr.splitlines()
+                    if "subject:" in line), "")
+    return (proc.stdout.strip() if proc.returncode == 0 else f"FAIL {proc.returncode}",
+            subject)
+
+
+def terminated_https(conn: Any, lb_id: str, ips: list[str], subnet_id: str, fip: str,
+                     tmp: Path, data_dir: Path) -> float:
+    """A TERMINATED_HTTPS listener on the load balancer: its default certificate from a
+    Barbican certificate container, a second one (PKCS#12 secret) for SNI, the guests'
+    plain HTTP behind it. Both guests answer ``curl --cacert``; the name picks the
+    certificate. Returns the seconds from the listener's create to both answering."""
+    ca = certs.authority()
+    www, api = certs.server(ca, "www.lb.test"), certs.server(ca, "api.lb.test")
+    (tmp / "ca.pem").write_bytes(ca.cert_pem)
+    refs = [{"name": name, "secret_ref": conn.key_manager.create_secret(
+        name=name, payload=pem.decode(), payload_content_type="text/plain",
+        secret_type=kind).secret_ref} for name, pem, kind in (
+        ("certificate", www.cert_pem, "certificate"), ("private_key", www.key_pem, "private"),
+        ("intermediates", ca.cert_pem, "certificate"))]
+    box = conn.key_manager.create_container(name="www", type="certificate", secret_refs=refs)
+    p12 = conn.key_manager.create_secret(
+        name="api", payload=base64.b64encode(api.pkcs12()).decode(),
+        payload_content_type="application/octet-stream", payload_content_encoding="base64")
+    t0 = time.monotonic()
+    lis = conn.load_balancer.create_listener(
+        name="https", protocol="TERMINATED_HTTPS", protocol_port=443, load_balancer_id=lb_id,
+        default_tls_container_ref=box.container_ref, sni_container_refs=[p12.secret_ref])
+    conn.load_balancer.wait_for_load_balancer(lb_id, interval=0.5, wait=60)
+    pool = conn.load_balancer.create_pool(protocol="HTTP", lb_algorithm="ROUND_ROBIN",
+                                          listener_id=lis.id)
+    conn.load_balancer.wait_for_load_balancer(lb_id, interval=0.5, wait=60)
+    conn.load_balancer.put(f"/lbaas/pools/{pool.id}/members", json={"members": [
+        {"address": ip, "protocol_port": 80, "subnet_id": subnet_id} for ip in ips]})
+    conn.load_balancer.wait_for_load_balancer(lb_id, interval=0.5, wait=60)
+    deadline = time.monotonic() + 30
+    while https("www.lb.test", fip, tmp / "ca.pem")[0] not in ("web-one", "web-two"):
+        assert time.monotonic() < deadline, https("www.lb.test", fip, tmp / "ca.pem")
+        time.sleep(0.5)
+    took = time.monotonic() - t0
+    got = [https("www.lb.test", fip, tmp / "ca.pem") for _ in range(4)]
+    assert sorted(got) == [("web-one", "CN=www.lb.test")] * 2 + [
+        ("web-two", "CN=www.lb.test")] * 2, got
+    # SNI: the second certificate by its name; an unknown name gets the default
+    assert https("api.lb.test", fip, tmp / "ca.pem")[1] == "CN=api.lb.test"
+    body, subject = https("other.lb.test", fip, tmp / "ca.pem")
+    assert body.startswith("FAIL") and subject == "CN=www.lb.test"  # name mismatch
+    files = list((data_dir / "load-balancer" / lb_id / "tls").iterdir())
+    assert len(files) == 3 and all(f.stat().st_mode & 0o777 == 0o600 for f in files)
+    # new certificates: haproxy reloads with them (the PKCS#12 one the default now)
+    conn.load_balancer.update_listener(lis, default_tls_container_ref=p12.secret_ref,
+                                       sni_container_refs=[])
+    conn.load_balancer.wait_for_load_balancer(lb_id, interval=0.5, wait=60)
+    assert https("api.lb.test", fip, tmp / "ca.pem")[0] in ("web-one", "web-two")
+    assert https("www.lb.test", fip, tmp / "ca.pem")[1] == "CN=api.lb.test"
+    assert len(list((data_dir / "load-balancer" / lb_id / "tls").iterdir())) == 2
+    return took
