@@ -15,6 +15,7 @@ import pytest
 from openstack import exceptions as exc
 
 from tests.api.conftest import Cli, connect, unique
+from tests.api.test_compute_volumes import _server
 from tests.api.test_key_manager import User, km, people  # noqa: F401  (fixture)
 from tests.api.test_volume import _delete, _wait
 from tests.support.server import RunningCloud
@@ -129,6 +130,11 @@ def test_encrypted_type_and_volume_lifecycle(cloud: RunningCloud,
             {"attachment": {"volume_uuid": copy.id, "instance_uuid": None,
                             "connector": {"host": "h"}}})
     assert r.status_code == 400, r.text
+    server = _server(conn_a)
+    with pytest.raises(exc.BadRequestException, match="key"):
+        conn_a.compute.create_volume_attachment(server, volume_id=copy.id)
+    assert conn_a.block_storage.get_volume(copy.id).status == "available"
+    conn_a.compute.delete_server(server)
 
     # deleting the volume deletes its key
     _delete(conn_a, copy)
