@@ -210,22 +210,18 @@ def test_who_may_read_and_write(cloud: RunningCloud, admin: Conn) -> None:
 @pytest.mark.sqlite_only
 def test_cli(cloud: RunningCloud, cli: Cli, admin: Conn) -> None:
     """`openstack loadbalancer flavorprofile/flavor/availabilityzoneprofile/
-    availabilityzone` and `loadbalancer create --flavor --availability-zone`."""
+    availabilityzone create`, `provider capability list` and `loadbalancer create --flavor
+    --availability-zone` (by name: the client looks each up in the lists). Refusals are
+    the SDK tests' (each CLI call costs seconds of CI)."""
     fp, flavor, azp, az = unique("fp"), unique("fl"), unique("azp"), unique("az")
     cli.run("loadbalancer", "flavorprofile", "create", "--name", fp, "--provider", "haproxy",
             "--flavor-data", SINGLE)
-    out = cli.run("loadbalancer", "flavorprofile", "create", "--name", "x", "--provider",
-                  "haproxy", "--flavor-data", '{"loadbalancer_topology": "ACTIVE_STANDBY"}',
-                  check=False)
-    assert out.returncode != 0 and "does not support a requested option" in out.stderr
     cli.run("loadbalancer", "flavor", "create", "--name", flavor, "--flavorprofile", fp,
             "--enable")
     cli.run("loadbalancer", "availabilityzoneprofile", "create", "--name", azp, "--provider",
             "haproxy", "--availability-zone-data", '{"compute_zone": "nova"}')
     cli.run("loadbalancer", "availabilityzone", "create", "--name", az,
             "--availabilityzoneprofile", azp)
-    listed = json.loads(cli.run("loadbalancer", "flavor", "list", "-f", "json").stdout)
-    assert flavor in [f["name"] for f in listed]
     caps = json.loads(cli.run("loadbalancer", "provider", "capability", "list", "haproxy",
                               "-f", "json").stdout)
     assert {c["name"] for c in caps} == {"loadbalancer_topology", "compute_zone"}
