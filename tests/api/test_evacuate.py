@@ -201,6 +201,7 @@ def test_evacuate_a_volume_backed_server(controller: RunningCloud,
     view = server_view(controller, token, server.id)
     source = view["OS-EXT-SRV-ATTR:host"]
     (volume_id,) = [v["id"] for v in view["os-extended-volumes:volumes_attached"]]
+    (old,) = [a["attachment_id"] for a in conn.block_storage.get_volume(volume_id).attachments]
     agents[source].kill()
     until(lambda: compute_services(conn)[source][0].state == "down", DOWN_AFTER + 10,
           f"{source} down")
@@ -216,6 +217,11 @@ def test_evacuate_a_volume_backed_server(controller: RunningCloud,
     assert volume.status == "in-use"
     assert [(a["server_id"], a["host_name"]) for a in volume.attachments] == [
         (server.id, target)]
+    # a new attachment for the new host; the old one is gone (as Nova's evacuate)
+    assert volume.attachments[0]["attachment_id"] != old
+    r = httpx.get(f"{controller.base_url}/volume/v3/attachments/{old}",
+                  headers={"X-Auth-Token": token, "OpenStack-API-Version": "volume 3.27"})
+    assert r.status_code == 404, r.text
     assert allocation_hosts(controller, token, server.id) == {target}
     conn.compute.delete_server(server.id)
     conn.compute.wait_for_delete(server, interval=0.2, wait=30)
