@@ -36,7 +36,14 @@ from onestack.core.network.listing import (
     to_int,
     to_optional,
 )
-from onestack.db.models.network import IPAllocation, Network, Port, Segment, Subnet
+from onestack.db.models.network import (
+    FloatingIP,
+    IPAllocation,
+    Network,
+    Port,
+    Segment,
+    Subnet,
+)
 
 NETWORK_TYPES = ("flat", "vlan", "vxlan", "local")
 SEGMENT_RANGES = {"vlan": (1, 4094), "vxlan": (1, 16777215)}
@@ -184,8 +191,16 @@ class Networks(ResourceStore[Network]):
             check_revision(net, if_match)
             ports = (await s.execute(select(Port.id, Port.device_owner)
                                      .where(Port.network_id == net_id))).all()
-            if any(owner not in AUTO_OWNERS for _pid, owner in ports):
+            # floating IPs not associated with a port go with their network (Neutron)
+            fips = (await s.execute(select(FloatingIP.id, FloatingIP.floating_port_id)
+                                    .where(FloatingIP.floating_network_id == net_id,
+                                           FloatingIP.port_id.is_(None)))).all()
+            free = {port for _fip, port in fips}
+            if any(owner not in AUTO_OWNERS and pid not in free for pid, owner in ports):
                 raise errors.NetworkInUse(net_id)
+            if fips:
+                await s.execute(delete(FloatingIP).where(
+                    FloatingIP.id.in_([fip for fip, _port in fips])))
             port_ids = [pid for pid, _owner in ports]
             subnet_ids = [sub.id for sub in net.subnets]
             await s.execute(delete(IPAllocation).where(IPAllocation.network_id == net_id))
@@ -193,7 +208,7 @@ class Networks(ResourceStore[Network]):
                 await s.execute(delete(Port).where(Port.id.in_(port_ids)))
             await s.execute(delete(Subnet).where(Subnet.network_id == net_id))
             await s.execute(delete(Segment).where(Segment.network_id == net_id))
-            await drop_tags(s, [net_id, *subnet_ids, *port_ids])
+            await drop_tags(s, [net_id, *subnet_ids, *port_ids, *(fip for fip, _ in fips)])
             await s.execute(delete(Network).where(Network.id == net_id))
 
         await self.txn(work)
