@@ -37,16 +37,22 @@ from onestack.drivers.storage.base import LuksSpec
 from onestack.errors import BadRequest, NotFound, OnestackError
 
 log = logging.getLogger(__name__)
-# Providers Cinder accepts for LUKS (the short name and Nova's old class path); the others
-# it knows are refused here by name.
-LUKS_PROVIDERS = ("luks", "nova.volume.encryptors.luks.LuksEncryptor")
-UNSUPPORTED_PROVIDERS = ("plain", "luks2", "nova.volume.encryptors.cryptsetup.CryptsetupEncryptor")
+# What Cinder stores, it stores as given (tempest's own test stores a provider
+# "SomeProvider" and a back-end location); this cloud refuses at once what it knows it will
+# never open (the cryptsetup "plain" format, LUKS2), and a volume of a type whose spec it
+# cannot serve is refused at create, naming the field (``check_usable``).
+LUKS_PROVIDERS = ("luks", "LuksEncryptor", "nova.volume.encryptors.luks.LuksEncryptor",
+                  "os_brick.encryptors.luks.LuksEncryptor")
+UNSUPPORTED_PROVIDERS = ("plain", "luks2", "CryptsetupEncryptor",
+                         "nova.volume.encryptors.cryptsetup.CryptsetupEncryptor",
+                         "os_brick.encryptors.cryptsetup.CryptsetupEncryptor")
 CIPHERS = ("aes-xts-plain64",)
 KEY_SIZES = (256, 512)
 CONTROL_LOCATIONS = ("front-end", "back-end")
 DEFAULT_CIPHER = "aes-xts-plain64"
 DEFAULT_KEY_SIZE = 256
 FIELDS = ("provider", "cipher", "key_size", "control_location")
+MAX_INT = 0x7FFFFFFF
 
 
 class KeyGone(BadRequest):
@@ -72,43 +78,58 @@ def check_spec(body: Any, create: bool) -> dict[str, Any]:
             if spec.get(key) is None:
                 raise _bad(f"{key} must be defined")
     out: dict[str, Any] = {}
-    if "provider" in spec:
-        provider = spec["provider"]
-        if provider in UNSUPPORTED_PROVIDERS:
-            raise _bad(f"provider {provider!r} is not supported by this cloud; use 'luks'.")
-        if provider not in LUKS_PROVIDERS:
-            raise _bad(f"provider {provider!r} is not a valid encryption provider; use "
-                       "'luks'.")
-        out["provider"] = "luks"
+    for key in ("provider", "cipher"):
+        if key in spec:
+            value = spec[key]
+            if value is not None and (not isinstance(value, str) or not value.strip()
+                                      or len(value) > 255):
+                raise _bad(f"{key} must be a string of 1 to 255 characters.")
+            if value is None and key == "provider":
+                raise _bad("provider must be defined")
+            out[key] = value
+    if out.get("provider") in UNSUPPORTED_PROVIDERS:
+        raise _bad(f"provider {out['provider']!r} is not supported by this cloud; use "
+                   "'luks'.")
     if "control_location" in spec:
-        where = spec["control_location"]
-        if where not in CONTROL_LOCATIONS:
-            raise _bad(f"control_location {where!r} is not one of "
-                       f"{', '.join(CONTROL_LOCATIONS)}.")
-        if where != "front-end":
-            raise _bad("control_location 'back-end' is not supported by this cloud; volumes "
-                       "are encrypted by the hypervisor ('front-end').")
-        out["control_location"] = where
-    if spec.get("cipher") is not None:
-        if spec["cipher"] not in CIPHERS:
-            raise _bad(f"cipher {spec['cipher']!r} is not supported; use "
-                       f"{', '.join(CIPHERS)}.")
-        out["cipher"] = spec["cipher"]
-    elif "cipher" in spec:
-        out["cipher"] = None
-    if spec.get("key_size") is not None:
+        if spec["control_location"] not in CONTROL_LOCATIONS:
+            raise _bad(f"control_location {spec['control_location']!r}: valid control "
+                       f"locations are {', '.join(CONTROL_LOCATIONS)}.")
+        out["control_location"] = spec["control_location"]
+    if "key_size" in spec:
         size = spec["key_size"]
-        try:
-            size = int(size) if not isinstance(size, bool) else None
-        except (TypeError, ValueError):
-            size = None
-        if size not in KEY_SIZES:
-            raise _bad(f"key_size {spec['key_size']!r} is not supported; use 256 or 512 "
-                       "(bits; XTS splits it in two AES keys).")
+        if size is not None:
+            try:
+                size = int(size) if not isinstance(size, bool | float) else -1
+            except (TypeError, ValueError):
+                size = -1
+            if not 0 <= size <= MAX_INT:
+                raise _bad(f"key_size {spec['key_size']!r} must be an integer from 0 to "
+                           f"{MAX_INT}.")
         out["key_size"] = size
-    elif "key_size" in spec:
-        out["key_size"] = None
     return out
+
+
+def check_usable(row: VolumeTypeEncryption) -> None:
+    """A volume of this type can be made here (400 naming the field it cannot)."""
+    why = None
+    if row.provider not in LUKS_PROVIDERS:
+        why = f"provider {row.provider!r} is not supported; use 'luks'"
+    elif row.control_location != "front-end":
+        why = (f"control_location {row.control_location!r} is not supported; volumes are "
+               "encrypted by the hypervisor ('front-end')")
+    elif row.cipher not in (None, *CIPHERS):
+        why = f"cipher {row.cipher!r} is not supported; use {', '.join(CIPHERS)}"
+    elif row.key_size not in (None, *KEY_SIZES):
+        why = (f"key_size {row.key_size} is not supported; use 256 or 512 (bits; XTS splits "
+               "it in two AES keys)")
+    if why:
+        raise _bad(f"the encryption of volume type {row.type_id}: {why}.")
+
+
+def created_view(row: VolumeTypeEncryption) -> dict[str, Any]:
+    """What a create answers (tempest's schema allows these fields only)."""
+    return {k: v for k, v in spec_view(row).items() if k in (
+        "volume_type_id", "encryption_id", *FIELDS)}
 
 
 def spec_view(row: VolumeTypeEncryption) -> dict[str, Any]:
@@ -169,7 +190,7 @@ class TypeEncryptions:
                                        created_at=utcnow())
             s.add(row)
             await s.flush()
-            return spec_view(row)
+            return created_view(row)
 
     async def update(self, caller: Caller, type_ident: str, body: Any) -> dict[str, Any]:
         """Cinder ignores the encryption id of the path (cinderclient sends 'provider')."""
@@ -241,6 +262,7 @@ class VolumeKeys:
                              f"that is {'encrypted' if source_key else 'not encrypted'}.")
         if spec is None:
             return None
+        check_usable(spec)
         if source_key:
             return await self.clone(project_id, user_id, source_key)
         return await self.create(project_id, user_id, luks_bits(spec))
