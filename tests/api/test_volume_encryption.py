@@ -123,6 +123,18 @@ def test_encrypted_type_and_volume_lifecycle(cloud: RunningCloud,
                {"os-initialize_connection": {"connector": {"host": "h"}}})
     assert conn.json()["connection_info"]["data"]["encrypted"] is True
 
+    # attached, it is not snapshotted (its ciphertext is copied outside the guest)
+    att = _v3(cloud, a.token, "POST", "/attachments", {"attachment": {
+        "volume_uuid": vol["id"], "instance_uuid": None, "connector": {"host": "h"}}})
+    assert att.status_code == 200, att.text
+    att_id = att.json()["attachment"]["id"]
+    assert _v3(cloud, a.token, "POST", f"/attachments/{att_id}/action",
+               {"os-complete": None}).status_code == 204
+    r = _v3(cloud, a.token, "POST", "/snapshots",
+            {"snapshot": {"volume_id": vol["id"], "force": True}})
+    assert r.status_code == 400 and "detach" in r.text, r.text
+    assert _v3(cloud, a.token, "DELETE", f"/attachments/{att_id}").status_code == 200
+    _wait(lambda: conn_a.block_storage.get_volume(vol["id"]), "available")
     # a snapshot and a volume from it: a key of its own with the same bytes
     snap = conn_a.block_storage.create_snapshot(volume_id=vol["id"], name=unique("s"))
     _wait(lambda: conn_a.block_storage.get_snapshot(snap.id), "available", 120)

@@ -56,6 +56,10 @@ class Snapshots:
             vol = await find_volume(s, caller, body.get("volume_id"), lock=True)
             states.check("snapshot_force" if force or in_use_ok else "snapshot", vol.id,
                          vol.status)
+            if vol.encryption_key_id and vol.status != states.AVAILABLE:
+                raise BadRequest(f"Invalid volume: volume {vol.id} is encrypted and "
+                                 f"{vol.status}: its snapshot copies the ciphertext outside "
+                                 "the guest, so detach it first.")
             vt = await s.get(VolumeType, vol.type_id) if vol.type_id else None
             await self.quotas.check(s, vol.project_id, vt, snapshots=1, gigabytes=vol.size)
             now = utcnow()
