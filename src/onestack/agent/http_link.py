@@ -137,8 +137,10 @@ class HttpLink(AgentLink):
 
     async def volume_done(self, host: str, uuid: str, disk: VolumeDisk, outcome: str
                           ) -> None:
+        # the mapping's id only: the controller reads its own record (and an encrypted
+        # volume's passphrase goes no further than this host)
         await self._call("POST", self._i(host, uuid, "volume-done"),
-                         {"disk": to_json(disk), "outcome": outcome})
+                         {"disk": {"bdm_id": disk.bdm_id}, "outcome": outcome})
 
     async def prepare_boot_volumes(self, host: str, uuid: str) -> None:
         await self._call("POST", self._i(host, uuid, "boot-volumes/prepare"))
