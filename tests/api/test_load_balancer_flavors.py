@@ -15,7 +15,7 @@ from openstack import exceptions as exc
 
 from tests.api.conftest import Cli, connect, unique
 from tests.api.test_key_manager import User, make_user
-from tests.api.test_load_balancer import active, fault, lb_net, raw
+from tests.api.test_load_balancer import active, driver_spec, fault, lb_net, raw
 from tests.support.server import RunningCloud
 
 Conn = openstack.connection.Connection
@@ -30,7 +30,9 @@ def as_user(cloud: RunningCloud, who: User, method: str, path: str, body: Any = 
 
 def test_capabilities_are_what_the_data_plane_does(cloud: RunningCloud, admin: Conn) -> None:
     caps = list(admin.load_balancer.provider_flavor_capabilities("haproxy"))
-    assert [c.name for c in caps] == ["loadbalancer_topology"]
+    assert [c.name for c in caps] == ["loadbalancer_topology", "connection_limit",
+                                      "timeout_client_data", "timeout_member_connect",
+                                      "timeout_member_data"]
     assert "SINGLE" in caps[0].description and "," not in caps[0].description
     r = raw(cloud, "GET", "/providers/haproxy/availability_zone_capabilities")
     assert [c["name"] for c in r.json()["availability_zone_capabilities"]] == ["compute_zone"]
@@ -114,6 +116,38 @@ def test_flavor_profiles_and_flavors(cloud: RunningCloud, admin: Conn) -> None:
     lbs.delete_flavor_profile(profile.id)
     assert fault(raw(cloud, "GET", f"/flavorprofiles/{profile.id}"), 404) == \
         f"Flavor profile {profile.id} not found."
+
+
+def test_a_flavor_sets_its_listeners_defaults(cloud: RunningCloud, admin: Conn) -> None:
+    """connection_limit and the timeouts of a flavor are what its load balancer's listeners
+    get when they name none, down to the data plane's spec (haproxy maxconn, timeouts)."""
+    lbs = admin.load_balancer
+    for bad, why in (({"connection_limit": "many"}, "is not of type 'integer'"),
+                     ({"timeout_member_data": -5}, "is not between 0 and 31536000")):
+        r = raw(cloud, "POST", "/flavorprofiles", {"flavorprofile": {
+            "name": "x", "provider_name": "haproxy", "flavor_data": json.dumps(bad)}})
+        assert r.status_code == 501 and why in r.text, r.text
+    data = {"loadbalancer_topology": "SINGLE", "connection_limit": 1000,
+            "timeout_client_data": 20000, "timeout_member_data": 30000}
+    profile = lbs.create_flavor_profile(name=unique("fp"), provider_name="haproxy",
+                                        flavor_data=json.dumps(data))
+    flavor = lbs.create_flavor(name=unique("tuned"), flavor_profile_id=profile.id)
+    _net, sub = lb_net(admin, "10.77.0.0/24")
+    lb = active(admin, lbs.create_load_balancer(vip_subnet_id=sub.id, flavor_id=flavor.id,
+                                                listeners=[{"protocol": "TCP",
+                                                            "protocol_port": 22}]).id)
+    first = lbs.get_listener(lb.listeners[0]["id"])
+    assert (first.connection_limit, first.timeout_client_data, first.timeout_member_data,
+            first.timeout_member_connect) == (1000, 20000, 30000, 5000)
+    second = lbs.create_listener(loadbalancer_id=lb.id, protocol="HTTP", protocol_port=80,
+                                 connection_limit=5)
+    active(admin, lb.id)
+    assert (second.connection_limit, second.timeout_client_data) == (5, 20000)
+    spec = {li.id: li for li in driver_spec(cloud, lb.id).listeners}
+    assert (spec[first.id].connection_limit, spec[first.id].timeout_client_data) == \
+        (1000, 20000)
+    assert spec[second.id].connection_limit == 5
+    lbs.delete_load_balancer(lb.id, cascade=True)
 
 
 def test_availability_zones_are_the_network_nodes_compute_zone(cloud: RunningCloud,
@@ -224,7 +258,8 @@ def test_cli(cloud: RunningCloud, cli: Cli, admin: Conn) -> None:
             "--availabilityzoneprofile", azp)
     caps = json.loads(cli.run("loadbalancer", "provider", "capability", "list", "haproxy",
                               "-f", "json").stdout)
-    assert {c["name"] for c in caps} == {"loadbalancer_topology", "compute_zone"}
+    assert {"loadbalancer_topology", "connection_limit", "compute_zone"} <= {
+        c["name"] for c in caps}
     _net, sub = lb_net(admin, "10.74.0.0/24")
     made = json.loads(cli.run("loadbalancer", "create", "--vip-subnet-id", sub.id, "--flavor",
                               flavor, "--availability-zone", az, "-f", "json").stdout)

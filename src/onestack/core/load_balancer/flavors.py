@@ -47,7 +47,19 @@ FLAVOR_CAPABILITIES = {
     "loadbalancer_topology": "The load balancer topology. One of SINGLE - one haproxy "
                              "per load balancer in its own network namespace on the "
                              "network node (this provider has no ACTIVE_STANDBY).",
+    "connection_limit": "The connection_limit of the load balancer's listeners when a "
+                        "listener names none (haproxy maxconn; -1 unlimited).",
+    "timeout_client_data": "The timeout_client_data (ms) of its listeners when a listener "
+                           "names none (haproxy timeout client).",
+    "timeout_member_connect": "The timeout_member_connect (ms) of its listeners when a "
+                              "listener names none (haproxy timeout connect).",
+    "timeout_member_data": "The timeout_member_data (ms) of its listeners when a listener "
+                           "names none (haproxy timeout server).",
 }
+# Flavor keys that are listener defaults, and their ranges (the listener API's).
+LISTENER_DEFAULTS = {"connection_limit": (-1, 2**31 - 1), "timeout_client_data": (0, 31536000),
+                     "timeout_member_connect": (0, 31536000),
+                     "timeout_member_data": (0, 31536000)}
 AZ_CAPABILITIES = {
     "compute_zone": "The Nova availability zone of the network node that runs the load "
                     "balancer (its namespace and haproxy).",
@@ -131,6 +143,19 @@ def validate_flavor(data: dict[str, Any]) -> None:
         raise errors.unsupported(f"loadbalancer_topology '{topology}' is not one of "
                                  f"{list(TOPOLOGIES)} (one haproxy per load balancer: no "
                                  "standby)")
+    for key, (lo, hi) in LISTENER_DEFAULTS.items():
+        if key not in data:
+            continue
+        value = data[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise errors.unsupported(f"{key} {json.dumps(value)} is not of type 'integer'")
+        if not lo <= value <= hi:
+            raise errors.unsupported(f"{key} {value} is not between {lo} and {hi}")
+
+
+def listener_defaults(data: dict[str, Any]) -> dict[str, int]:
+    """What a flavor's data sets for the listeners of its load balancers."""
+    return {k: int(v) for k, v in data.items() if k in LISTENER_DEFAULTS}
 
 
 async def zones(s: AsyncSession) -> dict[str, set[str]]:
@@ -303,12 +328,15 @@ class FlavorCatalog:
             await s.delete(row)
 
     # --- a load balancer's create ----------------------------------------------------------
-    async def check_lb(self, s: AsyncSession, data: dict[str, Any]) -> None:
+    async def check_lb(self, s: AsyncSession, data: dict[str, Any]) -> dict[str, int]:
         """``flavor_id`` and ``availability_zone`` of a load balancer being made (in its
         transaction: the rows are locked, so neither is deleted under it). Unknown: 400
         (Octavia's ValidationException), disabled: 400 (DisabledOption); their data is
         checked again; an availability zone whose compute zone is not the network node's
-        is refused."""
+        is refused. Returns the flavor's listener defaults: the load balancer keeps them
+        (as Octavia applies a flavor at create: a later change of the profile changes no
+        existing load balancer)."""
+        defaults: dict[str, int] = {}
         for kind, invalid in ((FLAVOR, "Invalid flavor_id."),
                               (AVAILABILITY_ZONE, "Invalid availability zone.")):
             key = data.get(kind.lb_attr)
@@ -326,8 +354,11 @@ class FlavorCatalog:
             settings = parse_data(getattr(profile, kind.profile.data_field),
                                   kind.profile.data_field)
             await validate(s, kind.profile, settings)
+            if kind is FLAVOR:
+                defaults = listener_defaults(settings)
             if kind is AVAILABILITY_ZONE and settings.get("compute_zone"):
                 await self._check_zone(s, key, settings["compute_zone"])
+        return defaults
 
     async def _check_zone(self, s: AsyncSession, az: str, compute_zone: str) -> None:
         host = self.network_node()

@@ -108,10 +108,11 @@ class LoadBalancerService(Store):
         async def work(s: AsyncSession) -> Tree:
             counts = {"loadbalancer": 1, **(tree_ops.graph_counts(graph) if graph else {})}
             await check_quota(s, project, counts)
-            await self.catalog.check_lb(s, data)
+            flavored = await self.catalog.check_lb(s, data)
             where = await vip.resolve(s, ctx, data)
             cols, attrs = tree_ops.split("loadbalancer", data)
-            attrs = {**DEFAULTS["loadbalancer"], **attrs, "own_port": where.port_id is None}
+            attrs = {**DEFAULTS["loadbalancer"], **attrs, "own_port": where.port_id is None,
+                     tree_ops.LISTENER_DEFAULTS: flavored}
             lb = LoadBalancer(project_id=project, provisioning_status="PENDING_CREATE",
                               operating_status="OFFLINE", provider="haproxy",
                               vip_network_id=where.network_id, vip_subnet_id=where.subnet_id,

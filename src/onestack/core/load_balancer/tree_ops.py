@@ -66,6 +66,10 @@ def check(tree: Tree, kind: str, parent_id: str | None, attrs: dict[str, Any],
         checks.l7rule(attrs)
 
 
+# The load balancer's attrs key holding its flavor's listener defaults (not rendered).
+LISTENER_DEFAULTS = "listener_defaults"
+
+
 async def add(s: AsyncSession, tree: Tree, kind: str, parent_id: str | None,
                data: dict[str, Any]) -> LbObject:
     """One new object in ``tree`` (validated against the rest of it)."""
@@ -79,8 +83,8 @@ async def add(s: AsyncSession, tree: Tree, kind: str, parent_id: str | None,
     cols, attrs = split(kind, data)
     if kind == "healthmonitor":
         attrs = monitor_defaults(attrs["type"], attrs)
-    attrs = tls_defaults({**DEFAULTS[kind], **attrs}) if kind == "listener" \
-        else {**DEFAULTS[kind], **attrs}
+    attrs = tls_defaults({**DEFAULTS[kind], **tree.lb.attrs.get(LISTENER_DEFAULTS, {}),
+                          **attrs}) if kind == "listener" else {**DEFAULTS[kind], **attrs}
     listener_id = data.get("listener_id") if kind == "pool" else None
     if listener_id:
         lis = tree.get(listener_id)
