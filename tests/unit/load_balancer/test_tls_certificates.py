@@ -13,6 +13,7 @@ from typing import Any, cast
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from onestack.core.load_balancer import tls
@@ -23,6 +24,9 @@ CA = certs.authority()
 WWW = certs.server(CA, "www.example.test", "example.test")
 OTHER = certs.server(CA, "other.example.test")
 URL = "http://cloud.test:5000/key-manager/v1"
+ED_KEY = ed25519.Ed25519PrivateKey.generate().private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+    serialization.NoEncryption())  # a key that is not the certificate's
 
 
 @dataclass
@@ -92,7 +96,7 @@ async def test_pkcs12_and_pem_bundles_in_one_secret() -> None:
 
 @pytest.mark.parametrize("case", [
     "mismatched key", "no key", "garbage", "encrypted p12", "wrong passphrase", "missing",
-    "not a url", "two keys"])
+    "not a url", "two keys", "ed25519 key"])
 async def test_unusable_certificates(case: str) -> None:
     km, src = source()
     ref = {
@@ -108,6 +112,8 @@ async def test_unusable_certificates(case: str) -> None:
         "missing": lambda: f"{URL}/containers/{uuid.uuid4()}",
         "not a url": lambda: "www.example.test",
         "two keys": lambda: km.secret_ref(WWW.cert_pem + WWW.key_pem + OTHER.key_pem),
+        "ed25519 key": lambda: km.container_ref(certificate=WWW.cert_pem,
+                                                private_key=ED_KEY),
     }[case]()
     with pytest.raises(tls.Unreadable) as caught:
         await src.certificate(ref)

@@ -34,7 +34,10 @@ async def _readable(req: ApiRequest, src: tls.CertificateSource, ref: str) -> bo
                 log.info("certificate %s: the caller may not read %s %s", ref, kind, ident)
                 return False
     except (tls.Unreadable, OnestackError) as exc:
-        log.info("certificate %s: %s", ref, exc)
+        # a key manager fault (a master key that does not open, say) is the operator's
+        server_side = isinstance(exc, OnestackError) and exc.status >= 500
+        log.log(logging.WARNING if server_side else logging.INFO, "certificate %s: %s",
+                ref, exc)
         return False
     return True
 

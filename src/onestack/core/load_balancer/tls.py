@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
@@ -67,7 +68,7 @@ def _names(cert: x509.Certificate) -> tuple[str, ...]:
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         out += [n for n in san.get_values_for_type(x509.DNSName) if n not in out]
-    except x509.ExtensionNotFound:
+    except (x509.ExtensionNotFound, ValueError):  # none, or malformed extensions
         pass
     return tuple(out)
 
@@ -84,7 +85,7 @@ def _certs(data: bytes) -> list[x509.Certificate]:
             return [x509.load_der_x509_certificate(data)]
         except ValueError:
             return list(pkcs7.load_der_pkcs7_certificates(data))
-    except ValueError as exc:
+    except (ValueError, UnsupportedAlgorithm) as exc:
         raise Unreadable("the certificate does not parse") from exc
 
 
@@ -93,7 +94,7 @@ def _key(data: bytes, passphrase: bytes | None) -> PrivateKeyTypes:
         if data.strip().startswith(PEM_ANY):
             return serialization.load_pem_private_key(data.strip(), passphrase)
         return serialization.load_der_private_key(data, passphrase)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise Unreadable("the private key does not parse (or needs another pass "
                          "phrase)") from exc
 
@@ -140,7 +141,7 @@ def from_bundle(ref: str, data: bytes) -> Certificate:
         return bundle(ref, leaf, key, certs)
     try:
         p12 = pkcs12.load_pkcs12(data, None)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise Unreadable("the PKCS12 bundle is unreadable (or needs a pass phrase)") from exc
     if p12.cert is None or p12.key is None:
         raise Unreadable("the PKCS12 bundle holds no certificate or no key")
@@ -181,6 +182,8 @@ class CertificateSource:
             if "certificate" not in named or "private_key" not in named:
                 raise Unreadable("the container has no certificate or no private_key")
             certs = _certs(await self._payload(named["certificate"]))
+            if not certs:
+                raise Unreadable("the certificate secret holds no certificate")
             passphrase = await self._payload(named["private_key_passphrase"]) \
                 if "private_key_passphrase" in named else None
             key = _key(await self._payload(named["private_key"]), passphrase)
