@@ -164,6 +164,7 @@ def test_haproxy_serves_the_certificate_the_sni_names(tmp_path: Path) -> None:
     check = subprocess.run(["haproxy", "-c", "-f", str(cfg)], capture_output=True, text=True,
                            check=False)
     assert check.returncode == 0, check.stdout + check.stderr
+    assert "WARNING" not in check.stdout + check.stderr, check.stdout + check.stderr
     proc = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
