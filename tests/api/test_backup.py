@@ -84,7 +84,34 @@ def _build(cloud: RunningCloud) -> dict[str, str]:
     _wait(lambda: demo.load_balancer.get_load_balancer(lb.id),
           lambda b: b.provisioning_status == "ACTIVE")
     return {"name": name, "secret": str(secret.secret_ref).rsplit("/", 1)[-1],
-            "server": server.id}
+            "server": server.id, "project": project.id, "network": net.id, "subnet": sub.id,
+            "router": router.id, "image": image.id, "volume": vol.id, "lb": lb.id}
+
+
+def _clean(cloud: RunningCloud, made: dict[str, str]) -> None:
+    """What _build made goes (the session's cloud is shared with other tests: quotas)."""
+    admin, demo = connect(cloud), connect(cloud, "demo")
+    name = made["name"]
+    demo.load_balancer.delete_load_balancer(made["lb"], cascade=True)
+    demo.compute.delete_server(made["server"])
+    _wait(lambda: list(demo.compute.servers(name=name)), lambda found: not found)
+    demo.block_storage.delete_volume(made["volume"])
+    demo.key_manager.delete_secret(made["secret"])
+    demo.object_store.delete_object("hello.txt", container=name)
+    demo.object_store.delete_container(name)
+    demo.image.delete_image(made["image"])
+    _wait(lambda: demo.load_balancer.find_load_balancer(made["lb"], ignore_missing=True),
+          lambda lb: lb is None)
+    demo.network.remove_interface_from_router(made["router"], subnet_id=made["subnet"])
+    demo.network.delete_router(made["router"])
+    for port in demo.network.ports(network_id=made["network"]):
+        demo.network.delete_port(port.id)
+    demo.network.delete_network(made["network"])
+    for group in demo.network.security_groups(name=name):
+        demo.network.delete_security_group(group.id)
+    for user in admin.identity.users(name=name):
+        admin.identity.delete_user(user.id)
+    admin.identity.delete_project(made["project"])
 
 
 def _listing(cloud: RunningCloud, container: str) -> dict[str, list[tuple[str, str]]]:
@@ -121,6 +148,14 @@ def test_backup_and_restore_lists_every_api_the_same(cloud: RunningCloud,
     t0 = time.monotonic()
     made = _build(cloud)
     took_build = time.monotonic() - t0
+    try:
+        _backup_and_restore(cloud, tmp_path, request, made, took_build)
+    finally:
+        _clean(cloud, made)
+
+
+def _backup_and_restore(cloud: RunningCloud, tmp_path: Path, request: pytest.FixtureRequest,
+                        made: dict[str, str], took_build: float) -> None:
     old_token = cloud.token("demo")
     url = cloud.settings.database_url
     source_cfg = _config(tmp_path / "source.toml", cloud.settings.data_dir, url)

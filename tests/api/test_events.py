@@ -204,6 +204,9 @@ def test_volume_and_load_balancer_transitions(cloud: RunningCloud,
           f"load balancer {made.data['new_status']} -> {active.data['new_status']}")
     demo.load_balancer.delete_load_balancer(lb.id, cascade=True)
     demo.block_storage.delete_volume(vol.id)
+    s.until(lambda g: g.data["resource_id"] == lb.id and g.data["action"] == "delete",
+            timeout=20)
+    demo.network.delete_network(net.id)  # its subnet with it
 
 
 @pytest.mark.sqlite_only  # the token check is the identity cache's, the same on PostgreSQL

@@ -40,7 +40,7 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "onestack_request_id", default=None)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Event:
     type: str  # server, volume, snapshot, backup, image, network, subnet, port, router, ...
     resource_id: str
@@ -51,12 +51,13 @@ class Event:
     name: str | None
     timestamp: str  # ISO 8601 UTC with Z: when the change was committed
     request_id: str | None
-    seq: int = 0  # this process's number, given when the event enters the ring
+    seq: int = 0  # this process's number, set once when the event enters the ring
 
     def view(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        del out["seq"]
-        return out
+        return {"type": self.type, "resource_id": self.resource_id,
+                "project_id": self.project_id, "action": self.action,
+                "old_status": self.old_status, "new_status": self.new_status,
+                "name": self.name, "timestamp": self.timestamp, "request_id": self.request_id}
 
     @classmethod
     def from_view(cls, data: dict[str, Any]) -> Event:
@@ -168,8 +169,8 @@ class _FakeMember:
     def send(self, origin: str, events: list[Event]) -> None:
         loop = asyncio.get_running_loop()
         for member, deliver in self.channel.members.items():
-            if member != origin:
-                loop.call_soon(deliver, list(events))
+            if member != origin:  # copies, as a real transport's would be
+                loop.call_soon(deliver, [dataclasses.replace(e) for e in events])
 
     async def stop(self) -> None:
         self.channel.members.pop(self.origin, None)
@@ -217,11 +218,11 @@ class EventBus:
         self._deliver(events)
 
     def _deliver(self, events: list[Event]) -> None:
-        for event in events:
-            numbered = dataclasses.replace(event, seq=next(self._seq))
-            self.ring.append(numbered)
+        for event in events:  # fresh objects: from capture, or parsed from another process
+            event.seq = next(self._seq)
+            self.ring.append(event)
             for sub in list(self._subscribers):
-                sub.offer(numbered)
+                sub.offer(event)
 
     # --- consuming -----------------------------------------------------------------------
     def event_id(self, event: Event) -> str:

@@ -7,9 +7,10 @@ before and after; after the commit it publishes them; a rollback forgets them. S
 calls nothing: a state change is an event because it was committed.
 
 A bulk ``UPDATE ... WHERE`` of a tracked table that sets a status column (the volume
-worker's compare-and-set, the network agent's port status sync) is seen too: before it runs,
-the rows its WHERE matches are read (id, project, name, status) in the same transaction, and
-the new status is the statement's literal value.
+worker's compare-and-set, the network agent's port status sync) and a bulk ``DELETE`` (a
+load balancer's tree) are seen too: before it runs, the rows its WHERE matches are read
+(id, project, name, status) in the same transaction; an update's new status is the
+statement's literal value.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.orm.base import NEVER_SET, NO_VALUE
 
 from onestack.core.compute import states as compute_states
 from onestack.core.events.bus import Event, EventBus, request_id_var
@@ -95,15 +97,16 @@ def _now() -> str:
 
 
 def _statuses(obj: Any, spec: Tracked) -> tuple[str | None, str | None]:
-    """(old, new) status of a changed row, from the attributes' history."""
+    """(old, new) status of a changed row: the values before this transaction's changes are
+    in the instance state's ``committed_state`` (only what was set is there)."""
     if not spec.status:
         return None, None
-    state = inspect(obj)
+    before = inspect(obj).committed_state
     old, new = [], []
     for column in spec.status:
-        hist = state.attrs[column].history
         value = getattr(obj, column)
-        old.append(hist.deleted[0] if hist.deleted else value)
+        prior = before.get(column, value)
+        old.append(value if prior is NO_VALUE or prior is NEVER_SET else prior)
         new.append(value)
     return spec.shown(*old), spec.shown(*new)
 
@@ -129,12 +132,12 @@ def changes(session: Session) -> list[Event]:
             out.append(_event(obj, spec, "create", None, new))
     for obj in session.dirty:
         spec = TRACKED.get(type(obj))
-        if spec is None or not session.is_modified(obj, include_collections=False):
+        if spec is None or not inspect(obj).committed_state:  # nothing set (a collection)
             continue
         old, new = _statuses(obj, spec)
         action = "update"
         if isinstance(obj, Instance) and obj.deleted and \
-                inspect(obj).attrs["deleted"].history.deleted:
+                inspect(obj).committed_state.get("deleted") is False:
             action, new = "delete", "DELETED"
         out.append(_event(obj, spec, action, old, new))
     for obj in session.deleted:
@@ -146,19 +149,22 @@ def changes(session: Session) -> list[Event]:
 
 
 def bulk_changes(state: ORMExecuteState) -> list[Event]:
-    """The rows a bulk UPDATE of a tracked table is about to change, when it sets a status
-    column (read before it runs, in its transaction)."""
+    """The rows a bulk DELETE of a tracked table is about to remove, or a bulk UPDATE is
+    about to change when it sets a status column (read before it runs, in its
+    transaction)."""
     mapper = state.bind_mapper
     spec = TRACKED.get(mapper.class_) if mapper is not None else None
-    if spec is None or not spec.status or mapper is None:
+    if spec is None or mapper is None:
         return []
     stmt: Any = state.statement
-    try:
-        params = stmt.compile().params
-    except Exception:  # a construct the default dialect cannot render: not one we follow
-        return []
-    if not any(column in params for column in spec.status):
-        return []
+    params: dict[str, Any] = {}
+    if state.is_update:
+        try:
+            params = stmt.compile().params
+        except Exception:  # a construct the default dialect cannot render: not ours
+            return []
+        if not any(column in params for column in spec.status):
+            return []
     cls = mapper.class_
     names = [spec.id, spec.project, *spec.status]
     names += [n for n in ("name", "kind") if n in mapper.columns and n not in names]
@@ -167,9 +173,12 @@ def bulk_changes(state: ORMExecuteState) -> list[Event]:
         query = query.where(stmt.whereclause)
     out = []
     for row in state.session.execute(query):
-        old = [getattr(row, c) for c in spec.status]
-        new = [params.get(c, o) for c, o in zip(spec.status, old, strict=True)]
-        out.append(_event(row, spec, "update", spec.shown(*old), spec.shown(*new)))
+        old = spec.shown(*(getattr(row, c) for c in spec.status)) if spec.status else None
+        if state.is_delete:
+            out.append(_event(row, spec, "delete", old, None))
+        else:
+            new = [params.get(c, getattr(row, c)) for c in spec.status]
+            out.append(_event(row, spec, "update", old, spec.shown(*new)))
     return out
 
 
@@ -182,7 +191,7 @@ def attach(db: Database, bus: EventBus) -> Callable[[], None]:
             session.info.setdefault(_PENDING, []).extend(found)
 
     def do_orm_execute(state: ORMExecuteState) -> None:
-        if state.is_update:
+        if state.is_update or state.is_delete:
             found = bulk_changes(state)
             if found:
                 state.session.info.setdefault(_PENDING, []).extend(found)
