@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import openstack
 import pytest
+from cryptography import x509
 
 from tests.api.conftest import Cli, unique
 from tests.api.test_key_manager import User, km, people
@@ -69,8 +70,6 @@ def pkcs12_secret(conn: Conn, issued: certs.Issued) -> str:
 
 def served(cloud: RunningCloud, lb_id: str, listener_id: str) -> list[str]:
     """The subjects of the certificates the data plane got, the default first."""
-    from cryptography import x509
-
     spec = cloud_driver(cloud).specs[lb_id]
     lis = next(x for x in spec.listeners if x.id == listener_id)
     return [x509.load_pem_x509_certificate(pem).subject.rfc4514_string()
