@@ -105,6 +105,7 @@ class HostAgent:
         (self.dir / "agent.toml").write_text(AGENT_CONFIG)
         self.log = self.dir / "agent.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.command = ONESTACK  # the upgrade test starts an older release's
 
     @property
     def instances(self) -> Path:
@@ -113,7 +114,7 @@ class HostAgent:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                ["ip", "netns", "exec", self.name, ONESTACK, "agent", "--controller",
+                ["ip", "netns", "exec", self.name, self.command, "agent", "--controller",
                  self.controller, "--host", self.name, "--credential", str(self.credential),
                  "--config", str(self.dir / "agent.toml"), "--data-dir",
                  str(self.dir / "data")],
