@@ -33,7 +33,7 @@ from onestack.core.volume.types import VolumeTypes, type_specs
 from onestack.core.volume.worker import Worker
 from onestack.db.models.base import utcnow
 from onestack.db.models.volume import Snapshot, Volume, VolumeMetadata, VolumeType
-from onestack.errors import BadRequest, NotFound
+from onestack.errors import BadRequest, Conflict, NotFound
 
 GiB = 1024**3
 SORT_COLUMNS: dict[str, Any] = {
@@ -160,6 +160,9 @@ class Volumes:
                 source = {"kind": "image", "id": str(image_ref), "project_id": caller.project_id}
             assert size is not None
             vt = await self._type(s, caller, body.get("volume_type"), src_type)
+            if (await TypeEncryptions.of_type(s, vt.id) is None) == bool(key_id):
+                raise Conflict(f"The encryption of volume type {vt.name} changed while the "
+                               "volume was being created; try again.")
             await self.quotas.check(s, caller.project_id, vt, volumes=1, gigabytes=size,
                                     size=size)
             now = utcnow()
