@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
-pkgs=(python3 python3-venv python3-dev gcc iproute2 qemu-utils qemu-system-x86 syslinux syslinux-common mtools dosfstools genisoimage openssh-client nftables dnsmasq-base haproxy)
+pkgs=(python3 python3-venv python3-dev gcc iproute2 qemu-utils qemu-system-x86 syslinux syslinux-common mtools dosfstools genisoimage openssh-client nftables dnsmasq-base haproxy cryptsetup-bin)
 [ "$want_test" = 1 ] && pkgs+=(postgresql busybox chromium)
 # the throwaway Ceph cluster of tests/support/ceph.py, QEMU's rbd driver and RGW for the s3 blob store (docs/ceph.md)
 [ "$want_test" = 1 ] && pkgs+=(ceph-mon ceph-osd ceph-common qemu-block-extra radosgw)
