@@ -30,7 +30,7 @@ def _url(cloud: RunningCloud, query: str = "") -> str:
 
 
 @pytest.fixture(scope="module")
-def outsider(cloud: RunningCloud) -> str:
+def outsider(cloud: RunningCloud) -> Iterator[str]:
     """A member of a third project (neither admin's nor demo's): its token."""
     admin = connect(cloud)
     name, password = unique("evt"), uuid.uuid4().hex
@@ -39,7 +39,9 @@ def outsider(cloud: RunningCloud) -> str:
                                       default_project_id=project.id)
     member = admin.identity.find_role("member")
     admin.identity.assign_project_role_to_user(project, user, member)
-    return password_token(cloud.auth_url, name, password, name)
+    yield password_token(cloud.auth_url, name, password, name)
+    admin.identity.delete_user(user.id)
+    admin.identity.delete_project(project.id)
 
 
 @pytest.fixture(scope="module")
