@@ -121,3 +121,45 @@ def test_conf_options_read_the_cloud(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     base.write_text("[compute]\nmax_microversion = 2.26\n")
     full_api.write_conf(base, tmp_path / "t.conf", options)
     assert "max_microversion = 2.79" in (tmp_path / "t.conf").read_text()
+
+
+CONSOLE = """\
+{0} tempest.api.compute.a.A.test_ok [0.5s] ... ok
+{1} setUpClass (tempest.api.compute.b.B) ... SKIPPED: no such feature
+{0} tempest.api.compute.a.A.test_bad [1.0s] ... FAILED
+
+Captured traceback:
+~~~~~~~~~~~~~~~~~~~
+    Traceback (most recent call last):
+
+      File "/x/rest_client.py", line 882, in _error_checker
+    raise exceptions.BadRequest(resp_body, resp=resp)
+    ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+
+    tempest.lib.exceptions.BadRequest: Bad request
+Details: {'code': 400}
+
+Captured pythonlogging:
+~~~~~~~~~~~~~~~~~~~~~~~
+    2026-12-07 13:51:15 INFO a request
+{1} tempest.api.compute.a.A.test_skip ... SKIPPED: because
+"""
+
+
+def test_console_records_stand_in_for_a_lost_stream() -> None:
+    records = full_api.console_records(CONSOLE)
+    assert {k: r.status for k, r in records.items()} == {
+        "tempest.api.compute.a.A.test_ok": "success",
+        "setUpClass (tempest.api.compute.b.B)": "skip",
+        "tempest.api.compute.a.A.test_bad": "fail",
+        "tempest.api.compute.a.A.test_skip": "skip",
+    }
+    tests = full_api.as_required("compute", [
+        "tempest.api.compute.a.A.test_bad[id-11111111-1111-1111-1111-111111111111]",
+        "tempest.api.compute.b.B.test_x[id-22222222-2222-2222-2222-222222222222]"])
+    bad, skipped = scoring.score(tests, ["compute"], records)
+    assert full_api.first_line(bad.reason) == (
+        "tempest.lib.exceptions.BadRequest: Bad request Details: {'code': 400}")
+    assert "INFO a request" not in bad.traceback
+    assert (skipped.status, skipped.reason) == (
+        "skipped", "setUpClass skipped the class: no such feature")

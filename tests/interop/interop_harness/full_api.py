@@ -73,6 +73,10 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]
                    r"[0-9a-fA-F]{12}")
 _NUMBER = re.compile(r"\b\d+(\.\d+)?\b")
 _REASON_LIMIT = 240
+# `tempest run`'s console: "{0} <test id> [1.2s] ... ok", "... SKIPPED: why", "... FAILED"
+_CONSOLE = re.compile(r"^\{\d+\} (?P<id>\S+(?: \([^)]*\))?)(?: \[[\d.]+s\])? \.\.\. "
+                      r"(?P<status>ok|FAILED|SKIPPED)(?:: (?P<reason>.*))?$")
+_CONSOLE_STATUS = {"ok": "success", "FAILED": "fail", "SKIPPED": "skip"}
 
 Log = Callable[[str], None]
 
@@ -167,6 +171,45 @@ def as_required(service: str, test_ids: Iterable[str]) -> list[RequiredTest]:
     return tests
 
 
+def console_records(text: str) -> dict[str, TestRecord]:
+    """The results as ``tempest run`` printed them, for a run whose subunit stream is lost
+    (stopped before stestr stored it): status, skip reason, the captured traceback."""
+    records: dict[str, TestRecord] = {}
+    current: TestRecord | None = None
+    for line in text.splitlines():
+        match = _CONSOLE.match(line)
+        if match:
+            status = _CONSOLE_STATUS[match.group("status")]
+            current = TestRecord(match.group("id"), status)
+            if status == "skip":
+                current.attachments["reason"] = bytearray(
+                    (match.group("reason") or "").encode())
+            records[current.test_id] = current
+        elif line.startswith("{") or line.startswith("==="):
+            current = None
+        elif current is not None and current.status == "fail" and line.strip():
+            current.attachments.setdefault("traceback", bytearray()).extend(
+                _traceback_line(line, current.attachments.get("traceback")).encode() + b"\n")
+    for record in records.values():
+        traceback = record.attachments.get("traceback")
+        if traceback is not None:  # the traceback, not the captured log after it
+            record.attachments["traceback"] = bytearray(
+                bytes(traceback).split(b"Captured pythonlogging", 1)[0])
+    return records
+
+
+def _traceback_line(line: str, so_far: bytearray | None) -> str:
+    """A console traceback line in Python's own layout (the console flattens it): frames
+    two spaces in, their source and caret lines four, the exception at the margin."""
+    text = line.strip()
+    previous = bytes(so_far or b"").rstrip(b"\n").rsplit(b"\n", 1)[-1].decode(errors="replace")
+    if text.startswith('File "'):
+        return "  " + text
+    if previous.startswith('  File "') or set(text) <= set("^~ "):
+        return "    " + text
+    return text
+
+
 def first_line(reason: str) -> str:
     """The exception's first line (with tempest's ``Details:`` line, which says what the
     cloud answered), flattened and cut to fit a table cell."""
@@ -237,6 +280,8 @@ def run_service(venv: Venv, workspace: Path, conf: Path, out: Path, service: str
         stream = last_subunit(venv, workspace)
         (out / "results.subunit").write_bytes(stream)
         records = parse(stream)
+        if not records:  # stopped before stestr stored the stream: read the console
+            records = console_records((out / "tempest-run.log").read_text(errors="replace"))
         tempest_log = workspace / "logs" / "tempest.log"
         if tempest_log.exists():
             shutil.move(tempest_log, out / "tempest.log")  # this service's requests only
