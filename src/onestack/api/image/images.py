@@ -79,6 +79,13 @@ async def show_image(req: ApiRequest) -> Response:
     return views.respond(views.image(rec))
 
 
+async def image_tasks(req: ApiRequest) -> Response:
+    """GET /v2/images/{id}/tasks: the image's import tasks (Glance 2.12). Onestack runs
+    imports without task records, so the list is empty for an image the caller sees."""
+    await req.runtime.image.images.get(views.caller(req), req.params["image_id"])
+    return views.respond({"tasks": []})
+
+
 async def update_image(req: ApiRequest) -> Response:
     ctype = (req.header("content-type") or "").split(";")[0].strip().lower()
     if ctype not in PATCH_TYPES:

@@ -80,6 +80,7 @@ ROUTES: list[Route] = [
     R("POST", IMG + "/actions/reactivate", images.reactivate, "reactivate"),
     R("PUT", IMG + "/tags/{tag}", images.add_tag, "modify_image"),
     R("DELETE", IMG + "/tags/{tag}", images.delete_tag, "modify_image"),
+    R("GET", IMG + "/tasks", images.image_tasks, "get_image"),
     # data and interoperable import
     R("PUT", IMG + "/file", data.upload, "upload_image"),
     R("GET", IMG + "/file", data.download, "download_image"),
