@@ -32,3 +32,22 @@ def test_flavor_is_public_takes_novas_boolean_strings(cloud: RunningCloud) -> No
     finally:
         for flavor_id in made:
             nova(cloud, "DELETE", f"/flavors/{flavor_id}")
+
+
+def test_security_group_rule_proxy_keeps_the_cidr_as_given(cloud: RunningCloud) -> None:
+    """os-security-group-rules (to 2.35) hands the cidr to Neutron unchanged, host bits and
+    all (tempest's test_security_group_rules_create_with_optional_cidr)."""
+    group = nova(cloud, "POST", "/os-security-groups", version="2.1", json={
+        "security_group": {"name": unique("sg"), "description": "d"}}).json()["security_group"]
+    try:
+        r = nova(cloud, "POST", "/os-security-group-rules", version="2.1", json={
+            "security_group_rule": {"parent_group_id": group["id"], "ip_protocol": "tcp",
+                                    "from_port": 22, "to_port": 22, "cidr": "10.2.3.124/24"}})
+        assert r.status_code == 200, r.text
+        assert r.json()["security_group_rule"]["ip_range"] == {"cidr": "10.2.3.124/24"}
+        bad = nova(cloud, "POST", "/os-security-group-rules", version="2.1", json={
+            "security_group_rule": {"parent_group_id": group["id"], "ip_protocol": "tcp",
+                                    "from_port": 22, "to_port": 22, "cidr": "10.2.3.300/24"}})
+        assert bad.status_code == 400 and "cidr" in bad.json()["badRequest"]["message"]
+    finally:
+        nova(cloud, "DELETE", f"/os-security-groups/{group['id']}", version="2.1")

@@ -203,7 +203,7 @@ def neutron_rule(args: dict[str, Any]) -> dict[str, Any]:
             net = ipaddress.ip_network(str(cidr), strict=False)
         except ValueError:
             raise BadRequest(f"Invalid cidr {cidr}.") from None
-        out["remote_ip_prefix"] = str(net)
+        out["remote_ip_prefix"] = str(cidr)  # as given: Nova passes it on to Neutron
         out["ethertype"] = f"IPv{net.version}"
     return out
 
