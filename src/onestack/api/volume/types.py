@@ -46,7 +46,7 @@ async def create(req: ApiRequest) -> Response:
         if key in body and not isinstance(body[key], bool):
             raise BadRequest(f"Invalid input received: {key} must be a boolean.")
     rec = await req.runtime.volume.types.create(body)
-    return respond({"volume_type": views.volume_type(req, rec)})
+    return respond({"volume_type": views.volume_type(req, rec, "create")})
 
 
 async def update(req: ApiRequest) -> Response:
@@ -56,7 +56,7 @@ async def update(req: ApiRequest) -> Response:
     if "is_public" in body and not isinstance(body["is_public"], bool):
         raise BadRequest("Invalid input received: is_public must be a boolean.")
     rec = await req.runtime.volume.types.update(caller(req), req.params["type_id"], body)
-    return respond({"volume_type": views.volume_type(req, rec)})
+    return respond({"volume_type": views.volume_type(req, rec, "update")})
 
 
 async def delete(req: ApiRequest) -> Response:

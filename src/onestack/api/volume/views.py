@@ -94,11 +94,16 @@ def snapshot(req: ApiRequest, rec: SnapshotRecord, *, extended: bool = True
     return out
 
 
-def volume_type(req: ApiRequest, rec: TypeRecord) -> dict[str, Any]:
+def volume_type(req: ApiRequest, rec: TypeRecord, answer: str = "show") -> dict[str, Any]:
+    """A volume type as show and list give it; Cinder's create answer has no qos_specs_id,
+    its update answer neither that nor the type-access extension's is_public."""
     t = rec.type
     out: dict[str, Any] = {"id": t.id, "name": t.name, "description": t.description,
-                           "is_public": t.is_public, "os-volume-type-access:is_public":
-                           t.is_public, "qos_specs_id": None}
+                           "is_public": t.is_public}
+    if answer != "update":
+        out["os-volume-type-access:is_public"] = t.is_public
+    if answer == "show":
+        out["qos_specs_id"] = None
     if is_admin(req):
         out["extra_specs"] = dict(rec.extra_specs)
     return out
