@@ -318,6 +318,13 @@ def purge_images(ceph: CephCluster) -> None:
         ceph.rbd("rm", "--no-progress", spec)
 
 
+def _part(ceph: CephCluster, age: float) -> str:
+    """A ``.part`` image as an upload started ``age`` seconds ago leaves it."""
+    name = f"{uuid.uuid4()}.part-{int(time.time() - age):x}-abcdef"
+    ceph.rbd("create", "--size", "1", f"{IMAGES}/{name}")
+    return name
+
+
 def _settled(conn: Any, volume_id: str) -> Any:
     deadline = time.monotonic() + 60
     while (vol := conn.block_storage.get_volume(volume_id)).status in ("creating",
@@ -338,7 +345,8 @@ def _upload(cloud: Any, conn: Any, data: bytes) -> tuple[httpx.Response, Any]:
 
 
 def test_cloud_answers_a_missing_pool_and_a_full_cluster(ceph: CephCluster) -> None:
-    """Through the API: an upload into a missing pool answers 503, into a full cluster 413
+    """The cloud's start sweeps a stale partial upload (not a young one). Through the API:
+    an upload into a missing pool answers 503, into a full cluster 413
     (Glance's StorageFull), each naming the cause, the image killed; a volume on the full
     cluster goes to error with a user message saying so. The API answers meanwhile and
     no RBD image is left."""
@@ -351,9 +359,15 @@ def test_cloud_answers_a_missing_pool_and_a_full_cluster(ceph: CephCluster) -> N
     s.image.rbd_ceph_conf, s.image.rbd_keyring = str(ceph.conf), str(images_pool(ceph))
     s.volume.rbd_connect_timeout = s.image.rbd_connect_timeout = 5
     before = rbd_images(ceph)
-    set_full(ceph, True)  # the OSD reports it while the cloud starts
+    # a crash's leftover, swept at the cloud's start; a young one may be another process's
+    stale, young = _part(ceph, 7200), _part(ceph, 60)
     try:
         cloud = thread.start()
+        deadline = time.monotonic() + 30
+        while stale in rbd_images(ceph):
+            assert time.monotonic() < deadline, f"{stale} was not swept"
+            time.sleep(0.3)
+        set_full(ceph, True)  # the OSD reports it while the missing pool is tried
         store, driver = cloud.runtime.image.blobs, cloud.runtime.volume.driver
         assert isinstance(store, RbdBlobStore) and isinstance(driver, RbdVolumeDriver)
         store.cli.osd_timeout = driver.osd_timeout = 3  # a full cluster holds writes so long
@@ -375,8 +389,9 @@ def test_cloud_answers_a_missing_pool_and_a_full_cluster(ceph: CephCluster) -> N
         msgs = conn.block_storage.get("/messages", microversion="3.3").json()["messages"]
         msg = next(m for m in msgs if m["resource_uuid"] == vol.id)
         assert "the pool 'volumes' is full" in msg["user_message"], msg
-        assert rbd_images(ceph) == before and _volumes(ceph) == []
+        assert sorted(rbd_images(ceph)) == sorted([*before, young]) and _volumes(ceph) == []
     finally:
         set_full(ceph, False)
         thread.stop()
         _wait_full(ceph, False)
+        ceph.rbd("rm", "--no-progress", f"{IMAGES}/{young}")

@@ -104,7 +104,7 @@ class Runtime:
         self.volume_backups = VolumeBackups(self.volume, self.object_store)
         self.services: list[ServiceApi] = []
         self.policy: Enforcer = Enforcer([])
-        self.startup: list[Callable[[], Awaitable[None]]] = [self.volume.start,
+        self.startup: list[Callable[[], Awaitable[None]]] = [self.image.start, self.volume.start,
                                                              self.volume_backups.settle]
         self.shutdown: list[Callable[[], Awaitable[None]]] = [self.volume.stop]
         missing = driver.unavailable()

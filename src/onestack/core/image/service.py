@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from onestack.config import Settings
 from onestack.core.image.data import ImageData
 from onestack.core.image.images import Images
@@ -10,6 +13,8 @@ from onestack.db.engine import Database
 from onestack.drivers.blob import BlobStore, FilesystemBlobStore
 from onestack.drivers.blob.rbd import RbdBlobStore
 from onestack.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 def image_store(settings: Settings) -> BlobStore:
@@ -30,3 +35,20 @@ class ImageService:
         self.data = ImageData(db, self.blobs,
                               require_format_match=settings.image.require_format_match)
         self.members = Members(db)
+        self.sweeping: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Remove, in the background, what uploads interrupted by a crash left in the store
+        (rbd: ``.part`` images older than an hour); an unreachable store is logged."""
+        if isinstance(self.blobs, RbdBlobStore):
+            self.sweeping = asyncio.create_task(self._sweep(self.blobs))
+
+    @staticmethod
+    async def _sweep(store: RbdBlobStore) -> None:
+        try:
+            removed = await store.sweep_partial()
+        except Exception as exc:
+            log.warning("image store: cannot sweep partial uploads: %s", exc)
+            return
+        if removed:
+            log.info("image store: removed partial uploads %s", ", ".join(removed))

@@ -2,7 +2,7 @@
 
 The blob ``images/<image id>`` is the RBD image ``<pool>/<image id>`` with a protected
 snapshot ``snap`` (other keys: ``/`` becomes ``.``). ``put`` streams the bytes into
-``rbd import -`` under a ``.part-<x>`` name, hashing them on the way, then snapshots,
+``rbd import -`` under a ``.part-<time>-<x>`` name, hashing them on the way, then snapshots,
 protects and renames the image into place: a failed or refused upload leaves no RBD image.
 ``direct_url`` is Glance's ``rbd://<fsid>/<pool>/<image>/snap``, from which a volume
 service on the same cluster makes copy-on-write clones. ``delete`` unprotects the snapshot
@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import re
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -37,6 +39,7 @@ from onestack.drivers.blob.base import (
 from onestack.drivers.diskimage.rbd_cli import RbdCli, kill
 
 SNAP = "snap"
+_PART = re.compile(r"^.+\.part-([0-9a-f]{8,})-[0-9a-f]{6}$")
 RANGED = 16 * 1024 * 1024  # ranges up to this are read object by object, longer ones exported
 
 
@@ -79,7 +82,8 @@ class RbdBlobStore(BlobStore):
     async def put(self, key: str, data: AsyncIterator[bytes],
                   max_size: int | None = None, sha512: bool = True) -> BlobInfo:
         name = self.name(key)
-        part = f"{name}.part-{uuid.uuid4().hex[:8]}"
+        # the start time in the name: the sweep leaves other processes' uploads alone
+        part = f"{name}.part-{int(time.time()):x}-{uuid.uuid4().hex[:6]}"
         try:
             info = await self._import(part, data, max_size, sha512)
             await self.cli.rbd("snap", "create", self.cli.spec(part, SNAP))
@@ -218,13 +222,16 @@ class RbdBlobStore(BlobStore):
         name = self.name(key)
         return f"rbd://{await self.cli.fsid()}/{self.cli.pool}/{name}/{SNAP}"
 
-    async def sweep_partial(self) -> list[str]:
-        """Remove the ``.part`` images an interrupted upload left (at start)."""
-        found = await self.cli.rbd_json("ls", self.cli.pool) or []
-        parts = [n for n in found if isinstance(n, str) and ".part-" in n]
-        for name in parts:
-            await self._remove(name)
-        return parts
+    async def sweep_partial(self, grace: float = 3600.0) -> list[str]:
+        """Remove the ``.part`` images that uploads interrupted by a crash left, once older
+        than ``grace`` seconds (another API process may be writing a younger one)."""
+        removed = []
+        for name in await self.cli.rbd_json("ls", self.cli.pool) or []:
+            found = _PART.match(name) if isinstance(name, str) else None
+            if found and time.time() - int(found.group(1), 16) >= grace:
+                await self._remove(name)
+                removed.append(name)
+        return removed
 
     def __repr__(self) -> str:
         return f"RbdBlobStore({self.cli.pool!r}, user={self.cli.user!r})"
