@@ -129,6 +129,7 @@ class Runtime:
         self.volume.keys.manager = self.key_manager  # encrypted volumes' keys
         self.load_balancer_agent.certificates = CertificateSource(self.key_manager)
         self.operations = Operations(settings, self.db)  # /metrics and the audit trail
+        self.compute.links.connect(self.operations.events)  # wakes across API processes
         self.startup.append(self.operations.start)
         self.shutdown.append(self.operations.stop)
 

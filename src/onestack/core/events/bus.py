@@ -13,6 +13,10 @@ default on SQLite), ``FakeChannel`` (several buses in one process, for tests) an
 process's subscribers directly and the others' through the transport; each process numbers
 what it receives itself, so an event id is only meaningful to the process that sent it
 (``<boot>-<seq>``; a resume against another process starts afresh with a ``reset``).
+
+The same transport carries signals: small JSON notices for the other processes that are not
+resource changes (``signal``; e.g. "host h has new work", so that the process holding that
+host's agent's long poll wakes it). A process does not receive its own signals.
 """
 
 from __future__ import annotations
@@ -119,16 +123,22 @@ class Subscription:
 
 
 Deliver = Callable[[list[Event]], None]
+Signal = dict[str, Any]
+Signalled = Callable[[Signal], None]
 
 
 class Transport(Protocol):
     """How events reach the other API processes of the cloud."""
 
-    async def start(self, origin: str, deliver: Deliver) -> None:
-        """Begin receiving: ``deliver`` gets the events other processes sent."""
+    async def start(self, origin: str, deliver: Deliver, signalled: Signalled) -> None:
+        """Begin receiving: ``deliver`` gets the events other processes sent, ``signalled``
+        their signals."""
 
     def send(self, origin: str, events: list[Event]) -> None:
         """Pass this process's events on (without blocking; called on the event loop)."""
+
+    def send_signal(self, origin: str, signal: Signal) -> None:
+        """Pass a signal on (without blocking; called on the event loop)."""
 
     async def stop(self) -> None: ...
 
@@ -136,10 +146,13 @@ class Transport(Protocol):
 class LocalTransport:
     """One process: nothing to carry."""
 
-    async def start(self, origin: str, deliver: Deliver) -> None:
+    async def start(self, origin: str, deliver: Deliver, signalled: Signalled) -> None:
         return None
 
     def send(self, origin: str, events: list[Event]) -> None:
+        return None
+
+    def send_signal(self, origin: str, signal: Signal) -> None:
         return None
 
     async def stop(self) -> None:
@@ -151,7 +164,7 @@ class FakeChannel:
     other one receives (on the event loop, later, as a real transport would)."""
 
     def __init__(self) -> None:
-        self.members: dict[str, Deliver] = {}
+        self.members: dict[str, tuple[Deliver, Signalled]] = {}
 
     def transport(self) -> Transport:
         return _FakeMember(self)
@@ -162,15 +175,21 @@ class _FakeMember:
         self.channel = channel
         self.origin = ""
 
-    async def start(self, origin: str, deliver: Deliver) -> None:
+    async def start(self, origin: str, deliver: Deliver, signalled: Signalled) -> None:
         self.origin = origin
-        self.channel.members[origin] = deliver
+        self.channel.members[origin] = (deliver, signalled)
 
     def send(self, origin: str, events: list[Event]) -> None:
         loop = asyncio.get_running_loop()
-        for member, deliver in self.channel.members.items():
+        for member, (deliver, _) in self.channel.members.items():
             if member != origin:  # copies, as a real transport's would be
                 loop.call_soon(deliver, [dataclasses.replace(e) for e in events])
+
+    def send_signal(self, origin: str, signal: Signal) -> None:
+        loop = asyncio.get_running_loop()
+        for member, (_, signalled) in self.channel.members.items():
+            if member != origin:
+                loop.call_soon(signalled, dict(signal))
 
     async def stop(self) -> None:
         self.channel.members.pop(self.origin, None)
@@ -186,11 +205,12 @@ class EventBus:
         self._subscribers: set[Subscription] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
+        self.signal_handlers: list[Signalled] = []  # called with other processes' signals
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
-        await self.transport.start(self.boot, self._receive)
+        await self.transport.start(self.boot, self._receive, self._signalled)
 
     async def stop(self) -> None:
         await self.transport.stop()
@@ -216,6 +236,24 @@ class EventBus:
 
     def _receive(self, events: list[Event]) -> None:
         self._deliver(events)
+
+    # --- signals -------------------------------------------------------------------------
+    def signal(self, signal: Signal) -> None:
+        """Tell the other API processes (safe from any thread; before ``start`` there is
+        no one to tell)."""
+        if self._loop is None:
+            return
+        if threading.get_ident() == self._thread:
+            self.transport.send_signal(self.boot, signal)
+        else:
+            self._loop.call_soon_threadsafe(self.transport.send_signal, self.boot, signal)
+
+    def _signalled(self, signal: Signal) -> None:
+        for handler in list(self.signal_handlers):
+            try:
+                handler(signal)
+            except Exception:  # one bad handler or notice must not stop the others
+                log.exception("events: a signal handler failed on %r", signal)
 
     def _deliver(self, events: list[Event]) -> None:
         for event in events:  # fresh objects: from capture, or parsed from another process

@@ -6,7 +6,8 @@ the commit, from a queue: a slow or lost database never holds up a request). A l
 listening connection is opened again after a second; what was sent meanwhile is missed by
 that process (its clients see no gap marker: the event stream is a hint to re-read, the API
 stays the truth). A payload stays under PostgreSQL's 8,000-byte limit by sending events in
-several notifications.
+several notifications. A signal (``bus.signal``) travels on the same channel as
+``{"o": origin, "s": {...}}``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import logging
 import psycopg
 from sqlalchemy.engine import make_url
 
-from onestack.core.events.bus import Deliver, Event
+from onestack.core.events.bus import Deliver, Event, Signal, Signalled
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +56,19 @@ def _payload(origin: str, events: list[str]) -> str:
     return f'{{"o":{json.dumps(origin)},"e":[{",".join(events)}]}}'
 
 
-def parse(payload: str) -> tuple[str, list[Event]]:
+def signal_payload(origin: str, signal: Signal) -> str:
+    return json.dumps({"o": origin, "s": signal}, separators=(",", ":"))
+
+
+def parse(payload: str) -> tuple[str, list[Event], Signal | None]:
+    """The sender, its events, and its signal (None in an events notification)."""
     data = json.loads(payload)
-    return str(data["o"]), [Event.from_view(e) for e in data["e"]]
+    signal = data.get("s")
+    if signal is not None:
+        if not isinstance(signal, dict):
+            raise TypeError("a signal is an object")
+        return str(data["o"]), [], signal
+    return str(data["o"]), [Event.from_view(e) for e in data["e"]], None
 
 
 class PgNotifyTransport:
@@ -65,12 +76,13 @@ class PgNotifyTransport:
         self.conninfo = conninfo(url)
         self.origin = ""
         self._deliver: Deliver | None = None
+        self._signalled: Signalled | None = None
         self._queue: asyncio.Queue[str] = asyncio.Queue(SEND_QUEUE)
         self._tasks: list[asyncio.Task[None]] = []
         self.listening = asyncio.Event()  # set while the LISTEN connection is up
 
-    async def start(self, origin: str, deliver: Deliver) -> None:
-        self.origin, self._deliver = origin, deliver
+    async def start(self, origin: str, deliver: Deliver, signalled: Signalled) -> None:
+        self.origin, self._deliver, self._signalled = origin, deliver, signalled
         self._tasks = [asyncio.create_task(self._listen(), name="events-listen"),
                        asyncio.create_task(self._send(), name="events-notify")]
         with contextlib.suppress(TimeoutError):  # the database may come later: not fatal
@@ -78,12 +90,23 @@ class PgNotifyTransport:
 
     def send(self, origin: str, events: list[Event]) -> None:
         for payload in payloads(origin, events):
-            try:
-                self._queue.put_nowait(payload)
-            except asyncio.QueueFull:
-                log.warning("events: %d notifications waiting; dropping new ones",
-                            SEND_QUEUE)
+            if not self._put(payload):
                 return
+
+    def send_signal(self, origin: str, signal: Signal) -> None:
+        payload = signal_payload(origin, signal)
+        if len(payload.encode()) > MAX_PAYLOAD:
+            log.warning("events: a signal of %d bytes not sent", len(payload.encode()))
+            return
+        self._put(payload)
+
+    def _put(self, payload: str) -> bool:
+        try:
+            self._queue.put_nowait(payload)
+            return True
+        except asyncio.QueueFull:
+            log.warning("events: %d notifications waiting; dropping new ones", SEND_QUEUE)
+            return False
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -111,11 +134,16 @@ class PgNotifyTransport:
 
     def _received(self, payload: str) -> None:
         try:
-            origin, events = parse(payload)
+            origin, events, signal = parse(payload)
         except (ValueError, KeyError, TypeError):
             log.warning("events: ignored a malformed notification")
             return
-        if origin != self.origin and self._deliver is not None:
+        if origin == self.origin:
+            return
+        if signal is not None:
+            if self._signalled is not None:
+                self._signalled(signal)
+        elif self._deliver is not None:
             self._deliver(events)
 
     async def _send(self) -> None:
