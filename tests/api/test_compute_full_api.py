@@ -3,6 +3,8 @@ docs/interop.md "Whole tempest API suite"), through raw HTTP with real tokens.""
 
 from __future__ import annotations
 
+import httpx
+
 from tests.api.conftest import unique
 from tests.api.test_compute import nova
 from tests.support.server import RunningCloud
@@ -51,3 +53,38 @@ def test_security_group_rule_proxy_keeps_the_cidr_as_given(cloud: RunningCloud) 
         assert bad.status_code == 400 and "cidr" in bad.json()["badRequest"]["message"]
     finally:
         nova(cloud, "DELETE", f"/os-security-groups/{group['id']}", version="2.1")
+
+
+def test_image_proxy_filters(cloud: RunningCloud) -> None:
+    """GET /images?name=&type=&server=&minRam= (to 2.35) filters as Nova does through
+    Glance (tempest's ListImageFiltersTestJSON): server is a snapshot's instance_uuid
+    given as an id or a link, type its image_type."""
+    glance = f"{cloud.base_url}/image/v2/images"
+    h = {"X-Auth-Token": cloud.token("admin")}
+    server = "11111111-2222-3333-4444-555555555555"
+    made = []
+    try:
+        for name, extra in ((unique("plain"), {"min_ram": 512}),
+                            (unique("snap"), {"image_type": "snapshot",
+                                              "instance_uuid": server})):
+            r = httpx.post(glance, json={"name": name, "disk_format": "raw",
+                                         "container_format": "bare", **extra}, headers=h)
+            assert r.status_code == 201, r.text
+            made.append((name, r.json()["id"]))
+        (plain, plain_id), (_snap, snap_id) = made
+
+        def ids(**query: str) -> set[str]:
+            r = nova(cloud, "GET", "/images/detail", version="2.1", params=query)
+            assert r.status_code == 200, r.text
+            return {i["id"] for i in r.json()["images"]}
+
+        assert ids(name=plain) == {plain_id}
+        assert snap_id in ids(type="snapshot") and plain_id not in ids(type="snapshot")
+        assert ids(server=server) == {snap_id}
+        link = f"{cloud.base_url}/compute/v2.1/servers/{server}"
+        assert ids(server=link) == {snap_id}
+        assert plain_id in ids(minRam="512") and snap_id not in ids(minRam="512")
+        assert ids(name=plain, status="ACTIVE") == set()  # queued: no data yet
+    finally:
+        for _name, image_id in made:
+            httpx.delete(f"{glance}/{image_id}", headers=h)

@@ -17,8 +17,8 @@ from onestack.api.compute.common import (
     respond,
     since,
 )
+from onestack.core.image import listing
 from onestack.core.image.access import Caller as ImageCaller
-from onestack.core.image.listing import ListQuery
 from onestack.core.image.records import ImageRecord
 from onestack.errors import NotFound
 
@@ -85,9 +85,33 @@ async def delete(req: ApiRequest) -> Response:
     return Response(status_code=204)
 
 
+def _glance_filters(req: ApiRequest) -> list[tuple[str, str]]:
+    """Nova's image list filters as Glance's (nova/api/openstack/compute/images.py and
+    nova/image/glance.py): server (an id or a link) is the snapshot's instance_uuid,
+    type its image_type, minRam and minDisk min_ram and min_disk, changes-since
+    updated_at >=, name and status as they are (status in Glance's lower case)."""
+    out: list[tuple[str, str]] = []
+    for key, glance_key in (("name", "name"), ("minRam", "min_ram"), ("minDisk", "min_disk"),
+                            ("type", "image_type")):
+        value = one(req, key)
+        if value is not None:
+            out.append((glance_key, value))
+    server = one(req, "server")
+    if server:
+        out.append(("instance_uuid", server.rstrip("/").rsplit("/", 1)[-1]))
+    status = one(req, "status")
+    if status:
+        out.append(("status", status.lower()))
+    since_ = one(req, "changes-since")
+    if since_:
+        out.append(("updated_at", f"gte:{since_}"))
+    return out
+
+
 async def _page(req: ApiRequest) -> tuple[list[ImageRecord], bool]:
     _check_version(req)
-    q = ListQuery(marker=one(req, "marker"), sort=[("created_at", "desc")])
+    q = listing.parse(_glance_filters(req))
+    q.marker, q.sort = one(req, "marker"), [("created_at", "desc")]
     limit = limit_param(req)
     if limit is not None:
         q.limit = limit
