@@ -427,6 +427,32 @@ def images_build_tiny(config: str | None, data_dir: Path | None, output: Path | 
     click.echo(str(path))
 
 
+@images.command("build-cloud")
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also copy the image here.")
+@click.option("--force", is_flag=True, help="Build even when a cached image matches.")
+def images_build_cloud(output: Path | None, force: bool) -> None:
+    """Build (or reuse from the cache) a Debian image with real cloud-init; print its path."""
+    import shutil
+
+    from onestack.images.cloud import CloudImageError, build_cloud
+
+    with console.status("Building the cloud-init image...") as status:
+
+        def progress(message: str) -> None:
+            console.print(f"[dim]  {message}[/dim]")
+            status.update(message)
+
+        try:
+            path = build_cloud(force=force, progress=progress)
+        except CloudImageError as exc:
+            raise click.ClickException(str(exc)) from exc
+    if output is not None:
+        shutil.copyfile(path, output)
+        path = output
+    click.echo(str(path))
+
+
 main.add_command(agent_cli.agent)
 manage.add_command(agent_cli.agent_credential)
 manage.add_command(backup_cli.backup)
