@@ -20,7 +20,7 @@ from onestack.api.volume.common import (
     respond,
 )
 from onestack.core.volume.base import DEFAULT_AZ
-from onestack.errors import Forbidden
+from onestack.errors import BadRequest, Forbidden
 
 UPDATED = "2016-02-08T12:20:21Z"
 
@@ -158,12 +158,28 @@ async def service_update(req: ApiRequest) -> Response:
     if not isinstance(body, dict):
         body = {}
     action = req.params["action"]
+    if action in ("freeze", "thaw"):
+        return await _freeze_or_thaw(req, body.get("host"))
     if action not in ("enable", "disable", "disable-log-reason"):
         return accepted()
+    reason = body.get("disabled_reason")
+    if action == "disable-log-reason" and not (
+            isinstance(reason, str) and reason.strip() and len(reason) <= 255):
+        raise BadRequest("Disabled reason contains invalid characters or is too long")
     out = await req.runtime.volume.set_service(
         body.get("host"), body.get("binary"), action != "enable",
         body.get("disabled_reason") if action == "disable-log-reason" else None)
     return respond(out)
+
+
+async def _freeze_or_thaw(req: ApiRequest, host: Any) -> Response:
+    """os-services/freeze and /thaw: replication's freeze of a backend. Onestack has no
+    replication, so a known volume host is a no-op 200; any other host is 400, as Cinder's
+    'No service found'."""
+    rows = await req.runtime.volume.services("cinder-volume") if isinstance(host, str) else []
+    if not any(host in (r["host"], r["host"].split("@", 1)[0]) for r in rows):
+        raise BadRequest(f"Invalid input received: No service found with host={host}.")
+    return Response(status_code=200)
 
 
 async def hosts(req: ApiRequest) -> Response:
