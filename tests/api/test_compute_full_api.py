@@ -4,10 +4,13 @@ docs/interop.md "Whole tempest API suite"), through raw HTTP with real tokens.""
 from __future__ import annotations
 
 import httpx
+import openstack
 
 from tests.api.conftest import unique
-from tests.api.test_compute import nova
+from tests.api.test_compute import image_id, nova, wait
 from tests.support.server import RunningCloud
+
+__all__ = ["image_id"]  # the fixture
 
 
 def test_flavor_is_public_takes_novas_boolean_strings(cloud: RunningCloud) -> None:
@@ -88,3 +91,28 @@ def test_image_proxy_filters(cloud: RunningCloud) -> None:
     finally:
         for _name, image_id in made:
             httpx.delete(f"{glance}/{image_id}", headers=h)
+
+
+def test_admin_server_list_ignores_tenant_id_without_all_tenants(
+        cloud: RunningCloud, demo: openstack.connection.Connection, image_id: str) -> None:
+    """Nova lists the caller's own project unless all_tenants is given; tenant_id or
+    project_id alone change nothing (tempest's
+    test_list_servers_by_admin_with_specified_tenant)."""
+    demo_project = cloud.accounts["demo"].project_id
+    made = demo.compute.create_server(name=unique("vm"), image_id=image_id, flavor_id="42",
+                                      networks="none")
+    try:
+        wait(demo, made.id, "ACTIVE")
+
+        def ids(query: str) -> set[str]:
+            r = nova(cloud, "GET", f"/servers/detail?{query}")
+            assert r.status_code == 200, r.text
+            return {s["id"] for s in r.json()["servers"]}
+
+        assert made.id not in ids(f"tenant_id={demo_project}")
+        assert made.id not in ids(f"project_id={demo_project}")
+        assert made.id in ids(f"all_tenants=1&tenant_id={demo_project}")
+        assert made.id in ids(f"all_tenants=1&project_id={demo_project}")
+        assert made.id in {s.id for s in demo.compute.servers()}
+    finally:
+        demo.compute.delete_server(made.id, force=True)

@@ -91,9 +91,8 @@ def statement(caller: Caller, q: ServerQuery) -> Select[Any]:
     if caller.is_admin and q.all_tenants:
         if q.project_id:
             stmt = stmt.where(Instance.project_id == q.project_id)
-    else:
-        stmt = stmt.where(Instance.project_id == (q.project_id if caller.is_admin and
-                                                  q.project_id else caller.project_id))
+    else:  # without all_tenants Nova lists the caller's project, whatever tenant_id says
+        stmt = stmt.where(Instance.project_id == caller.project_id)
     if q.deleted is not None and caller.is_admin:
         stmt = stmt.where(Instance.deleted.is_(q.deleted))
     elif q.changes_since is None and q.changes_before is None:
