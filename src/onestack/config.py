@@ -147,6 +147,13 @@ class ComputeConfig:
     rbd_user: str = ""
     rbd_keyring: str = ""
     rbd_ceph_conf: str = ""
+    # Root disks of image-backed servers: "file" (qcow2 under instances_path) or "rbd"
+    # (Nova's images_type: RBD images <uuid>_disk in images_rbd_pool, as rbd_user; a clone
+    # of a raw image's <images_rbd_glance_pool>/<id>@snap; docs/ceph.md).
+    images_type: str = "file"
+    images_rbd_pool: str = "vms"
+    images_rbd_ceph_conf: str = "/etc/ceph/ceph.conf"
+    images_rbd_glance_pool: str = "images"
     # Seconds a shelved server keeps its host before it is offloaded (its disk is in the
     # shelve image, its host's resources freed): 0 at once (Nova's default), -1 never.
     shelved_offload_time: float = 0

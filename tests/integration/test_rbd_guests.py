@@ -8,6 +8,7 @@ no RBD image left in the pool."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import secrets
@@ -209,3 +210,74 @@ def test_guests_boot_from_hotplug_extend_and_share_rbd_volumes(ceph: CephCluster
         for name in _images(ceph):  # what a failed run left
             ceph.rbd("rm", "--no-progress", f"{ceph.pool}/{name}")
         purge_images(ceph)  # this cloud's images
+
+
+def test_root_disk_on_rbd_is_a_clone_of_the_image(ceph: CephCluster) -> None:
+    """``[compute] images_type = "rbd"``: a server booted from the raw image on the rbd
+    image store gets its root disk as ``<pool>/<uuid>_disk``, a clone of ``images/<id>@snap``
+    (nothing copied), boots from it, and deleting the server removes it."""
+    from onestack.drivers.virt.rbd_root import RbdRootDisks
+
+    keyring = add_user(ceph, COMPUTE_USER)
+    read_images(ceph, COMPUTE_USER)
+    thread = CloudThread()
+    s = thread.settings
+    s.compute.reconcile_interval = INTERVAL
+    s.compute.rbd_user, s.compute.rbd_keyring = COMPUTE_USER, str(keyring)
+    s.compute.images_type, s.compute.images_rbd_pool = "rbd", ceph.pool
+    s.compute.images_rbd_ceph_conf = str(ceph.conf)
+    s.image.store, s.image.rbd_pool, s.image.rbd_user = "rbd", IMAGES, GLANCE
+    s.image.rbd_ceph_conf, s.image.rbd_keyring = str(ceph.conf), str(images_pool(ceph))
+    s.image.rbd_connect_timeout = 5
+    thread.virt_driver = QemuDriver(instances_dir=s.instances_path)
+    cloud = thread.start()
+    instances = cloud.settings.instances_path
+    disks = RbdRootDisks(ceph.pool, COMPUTE_USER, str(ceph.conf), str(keyring), IMAGES)
+    try:
+        seed(cloud)
+        conn = connect(cloud, "demo")
+        raw = conn.image.find_image(TINY_RAW)
+        # the driver alone: the clone, timed
+        probe = f"probe-{secrets.token_hex(4)}"
+        t0 = time.monotonic()
+        assert asyncio.run(disks.create(probe, raw.id, "raw", 0, _no_base))
+        clone_s = time.monotonic() - t0
+        assert asyncio.run(disks.parent(probe)) == f"{IMAGES}/{raw.id}@snap"
+        asyncio.run(disks.remove(probe))
+        assert not asyncio.run(disks.exists(probe))
+
+        t1 = time.monotonic()
+        a = conn.compute.create_server(name="rbd-root", image_id=raw.id, flavor_id="1",
+                                       networks="none")
+        settle(conn, a.id, "ACTIVE", timeout=180)
+        boot_s = time.monotonic() - t1
+        name = f"{a.id}_disk"
+        children = ceph.rbd("children", f"{IMAGES}/{raw.id}@snap")
+        assert f"{ceph.pool}/{name}" in children
+        assert not (instances / a.id / "disk").exists()  # no local root file
+        assert b"rbd" not in _argv(instances, a.id)
+        console_has(conn, a.id, "onestack-tiny login banner: hostname=rbd-root")
+        print(f"rbd root disk: clone {clone_s:.2f}s, server ACTIVE {boot_s:.1f}s")
+        conn.compute.delete_server(a)
+        gone(conn.compute.find_server, a.id)
+        deadline = time.monotonic() + 30
+        while name in _all(ceph) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert name not in _all(ceph)
+    finally:
+        destroy_guests(instances)
+        thread.stop()
+        for name in _all(ceph):
+            if name.endswith("_disk"):  # what a failed run left
+                ceph.rbd("rm", "--no-progress", f"{ceph.pool}/{name}")
+        ceph.ceph("auth", "del", f"client.{COMPUTE_USER}")
+        keyring.unlink(missing_ok=True)
+        purge_images(ceph)
+
+
+async def _no_base() -> Path:
+    raise AssertionError("a raw image on the rbd store is cloned, not fetched")
+
+
+def _all(ceph: CephCluster) -> list[str]:
+    return list(json.loads(ceph.rbd("ls", "--format", "json", ceph.pool)))

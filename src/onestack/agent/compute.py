@@ -97,7 +97,8 @@ class ComputeAgent:
         # Drivers whose guests boot from files here get them made from images.
         self.disks: GuestDisks | None = None
         if driver.capabilities.get("local_disks"):
-            self.disks = GuestDisks(DiskBuilder(instances_path), link, force_config_drive)
+            self.disks = GuestDisks(DiskBuilder(instances_path), link, force_config_drive,
+                                    self.ceph.root_disks())
         self.host_override = host  # the host name to act as (else the driver's)
         self.host = ""
         self.loop = ReconcileLoop("compute", interval, self.reconcile)
@@ -354,6 +355,8 @@ class ComputeAgent:
             made = list((inst.task_args or {}).get("made_volumes") or [])
             with contextlib.suppress(Exception):
                 await self.driver.destroy(inst.uuid, self.instance_dir(inst.uuid))
+                if self.disks is not None:
+                    await self.disks.remove_root(inst.uuid)
             try:
                 await self.link.abort_boot_volumes(self.host, inst.uuid, made)
             except Exception:
@@ -372,6 +375,8 @@ class ComputeAgent:
             return None
         if task == states.DELETING:
             await d.destroy(uuid, self.instance_dir(uuid))
+            if self.disks is not None:
+                await self.disks.remove_root(uuid)
             await self.link.release_devices(self.host, uuid)
             for v in (await self._volumes([uuid])).get(uuid, []):
                 await self.link.volume_done(self.host, uuid, v, "released-deleted")
@@ -395,6 +400,8 @@ class ComputeAgent:
             await d.resume(await self.spec(inst))
         elif task == states.REBUILDING:
             await d.destroy(uuid, self.instance_dir(uuid))
+            if self.disks is not None and "evacuated_from" not in inst.task_args:
+                await self.disks.remove_root(uuid)  # re-imaged (evacuated: kept, shared)
             await self._start(inst)
             if inst.task_args.get("prior_vm_state") == states.STOPPED:
                 await d.power_off(uuid, POWER_OFF_TIMEOUT)

@@ -4,6 +4,9 @@ image and flavor before the hypervisor starts it.
 Instance directory layout (``<instances>/<uuid>/``)::
 
     disk          root: qcow2 overlay on the cached base of the server's image
+    disk.rbd      instead of ``disk`` with ``[compute] images_type = "rbd"``: where the root
+                  disk is in the Ceph pool (``pool/<uuid>_disk``, user, keyring, conf; no
+                  key), so that the guest's spec is known again after a restart
     disk.eph0     ephemeral disk of the flavor (blank qcow2), when ephemeral_gb > 0
     disk.swap     swap disk of the flavor (blank qcow2), when swap > 0
     disk.config   config drive (ISO 9660, label config-2), when asked for, forced by
@@ -14,8 +17,9 @@ Instance directory layout (``<instances>/<uuid>/``)::
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +27,12 @@ from onestack.agent.link import AgentLink, InstanceWork
 from onestack.core.compute.volumes import VolumeDisk
 from onestack.drivers.virt.base import DiskSpec, RbdSource, VirtError
 from onestack.drivers.virt.disks import DiskBuilder
+from onestack.drivers.virt.rbd_root import RbdRootDisks
 
 log = logging.getLogger(__name__)
 
 ROOT, EPHEMERAL, SWAP, CONFIG = "disk", "disk.eph0", "disk.swap", "disk.config"
+RBD_ROOT = "disk.rbd"
 TRUE = ("true", "1", "yes", "on", "t")
 
 
@@ -38,10 +44,24 @@ class CephClient:
     user: str = ""  # empty: the attachment's auth_username
     keyring: str = ""  # empty: /etc/ceph/ceph.client.<user>.keyring
     conf: str = ""
+    # images_type "rbd": image-backed root disks in this pool (Nova's images_rbd_*)
+    images_type: str = "file"
+    images_pool: str = "vms"
+    images_conf: str = "/etc/ceph/ceph.conf"
+    glance_pool: str = "images"
 
     @classmethod
     def from_config(cls, compute: Any) -> CephClient:
-        return cls(compute.rbd_user, compute.rbd_keyring, compute.rbd_ceph_conf)
+        return cls(compute.rbd_user, compute.rbd_keyring, compute.rbd_ceph_conf,
+                   compute.images_type, compute.images_rbd_pool,
+                   compute.images_rbd_ceph_conf, compute.images_rbd_glance_pool)
+
+    def root_disks(self) -> RbdRootDisks | None:
+        """The pool of RBD root disks, when ``images_type`` is ``rbd``."""
+        if self.images_type != "rbd":
+            return None
+        return RbdRootDisks(self.images_pool, self.user or "admin", self.images_conf,
+                            self.keyring, self.glance_pool)
 
     def source(self, data: dict[str, Any]) -> RbdSource:
         user = self.user or str(data.get("auth_username") or "admin")
@@ -69,7 +89,7 @@ def disk_specs(instance_dir: Path, flavor: dict[str, Any], root: DiskSpec | None
                ) -> list[DiskSpec]:
     """The disks a guest is started with: root first (boots), then what exists of the rest.
     ``root``: the volume a volume-backed server boots from, instead of the local root."""
-    disks = [root or DiskSpec(instance_dir / ROOT, "qcow2", "root")]
+    disks = [root or rbd_root(instance_dir) or DiskSpec(instance_dir / ROOT, "qcow2", "root")]
     if int(flavor.get("ephemeral_gb") or 0) > 0:
         disks.append(DiskSpec(instance_dir / EPHEMERAL, "qcow2", "ephemeral"))
     if int(flavor.get("swap") or 0) > 0:
@@ -79,10 +99,24 @@ def disk_specs(instance_dir: Path, flavor: dict[str, Any], root: DiskSpec | None
     return disks
 
 
+def rbd_root(instance_dir: Path) -> DiskSpec | None:
+    """The RBD root disk ``prepare`` recorded in the instance's directory, if any."""
+    try:
+        source = RbdSource(**json.loads((instance_dir / RBD_ROOT).read_text()))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError) as exc:
+        raise VirtError(f"instance {instance_dir.name}: unreadable {RBD_ROOT}: {exc}") from exc
+    return DiskSpec(Path(source.name), "raw", "root", serial=instance_dir.name[:20],
+                    rbd=source)
+
+
 class GuestDisks:
     def __init__(self, builder: DiskBuilder, link: AgentLink,
-                 force_config_drive: bool = False) -> None:
+                 force_config_drive: bool = False,
+                 rbd: RbdRootDisks | None = None) -> None:
         self.builder = builder
+        self.rbd = rbd  # images_type "rbd": root disks in a Ceph pool
         self.link = link
         self.host = ""  # the host the agent acts for (set when it starts)
         self.force_config_drive = force_config_drive
@@ -107,7 +141,9 @@ class GuestDisks:
         mid-build)."""
         instance_dir.mkdir(parents=True, exist_ok=True)
         root = instance_dir / ROOT
-        if local_root and not root.exists():
+        if local_root and self.rbd is not None:
+            await self._rbd_root(inst, instance_dir, int(flavor.get("root_gb") or 0))
+        elif local_root and not root.exists():
             base = await self.base(inst)
             await self.builder.root_disk(base, root, int(flavor.get("root_gb") or 0))
         eph = int(flavor.get("ephemeral_gb") or 0)
@@ -118,6 +154,26 @@ class GuestDisks:
             await self.builder.blank(instance_dir / SWAP, swap)
         if wants_config_drive(inst, self.force_config_drive, has_ports):
             await self.config_drive(inst, instance_dir)
+
+    async def _rbd_root(self, inst: InstanceWork, instance_dir: Path, root_gb: int) -> None:
+        """The root disk in the pool: kept when it exists (an agent restarted mid-build, a
+        server moved here on shared storage), else cloned or copied from the image."""
+        assert self.rbd is not None
+        if not await self.rbd.exists(inst.uuid):
+            if not inst.image_ref:
+                raise VirtError("the server has no image to boot from and no root volume")
+            disk_format = await self.link.image_format(self.host, inst.uuid)
+            await self.rbd.create(inst.uuid, inst.image_ref, disk_format, root_gb,
+                                  lambda: self.base(inst))
+        record = instance_dir / RBD_ROOT
+        part = record.with_name(RBD_ROOT + ".part")
+        part.write_text(json.dumps(asdict(self.rbd.source(inst.uuid))))
+        part.replace(record)
+
+    async def remove_root(self, uuid: str) -> None:
+        """Remove an RBD root disk (server deleted, failed build, rebuilt from its image)."""
+        if self.rbd is not None:
+            await self.rbd.remove(uuid)
 
     async def config_drive(self, inst: InstanceWork, instance_dir: Path) -> None:
         files = await self.link.config_drive(self.host, inst.uuid)

@@ -207,9 +207,10 @@ def root_disk(spec: GuestSpec) -> DiskSpec | None:
 
 def migrated_disks(spec: GuestSpec) -> list[str]:
     """The drive ids of the disks a live migration copies: the writable local ones (root,
-    ephemeral, swap; not the config drive, which the target makes again, nor volumes)."""
+    ephemeral, swap; not the config drive, which the target makes again, nor volumes, nor an
+    RBD root disk: shared storage)."""
     return [f"disk{i}" for i, d in enumerate(spec.disks)
-            if not d.readonly and d.kind in ("root", "ephemeral", "swap")]
+            if not d.readonly and d.rbd is None and d.kind in ("root", "ephemeral", "swap")]
 
 
 def build_command(spec: GuestSpec, accel: str, *, qemu: str = "qemu-system-x86_64",
