@@ -6,6 +6,7 @@ Run: .venv/bin/pytest tests/interop/test_interop_harness.py
 from __future__ import annotations
 
 import json
+import re
 import struct
 import sys
 import threading
@@ -522,3 +523,48 @@ def test_octavia_selection_scoring_and_ratchet(tmp_path: Path) -> None:
     assert "| test_load_balancer | 2 | 2 | 0 | 0 | 0 |" in text
     assert "| total | 3 | 3 | 0 | 0 | 0 |" in text
     assert "3 passed, 0 failed" in octavia.console_summary(result)
+
+
+# --- the key manager's run (barbican-tempest-plugin) ----------------------------------
+
+KM_PREFIX = "barbican_tempest_plugin.tests."
+KM_SECRETS = (f"{KM_PREFIX}api.test_secrets.SecretsTest.test_list_secrets"
+              "[id-d5b8ec1e-7c86-4a1c-a3e8-0b1a2cd4f44e]")
+KM_READER = (f"{KM_PREFIX}rbac.v1.test_secrets.ProjectReaderTests.test_get_secret"
+             "[id-9c5b46b4-8f0b-4f75-b751-61ddf943fbf3]")
+
+
+def test_barbican_services_conf_scoring_and_report(tmp_path: Path) -> None:
+    from interop_harness import barbican, octavia
+
+    plugin = barbican.BARBICAN
+    assert octavia.split_services("identity,key-manager", barbican.SERVICE_ALIASES) == \
+        ("identity", True)
+    assert octavia.split_services("barbican", barbican.SERVICE_ALIASES) == (None, True)
+    assert octavia.split_services("key-manager") == ("key-manager", False)
+    assert plugin.ratchet_file.name == "ratchet-barbican.txt"
+    assert re.match(plugin.test_regex, KM_READER) and re.match(plugin.test_regex, KM_SECRETS)
+    assert not re.match(plugin.test_regex, f"{KM_PREFIX}scenario.test_image_signing.X.test_y")
+    base = tmp_path / "tempest.conf"
+    base.write_text("[DEFAULT]\ndebug = true\n[service_available]\nnova = true\n")
+    octavia.write_conf(base, tmp_path / "km.conf", barbican.CONF_OPTIONS)
+    conf = tempest_conf.IniText((tmp_path / "km.conf").read_text())
+    assert conf.get("service_available", "nova") == "true"
+    assert conf.get("service_available", "barbican") == "true"
+    assert conf.get("enforce_scope", "barbican") == "true"
+    assert conf.get("key_manager", "max_microversion") == "1.1"
+
+    every = octavia.as_required([KM_SECRETS, KM_READER], plugin)
+    assert {t.service for t in every} == {"key-manager"}
+    records = subunit_v2.parse(packet(KM_SECRETS, "success") + packet(KM_READER, "fail"))
+    outcomes, check = octavia.score(every, records, [KM_SECRETS], every, plugin)
+    assert [o.status for o in outcomes] == ["passed", "failed"]
+    assert check.ok and check.path == "tests/interop/ratchet-barbican.txt"
+    result = octavia.Result("all", 3.0, 1, outcomes, check, plugin=plugin)
+    octavia.write_report(tmp_path, result)
+    text = (tmp_path / "report.md").read_text()
+    assert text.startswith("# Key manager: barbican-tempest-plugin 4.6.0 tests")
+    assert "| api.test_secrets | 1 | 1 | 0 | 0 | 0 |" in text
+    assert "| rbac.v1.test_secrets | 1 | 0 | 1 | 0 | 0 |" in text
+    assert octavia.console_summary(result).startswith(
+        "key manager (barbican-tempest-plugin, mode all): 2 tests, 1 passed, 1 failed")

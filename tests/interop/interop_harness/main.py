@@ -25,6 +25,7 @@ from types import FrameType
 from typing import Any
 
 from . import (
+    barbican,
     cloud,
     full_api,
     guideline,
@@ -75,6 +76,8 @@ ARTIFACTS: dict[str, str] = {
     "results.subunit": "the run's subunit v2 stream (`stestr last --subunit`)",
     "results-retry.subunit": "the second run's subunit v2 stream",
     "octavia": "the load balancer's run (octavia-tempest-plugin API tests): its own report",
+    "barbican": "the key manager's run (barbican-tempest-plugin API and RBAC tests): its own "
+    "report",
 }
 
 
@@ -97,7 +100,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--services",
         help="comma-separated: identity,compute,image,network,volume,object, and "
-        "load-balancer for the octavia-tempest-plugin run "
+        "load-balancer for the octavia-tempest-plugin run, key-manager for the "
+        "barbican-tempest-plugin run "
         "(default: every one the catalog offers)",
     )
     parser.add_argument(
@@ -106,6 +110,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="the octavia-tempest-plugin API tests after the guideline run: only those in "
         "ratchet-octavia.txt (default), all of them, or off (default off when --services "
         "does not name load-balancer)",
+    )
+    parser.add_argument(
+        "--barbican",
+        choices=octavia.MODES,
+        help="the barbican-tempest-plugin API and RBAC tests after the guideline run: only "
+        "those in ratchet-barbican.txt (default), all of them, or off (default off when "
+        "--services does not name key-manager)",
     )
     parser.add_argument(
         "--full-api",
@@ -201,6 +212,8 @@ class Run:
     lb_only: bool = False  # --services named only load-balancer
     octavia_mode: str = "off"
     octavia: octavia.Result | None = None
+    barbican_mode: str = "off"
+    barbican: octavia.Result | None = None
     full_services: list[str] = field(default_factory=list)  # --full-api: tempest.api.X
     full_results: list[full_api.ServiceResult] = field(default_factory=list)
     tempest_exit_code: int | None = None
@@ -275,6 +288,9 @@ class Run:
             self.notes.append("no tests selected")
         if self.octavia_mode != "off":
             self._octavia(venv, workspace, facts, token, conf_path)
+        if self.barbican_mode != "off":
+            self.barbican = self._plugin(venv, workspace, conf_path, token, barbican.BARBICAN,
+                                         self.barbican_mode, barbican.CONF_OPTIONS)
         if self.full_services:
             self._full_api(venv, workspace, facts, token, conf_path)
 
@@ -316,28 +332,38 @@ class Run:
     def _octavia(self, venv: Venv, workspace: Path, facts: tempest_conf.CloudFacts,
                  token: cloud.Token, conf_path: Path) -> None:
         """octavia-tempest-plugin's API tests, after the guideline's, into report_dir/octavia."""
-        out = self.report_dir / "octavia"
-        out.mkdir(parents=True, exist_ok=True)
         if octavia.SERVICE not in token.types():
             self.notes.append("load-balancer is not in the catalog: no octavia-tempest-plugin run")
             return
+        self.octavia = self._plugin(
+            venv, workspace, conf_path, token, octavia.OCTAVIA, self.octavia_mode,
+            octavia.conf_options(octavia.providers(facts, token), octavia.capabilities(token)))
+
+    def _plugin(self, venv: Venv, workspace: Path, conf_path: Path, token: cloud.Token,
+                plugin: octavia.Plugin, mode: str, options: dict[tuple[str, str], str]
+                ) -> octavia.Result | None:
+        """A plugin's tests, after the guideline's, into report_dir/<plugin.report_name>."""
+        out = self.report_dir / plugin.report_name
+        out.mkdir(parents=True, exist_ok=True)
+        if plugin.service not in token.types():
+            self.notes.append(f"{plugin.service} is not in the catalog: no {plugin.name} run")
+            return None
         started = time.time()
-        every = octavia.as_required(octavia.list_tests(venv, workspace))
-        entries = ratchet.read(octavia.RATCHET_FILE)
-        selected = octavia.select(every, self.octavia_mode, entries, self.args.tests)
-        lb_conf = out / "tempest.conf"
-        octavia.write_conf(conf_path, lb_conf, octavia.conf_options(
-            octavia.providers(facts, token), octavia.capabilities(token)))
+        every = octavia.as_required(octavia.list_tests(venv, workspace, plugin), plugin)
+        entries = ratchet.read(plugin.ratchet_file)
+        selected = octavia.select(every, mode, entries, self.args.tests)
+        plugin_conf = out / "tempest.conf"
+        octavia.write_conf(conf_path, plugin_conf, options)
         load_list = out / "load-list.txt"
         guideline.write_load_list(selected, load_list)
-        log(f"load balancer: running {len(selected)} of {len(every)} "
-            f"{octavia.PLUGIN} API tests ({self.octavia_mode})")
+        log(f"{plugin.label}: running {len(selected)} of {len(every)} {plugin.name} tests "
+            f"({mode})")
         code: int | None = None
         records: dict[str, subunit_v2.TestRecord] = {}
         try:
             if selected:
                 code = -1  # what ran is collected also when the run is interrupted
-                code = run_tests(venv, workspace, load_list, lb_conf,
+                code = run_tests(venv, workspace, load_list, plugin_conf,
                                  out / "tempest-run.log", concurrency=self.args.concurrency,
                                  timeout=self.args.timeout, echo=not self.args.quiet)
         finally:
@@ -345,9 +371,10 @@ class Run:
                 stream = last_subunit(venv, workspace)
                 (out / "results.subunit").write_bytes(stream)
                 records = subunit_v2.parse(stream)
-            outcomes, check = octavia.score(selected, records, entries, every)
-            self.octavia = octavia.Result(self.octavia_mode, time.time() - started, code,
-                                          outcomes, check)
+            outcomes, check = octavia.score(selected, records, entries, every, plugin)
+            result = octavia.Result(mode, time.time() - started, code, outcomes, check,
+                                    plugin=plugin)
+        return result
 
     def _retry(self, venv: Venv, workspace: Path, selected: list[guideline.RequiredTest],
                conf_path: Path) -> None:
@@ -470,7 +497,8 @@ class Run:
             notes=self.notes,
         )
         report.write(self.report_dir, info, rows, outcomes, check, fixtures)
-        lb_ok = self._finish_octavia(update)
+        plugins_ok = all([self._finish_plugin(self.octavia, update),
+                          self._finish_plugin(self.barbican, update)])
         print()
         print(report.summary_table(rows))
         print()
@@ -492,22 +520,22 @@ class Run:
         if self.full_results:
             print(full_api.write_summary(self.report_dir / full_api.DIR_NAME))
             print(f"report: {self.report_dir / full_api.DIR_NAME / 'summary.md'}")
-        if self.octavia is not None:
-            print(octavia.console_summary(self.octavia))
-            for entry, status in self.octavia.check.regressions:
-                print(f"RATCHET (load balancer): {status}: {entry}")
-            print(f"report: {self.report_dir / 'octavia' / 'report.md'}")
-        return EXIT_OK if check.ok and lb_ok else EXIT_RATCHET
+        for result in (self.octavia, self.barbican):
+            if result is not None:
+                print(octavia.console_summary(result))
+                for entry, status in result.check.regressions:
+                    print(f"RATCHET ({result.plugin.label}): {status}: {entry}")
+                print(f"report: {self.report_dir / result.plugin.report_name / 'report.md'}")
+        return EXIT_OK if check.ok and plugins_ok else EXIT_RATCHET
 
-    def _finish_octavia(self, update: bool) -> bool:
-        """The load balancer's report; whether its ratchet holds."""
-        result = self.octavia
+    def _finish_plugin(self, result: octavia.Result | None, update: bool) -> bool:
+        """A plugin run's report; whether its ratchet holds."""
         if result is None:
             return True
         if update and result.check.newly_passing:
-            added = ratchet.update(octavia.RATCHET_FILE, result.check.newly_passing)
+            added = ratchet.update(result.plugin.ratchet_file, result.check.newly_passing)
             result.notes.append(f"--update-ratchet added {added} tests")
-        octavia.write_report(self.report_dir / "octavia", result)
+        octavia.write_report(self.report_dir / result.plugin.report_name, result)
         return result.check.ok
 
 
@@ -526,7 +554,8 @@ def _prepare_report_dir(path: Path) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     args.services, lb_named = octavia.split_services(args.services)
-    lb_only = lb_named and not args.services
+    args.services, km_named = octavia.split_services(args.services, barbican.SERVICE_ALIASES)
+    lb_only = (lb_named or km_named) and not args.services
     try:
         required = guideline.load_required()
         if args.services:
@@ -540,12 +569,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = Run(args, required, report_dir, lb_only=lb_only, full_services=full)
     chosen = args.services is not None or lb_only or bool(full)
     run.octavia_mode = args.octavia or ("ratchet" if lb_named or not chosen else "off")
+    run.barbican_mode = args.barbican or ("ratchet" if km_named or not chosen else "off")
     signal.signal(signal.SIGTERM, _raise_interrupt)
     code = EXIT_OK
     try:
         venv.ensure(log)
         if run.octavia_mode != "off":
             octavia.ensure_plugin(venv, log)
+        if run.barbican_mode != "off":
+            octavia.ensure_plugin(venv, log, barbican.BARBICAN)
         run.execute(venv)
     except KeyboardInterrupt:
         run.notes.append("interrupted")

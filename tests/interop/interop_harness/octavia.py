@@ -24,13 +24,36 @@ from .scoring import FAILED, NOT_RUN, OUTCOMES, PASSED, SKIPPED, Outcome
 from .tempest_conf import CloudFacts, IniText
 from .tempest_env import Venv, tempest_env
 
-PLUGIN = "octavia-tempest-plugin"
-PLUGIN_VERSION = "3.5.0"
-SERVICE = "load-balancer"
-SERVICE_ALIASES = ("load-balancer", "load_balancer", "loadbalancer", "octavia", "lb")
-TEST_PREFIX = "octavia_tempest_plugin.tests.api.v2."
-RATCHET_FILE = Path(__file__).resolve().parent.parent / "ratchet-octavia.txt"
 MODES = ("ratchet", "all", "off")
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """A tempest plugin the harness runs after the guideline (this module's functions serve
+    octavia-tempest-plugin by default, ``barbican.py`` the key manager's)."""
+
+    name: str  # on PyPI
+    version: str
+    service: str  # catalog type
+    label: str  # what the console and the report call it
+    test_prefix: str  # what its test ids start with (the module column is what follows)
+    test_regex: str  # the tests it runs (tempest run --list-tests --regex)
+    ratchet_name: str  # in tests/interop/
+    report_name: str  # the folder in the report dir
+
+    @property
+    def ratchet_file(self) -> Path:
+        return Path(__file__).resolve().parent.parent / self.ratchet_name
+
+
+OCTAVIA = Plugin("octavia-tempest-plugin", "3.5.0", "load-balancer", "load balancer",
+                 "octavia_tempest_plugin.tests.api.v2.",
+                 "^" + re.escape("octavia_tempest_plugin.tests.api.v2."),
+                 "ratchet-octavia.txt", "octavia")
+PLUGIN, PLUGIN_VERSION, SERVICE = OCTAVIA.name, OCTAVIA.version, OCTAVIA.service
+SERVICE_ALIASES = ("load-balancer", "load_balancer", "loadbalancer", "octavia", "lb")
+TEST_PREFIX = OCTAVIA.test_prefix
+RATCHET_FILE = OCTAVIA.ratchet_file
 
 # tempest.conf options for what Onestack serves (docs/load-balancer.md):
 # the haproxy provider on a real data plane (no noop), Keystone's default personas
@@ -86,36 +109,35 @@ class OctaviaError(Exception):
     """The plugin could not be installed or listed."""
 
 
-def installed_version(venv: Venv) -> str | None:
+def installed_version(venv: Venv, plugin: Plugin = OCTAVIA) -> str | None:
     out = subprocess.run(
         [str(venv.python), "-c",
-         f"import importlib.metadata as m; print(m.version({PLUGIN!r}))"],
+         f"import importlib.metadata as m; print(m.version({plugin.name!r}))"],
         capture_output=True, text=True, check=False,
     ) if venv.python.exists() else None
     return out.stdout.strip() if out is not None and out.returncode == 0 else None
 
 
-def ensure_plugin(venv: Venv, log: cloud.Log) -> None:
-    """pip install octavia-tempest-plugin==PLUGIN_VERSION into the tempest venv, unless
-    it is there."""
-    if installed_version(venv) == PLUGIN_VERSION:
+def ensure_plugin(venv: Venv, log: cloud.Log, plugin: Plugin = OCTAVIA) -> None:
+    """pip install the plugin (octavia-tempest-plugin==3.5.0 by default) into the tempest
+    venv, unless it is there."""
+    pinned = f"{plugin.name}=={plugin.version}"
+    if installed_version(venv, plugin) == plugin.version:
         return
-    log(f"installing {PLUGIN}=={PLUGIN_VERSION} into {venv.path}")
-    subprocess.run(
-        [str(venv.python), "-m", "pip", "install", "--quiet", f"{PLUGIN}=={PLUGIN_VERSION}"],
-        check=True,
-    )
-    if installed_version(venv) != PLUGIN_VERSION:
-        raise OctaviaError(f"{PLUGIN} {PLUGIN_VERSION} is not importable after installing it")
+    log(f"installing {pinned} into {venv.path}")
+    subprocess.run([str(venv.python), "-m", "pip", "install", "--quiet", pinned], check=True)
+    if installed_version(venv, plugin) != plugin.version:
+        raise OctaviaError(f"{pinned} is not importable after installing it")
 
 
-def split_services(text: str | None) -> tuple[str | None, bool]:
-    """``--services`` less the load balancer's names, and whether one of those was given.
-    None when nothing is left for the guideline."""
+def split_services(text: str | None, aliases: Sequence[str] = SERVICE_ALIASES
+                   ) -> tuple[str | None, bool]:
+    """``--services`` less a plugin's service names (the load balancer's by default), and
+    whether one of those was given. None when nothing is left for the guideline."""
     if not text:
         return text, False
     names = [n.strip() for n in text.split(",") if n.strip()]
-    rest = [n for n in names if n.lower() not in SERVICE_ALIASES]
+    rest = [n for n in names if n.lower() not in aliases]
     return (",".join(rest) or None), len(rest) != len(names)
 
 
@@ -172,22 +194,21 @@ def write_conf(base: Path, target: Path, options: dict[tuple[str, str], str]) ->
     target.write_text(str(conf), encoding="utf-8")
 
 
-def list_tests(venv: Venv, workspace: Path) -> list[str]:
+def list_tests(venv: Venv, workspace: Path, plugin: Plugin = OCTAVIA) -> list[str]:
     """Every API test of the plugin, as ``tempest run --list-tests`` names them."""
     out = subprocess.run(
-        [str(venv.bin("tempest")), "run", "--list-tests", "--regex",
-         "^" + re.escape(TEST_PREFIX)],
+        [str(venv.bin("tempest")), "run", "--list-tests", "--regex", plugin.test_regex],
         cwd=workspace, capture_output=True, text=True, env=tempest_env(), timeout=300,
         check=False,
     )
     tests = [line.strip() for line in out.stdout.splitlines()
-             if line.strip().startswith(TEST_PREFIX)]
+             if line.strip().startswith(plugin.test_prefix)]
     if not tests:
-        raise OctaviaError(f"tempest lists no {TEST_PREFIX}* tests: {out.stderr[-500:]}")
+        raise OctaviaError(f"tempest lists no {plugin.test_regex} tests: {out.stderr[-500:]}")
     return tests
 
 
-def as_required(test_ids: Iterable[str]) -> list[RequiredTest]:
+def as_required(test_ids: Iterable[str], plugin: Plugin = OCTAVIA) -> list[RequiredTest]:
     """The plugin's tests in the guideline's shape, for scoring and the ratchet: the
     component is the test module (``test_member``), the capability its class."""
     tests = []
@@ -195,7 +216,8 @@ def as_required(test_ids: Iterable[str]) -> list[RequiredTest]:
         klass = strip_attributes(test_id).rsplit(".", 1)[0]
         module = klass.rsplit(".", 1)[0].rsplit(".", 1)[-1]
         uuid = idempotent_id(test_id) or ""
-        tests.append(RequiredTest(test_id, uuid, SERVICE, module, klass.rsplit(".", 1)[-1]))
+        tests.append(RequiredTest(test_id, uuid, plugin.service, module,
+                                  klass.rsplit(".", 1)[-1]))
     return tests
 
 
@@ -218,10 +240,10 @@ class ModuleRow:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
 
 
-def summarize(outcomes: Iterable[Outcome]) -> list[ModuleRow]:
+def summarize(outcomes: Iterable[Outcome], plugin: Plugin = OCTAVIA) -> list[ModuleRow]:
     by_module: dict[str, ModuleRow] = {}
     for outcome in outcomes:
-        module = outcome.test_id[len(TEST_PREFIX):].split(".", 1)[0]
+        module = strip_attributes(outcome.test_id)[len(plugin.test_prefix):].rsplit(".", 2)[0]
         row = by_module.setdefault(module, ModuleRow(module))
         row.tests += 1
         row.counts[outcome.status] += 1
@@ -252,14 +274,16 @@ class Result:
     outcomes: list[Outcome]
     check: ratchet.RatchetCheck
     notes: list[str] = field(default_factory=list)
+    plugin: Plugin = OCTAVIA
 
 
 def score(selected: list[RequiredTest], records: dict[str, Any], entries: Sequence[str],
-          every_test: list[RequiredTest]) -> tuple[list[Outcome], ratchet.RatchetCheck]:
-    outcomes = scoring.score(selected, [SERVICE], records)
-    check = ratchet.check(entries, every_test, outcomes, [SERVICE],
+          every_test: list[RequiredTest], plugin: Plugin = OCTAVIA
+          ) -> tuple[list[Outcome], ratchet.RatchetCheck]:
+    outcomes = scoring.score(selected, [plugin.service], records)
+    check = ratchet.check(entries, every_test, outcomes, [plugin.service],
                           {t.test_id for t in selected})
-    check.path = "tests/interop/ratchet-octavia.txt"
+    check.path = f"tests/interop/{plugin.ratchet_name}"
     return outcomes, check
 
 
@@ -269,10 +293,10 @@ def _one_line(text: str, limit: int = 200) -> str:
 
 
 def render_markdown(result: Result) -> str:
-    rows = summarize(result.outcomes)
-    check = result.check
+    plugin, check = result.plugin, result.check
+    rows = summarize(result.outcomes, plugin)
     out = [
-        f"# Load balancer: {PLUGIN} {PLUGIN_VERSION} API tests",
+        f"# {plugin.label.capitalize()}: {plugin.name} {plugin.version} tests",
         "",
         f"- mode: {result.mode}; took {result.duration_s:.0f} s; "
         f"tempest exit code {result.tempest_exit_code}",
@@ -305,13 +329,13 @@ def write_report(report_dir: Path, result: Result) -> None:
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "report.md").write_text(render_markdown(result), encoding="utf-8")
     data = {
-        "plugin": f"{PLUGIN}=={PLUGIN_VERSION}",
+        "plugin": f"{result.plugin.name}=={result.plugin.version}",
         "mode": result.mode,
         "duration_s": round(result.duration_s, 1),
         "tempest_exit_code": result.tempest_exit_code,
         "notes": result.notes,
         "summary": {row.module: {"tests": row.tests, **row.counts}
-                    for row in summarize(result.outcomes)},
+                    for row in summarize(result.outcomes, result.plugin)},
         "ratchet": {
             "ok": result.check.ok,
             "size": result.check.size,
@@ -330,9 +354,9 @@ def console_summary(result: Result) -> str:
     counts = dict.fromkeys(OUTCOMES, 0)
     for outcome in result.outcomes:
         counts[outcome.status] += 1
-    check = result.check
+    check, plugin = result.check, result.plugin
     return (
-        f"load balancer ({PLUGIN} API, mode {result.mode}): {len(result.outcomes)} tests, "
+        f"{plugin.label} ({plugin.name}, mode {result.mode}): {len(result.outcomes)} tests, "
         f"{counts[PASSED]} passed, {counts[FAILED]} failed, {counts[SKIPPED]} skipped, "
         f"{counts[NOT_RUN]} not run, {result.duration_s:.0f} s; ratchet ({check.path}): "
         f"{check.size} tests, {len(check.regressions)} did not pass, "
