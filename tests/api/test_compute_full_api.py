@@ -116,3 +116,16 @@ def test_admin_server_list_ignores_tenant_id_without_all_tenants(
         assert made.id in {s.id for s in demo.compute.servers()}
     finally:
         demo.compute.delete_server(made.id, force=True)
+
+
+def test_security_group_rule_proxy_wants_uuid_group_ids(cloud: RunningCloud) -> None:
+    """A parent_group_id (or group_id) that is not a uuid is 400 (Nova's validate_id;
+    tempest's test_create_security_group_rule_with_invalid_id); an unknown uuid 404."""
+    rule = {"ip_protocol": "tcp", "from_port": 22, "to_port": 22}
+    r = nova(cloud, "POST", "/os-security-group-rules", version="2.1", json={
+        "security_group_rule": {"parent_group_id": "non_int_id", **rule}})
+    assert r.status_code == 400 and "uuid" in r.json()["badRequest"]["message"]
+    r = nova(cloud, "POST", "/os-security-group-rules", version="2.1", json={
+        "security_group_rule": {"parent_group_id": "00000000-0000-0000-0000-000000000000",
+                                **rule}})
+    assert r.status_code == 404

@@ -6,6 +6,7 @@ actions, and os-interface. The security groups are the network service's."""
 from __future__ import annotations
 
 import ipaddress
+import uuid
 from typing import Any
 
 from starlette.responses import Response
@@ -208,10 +209,21 @@ def neutron_rule(args: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
 async def create_rule(req: ApiRequest) -> Response:
     _deprecated(req)
     args = (await req.json(schemas.security_group_rule))["security_group_rule"]
     parent = str(args.get("parent_group_id") or "")
+    for group_id in (parent, args.get("group_id")):
+        if group_id is not None and not _is_uuid(str(group_id)):  # Nova's validate_id
+            raise BadRequest("Security group id should be uuid")
     sg = await _get_group(req, parent)
     _neutron(req, "create_security_group_rule", sg.project_id)
     data = {"security_group_id": sg.id, **neutron_rule(args)}
