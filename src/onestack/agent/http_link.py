@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from onestack import __version__
+from onestack.agent import protocol
 from onestack.agent.link import AgentLink, InstanceWork, KnownInstance, to_json
 from onestack.agent.network_state import Snapshot, snapshot_from_json
 from onestack.core.compute.volumes import VolumeDisk
@@ -51,7 +53,8 @@ class HttpLink(AgentLink):
         self.client = httpx.AsyncClient(
             base_url=controller.rstrip("/") + PREFIX, verify=verify, transport=transport,
             timeout=httpx.Timeout(timeout, connect=10.0),
-            headers={"Authorization": f"Bearer {secret}"})
+            headers={"Authorization": f"Bearer {secret}",
+                     protocol.HEADER: str(protocol.PROTOCOL)})
         self.host_ip = ""  # this host's tunnel address, sent when it registers
         self._asks: list[dict[str, Any]] = []  # questions that came with the last wake
 
@@ -91,7 +94,7 @@ class HttpLink(AgentLink):
         await self._call("POST", f"/hosts/{info.hostname}/register", body)
 
     async def heartbeat(self, host: str) -> None:
-        await self._call("POST", f"/hosts/{host}/heartbeat")
+        await self._call("POST", f"/hosts/{host}/heartbeat", {"version": __version__})
 
     async def schedule_pending(self, host: str, older_than: float) -> None:
         await self._call("POST", f"/hosts/{host}/schedule-pending",

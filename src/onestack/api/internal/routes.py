@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from onestack.agent.link import VOLUME_OUTCOMES, LocalLink, device_from, to_json
+from onestack.agent import protocol
+from onestack.agent.link import VOLUME_OUTCOMES, LocalLink, device_from
 from onestack.api.common.request import ApiRequest
 from onestack.api.common.routing import Route, ServiceApi
 from onestack.api.internal import network, schemas
@@ -28,6 +30,7 @@ from onestack.core.identity.bootstrap import ServiceEntry
 from onestack.drivers.virt.base import HostInfo, VirtError
 from onestack.errors import BadRequest, Conflict, Forbidden, OnestackError, Unauthorized
 
+LOG = logging.getLogger(__name__)
 RULES: list[Any] = []
 PREFIX = "/internal/agent/v1"  # what agents call
 BASE = "/agent/v1"  # the same, below the service prefix
@@ -81,6 +84,7 @@ def agent(handler: Handler, instance: bool = False) -> Callable[[ApiRequest],
     failure of the work itself (VirtError, BuildFailed) is a 409 marked for the agent."""
     async def run(req: ApiRequest) -> Response:
         host = await _host(req)
+        protocol.check(protocol.of(req.http.headers.get(protocol.HEADER)))
         if instance:
             await _owned(req, host, [req.params["uuid"]])
         try:
@@ -119,7 +123,19 @@ async def register(req: ApiRequest, link: LocalLink, host: str) -> Response:
     return _ok()
 
 
+_RELEASES: dict[str, tuple[int, str]] = {}  # host -> what its agent last said it runs
+
+
 async def heartbeat(req: ApiRequest, link: LocalLink, host: str) -> Response:
+    sent = await req.json(required=False)  # none from an agent from before the version
+    b = await req.json(schemas.heartbeat) if sent is not None else {}
+    said = (protocol.of(req.http.headers.get(protocol.HEADER)),
+            str(b.get("version") or "before the version field"))
+    if _RELEASES.get(host) != said:
+        _RELEASES[host] = said
+        (LOG.warning if said[0] < protocol.PROTOCOL else LOG.info)(
+            "agent of host %s: Onestack %s, agent protocol %d (this controller: %d)",
+            host, said[1], said[0], protocol.PROTOCOL)
     await link.heartbeat(host)
     return _ok()
 
@@ -147,12 +163,12 @@ async def work(req: ApiRequest, link: LocalLink, host: str) -> Response:
 
 
 async def instances(req: ApiRequest, link: LocalLink, host: str) -> Response:
-    return _ok({"instances": [to_json(i) for i in await link.instances(host)]})
+    return _ok({"instances": [protocol.wire(i) for i in await link.instances(host)]})
 
 
 async def known(req: ApiRequest, link: LocalLink, host: str) -> Response:
     rows = await link.known(host, (await _body(req, schemas.uuids))["uuids"])
-    return _ok({"instances": {u: to_json(r) for u, r in rows.items()}})
+    return _ok({"instances": {u: protocol.wire(r) for u, r in rows.items()}})
 
 
 async def observe(req: ApiRequest, link: LocalLink, host: str) -> Response:
@@ -193,7 +209,10 @@ async def volume_disks(req: ApiRequest, link: LocalLink, host: str) -> Response:
     uuids = (await _body(req, schemas.uuids))["uuids"]
     await _owned(req, host, uuids)
     disks = await link.volume_disks(host, uuids)
-    return _ok({"disks": {u: [to_json(d) for d in ds] for u, ds in disks.items()}})
+    agent_protocol = protocol.of(req.http.headers.get(protocol.HEADER))
+    return _ok({"disks": {u: [protocol.wire(d) for d in ds
+                              if protocol.understands(agent_protocol, d)]
+                          for u, ds in disks.items()}})
 
 
 async def volume_done(req: ApiRequest, link: LocalLink, host: str) -> Response:

@@ -21,6 +21,7 @@ def body(props: dict[str, Any], required: list[str] | None = None) -> dict[str, 
 register = body({"info": {"type": "object"}, "host_ip": {"type": "string", "maxLength": 64},
                  "devices": {"type": "array", "items": {"type": "object"}, "maxItems": 256}},
                 ["info"])
+heartbeat = body({"version": short})
 schedule_pending = body({"older_than": {"type": "number", "minimum": 0}})
 uuids = body({"uuids": {"type": "array", "items": uuid, "maxItems": 10000}}, ["uuids"])
 observe = body({"power_state": {"type": "integer", "minimum": 0, "maximum": 7}},
