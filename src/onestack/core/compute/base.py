@@ -177,9 +177,12 @@ class Links:
             self.tell({"k": "wake", "h": host})
 
     def _wake_here(self, host: str | None) -> None:
-        link = self.hosts.get(host or "")
-        if link is not None:
-            link.wake()
+        """Wake the host's agent; a remote one's next poll here returns at once even when
+        it has never polled this process before (it may poll any of them next)."""
+        if host:
+            link = self.hosts.get(host) or self.remote(host)
+            if link is not None:
+                link.wake()
 
     def signalled(self, signal: Signal) -> None:
         """Another API process's wake, question or answer for a host's agent."""
