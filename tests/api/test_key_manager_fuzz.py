@@ -104,7 +104,7 @@ def _check(r: httpx.Response, what: Any) -> None:
         assert body["code"] == r.status_code and body["title"], (what, body)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
 @given(route=st.sampled_from(WRITE_ROUTES), body=bodies, parts=st.lists(segment, max_size=3),
        who=st.sampled_from(["admin", "demo", None]), real=st.booleans(),
        content_type=st.sampled_from(CONTENT_TYPES))
@@ -123,7 +123,7 @@ def test_write_routes_never_500(cloud: RunningCloud, tokens: dict[str, str],
     _check(r, (route.method, url, body, content_type))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(route=st.sampled_from(READ_ROUTES), parts=st.lists(segment, max_size=3),
        query=st.dictionaries(st.sampled_from(QUERY_KEYS), st.text(max_size=12), max_size=4),
        who=st.sampled_from(["admin", "demo"]), real=st.booleans(),
