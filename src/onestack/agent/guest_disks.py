@@ -188,6 +188,8 @@ class GuestDisks:
         root = instance_dir / ROOT
         if root.exists():
             await self.builder.grow(root, int(flavor.get("root_gb") or 0))
+        elif self.rbd is not None and (instance_dir / RBD_ROOT).exists():
+            await self.rbd.grow(instance_dir.name, int(flavor.get("root_gb") or 0))
         eph = int(flavor.get("ephemeral_gb") or 0)
         if eph > 0:
             if (instance_dir / EPHEMERAL).exists():

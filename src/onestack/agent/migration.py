@@ -1,7 +1,8 @@
 """The compute agent's part of migrations.
 
 Cold (core/compute/migrate.py): the source stops the guest and uploads its root disk
-flattened (a server booted from a volume on shared storage has none: nothing is uploaded);
+flattened (a server booted from a volume on shared storage has none: nothing is uploaded;
+a root disk on RBD, ``images_type = rbd``, stays in its pool: an empty upload);
 the target starts the guest from it (or from its root volume). A source the migration was
 rolled back to (the target failed) starts it again the same way.
 
@@ -22,7 +23,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from onestack.agent.guest_disks import ROOT
+from onestack.agent.guest_disks import RBD_ROOT, ROOT
 from onestack.agent.link import InstanceWork
 from onestack.core.compute import live_migrate as steps
 from onestack.core.compute import states
@@ -46,7 +47,8 @@ async def cold_out(agent: ComputeAgent, inst: InstanceWork, guest: GuestInfo | N
         await agent.driver.power_off(inst.uuid, POWER_OFF_TIMEOUT)
     if not inst.image_ref:  # booted from a volume (shared storage): nothing to upload
         return
-    if agent.disks is None:  # a hypervisor without disk files (the fake one)
+    # the fake hypervisor has no disk files; a root disk on RBD is shared: none is copied
+    if agent.disks is None or (agent.instance_dir(inst.uuid) / RBD_ROOT).exists():
         await agent.link.upload_migration_disk(agent.host, inst.uuid, chunks(None))
         return
     root = agent.instance_dir(inst.uuid) / ROOT
@@ -80,6 +82,10 @@ async def _download_root(agent: ComputeAgent, inst: InstanceWork) -> None:
     with part.open("wb") as fh:
         async for chunk in agent.link.migration_disk(agent.host, inst.uuid):
             await asyncio.to_thread(fh.write, chunk)
+    # empty: the source's root disk is on RBD (shared storage), it stays there
+    if agent.disks is not None and part.stat().st_size == 0:
+        part.unlink()
+        return
     os.replace(part, idir / ROOT)
 
 

@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
-from onestack.agent.guest_disks import RBD_ROOT, CephClient, disk_specs
+from onestack.agent import migration
+from onestack.agent.guest_disks import RBD_ROOT, CephClient, GuestDisks, disk_specs
 from onestack.config import ComputeConfig
 from onestack.drivers.virt import rbd_root
 from onestack.drivers.virt.base import GuestSpec, VirtError
+from onestack.drivers.virt.disks import DiskBuilder
 from onestack.drivers.virt.qemu.cmdline import migrated_disks
 from onestack.drivers.virt.rbd_root import RbdRootDisks
 
@@ -139,3 +143,44 @@ def test_the_recorded_root_is_the_guests_boot_disk_and_is_not_copied(tmp_path: P
     (idir / RBD_ROOT).write_text("{nope")
     with pytest.raises(VirtError, match="unreadable"):
         disk_specs(idir, {})
+
+
+class MoveLink:
+    def __init__(self) -> None:
+        self.uploads: list[bytes] = []
+
+    async def upload_migration_disk(self, host: str, uuid: str,
+                                    chunks: AsyncIterator[bytes]) -> None:
+        self.uploads.append(b"".join([c async for c in chunks]))
+
+    async def migration_disk(self, host: str, uuid: str) -> AsyncIterator[bytes]:
+        for chunk in self.uploads:
+            yield chunk
+
+
+class Off:
+    async def power_off(self, uuid: str, timeout: float) -> None:
+        return None
+
+
+def test_cold_migration_and_resize_of_an_rbd_root_copy_nothing(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    pool = Pool({"images/img1@snap"})
+    root_disks = disks(pool, monkeypatch)
+    asyncio.run(root_disks.create(UUID, "img1", "raw", 1, no_base))
+    link = MoveLink()
+    guest_disks = GuestDisks(DiskBuilder(tmp_path), cast(Any, link), rbd=root_disks)
+    source, target = tmp_path / "a", tmp_path / "b"
+    agents = [cast(Any, SimpleNamespace(
+        link=link, driver=Off(), host=h, disks=guest_disks, instances_path=d,
+        instance_dir=lambda u, d=d: d / u)) for h, d in (("a", source), ("b", target))]
+    (source / UUID).mkdir(parents=True)
+    (source / UUID / RBD_ROOT).write_text(json.dumps(asdict(root_disks.source(UUID))))
+    inst = cast(Any, SimpleNamespace(uuid=UUID, image_ref="img1"))
+    asyncio.run(migration.cold_out(agents[0], inst, None))
+    assert link.uploads == [b""]  # nothing copied: the disk stays in the pool
+    asyncio.run(migration._download_root(agents[1], inst))
+    assert sorted(p.name for p in (target / UUID).iterdir()) == []  # no local root file
+    # a resize grows the disk in the pool
+    asyncio.run(guest_disks.resize(source / UUID, {"root_gb": 3}))
+    assert pool.images[f"{UUID}_disk"]["size"] == 3 << 30

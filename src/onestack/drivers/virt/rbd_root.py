@@ -72,10 +72,7 @@ class RbdRootDisks:
             cloned = disk_format == "raw" and await self._clone(image_id, name)
             if not cloned:
                 await self._convert(await base(), name)
-            info = await self.cli.info(name) or {}
-            if int(info.get("size", 0)) < root_gb * GiB:
-                await self.cli.rbd("resize", "--no-progress", "--size", f"{root_gb}G",
-                                   self.cli.spec(name))
+            await self._grow(name, root_gb)
         except BaseException:
             with contextlib.suppress(Exception):
                 await self.cli.rm(name)
@@ -105,6 +102,16 @@ class RbdRootDisks:
         await run_tool(self.qemu_img, "convert", "-n", "--target-is-zero", "-f", "qcow2",
                        str(base), "-O", "raw", self.cli.qemu_target(name),
                        timeout=COPY_TIMEOUT)
+
+    async def _grow(self, name: str, size_gb: int) -> None:
+        info = await self.cli.info(name) or {}
+        if int(info.get("size", 0)) < size_gb * GiB:
+            await self.cli.rbd("resize", "--no-progress", "--size", f"{size_gb}G",
+                               self.cli.spec(name))
+
+    async def grow(self, uuid: str, size_gb: int) -> None:
+        """Grow the root disk to ``size_gb`` (a resize; never shrinks)."""
+        await self._grow(self.name(uuid), size_gb)
 
     async def remove(self, uuid: str) -> None:
         """Remove the root disk (idempotent)."""
