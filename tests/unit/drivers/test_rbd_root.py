@@ -15,8 +15,11 @@ from typing import Any, cast
 import pytest
 
 from onestack.agent import migration
+from onestack.agent.compute import ComputeAgent
 from onestack.agent.guest_disks import RBD_ROOT, CephClient, GuestDisks, disk_specs
+from onestack.agent.link import InstanceWork
 from onestack.config import ComputeConfig
+from onestack.core.compute import states
 from onestack.drivers.virt import rbd_root
 from onestack.drivers.virt.base import GuestSpec, VirtError
 from onestack.drivers.virt.disks import DiskBuilder
@@ -184,3 +187,44 @@ def test_cold_migration_and_resize_of_an_rbd_root_copy_nothing(
     # a resize grows the disk in the pool
     asyncio.run(guest_disks.resize(source / UUID, {"root_gb": 3}))
     assert pool.images[f"{UUID}_disk"]["size"] == 3 << 30
+
+
+class Destroyer:
+    capabilities = {"local_disks": True}
+
+    async def destroy(self, uuid: str, instance_dir: Path) -> None:
+        return None
+
+
+class DeleteLink:
+    async def release_devices(self, host: str, uuid: str) -> None:
+        return None
+
+    async def volume_disks(self, host: str, uuids: list[str]) -> dict[str, list[Any]]:
+        return {}
+
+
+@pytest.mark.parametrize("task,args,kept", [
+    (states.REBUILDING, {"evacuated_from": "a"}, True),  # shared storage: the data stays
+    (states.REBUILDING, {}, False),  # re-imaged: made again from the image
+    (states.DELETING, {}, False),
+])
+def test_evacuation_keeps_the_rbd_root_rebuild_and_delete_remove_it(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, task: str, args: dict[str, Any],
+        kept: bool) -> None:
+    pool = Pool({"images/img1@snap"})
+    agent = ComputeAgent(cast(Any, DeleteLink()), cast(Any, Destroyer()), tmp_path,
+                         ceph=CephClient(images_type="rbd"))
+    assert agent.disks is not None and agent.disks.rbd is not None
+    agent.disks.rbd = disks(pool, monkeypatch)
+    asyncio.run(agent.disks.rbd.create(UUID, "img1", "raw", 1, no_base))
+
+    async def start(inst: InstanceWork) -> None:
+        assert (f"{UUID}_disk" in pool.images) == kept  # before the guest is made again
+
+    monkeypatch.setattr(agent, "_start", start)
+    inst = InstanceWork(uuid=UUID, project_id="p", host="b", name="s", hostname="s",
+                        vm_state="active", task_state=task, power_state=1,
+                        image_ref="img1", config_drive=None, task_args=args)
+    asyncio.run(agent._do(task, inst, None))
+    assert (f"{UUID}_disk" in pool.images) == kept
