@@ -129,3 +129,22 @@ def test_security_group_rule_proxy_wants_uuid_group_ids(cloud: RunningCloud) -> 
         "security_group_rule": {"parent_group_id": "00000000-0000-0000-0000-000000000000",
                                 **rule}})
     assert r.status_code == 404
+
+
+def test_argumentless_actions_take_an_empty_object(cloud: RunningCloud,
+                                                   demo: openstack.connection.Connection,
+                                                   image_id: str) -> None:
+    """shelve and shelveOffload take null or {} (tempest sends {"shelve": {}}); an
+    argument is still a 400 naming the action."""
+    made = demo.compute.create_server(name=unique("vm"), image_id=image_id, flavor_id="42",
+                                      networks="none")
+    try:
+        wait(demo, made.id, "ACTIVE")
+        bad = nova(cloud, "POST", f"/servers/{made.id}/action", who="demo",
+                   json={"shelve": {"x": 1}})
+        assert bad.status_code == 400 and "shelve" in bad.json()["badRequest"]["message"]
+        r = nova(cloud, "POST", f"/servers/{made.id}/action", who="demo", json={"shelve": {}})
+        assert r.status_code == 202, r.text
+        wait(demo, made.id, "SHELVED_OFFLOADED", timeout=60)
+    finally:
+        demo.compute.delete_server(made.id, force=True)

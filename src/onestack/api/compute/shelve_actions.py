@@ -22,7 +22,9 @@ RULES = [*(Rule(name, "rule:project_member_or_admin")
            for name in (SHELVE, UNSHELVE, RESCUE, UNRESCUE)),
          *(Rule(name, "rule:admin_api") for name in (OFFLOAD, TO_HOST))]
 
-NULL = {"type": "null"}
+# shelve, shelveOffload, unrescue and unshelve before 2.77 take no arguments: null, as the
+# api-ref has it, or an empty object, as tempest sends ({"shelve": {}})
+NO_ARGS = {"type": ["object", "null"], "additionalProperties": False, "properties": {}}
 ZONE = {"type": "string", "minLength": 1, "maxLength": 255}
 UNSHELVE_V277 = {"type": ["object", "null"], "additionalProperties": False,
                  "required": ["availability_zone"],
@@ -48,14 +50,14 @@ async def _enforce(req: ApiRequest, rule: str) -> None:
 
 async def shelve(req: ApiRequest, server_id: str, args: Any) -> Response:
     await _enforce(req, SHELVE)
-    _check(req, "shelve", args, NULL)
+    _check(req, "shelve", args, NO_ARGS)
     await req.runtime.compute.shelving.shelve(caller(req), server_id)
     return Response(status_code=202)
 
 
 async def shelve_offload(req: ApiRequest, server_id: str, args: Any) -> Response:
     await _enforce(req, OFFLOAD)
-    _check(req, "shelveOffload", args, NULL)
+    _check(req, "shelveOffload", args, NO_ARGS)
     await req.runtime.compute.shelving.offload(caller(req), server_id)
     return Response(status_code=202)
 
@@ -63,7 +65,7 @@ async def shelve_offload(req: ApiRequest, server_id: str, args: Any) -> Response
 async def unshelve(req: ApiRequest, server_id: str, args: Any) -> Response:
     await _enforce(req, UNSHELVE)
     schema = UNSHELVE_V291 if since(req, 2, 91) else UNSHELVE_V277 if since(req, 2, 77) \
-        else NULL
+        else NO_ARGS
     _check(req, "unshelve", args, schema)
     args = args or {}
     host = args.get("host")
@@ -89,7 +91,7 @@ async def rescue(req: ApiRequest, server_id: str, args: Any) -> Response:
 
 async def unrescue(req: ApiRequest, server_id: str, args: Any) -> Response:
     await _enforce(req, UNRESCUE)
-    _check(req, "unrescue", args, NULL)
+    _check(req, "unrescue", args, NO_ARGS)
     await req.runtime.compute.shelving.unrescue(caller(req), server_id)
     return Response(status_code=202)
 
