@@ -52,6 +52,9 @@ url = "{url}"
 [server]
 public_url = "{public}"
 
+[identity]
+cache_sync_interval = 30  # the revision read is the backstop: only the signal is measured
+
 [compute]
 local_agent = false
 virt_driver = "fake"
@@ -254,6 +257,30 @@ def poll_wake(dep: Deployment, poll_on: int, write_on: int, image: str) -> float
     return woke[0] - answered
 
 
+def revoked_elsewhere(dep: Deployment) -> float:
+    """A token validated (and so cached) by process 0, revoked through process 1: seconds
+    until process 0 refuses it (its own revision check runs only every 30 s here)."""
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "domain": {"name": "Default"}, "password": dep.admin_password}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
+    token, reader = (httpx.post(f"{dep.url(1)}/identity/v3/auth/tokens", json=body,
+                                timeout=10).headers["X-Subject-Token"] for _ in range(2))
+    both = {"X-Auth-Token": token, "X-Subject-Token": token}
+
+    def check(i: int) -> int:
+        return httpx.get(f"{dep.url(i)}/identity/v3/auth/tokens", timeout=10,
+                         headers={"X-Auth-Token": reader, "X-Subject-Token": token}
+                         ).status_code
+
+    assert check(0) == 200 and check(0) == 200
+    assert httpx.delete(f"{dep.url(1)}/identity/v3/auth/tokens", headers=both,
+                        timeout=10).status_code == 204
+    start = time.monotonic()
+    until(lambda: check(0) == 404, 5, "the revoked token refused by the other process",
+          tick=TICK)
+    return time.monotonic() - start
+
+
 def until_active(conn: openstack.connection.Connection, image: str) -> float:
     """Seconds from a create's answer to ACTIVE (the agent's build, through haproxy)."""
     server = conn.compute.create_server(name="active", image_id=image, flavor_id="42",
@@ -337,6 +364,11 @@ def test_two_api_servers_behind_haproxy(deployment: Deployment) -> None:
     print("\ncreate's answer -> wake of the other process's poll (s):",
           [round(w, 3) for w in wakes])
     assert max(wakes) < WAKE_LIMIT, wakes
+    # A token revoked through one process is refused by the other at once.
+    revoked = revoked_elsewhere(dep)
+    print(f"token revoked on one process -> refused by the other: {revoked:.3f}s")
+    assert revoked < WAKE_LIMIT
+
     # End to end: the agent (30 s between its own passes) builds at once, whichever
     # process took the create.
     active = [until_active(dep.connect(dep.url(i)), image) for i in (0, 1, 0, 1)]

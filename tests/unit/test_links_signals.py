@@ -1,16 +1,20 @@
-"""Work and questions for a remote agent across API processes: two processes' ``Links`` joined
-by the event bus's fake channel (what PostgreSQL LISTEN/NOTIFY carries between real ones).
-The agent long-polls process A; process B writes its work or asks it a question."""
+"""Across API processes: work and questions for a remote agent (two processes' ``Links``) and
+identity cache invalidation (two ``Coherence``), joined by the event bus's fake channel (what
+PostgreSQL LISTEN/NOTIFY carries between real ones). The agent long-polls process A;
+process B writes its work or asks it a question."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 
 from onestack.core.compute.base import Links, RemoteHost
 from onestack.core.events.bus import EventBus, FakeChannel
+from onestack.core.identity.cache import Coherence
+from onestack.db.engine import Database
 from onestack.errors import Conflict
 
 
@@ -82,5 +86,26 @@ def test_one_process_alone_tells_nobody() -> None:
         links.connect(bus)  # the local transport: nothing to connect
         assert links.bus is None
         assert not polled(links, "h1").answer("nobody", "x", None)
+
+    asyncio.run(main())
+
+
+def test_an_identity_write_empties_the_other_process_caches_at_once(tmp_path: Path) -> None:
+    async def main() -> None:
+        channel = FakeChannel()
+        caches = []
+        for _ in range(2):
+            bus = EventBus(channel.transport())
+            await bus.start()
+            cache = Coherence(Database(f"sqlite:///{tmp_path / 'c.db'}"), sync_interval=3600)
+            cache.connect(bus)
+            caches.append(cache)
+        a, b = caches
+        b.put_token("tok", "validated")
+        assert b.get_token("tok") == "validated"
+        a.local_change()  # a token revoked through process A
+        await asyncio.sleep(0.01)
+        assert b.get_token("tok") is None
+        assert a.generation == b.generation == 1
 
     asyncio.run(main())

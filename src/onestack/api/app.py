@@ -130,6 +130,7 @@ class Runtime:
         self.load_balancer_agent.certificates = CertificateSource(self.key_manager)
         self.operations = Operations(settings, self.db)  # /metrics and the audit trail
         self.compute.links.connect(self.operations.events)  # wakes across API processes
+        self.identity.coherence.connect(self.operations.events)  # token and role caches
         self.startup.append(self.operations.start)
         self.shutdown.append(self.operations.stop)
 

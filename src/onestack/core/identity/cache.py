@@ -3,7 +3,10 @@
 Every identity write bumps the ``identity`` revision row in the same transaction. Each API
 process keeps validated tokens and revocation events in memory, tagged with the revision it
 saw; a local write bumps it at once, and other processes notice at most ``sync_interval``
-seconds later (one indexed single-row read, never per request).
+seconds later (one indexed single-row read, never per request). With several API processes
+on PostgreSQL (``connect``) a write also signals the others on the event bus, which forget
+at once (a revoked token, a removed role or a disabled project is refused by every process
+within milliseconds); the revision read stays as the backstop for a lost notification.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from onestack.core.events.bus import EventBus, LocalTransport, Signal
 from onestack.db.engine import Database
 from onestack.db.models import Revision
 
 NAME = "identity"
+SIGNAL = "identity"  # the event bus signal of an identity write
 
 
 async def bump(session: AsyncSession) -> None:
@@ -41,8 +46,26 @@ class Coherence:
         self.max_tokens = max_tokens
         self.tokens: dict[str, tuple[int, Any]] = {}
         self.memos: dict[Hashable, tuple[int, Any]] = {}
+        self.bus: EventBus | None = None
+
+    def connect(self, bus: EventBus) -> None:
+        """Tell the other API processes of each identity write (nothing to do with one)."""
+        if isinstance(bus.transport, LocalTransport):
+            return
+        self.bus = bus
+        bus.signal_handlers.append(self.signalled)
 
     def local_change(self) -> None:
+        """This process wrote identity data: forget, and tell the others."""
+        self._forget()
+        if self.bus is not None:
+            self.bus.signal({"k": SIGNAL})
+
+    def signalled(self, signal: Signal) -> None:
+        if signal.get("k") == SIGNAL:
+            self._forget()
+
+    def _forget(self) -> None:
         self.generation += 1
         self.tokens.clear()
         self.memos.clear()
@@ -57,7 +80,7 @@ class Coherence:
                 ).scalar_one_or_none() or 0
             if value != self._remote:
                 self._remote = value
-                self.local_change()
+                self._forget()
         return self.generation
 
     def recall(self, key: Hashable) -> Any | None:
