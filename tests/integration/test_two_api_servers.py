@@ -8,7 +8,7 @@ transitional state; work written through either process reaches the agent within
 (its reconcile interval is 30 s here, so only the cross-process wake can bring it). All
 processes, the database cluster and haproxy are stopped and removed at the end.
 
-About two minutes on the 2-core machine (a PostgreSQL cluster, its schema, two API processes
+66 s to two minutes on the 2-core machine (a PostgreSQL cluster, its schema, two API processes
 and an agent): it runs only with ``ONESTACK_SLOW_TESTS=1`` (not in CI); docs/operations.md
 ("Several API servers") has its measured run."""
 
@@ -79,8 +79,8 @@ dataplane = "off"
 
 # What docs/operations.md ("Several API servers") shows: round robin, a health check every
 # half second, and a request whose server died before answering (connection refused or
-# reset, an empty response, a 502/503) sent again to the other one. haproxy retries only
-# idempotent methods after the request was sent; a POST is retried only when it never left.
+# reset, an empty response, a 502/503) sent again to the other one; a POST or PATCH only when
+# it never reached a server (the connection retries of ``retries``), never after it was sent.
 HAPROXY_CONFIG = """\
 global
     maxconn 2000
@@ -94,6 +94,7 @@ defaults
     retry-on conn-failure empty-response response-timeout 502 503 504
 frontend api
     bind 127.0.0.1:{front}
+    http-request disable-l7-retry if METH_POST || {{ method PATCH }}
     default_backend onestack
 backend onestack
     balance roundrobin
