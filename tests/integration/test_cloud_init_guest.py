@@ -243,6 +243,11 @@ def check_guest(vm: CloudGuest, name: str) -> None:
     result = vm.ssh("cloud-init status --wait --long; cat /run/cloud-init/result.json")
     assert "status: done" in result.stdout, result.stdout + vm.text()[-3000:]
     assert '"errors": []' in result.stdout, result.stdout
+    # what cloud-init complained about (shown with -s): Onestack's data should give none
+    warnings = vm.ssh("grep -E 'WARNING|ERROR|Traceback' /var/log/cloud-init.log || true")
+    print(f"{name}: cloud-init warnings:\n{warnings.stdout}", file=sys.stderr)
+    assert "Invalid cloud-config" not in warnings.stdout, warnings.stdout
+    assert "Traceback" not in warnings.stdout, warnings.stdout
 
 
 def test_config_drive_static_network(cloud: RunningCloud, image: Path, guest: CloudGuest

@@ -43,8 +43,9 @@ GUEST_CONFIG = {
     "etc/cloud/cloud.cfg.d/90_onestack.cfg": (
         "# Onestack: look only where an OpenStack cloud puts its data.\n"
         "datasource_list: [ ConfigDrive, OpenStack, None ]\n"
-        "# no locales package in the image: leave the locale as it is\n"
-        "locale: false\n"
+        "# no locales package in the image: leave the locale as it is (a string, as\n"
+        "# the schema wants; cc_locale skips on any false-like value)\n"
+        "locale: \"false\"\n"
         "datasource:\n"
         "  OpenStack:\n"
         "    max_wait: 60\n"
