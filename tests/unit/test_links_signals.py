@@ -6,6 +6,7 @@ process B writes its work or asks it a question."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 
@@ -107,5 +108,21 @@ def test_an_identity_write_empties_the_other_process_caches_at_once(tmp_path: Pa
         await asyncio.sleep(0.01)
         assert b.get_token("tok") is None
         assert a.generation == b.generation == 1
+
+    asyncio.run(main())
+
+
+def test_an_answer_nobody_waits_for_is_refused_in_every_process() -> None:
+    async def main() -> None:
+        a, b, _ = await two_processes()
+        assert not polled(a, "h1").answer("never-asked", "x", None)
+        asked = asyncio.create_task(polled(b, "h1").console_output("u1", None))
+        assert await polled(a, "h1").wait(2)
+        ask = polled(a, "h1").take_asks()[0]
+        asked.cancel()  # the asker gives up before the agent answers
+        with contextlib.suppress(asyncio.CancelledError):
+            await asked
+        await asyncio.sleep(0.01)
+        assert not polled(a, "h1").answer(ask["id"], "late", None)
 
     asyncio.run(main())

@@ -56,6 +56,7 @@ class RemoteHost:
         self._work = asyncio.Event()
         self._asks: list[dict[str, Any]] = []
         self._answers: dict[str, asyncio.Future[str]] = {}
+        self._elsewhere: set[str] = set()  # ids another process asks and still waits for
 
     def take_asks(self) -> list[dict[str, Any]]:
         asks, self._asks = self._asks, []
@@ -69,25 +70,35 @@ class RemoteHost:
         self.add_ask(ask)
         self._tell({"k": "ask", "h": self.host, "a": ask})
 
-    def add_ask(self, ask: dict[str, Any]) -> None:
+    def add_ask(self, ask: dict[str, Any], elsewhere: bool = False) -> None:
         self._asks.append(ask)
+        if elsewhere:  # another process's: an answer posted here goes there
+            self._elsewhere.add(str(ask.get("id")))
         self.wake()
 
     def withdraw(self, ask_id: str) -> None:
-        self.drop_asks({ask_id})
-        self._tell({"k": "taken", "h": self.host, "ids": [ask_id]})
+        """The asker waits no more (answered, or given up)."""
+        self.done({ask_id})
+        self._tell({"k": "done", "h": self.host, "ids": [ask_id]})
+
+    def done(self, ids: set[Any]) -> None:
+        self.drop_asks(ids)
+        self._elsewhere -= ids
 
     def drop_asks(self, ids: set[Any]) -> None:
         self._asks = [a for a in self._asks if a.get("id") not in ids]
 
     def answer(self, ask_id: str, output: str | None, error: str | None,
                relay: bool = True) -> bool:
-        """The agent's answer; False when nobody waits for it (any more). One this process
-        does not wait for goes to the other processes (``relay``): True when there are."""
+        """The agent's answer; False when nobody waits for it (any more). One that another
+        process waits for goes there (``relay``)."""
         future = self._answers.get(ask_id)
         if future is None or future.done():
-            return relay and self._tell({"k": "answer", "h": self.host, "id": ask_id,
-                                         "output": output, "error": error})
+            if not relay or ask_id not in self._elsewhere:
+                return False
+            self._elsewhere.discard(ask_id)
+            return self._tell({"k": "answer", "h": self.host, "id": ask_id,
+                               "output": output, "error": error})
         if error is not None:
             future.set_exception(Conflict(error))
         else:
@@ -194,10 +205,13 @@ class Links:
         if kind == "ask" and isinstance(signal.get("a"), dict):
             remote = self.remote(host)  # its agent may poll here next
             if remote is not None:
-                remote.add_ask(signal["a"])
+                remote.add_ask(signal["a"], elsewhere=True)
         elif kind == "taken" and isinstance(link, RemoteHost):
             link.drop_asks(set(signal.get("ids") or []))
+        elif kind == "done" and isinstance(link, RemoteHost):
+            link.done(set(signal.get("ids") or []))
         elif kind == "answer" and isinstance(link, RemoteHost):
+            link.done({signal.get("id")})
             link.answer(str(signal.get("id")), signal.get("output"), signal.get("error"),
                         relay=False)
 
