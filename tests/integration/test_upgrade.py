@@ -48,7 +48,7 @@ from tests.integration.test_compute_qemu import (
 )
 from tests.integration.test_multihost import HostAgent
 from tests.integration.test_network_dataplane import _cleanup, _skip_reason, run_isolated, sh
-from tests.support import old_release
+from tests.support import old_release, postgres
 from tests.support.postgres import free_port
 
 # 2-5 minutes (a guest booted under TCG, two restarts of each part): outside CI
@@ -66,6 +66,9 @@ MARK = "upg-marker-1"
 VOLUME_GB, SECOND_GB = 2, 3  # the guest finds its volume by its size
 CONTROLLER = """\
 data_dir = "{data}"
+
+[database]
+url = "{url}"
 
 [server]
 host = "0.0.0.0"
@@ -238,8 +241,10 @@ def _host_heartbeats(conn: openstack.connection.Connection, since: float) -> Non
     until(fresh, 30, f"a heartbeat of {HOST} after {since}")
 
 
-def test_upgrade_keeps_guests_running(request: pytest.FixtureRequest) -> None:
-    reason = _reason()
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_upgrade_keeps_guests_running(request: pytest.FixtureRequest, backend: str) -> None:
+    reason = _reason() or (None if backend == "sqlite" or postgres.available()
+                           else "needs PostgreSQL")
     if reason:
         pytest.skip(reason)
     if run_isolated(request.node.nodeid):
@@ -251,10 +256,12 @@ def test_upgrade_keeps_guests_running(request: pytest.FixtureRequest) -> None:
     port = free_port()
     base = f"http://{CONTROLLER_IP}:{port}"
     config = work / "controller.toml"
-    config.write_text(CONTROLLER.format(data=data, port=port, ip=CONTROLLER_IP))
     api = Api(config, work / "api.log")
     agent: HostAgent | None = None
+    pg = postgres.PostgresServer() if backend == "postgresql" else None
     try:
+        url = pg.start() if pg is not None else ""  # "": SQLite in the data dir
+        config.write_text(CONTROLLER.format(data=data, url=url, port=port, ip=CONTROLLER_IP))
         _underlay()
         # --- the previous release
         api.manage(old, "db", "upgrade")
@@ -351,4 +358,6 @@ def test_upgrade_keeps_guests_running(request: pytest.FixtureRequest) -> None:
         if api.log.exists():
             print(f"--- api\n{api.log.read_text()[-3000:]}")
         asyncio.run(_cleanup(None, LinuxNetDriver(data / "network")))
+        if pg is not None:
+            pg.stop()
         shutil.rmtree(work, ignore_errors=True)
