@@ -200,6 +200,13 @@ def test_guests_boot_from_hotplug_extend_and_share_rbd_volumes(ceph: CephCluster
         assert b"rbd" not in _argv(instances, b.id)
         conn.compute.create_volume_attachment(b, volume_id=data.id)
         console_has(conn, b.id, f"rbd-test: {serial} size=4194304 data={token}")
+        # a snapshot of b reads its root disk from the pool (qemu-img over librbd)
+        shot = conn.compute.create_server_image(b, f"rbd-root-{secrets.token_hex(3)}",
+                                                wait=True, timeout=240)
+        shot = conn.image.wait_for_status(conn.image.get_image(shot.id), "active", wait=240)
+        assert (shot.size or 0) > 0 and shot.disk_format == "qcow2", shot
+        conn.image.delete_image(shot)
+        settle(conn, b.id, "ACTIVE", timeout=60)
         # the driver alone: a root disk cloned from the raw image, timed
         probe = f"probe-{secrets.token_hex(4)}"
         disks = RbdRootDisks(ceph.pool, COMPUTE_USER, str(ceph.conf), str(keyring), IMAGES)

@@ -13,7 +13,7 @@ from onestack.agent.guest_disks import CephClient, volume_disk
 from onestack.core.compute.volumes import VolumeDisk
 from onestack.drivers.virt.base import DiskSpec, GuestSpec, RbdSource, VirtError
 from onestack.drivers.virt.qemu.cmdline import build_command, spec_from_json, spec_to_json
-from onestack.drivers.virt.qemu.rbd_disks import blockdev, read_key
+from onestack.drivers.virt.qemu.rbd_disks import blockdev, qemu_img_source, read_key
 
 KEY = "AQBnWXRlAAAAABAAlkn1tLSsUHG1eHZ6v2v7aw=="
 
@@ -96,3 +96,18 @@ def test_spec_json_keeps_the_rbd_source_and_no_key(tmp_path: Path) -> None:
     assert KEY not in text
     again = spec_from_json(text)
     assert again.disks[0].rbd == spec.disks[0].rbd
+
+
+def test_qemu_img_reads_an_rbd_root_by_its_rbd_filename_without_the_key(
+        tmp_path: Path) -> None:
+    """A snapshot of a server whose root disk is in a pool (images_type = rbd) reads it with
+    qemu-img over librbd: user, keyring path and monitors as options, escaped, no key."""
+    (tmp_path / "keyring").write_text(f"[client.nova-a]\n\tkey = {KEY}\n")
+    fmt, name = qemu_img_source(_rbd_disk(tmp_path))
+    assert fmt == "raw"
+    assert name == ("rbd:volumes/volume-1234:id=nova-a:keyring="
+                    + str(tmp_path / "keyring").replace(":", "\\:")
+                    + ":mon_host=10.0.0.1\\:6789\\;10.0.0.2\\:6789")
+    assert KEY not in name
+    local = DiskSpec(tmp_path / "disk", "qcow2", "root")
+    assert qemu_img_source(local) == ("qcow2", str(tmp_path / "disk"))

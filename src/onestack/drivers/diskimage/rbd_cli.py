@@ -80,11 +80,7 @@ class RbdCli:
 
     def qemu_target(self, image: str) -> str:
         """The RBD image as a qemu-img filename (QEMU's rbd driver, librbd)."""
-        opts = [f"rbd:{_esc(self.pool)}/{_esc(image)}", f"id={_esc(self.user)}",
-                f"conf={_esc(self.conf)}"]
-        if self.keyring:
-            opts.append(f"keyring={_esc(self.keyring)}")
-        return ":".join(opts)
+        return qemu_filename(f"{self.pool}/{image}", self.user, self.conf, self.keyring)
 
     # --- running the CLIs ----------------------------------------------------------------
     def common(self) -> list[str]:
@@ -249,6 +245,21 @@ def parse_location(url: str) -> tuple[str, str, str, str] | None:
 
 def _esc(value: str) -> str:
     return value.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def qemu_filename(name: str, user: str, conf: str = "", keyring: str = "",
+                  mons: list[str] | None = None) -> str:
+    """``pool/image`` as QEMU's legacy rbd filename for qemu-img: the user, ceph.conf,
+    keyring path and monitors (``host:port``) as options; never the key itself (librados
+    reads it from the keyring), so nothing secret is on a command line."""
+    opts = [f"rbd:{_esc(name)}", f"id={_esc(user)}"]
+    if conf:
+        opts.append(f"conf={_esc(conf)}")
+    if keyring:
+        opts.append(f"keyring={_esc(keyring)}")
+    if mons:
+        opts.append("mon_host=" + "\\;".join(_esc(m) for m in mons))
+    return ":".join(opts)
 
 
 async def kill(proc: asyncio.subprocess.Process) -> None:

@@ -408,8 +408,9 @@ class QemuDriver(VirtDriver):
             part = dest.with_name(dest.name + ".part")
             try:
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                await process.run_tool(self.qemu_img, "convert", "-U", "-f", root.format,
-                                       "-O", "qcow2", str(root.path), str(part),
+                fmt, source = rbd_disks.qemu_img_source(root)  # a file, or an rbd root
+                await process.run_tool(self.qemu_img, "convert", "-U", "-f", fmt,
+                                       "-O", "qcow2", source, str(part),
                                        timeout=self.save_timeout)
                 part.rename(dest)
             finally:

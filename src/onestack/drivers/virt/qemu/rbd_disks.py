@@ -22,6 +22,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+from onestack.drivers.diskimage.rbd_cli import qemu_filename
 from onestack.drivers.virt.base import DiskSpec, GuestSpec, RbdSource, VirtError
 from onestack.drivers.virt.qemu.cmdline import over_qmp, volume_node
 from onestack.drivers.virt.qemu.qmp import QmpClient, QmpError
@@ -43,6 +44,23 @@ def read_key(source: RbdSource) -> str:
     if not key:
         raise VirtError(f"the keyring {path} has no key for client.{source.user}")
     return key
+
+
+def qemu_img_source(disk: DiskSpec) -> tuple[str, str]:
+    """(format, filename) for qemu-img to read the disk: its file, or for an rbd disk (a
+    root disk with ``images_type = rbd``) QEMU's rbd filename with this host's user and
+    keyring path (the key stays in the keyring)."""
+    if disk.rbd is None:
+        return disk.format, str(disk.path)
+    source = disk.rbd
+    mons = [f"{h}:{p}" for h, p in _monitors(source)]
+    return "raw", qemu_filename(source.name, source.user, source.conf, source.keyring, mons)
+
+
+def _monitors(source: RbdSource) -> list[tuple[str, str]]:
+    """(host, port) of each monitor the connection info names (6789 where it has none)."""
+    ports = list(source.ports) + ["6789"] * (len(source.hosts) - len(source.ports))
+    return [(h, str(p)) for h, p in zip(source.hosts, ports, strict=False)]
 
 
 def secret_id(node: str) -> str:
@@ -75,9 +93,7 @@ def blockdev(disk: DiskSpec, node: str) -> dict[str, Any]:
                            "user": source.user, "key-secret": secret_id(node),
                            "auth-client-required": ["cephx"]}
     if source.hosts:
-        ports = list(source.ports) + ["6789"] * (len(source.hosts) - len(source.ports))
-        rbd["server"] = [{"host": h, "port": str(p)} for h, p in zip(source.hosts, ports,
-                                                                      strict=False)]
+        rbd["server"] = [{"host": h, "port": p} for h, p in _monitors(source)]
     if source.conf:
         rbd["conf"] = source.conf
     if disk.format == "luks":
