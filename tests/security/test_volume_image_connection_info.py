@@ -44,7 +44,8 @@ def test_member_sees_no_host_path(cloud: RunningCloud) -> None:  # noqa: F811
                      f"/attachments/{att['id']}").json()["attachment"]["connection_info"]
         # What a client may use to attach stays.
         assert info["driver_volume_type"] == "file"
-        assert info["data"] == {"format": "qcow2", "volume_id": vol.id, "access_mode": "rw"}
+        assert info["data"] == {"format": "qcow2", "volume_id": vol.id, "access_mode": "rw",
+                                "encrypted": False}  # Cinder adds it to every connection
         # The admin (the operator) still sees where it is.
         full = _call(cloud, "admin", "GET",
                      f"/attachments/{att['id']}").json()["attachment"]["connection_info"]

@@ -24,13 +24,12 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from onestack.agent import console_relay, migration, shelving
+from onestack.agent import migration, questions, shelving
 from onestack.agent.guest_disks import CephClient, GuestDisks, disk_specs, volume_disk
 from onestack.agent.link import AgentLink, InstanceWork
 from onestack.agent.reconcile import ReconcileLoop
 from onestack.core.compute import devices as host_devices
 from onestack.core.compute import states
-from onestack.core.compute.base import EXTENDED
 from onestack.core.compute.boot_volumes import BuildFailed
 from onestack.core.compute.volumes import ATTACHED, ATTACHING, DETACHING, VolumeDisk
 from onestack.drivers.devices.base import DeviceDiscovery, Gpu
@@ -142,7 +141,7 @@ class ComputeAgent:
                 if await self.link.wait_for_work(self.host, WORK_WAIT):
                     self.wake()
                 for ask in self.link.take_asks(self.host):
-                    task = asyncio.create_task(self._answer(ask))
+                    task = asyncio.create_task(questions.answer(self, ask))
                     self.answering.add(task)
                     task.add_done_callback(self.answering.discard)
             except asyncio.CancelledError:
@@ -170,32 +169,6 @@ class ComputeAgent:
 
     async def console_output(self, uuid: str, length: int | None) -> str:
         return await self.driver.console_output(uuid, self.instance_dir(uuid), length)
-
-    async def _answer(self, ask: dict[str, Any]) -> None:
-        """A question from the controller (a guest's console), answered over the link."""
-        if ask.get("kind") == console_relay.STREAM_KIND:  # an interactive console, carried
-            await console_relay.carry(self, ask)
-            return
-        uuid, output, error = str(ask.get("uuid")), None, None
-        try:
-            if ask.get("kind") == "extend_volume":
-                grown = await self.extend_volume(uuid, str(ask.get("volume_id")),
-                                                 int(ask.get("size_bytes") or 0))
-                output = EXTENDED if grown else "offline"
-            elif ask.get("kind") != "console":
-                raise VirtError(f"unknown question {ask.get('kind')!r}")
-            else:
-                length = ask.get("length")
-                output = await self.console_output(uuid,
-                                                   None if length is None else int(length))
-        except (VirtError, OSError, ValueError) as exc:
-            error = (f"The console of instance {uuid} cannot be read on host {self.host}: "
-                     f"{exc}" if ask.get("kind") == "console" else
-                     f"Instance {uuid} on host {self.host}: {exc}")
-        try:
-            await self.link.answer(self.host, uuid, str(ask.get("id")), output, error)
-        except Exception as exc:
-            log.info("answer to %s not delivered: %s", ask.get("id"), exc)
 
     # --- the reconcile pass ----------------------------------------------------------------
     async def reconcile(self) -> None:

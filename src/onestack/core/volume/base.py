@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
 from onestack.db.engine import Database
 from onestack.db.models.volume import (
@@ -60,7 +61,7 @@ class Store:
             async with self.db.write() as s:
                 yield s
                 await s.flush()
-        except IntegrityError as exc:
+        except (IntegrityError, StaleDataError) as exc:  # a row changed or went meanwhile
             raise Conflict(conflict or "Another request changed the same data at the same "
                            "time; please retry.") from exc
 

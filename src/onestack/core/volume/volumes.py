@@ -327,7 +327,12 @@ class Volumes:
                 raise BadRequest(f"Invalid volume: Volume {vol.id} still has {len(snaps)} "
                                  "dependent snapshots.")
             for snap in snaps:
-                if snap.status not in states.SNAPSHOT_DELETABLE | {states.SNAPSHOT_DELETING}:
+                if snap.status == states.SNAPSHOT_DELETING:
+                    # already going: left untouched (its row may be removed meanwhile),
+                    # deleted again idempotently before the volume
+                    snap_ids.append(snap.id)
+                    continue
+                if snap.status not in states.SNAPSHOT_DELETABLE:
                     raise BadRequest(f"Invalid volume: Snapshot {snap.id} of volume {vol.id} "
                                      f"is {snap.status}.")
                 snap.status = states.SNAPSHOT_DELETING
