@@ -83,7 +83,7 @@ def create_credential(cloud: RunningCloud, host: str, path: Path) -> str:
     return path.read_text().strip()
 
 
-def until(check: Callable[[], Any], timeout: float, what: str) -> Any:
+def until(check: Callable[[], Any], timeout: float, what: str, tick: float = 0.1) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = check()
@@ -91,7 +91,7 @@ def until(check: Callable[[], Any], timeout: float, what: str) -> Any:
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
+        time.sleep(tick)
 
 
 def run_controller(request: pytest.FixtureRequest, prefix: str) -> Iterator[RunningCloud]:

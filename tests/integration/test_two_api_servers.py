@@ -33,6 +33,7 @@ import httpx
 import openstack
 import pytest
 
+from tests.api.test_agent_http import until
 from tests.support.postgres import PostgresServer, available, free_port
 
 pytestmark = [pytest.mark.integration,
@@ -114,17 +115,6 @@ def skip_reason() -> str | None:
     if shutil.which("haproxy") is None:
         return "haproxy is not installed"
     return None
-
-
-def until(check: Callable[[], Any], timeout: float, what: str, tick: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(tick)
 
 
 class Proc:
