@@ -96,8 +96,8 @@ async def update(req: ApiRequest) -> Response:
         raise BadRequest(f"Invalid input for field/attribute backup. Additional properties "
                          f"are not allowed ({', '.join(sorted(unknown))} unexpected)")
     row = await _core(req).update(caller(req), req.params["backup_id"], body)
-    _, dep = await _core(req).get(caller(req), row.id)
-    return respond({"backup": view(req, row, dep)})
+    # Cinder answers the summary view (id, name, links)
+    return respond({"backup": view(req, row, False, detail=False)})
 
 
 async def delete(req: ApiRequest) -> Response:

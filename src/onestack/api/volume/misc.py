@@ -169,6 +169,8 @@ async def service_update(req: ApiRequest) -> Response:
     out = await req.runtime.volume.set_service(
         body.get("host"), body.get("binary"), action != "enable",
         body.get("disabled_reason") if action == "disable-log-reason" else None)
+    if action == "disable":  # Cinder's answer names a reason only where one can be given
+        out.pop("disabled_reason", None)
     return respond(out)
 
 

@@ -100,7 +100,7 @@ async def action(req: ApiRequest) -> Response:
     elif name == "os-update_snapshot_status":
         if not isinstance(args, dict):
             raise BadRequest("Invalid input received: status is required.")
-        await snaps.reset_status(caller(req), sid, args.get("status"))
+        await snaps.reset_status(caller(req), sid, args.get("status"), args.get("progress"))
     elif name in ("os-reset_status", "os-force_delete"):
         raise NotFound(f"Snapshot {sid} could not be found.")
     else:

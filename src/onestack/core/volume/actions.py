@@ -249,10 +249,12 @@ class Actions:
                      force: bool = False) -> None:
         async with self.store.write() as s:
             vol = await find_volume(s, caller, volume_id, lock=True)
-            if not force:
-                states.check("detach", vol.id, vol.status)
             atts = list((await s.execute(select(VolumeAttachment).where(
                 VolumeAttachment.volume_id == vol.id))).scalars())
+            if vol.status == states.AVAILABLE and not atts and not attachment_id:
+                return  # Cinder's API accepts it; its volume manager finds nothing to do
+            if not force:
+                states.check("detach", vol.id, vol.status)
             if attachment_id:
                 atts = [a for a in atts if a.id == attachment_id]
                 if not atts:

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from onestack.core.object_store.service import ObjectStore
 from onestack.core.volume import backup_records as records
@@ -27,7 +27,7 @@ from onestack.core.volume.listing import ListQuery, page_ids
 from onestack.core.volume.service import VolumeService
 from onestack.db.locks import quota_lock
 from onestack.db.models.base import utcnow
-from onestack.db.models.volume import Snapshot, Volume
+from onestack.db.models.volume import Snapshot, Volume, VolumeMetadata
 from onestack.db.models.volume_backup import Backup
 from onestack.drivers.storage.base import StorageError, VolumeDriver
 from onestack.errors import BadRequest, NotFound, PayloadTooLarge
@@ -247,6 +247,9 @@ class Backups:
         async with self.store.db.read() as s:
             row = await s.get(Backup, backup_id)
             parent_row = await s.get(Backup, row.parent_id) if row and row.parent_id else None
+            volume_meta = dict((await s.execute(select(
+                VolumeMetadata.key, VolumeMetadata.value).where(
+                VolumeMetadata.volume_id == volume_id))).tuples().all())
         if row is None:
             return
 
@@ -261,7 +264,7 @@ class Backups:
                 row.project_id, row.container, row.object_prefix or "",
                 self._source(d, volume_id, source, snapshot_id, row.size, temps), parent,
                 {"backup_id": backup_id, "volume_id": volume_id, "parent_id": row.parent_id,
-                 "size": row.size})
+                 "size": row.size, "volume_meta": volume_meta})
 
         error = await self.worker._attempt(f"backing up volume {volume_id}", work)
         if temps:
@@ -402,11 +405,23 @@ class Backups:
                                                   row.object_prefix or "")
             await d.copy_image_to_volume(volume_id, size, "raw", None, lambda: self.chunks.read(
                 row.project_id, row.container, manifest))
+            await self._restore_metadata(volume_id, manifest.get("volume_meta") or {})
 
         error = await self.worker._attempt(f"restoring backup {backup_id}", work)
         await self.worker.finish(volume_id, RESTORING_BACKUP,
                                  "available" if error is None else ERROR_RESTORING, error=error)
         await self._finish(backup_id, RESTORING, AVAILABLE)
+
+    async def _restore_metadata(self, volume_id: str, meta: dict[str, str]) -> None:
+        """The backed-up volume's metadata onto the restored volume, as Cinder restores
+        it (its keys win over the target's)."""
+        if not meta:
+            return
+        async with self.store.write() as s:
+            await s.execute(delete(VolumeMetadata).where(
+                VolumeMetadata.volume_id == volume_id, VolumeMetadata.key.in_(list(meta))))
+            s.add_all(VolumeMetadata(volume_id=volume_id, key=str(k), value=str(v))
+                      for k, v in meta.items())
 
     @staticmethod
     async def _wait_made(d: VolumeDriver, volume_id: str) -> None:

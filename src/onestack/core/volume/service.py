@@ -8,10 +8,11 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from onestack.config import Settings
 from onestack.core.image.service import ImageService
+from onestack.core.volume import capabilities
 from onestack.core.volume.actions import Actions
 from onestack.core.volume.attachments import Attachments
 from onestack.core.volume.base import DEFAULT_AZ, Store
@@ -37,7 +38,6 @@ from onestack.errors import BadRequest, ConfigError, NotFound
 
 log = logging.getLogger(__name__)
 POOL_TIMEOUT = 30.0  # seconds a backend has to report its capacity
-PROTOCOLS = {"rbd": "ceph", "file": "file", "fake": "fake"}  # Cinder's storage_protocol
 
 
 def make_drivers(settings: Settings) -> dict[str, VolumeDriver]:
@@ -122,13 +122,10 @@ class VolumeService:
                 total = free = "unknown"
                 state = "down"
             out.append({"name": host, "capabilities": {
-                "pool_name": backend, "volume_backend_name": backend,
-                "vendor_name": "Open Source", "driver_version": "1.0.0",
-                "storage_protocol": PROTOCOLS.get(driver.name, driver.name),
+                **capabilities.static(driver),
                 "total_capacity_gb": total, "free_capacity_gb": free,
                 "allocated_capacity_gb": allocated.get(host, 0),
-                "reserved_percentage": 0, "QoS_support": False, "multiattach": False,
-                "thin_provisioning_support": True, "thick_provisioning_support": False,
+                "reserved_percentage": 0,
                 "max_over_subscription_ratio": "1.0", "backend_state": state,
                 "timestamp": utcnow().isoformat()}})
         return out
@@ -140,8 +137,10 @@ class VolumeService:
             q = select(ServiceRow).order_by(ServiceRow.id)
             if binary:
                 q = q.where(ServiceRow.binary == binary)
-            if host:
-                q = q.where(ServiceRow.host == host)
+            if host:  # Cinder's host filter: the host, or any backend/pool on it
+                q = q.where(or_(ServiceRow.host == host,
+                                ServiceRow.host.startswith(host + "@", autoescape=True),
+                                ServiceRow.host.startswith(host + "#", autoescape=True)))
             rows = list((await s.execute(q)).scalars())
         alive_after = utcnow() - timedelta(seconds=HEARTBEAT * 4)
         return [{"binary": r.binary, "host": r.host, "zone": r.zone,
@@ -162,5 +161,6 @@ class VolumeService:
             row.disabled = disabled
             row.disabled_reason = reason if disabled else None
             row.updated_at = utcnow()
-        return {"host": host, "binary": binary, "status": "disabled" if disabled else
-                "enabled", "disabled": disabled, "disabled_reason": row.disabled_reason}
+        return {"host": host, "binary": binary, "service": binary,
+                "status": "disabled" if disabled else "enabled", "disabled": disabled,
+                "disabled_reason": row.disabled_reason}

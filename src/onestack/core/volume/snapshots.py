@@ -130,13 +130,18 @@ class Snapshots:
             snap.updated_at = utcnow()
         self.worker.submit(self.worker.delete_snapshot(snapshot_id))
 
-    async def reset_status(self, caller: Caller, snapshot_id: str, status: Any) -> None:
+    async def reset_status(self, caller: Caller, snapshot_id: str, status: Any,
+                           progress: Any = None) -> None:
         if status not in states.SNAPSHOT_STATUSES:
             raise BadRequest(f"Invalid input received: snapshot status {status!r} is not one "
                              f"of {', '.join(states.SNAPSHOT_STATUSES)}.")
+        if progress is not None and (not isinstance(progress, str) or len(progress) > 255):
+            raise BadRequest("Invalid input received: progress must be a string like '80%'.")
         async with self.store.write() as s:
             snap = await find_snapshot(s, caller, snapshot_id, lock=True)
             snap.status = status
+            if progress is not None:
+                snap.progress = progress
             snap.updated_at = utcnow()
 
     # --- metadata ------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from onestack.core.image.access import Caller as ImageCaller
 from onestack.core.image.service import ImageService
-from onestack.core.volume import states
+from onestack.core.volume import capabilities, states
 from onestack.core.volume.base import (
     DEFAULT_AZ,
     Caller,
@@ -185,11 +185,19 @@ class Volumes:
         self.worker.submit(self.worker.create_volume(vol_id, size, source))
         return VolumeRecord(vol, metadata, [], vt.name)
 
-    async def _place(self, s: AsyncSession, vt: VolumeType) -> str:
-        """The backend a new volume goes to: the one its type names in
-        ``volume_backend_name`` (Cinder's scheduler rule), else the first one."""
-        backend = (await type_specs(s, [vt.id])).get(vt.id, {}).get("volume_backend_name")
-        return self.worker.host_of(backend) if backend else self.worker.host
+    async def _place(self, s: AsyncSession, vt: VolumeType) -> str | None:
+        """The backend a new volume goes to: the first whose capabilities meet its type's
+        extra specs (``volume_backend_name``, ``storage_protocol``, ... as Cinder's
+        CapabilitiesFilter); None when none does (the volume goes to error, with a user
+        message, as Cinder's 'No valid backend')."""
+        specs = (await type_specs(s, [vt.id])).get(vt.id, {})
+        named = specs.get("volume_backend_name")
+        if named and named not in self.worker.drivers:
+            return self.worker.host_of(named)  # its job says that no such backend is here
+        for backend, driver in self.worker.drivers.items():
+            if capabilities.satisfies(specs, driver):
+                return self.worker.host_of(backend)
+        return None
 
     async def _type(self, s: AsyncSession, caller: Caller, asked: Any,
                     inherited: str | None) -> VolumeType:

@@ -76,6 +76,9 @@ class Worker:
         return f"{self.service_of(backend)}#{backend}"
 
     def driver_of(self, host: str | None) -> VolumeDriver:
+        if not host:
+            raise NoBackend("No valid backend was found: no backend meets the volume type's "
+                            "extra specs.")
         backend = backend_of(host)
         driver = self.drivers.get(backend)
         if driver is None:
