@@ -121,6 +121,11 @@ def conf_options(facts: CloudFacts, token: cloud.Token) -> dict[tuple[str, str],
                                              token.token).get("extensions", [])]
         if aliases:
             options[("volume-feature-enabled", "api_extensions")] = ",".join(sorted(aliases))
+        pools = _get(volume.rstrip("/") + "/scheduler-stats/get_pools?detail=true",
+                     token.token).get("pools") or [{}]
+        protocol = (pools[0].get("capabilities") or {}).get("storage_protocol")
+        if protocol:  # DevStack's TEMPEST_STORAGE_PROTOCOL: what the backend reports
+            options[("volume", "storage_protocol")] = str(protocol)
     objects = token.endpoint("object-store")
     if objects:
         middleware = sorted(_get(objects.split("/v1", 1)[0] + "/info", token.token))
