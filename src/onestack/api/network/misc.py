@@ -16,7 +16,9 @@ from onestack.core.network.routers import Interface
 UPDATED = "2025-01-01T00:00:00-00:00"
 # (alias, name, description): only what is implemented.
 EXTENSIONS = [
+    ("agent", "agent", "The agent management extension."),
     ("allowed-address-pairs", "Allowed Address Pairs", "Extra MAC/IP pairs a port may use"),
+    ("dhcp_agent_scheduler", "DHCP Agent Scheduler", "Schedule networks among dhcp agents"),
     ("binding", "Port Binding", "Expose port bindings of a virtual port to external "
      "application"),
     ("external-net", "Neutron external network", "Adds external network attribute to "

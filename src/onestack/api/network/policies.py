@@ -55,6 +55,10 @@ HIDDEN = {
 KINDS = ["network", "subnet", "subnetpool", "port", "router", "floatingip", "security_group",
          "security_group_rule"]
 
+AGENT_RULES = ["get_agent", "update_agent", "delete_agent", "get_dhcp-networks",
+               "create_dhcp-network", "delete_dhcp-network", "get_dhcp-agents",
+               "get_l3-routers", "get_l3-agents"]
+
 
 def _crud(kind: str) -> list[Rule]:
     return [Rule(f"create_{kind}", MEMBER_OWNER), Rule(f"get_{kind}", READER),
@@ -78,6 +82,9 @@ RULES: list[Rule] = project_scoped([  # Neutron's rules serve project-scoped tok
     Rule("update_router:external_gateway_info:external_fixed_ips", ADMIN),
     Rule("add_router_interface", MEMBER_OWNER),
     Rule("remove_router_interface", MEMBER_OWNER),
+    # agents: admins only; the list answers others with no agents (Neutron filters it)
+    Rule("list_agents", READER),
+    *[Rule(name, ADMIN) for name in AGENT_RULES],
     Rule("get_quota", f"{ADMIN} or project_id:%(project_id)s"),
     Rule("update_quota", ADMIN),
     Rule("delete_quota", ADMIN),

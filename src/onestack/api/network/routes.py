@@ -7,7 +7,7 @@ from typing import Any
 
 from onestack.api.common.faults import neutron_fault
 from onestack.api.common.routing import Route, ServiceApi
-from onestack.api.network import misc
+from onestack.api.network import agents, misc
 from onestack.api.network.kinds import KINDS, ROUTERS
 from onestack.api.network.policies import RULES
 from onestack.api.network.resources import Kind
@@ -51,6 +51,21 @@ ROUTES: list[Route] = [
       "add_router_interface", target=ROUTERS.obj_target),
     R("PUT", "/v2.0/routers/{id}/remove_router_interface", misc.remove_interface,
       "remove_router_interface", target=ROUTERS.obj_target),
+    # agents: admins only (the list answers others with none, as Neutron's)
+    R("GET", "/v2.0/agents", agents.list_agents, "list_agents"),
+    R("GET", "/v2.0/agents/{id}", agents.show_agent, "get_agent"),
+    R("PUT", "/v2.0/agents/{id}", agents.update_agent, "update_agent"),
+    R("DELETE", "/v2.0/agents/{id}", agents.delete_agent, "delete_agent"),
+    R("GET", "/v2.0/agents/{id}/dhcp-networks", agents.list_dhcp_networks,
+      "get_dhcp-networks"),
+    R("POST", "/v2.0/agents/{id}/dhcp-networks", agents.add_dhcp_network,
+      "create_dhcp-network"),
+    R("DELETE", "/v2.0/agents/{id}/dhcp-networks/{network_id}", agents.remove_dhcp_network,
+      "delete_dhcp-network"),
+    R("GET", "/v2.0/networks/{id}/dhcp-agents", agents.list_network_dhcp_agents,
+      "get_dhcp-agents"),
+    R("GET", "/v2.0/agents/{id}/l3-routers", agents.list_l3_routers, "get_l3-routers"),
+    R("GET", "/v2.0/routers/{id}/l3-agents", agents.list_router_l3_agents, "get_l3-agents"),
     R("GET", "/v2.0/quotas", misc.list_quotas, "net_admin"),
     R("GET", "/v2.0/quotas/{project_id}", misc.get_quota, "get_quota",
       target=misc.project_target),

@@ -49,6 +49,26 @@ SecurityGroupRuleNotFound = _not_found("SecurityGroupRuleNotFound",
                                        "Security group rule {} does not exist")
 ExtensionNotFound = _not_found("ExtensionNotFound", "Extension with alias {} does not exist")
 TagNotFound = _not_found("TagNotFound", "Tag {} could not be found.")
+AgentNotFound = _not_found("AgentNotFound", "Agent {} could not be found.")
+MeteringLabelNotFound = _not_found("MeteringLabelNotFound", "Metering label {} does not exist")
+MeteringLabelRuleNotFound = _not_found("MeteringLabelRuleNotFound",
+                                       "Metering label rule {} does not exist")
+
+
+class NetworkHostedByDHCPAgent(Conflict):
+    neutron_type = "NetworkHostedByDHCPAgent"
+
+    def __init__(self, network_id: str, agent_id: str) -> None:
+        super().__init__(f"The network {network_id} has been already hosted by the DHCP Agent "
+                         f"{agent_id}.")
+
+
+class NetworkNotHostedByDhcpAgent(Conflict):
+    neutron_type = "NetworkNotHostedByDhcpAgent"
+
+    def __init__(self, network_id: str, agent_id: str) -> None:
+        super().__init__(f"The network {network_id} is not hosted by the DHCP agent "
+                         f"{agent_id}.")
 
 
 class RouterInterfaceNotFound(NotFound):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from onestack.core.network.agents import Agents
 from onestack.core.network.floatingips import FloatingIPs
 from onestack.core.network.networks import Networks
 from onestack.core.network.pools import SubnetPools
@@ -27,6 +28,7 @@ class NetworkService:
         self.security_groups = SecurityGroups(db)
         self.quotas = Quotas(db)
         self.tags = Tags(db)
+        self.agents = Agents(db)
         self.listeners: list[Callable[[], None]] = []
         for store in (self.networks, self.subnets, self.subnetpools, self.ports, self.routers,
                       self.floatingips, self.security_groups, self.quotas, self.tags):

@@ -131,6 +131,8 @@ class Port(Standard, Base):
     binding_vif_type: Mapped[str] = mapped_column(String(64), default="unbound")
     binding_vif_details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     binding_profile: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # extra_dhcp_opt: [{"opt_name", "opt_value", "ip_version"}], written into dnsmasq's files
+    extra_dhcp_opts: Mapped[list[Any]] = mapped_column(default=list)
     fixed_ips: Mapped[list[IPAllocation]] = relationship(
         lazy="selectin", order_by="IPAllocation.position", viewonly=True)
     security_group_rows: Mapped[list[PortSecurityGroup]] = relationship(
@@ -225,6 +227,46 @@ class NetQuota(Base):
     project_id: Mapped[str] = mapped_column(PROJECT, primary_key=True)
     resource: Mapped[str] = mapped_column(String(64), primary_key=True)
     limit: Mapped[int] = mapped_column(Integer)
+
+
+class NetAgent(Base):
+    """A part of the data plane on one host, registered the first time it is seen alive
+    (Neutron's agents: admin_state_up and description are the operator's)."""
+
+    __tablename__ = "net_agent"
+    __table_args__ = (UniqueConstraint("host", "agent_type"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=_uuid)
+    host: Mapped[str] = mapped_column(String(255), index=True)
+    agent_type: Mapped[str] = mapped_column(String(255), index=True)
+    binary: Mapped[str] = mapped_column(String(255), index=True)
+    topic: Mapped[str] = mapped_column(String(255), index=True)
+    availability_zone: Mapped[str | None] = mapped_column(String(255), index=True)
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    description: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class MeteringLabel(Base):
+    __tablename__ = "net_metering_label"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=_uuid)
+    project_id: Mapped[str] = mapped_column(PROJECT, index=True, default="")
+    name: Mapped[str] = mapped_column(String(255), default="", index=True)
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    shared: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+
+class MeteringLabelRule(Base):
+    __tablename__ = "net_metering_label_rule"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=_uuid)
+    project_id: Mapped[str] = mapped_column(PROJECT, index=True, default="")
+    metering_label_id: Mapped[str] = mapped_column(
+        ID, ForeignKey("net_metering_label.id", ondelete="CASCADE"), index=True)
+    direction: Mapped[str] = mapped_column(String(8), index=True)
+    excluded: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    remote_ip_prefix: Mapped[str | None] = mapped_column(String(64), index=True)
+    source_ip_prefix: Mapped[str | None] = mapped_column(String(64), index=True)
+    destination_ip_prefix: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 TAGGED: dict[str, type[Base]] = {
