@@ -77,7 +77,7 @@ OPEN_READS: dict[str, list[str]] = {
     "compute": [r"/v2\.1/flavors.*", r"/v2\.1/os-availability-zone", r"/v2\.1/limits",
                 r"/v2\.1/os-quota-sets/\{project_id\}/defaults"],
     "volume": [r"/extensions", r"/os-availability-zone", r"/limits", r"/types.*"],
-    "image": [r"/v2/info/.*", r"/v2/schemas/.*"],
+    "image": [r"/v2/info/.*", r"/v2/schemas/.*", r"/v2/metadefs/.*"],
     "network": [],
     "identity": [],
     "placement": [],
@@ -103,10 +103,9 @@ ADMIN_ONLY: dict[str, list[str]] = {
                r"GET /scheduler-stats/get_pools", r"POST /backups/import_record",
                r"GET /backups/\{backup_id\}/export_record",
                r"POST /backups/\{backup_id\}/action"],
-    "image": [],
-    "network": [r"GET /v2\.0/quotas", r"(PUT|DELETE) /v2\.0/quotas/.*",
-                r"\w+ /v2\.0/agents/.*",
-                r"GET /v2\.0/(networks|routers)/\{id\}/(dhcp|l3)-agents"],
+    # Glance: metadefs are written by admins only (metadef_admin), tasks are admin-only
+    "image": [r"(POST|PUT|DELETE) /v2/metadefs/.*", r"\w+ /v2/tasks.*"],
+    "network": [r"GET /v2\.0/quotas", r"(PUT|DELETE) /v2\.0/quotas/.*"],
     "placement": [r".*"],
     # Keystone: administration, and what belongs to another user (owner's ids are used).
     "identity": [r".*"],
@@ -255,13 +254,16 @@ PARAMS: dict[tuple[str, str], Value | list[tuple[str, Value]]] = {
         w.ids["shared_image"] if p is w.p.reader else w.a.image, True)), ("", _a("image"))],
     ("image", "tag"): _const("t1"),
     ("image", "member_id"): lambda w, _p: (w.b.project_id, True),
-    ("image", "schema"): _const("image"),
+    ("image", "schema"): [(r"/metadefs/", _const("namespace")), ("", _const("image"))],
+    ("image", "object_name"): _const("o1"),
+    ("image", "property_name"): _const("p1"),
+    ("image", "tag_name"): _const("t1"),
+    ("image", "resource_type_name"): _const("OS::Glance::Image"),
+    ("image", "task_id"): _const("00000000-0000-4000-8000-00000000000b"),
     ("network", "alias"): _const("router"),
     ("network", "tag"): _const("t1"),
     ("network", "project_id"): _a("project_id"),
-    ("network", "network_id"): _a("network"),
-    ("network", "id"): [(r"/agents/", _const("agent")),
-                        (r"/networks/", _a("network")), (r"/subnets/", _a("subnet")),
+    ("network", "id"): [(r"/networks/", _a("network")), (r"/subnets/", _a("subnet")),
                         (r"/subnetpools/", _id("subnetpool", True)),
                         (r"/ports/", _a("port")), (r"/routers/", _a("router")),
                         (r"/floatingips/", _a("floating_ip")),
@@ -440,7 +442,6 @@ def body(service: str, route: Route, w: World) -> Any:
                                    "cidr": "10.81.9.0/24"}},
             "subnetpools": {"subnetpool": {"name": "x", "prefixes": ["10.91.0.0/16"]}},
             "ports": {"port": {"network_id": a.network}},
-            "dhcp-networks": {"network_id": a.network},
             "routers": {"router": {"name": "x"}},
             "floatingips": {"floatingip": {"floating_network_id": w.shared.external_network}},
             "security-groups": {"security_group": {"name": "x"}},
@@ -655,3 +656,19 @@ def _endpoint_group(w: World, _p: Persona) -> tuple[str, bool]:
 
 
 PARAMS[("identity", "endpoint_group_id")] = _endpoint_group
+
+
+def _metadef_namespace(w: World, _p: Persona) -> tuple[str, bool]:
+    """A public metadefs namespace (admins write metadefs, everyone reads public ones),
+    holding what the item routes name: object o1, property p1, tag t1, an association."""
+    if "metadef_ns" not in w.ids:
+        w.ids["metadef_ns"] = w.p.admin.ok("POST", "/image/v2/metadefs/namespaces", {
+            "namespace": "OS::Sec::Personas", "visibility": "public",
+            "resource_type_associations": [{"name": "OS::Glance::Image"}],
+            "objects": [{"name": "o1"}], "properties": {"p1": {"title": "P1",
+                                                               "type": "string"}},
+            "tags": [{"name": "t1"}]})["namespace"]
+    return w.ids["metadef_ns"], False
+
+
+PARAMS[("image", "namespace_name")] = _metadef_namespace

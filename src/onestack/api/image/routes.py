@@ -7,11 +7,12 @@ from typing import Any
 from onestack.api.common.policy import Rule, project_scoped
 from onestack.api.common.request import ApiRequest
 from onestack.api.common.routing import Handler, Route, ServiceApi, TargetFn
-from onestack.api.image import data, images, members
+from onestack.api.image import data, images, members, metadef_items, metadefs, tasks
 from onestack.api.image.views import glance_fault
 from onestack.core.identity.bootstrap import ServiceEntry
 
 IMG = "/v2/images/{image_id}"
+NS = "/v2/metadefs/namespaces/{namespace_name}"
 
 ADMIN = "rule:context_is_admin"
 READER = f"{ADMIN} or (role:reader and project_id:%(project_id)s)"
@@ -35,6 +36,25 @@ RULES: list[Rule] = project_scoped([
     # asked by the handlers with an empty target: the role is what they decide on
     Rule("communitize_image", f"{ADMIN} or role:member"),
     Rule("publicize_image", ADMIN),
+    # metadefs: readers read (which namespaces they see is the core's: public ones and
+    # their project's), only admins write (Glance's metadef_admin)
+    Rule("metadef_admin", ADMIN),
+    *(Rule(name, READER) for name in (
+        "get_metadef_namespace", "get_metadef_namespaces", "get_metadef_object",
+        "get_metadef_objects", "get_metadef_property", "get_metadef_properties",
+        "get_metadef_tag", "get_metadef_tags", "get_metadef_resource_type",
+        "list_metadef_resource_types")),
+    *(Rule(name, "rule:metadef_admin") for name in (
+        "add_metadef_namespace", "modify_metadef_namespace", "delete_metadef_namespace",
+        "add_metadef_object", "modify_metadef_object", "delete_metadef_object",
+        "add_metadef_property", "modify_metadef_property", "remove_metadef_property",
+        "add_metadef_tag", "add_metadef_tags", "modify_metadef_tag", "delete_metadef_tag",
+        "delete_metadef_tags", "add_metadef_resource_type_association",
+        "remove_metadef_resource_type_association")),
+    # tasks: admins only (Glance's tasks_api_access)
+    Rule("tasks_api_access", ADMIN),
+    *(Rule(name, "rule:tasks_api_access") for name in ("get_tasks", "get_task", "add_task",
+                                                        "modify_task")),
     # no rule upstream: any project user
     *(Rule(name, "@") for name in ("get_schemas", "get_import_info", "get_stores")),
 ])
@@ -94,7 +114,51 @@ ROUTES: list[Route] = [
     R("GET", IMG + "/members/{member_id}", members.show_member, "get_member"),
     R("PUT", IMG + "/members/{member_id}", members.update_member, "modify_member"),
     R("DELETE", IMG + "/members/{member_id}", members.delete_member, "delete_member"),
+    # metadata definitions
+    R("GET", "/v2/metadefs/namespaces", metadefs.list_namespaces, "get_metadef_namespaces"),
+    R("POST", "/v2/metadefs/namespaces", metadefs.create_namespace, "add_metadef_namespace"),
+    R("GET", NS, metadefs.show_namespace, "get_metadef_namespace"),
+    R("PUT", NS, metadefs.update_namespace, "modify_metadef_namespace"),
+    R("DELETE", NS, metadefs.delete_namespace, "delete_metadef_namespace"),
+    R("GET", "/v2/metadefs/resource_types", metadefs.list_resource_types,
+      "list_metadef_resource_types"),
+    R("GET", NS + "/resource_types", metadefs.list_associations, "get_metadef_resource_type"),
+    R("POST", NS + "/resource_types", metadefs.create_association,
+      "add_metadef_resource_type_association"),
+    R("DELETE", NS + "/resource_types/{resource_type_name}", metadefs.delete_association,
+      "remove_metadef_resource_type_association"),
+    R("GET", NS + "/objects", metadef_items.list_objects, "get_metadef_objects"),
+    R("POST", NS + "/objects", metadef_items.create_object, "add_metadef_object"),
+    R("DELETE", NS + "/objects", metadef_items.delete_objects, "delete_metadef_namespace"),
+    R("GET", NS + "/objects/{object_name}", metadef_items.show_object, "get_metadef_object"),
+    R("PUT", NS + "/objects/{object_name}", metadef_items.update_object,
+      "modify_metadef_object"),
+    R("DELETE", NS + "/objects/{object_name}", metadef_items.delete_object,
+      "delete_metadef_object"),
+    R("GET", NS + "/properties", metadef_items.list_properties, "get_metadef_properties"),
+    R("POST", NS + "/properties", metadef_items.create_property, "add_metadef_property"),
+    R("DELETE", NS + "/properties", metadef_items.delete_properties,
+      "delete_metadef_namespace"),
+    R("GET", NS + "/properties/{property_name}", metadef_items.show_property,
+      "get_metadef_property"),
+    R("PUT", NS + "/properties/{property_name}", metadef_items.update_property,
+      "modify_metadef_property"),
+    R("DELETE", NS + "/properties/{property_name}", metadef_items.delete_property,
+      "remove_metadef_property"),
+    R("GET", NS + "/tags", metadef_items.list_tags, "get_metadef_tags"),
+    R("POST", NS + "/tags", metadef_items.create_tags, "add_metadef_tags"),
+    R("DELETE", NS + "/tags", metadef_items.delete_tags, "delete_metadef_tags"),
+    R("GET", NS + "/tags/{tag_name}", metadef_items.show_tag, "get_metadef_tag"),
+    R("POST", NS + "/tags/{tag_name}", metadef_items.create_tag, "add_metadef_tag"),
+    R("PUT", NS + "/tags/{tag_name}", metadef_items.update_tag, "modify_metadef_tag"),
+    R("DELETE", NS + "/tags/{tag_name}", metadef_items.delete_tag, "delete_metadef_tag"),
+    # tasks (deprecated upstream)
+    R("POST", "/v2/tasks", tasks.create_task, "add_task"),
+    R("GET", "/v2/tasks", tasks.list_tasks, "get_tasks"),
+    R("GET", "/v2/tasks/{task_id}", tasks.show_task, "get_task"),
+    R("DELETE", "/v2/tasks/{task_id}", tasks.delete_task, "modify_task"),
     # schemas
+    R("GET", "/v2/schemas/metadefs/{schema}", metadefs.show_schema, "get_schemas"),
     R("GET", "/v2/schemas/{schema}", images.show_schema, "get_schemas"),
 ]
 

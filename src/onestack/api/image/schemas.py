@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from onestack.api.image.metadef_schemas import TASK_DOCUMENTS
 from onestack.core.image.formats import CONTAINER_FORMATS, DISK_FORMATS
 
 UUID_PATTERN = ("^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-"
@@ -145,7 +146,7 @@ MEMBERS_SCHEMA: dict[str, Any] = {
 }
 
 DOCUMENTS = {"image": IMAGE_SCHEMA, "images": IMAGES_SCHEMA, "member": MEMBER_SCHEMA,
-             "members": MEMBERS_SCHEMA}
+             "members": MEMBERS_SCHEMA, **TASK_DOCUMENTS}
 
 
 def _settable(props: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,9 @@ from onestack.config import Settings
 from onestack.core.image.data import ImageData
 from onestack.core.image.images import Images
 from onestack.core.image.members import Members
+from onestack.core.image.metadef_items import NamespaceItems
+from onestack.core.image.metadefs import Namespaces
+from onestack.core.image.tasks import Tasks
 from onestack.db.engine import Database
 from onestack.drivers.blob import BlobStore, FilesystemBlobStore
 from onestack.drivers.blob.rbd import RbdBlobStore
@@ -35,6 +38,9 @@ class ImageService:
         self.data = ImageData(db, self.blobs,
                               require_format_match=settings.image.require_format_match)
         self.members = Members(db)
+        self.metadefs = Namespaces(db)
+        self.metadef_items = NamespaceItems(db)
+        self.tasks = Tasks(db)
         self.sweeping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

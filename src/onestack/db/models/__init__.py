@@ -25,6 +25,7 @@ from onestack.db.models.identity import (
     User,
 )
 from onestack.db.models.image import Image, ImageMember, ImageProperty, ImageTag
+from onestack.db.models.image_metadef import MetadefNamespace  # noqa: F401  (metadefs, tasks)
 from onestack.db.models.key_manager import KmSecret  # noqa: F401  (Barbican tables)
 from onestack.db.models.load_balancer import LoadBalancer  # noqa: F401  (Octavia tables)
 from onestack.db.models.load_balancer_flavor import LbFlavor  # noqa: F401  (Octavia flavors)
