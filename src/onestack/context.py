@@ -28,6 +28,8 @@ class RequestContext:
     auth_token: str | None = None
     audit_ids: list[str] = field(default_factory=list)
     application_credential_id: str | None = None
+    # the application credential's access rules, if it has any: only these calls are allowed
+    access_rules: list[dict[str, str]] = field(default_factory=list)
     is_admin: bool = False  # internal callers (bootstrap, agents)
     global_request_id: str | None = None
 

@@ -672,3 +672,18 @@ def _metadef_namespace(w: World, _p: Persona) -> tuple[str, bool]:
 
 
 PARAMS[("image", "namespace_name")] = _metadef_namespace
+
+
+def _access_rule(w: World, _p: Persona) -> tuple[str, bool]:
+    """An access rule of sec-a's owner (made with an application credential), on first need."""
+    if "access_rule" not in w.ids:
+        owner = w.p.owner
+        w.ids["access_rule"] = owner.ok(
+            "POST", f"/identity/v3/users/{owner.user_id}/application_credentials",
+            {"application_credential": {"name": f"sec-ar-{time.monotonic_ns()}", "access_rules": [
+                {"service": "compute", "method": "GET", "path": "/v2.1/servers"}]}}
+        )["application_credential"]["access_rules"][0]["id"]
+    return w.ids["access_rule"], True
+
+
+PARAMS[("identity", "access_rule_id")] = _access_rule

@@ -1,14 +1,11 @@
-"""Application-credential access rules are not enforced by this cloud, so asking for them is
-refused (400) instead of handing out a credential with its roles' full power; a credential
-that holds rules from an older release cannot authenticate."""
+"""Application-credential access rules fail closed: a token from a credential with rules
+makes only the listed calls, on every service (Swift's optional-token routes included, where
+it counts as no token at all), and tokens it derives keep the limit."""
 
 from __future__ import annotations
 
 import httpx
-import sqlalchemy as sa
 
-from onestack.core.identity.credentials import NO_ACCESS_RULES
-from onestack.db.models import ApplicationCredential
 from tests.api.conftest import cloud, pg_server, unique  # noqa: F401  (the API suite's clouds)
 from tests.support.server import RunningCloud
 
@@ -28,30 +25,31 @@ def _auth(c: RunningCloud, cred_id: str, secret: str) -> httpx.Response:
         "application_credential": {"id": cred_id, "secret": secret}}}})
 
 
-def test_access_rules_are_refused(cloud: RunningCloud) -> None:  # noqa: F811
-    name = unique("restricted")
-    r = _create(cloud, name, access_rules=RULES)
-    assert r.status_code == 400, r.text
-    assert r.json()["error"] == {"code": 400, "title": "Bad Request",
-                                 "message": NO_ACCESS_RULES}
-    demo = cloud.accounts["demo"]
-    listed = httpx.get(f"{cloud.auth_url}/users/{demo.user_id}/application_credentials",
-                       headers={"X-Auth-Token": cloud.token("demo")}).json()
-    assert name not in [a["name"] for a in listed["application_credentials"]]
-
-
-def test_stored_access_rules_fail_closed(cloud: RunningCloud) -> None:  # noqa: F811
-    r = _create(cloud, unique("legacy"), access_rules=[])
+def test_access_rules_fail_closed(cloud: RunningCloud) -> None:  # noqa: F811
+    r = _create(cloud, unique("restricted"), access_rules=RULES)
     assert r.status_code == 201, r.text
     cred = r.json()["application_credential"]
-    assert cred["access_rules"] == []
-    assert _auth(cloud, cred["id"], cred["secret"]).status_code == 201
-    # as an older release stored it: rules kept, never enforced
-    engine = sa.create_engine(cloud.settings.database_url)
-    with engine.begin() as conn:
-        conn.execute(sa.update(ApplicationCredential).where(
-            ApplicationCredential.id == cred["id"]).values(access_rules=RULES))
-    engine.dispose()
-    r = _auth(cloud, cred["id"], cred["secret"])
-    assert r.status_code == 401, r.text
-    assert "has access rules" in r.json()["error"]["message"]
+    issued = _auth(cloud, cred["id"], cred["secret"])
+    assert issued.status_code == 201, issued.text
+    token = issued.headers["X-Subject-Token"]
+    project = cloud.accounts["demo"].project_id
+    h = {"X-Auth-Token": token}
+    base = cloud.base_url
+    assert httpx.get(f"{base}/compute/v2.1/servers", headers=h).status_code == 200
+    # not listed: refused, with the token's roles never consulted
+    assert httpx.get(f"{base}/compute/v2.1/servers/detail", headers=h).status_code == 401
+    assert httpx.delete(f"{base}/compute/v2.1/servers", headers=h).status_code in (401, 405)
+    # Swift treats the token as absent: the account is not the caller's
+    swift = httpx.get(f"{base}/object-storage/v1/AUTH_{project}", headers=h)
+    assert swift.status_code in (401, 403), swift.text
+    # it cannot mint itself an unrestricted credential or a password-free way out
+    demo = cloud.accounts["demo"].user_id
+    more = httpx.post(f"{cloud.auth_url}/users/{demo}/application_credentials", headers=h,
+                      json={"application_credential": {"name": unique("x")}})
+    assert more.status_code == 401, more.text
+    # a rescoped token keeps the rules
+    derived = httpx.post(f"{cloud.auth_url}/auth/tokens", json={"auth": {"identity": {
+        "methods": ["token"], "token": {"id": token}}}})
+    if derived.status_code == 201:
+        d = {"X-Auth-Token": derived.headers["X-Subject-Token"]}
+        assert httpx.get(f"{base}/compute/v2.1/flavors", headers=d).status_code == 401

@@ -23,7 +23,7 @@ from onestack.agent.guest_disks import CephClient
 from onestack.agent.link import LocalLink
 from onestack.agent.load_balancer import LoadBalancerAgent, make_lb_driver
 from onestack.agent.network_setup import make_network_agent
-from onestack.api.common.auth import authenticate_request
+from onestack.api.common.auth import authenticate_request, enforce_access_rules
 from onestack.api.common.policy import Enforcer, Rule
 from onestack.api.common.request import ApiRequest
 from onestack.api.common.routing import Route, ServiceApi
@@ -255,6 +255,7 @@ class OnestackApp:
                     raise Unauthorized("The request you have made requires authentication.")
             elif route.auth:
                 raise Unauthorized("The request you have made requires authentication.")
+            enforce_access_rules(ctx, service.name, http.method, sub or "/", route.auth)
             if route.rule is not None:
                 self.runtime.policy.enforce_scope(route.rule, ctx)  # before any lookup
                 target = (await route.target(req) if route.target is not None

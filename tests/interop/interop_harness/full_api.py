@@ -66,7 +66,7 @@ CONF_OPTIONS: dict[tuple[str, str], str] = {
     ("identity-feature-enabled", "trust"): "true",
     ("identity-feature-enabled", "project_tags"): "true",
     ("identity-feature-enabled", "application_credentials"): "true",
-    ("identity-feature-enabled", "access_rules"): "false",
+    ("identity-feature-enabled", "access_rules"): "true",
 }
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?"

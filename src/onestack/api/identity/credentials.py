@@ -11,8 +11,9 @@ from starlette.responses import Response
 
 from onestack.api.common.request import ApiRequest
 from onestack.api.identity import schemas, views
-from onestack.core.identity.credentials import ec2_credential_id
+from onestack.core.identity.credentials import access_rule_ref, ec2_credential_id
 from onestack.db.models import Credential
+from onestack.db.models.identity_admin import AccessRule
 from onestack.errors import BadRequest, Forbidden, NotFound
 
 
@@ -88,6 +89,32 @@ async def get_app_cred(req: ApiRequest) -> Response:
 async def delete_app_cred(req: ApiRequest) -> Response:
     await req.runtime.identity.credentials.delete_app_cred(
         req.params["user_id"], req.params["application_credential_id"])
+    return views.no_content()
+
+
+# --- access rules ----------------------------------------------------------------------------
+def _access_rule(req: ApiRequest, rule: AccessRule) -> dict[str, Any]:
+    return {**access_rule_ref(rule), "links": {"self": req.url(
+        f"/v3/users/{rule.user_id}/access_rules/{rule.id}")}}
+
+
+async def list_access_rules(req: ApiRequest) -> Response:
+    ident = req.runtime.identity
+    await ident.users.get_user(req.params["user_id"])
+    f = {k: req.query[k] for k in ("service", "method", "path") if k in req.query}
+    rules = await ident.credentials.list_access_rules(req.params["user_id"], f)
+    return views.listing(req, "access_rules", [_access_rule(req, r) for r in rules])
+
+
+async def get_access_rule(req: ApiRequest) -> Response:
+    rule = await req.runtime.identity.credentials.get_access_rule(
+        req.params["user_id"], req.params["access_rule_id"])
+    return views.respond({"access_rule": _access_rule(req, rule)})
+
+
+async def delete_access_rule(req: ApiRequest) -> Response:
+    await req.runtime.identity.credentials.delete_access_rule(
+        req.params["user_id"], req.params["access_rule_id"])
     return views.no_content()
 
 

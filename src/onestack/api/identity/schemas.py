@@ -90,11 +90,18 @@ ec2_create = {"type": "object", "properties": {"tenant_id": {"type": "string", "
 role_ref = {"type": "object", "properties": {"id": {"type": "string"},
                                              "name": {"type": "string"}},
             "anyOf": [{"required": ["id"]}, {"required": ["name"]}]}
+# Keystone's access rule: a rule of the user's by id, or (service, method, path); in the
+# path '*' stands for one segment and '**' for any number of them.
+access_rule = {"type": "object", "additionalProperties": False, "properties": {
+    "id": {"type": "string", "minLength": 1, "maxLength": 64},
+    "service": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[\w.-]+\Z"},
+    "method": {"type": "string", "enum": ["HEAD", "GET", "POST", "PUT", "PATCH", "DELETE"]},
+    "path": {"type": "string", "minLength": 1, "maxLength": 225, "pattern": r"^/"}}}
 app_cred_create = entity("application_credential", {
     "name": name, "description": description, "secret": {"type": ["string", "null"]},
     "expires_at": {"type": ["string", "null"]}, "roles": {"type": "array", "items": role_ref},
     "unrestricted": {"type": ["boolean", "null"]},
-    "access_rules": {"type": "array", "items": {"type": "object"}},
+    "access_rules": {"type": "array", "items": access_rule},
 }, ["name"], extra=False)
 
 _user_ref = {"type": "object", "properties": {

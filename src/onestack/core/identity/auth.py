@@ -215,9 +215,6 @@ class Auth:
             raise Unauthorized("The request you have made requires authentication.")
         if self.creds.expired(cred.expires_at):
             raise Unauthorized(f"Application credential {cred.id} has expired.")
-        if cred.access_rules:  # stored by an older release that accepted them unenforced
-            raise Unauthorized(f"Application credential {cred.id} has access rules, which "
-                               "this cloud does not enforce: create one without them.")
         user = await self.users.get_user(cred.user_id)
         await self._check_user_usable(user)
         return user, cred

@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from onestack.core.identity import cache
 from onestack.core.identity.base import Store, get_or_404
@@ -25,13 +26,8 @@ from onestack.db.models import (
     User,
 )
 from onestack.db.models.base import new_id, utcnow
-from onestack.errors import BadRequest, Conflict, NotFound
-
-# Keystone's access rules (service, method, path) are not enforced here, so a credential
-# that asks for them is refused rather than silently handed out with its roles' full power.
-NO_ACCESS_RULES = ("Application credential access rules are not supported by this cloud: "
-                   "leave access_rules out and limit the credential by the roles it "
-                   "delegates instead.")
+from onestack.db.models.identity_admin import AccessRule
+from onestack.errors import BadRequest, Conflict, Forbidden, NotFound
 
 
 def new_secret() -> str:
@@ -40,6 +36,10 @@ def new_secret() -> str:
 
 def ec2_credential_id(access: str) -> str:
     return hashlib.sha256(access.encode()).hexdigest()
+
+
+def access_rule_ref(rule: AccessRule) -> dict[str, str]:
+    return {"id": rule.id, "service": rule.service, "method": rule.method, "path": rule.path}
 
 
 class Credentials(Store):
@@ -52,8 +52,6 @@ class Credentials(Store):
     # --- application credentials ---------------------------------------------------------
     async def create_app_cred(self, user_id: str, project_id: str, data: dict[str, Any],
                               role_ids: list[str]) -> tuple[ApplicationCredential, str]:
-        if data.get("access_rules"):
-            raise BadRequest(NO_ACCESS_RULES)
         secret = data.get("secret") or new_secret()
         expires = data.get("expires_at")
         if expires is not None and expires <= utcnow():
@@ -70,13 +68,74 @@ class Credentials(Store):
                 id=new_id(), name=data["name"], description=data.get("description"),
                 secret_hash=hashed, user_id=user_id, project_id=project_id,
                 expires_at=expires, unrestricted=bool(data.get("unrestricted", False)),
-                access_rules=[],
+                access_rules=await self._resolve_rules(s, user_id,
+                                                       data.get("access_rules") or []),
             )
             s.add(cred)
             await s.flush()
             for rid in role_ids:
                 s.add(AppCredRole(application_credential_id=cred.id, role_id=rid))
         return cred, secret
+
+    # --- access rules (a credential keeps a copy of its rules: tokens check them) -----
+    @staticmethod
+    async def _resolve_rules(s: AsyncSession, user_id: str, wanted: list[dict[str, Any]]
+                             ) -> list[dict[str, str]]:
+        """The rules a new credential asks for, as the user's stored rules: one named by id
+        must be the user's; (service, method, path) reuses the same rule or makes it."""
+        out: list[dict[str, str]] = []
+        for i, spec in enumerate(wanted):
+            missing = [k for k in ("service", "method", "path") if k not in spec]
+            if missing and "id" not in spec:
+                raise BadRequest(f"Invalid input for field 'application_credential.access_rules"
+                                 f".{i}.{missing[0]}': an access rule names its id, or its "
+                                 "service, method and path.")
+            if spec.get("id"):
+                rule = await s.get(AccessRule, spec["id"])
+                if rule is None or rule.user_id != user_id:
+                    raise NotFound(f"Could not find access rule: {spec['id']}.")
+            else:
+                rule = (await s.execute(select(AccessRule).where(
+                    AccessRule.user_id == user_id, AccessRule.service == spec["service"],
+                    AccessRule.method == spec["method"],
+                    AccessRule.path == spec["path"]))).scalar()
+                if rule is None:
+                    rule = AccessRule(id=new_id(), user_id=user_id, service=spec["service"],
+                                      method=spec["method"], path=spec["path"])
+                    s.add(rule)
+                    await s.flush()
+            entry = access_rule_ref(rule)
+            if entry not in out:
+                out.append(entry)
+        return out
+
+    async def list_access_rules(self, user_id: str, filters: dict[str, str]
+                                ) -> list[AccessRule]:
+        q = select(AccessRule).where(AccessRule.user_id == user_id)
+        for key in ("service", "method", "path"):
+            if key in filters:
+                q = q.where(getattr(AccessRule, key) == filters[key])
+        async with self.read() as s:
+            return list((await s.execute(q.order_by(AccessRule.id))).scalars())
+
+    async def get_access_rule(self, user_id: str, rule_id: str) -> AccessRule:
+        async with self.read() as s:
+            rule = await s.get(AccessRule, rule_id)
+        if rule is None or rule.user_id != user_id:
+            raise NotFound(f"Could not find access rule: {rule_id}.")
+        return rule
+
+    async def delete_access_rule(self, user_id: str, rule_id: str) -> None:
+        async with self.write() as s:
+            rule = await s.get(AccessRule, rule_id)
+            if rule is None or rule.user_id != user_id:
+                raise NotFound(f"Could not find access rule: {rule_id}.")
+            for cred in (await s.execute(select(ApplicationCredential).where(
+                    ApplicationCredential.user_id == user_id))).scalars():
+                if any(r.get("id") == rule_id for r in cred.access_rules):
+                    raise Forbidden(f"Access rule {rule_id} is in use by application "
+                                    f"credential {cred.id}: delete the credential first.")
+            await s.delete(rule)
 
     async def get_app_cred(self, cred_id: str, user_id: str | None = None
                            ) -> ApplicationCredential:

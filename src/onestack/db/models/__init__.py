@@ -24,6 +24,7 @@ from onestack.db.models.identity import (
     Service,
     User,
 )
+from onestack.db.models.identity_admin import AccessRule  # noqa: F401  (Keystone extras)
 from onestack.db.models.image import Image, ImageMember, ImageProperty, ImageTag
 from onestack.db.models.image_metadef import MetadefNamespace  # noqa: F401  (metadefs, tasks)
 from onestack.db.models.key_manager import KmSecret  # noqa: F401  (Barbican tables)
