@@ -20,6 +20,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from interop_harness import (
+    balance,
     cloud,
     guideline,
     ratchet,
@@ -568,3 +569,32 @@ def test_barbican_services_conf_scoring_and_report(tmp_path: Path) -> None:
     assert "| rbac.v1.test_secrets | 1 | 0 | 1 | 0 | 0 |" in text
     assert octavia.console_summary(result).startswith(
         "key manager (barbican-tempest-plugin, mode all): 2 tests, 1 passed, 1 failed")
+
+
+def _record(test_id: str, worker: str, start: float, stop: float) -> subunit_v2.TestRecord:
+    return subunit_v2.TestRecord(test_id, "success", start, stop, {worker})
+
+
+def test_balance_costs_count_setup_and_split_classes_evenly(tmp_path: Path) -> None:
+    """A class's cost includes the wait before its first test (its setUpClass); the worker
+    file gives each worker about the same seconds and selects every test exactly once."""
+    a, b, c = "tempest.api.x.test_a.A", "tempest.api.x.test_a.AB", "tempest.api.y.test_c.C"
+    records = [_record(f"{a}.test_1[id-1,smoke]", "worker-0", 30.0, 40.0),
+               _record(f"{a}.test_2[id-2]", "worker-0", 40.0, 50.0),
+               _record(f"{b}.test_1[id-3]", "worker-0", 55.0, 60.0),
+               _record(f"{c}.test_1[id-4]", "worker-1", 0.0, 45.0)]
+    costs = balance.class_costs(records)
+    assert costs == {a: 50.0, b: 10.0, c: 45.0}
+    ids = [r.test_id for r in records] + ["tempest.api.z.test_d.D.test_1[id-5]"]
+    groups = balance.partition(ids, costs, 2)
+    assert sorted(t for g in groups for t in g) == sorted(ids)
+    # longest first, each to the lighter worker: A (50), C (45), AB (10) joins C, D (1 s,
+    # unknown) joins A: 51 s and 55 s
+    assert [balance.class_of(t) for t in groups[0]] == [a, a, "tempest.api.z.test_d.D"]
+    path = balance.write_worker_file(ids, costs, 2, tmp_path / "workers.yaml")
+    assert path is not None
+    import yaml
+    workers = yaml.safe_load(path.read_text())
+    selected = [[t for t in ids if any(re.search(r, t) for r in w["worker"])] for w in workers]
+    assert sorted(t for s in selected for t in s) == sorted(ids)  # each once: A's misses AB
+    assert balance.write_worker_file(ids, costs, 1, tmp_path / "one.yaml") is None

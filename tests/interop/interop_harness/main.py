@@ -25,6 +25,7 @@ from types import FrameType
 from typing import Any
 
 from . import (
+    balance,
     barbican,
     cloud,
     full_api,
@@ -314,6 +315,8 @@ class Run:
                    load_list: Path, conf_path: Path) -> None:
         args = self.args
         log(f"running {len(selected)} tests of {', '.join(self.services)}")
+        workers = balance.write_worker_file([t.test_id for t in selected], balance.load_costs(),
+                                            args.concurrency, self.report_dir / "workers.yaml")
         try:
             self.tempest_exit_code = run_tests(
                 venv,
@@ -324,6 +327,7 @@ class Run:
                 concurrency=args.concurrency,
                 timeout=args.timeout,
                 echo=not args.quiet,
+                worker_file=workers,
             )
         finally:
             self._collect(venv, workspace)

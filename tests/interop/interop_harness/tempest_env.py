@@ -108,6 +108,7 @@ def run_tests(
     concurrency: int = 2,
     timeout: float | None = None,
     echo: bool = True,
+    worker_file: Path | None = None,
 ) -> int:
     """``tempest run --load-list``; its console output goes to console_log (and stdout).
 
@@ -124,6 +125,8 @@ def run_tests(
         "--concurrency",
         str(concurrency),
     ]
+    if worker_file is not None:  # which classes each worker runs (balance.py)
+        command += ["--worker-file", str(worker_file)]
     timed_out = threading.Event()
 
     def on_timeout() -> None:
