@@ -687,3 +687,5 @@ def _access_rule(w: World, _p: Persona) -> tuple[str, bool]:
 
 
 PARAMS[("identity", "access_rule_id")] = _access_rule
+PARAMS[("identity", "group")] = _const("ldap")
+PARAMS[("identity", "option")] = _const("url")

@@ -160,6 +160,12 @@ RULES: list[Rule] = [
     Rule("identity:create_limits", ADMIN),
     Rule("identity:update_limit", ADMIN),
     Rule("identity:delete_limit", ADMIN),
+    # domain-specific configuration: the admin's; system readers read
+    Rule("identity:create_domain_config", ADMIN),
+    Rule("identity:get_domain_config", ADMIN_OR_READER),
+    Rule("identity:get_domain_config_default", ADMIN_OR_READER),
+    Rule("identity:update_domain_config", ADMIN),
+    Rule("identity:delete_domain_config", ADMIN),
     # OS-EP-FILTER: the admin's; system readers read
     *[Rule(f"identity:{name}", ADMIN_OR_READER) for name in (
         "list_endpoint_groups", "get_endpoint_group",

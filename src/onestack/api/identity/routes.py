@@ -7,6 +7,7 @@ from onestack.api.common.routing import Route, ServiceApi
 from onestack.api.identity import (
     catalog,
     credentials,
+    domain_config,
     endpoint_groups,
     limits,
     resources,
@@ -68,6 +69,22 @@ def _endpoint_filter_routes() -> list[Route]:
         R("GET", "/v3/OS-EP-FILTER/endpoints/{endpoint_id}/projects", eg.endpoint_projects,
           I + "list_projects_for_endpoint"),
     ]
+
+
+def _domain_config_routes() -> list[Route]:
+    dc, base = domain_config, "/v3/domains/{domain_id}/config"
+    out = [R("GET", "/v3/domains/config/default", dc.get_default,
+             I + "get_domain_config_default"),
+           R("GET", "/v3/domains/config/{group}/default", dc.get_default,
+             I + "get_domain_config_default"),
+           R("GET", "/v3/domains/config/{group}/{option}/default", dc.get_default,
+             I + "get_domain_config_default"),
+           R("PUT", base, dc.create, I + "create_domain_config")]
+    for path in (base, base + "/{group}", base + "/{group}/{option}"):
+        out += [R("GET", path, dc.get, I + "get_domain_config"),
+                R("PATCH", path, dc.update, I + "update_domain_config"),
+                R("DELETE", path, dc.delete, I + "delete_domain_config")]
+    return out
 
 
 def _grant_routes() -> list[Route]:
@@ -256,6 +273,7 @@ ROUTES: list[Route] = [
     R("PATCH", "/v3/limits/{limit_id}", limits.update_limit, I + "update_limit"),
     R("DELETE", "/v3/limits/{limit_id}", limits.delete_limit, I + "delete_limit"),
     *_endpoint_filter_routes(),
+    *_domain_config_routes(),
 ]
 
 SERVICE = ServiceApi(name="identity", prefix="/identity", routes=ROUTES,

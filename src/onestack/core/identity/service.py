@@ -7,6 +7,7 @@ from onestack.core.identity.auth import Auth
 from onestack.core.identity.cache import Coherence
 from onestack.core.identity.catalog import Catalog
 from onestack.core.identity.credentials import Credentials
+from onestack.core.identity.domain_config import DomainConfigs
 from onestack.core.identity.endpoint_groups import EndpointGroups
 from onestack.core.identity.keys import KeyRepository
 from onestack.core.identity.limits import Limits
@@ -35,6 +36,7 @@ class Identity:
         self.credentials = Credentials(db, self.coherence, self.hasher, self.credential_keys)
         self.limits = Limits(db, self.coherence)
         self.endpoint_groups = EndpointGroups(db, self.coherence)
+        self.domain_configs = DomainConfigs(db, self.coherence)
         self.trusts = Trusts(db, self.coherence, self.users, self.resources, self.roles)
         self.auth = Auth(cfg, self.coherence, TokenCodec(self.token_keys), self.users,
                          self.resources, self.roles, self.credentials, self.catalog,
