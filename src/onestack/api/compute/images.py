@@ -20,7 +20,7 @@ from onestack.api.compute.common import (
 from onestack.core.image import listing
 from onestack.core.image.access import Caller as ImageCaller
 from onestack.core.image.records import ImageRecord
-from onestack.errors import NotFound
+from onestack.errors import MethodNotAllowed, NotFound
 
 STATUS = {"active": "ACTIVE", "queued": "SAVING", "saving": "SAVING", "importing": "SAVING",
           "uploading": "SAVING", "killed": "ERROR", "deleted": "DELETED",
@@ -83,6 +83,13 @@ async def delete(req: ApiRequest) -> Response:
     rec = await _get(req)
     await req.runtime.image.images.delete(_caller(req), rec.image.id)
     return Response(status_code=204)
+
+
+async def delete_blank(req: ApiRequest) -> Response:
+    """``DELETE /images/``: Nova routes no such path (404); without the slash, 405."""
+    if req.http.url.path.endswith("/"):
+        raise NotFound("The resource could not be found.")
+    raise MethodNotAllowed("The method is not allowed for the requested URL.")
 
 
 def _glance_filters(req: ApiRequest) -> list[tuple[str, str]]:

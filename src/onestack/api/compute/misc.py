@@ -23,7 +23,7 @@ from onestack.api.compute.common import (
 )
 from onestack.core.compute.aggregates import INTERNAL_AZ
 from onestack.core.compute.base import DEFAULT_AZ
-from onestack.core.compute.quotas import DEFAULTS
+from onestack.core.compute.quotas import DEFAULT_CLASS, DEFAULTS
 from onestack.db.models.base import utcnow
 from onestack.errors import BadRequest, Forbidden, NotFound
 
@@ -37,19 +37,26 @@ def _v21(req: ApiRequest) -> dict[str, Any]:
             "links": [{"rel": "self", "href": req.base_url() + "/v2.1/"}]}
 
 
+def _v20(req: ApiRequest) -> dict[str, Any]:
+    return {"id": "v2.0", "status": "SUPPORTED", "version": "", "min_version": "",
+            "updated": "2011-01-21T11:33:21Z",
+            "links": [{"rel": "self", "href": req.base_url() + "/v2/"}]}
+
+
 async def versions(req: ApiRequest) -> Response:
-    v20 = {"id": "v2.0", "status": "SUPPORTED", "version": "", "min_version": "",
-           "updated": "2011-01-21T11:33:21Z",
-           "links": [{"rel": "self", "href": req.base_url() + "/v2/"}]}
-    return respond({"versions": [v20, _v21(req)]})
+    return respond({"versions": [_v20(req), _v21(req)]})
 
 
 async def version(req: ApiRequest) -> Response:
-    v = _v21(req)
+    """The version document of /v2.1, or of /v2 (the legacy v2.0 the version list names;
+    its API is v2.1's without microversions)."""
+    legacy = req.http.url.path.rstrip("/").endswith("/v2")
+    v = _v20(req) if legacy else _v21(req)
     v["links"].append({"rel": "describedby", "type": "text/html",
                        "href": "http://docs.openstack.org/"})
     v["media-types"] = [{"base": "application/json",
-                         "type": "application/vnd.openstack.compute+json;version=2.1"}]
+                         "type": "application/vnd.openstack.compute+json;version="
+                         + ("2" if legacy else "2.1")}]
     return respond({"version": v})
 
 
@@ -122,7 +129,8 @@ async def quota_detail(req: ApiRequest) -> Response:
 
 
 async def quota_defaults(req: ApiRequest) -> Response:
-    return respond({"quota_set": views.quota_set(req, dict(DEFAULTS), req.params["project_id"])})
+    lim = await req.runtime.compute.quotas.class_limits(DEFAULT_CLASS)
+    return respond({"quota_set": views.quota_set(req, lim, req.params["project_id"])})
 
 
 async def quota_update(req: ApiRequest) -> Response:
@@ -144,8 +152,24 @@ async def quota_delete(req: ApiRequest) -> Response:
 
 
 async def quota_class(req: ApiRequest) -> Response:
-    return respond({"quota_class_set": views.quota_set(req, dict(DEFAULTS),
-                                                       req.params["name"])})
+    lim = await req.runtime.compute.quotas.class_limits(req.params["name"])
+    return respond({"quota_class_set": views.quota_class_set(req, lim, req.params["name"])})
+
+
+async def quota_class_update(req: ApiRequest) -> Response:
+    name = req.params["name"]
+    if len(name) > 255:
+        raise BadRequest("Invalid input for field/attribute id: at most 255 characters.")
+    body = (await req.json(schemas.quota_class_update))["quota_class_set"]
+    allowed = set(views.quota_class_set(req, dict(DEFAULTS), None)) | {
+        "server_groups", "server_group_members"}
+    for key in body:
+        if key not in allowed:
+            raise BadRequest(f"Invalid input for field/attribute quota_class_set. "
+                             f"Additional properties are not allowed ('{key}' was unexpected)")
+    lim = await req.runtime.compute.quotas.update_class(
+        name, {k: int(v) for k, v in body.items()})
+    return respond({"quota_class_set": views.quota_class_set(req, lim, None)})
 
 
 # --- services ------------------------------------------------------------------------------
@@ -280,6 +304,8 @@ def _period(req: ApiRequest) -> tuple[dt.datetime, dt.datetime]:
 
 
 async def usage_list(req: ApiRequest) -> Response:
+    if req.http.url.path.endswith("/"):  # a blank project id: no such route in Nova
+        raise NotFound("The resource could not be found.")
     start, end = _period(req)
     detailed = bool(bool_param(req, "detailed"))
     usages = await req.runtime.compute.usage.report(start, end)

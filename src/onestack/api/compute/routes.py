@@ -12,10 +12,13 @@ from onestack.api.common.policy import Rule, project_scoped
 from onestack.api.common.request import ApiRequest
 from onestack.api.common.routing import Route, ServiceApi
 from onestack.api.compute import (
+    admin_actions,
     aggregates,
     consoles,
+    extensions,
     flavors,
     hosts,
+    image_metadata,
     images,
     keypairs,
     migrations,
@@ -32,7 +35,7 @@ from onestack.core.identity.bootstrap import ServiceEntry
 
 MICROVERSIONS = Microversions("compute", misc.MIN_VERSION, misc.MAX_VERSION,
                               legacy_header="X-OpenStack-Nova-API-Version",
-                              unversioned=("/", "", "/v2.1"))
+                              unversioned=("/", "", "/v2.1", "/v2"))
 R = Route
 V = "/v2.1"
 P = "os_compute_api:"
@@ -63,6 +66,7 @@ RULES: list[Rule] = project_scoped([
         "os-flavor-extra-specs:delete", "os-flavor-access", "os-flavor-access:add_tenant_access",
         "os-flavor-access:remove_tenant_access", "os-availability-zone:detail",
         "os-quota-sets:update", "os-quota-sets:delete", "os-quota-class-sets:show",
+        "os-quota-class-sets:update",
         "os-services:list", "os-services:update", "os-services:delete",
         "os-hypervisors:list", "os-hypervisors:list-detail", "os-hypervisors:show",
         "os-hypervisors:statistics", "os-hypervisors:search", "os-hypervisors:servers",
@@ -79,7 +83,7 @@ RULES: list[Rule] = project_scoped([
         "os-server-diagnostics")),
     # no rule upstream (flavors) or "@" (zones, limits, quota defaults): any project user
     *(Rule(P + name, "@") for name in (
-        "flavors:index", "flavors:show", "os-availability-zone:list", "limits",
+        "flavors:index", "flavors:show", "os-availability-zone:list", "limits", "extensions",
         "os-quota-sets:defaults")),
     *(Rule(P + name, ADMIN_OR_OWNER) for name in (
         "os-keypairs:create", "os-keypairs:index", "os-keypairs:show", "os-keypairs:delete")),
@@ -93,7 +97,8 @@ RULES: list[Rule] = project_scoped([
         "os-security-groups:list-by-server", "os-attach-interfaces:list",
         "os-attach-interfaces:show", "images:index", "images:show",
         "os-volumes-attachments:index", "os-volumes-attachments:show", "os-networks:list",
-        "os-networks:view", "os-tenant-networks:list", "os-tenant-networks:show")),
+        "os-networks:view", "os-tenant-networks:list", "os-tenant-networks:show",
+        "image-metadata:index", "image-metadata:show")),
     *(Rule(P + name, MEMBER) for name in (
         "servers:create", "servers:update", "servers:delete", "servers:action",
         "os-server-tags:update", "os-server-tags:update_all", "os-server-tags:delete",
@@ -104,9 +109,11 @@ RULES: list[Rule] = project_scoped([
         "os-security-groups:rule:delete", "os-security-groups:add",
         "os-security-groups:remove", "os-attach-interfaces:create",
         "os-attach-interfaces:delete", "images:delete", "os-volumes-attachments:create",
-        "os-volumes-attachments:delete")),
+        "os-volumes-attachments:delete", "image-metadata:create", "image-metadata:update",
+        "image-metadata:update_all", "image-metadata:delete")),
     *consoles.RULES,
     *shelve_actions.RULES,
+    *admin_actions.RULES,
 ])
 
 
@@ -117,6 +124,9 @@ def _r(method: str, path: str, handler: Any, rule: str) -> Route:
 ROUTES: list[Route] = [
     R("GET", "/", misc.versions, auth=False),
     R("GET", V, misc.version, auth=False),
+    R("GET", "/v2", misc.version, auth=False),
+    _r("GET", V + "/extensions", extensions.listing, "extensions"),
+    _r("GET", V + "/extensions/{alias}", extensions.show, "extensions"),
     # flavors
     _r("GET", V + "/flavors", flavors.list_flavors, "flavors:index"),
     _r("GET", V + "/flavors/detail", flavors.list_details, "flavors:index"),
@@ -152,6 +162,8 @@ ROUTES: list[Route] = [
     _r("DELETE", V + "/os-quota-sets/{project_id}", misc.quota_delete,
        "os-quota-sets:delete"),
     _r("GET", V + "/os-quota-class-sets/{name}", misc.quota_class, "os-quota-class-sets:show"),
+    _r("PUT", V + "/os-quota-class-sets/{name}", misc.quota_class_update,
+       "os-quota-class-sets:update"),
     # migrations
     _r("GET", V + "/os-migrations", migrations.index, "os-migrations:index"),
     _r("GET", SRV + "/migrations", migrations.server_index, "os-server-migrations:index"),
@@ -277,6 +289,18 @@ ROUTES: list[Route] = [
     _r("GET", V + "/images/detail", images.list_details, "images:index"),
     _r("GET", V + "/images/{image_id}", images.show, "images:show"),
     _r("DELETE", V + "/images/{image_id}", images.delete, "images:delete"),
+    _r("DELETE", V + "/images", images.delete_blank, "images:delete"),
+    _r("GET", V + "/images/{image_id}/metadata", image_metadata.index, "image-metadata:index"),
+    _r("POST", V + "/images/{image_id}/metadata", image_metadata.update,
+       "image-metadata:create"),
+    _r("PUT", V + "/images/{image_id}/metadata", image_metadata.update,
+       "image-metadata:update_all"),
+    _r("GET", V + "/images/{image_id}/metadata/{key}", image_metadata.show,
+       "image-metadata:show"),
+    _r("PUT", V + "/images/{image_id}/metadata/{key}", image_metadata.put_item,
+       "image-metadata:update"),
+    _r("DELETE", V + "/images/{image_id}/metadata/{key}", image_metadata.delete_item,
+       "image-metadata:delete"),
     # server groups
     _r("GET", V + "/os-server-groups", server_actions.list_groups, "os-server-groups:index"),
     _r("POST", V + "/os-server-groups", server_actions.create_group,

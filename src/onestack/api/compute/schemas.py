@@ -206,14 +206,15 @@ meta_item = {"type": "object", "properties": {"meta": {**metadata, "minPropertie
                                                        "maxProperties": 1}},
              "required": ["meta"], "additionalProperties": False}
 
-quota_update = obj("quota_set", {
-    **{r: {"type": ["integer", "string"], "pattern": "^-?[0-9]+$", "minimum": -1,
-           "maximum": 2147483647} for r in (
-        "instances", "cores", "ram", "metadata_items", "key_pairs", "server_groups",
-        "server_group_members", "injected_files", "injected_file_content_bytes",
-        "injected_file_path_bytes", "floating_ips", "fixed_ips", "security_groups",
-        "security_group_rules", "networks")},
-    "force": {"type": ["boolean", "string"]}})
+_quota_values = {r: {"type": ["integer", "string"], "pattern": "^-?[0-9]+$", "minimum": -1,
+                     "maximum": 2147483647} for r in (
+    "instances", "cores", "ram", "metadata_items", "key_pairs", "server_groups",
+    "server_group_members", "injected_files", "injected_file_content_bytes",
+    "injected_file_path_bytes", "floating_ips", "fixed_ips", "security_groups",
+    "security_group_rules")}
+quota_update = obj("quota_set", {**_quota_values, "networks": _quota_values["instances"],
+                                 "force": {"type": ["boolean", "string"]}})
+quota_class_update = obj("quota_class_set", _quota_values)
 
 server_group_create = obj("server_group", {
     "name": {"type": "string", "minLength": 1, "maxLength": 255},

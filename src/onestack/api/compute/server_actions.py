@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from onestack.api.common.request import ApiRequest, validate
 from onestack.api.compute import (
+    admin_actions,
     consoles,
     networking,
     schemas,
@@ -81,7 +82,8 @@ async def _rebuild(req: ApiRequest, server_id: str, args: Any) -> Response:
 
 async def _resize(req: ApiRequest, server_id: str, args: Any) -> Response:
     validate(args, schemas.resize)
-    await req.runtime.compute.actions.resize(caller(req), server_id, str(args["flavorRef"]))
+    await req.runtime.compute.actions.resize(caller(req), server_id, str(args["flavorRef"]),
+                                             args.get("OS-DCF:diskConfig"))
     return _accepted()
 
 
@@ -112,6 +114,8 @@ async def _console(req: ApiRequest, server_id: str, args: Any) -> Response:
     if n is not None and n < 0:
         raise BadRequest("length must be -1 or a non-negative integer")
     out = await req.runtime.compute.servers.console_output(caller(req), server_id, n)
+    if n is not None:  # Nova's tail: the last n pieces of the log split at newlines, the
+        out = "\n".join(out.split("\n")[-n:]) if n else ""  # one after the last newline too
     return respond({"output": out})
 
 
@@ -154,10 +158,7 @@ async def _migrate(req: ApiRequest, server_id: str, args: Any) -> Response:
         raise Forbidden("Policy doesn't allow os_compute_api:os-migrate-server:migrate to "
                         "be performed.")
     host = None
-    if args is not None:
-        if not since(req, 2, 56):
-            raise BadRequest("Invalid input for field/attribute migrate. Value: "
-                             f"{args!r}. {args!r} is not of type 'null'")
+    if args is not None and since(req, 2, 56):  # before 2.56 Nova does not read the body
         validate(args, {"type": "object", "additionalProperties": False, "properties": {
             "host": {"type": ["string", "null"], "minLength": 1, "maxLength": 255}}})
         host = args.get("host")
@@ -196,6 +197,7 @@ ACTIONS: dict[str, Handler] = {
     "removeSecurityGroup": networking.remove_group_action,
     **consoles.ACTIONS,
     **shelve_actions.ACTIONS,
+    **admin_actions.ACTIONS,
 }
 
 

@@ -87,6 +87,20 @@ def quota_set(req: ApiRequest, limits: dict[str, int], ident: str | None) -> dic
     return out
 
 
+def quota_class_set(req: ApiRequest, limits: dict[str, int], ident: str | None
+                    ) -> dict[str, Any]:
+    """A quota class: the network resources until 2.50, the server group ones from 2.50,
+    the file injection ones until 2.57."""
+    hidden = set(NETWORK_RESOURCES) if since(req, 2, 50) else {
+        "server_groups", "server_group_members"}
+    if since(req, 2, 57):
+        hidden.update(FILE_RESOURCES)
+    out: dict[str, Any] = {r: limits[r] for r in DEFAULTS if r not in hidden}
+    if ident is not None:
+        out["id"] = ident
+    return out
+
+
 def quota_detail(req: ApiRequest, details: dict[str, Detail], ident: str) -> dict[str, Any]:
     out: dict[str, Any] = {r: {"limit": details[r].limit, "in_use": details[r].in_use,
                                "reserved": 0} for r in _shown(req)}

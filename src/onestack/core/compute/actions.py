@@ -54,7 +54,8 @@ class Actions:
         except CapacityExceeded as exc:
             raise BadRequest(f"No valid host was found. {inst.host}: {exc.message}") from exc
 
-    async def resize(self, caller: Caller, uuid: str, flavor_ref: str) -> Instance:
+    async def resize(self, caller: Caller, uuid: str, flavor_ref: str,
+                     disk_config: str | None = None) -> Instance:
         rec = await self.servers.get(caller, uuid)
         inst = rec.instance
         states.check("resize", inst, is_admin=caller.is_admin)
@@ -65,8 +66,10 @@ class Actions:
             raise BadRequest("Resize error: Unable to resize disk down.")
         await self._claim(inst, new)
         try:
-            return await self.servers.act(caller, uuid, "resize",
-                                          updates={"new_flavor": new})
+            updates: dict[str, Any] = {"new_flavor": new}
+            if disk_config is not None:  # the server's OS-DCF:diskConfig from now on
+                updates["disk_config"] = disk_config
+            return await self.servers.act(caller, uuid, "resize", updates=updates)
         except Exception:
             await self._claim(inst, inst.flavor)
             raise

@@ -24,6 +24,9 @@ DEFAULTS: dict[str, int] = {
     "injected_file_content_bytes": 10240, "injected_file_path_bytes": 255,
     "floating_ips": 10, "fixed_ips": -1, "security_groups": 10, "security_group_rules": 20,
 }
+# Quota classes (os-quota-class-sets) keep their rows beside the projects' under this prefix
+# (no project id has a colon); the ``default`` class's limits are every project's defaults.
+CLASS_KEY, DEFAULT_CLASS = "quota-class:", "default"
 # Resources shown before 2.36 only (proxied to networking) and before 2.57 (file injection).
 NETWORK_RESOURCES = ("floating_ips", "fixed_ips", "security_groups", "security_group_rules")
 FILE_RESOURCES = ("injected_files", "injected_file_content_bytes", "injected_file_path_bytes")
@@ -43,11 +46,35 @@ class Quotas(Store):
 
     @staticmethod
     async def _limits(s: AsyncSession, project_id: str) -> dict[str, int]:
+        """Nova's defaults, then the ``default`` quota class's, then the project's own."""
         out = dict(DEFAULTS)
-        q = select(ComputeQuota).where(ComputeQuota.project_id == project_id)
-        for row in (await s.execute(q)).scalars():
+        q = select(ComputeQuota).where(ComputeQuota.project_id.in_(
+            (CLASS_KEY + DEFAULT_CLASS, project_id)))
+        rows = sorted((await s.execute(q)).scalars(),
+                      key=lambda r: r.project_id == project_id)
+        for row in rows:
             out[row.resource] = row.hard_limit
         return out
+
+    async def class_limits(self, name: str) -> dict[str, int]:
+        """A quota class's limits (``default``'s are every project's defaults)."""
+        async with self.db.read() as s:
+            q = select(ComputeQuota).where(ComputeQuota.project_id == CLASS_KEY + name)
+            return {**DEFAULTS, **{r.resource: r.hard_limit
+                                   for r in (await s.execute(q)).scalars()}}
+
+    async def update_class(self, name: str, values: dict[str, int]) -> dict[str, int]:
+        await self._store(CLASS_KEY + name, values)
+        return await self.class_limits(name)
+
+    async def _store(self, key: str, values: dict[str, int]) -> None:
+        async with self.write() as s:
+            for resource, limit in values.items():
+                row = await s.get(ComputeQuota, (key, resource))
+                if row is None:
+                    s.add(ComputeQuota(project_id=key, resource=resource, hard_limit=limit))
+                else:
+                    row.hard_limit = limit
 
     async def usage(self, project_id: str, user_id: str | None = None) -> dict[str, int]:
         async with self.db.read() as s:
@@ -79,21 +106,15 @@ class Quotas(Store):
 
     async def update(self, project_id: str, values: dict[str, int], force: bool = False
                      ) -> dict[str, int]:
-        async with self.write() as s:
-            if not force:
+        if not force:
+            async with self.db.read() as s:
                 used = await self._usage(s, project_id)
-                for resource, limit in values.items():
-                    if 0 <= limit < used.get(resource, 0):
-                        raise BadRequest(
-                            f"Quota limit {limit} for {resource} must be greater than or "
-                            f"equal to already used and reserved {used[resource]}.")
             for resource, limit in values.items():
-                row = await s.get(ComputeQuota, (project_id, resource))
-                if row is None:
-                    s.add(ComputeQuota(project_id=project_id, resource=resource,
-                                       hard_limit=limit))
-                else:
-                    row.hard_limit = limit
+                if 0 <= limit < used.get(resource, 0):
+                    raise BadRequest(
+                        f"Quota limit {limit} for {resource} must be greater than or "
+                        f"equal to already used and reserved {used[resource]}.")
+        await self._store(project_id, values)
         return await self.limits(project_id)
 
     async def reset(self, project_id: str) -> None:

@@ -202,6 +202,14 @@ class Servers(Store):
         self.links.wake(inst.host)
         return inst
 
+    async def reset_state(self, caller: Caller, uuid: str, vm_state: str) -> None:
+        """Admin: force the vm_state (``active`` or ``error``) and clear the task, as Nova's
+        os-resetState; the guest is left as it is."""
+        async with self.write() as s:
+            inst = await self.instance(s, caller, uuid, lock=True)
+            inst.vm_state, inst.task_state, inst.task_args = vm_state, None, {}
+            inst.updated_at = utcnow()
+
     async def set_lock(self, caller: Caller, uuid: str, locked: bool,
                        reason: str | None = None) -> None:
         async with self.write() as s:
