@@ -22,6 +22,7 @@ from onestack.api.volume import (
     encryption,
     messages,
     misc,
+    qos,
     snapshots,
     transfers,
     types,
@@ -88,6 +89,7 @@ RULES: list[Rule] = project_scoped([
         "message:delete")),
     *(Rule(name, check) for name, check in backups.POLICY),
     *(Rule(name, check) for name, check in transfers.POLICY),
+    *(Rule(name, check) for name, check in qos.POLICY),
 ])
 
 VOL = "/volumes/{volume_id}"
@@ -198,6 +200,7 @@ TABLE: list[tuple[str, str, Any, str]] = [
     ("POST", ATT + "/action", attachments.action, "volume:attachment_complete"),
     *backups.TABLE,
     *transfers.TABLE,
+    *qos.TABLE,
 ]
 
 

@@ -103,7 +103,7 @@ def volume_type(req: ApiRequest, rec: TypeRecord, answer: str = "show") -> dict[
     if answer != "update":
         out["os-volume-type-access:is_public"] = t.is_public
     if answer == "show":
-        out["qos_specs_id"] = None
+        out["qos_specs_id"] = rec.qos_specs_id
     if is_admin(req):
         out["extra_specs"] = dict(rec.extra_specs)
     return out

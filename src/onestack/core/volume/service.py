@@ -18,6 +18,7 @@ from onestack.core.volume.attachments import Attachments
 from onestack.core.volume.base import DEFAULT_AZ, Store
 from onestack.core.volume.encryption import TypeEncryptions
 from onestack.core.volume.messages import Messages
+from onestack.core.volume.qos import QosSpecs
 from onestack.core.volume.quotas import Quotas
 from onestack.core.volume.snapshots import Snapshots
 from onestack.core.volume.types import VolumeTypes
@@ -90,6 +91,7 @@ class VolumeService:
         self.actions = Actions(self.store, self.quotas, self.worker, image)
         self.attachments = Attachments(self.store, self.worker)
         self.messages = Messages(self.store)
+        self.qos = QosSpecs(self.store, self.types)
 
     async def start(self) -> None:
         await self.worker.start()

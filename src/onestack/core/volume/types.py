@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from onestack.core.volume.base import Caller, Store, check_metadata
 from onestack.db.models.base import utcnow
 from onestack.db.models.volume import Volume, VolumeType, VolumeTypeAccess, VolumeTypeSpec
+from onestack.db.models.volume_qos import QosAssociation
 from onestack.errors import BadRequest, Conflict, NotFound
 
 
@@ -24,6 +25,7 @@ from onestack.errors import BadRequest, Conflict, NotFound
 class TypeRecord:
     type: VolumeType
     extra_specs: dict[str, str] = field(default_factory=dict)
+    qos_specs_id: str | None = None
 
 
 def type_not_found(ident: str) -> NotFound:
@@ -37,6 +39,15 @@ async def type_specs(s: AsyncSession, ids: list[str]) -> dict[str, dict[str, str
                 VolumeTypeSpec.type_id.in_(ids)))).scalars():
             out[row.type_id][row.key] = row.value
     return out
+
+
+async def type_qos(s: AsyncSession, ids: list[str]) -> dict[str, str]:
+    """The QoS specs associated with each of these types (those that have one)."""
+    if not ids:
+        return {}
+    rows = await s.execute(select(QosAssociation.type_id, QosAssociation.qos_id).where(
+        QosAssociation.type_id.in_(ids)))
+    return {t: q for t, q in rows.tuples()}
 
 
 class VolumeTypes:
@@ -90,12 +101,14 @@ class VolumeTypes:
                 q = q.where(VolumeType.is_public.is_(is_public))
             rows = list((await s.execute(q)).scalars())
             specs = await type_specs(s, [r.id for r in rows])
-        return [TypeRecord(r, specs[r.id]) for r in rows]
+            qos = await type_qos(s, [r.id for r in rows])
+        return [TypeRecord(r, specs[r.id], qos.get(r.id)) for r in rows]
 
     async def get(self, caller: Caller, ident: str) -> TypeRecord:
         async with self.store.db.read() as s:
             vt = await (self.default(s) if ident == "default" else self.find(s, caller, ident))
-            return TypeRecord(vt, (await type_specs(s, [vt.id]))[vt.id])
+            return TypeRecord(vt, (await type_specs(s, [vt.id]))[vt.id],
+                              (await type_qos(s, [vt.id])).get(vt.id))
 
     async def create(self, body: dict[str, Any]) -> TypeRecord:
         name = str(body["name"]).strip()
