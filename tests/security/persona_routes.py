@@ -43,7 +43,6 @@ TOKEN_FREE = {
                                                           "old password",
     ("compute", "GET", "/"): "version discovery",
     ("compute", "GET", "/v2.1"): "version discovery",
-    ("compute", "GET", "/v2"): "version discovery",
     ("volume", "GET", "/"): "version discovery",
     ("volume", "GET", "/v3"): "version discovery",
     ("image", "GET", "/"): "version discovery",
@@ -76,7 +75,7 @@ ANY_TOKEN = {
 # zones, limits, quota defaults; Cinder: types, zones, extensions; Glance: schemas, info).
 OPEN_READS: dict[str, list[str]] = {
     "compute": [r"/v2\.1/flavors.*", r"/v2\.1/os-availability-zone", r"/v2\.1/limits",
-                r"/v2\.1/os-quota-sets/\{project_id\}/defaults", r"/v2\.1/extensions.*"],
+                r"/v2\.1/os-quota-sets/\{project_id\}/defaults"],
     "volume": [r"/extensions", r"/os-availability-zone", r"/limits", r"/types.*"],
     "image": [r"/v2/info/.*", r"/v2/schemas/.*", r"/v2/metadefs/.*"],
     "network": [],
@@ -91,7 +90,7 @@ ADMIN_ONLY: dict[str, list[str]] = {
     "compute": [
         r"(POST|PUT|DELETE) /v2\.1/flavors.*", r"GET /v2\.1/flavors/\{flavor_id\}/os-flavor-"
         r"access", r"GET /v2\.1/os-availability-zone/detail",
-        r"(PUT|DELETE) /v2\.1/os-quota-sets/.*", r"(GET|PUT) /v2\.1/os-quota-class-sets/.*",
+        r"(PUT|DELETE) /v2\.1/os-quota-sets/.*", r"GET /v2\.1/os-quota-class-sets/.*",
         r"\w+ /v2\.1/os-services.*", r"\w+ /v2\.1/os-hypervisors.*",
         r"\w+ /v2\.1/os-migrations", r"\w+ /v2\.1/servers/\{server_id\}/migrations.*",
         r"GET /v2\.1/os-simple-tenant-usage", r"\w+ /v2\.1/os-aggregates.*",
@@ -103,7 +102,7 @@ ADMIN_ONLY: dict[str, list[str]] = {
                r"GET /types/\{type_id\}/encryption.*",
                r"GET /scheduler-stats/get_pools", r"POST /backups/import_record",
                r"GET /backups/\{backup_id\}/export_record",
-               r"POST /backups/\{backup_id\}/action", r"\w+ /qos-specs.*"],
+               r"POST /backups/\{backup_id\}/action"],
     # Glance: metadefs are written by admins only (metadef_admin), tasks are admin-only
     "image": [r"(POST|PUT|DELETE) /v2/metadefs/.*", r"\w+ /v2/tasks.*"],
     "network": [r"GET /v2\.0/quotas", r"(PUT|DELETE) /v2\.0/quotas/.*"],
@@ -193,14 +192,6 @@ def _const(value: str) -> Value:
     return lambda _w, _p: (value, False)
 
 
-def _image_meta_key(w: World) -> str:
-    """A property of sec-a's image, set (again) through Nova's image metadata proxy each
-    time a route needs it (a member's DELETE of it may have come first)."""
-    w.p.owner.ok("POST", f"/compute/v2.1/images/{w.a.image}/metadata",
-                 {"metadata": {"m1": "v"}})
-    return "m1"
-
-
 def _transfer(w: World) -> str:
     """A transfer of a second sec-a volume (made at first use; sec-a's own volume stays
     available for the other routes)."""
@@ -218,10 +209,7 @@ def _transfer(w: World) -> str:
 
 PARAMS: dict[tuple[str, str], Value | list[tuple[str, Value]]] = {
     ("compute", "flavor_id"): _const("42"),
-    ("compute", "key"): [(r"/flavors/", _const("hw:cpu_policy")),
-                         (r"/images/", lambda w, _p: (_image_meta_key(w), True)),
-                         ("", _const("m1"))],
-    ("compute", "alias"): _const("os-hosts"),
+    ("compute", "key"): [(r"/flavors/", _const("hw:cpu_policy")), ("", _const("m1"))],
     ("compute", "name"): _a("keypair"),
     ("compute", "project_id"): _a("project_id"),
     ("compute", "migration_id"): _const("1"),
@@ -257,7 +245,6 @@ PARAMS: dict[tuple[str, str], Value | list[tuple[str, Value]]] = {
     ("volume", "type_id"): _id("type_id"),
     ("volume", "volume_id"): _a("volume"),
     ("volume", "message_id"): _id("message", True),
-    ("volume", "qos_id"): _const("00000000-0000-4000-8000-00000000000c"),
     # accepting is open to any project holding the key (Cinder): 400 for a wrong one
     ("volume", "transfer_id"): [(r"/accept$", lambda w, _p: (_transfer(w), False)),
                                 ("", lambda w, _p: (_transfer(w), True))],
@@ -700,3 +687,16 @@ def _access_rule(w: World, _p: Persona) -> tuple[str, bool]:
 
 
 PARAMS[("identity", "access_rule_id")] = _access_rule
+PARAMS[("identity", "group")] = _const("ldap")
+PARAMS[("identity", "option")] = _const("url")
+
+
+def _policy_blob(w: World, _p: Persona) -> tuple[str, bool]:
+    """A policy blob of the admin's (the deprecated /v3/policies store), made on first need."""
+    if "policy_blob" not in w.ids:
+        w.ids["policy_blob"] = w.p.admin.ok("POST", "/identity/v3/policies", {"policy": {
+            "type": "application/json", "blob": "{}"}})["policy"]["id"]
+    return w.ids["policy_blob"], False
+
+
+PARAMS[("identity", "policy_id")] = _policy_blob

@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from onestack.api.common.request import ApiRequest, validate
 from onestack.api.identity import schemas, views
+from onestack.db.models import Domain
 from onestack.errors import BadRequest, NotFound
 
 DOMAIN_KEYS = {"name", "description", "enabled", "tags", "options", "explicit_domain_id", "id"}
@@ -93,8 +94,35 @@ async def _render_projects(req: ApiRequest, projects: list[Any]) -> list[dict[st
     return [views.project(req, p, tags[p.id]) for p in projects]
 
 
+# --- projects acting as domains (is_domain=true): Keystone's other face of a domain ---------
+async def _domain_or_none(req: ApiRequest, ident: str) -> Domain | None:
+    """The domain behind a project id, when the id names a domain and no project."""
+    res = req.runtime.identity.resources
+    try:
+        await res.get_project(ident)
+        return None
+    except NotFound:
+        try:
+            return await res.get_domain(ident)
+        except NotFound:
+            return None
+
+
+async def _create_domain_project(req: ApiRequest, body: dict[str, Any]) -> Response:
+    for key in ("parent_id", "domain_id"):
+        if body.get(key):
+            raise BadRequest(f"Invalid input for field '{key}': a project acting as a domain "
+                             "(is_domain=true) has no parent and no domain.")
+    data = split_extra({k: v for k, v in body.items() if k not in ("is_domain", "parent_id",
+                                                                    "domain_id")}, DOMAIN_KEYS)
+    dom = await req.runtime.identity.resources.create_domain(data)
+    return views.respond({"project": views.domain_project(req, dom)}, status=201)
+
+
 async def create_project(req: ApiRequest) -> Response:
     body = (await req.json(schemas.project_create))["project"]
+    if body.get("is_domain") is True:
+        return await _create_domain_project(req, body)
     proj = await req.runtime.identity.resources.create_project(
         split_extra(body, PROJECT_KEYS), default_domain(req))
     return views.respond({"project": (await _render_projects(req, [proj]))[0]}, status=201)
@@ -114,12 +142,21 @@ async def list_projects(req: ApiRequest) -> Response:
         value = _tag_list(req, key)
         if value is not None:
             f[key] = value
+    if f.get("is_domain") is True:
+        doms = await req.runtime.identity.resources.list_domains(
+            {k: f[k] for k in ("name", "enabled") if k in f})
+        if f.get("domain_id") or f.get("parent_id"):
+            doms = []  # a project acting as a domain sits under nothing
+        return views.listing(req, "projects", [views.domain_project(req, d) for d in doms])
     projects = await req.runtime.identity.resources.list_projects(f)
     return views.listing(req, "projects", await _render_projects(req, projects))
 
 
 async def get_project(req: ApiRequest) -> Response:
     res = req.runtime.identity.resources
+    dom = await _domain_or_none(req, req.params["project_id"])
+    if dom is not None:
+        return views.respond({"project": views.domain_project(req, dom)})
     proj = await res.get_project(req.params["project_id"])
     tags = await res.project_tags([proj.id])
     parents = None
@@ -135,12 +172,25 @@ async def get_project(req: ApiRequest) -> Response:
 
 async def update_project(req: ApiRequest) -> Response:
     body = (await req.json(schemas.project_update))["project"]
+    dom = await _domain_or_none(req, req.params["project_id"])
+    if dom is not None:
+        if "is_domain" in body and body["is_domain"] is not True:
+            raise BadRequest("Update of `is_domain` is not allowed.")
+        data = {k: v for k, v in body.items() if k not in ("is_domain", "parent_id",
+                                                             "domain_id")}
+        dom = await req.runtime.identity.resources.update_domain(
+            dom.id, split_extra(data, DOMAIN_KEYS))
+        return views.respond({"project": views.domain_project(req, dom)})
     proj = await req.runtime.identity.resources.update_project(
         req.params["project_id"], split_extra(body, PROJECT_KEYS))
     return views.respond({"project": (await _render_projects(req, [proj]))[0]})
 
 
 async def delete_project(req: ApiRequest) -> Response:
+    dom = await _domain_or_none(req, req.params["project_id"])
+    if dom is not None:
+        await req.runtime.identity.resources.delete_domain(dom.id)
+        return views.no_content()
     await req.runtime.identity.resources.delete_project(req.params["project_id"])
     return views.no_content()
 

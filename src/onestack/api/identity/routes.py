@@ -10,6 +10,7 @@ from onestack.api.identity import (
     domain_config,
     endpoint_groups,
     limits,
+    policy_blobs,
     resources,
     roles,
     targets,
@@ -274,6 +275,12 @@ ROUTES: list[Route] = [
     R("DELETE", "/v3/limits/{limit_id}", limits.delete_limit, I + "delete_limit"),
     *_endpoint_filter_routes(),
     *_domain_config_routes(),
+    # the deprecated policy blob store
+    R("POST", "/v3/policies", policy_blobs.create, I + "create_policy"),
+    R("GET", "/v3/policies", policy_blobs.list_, I + "list_policies"),
+    R("GET", "/v3/policies/{policy_id}", policy_blobs.get, I + "get_policy"),
+    R("PATCH", "/v3/policies/{policy_id}", policy_blobs.update, I + "update_policy"),
+    R("DELETE", "/v3/policies/{policy_id}", policy_blobs.delete, I + "delete_policy"),
 ]
 
 SERVICE = ServiceApi(name="identity", prefix="/identity", routes=ROUTES,

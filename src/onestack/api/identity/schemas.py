@@ -186,3 +186,8 @@ _EP_GROUP_PROPS = {"name": name, "description": description,
 endpoint_group_create = entity("endpoint_group", _EP_GROUP_PROPS, ["name", "filters"],
                                extra=False)
 endpoint_group_update = entity("endpoint_group", _EP_GROUP_PROPS, extra=False)
+
+POLICY_PROPS = {"type": {"type": "string", "minLength": 1, "maxLength": 255},
+                "blob": {"type": "string"}}
+policy_create = entity("policy", POLICY_PROPS, ["type", "blob"])
+policy_update = entity("policy", POLICY_PROPS)

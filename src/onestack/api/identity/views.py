@@ -81,6 +81,13 @@ def project(req: ApiRequest, p: Project, tags: list[str],
     return out
 
 
+def domain_project(req: ApiRequest, d: Domain) -> dict[str, Any]:
+    """A domain seen as the project that acts as it (is_domain=true)."""
+    return {**d.extra, "id": d.id, "name": d.name, "description": d.description,
+            "enabled": d.enabled, "domain_id": None, "parent_id": None, "is_domain": True,
+            "tags": list(d.tags), "options": {}, "links": _links(req, f"/v3/projects/{d.id}")}
+
+
 def user(req: ApiRequest, u: User, password_expires_at: dt.datetime | None) -> dict[str, Any]:
     out: dict[str, Any] = {**u.extra, "id": u.id, "name": u.name, "domain_id": u.domain_id,
                            "enabled": u.enabled,

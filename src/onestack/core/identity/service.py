@@ -12,6 +12,7 @@ from onestack.core.identity.endpoint_groups import EndpointGroups
 from onestack.core.identity.keys import KeyRepository
 from onestack.core.identity.limits import Limits
 from onestack.core.identity.passwords import Hasher
+from onestack.core.identity.policy_blobs import PolicyBlobs
 from onestack.core.identity.resources import DEFAULT_DOMAIN_ID, Resources
 from onestack.core.identity.roles import Roles
 from onestack.core.identity.tokens import TokenCodec
@@ -37,6 +38,7 @@ class Identity:
         self.limits = Limits(db, self.coherence)
         self.endpoint_groups = EndpointGroups(db, self.coherence)
         self.domain_configs = DomainConfigs(db, self.coherence)
+        self.policy_blobs = PolicyBlobs(db, self.coherence)
         self.trusts = Trusts(db, self.coherence, self.users, self.resources, self.roles)
         self.auth = Auth(cfg, self.coherence, TokenCodec(self.token_keys), self.users,
                          self.resources, self.roles, self.credentials, self.catalog,
