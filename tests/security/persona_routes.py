@@ -105,7 +105,10 @@ ADMIN_ONLY: dict[str, list[str]] = {
                r"POST /backups/\{backup_id\}/action"],
     # Glance: metadefs are written by admins only (metadef_admin), tasks are admin-only
     "image": [r"(POST|PUT|DELETE) /v2/metadefs/.*", r"\w+ /v2/tasks.*"],
-    "network": [r"GET /v2\.0/quotas", r"(PUT|DELETE) /v2\.0/quotas/.*"],
+    "network": [r"GET /v2\.0/quotas", r"(PUT|DELETE) /v2\.0/quotas/.*",
+                r"\w+ /v2\.0/agents/.*",
+                r"GET /v2\.0/(networks|routers)/\{id\}/(dhcp|l3)-agents",
+                r"POST /v2\.0/metering/.*", r"\w+ /v2\.0/metering/.*/\{id\}"],
     "placement": [r".*"],
     # Keystone: administration, and what belongs to another user (owner's ids are used).
     "identity": [r".*"],
@@ -263,7 +266,11 @@ PARAMS: dict[tuple[str, str], Value | list[tuple[str, Value]]] = {
     ("network", "alias"): _const("router"),
     ("network", "tag"): _const("t1"),
     ("network", "project_id"): _a("project_id"),
-    ("network", "id"): [(r"/networks/", _a("network")), (r"/subnets/", _a("subnet")),
+    ("network", "network_id"): _a("network"),
+    ("network", "id"): [(r"/agents/", _const("agent")),
+                        (r"/metering-labels/", lambda w, _p: (_metering(w)[0], False)),
+                        (r"/metering-label-rules/", lambda w, _p: (_metering(w)[1], False)),
+                        (r"/networks/", _a("network")), (r"/subnets/", _a("subnet")),
                         (r"/subnetpools/", _id("subnetpool", True)),
                         (r"/ports/", _a("port")), (r"/routers/", _a("router")),
                         (r"/floatingips/", _a("floating_ip")),
@@ -442,6 +449,11 @@ def body(service: str, route: Route, w: World) -> Any:
                                    "cidr": "10.81.9.0/24"}},
             "subnetpools": {"subnetpool": {"name": "x", "prefixes": ["10.91.0.0/16"]}},
             "ports": {"port": {"network_id": a.network}},
+            "dhcp-networks": {"network_id": a.network},
+            "metering-labels": {"metering_label": {"name": "x"}},
+            "metering-label-rules": {"metering_label_rule": {
+                "metering_label_id": "label", "direction": "ingress",
+                "remote_ip_prefix": "10.0.0.0/24"}},
             "routers": {"router": {"name": "x"}},
             "floatingips": {"floatingip": {"floating_network_id": w.shared.external_network}},
             "security-groups": {"security_group": {"name": "x"}},
@@ -608,6 +620,20 @@ def enumerated(service: str) -> Iterator[Route]:
     for route in _routes(service):
         if route.auth:
             yield route
+
+
+def _metering(w: World) -> tuple[str, str]:
+    """An admin's metering label and its rule (admin-only resources), made on first need."""
+    if "metering_label" not in w.ids:
+        m = "/networking/v2.0/metering"
+        label = w.p.admin.ok("POST", f"{m}/metering-labels", {"metering_label": {
+            "name": "sec-meter"}})["metering_label"]["id"]
+        w.ids["metering_label"] = label
+        w.ids["metering_rule"] = w.p.admin.ok("POST", f"{m}/metering-label-rules", {
+            "metering_label_rule": {"metering_label_id": label, "direction": "ingress",
+                                    "remote_ip_prefix": "10.0.0.0/24"}}
+        )["metering_label_rule"]["id"]
+    return w.ids["metering_label"], w.ids["metering_rule"]
 
 
 def _trust(w: World, _p: Persona) -> tuple[str, bool]:

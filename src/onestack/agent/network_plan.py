@@ -225,13 +225,19 @@ def _dhcp(snap: Snapshot, cfg: PlanConfig, d: Desired, used: set[str],
                                      sub.ipv6_address_mode, sub.ipv6_ra_mode))
         ids = {s.id for s in subnets}
         hosts = [DhcpHost(mac=p.mac, ip=ip,
-                          hostname="host-" + ip.replace(".", "-").replace(":", "-"))
+                          hostname="host-" + ip.replace(".", "-").replace(":", "-"),
+                          tag=p.id, options=_port_options(p))
                  for p in ports if p.network_id == net_id and p.id != port.id
                  for s, ip in p.fixed_ips if s in ids]
         d.dhcp[net_id] = DhcpConfig(net_id, ns, inner, net.mtu, served,
                                     sorted(hosts, key=lambda h: (h.ip, h.mac)))
         d.metadata[ns] = ("network", net_id)
         d.active_ports.append(port.id)
+
+
+def _port_options(port: PortInfo) -> tuple[tuple[str, str, int], ...]:
+    return tuple((str(o.get("opt_name")), str(o.get("opt_value")), int(o.get("ip_version") or 4))
+                 for o in port.extra_dhcp_opts if o.get("opt_value") is not None)
 
 
 def _takes_host_address(cfg: PlanConfig, bridge: str, port: PortInfo) -> bool:

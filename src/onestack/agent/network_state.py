@@ -80,6 +80,7 @@ class PortInfo:
     # The host a live migration is moving the port's guest to (binding:profile
     # migrating_to): its tap and rules are made there too before the guest moves.
     migrating_to: str = ""
+    extra_dhcp_opts: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -172,7 +173,8 @@ def _port(p: Port) -> PortInfo:
         [(a.subnet_id, a.ip_address) for a in p.fixed_ips],
         list(p.allowed_address_pairs or []), [g.security_group_id for g in
                                               p.security_group_rows],
-        str((p.binding_profile or {}).get("migrating_to") or ""))
+        str((p.binding_profile or {}).get("migrating_to") or ""),
+        [dict(o) for o in p.extra_dhcp_opts or []])
 
 
 class NetworkState(Store):

@@ -101,6 +101,33 @@ def a_tags(value: Any, name: str) -> list[str]:
     return tags
 
 
+DHCP_OPT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def a_dhcp_opts(value: Any, name: str) -> list[dict[str, Any]]:
+    """extra_dhcp_opts: [{opt_name, opt_value (None: remove it), ip_version (4)}]; a name
+    dnsmasq knows or an option number, a value on one line."""
+    out = []
+    for item in a_list(value, name):
+        if not isinstance(item, dict) or not set(item) <= {"opt_name", "opt_value",
+                                                            "ip_version"}:
+            raise bad(name, f"'{item}' is not a dictionary of opt_name, opt_value and "
+                      "ip_version")
+        opt = item.get("opt_name")
+        if not isinstance(opt, str) or not DHCP_OPT_NAME.fullmatch(opt):
+            raise bad(name, f"'{opt}' is not a valid opt_name")
+        val = item.get("opt_value")
+        if val is not None and (not isinstance(val, str) or len(val) > 255
+                                or CONTROL_CHARS.search(val)):
+            raise bad(name, f"'{val}' is not a valid opt_value of {opt}")
+        version = item.get("ip_version", 4)
+        if str(version) not in ("4", "6"):
+            raise bad(name, f"'{version}' is not a valid ip_version of {opt}")
+        out.append({"opt_name": opt, "opt_value": val, "ip_version": int(version)})
+    return out
+
+
 STANDARD_POST: dict[str, Check] = {"name": a_str, "description": a_str, "project_id": a_str,
                                    "tenant_id": a_str, "tags": a_tags}
 STANDARD_PUT: dict[str, Check] = {"name": a_str, "description": a_str}

@@ -9,7 +9,9 @@ from onestack.api.network import views
 from onestack.api.network.common import (
     STANDARD_POST,
     STANDARD_PUT,
+    Check,
     a_bool,
+    a_dhcp_opts,
     a_dict,
     a_dicts,
     a_int,
@@ -83,7 +85,8 @@ PORT_COMMON = {"admin_state_up": a_bool, "mac_address": a_str, "fixed_ips": opt(
                "device_id": opt(a_str), "device_owner": opt(a_str),
                "security_groups": opt(a_strs), "allowed_address_pairs": opt(a_dicts),
                "port_security_enabled": opt(a_bool), "binding:host_id": opt(a_str),
-               "binding:vnic_type": a_str, "binding:profile": opt(a_dict)}
+               "binding:vnic_type": a_str, "binding:profile": opt(a_dict),
+               "extra_dhcp_opts": opt(a_dhcp_opts)}
 PORT_POST = {**STANDARD_POST, **PORT_COMMON, "network_id": a_str}
 PORT_PUT = {**STANDARD_PUT, **PORT_COMMON}
 ROUTER_POST = {**STANDARD_POST, "admin_state_up": a_bool,
@@ -156,5 +159,22 @@ SECURITY_GROUP_RULES = Kind(
     lambda rt: _Rules(rt.network.security_groups), _simple(views.security_group_rule),
     RULE_POST, {}, ("security_group_id",), model=SecurityGroupRule)
 
+LABEL_POST: dict[str, Check] = {
+    "name": a_str, "description": a_str, "project_id": a_str, "tenant_id": a_str,
+    "shared": a_bool}
+LABEL_RULE_POST: dict[str, Check] = {
+    "metering_label_id": a_str, "direction": a_str, "excluded": a_bool,
+    "remote_ip_prefix": opt(a_str), "source_ip_prefix": opt(a_str),
+    "destination_ip_prefix": opt(a_str), "project_id": a_str, "tenant_id": a_str}
+METERING_LABELS = Kind(
+    "metering_label", "metering_labels", "/v2.0/metering/metering-labels",
+    lambda rt: rt.network.metering_labels, _simple(views.metering_label), LABEL_POST, {},
+    list_rule="list_metering_labels")
+METERING_LABEL_RULES = Kind(
+    "metering_label_rule", "metering_label_rules", "/v2.0/metering/metering-label-rules",
+    lambda rt: rt.network.metering_rules, _simple(views.metering_label_rule),
+    LABEL_RULE_POST, {}, ("metering_label_id", "direction"),
+    list_rule="list_metering_label_rules")
+
 KINDS = [NETWORKS, SUBNETS, SUBNETPOOLS, PORTS, ROUTERS, FLOATINGIPS, SECURITY_GROUPS,
-         SECURITY_GROUP_RULES]
+         SECURITY_GROUP_RULES, METERING_LABELS, METERING_LABEL_RULES]

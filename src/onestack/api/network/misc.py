@@ -26,9 +26,17 @@ EXTENSIONS = [
     ("ext-gw-mode", "Neutron L3 Configurable external gateway mode",
      "Extension of the router abstraction for specifying whether SNAT should occur on the "
      "external gateway"),
+    ("extra_dhcp_opt", "Neutron Extra DHCP options", "Extra options configuration for DHCP. "
+     "For example PXE boot options to DHCP clients can be specified (e.g. tftp-server, "
+     "server-ip-address, bootfile-name)"),
     ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"),
     ("ip-substring-filtering", "IP address substring filtering",
      "Provides IP address substring filtering when listing ports"),
+    ("metering", "Neutron Metering", "Neutron Metering extension."),
+    ("metering_source_and_destination_fields",
+     "Neutron Metering with source and destination filtering",
+     "Neutron Metering extension that enables the use of source and destination IP "
+     "prefixes in the metering label rules."),
     ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
     ("net-mtu-writable", "Network MTU (writable)", "Provides a writable MTU attribute for a "
      "network resource."),
@@ -51,6 +59,8 @@ EXTENSIONS = [
      "Neutron networks and access to external networks via a NAT gateway."),
     ("security-group", "security-group", "The security groups extension."),
     ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
+    ("service-type", "Neutron Service Type Management", "API for retrieving service "
+     "providers for Neutron advanced services"),
     ("standard-attr-description", "standard-attr-description",
      "Extension to add descriptions to standard attributes"),
     ("standard-attr-revisions", "Resource revision numbers",
@@ -64,6 +74,7 @@ EXTENSIONS = [
      "standard attributes."),
     ("stateful-security-group", "Stateful security group",
      "Indicates if the security group is stateful or not"),
+    ("tag", "Tag support", "Enables to set tag on resources."),
     ("subnet-external-network", "Subnet External Network",
      "Informs if the subnet is associated to an external network."),
     ("subnet_allocation", "Subnet Allocation", "Enables allocation of subnets from a subnet "
@@ -99,6 +110,20 @@ async def get_extension(req: ApiRequest) -> Response:
         if ext[0] == req.params["alias"]:
             return common.respond({"extension": _ext(*ext)})
     raise errors.ExtensionNotFound(req.params["alias"])
+
+
+# The advanced services' providers Onestack serves (Octavia's load balancers, haproxy).
+SERVICE_PROVIDERS = [{"service_type": "LOADBALANCERV2", "name": "haproxy", "default": True}]
+
+
+async def list_service_providers(req: ApiRequest) -> Response:
+    q, fields = common.list_query(req)
+    found = [p for p in SERVICE_PROVIDERS
+             if all(str(p.get(k)) in v or (k == "default" and str(p[k]).lower() in
+                                           [x.lower() for x in v])
+                    for k, v in q.filters.items())]
+    return common.respond({"service_providers": [common.select_fields(p, fields)
+                                                 for p in found]})
 
 
 # --- quotas --------------------------------------------------------------------------------

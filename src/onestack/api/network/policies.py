@@ -82,8 +82,13 @@ RULES: list[Rule] = project_scoped([  # Neutron's rules serve project-scoped tok
     Rule("update_router:external_gateway_info:external_fixed_ips", ADMIN),
     Rule("add_router_interface", MEMBER_OWNER),
     Rule("remove_router_interface", MEMBER_OWNER),
-    # agents: admins only; the list answers others with no agents (Neutron filters it)
+    # agents, metering: admins only; their lists answer others with none (Neutron filters)
     Rule("list_agents", READER),
+    Rule("get_service_provider", READER),
+    Rule("list_metering_labels", READER),
+    Rule("list_metering_label_rules", READER),
+    *[Rule(f"{action}_{kind}", ADMIN) for kind in ("metering_label", "metering_label_rule")
+      for action in ("get", "create", "delete")],
     *[Rule(name, ADMIN) for name in AGENT_RULES],
     Rule("get_quota", f"{ADMIN} or project_id:%(project_id)s"),
     Rule("update_quota", ADMIN),

@@ -34,6 +34,7 @@ class Kind:
     target_extra: Callable[[Any], dict[str, Any]] = field(default=lambda _obj: {})
     before_create: CreateHook | None = None
     network_scoped: bool = False  # subnets, ports: the policy target names the network owner
+    list_rule: str | None = None  # the list's policy rule (default: get_<singular>)
 
     def core(self, req: ApiRequest) -> Any:
         return self.store(req.runtime)

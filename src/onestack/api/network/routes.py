@@ -21,7 +21,7 @@ def _collection(kind: Kind) -> list[Route]:
     one = f"{kind.path}/{{id}}"
     obj, name = kind.obj_target, kind.singular
     routes = [
-        R("GET", kind.path, kind.index, f"get_{name}"),
+        R("GET", kind.path, kind.index, kind.list_rule or f"get_{name}"),
         R("POST", kind.path, kind.create, f"create_{name}", target=kind.create_target),
         R("GET", one, kind.show, f"get_{name}", target=obj),
         R("DELETE", one, kind.delete, f"delete_{name}", target=obj),
@@ -66,6 +66,7 @@ ROUTES: list[Route] = [
       "get_dhcp-agents"),
     R("GET", "/v2.0/agents/{id}/l3-routers", agents.list_l3_routers, "get_l3-routers"),
     R("GET", "/v2.0/routers/{id}/l3-agents", agents.list_router_l3_agents, "get_l3-agents"),
+    R("GET", "/v2.0/service-providers", misc.list_service_providers, "get_service_provider"),
     R("GET", "/v2.0/quotas", misc.list_quotas, "net_admin"),
     R("GET", "/v2.0/quotas/{project_id}", misc.get_quota, "get_quota",
       target=misc.project_target),

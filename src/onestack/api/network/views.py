@@ -8,6 +8,8 @@ from typing import Any
 from onestack.api.common.request import ApiRequest
 from onestack.db.models.network import (
     FloatingIP,
+    MeteringLabel,
+    MeteringLabelRule,
     Network,
     Port,
     Router,
@@ -91,7 +93,8 @@ def port(req: ApiRequest, p: Port) -> dict[str, Any]:
            "port_security_enabled": p.port_security_enabled,
            "binding:host_id": p.binding_host_id, "binding:vnic_type": p.binding_vnic_type,
            "binding:vif_type": p.binding_vif_type, "binding:vif_details": p.binding_vif_details,
-           "binding:profile": p.binding_profile}
+           "binding:profile": p.binding_profile,
+           "extra_dhcp_opts": list(p.extra_dhcp_opts or [])}
     return restrict(req, "port", out)
 
 
@@ -127,3 +130,16 @@ def security_group_rule(req: ApiRequest, r: SecurityGroupRule) -> dict[str, Any]
 def security_group(req: ApiRequest, g: SecurityGroup) -> dict[str, Any]:
     return {**standard(g), "stateful": g.stateful,
             "security_group_rules": [security_group_rule(req, r) for r in g.rules]}
+
+
+def metering_label(_req: ApiRequest, m: MeteringLabel) -> dict[str, Any]:
+    return {"id": m.id, "name": m.name, "description": m.description,
+            "project_id": m.project_id, "tenant_id": m.project_id, "shared": m.shared}
+
+
+def metering_label_rule(_req: ApiRequest, r: MeteringLabelRule) -> dict[str, Any]:
+    return {"id": r.id, "metering_label_id": r.metering_label_id, "direction": r.direction,
+            "excluded": r.excluded, "remote_ip_prefix": r.remote_ip_prefix,
+            "source_ip_prefix": r.source_ip_prefix,
+            "destination_ip_prefix": r.destination_ip_prefix,
+            "project_id": r.project_id, "tenant_id": r.project_id}

@@ -171,6 +171,7 @@ async def create_port_in(s: AsyncSession, ctx: RequestContext, data: dict[str, A
                     "device_id") or "", device_owner=owner, port_security_enabled=security,
                 allowed_address_pairs=pairs, binding_host_id=data.get("binding:host_id") or "",
                 binding_vnic_type=vnic, binding_profile=data.get("binding:profile") or {},
+                extra_dhcp_opts=merge_dhcp_opts([], data.get("extra_dhcp_opts") or []),
                 status="DOWN")
     touch_new(port)
     s.add(port)
@@ -183,6 +184,20 @@ async def create_port_in(s: AsyncSession, ctx: RequestContext, data: dict[str, A
         await set_tags(s, port.id, data["tags"])
     await s.flush()
     return port
+
+
+def merge_dhcp_opts(have: list[dict[str, Any]], given: list[dict[str, Any]]
+                    ) -> list[dict[str, Any]]:
+    """Neutron's update of extra_dhcp_opts: each given option replaces the one of the same
+    name and IP version; one given with a null value removes it."""
+    out = {(o["opt_name"], o["ip_version"]): o for o in have}
+    for opt in given:
+        key = (opt["opt_name"], opt["ip_version"])
+        if opt["opt_value"] is None:
+            out.pop(key, None)
+        else:
+            out[key] = dict(opt)
+    return list(out.values())
 
 
 async def delete_port_in(s: AsyncSession, port_id: str) -> None:
@@ -261,6 +276,9 @@ class Ports(ResourceStore[Port]):
                 port.mac_address = _mac(data["mac_address"])
             if "port_security_enabled" in data:
                 port.port_security_enabled = bool(data["port_security_enabled"])
+            if "extra_dhcp_opts" in data:
+                port.extra_dhcp_opts = merge_dhcp_opts(list(port.extra_dhcp_opts or []),
+                                                       data["extra_dhcp_opts"] or [])
             changed = before != {c.key: getattr(port, c.key) for c in Port.__table__.columns}
             groups = None
             if "security_groups" in data:

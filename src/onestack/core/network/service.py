@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from onestack.core.network.agents import Agents
 from onestack.core.network.floatingips import FloatingIPs
+from onestack.core.network.metering import MeteringLabels, MeteringRules
 from onestack.core.network.networks import Networks
 from onestack.core.network.pools import SubnetPools
 from onestack.core.network.ports import Ports
@@ -29,6 +30,8 @@ class NetworkService:
         self.quotas = Quotas(db)
         self.tags = Tags(db)
         self.agents = Agents(db)
+        self.metering_labels = MeteringLabels(db)
+        self.metering_rules = MeteringRules(db)
         self.listeners: list[Callable[[], None]] = []
         for store in (self.networks, self.subnets, self.subnetpools, self.ports, self.routers,
                       self.floatingips, self.security_groups, self.quotas, self.tags):

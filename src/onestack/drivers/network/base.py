@@ -35,6 +35,10 @@ class DhcpHost:
     mac: str
     ip: str
     hostname: str
+    # the port's own DHCP options (extra_dhcp_opts): (name or number, value, IP version),
+    # given to the entries of this ``tag`` (the port's id)
+    tag: str = ""
+    options: tuple[tuple[str, str, int], ...] = ()
 
 
 @dataclass

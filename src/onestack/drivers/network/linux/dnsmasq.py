@@ -76,12 +76,39 @@ def hosts_file(cfg: DhcpConfig) -> str:
                 and addresses.usable(h.hostname, "host name", owner, _hostname)):
             continue
         ip = f"[{h.ip}]" if ":" in h.ip else h.ip
-        lines.append(f"{h.mac},{h.hostname},{ip}")
+        tag = f"set:{h.tag}," if h.options and _tag_ok(h.tag) else ""
+        lines.append(f"{h.mac},{tag}{h.hostname},{ip}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 
 def _hostname(text: object) -> bool:
     return isinstance(text, str) and HOSTNAME.fullmatch(text) is not None
+
+
+OPT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+ONE_LINE = re.compile(r"[^\x00-\x1f\x7f]{0,255}")
+
+
+def _tag_ok(tag: str) -> bool:
+    return re.fullmatch(r"[A-Za-z0-9-]{1,64}", tag) is not None
+
+
+def port_options(cfg: DhcpConfig) -> list[str]:
+    """Each port's extra DHCP options, for the host entries that set its tag (Neutron's
+    ``tag:<port>,option:<name>,<value>``; a number names the option itself); names and
+    values that are not one plain line are left out."""
+    lines: list[str] = []
+    seen: set[str] = set()
+    for h in cfg.hosts:
+        if not h.options or not _tag_ok(h.tag) or h.tag in seen:
+            continue
+        seen.add(h.tag)
+        for name, value, version in h.options:
+            if not (OPT_NAME.fullmatch(name) and ONE_LINE.fullmatch(value)):
+                continue
+            option = name if name.isdigit() else f"{'option6' if version == 6 else 'option'}:{name}"
+            lines.append(f"tag:{h.tag},{option},{value}")
+    return lines
 
 
 def _route(route: object) -> bool:
@@ -90,7 +117,8 @@ def _route(route: object) -> bool:
 
 
 def opts_file(cfg: DhcpConfig) -> str:
-    """Per-subnet options; values that are not canonical addresses are left out."""
+    """Per-subnet options (values that are not canonical addresses are left out), then the
+    ports' own."""
     lines = []
     for i, sub in enumerate(cfg.subnets):
         tag = f"tag:{_tag(i)}"
@@ -114,6 +142,7 @@ def opts_file(cfg: DhcpConfig) -> str:
         elif dns:
             servers = ",".join(f"[{s}]" for s in dns)
             lines.append(f"{tag},option6:dns-server,{servers}")
+    lines += port_options(cfg)
     return "\n".join(lines) + ("\n" if lines else "")
 
 
