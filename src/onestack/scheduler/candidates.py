@@ -1,12 +1,9 @@
 """Allocation candidates: which providers (or trees of providers) can satisfy a request.
 
-Four queries load what the decision needs for the trees that hold any requested resource
-class (providers, inventories with their usage, traits, aggregates); the rest is Python over
-those rows: per tree, the options of each request group, combined under group_policy.
-
-Usage is kept per provider with the provider generation it was read at: every claim bumps
-the generation of each provider it touches, so a decision reads the generations (one small
-query) and the usage of the providers whose generation moved, not every allocation.
+The decision reads a snapshot of providers, inventories, traits and aggregates and the usage
+of each provider (scheduler/snapshot.py: both cached per process and checked against the
+database per decision); the rest is Python over those rows: per tree, the options of each
+request group, combined under group_policy.
 """
 
 from __future__ import annotations
@@ -16,24 +13,22 @@ import itertools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from onestack.db.models.placement import (
-    Allocation,
-    Inventory,
-    PlacementRevision,
-    ProviderAggregate,
-    ProviderTrait,
-    ResourceProvider,
-)
-from onestack.scheduler.base import Store, capacity, fits, over_capacity
+from onestack.scheduler.base import Store, fits, over_capacity
 from onestack.scheduler.providers import MemberOf
+from onestack.scheduler.snapshot import (
+    Inv,
+    ProviderRow,
+    Snapshot,
+    Usage,
+    UsageRead,
+    load_snapshot,
+)
 
-RP = ResourceProvider
+__all__ = ["Inv", "ProviderRow", "Snapshot", "Usage"]
 MAX_PER_TREE = 1000  # combinations considered per tree (nested trees can explode)
 
 
@@ -57,17 +52,7 @@ class CandidateQuery:
     same_subtree: list[list[str]] = field(default_factory=list)
 
 
-@dataclass
-class ProviderRow:
-    id: int
-    uuid: str
-    name: str
-    generation: int
-    parent_id: int | None
-    root_id: int
-
-
-@dataclass
+@dataclass(slots=True)
 class Candidate:
     allocations: dict[int, dict[str, int]]  # provider id -> class -> amount
     mappings: dict[str, list[int]]  # group suffix -> providers satisfying it
@@ -80,101 +65,24 @@ class CandidateResult:
     traits: dict[int, set[str]]
     rejected: dict[int, str]  # root provider id -> why its tree offers no candidate
     caps: dict[int, dict[str, int]]  # provider -> class -> capacity (the snapshot's)
-    # (provider, class) -> allocated, as the decision read: the cached usage itself, which
-    # the next decision may refresh: read it (and ``inventory``) before awaiting anything
-    used: dict[tuple[int, str], int]
+    # the usage the decision read (its ``used``, ``generations`` and ``rendered``), which
+    # the next decision may refresh: read it before awaiting anything
+    usage: Usage
+
+    @property
+    def used(self) -> dict[tuple[int, str], int]:
+        """(provider, class) -> allocated."""
+        return self.usage.used
 
     def summary_ids(self) -> list[int]:
         roots = {self.providers[rp].root_id for c in self.candidates for rp in c.allocations}
         return [p.id for p in self.providers.values() if p.root_id in roots]
 
-    @cached_property
-    def inventory(self) -> dict[int, dict[str, tuple[int, int]]]:
-        """Provider -> class -> (capacity, used), of the providers summaries show (every
-        provider of a tree with a candidate, and the rejected)."""
-        shown = set(self.summary_ids()) | set(self.rejected)
-        used = self.used
-        return {rp: {rc: (cap, used.get((rp, rc), 0)) for rc, cap in caps.items()}
-                for rp in shown if (caps := self.caps.get(rp)) is not None}
-
-
-class Inv(NamedTuple):
-    total: int
-    reserved: int
-    min_unit: int
-    max_unit: int
-    step_size: int
-    allocation_ratio: float
-
-
-class Snapshot:
-    """Providers, trees, inventories, traits and aggregates at one placement revision.
-
-    Cached per process and reloaded when the revision row changes (any write to them, by
-    any process); usage is never cached: it is read fresh for every decision.
-    """
-
-    def __init__(self, revision: int) -> None:
-        self.revision = revision
-        self.providers: dict[int, ProviderRow] = {}
-        self.trees: dict[int, list[int]] = defaultdict(list)
-        self.inv: dict[int, dict[str, Inv]] = defaultdict(dict)
-        self.traits: dict[int, set[str]] = defaultdict(set)
-        self.aggs: dict[int, set[str]] = defaultdict(set)
-        self.by_uuid: dict[str, int] = {}
-        self.by_class: dict[str, list[tuple[int, Inv, int]]] = defaultdict(list)
-        self.caps: dict[int, dict[str, int]] = defaultdict(dict)  # provider -> class -> cap
-
-
-class Usage:
-    """Allocated amounts per (provider, class), each provider's at the generation read."""
-
-    def __init__(self, revision: int) -> None:
-        self.revision = revision  # of the snapshot: providers created or deleted since: anew
-        self.generations: dict[int, int] = {}
-        self.classes: dict[int, list[str]] = {}
-        self.used: dict[tuple[int, str], int] = {}
-
-    def read(self, s: Session) -> _UsageRead:
-        """What moved since this usage was read (reads only: ``apply`` changes it)."""
-        gens: dict[int, int] = {rp: g for rp, g in s.execute(select(RP.id, RP.generation))}
-        stale = [rp for rp, g in gens.items() if self.generations.get(rp) != g]
-        gone = [rp for rp in self.generations if rp not in gens]
-        fresh: dict[int, dict[str, int]] = defaultdict(dict)
-        if stale:
-            q = (select(Allocation.resource_provider_id, Allocation.resource_class,
-                        func.sum(Allocation.used))
-                 .group_by(Allocation.resource_provider_id, Allocation.resource_class))
-            if len(stale) <= 100:
-                q = q.where(Allocation.resource_provider_id.in_(stale))
-            for rp, rc, n in s.execute(q):
-                fresh[rp][rc] = int(n)
-        return _UsageRead(gens, stale, gone, fresh)
-
-    def apply(self, read: _UsageRead) -> None:
-        for rp in (*read.stale, *read.gone):
-            for rc in self.classes.pop(rp, ()):
-                del self.used[(rp, rc)]
-            self.generations.pop(rp, None)
-        for rp in read.stale:
-            self.generations[rp] = read.gens[rp]
-            self.classes[rp] = list(read.fresh.get(rp, ()))
-            for rc, n in read.fresh.get(rp, {}).items():
-                self.used[(rp, rc)] = n
-
-
-class _UsageRead(NamedTuple):
-    gens: dict[int, int]
-    stale: list[int]
-    gone: list[int]
-    fresh: dict[int, dict[str, int]]
-
 
 class _Data:
     """One decision: the snapshot, plus the usage read for it."""
 
-    def __init__(self, snap: Snapshot, used: dict[tuple[int, str], int],
-                 trees: dict[int, list[int]]) -> None:
+    def __init__(self, snap: Snapshot, usage: Usage, trees: dict[int, list[int]]) -> None:
         self.providers = snap.providers
         self.inv = snap.inv
         self.traits = snap.traits
@@ -182,7 +90,8 @@ class _Data:
         self.by_class = snap.by_class
         self.caps = snap.caps
         self.trees = trees
-        self.used = used
+        self.usage = usage
+        self.used = usage.used
 
 
 class Candidates(Store):
@@ -203,55 +112,22 @@ class Candidates(Store):
             if usage is None or usage.revision != snap.revision:
                 usage = self._usage = Usage(snap.revision)  # what _read read against
             usage.apply(read)
-        # decide() runs without awaiting: no other refresh changes this dict meanwhile
-        used = usage.used
+        # decide() runs without awaiting: no other refresh changes the usage meanwhile
         trees = snap.trees
         wanted_trees = {u for g in q.groups if (u := g.in_tree)}
         if wanted_trees:
             roots = {snap.providers[i].root_id for u in wanted_trees
                      if (i := snap.by_uuid.get(u)) is not None}
             trees = {r: m for r, m in snap.trees.items() if r in roots}
-        return decide(q, _Data(snap, used, trees), explain)
+        return decide(q, _Data(snap, usage, trees), explain)
 
     @staticmethod
     def _read(s: Session, known: Snapshot | None, usage: Usage | None
-              ) -> tuple[Snapshot, _UsageRead]:
+              ) -> tuple[Snapshot, UsageRead]:
         snap = load_snapshot(s, known)
         if usage is None or usage.revision != snap.revision:
             usage = Usage(snap.revision)
         return snap, usage.read(s)
-
-
-def load_snapshot(s: Session, known: Snapshot | None) -> Snapshot:
-    """``known`` while the placement revision has not moved, else a new snapshot."""
-    revision = s.execute(select(PlacementRevision.value)
-                         .where(PlacementRevision.id == 1)).scalar() or 0
-    if known is not None and known.revision == revision:
-        return known
-    snap = Snapshot(revision)
-    rows = s.execute(select(RP.id, RP.uuid, RP.name, RP.generation, RP.parent_provider_id,
-                            RP.root_provider_id).order_by(RP.id))
-    for r in rows:
-        root = r[5] if r[5] is not None else r[0]
-        snap.providers[r[0]] = ProviderRow(r[0], r[1], r[2], r[3], r[4], root)
-        snap.trees[root].append(r[0])
-        snap.by_uuid[r[1]] = r[0]
-    cols = (Inventory.resource_provider_id, Inventory.resource_class, Inventory.total,
-            Inventory.reserved, Inventory.min_unit, Inventory.max_unit, Inventory.step_size,
-            Inventory.allocation_ratio)
-    for i in s.execute(select(*cols)):
-        inv = Inv(i[2], i[3], i[4], i[5], i[6], i[7])
-        snap.inv[i[0]][i[1]] = inv
-        cap = capacity(inv.total, inv.reserved, inv.allocation_ratio)
-        snap.by_class[i[1]].append((i[0], inv, cap))
-        snap.caps[i[0]][i[1]] = cap
-    for rp, trait in s.execute(select(ProviderTrait.resource_provider_id,
-                                      ProviderTrait.trait)):
-        snap.traits[rp].add(trait)
-    for rp, agg in s.execute(select(ProviderAggregate.resource_provider_id,
-                                    ProviderAggregate.aggregate_uuid)):
-        snap.aggs[rp].add(agg)
-    return snap
 
 
 def traits_ok(have: set[str], required: list[list[str]], forbidden: Iterable[str]) -> str | None:
@@ -283,13 +159,18 @@ def decide(q: CandidateQuery, data: _Data, explain: bool) -> CandidateResult:
               and not q.root_forbidden)
     checks = bool(g0.required or g0.forbidden or g0.member_of)
     fit0 = fitting[0]
+    quick = simple and not checks  # a one-provider tree that fits is a candidate as it is
+    resources, suffix, limit = g0.resources, g0.suffix, q.limit
     for root, members in data.trees.items():
-        if q.limit is not None and len(out) >= q.limit:
+        if limit is not None and len(out) >= limit:
             break
-        if simple and len(members) == 1 and root in fit0 and (not checks or (
+        if quick and root in fit0 and len(members) == 1:
+            out.append(Candidate({root: resources}, {suffix: [root]}))
+            continue
+        if simple and checks and len(members) == 1 and root in fit0 and (
                 traits_ok(data.traits.get(root, set()), g0.required, g0.forbidden) is None
-                and member_ok(data.aggs.get(root, set()), g0.member_of) is None)):
-            out.append(Candidate({root: g0.resources}, {g0.suffix: [root]}))
+                and member_ok(data.aggs.get(root, set()), g0.member_of) is None):
+            out.append(Candidate({root: resources}, {suffix: [root]}))
             continue
         if len(members) == 1 and not q.same_subtree:
             one = _single(q, data, root, fitting)
@@ -306,7 +187,8 @@ def decide(q: CandidateQuery, data: _Data, explain: bool) -> CandidateResult:
             rejected[root] = why
     if q.limit is not None:
         out = out[:q.limit]
-    return CandidateResult(out, data.providers, data.traits, rejected, data.caps, data.used)
+    return CandidateResult(out, data.providers, data.traits, rejected, data.caps,
+                           data.usage)
 
 
 def _fitting(q: CandidateQuery, data: _Data) -> list[set[int]]:

@@ -7,10 +7,16 @@ from typing import Any
 
 from starlette.responses import Response
 
+from onestack.api.common.jsonbody import dumps
 from onestack.api.common.microversions import req_version
 from onestack.api.common.request import ApiRequest
 from onestack.api.placement import query, views
-from onestack.scheduler.candidates import CandidateQuery, CandidateResult, RequestGroup
+from onestack.scheduler.candidates import (
+    Candidate,
+    CandidateQuery,
+    CandidateResult,
+    RequestGroup,
+)
 from onestack.scheduler.errors import BadQuery
 
 Version = tuple[int, int]
@@ -104,39 +110,88 @@ async def listing(req: ApiRequest) -> Response:
     q = parse(req)
     await _validate_names(req, q)
     result = await req.runtime.placement.candidates.find(q)
-    return views.respond(render(req_version(req), q, result))
+    return views.respond_json(encode(req_version(req), q, result))
 
 
-def render(v: Version, q: CandidateQuery, result: CandidateResult) -> dict[str, Any]:
-    uuid_of = {p.id: p.uuid for p in result.providers.values()}
-    requests: list[dict[str, Any]] = []
-    for cand in result.candidates:
-        if v >= (1, 12):
-            item: dict[str, Any] = {"allocations": {
-                uuid_of[rp]: {"resources": res} for rp, res in cand.allocations.items()}}
-            if v >= (1, 34):
-                item["mappings"] = {s: [uuid_of[rp] for rp in rps]
-                                    for s, rps in cand.mappings.items()}
-        else:
-            item = {"allocations": [{"resource_provider": {"uuid": uuid_of[rp]},
-                                     "resources": res} for rp, res in cand.allocations.items()]}
-        requests.append(item)
+def encode(v: Version, q: CandidateQuery, result: CandidateResult) -> bytes:
+    """The response body, JSON as ``dumps`` writes it, assembled from encoded parts: one
+    allocation request per candidate, and each provider summary encoded once per provider
+    generation and kept with the decision's usage (``Usage.rendered``)."""
+    uuids = _quoted_uuids(result)
+    requests = _requests(v, result.candidates, uuids)
     if v >= (1, 29):
         ids = result.summary_ids()
     else:
         ids = sorted({rp for c in result.candidates for rp in c.allocations})
-    wanted = {rc for g in q.groups for rc in g.resources}
-    summaries: dict[str, Any] = {}
+    wanted = None if v >= (1, 27) else frozenset(rc for g in q.groups for rc in g.resources)
+    flavour = (wanted, v >= (1, 17), v >= (1, 29))
+    usage = result.usage
+    cache, generations = usage.rendered, usage.generations
+    summaries = []
     for rp in ids:
-        inv = result.inventory.get(rp, {})
-        summary: dict[str, Any] = {"resources": {
-            rc: {"capacity": cap, "used": used} for rc, (cap, used) in inv.items()
-            if v >= (1, 27) or rc in wanted}}
-        if v >= (1, 17):
-            summary["traits"] = sorted(result.traits.get(rp, ()))
-        if v >= (1, 29):
-            p = result.providers[rp]
-            summary["parent_provider_uuid"] = uuid_of.get(p.parent_id) if p.parent_id else None
-            summary["root_provider_uuid"] = uuid_of[p.root_id]
-        summaries[uuid_of[rp]] = summary
-    return {"allocation_requests": requests, "provider_summaries": summaries}
+        gen = generations.get(rp, -1)
+        hit = cache.get((rp, flavour))
+        if hit is None or hit[0] != gen:
+            hit = cache[(rp, flavour)] = (gen, uuids[rp] + b":" + dumps(
+                _summary(result, rp, wanted, flavour[1], flavour[2])))
+        summaries.append(hit[1])
+    return b"".join((b'{"allocation_requests":[', b",".join(requests),
+                     b'],"provider_summaries":{', b",".join(summaries), b"}}"))
+
+
+def _quoted_uuids(result: CandidateResult) -> dict[int, bytes]:
+    """Provider id -> its uuid as a JSON string, made once per snapshot."""
+    cache = result.usage.rendered
+    quoted: dict[int, bytes] | None = cache.get("uuids")
+    if quoted is None:
+        quoted = cache["uuids"] = {rp: dumps(p.uuid) for rp, p in result.providers.items()}
+    return quoted
+
+
+def _requests(v: Version, candidates: list[Candidate], uuids: dict[int, bytes]
+              ) -> list[bytes]:
+    if v < (1, 12):
+        return [dumps({"allocations": [
+            {"resource_provider": {"uuid": uuids[rp][1:-1].decode()}, "resources": res}
+            for rp, res in cand.allocations.items()]}) for cand in candidates]
+    out = []
+    last: Any = None  # the resources and suffix of the last one-provider candidate, encoded
+    with_mappings = v >= (1, 34)
+    for cand in candidates:
+        allocs, maps = cand.allocations, cand.mappings
+        if len(allocs) == 1 and len(maps) == 1:  # one provider: most candidates
+            (rp, res), = allocs.items()
+            (suffix, rps), = maps.items()
+            if rps == [rp]:
+                if last is None or last[0] is not res or last[1] != suffix:
+                    last = (res, suffix, dumps(res), dumps(suffix))
+                u = uuids[rp]
+                out.append(b'{"allocations":{%s:{"resources":%s}},"mappings":{%s:[%s]}}'
+                           % (u, last[2], last[3], u) if with_mappings else
+                           b'{"allocations":{%s:{"resources":%s}}}' % (u, last[2]))
+                continue
+        body = b'{"allocations":{' + b",".join(
+            uuids[rp] + b':{"resources":' + dumps(res) + b"}" for rp, res in allocs.items())
+        if with_mappings:
+            body += b'},"mappings":{' + b",".join(
+                dumps(suffix) + b":[" + b",".join(uuids[rp] for rp in rps) + b"]"
+                for suffix, rps in maps.items())
+        out.append(body + b"}}")
+    return out
+
+
+def _summary(result: CandidateResult, rp: int, wanted: frozenset[str] | None, traits: bool,
+             tree: bool) -> dict[str, Any]:
+    used = result.usage.used
+    caps = result.caps.get(rp, {})
+    summary: dict[str, Any] = {"resources": {
+        rc: {"capacity": cap, "used": used.get((rp, rc), 0)} for rc, cap in caps.items()
+        if wanted is None or rc in wanted}}
+    if traits:
+        summary["traits"] = sorted(result.traits.get(rp, ()))
+    if tree:
+        p = result.providers[rp]
+        parent = result.providers.get(p.parent_id) if p.parent_id else None
+        summary["parent_provider_uuid"] = parent.uuid if parent else None
+        summary["root_provider_uuid"] = result.providers[p.root_id].uuid
+    return summary

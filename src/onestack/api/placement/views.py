@@ -21,6 +21,11 @@ def respond(body: Any, status: int = 200, headers: dict[str, str] | None = None)
     return json_response(body, status, headers, JSON)
 
 
+def respond_json(body: bytes) -> Response:
+    """200 with a body already encoded as JSON."""
+    return Response(body, media_type=JSON)
+
+
 def no_content() -> Response:
     return Response(status_code=204)
 
