@@ -4,6 +4,7 @@ object headers."""
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring_ascii as _q
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
@@ -148,9 +149,29 @@ def _xml(root: str, name: str, child: str, entries: list[dict[str, Any]]) -> str
     return "\n".join(parts)
 
 
+def _object_json(items: list[Any]) -> str:
+    """What ``json.dumps([_object_entry(i) for i in items])`` writes (Swift's separators,
+    non-ASCII escaped), without a dict per object: strings through the standard library's
+    own encoder function, numbers and dates as text."""
+    parts = []
+    for item in items:
+        if isinstance(item, str):
+            parts.append(f'{{"subdir": {_q(item)}}}')
+            continue
+        name, etag, size, ctype, ts, headers = item
+        slo = ""
+        if headers and headers != "{}" and (etag_of := listed_headers(headers).get("slo_etag")):
+            slo = ', "slo_etag": ' + _q(f'"{etag_of}"')
+        parts.append(f'{{"name": {_q(name)}, "hash": {_q(etag)}, "bytes": {int(size)}, '
+                     f'"content_type": {_q(ctype)}, "last_modified": "{iso_listing(ts)}"{slo}}}')
+    return "[" + ", ".join(parts) + "]"
+
+
 def listing(req: ApiRequest, kind: str, name: str, items: list[Any],
             headers: dict[str, str]) -> Response:
     fmt = listing_format(req)
+    if fmt == "json" and kind == "container":
+        return Response(_object_json(items), headers=headers, media_type=JSON)
     entries = [(_container_entry if kind == "account" else _object_entry)(i) for i in items]
     if fmt == "json":
         return Response(json.dumps(entries), headers=headers, media_type=JSON)

@@ -14,6 +14,7 @@ from typing import Any, cast
 from sqlalchemy import Select, String, bindparam, delete, func, or_, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from onestack.core.object_store import acl
 from onestack.core.object_store.acl import Caller
@@ -121,10 +122,12 @@ class Containers:
     async def list_containers(self, caller: Caller, name: str,
                               params: ListParams) -> tuple[SwiftAccount, list[Any]]:
         acl.require_reader(caller, name)
-        async with self.db.read() as s:
-            row = await s.get(SwiftAccount, name)
-            items = await listing(s, select(SwiftContainer).where(
+
+        def read(s: Session) -> tuple[SwiftAccount | None, list[Any]]:
+            return s.get(SwiftAccount, name), listing(s, select(SwiftContainer).where(
                 SwiftContainer.account == name), SwiftContainer.name, params)
+
+        row, items = await self.db.run_read(read)
         return row or virtual_account(name), items
 
     # --- containers ----------------------------------------------------------------------
@@ -264,13 +267,21 @@ class Containers:
                            params: ListParams) -> tuple[SwiftContainer, list[Any]]:
         """The container and its listing: subdir strings and rows of LISTED columns (their
         headers through ``listed_headers``)."""
-        row = await self.require(account, name, caller)
-        if not acl.may_list(caller, account, row.sysmeta.get("read")):
+        def read(s: Session) -> tuple[SwiftContainer | None, list[Any] | None]:
+            # the container, and its rows only when the caller may list them: one hand-off
+            row = s.execute(_GET, {"account": account, "name": name}).scalar_one_or_none()
+            if row is None or not acl.may_list(caller, account, row.sysmeta.get("read")):
+                return row, None
+            base = cast("Select[Any]", select(*LISTED).where(
+                SwiftObject.container_id == row.id))
+            return row, listing(s, base, SwiftObject.name, params, extra=[live()],
+                                scalars=False)
+
+        row, items = await self.db.run_read(read)
+        if row is None:
+            raise self.missing(account, caller)
+        if items is None:
             raise caller.deny()
-        base = cast("Select[Any]", select(*LISTED).where(SwiftObject.container_id == row.id))
-        async with self.db.read() as s:
-            items = await listing(s, base, SwiftObject.name, params, extra=[live()],
-                                  scalars=False)
         return row, items
 
     async def authorize_head(self, caller: Caller, account: str, name: str) -> SwiftContainer:
