@@ -1,6 +1,6 @@
-"""Keystone's deprecated policy blob store (/v3/policies, admin only) through the real
-`openstack` CLI and raw HTTP, and projects acting as domains (is_domain=true) through
-openstacksdk."""
+"""Keystone's deprecated policy blob store (/v3/policies) and OAuth1 consumers, admin only,
+through the real `openstack` CLI and raw HTTP, and projects acting as domains
+(is_domain=true) through openstacksdk."""
 
 from __future__ import annotations
 
@@ -84,3 +84,29 @@ def test_project_acting_as_domain(admin: openstack.connection.Connection,
     assert admin.identity.get_domain(proj.id).is_enabled is False
     admin.identity.delete_project(proj.id)
     assert admin.identity.find_domain(proj.id) is None
+
+
+def test_oauth1_consumers(cloud: RunningCloud) -> None:
+    url = f"{cloud.auth_url}/OS-OAUTH1/consumers"
+    admin = {"X-Auth-Token": cloud.admin_token()}
+    # raw HTTP: the CLI's consumer commands need oauthlib, which this venv lacks
+    r = httpx.post(url, json={"consumer": {"description": "app one"}}, headers=admin)
+    assert r.status_code == 201, r.text
+    made = r.json()["consumer"]
+    cid = made["id"]
+    assert made["secret"] and made["description"] == "app one"
+    got = httpx.get(f"{url}/{cid}", headers=admin).json()["consumer"]
+    assert "secret" not in got and got["links"]["self"].endswith(f"/OS-OAUTH1/consumers/{cid}")
+    assert cid in [c["id"] for c in httpx.get(url, headers=admin).json()["consumers"]]
+    r = httpx.patch(f"{url}/{cid}", json={"consumer": {"description": "two"}}, headers=admin)
+    assert r.status_code == 200 and r.json()["consumer"]["description"] == "two", r.text
+    r = httpx.patch(f"{url}/{cid}", json={"consumer": {"secret": "x"}}, headers=admin)
+    assert r.status_code == 400 and "secret" in r.json()["error"]["message"], r.text
+    r = httpx.post(url, json={"consumer": {"description": 5}}, headers=admin)
+    assert r.status_code == 400 and "description" in r.json()["error"]["message"], r.text
+    demo = {"X-Auth-Token": cloud.token("demo")}
+    assert httpx.get(url, headers=demo).status_code == 403
+    assert httpx.post(url, json={"consumer": {}}, headers=demo).status_code == 403
+    assert httpx.delete(f"{url}/{cid}", headers=demo).status_code == 403
+    assert httpx.delete(f"{url}/{cid}", headers=admin).status_code == 204
+    assert httpx.get(f"{url}/{cid}", headers=admin).status_code == 404

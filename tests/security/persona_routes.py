@@ -726,3 +726,14 @@ def _policy_blob(w: World, _p: Persona) -> tuple[str, bool]:
 
 
 PARAMS[("identity", "policy_id")] = _policy_blob
+
+
+def _consumer(w: World, _p: Persona) -> tuple[str, bool]:
+    """An OAuth1 consumer of the admin's, made on first need."""
+    if "consumer" not in w.ids:
+        w.ids["consumer"] = w.p.admin.ok("POST", "/identity/v3/OS-OAUTH1/consumers", {
+            "consumer": {"description": "sec"}})["consumer"]["id"]
+    return w.ids["consumer"], False
+
+
+PARAMS[("identity", "consumer_id")] = _consumer

@@ -161,6 +161,7 @@ RULES: list[Rule] = [
     Rule("identity:update_limit", ADMIN),
     Rule("identity:delete_limit", ADMIN),
     *_crud("policy", ADMIN_OR_READER, plural="policies"),
+    *_crud("consumer", ADMIN_OR_READER),
     # domain-specific configuration: the admin's; system readers read
     Rule("identity:create_domain_config", ADMIN),
     Rule("identity:get_domain_config", ADMIN_OR_READER),

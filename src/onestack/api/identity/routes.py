@@ -10,6 +10,7 @@ from onestack.api.identity import (
     domain_config,
     endpoint_groups,
     limits,
+    oauth1,
     policy_blobs,
     resources,
     roles,
@@ -281,6 +282,12 @@ ROUTES: list[Route] = [
     R("GET", "/v3/policies/{policy_id}", policy_blobs.get, I + "get_policy"),
     R("PATCH", "/v3/policies/{policy_id}", policy_blobs.update, I + "update_policy"),
     R("DELETE", "/v3/policies/{policy_id}", policy_blobs.delete, I + "delete_policy"),
+    # OS-OAUTH1 consumers
+    R("POST", oauth1.BASE, oauth1.create, I + "create_consumer"),
+    R("GET", oauth1.BASE, oauth1.list_, I + "list_consumers"),
+    R("GET", oauth1.BASE + "/{consumer_id}", oauth1.get, I + "get_consumer"),
+    R("PATCH", oauth1.BASE + "/{consumer_id}", oauth1.update, I + "update_consumer"),
+    R("DELETE", oauth1.BASE + "/{consumer_id}", oauth1.delete, I + "delete_consumer"),
 ]
 
 SERVICE = ServiceApi(name="identity", prefix="/identity", routes=ROUTES,

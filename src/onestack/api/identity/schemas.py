@@ -191,3 +191,7 @@ POLICY_PROPS = {"type": {"type": "string", "minLength": 1, "maxLength": 255},
                 "blob": {"type": "string"}}
 policy_create = entity("policy", POLICY_PROPS, ["type", "blob"])
 policy_update = entity("policy", POLICY_PROPS)
+
+consumer_create = {"type": "object", "required": ["consumer"], "properties": {"consumer": {
+    "type": "object", "properties": {"description": description}}}}
+consumer_update = entity("consumer", {"description": description})

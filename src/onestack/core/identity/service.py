@@ -11,6 +11,7 @@ from onestack.core.identity.domain_config import DomainConfigs
 from onestack.core.identity.endpoint_groups import EndpointGroups
 from onestack.core.identity.keys import KeyRepository
 from onestack.core.identity.limits import Limits
+from onestack.core.identity.oauth1 import Consumers
 from onestack.core.identity.passwords import Hasher
 from onestack.core.identity.policy_blobs import PolicyBlobs
 from onestack.core.identity.resources import DEFAULT_DOMAIN_ID, Resources
@@ -39,6 +40,7 @@ class Identity:
         self.endpoint_groups = EndpointGroups(db, self.coherence)
         self.domain_configs = DomainConfigs(db, self.coherence)
         self.policy_blobs = PolicyBlobs(db, self.coherence)
+        self.oauth1 = Consumers(db, self.coherence, self.credential_keys)
         self.trusts = Trusts(db, self.coherence, self.users, self.resources, self.roles)
         self.auth = Auth(cfg, self.coherence, TokenCodec(self.token_keys), self.users,
                          self.resources, self.roles, self.credentials, self.catalog,
