@@ -6,6 +6,7 @@ openstacksdk and raw HTTP with real tokens."""
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -194,3 +195,35 @@ def test_extensions_and_the_v2_version_document(cloud: RunningCloud) -> None:
     doc = httpx.get(v2, headers={"X-Auth-Token": cloud.token("demo")})
     assert doc.status_code == 200 and doc.json()["version"]["id"] == "v2.0"
     assert doc.json()["version"]["links"][0] == {"rel": "self", "href": v2}
+
+
+def _settled(conn: openstack.connection.Connection, server_id: str, image_id: str) -> None:
+    deadline = time.monotonic() + 30
+    while conn.image.get_image(image_id).status != "active" or \
+            conn.compute.get_server(server_id).task_state is not None:
+        assert time.monotonic() < deadline, f"backup {image_id} did not settle"
+        time.sleep(0.1)
+
+
+def test_create_backup_rotates(cloud: RunningCloud, vm: Any) -> None:
+    demo = connect(cloud, "demo")
+    bad = _act(cloud, vm.id, {"createBackup": {"name": "b", "backup_type": "daily",
+                                                "rotation": -1}}, who="demo")
+    assert bad.status_code == 400 and "rotation" in bad.json()["badRequest"]["message"]
+    body = {"name": "b0", "backup_type": "daily", "rotation": 1}
+    r = _act(cloud, vm.id, {"createBackup": body}, who="demo", version="2.45")
+    assert r.status_code == 202, r.text
+    first = r.json()["image_id"]
+    _settled(demo, vm.id, first)
+    # before 2.45: the image in the Location header
+    r = _act(cloud, vm.id, {"createBackup": {**body, "name": "b1"}}, who="demo")
+    assert r.status_code == 202 and r.headers["Location"].startswith("http")
+    second = r.headers["Location"].rsplit("/", 1)[-1]
+    _settled(demo, vm.id, second)
+    kept = [i for i in demo.image.images(instance_uuid=vm.id, image_type="backup")]
+    assert [(i.name, i.properties["backup_type"]) for i in kept] == [("b1", "daily")]
+    with pytest.raises(exc.NotFoundException):  # the oldest one, rotated away
+        demo.image.get_image(first)
+    actions = {a.action for a in demo.compute.server_actions(vm.id)}
+    assert "createBackup" in actions
+    demo.image.delete_image(second)

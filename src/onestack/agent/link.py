@@ -364,6 +364,9 @@ class LocalLink(AgentLink):
             raise Conflict(f"Instance {uuid} is not being snapshotted.")
         caller = ImageCaller(inst.project_id, is_admin=True)
         await self.image.data.upload(caller, str(inst.task_args["image_id"]), chunks)
+        if "rotation" in inst.task_args:  # a createBackup: its oldest backups go
+            await self.compute.actions.rotate_backups(
+                inst, str(inst.task_args["backup_type"]), int(inst.task_args["rotation"]))
 
     async def config_drive(self, host: str, uuid: str) -> dict[str, bytes] | None:
         if self.metadata is None:

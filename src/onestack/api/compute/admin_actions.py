@@ -2,7 +2,8 @@
 ``error``), ``injectNetworkInfo`` (admins; nothing to inject into a QEMU guest, which takes
 its network from DHCP and the metadata service, as with Nova's libvirt driver) and
 ``restore`` (a soft-deleted server back: none is ever soft-deleted here, as Nova with
-``reclaim_instance_interval = 0``, so it is a 409)."""
+``reclaim_instance_interval = 0``, so it is a 409) and ``createBackup`` (a snapshot kept
+as one of the newest ``rotation`` backups of its type)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,17 @@ from starlette.responses import Response
 
 from onestack.api.common.policy import Rule
 from onestack.api.common.request import ApiRequest, validate
-from onestack.api.compute.common import caller, policy_target
+from onestack.api.compute import schemas
+from onestack.api.compute.common import caller, policy_target, respond, since
 from onestack.errors import Conflict
 
 P = "os_compute_api:"
 RESET, INJECT = P + "os-admin-actions:reset_state", P + "os-admin-actions:inject_network_info"
-RESTORE = P + "os-deferred-delete:restore"
+RESTORE, BACKUP = P + "os-deferred-delete:restore", P + "os-create-backup"
 # nova/policies/admin_actions.py, deferred_delete.py
 RULES = [Rule(RESET, "rule:admin_api"), Rule(INJECT, "rule:admin_api"),
-         Rule(RESTORE, "rule:project_member_or_admin")]
+         Rule(RESTORE, "rule:project_member_or_admin"),
+         Rule(BACKUP, "rule:project_member_or_admin")]
 
 RESET_BODY = {"type": "object", "additionalProperties": False, "required": ["state"],
               "properties": {"state": {"type": "string", "enum": ["active", "error"]}}}
@@ -52,5 +55,29 @@ async def restore(req: ApiRequest, server_id: str, args: Any) -> Response:
                    f"{rec.instance.vm_state}")
 
 
+BACKUP_BODY = {"type": "object", "additionalProperties": False,
+               "required": ["name", "backup_type", "rotation"], "properties": {
+                   "name": schemas.name, "backup_type": {"type": "string"},
+                   "rotation": {"type": ["integer", "string"], "pattern": "^[0-9]+$",
+                                "minimum": 0},
+                   "metadata": schemas.metadata}}
+
+
+async def create_backup(req: ApiRequest, server_id: str, args: Any) -> Response:
+    await _enforce(req, BACKUP)
+    validate({"createBackup": args}, {"type": "object", "properties": {
+        "createBackup": BACKUP_BODY}})
+    rotation = int(args["rotation"])
+    image_id = await req.runtime.compute.actions.create_image(
+        caller(req), server_id, args["name"], args.get("metadata", {}),
+        backup=(args["backup_type"], rotation))
+    if rotation == 0:  # made, then rotated away with the rest: nothing to point to
+        return Response(status_code=202)
+    if since(req, 2, 45):
+        return respond({"image_id": image_id}, status=202)
+    location = f"{req.runtime.settings.server.base_url()}/image/v2/images/{image_id}"
+    return Response(status_code=202, headers={"Location": location})
+
+
 ACTIONS = {"os-resetState": reset_state, "injectNetworkInfo": inject_network_info,
-           "restore": restore}
+           "restore": restore, "createBackup": create_backup}

@@ -21,6 +21,7 @@ SERVED = (
      "Server API. 2. Add availability zones describing."),
     ("ConsoleOutput", "os-console-output", "Console log output support."),
     ("Consoles", "os-consoles", "Interactive Console support."),
+    ("CreateBackup", "os-create-backup", "Create a backup of a server."),
     ("DeferredDelete", "os-deferred-delete", "Instance deferred delete."),
     ("DiskConfig", "OS-DCF", "Disk Management Extension."),
     ("Evacuate", "os-evacuate", "Enables server evacuation."),

@@ -4,6 +4,7 @@ image in the image service, filled by the agent)."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from onestack.core.compute import states
@@ -11,6 +12,7 @@ from onestack.core.compute.base import Caller
 from onestack.core.compute.build import Builder, resources
 from onestack.core.compute.migrate_verify import MigrationVerify
 from onestack.core.compute.servers import Servers
+from onestack.core.image import listing
 from onestack.core.image.access import Caller as ImageCaller
 from onestack.core.image.patch import BASE, READ_ONLY, RESERVED_PREFIX
 from onestack.core.image.service import ImageService
@@ -90,17 +92,38 @@ class Actions:
         return await self.servers.act(caller, uuid, "revertResize")
 
     async def create_image(self, caller: Caller, uuid: str, name: str,
-                           metadata: dict[str, str]) -> str:
+                           metadata: dict[str, str], backup: tuple[str, int] | None = None
+                           ) -> str:
+        """A snapshot image; with ``backup`` (type, rotation) a backup, as createBackup:
+        once it is uploaded the oldest backups of that type beyond ``rotation`` go
+        (``rotate_backups``)."""
         rec = await self.servers.get(caller, uuid)
         inst = rec.instance
         states.check("createImage", inst, is_admin=caller.is_admin)
+        args: dict[str, Any] = {}
+        if backup is not None:
+            metadata = {**metadata, "image_type": "backup", "backup_type": backup[0]}
+            args = {"backup_type": backup[0], "rotation": backup[1]}
         image_id = await self.new_snapshot_image(inst, caller.user_id, name, metadata)
         try:
-            await self.servers.act(caller, uuid, "createImage", args={"image_id": image_id})
+            await self.servers.act(caller, uuid, "createImage",
+                                   name="createBackup" if backup else None,
+                                   args={"image_id": image_id, **args})
         except Exception:
             await self.image.images.delete(ImageCaller(inst.project_id, True), image_id)
             raise
         return image_id
+
+    async def rotate_backups(self, inst: Instance, backup_type: str, rotation: int) -> None:
+        """Delete the server's backups of this type beyond the newest ``rotation``."""
+        owner = ImageCaller(inst.project_id, True)
+        q = listing.parse([("instance_uuid", inst.uuid), ("image_type", "backup"),
+                           ("backup_type", backup_type)])
+        q.sort, q.limit = [("created_at", "desc")], listing.MAX_LIMIT
+        recs, _more = await self.image.images.page(owner, q)
+        for rec in recs[rotation:]:
+            with contextlib.suppress(NotFound):
+                await self.image.images.delete(owner, rec.image.id)
 
     async def new_snapshot_image(self, inst: Instance, user_id: str, name: str,
                                  metadata: dict[str, str]) -> str:

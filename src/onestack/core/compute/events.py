@@ -24,7 +24,7 @@ EVENTS = {
     "revertResize": "compute_revert_resize", "createImage": "compute_snapshot_instance",
     "shelve": "compute_shelve_instance", "shelveOffload": "compute_shelve_offload_instance",
     "unshelve": "compute_unshelve_instance", "rescue": "compute_rescue_instance",
-    "unrescue": "compute_unrescue_instance",
+    "unrescue": "compute_unrescue_instance", "createBackup": "compute_backup_instance",
 }
 
 
