@@ -122,6 +122,21 @@ async def _detach(req: ApiRequest, who: Caller, vid: str, args: Any) -> Response
     return accepted()
 
 
+async def _set_image_meta(req: ApiRequest, who: Caller, vid: str, args: Any) -> Response:
+    meta = await req.runtime.volume.admin.set_image_metadata(who, vid,
+                                                             _required(args, "metadata"))
+    return respond({"metadata": meta})
+
+
+async def _unset_image_meta(req: ApiRequest, who: Caller, vid: str, args: Any) -> Response:
+    await req.runtime.volume.admin.unset_image_metadata(who, vid, _required(args, "key"))
+    return Response(status_code=200)
+
+
+async def _show_image_meta(req: ApiRequest, who: Caller, vid: str, args: Any) -> Response:
+    return respond({"metadata": await req.runtime.volume.admin.image_metadata(who, vid)})
+
+
 # name -> (handler, admin only)
 ACTIONS: dict[str, tuple[Handler, bool]] = {
     "os-extend": (_extend, False),
@@ -139,14 +154,24 @@ ACTIONS: dict[str, tuple[Handler, bool]] = {
     "os-terminate_connection": (_terminate, False),
     "os-attach": (_attach, False),
     "os-detach": (_detach, False),
+    "os-set_image_metadata": (_set_image_meta, False),
+    "os-unset_image_metadata": (_unset_image_meta, False),
+    "os-show_image_metadata": (_show_image_meta, False),
 }
+# The route lets readers in for this one (Cinder's per-action policy); every other action
+# needs volume:volume_actions (members).
+READ_ACTIONS = {"os-show_image_metadata"}
+READ_RULE = "volume_extension:volume_image_metadata:show"
 
 
 async def action(req: ApiRequest) -> Response:
     body = await req.json()
+    name, args = next(iter(body.items())) if isinstance(body, dict) and body else ("", None)
+    if name not in READ_ACTIONS:
+        req.runtime.policy.enforce("volume:volume_actions", req.ctx,
+                                   {"project_id": req.ctx.project_id})
     if not isinstance(body, dict) or len(body) != 1:
         raise BadRequest("Invalid request body: exactly one action is expected.")
-    name, args = next(iter(body.items()))
     found = ACTIONS.get(name)
     if found is None:
         raise BadRequest(f"There is no such action: {name}")

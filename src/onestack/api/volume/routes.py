@@ -17,6 +17,7 @@ from onestack.api.common.request import ApiRequest
 from onestack.api.common.routing import Route, ServiceApi
 from onestack.api.volume import (
     actions,
+    admin_views,
     attachments,
     backups,
     encryption,
@@ -77,7 +78,8 @@ RULES: list[Rule] = project_scoped([
         "volume_extension:type_get", "volume_extension:type_get_all",
         "volume_extension:types_extra_specs:index", "volume_extension:types_extra_specs:show",
         "volume_extension:quotas:show", "limits_extension:used_limits",
-        "volume_extension:volume_encryption_metadata")),
+        "volume_extension:volume_encryption_metadata",
+        "volume_extension:volume_image_metadata:show")),
     *(Rule(name, MEMBER) for name in (
         "volume:create", "volume:update", "volume:delete", "volume:extend",
         "volume:create_volume_metadata", "volume:update_volume_metadata",
@@ -90,6 +92,7 @@ RULES: list[Rule] = project_scoped([
     *(Rule(name, check) for name, check in backups.POLICY),
     *(Rule(name, check) for name, check in transfers.POLICY),
     *(Rule(name, check) for name, check in qos.POLICY),
+    *(Rule(name, check) for name, check in admin_views.POLICY),
 ])
 
 VOL = "/volumes/{volume_id}"
@@ -125,7 +128,7 @@ TABLE: list[tuple[str, str, Any, str]] = [
     ("GET", VOL, volumes.show, "volume:get"),
     ("PUT", VOL, volumes.update, "volume:update"),
     ("DELETE", VOL, volumes.delete, "volume:delete"),
-    ("POST", VOL + "/action", actions.action, "volume:volume_actions"),
+    ("POST", VOL + "/action", actions.action, actions.READ_RULE),
     ("GET", VOL + "/metadata", volumes.show_metadata, "volume:get_volume_metadata"),
     ("POST", VOL + "/metadata", volumes.create_metadata, "volume:create_volume_metadata"),
     ("PUT", VOL + "/metadata", volumes.replace_metadata, "volume:update_volume_metadata"),
@@ -201,6 +204,7 @@ TABLE: list[tuple[str, str, Any, str]] = [
     *backups.TABLE,
     *transfers.TABLE,
     *qos.TABLE,
+    *admin_views.TABLE,
 ]
 
 

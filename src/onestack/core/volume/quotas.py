@@ -23,6 +23,7 @@ DEFAULTS: dict[str, int] = {"volumes": 10, "snapshots": 10, "gigabytes": 1000,
                             "backups": 10, "backup_gigabytes": 1000, "groups": 10,
                             "per_volume_gigabytes": -1}
 PER_TYPE = ("volumes", "gigabytes", "snapshots")
+DEFAULT_CLASS = "quota-class:default"  # the default class's rows (never a project id)
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,16 @@ class Quotas:
         for name in (await s.execute(select(VolumeType.name))).scalars():
             for res in PER_TYPE:
                 limits[_type_key(res, name)] = -1
-        for row in (await s.execute(select(VolumeQuota).where(
-                VolumeQuota.project_id == project_id))).scalars():
-            limits[row.resource] = int(row.hard_limit)
+        # the default quota class (os-quota-class-sets/default), then the project's own
+        for owner in (DEFAULT_CLASS, project_id):
+            for row in (await s.execute(select(VolumeQuota).where(
+                    VolumeQuota.project_id == owner))).scalars():
+                limits[row.resource] = int(row.hard_limit)
         return limits
+
+    async def limits_of(self, owner: str) -> dict[str, int]:
+        async with self.store.db.read() as s:
+            return await self._limits(s, owner)
 
     async def show(self, project_id: str, with_usage: bool = False) -> dict[str, Any]:
         async with self.store.db.read() as s:

@@ -14,6 +14,7 @@ from onestack.config import Settings
 from onestack.core.image.service import ImageService
 from onestack.core.volume import capabilities
 from onestack.core.volume.actions import Actions
+from onestack.core.volume.admin_views import AdminViews
 from onestack.core.volume.attachments import Attachments
 from onestack.core.volume.base import DEFAULT_AZ, Store
 from onestack.core.volume.encryption import TypeEncryptions
@@ -92,6 +93,7 @@ class VolumeService:
         self.attachments = Attachments(self.store, self.worker)
         self.messages = Messages(self.store)
         self.qos = QosSpecs(self.store, self.types)
+        self.admin = AdminViews(self.store, self.worker, self.quotas)
 
     async def start(self) -> None:
         await self.worker.start()
