@@ -102,7 +102,8 @@ ADMIN_ONLY: dict[str, list[str]] = {
                r"GET /types/\{type_id\}/encryption.*",
                r"GET /scheduler-stats/get_pools", r"POST /backups/import_record",
                r"GET /backups/\{backup_id\}/export_record",
-               r"POST /backups/\{backup_id\}/action"],
+               r"POST /backups/\{backup_id\}/action", r"\w+ /qos-specs.*",
+               r"GET /capabilities/.*", r"GET /os-hosts/.*", r"\w+ /os-quota-class-sets/.*"],
     # Glance: metadefs are written by admins only (metadef_admin), tasks are admin-only
     "image": [r"(POST|PUT|DELETE) /v2/metadefs/.*", r"\w+ /v2/tasks.*"],
     "network": [r"GET /v2\.0/quotas", r"(PUT|DELETE) /v2\.0/quotas/.*",
@@ -248,6 +249,10 @@ PARAMS: dict[tuple[str, str], Value | list[tuple[str, Value]]] = {
     ("volume", "type_id"): _id("type_id"),
     ("volume", "volume_id"): _a("volume"),
     ("volume", "message_id"): _id("message", True),
+    ("volume", "qos_id"): _const("00000000-0000-4000-8000-00000000000c"),
+    ("volume", "host"): _const("nowhere"),
+    ("volume", "host_name"): _const("nowhere"),
+    ("volume", "class_name"): _const("default"),
     # accepting is open to any project holding the key (Cinder): 400 for a wrong one
     ("volume", "transfer_id"): [(r"/accept$", lambda w, _p: (_transfer(w), False)),
                                 ("", lambda w, _p: (_transfer(w), True))],
