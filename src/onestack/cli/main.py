@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -97,10 +98,16 @@ async def _serve(settings: Settings,
                  before: Callable[[Any], Coroutine[Any, Any, None]] | None = None) -> None:
     import uvicorn
 
+    from onestack.api.admission import Admission
     from onestack.api.app import Runtime, build_app
 
+    # asyncio's default pool has min(32, cores + 4) threads: 6 on two cores, shared by
+    # every file read and write, SQLite read and subprocess wait; under load, requests
+    # queued there behind each other. Threads that wait cost little.
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=64, thread_name_prefix="onestack-io"))
     runtime = Runtime(settings)
-    app = build_app(settings, runtime)
+    app = Admission(build_app(settings, runtime))
     if before is not None:
         await before(runtime)
     tls = settings.server

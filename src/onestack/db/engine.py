@@ -3,18 +3,35 @@
 Reads use ``db.read()``; anything that writes uses ``db.write()``, which commits on success and
 rolls back on any error. On SQLite, writers are serialised in-process so concurrent requests
 never see "database is locked".
+
+On a SQLite file every statement runs on the event loop's thread (``InlineConnection``),
+not in aiosqlite's worker threads. There each statement was a hand-off to a thread and back,
+an event-loop turn; under load (hundreds of requests in progress, each turn long) a write
+transaction, which holds the one writer lock across its statements, held it for seconds and
+writers queued for a minute, and reads of a few statements took as many long turns. A
+statement on a local SQLite file takes microseconds (WAL: readers never wait for the writer;
+``synchronous=NORMAL``: a commit does not fsync), far less than a turn. Writers have their
+own connections, so that a reader never holds the connection a writer needs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, TypeVar
 
+import aiosqlite
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
@@ -47,6 +64,28 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+class InlineConnection(aiosqlite.Connection):
+    """An aiosqlite connection whose calls run at once on the caller's thread.
+
+    Connecting and closing still go through aiosqlite's thread; every statement, fetch,
+    commit and rollback runs inline, without an event-loop turn. Only for the one writer
+    connection, used under the writer lock (so never by two tasks at once)."""
+
+    async def _execute(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        return fn(*args, **kwargs)
+
+
+def _inline_creator(path: str) -> Callable[[], Any]:
+    async def connect() -> aiosqlite.Connection:
+        conn = InlineConnection(partial(sqlite3.connect, path, check_same_thread=False), 64)
+        conn._thread.daemon = True  # as SQLAlchemy's aiosqlite dialect does
+        return await conn
+
+    return connect
+
+
 class Database:
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
         self.url = url
@@ -59,6 +98,11 @@ class Database:
             kwargs.update(pool_size=max(pool_size, 20), max_overflow=20)
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        database = make_url(aurl).database
+        on_file = self.is_sqlite and bool(database) and database != ":memory:"
+        self._inline = on_file
+        if on_file:
+            kwargs["async_creator"] = _inline_creator(str(database))
         self.engine = create_async_engine(aurl, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
@@ -68,64 +112,95 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False,
                                            sync_session_class=self.session_class)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
-        # Hot paths on SQLite (run_read, run_write): the plain driver in one worker-thread
-        # hand-off (aiosqlite hands every cursor step to its thread and back).
+        self._write_engine: AsyncEngine | None = None
+        self.write_sessions = self.sessions
+        # Hot paths on SQLite (run_read, run_write): the plain driver, without even the
+        # async session's greenlet.
         self._sync_engine: Engine | None = None
         self._sync_sessions: sessionmaker[Session] | None = None
-        database = make_url(aurl).database
-        if self.is_sqlite and database and database != ":memory:":
+        if on_file:
             sync = self._sync_engine = create_engine(
                 sync_url(url), pool_size=max(pool_size, 20), max_overflow=20,
                 connect_args={"check_same_thread": False})
             event.listen(sync, "connect", _sqlite_pragmas)
             self._sync_sessions = sessionmaker(sync, class_=self.session_class,
                                                expire_on_commit=False)
+            # The writers' own connections: one in a transaction at a time (under the lock),
+            # a few more finishing their session's close after it.
+            writer = self._write_engine = create_async_engine(
+                aurl, echo=echo, async_creator=_inline_creator(str(database)), pool_size=2,
+                max_overflow=6)
+            event.listen(writer.sync_engine, "connect", _sqlite_pragmas)
+            self.write_sessions = async_sessionmaker(
+                writer, expire_on_commit=False, sync_session_class=self.session_class)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session:
+        session = self.sessions()
+        try:
             yield session
+        finally:
+            await self._close(session)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        if self._write_lock is not None:
-            async with self._write_lock, self.sessions() as session, session.begin():
-                yield session
-        else:
+        if self._write_lock is None:
             async with self.sessions() as session, session.begin():
                 yield session
+            return
+        # The lock covers the transaction, its commit or rollback included, not the
+        # session's close.
+        session = self.write_sessions()
+        try:
+            async with self._write_lock, session.begin():
+                yield session
+        finally:
+            await self._close(session)
+
+    async def _close(self, session: AsyncSession) -> None:
+        """Close a session. ``async with session`` closes it in a task of its own (so that a
+        cancellation cannot stop a close that waits on the network): an event-loop turn or
+        two each time. On inline connections nothing in a close waits, so it runs here."""
+        if self._inline:
+            await session.close()
+        else:
+            await session.__aexit__(None, None, None)
 
     async def run_read(self, fn: Callable[[Session], T]) -> T:
-        """``fn(session)`` with a synchronous session that only reads: on SQLite in one
-        worker thread, elsewhere through the async session's ``run_sync``. For hot paths
+        """``fn(session)`` with a synchronous session that only reads: on SQLite at once on
+        this thread, elsewhere through the async session's ``run_sync``. For hot paths
         whose query is one statement; objects it returns are detached."""
         if self._sync_sessions is not None:
-            return await asyncio.to_thread(self._read_in_thread, fn)
+            return self._read_now(fn)
         async with self.sessions() as session:
             return await session.run_sync(fn)
 
     async def run_write(self, fn: Callable[[Session], T]) -> T:
         """``fn(session)`` in one transaction with a synchronous session, committed when it
-        returns and rolled back when it raises: on SQLite one worker-thread hand-off under
-        the in-process writer lock, elsewhere through the async session's ``run_sync``."""
+        returns and rolled back when it raises: on SQLite at once on this thread under the
+        in-process writer lock (as ``write()``'s statements: a hand-off to a worker thread
+        would hold the lock through a wait in the shared thread pool's queue and an
+        event-loop turn), elsewhere through the async session's ``run_sync``."""
         if self._sync_sessions is not None:
             assert self._write_lock is not None
             async with self._write_lock:
-                return await asyncio.to_thread(self._write_in_thread, fn)
+                return self._write_now(fn)
         async with self.sessions() as session, session.begin():
             return await session.run_sync(fn)
 
-    def _write_in_thread(self, fn: Callable[[Session], T]) -> T:
+    def _write_now(self, fn: Callable[[Session], T]) -> T:
         assert self._sync_sessions is not None
         with self._sync_sessions() as session, session.begin():
             return fn(session)
 
-    def _read_in_thread(self, fn: Callable[[Session], T]) -> T:
+    def _read_now(self, fn: Callable[[Session], T]) -> T:
         assert self._sync_sessions is not None
         with self._sync_sessions() as session:
             return fn(session)
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._write_engine is not None:
+            await self._write_engine.dispose()
         if self._sync_engine is not None:
             await asyncio.to_thread(self._sync_engine.dispose)
