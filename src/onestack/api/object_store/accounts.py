@@ -72,6 +72,10 @@ def capabilities() -> dict[str, Any]:
         "formpost": {"allowed_digests": sorted(DIGESTS)},
         "versioned_writes": {"allowed_flags": ["x-versions-location",
                                                "x-history-location"]},
+        "symlink": {"symloop_max": 2, "static_links": True},
+        "staticweb": {},
+        "crossdomain": {"cross_domain_policy": '<allow-access-from domain="*" '
+                                               'secure="false" />'},
     }
 
 

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from starlette.responses import Response, StreamingResponse
 
 from onestack.api.common.request import ApiRequest
-from onestack.api.object_store import conditional, views
+from onestack.api.object_store import conditional, symlinks, views
 from onestack.api.object_store.accounts import bulk_response
 from onestack.api.object_store.common import account_of as _account
 from onestack.api.object_store.common import (
@@ -32,7 +32,7 @@ from onestack.core.object_store.base import CONSTRAINTS, http_date, x_timestamp
 from onestack.core.object_store.bulk import delete_slo
 from onestack.core.object_store.objects import ObjectView
 from onestack.db.models import SwiftObject
-from onestack.errors import PreconditionFailed
+from onestack.errors import BadRequest, PreconditionFailed
 
 SMALL_BODY = 64 * 1024
 ACCEPTED = "<html><h1>Accepted</h1><p>The request is accepted for processing.</p></html>"
@@ -68,7 +68,12 @@ async def get_object(req: ApiRequest) -> Response:
     mm = req.query.get("multipart-manifest")
     os_ = store(req)
     view = await os_.objects.open(who, account, container, name, manifest=mm == "get")
+    target_path = ""
+    if req.query.get("symlink") != "get" and symlinks.is_link(view):
+        view, target_path = await symlinks.follow(req, who, view)
     headers = views.object_headers(view)
+    if target_path:
+        headers["Content-Location"] = target_path
     if who.tempurl is not None and req.method == "GET":
         headers["Content-Disposition"] = _tempurl_disposition(req, name)
     if mm == "get" and view.row.headers.get("slo"):
@@ -110,6 +115,7 @@ def _written(row: SwiftObject, etag: str | None = None,
 async def _copy(req: ApiRequest, who: Caller, src: tuple[str, str, str],
                 dst: tuple[str, str, str]) -> Response:
     manifest = req.query.get("multipart-manifest") == "get"
+    src = await symlinks.copy_source(req, who, src)
     row, view = await store(req).objects.copy(who, src, dst, put_spec(req), manifest=manifest)
     etag = f'"{row.headers["slo_etag"]}"' if row.headers.get("slo") else row.etag
     return _written(row, etag, {
@@ -142,7 +148,15 @@ async def put_object(req: ApiRequest) -> Response:
         row = await os_.objects.put(who, account, container, name, _one_chunk(manifest.body()),
                                     spec, slo=manifest)
         return _written(row, f'"{manifest.etag}"')
-    spec = put_spec(req, length=content_length(req))
+    length = content_length(req)
+    link = await symlinks.link_headers(req, who, account, length)
+    if link is not None:
+        spec = put_spec(req, length=0)
+        spec.content_type = spec.content_type or symlinks.CONTENT_TYPE
+        row = await os_.objects.put(who, account, container, name, _one_chunk(b""), spec,
+                                    internal=link)
+        return _written(row)
+    spec = put_spec(req, length=length)
     row = await os_.objects.put(who, account, container, name, body_stream(req), spec)
     return _written(row)
 
@@ -166,7 +180,15 @@ async def post_object(req: ApiRequest) -> Response:
     if boundary is not None:
         return await formpost(req, container, name, boundary)
     who = await object_caller(req, container, name)
-    await store(req).objects.post(who, account, container, name, put_spec(req))
+    if req.header("x-symlink-target") is not None:
+        raise BadRequest("A PUT request is required to set a symlink target")
+    row = await store(req).objects.post(who, account, container, name, put_spec(req))
+    target = row.headers.get(symlinks.TARGET)
+    if target:  # Swift: the link's metadata is set, the client is pointed at the target
+        acct = row.headers.get(symlinks.ACCOUNT) or account
+        return Response(ACCEPTED, status_code=307, media_type="text/html; charset=UTF-8",
+                        headers={"Location": symlinks.location(acct, *str(target).split(
+                            "/", 1))})
     return Response(ACCEPTED, status_code=202, media_type="text/html; charset=UTF-8")
 
 

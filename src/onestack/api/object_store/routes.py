@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from onestack.api.common.policy import Rule
 from onestack.api.common.routing import Route, ServiceApi
-from onestack.api.object_store import accounts, containers, objects
+from onestack.api.object_store import accounts, containers, objects, web
 from onestack.api.object_store.common import prepare, response_headers, swift_fault
 from onestack.core.identity.bootstrap import ServiceEntry
 
@@ -28,6 +28,7 @@ RULES: list[Rule] = [
 ROUTES: list[Route] = [
     R("GET", "/info", accounts.info, auth=False),
     R("GET", "/healthcheck", accounts.healthcheck, auth=False),
+    R("GET", "/crossdomain.xml", web.crossdomain, auth=False),
     # accounts (PUT: extract-archive; POST/DELETE: bulk-delete)
     R("HEAD", ACCOUNT, accounts.head_account, auth=False),
     R("GET", ACCOUNT, accounts.list_containers, auth=False),
@@ -36,12 +37,12 @@ ROUTES: list[Route] = [
     R("DELETE", ACCOUNT, accounts.delete_account, auth=False),
     # containers
     R("HEAD", CONTAINER, containers.head_container, auth=False),
-    R("GET", CONTAINER, containers.list_objects, auth=False),
+    R("GET", CONTAINER, web.get_container, auth=False),  # staticweb, else the listing
     R("PUT", CONTAINER, containers.put_container, auth=False),
     R("POST", CONTAINER, containers.post_container, auth=False),
     R("DELETE", CONTAINER, containers.delete_container, auth=False),
     # objects (GET also answers HEAD)
-    R("GET", OBJECT, objects.get_object, auth=False),
+    R("GET", OBJECT, web.get_object, auth=False),  # staticweb's pages around objects
     R("PUT", OBJECT, objects.put_object, auth=False),
     R("POST", OBJECT, objects.post_object, auth=False),
     R("COPY", OBJECT, objects.copy_object, auth=False),

@@ -122,10 +122,26 @@ def _object_entry(item: Any) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": row.name, "hash": row.etag, "bytes": row.size,
                              "content_type": row.content_type,
                              "last_modified": iso_listing(row.timestamp)}
-    slo_etag = listed_headers(row.headers).get("slo_etag")
+    stored = listed_headers(row.headers)
+    slo_etag = stored.get("slo_etag")
     if slo_etag:
         entry["slo_etag"] = f'"{slo_etag}"'
+    entry.update(symlink_entry(stored))
     return entry
+
+
+def symlink_entry(stored: dict[str, Any]) -> dict[str, Any]:
+    """A link's listing keys (Swift's symlink middleware): symlink_path, and a static
+    link's symlink_etag and symlink_bytes."""
+    target = stored.get("x-symlink-target")
+    if not target:
+        return {}
+    out: dict[str, Any] = {"symlink_path": f"/v1/{stored.get('x-symlink-target-account')}/"
+                                           f"{target}"}
+    if stored.get("x-symlink-target-etag"):
+        out["symlink_etag"] = stored["x-symlink-target-etag"]
+        out["symlink_bytes"] = int(stored.get("x-symlink-target-bytes") or 0)
+    return out
 
 
 def _container_entry(item: Any) -> dict[str, Any]:
@@ -160,8 +176,12 @@ def _object_json(items: list[Any]) -> str:
             continue
         name, etag, size, ctype, ts, headers = item
         slo = ""
-        if headers and headers != "{}" and (etag_of := listed_headers(headers).get("slo_etag")):
-            slo = ', "slo_etag": ' + _q(f'"{etag_of}"')
+        if headers and headers != "{}":
+            stored = listed_headers(headers)
+            if etag_of := stored.get("slo_etag"):
+                slo = ', "slo_etag": ' + _q(f'"{etag_of}"')
+            slo += "".join(f", {_q(k)}: {json.dumps(v)}"
+                           for k, v in symlink_entry(stored).items())
         parts.append(f'{{"name": {_q(name)}, "hash": {_q(etag)}, "bytes": {int(size)}, '
                      f'"content_type": {_q(ctype)}, "last_modified": "{iso_listing(ts)}"{slo}}}')
     return "[" + ", ".join(parts) + "]"

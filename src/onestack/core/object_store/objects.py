@@ -40,7 +40,9 @@ from onestack.errors import BadRequest, NotFound, PayloadTooLarge, PreconditionF
 # Headers kept with an object besides X-Object-Meta-* (Swift's allowed_headers).
 ALLOWED_HEADERS = ("content-disposition", "content-encoding", "x-object-manifest",
                    "cache-control", "content-language", "expires", "x-robots-tag")
-INTERNAL = ("slo", "slo_etag", "s3_etag")
+# (the symlink middleware's link: target, its account, and a static link's ETag and size)
+INTERNAL = ("slo", "slo_etag", "s3_etag", "x-symlink-target", "x-symlink-target-account",
+            "x-symlink-target-etag", "x-symlink-target-bytes")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
