@@ -270,6 +270,12 @@ def start_profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen[byte
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def tree_version(tree: Path) -> str:
+    out = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True, check=False).stdout.strip()
+    return f"onestack {out or 'unknown'} ({tree})"
+
+
 def measure(args: argparse.Namespace, services: Services, workdir: Path) -> dict[str, Any]:
     deployment = onestack.start(services, workdir, args.config)
     identity = deployment.identity
@@ -309,7 +315,7 @@ def measure(args: argparse.Namespace, services: Services, workdir: Path) -> dict
         "label": args.label or deployment.details["version"], "clients": args.clients,
         "duration_s": args.duration, "warmup_s": args.warmup, "projects": args.projects,
         "tree": str(args.tree or onestack.REPO), "nice": args.nice,
-        "version": deployment.details["version"],
+        "version": tree_version(args.tree) if args.tree else deployment.details["version"],
         "loadavg_before": load_before, "loadavg_after": load_after,
         "server_cpu_pct": round(server_cpu * 100 / args.duration, 1),
         "client_cpu_pct": round(client_cpu * 100 / args.duration, 1),
