@@ -21,6 +21,7 @@ from onestack.api.volume import (
     attachments,
     backups,
     encryption,
+    group_types,
     messages,
     misc,
     qos,
@@ -93,6 +94,7 @@ RULES: list[Rule] = project_scoped([
     *(Rule(name, check) for name, check in transfers.POLICY),
     *(Rule(name, check) for name, check in qos.POLICY),
     *(Rule(name, check) for name, check in admin_views.POLICY),
+    *(Rule(name, check) for name, check in group_types.POLICY),
 ])
 
 VOL = "/volumes/{volume_id}"
@@ -205,6 +207,7 @@ TABLE: list[tuple[str, str, Any, str]] = [
     *transfers.TABLE,
     *qos.TABLE,
     *admin_views.TABLE,
+    *group_types.TABLE,
 ]
 
 

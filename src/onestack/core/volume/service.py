@@ -18,6 +18,7 @@ from onestack.core.volume.admin_views import AdminViews
 from onestack.core.volume.attachments import Attachments
 from onestack.core.volume.base import DEFAULT_AZ, Store
 from onestack.core.volume.encryption import TypeEncryptions
+from onestack.core.volume.group_types import GroupTypes
 from onestack.core.volume.messages import Messages
 from onestack.core.volume.qos import QosSpecs
 from onestack.core.volume.quotas import Quotas
@@ -94,6 +95,7 @@ class VolumeService:
         self.messages = Messages(self.store)
         self.qos = QosSpecs(self.store, self.types)
         self.admin = AdminViews(self.store, self.worker, self.quotas)
+        self.group_types = GroupTypes(self.store)
 
     async def start(self) -> None:
         await self.worker.start()

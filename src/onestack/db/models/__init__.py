@@ -38,6 +38,7 @@ from onestack.db.models.volume_backup import Backup  # noqa: F401  (volume backu
 from onestack.db.models.volume_encryption import (  # noqa: F401  (encrypted types)
     VolumeTypeEncryption,
 )
+from onestack.db.models.volume_group import GroupType  # noqa: F401  (group types)
 from onestack.db.models.volume_qos import QosSpec  # noqa: F401  (QoS specs)
 from onestack.db.models.volume_transfer import VolumeTransfer  # noqa: F401  (transfers)
 
