@@ -43,7 +43,6 @@ TOKEN_FREE = {
                                                           "old password",
     ("compute", "GET", "/"): "version discovery",
     ("compute", "GET", "/v2.1"): "version discovery",
-    ("compute", "GET", "/v2"): "version discovery",
     ("volume", "GET", "/"): "version discovery",
     ("volume", "GET", "/v3"): "version discovery",
     ("image", "GET", "/"): "version discovery",
@@ -76,7 +75,7 @@ ANY_TOKEN = {
 # zones, limits, quota defaults; Cinder: types, zones, extensions; Glance: schemas, info).
 OPEN_READS: dict[str, list[str]] = {
     "compute": [r"/v2\.1/flavors.*", r"/v2\.1/os-availability-zone", r"/v2\.1/limits",
-                r"/v2\.1/os-quota-sets/\{project_id\}/defaults", r"/v2\.1/extensions.*"],
+                r"/v2\.1/os-quota-sets/\{project_id\}/defaults"],
     "volume": [r"/extensions", r"/os-availability-zone", r"/limits", r"/types.*",
                r"/group_types(/\{group_type_id\})?"],
     "image": [r"/v2/info/.*", r"/v2/schemas/.*", r"/v2/metadefs/.*"],
@@ -92,7 +91,7 @@ ADMIN_ONLY: dict[str, list[str]] = {
     "compute": [
         r"(POST|PUT|DELETE) /v2\.1/flavors.*", r"GET /v2\.1/flavors/\{flavor_id\}/os-flavor-"
         r"access", r"GET /v2\.1/os-availability-zone/detail",
-        r"(PUT|DELETE) /v2\.1/os-quota-sets/.*", r"(GET|PUT) /v2\.1/os-quota-class-sets/.*",
+        r"(PUT|DELETE) /v2\.1/os-quota-sets/.*", r"GET /v2\.1/os-quota-class-sets/.*",
         r"\w+ /v2\.1/os-services.*", r"\w+ /v2\.1/os-hypervisors.*",
         r"\w+ /v2\.1/os-migrations", r"\w+ /v2\.1/servers/\{server_id\}/migrations.*",
         r"GET /v2\.1/os-simple-tenant-usage", r"\w+ /v2\.1/os-aggregates.*",
@@ -200,14 +199,6 @@ def _const(value: str) -> Value:
     return lambda _w, _p: (value, False)
 
 
-def _image_meta_key(w: World) -> str:
-    """A property of sec-a's image, set (again) through Nova's image metadata proxy each
-    time a route needs it (a member's DELETE of it may have come first)."""
-    w.p.owner.ok("POST", f"/compute/v2.1/images/{w.a.image}/metadata",
-                 {"metadata": {"m1": "v"}})
-    return "m1"
-
-
 def _transfer(w: World) -> str:
     """A transfer of a second sec-a volume (made at first use; sec-a's own volume stays
     available for the other routes)."""
@@ -225,11 +216,7 @@ def _transfer(w: World) -> str:
 
 PARAMS: dict[tuple[str, str], Value | list[tuple[str, Value]]] = {
     ("compute", "flavor_id"): _const("42"),
-    ("compute", "key"): [(r"/flavors/", _const("hw:cpu_policy")),
-                         (r"/images/", lambda w, _p: (_image_meta_key(w), True)),
-                         ("", _const("m1"))],
-    ("compute", "alias"): _const("os-hosts"),
-    ("compute", "fip_id"): _a("floating_ip"),
+    ("compute", "key"): [(r"/flavors/", _const("hw:cpu_policy")), ("", _const("m1"))],
     ("compute", "name"): _a("keypair"),
     ("compute", "project_id"): _a("project_id"),
     ("compute", "migration_id"): _const("1"),
@@ -462,8 +449,6 @@ def body(service: str, route: Route, w: World) -> Any:
     if (service, route.method, path) == ("identity", "POST", "/v3/credentials"):
         return {"credential": {"user_id": w.p.owner.user_id, "project_id": a.project_id,
                                "type": "ec2", "blob": '{"access": "x", "secret": "y"}'}}
-    if (service, route.method, path) == ("compute", "POST", "/v2.1/os-floating-ips"):
-        return {"floating_ip": {"pool": w.shared.external_network}}
     if service == "network" and route.method == "POST":
         kind = path.rsplit("/", 1)[-1]
         return {
