@@ -43,6 +43,7 @@ TOKEN_FREE = {
                                                           "old password",
     ("compute", "GET", "/"): "version discovery",
     ("compute", "GET", "/v2.1"): "version discovery",
+    ("compute", "GET", "/v2"): "version discovery",
     ("volume", "GET", "/"): "version discovery",
     ("volume", "GET", "/v3"): "version discovery",
     ("image", "GET", "/"): "version discovery",
@@ -75,9 +76,8 @@ ANY_TOKEN = {
 # zones, limits, quota defaults; Cinder: types, zones, extensions; Glance: schemas, info).
 OPEN_READS: dict[str, list[str]] = {
     "compute": [r"/v2\.1/flavors.*", r"/v2\.1/os-availability-zone", r"/v2\.1/limits",
-                r"/v2\.1/os-quota-sets/\{project_id\}/defaults"],
-    "volume": [r"/extensions", r"/os-availability-zone", r"/limits", r"/types.*",
-               r"/group_types(/\{group_type_id\})?"],
+                r"/v2\.1/os-quota-sets/\{project_id\}/defaults", r"/v2\.1/extensions.*"],
+    "volume": [r"/extensions", r"/os-availability-zone", r"/limits", r"/types.*"],
     "image": [r"/v2/info/.*", r"/v2/schemas/.*", r"/v2/metadefs/.*"],
     "network": [],
     "identity": [],
@@ -91,7 +91,7 @@ ADMIN_ONLY: dict[str, list[str]] = {
     "compute": [
         r"(POST|PUT|DELETE) /v2\.1/flavors.*", r"GET /v2\.1/flavors/\{flavor_id\}/os-flavor-"
         r"access", r"GET /v2\.1/os-availability-zone/detail",
-        r"(PUT|DELETE) /v2\.1/os-quota-sets/.*", r"GET /v2\.1/os-quota-class-sets/.*",
+        r"(PUT|DELETE) /v2\.1/os-quota-sets/.*", r"(GET|PUT) /v2\.1/os-quota-class-sets/.*",
         r"\w+ /v2\.1/os-services.*", r"\w+ /v2\.1/os-hypervisors.*",
         r"\w+ /v2\.1/os-migrations", r"\w+ /v2\.1/servers/\{server_id\}/migrations.*",
         r"GET /v2\.1/os-simple-tenant-usage", r"\w+ /v2\.1/os-aggregates.*",
@@ -104,9 +104,7 @@ ADMIN_ONLY: dict[str, list[str]] = {
                r"GET /scheduler-stats/get_pools", r"POST /backups/import_record",
                r"GET /backups/\{backup_id\}/export_record",
                r"POST /backups/\{backup_id\}/action", r"\w+ /qos-specs.*",
-               r"GET /capabilities/.*", r"GET /os-hosts/.*", r"\w+ /os-quota-class-sets/.*",
-               r"(POST|PUT|DELETE) /group_types.*",
-               r"GET /group_types/\{group_type_id\}/group_specs.*"],
+               r"GET /capabilities/.*", r"GET /os-hosts/.*", r"\w+ /os-quota-class-sets/.*"],
     # Glance: metadefs are written by admins only (metadef_admin), tasks are admin-only
     "image": [r"(POST|PUT|DELETE) /v2/metadefs/.*", r"\w+ /v2/tasks.*"],
     "network": [r"GET /v2\.0/quotas", r"(PUT|DELETE) /v2\.0/quotas/.*",
@@ -199,6 +197,14 @@ def _const(value: str) -> Value:
     return lambda _w, _p: (value, False)
 
 
+def _image_meta_key(w: World) -> str:
+    """A property of sec-a's image, set (again) through Nova's image metadata proxy each
+    time a route needs it (a member's DELETE of it may have come first)."""
+    w.p.owner.ok("POST", f"/compute/v2.1/images/{w.a.image}/metadata",
+                 {"metadata": {"m1": "v"}})
+    return "m1"
+
+
 def _transfer(w: World) -> str:
     """A transfer of a second sec-a volume (made at first use; sec-a's own volume stays
     available for the other routes)."""
@@ -216,7 +222,11 @@ def _transfer(w: World) -> str:
 
 PARAMS: dict[tuple[str, str], Value | list[tuple[str, Value]]] = {
     ("compute", "flavor_id"): _const("42"),
-    ("compute", "key"): [(r"/flavors/", _const("hw:cpu_policy")), ("", _const("m1"))],
+    ("compute", "key"): [(r"/flavors/", _const("hw:cpu_policy")),
+                         (r"/images/", lambda w, _p: (_image_meta_key(w), True)),
+                         ("", _const("m1"))],
+    ("compute", "alias"): _const("os-hosts"),
+    ("compute", "fip_id"): _a("floating_ip"),
     ("compute", "name"): _a("keypair"),
     ("compute", "project_id"): _a("project_id"),
     ("compute", "migration_id"): _const("1"),
@@ -449,6 +459,8 @@ def body(service: str, route: Route, w: World) -> Any:
     if (service, route.method, path) == ("identity", "POST", "/v3/credentials"):
         return {"credential": {"user_id": w.p.owner.user_id, "project_id": a.project_id,
                                "type": "ec2", "blob": '{"access": "x", "secret": "y"}'}}
+    if (service, route.method, path) == ("compute", "POST", "/v2.1/os-floating-ips"):
+        return {"floating_ip": {"pool": w.shared.external_network}}
     if service == "network" and route.method == "POST":
         kind = path.rsplit("/", 1)[-1]
         return {
@@ -656,18 +668,6 @@ def _trust(w: World, _p: Persona) -> tuple[str, bool]:
 
 
 PARAMS[("identity", "trust_id")] = _trust
-
-
-def _group_type(w: World, _p: Persona) -> tuple[str, bool]:
-    """A public group type (an admin's; no project owns it), made on first need."""
-    if "group_type" not in w.ids:
-        w.ids["group_type"] = w.p.admin.ok(
-            "POST", "/volume/v3/group_types", {"group_type": {"name": "sec-group-type"}},
-            headers={"OpenStack-API-Version": "volume 3.11"})["group_type"]["id"]
-    return w.ids["group_type"], False
-
-
-PARAMS[("volume", "group_type_id")] = _group_type
 
 
 def _limits(w: World, _p: Persona) -> dict[str, str]:

@@ -32,6 +32,7 @@ SERVED = (
     ("FlavorAccess", "os-flavor-access", "Flavor access support."),
     ("FlavorExtraSpecs", "os-flavor-extra-specs", "Flavors extra specs support."),
     ("FlavorManage", "os-flavor-manage", "Flavor create/delete API support."),
+    ("FloatingIps", "os-floating-ips", "Floating IPs support."),
     ("Hosts", "os-hosts", "Admin-only host administration."),
     ("Hypervisors", "os-hypervisors", "Admin-only hypervisor administration."),
     ("ImageMetadata", "image-metadata", "Image metadata."),

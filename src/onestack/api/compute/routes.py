@@ -17,6 +17,7 @@ from onestack.api.compute import (
     consoles,
     extensions,
     flavors,
+    floating_ips,
     hosts,
     image_metadata,
     images,
@@ -114,6 +115,8 @@ RULES: list[Rule] = project_scoped([
     *consoles.RULES,
     *shelve_actions.RULES,
     *admin_actions.RULES,
+    *(Rule(name, READER) for name in floating_ips.READ_RULES),
+    *(Rule(name, MEMBER) for name in floating_ips.WRITE_RULES),
 ])
 
 
@@ -268,6 +271,12 @@ ROUTES: list[Route] = [
        "os-attach-interfaces:show"),
     _r("DELETE", SRV + "/os-interface/{port_id}", networking.detach_interface,
        "os-attach-interfaces:delete"),
+    # the floating IP proxy (to 2.35)
+    _r("GET", V + "/os-floating-ips", floating_ips.listing, "os-floating-ips:list"),
+    _r("POST", V + "/os-floating-ips", floating_ips.create, "os-floating-ips:create"),
+    _r("GET", V + "/os-floating-ips/{fip_id}", floating_ips.show, "os-floating-ips:show"),
+    _r("DELETE", V + "/os-floating-ips/{fip_id}", floating_ips.delete,
+       "os-floating-ips:delete"),
     # the os-networks and os-tenant-networks proxies (to 2.35)
     _r("GET", V + "/os-networks", networking.list_networks, "os-networks:list"),
     _r("GET", V + "/os-networks/{network_id}", networking.show_network, "os-networks:view"),

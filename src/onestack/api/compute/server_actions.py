@@ -12,6 +12,7 @@ from onestack.api.common.request import ApiRequest, validate
 from onestack.api.compute import (
     admin_actions,
     consoles,
+    floating_ips,
     networking,
     schemas,
     server_views,
@@ -198,6 +199,7 @@ ACTIONS: dict[str, Handler] = {
     **consoles.ACTIONS,
     **shelve_actions.ACTIONS,
     **admin_actions.ACTIONS,
+    **floating_ips.ACTIONS,
 }
 
 
