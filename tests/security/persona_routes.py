@@ -77,7 +77,8 @@ ANY_TOKEN = {
 OPEN_READS: dict[str, list[str]] = {
     "compute": [r"/v2\.1/flavors.*", r"/v2\.1/os-availability-zone", r"/v2\.1/limits",
                 r"/v2\.1/os-quota-sets/\{project_id\}/defaults", r"/v2\.1/extensions.*"],
-    "volume": [r"/extensions", r"/os-availability-zone", r"/limits", r"/types.*"],
+    "volume": [r"/extensions", r"/os-availability-zone", r"/limits", r"/types.*",
+               r"/group_types(/\{group_type_id\})?"],
     "image": [r"/v2/info/.*", r"/v2/schemas/.*", r"/v2/metadefs/.*"],
     "network": [],
     "identity": [],
@@ -104,7 +105,9 @@ ADMIN_ONLY: dict[str, list[str]] = {
                r"GET /scheduler-stats/get_pools", r"POST /backups/import_record",
                r"GET /backups/\{backup_id\}/export_record",
                r"POST /backups/\{backup_id\}/action", r"\w+ /qos-specs.*",
-               r"GET /capabilities/.*", r"GET /os-hosts/.*", r"\w+ /os-quota-class-sets/.*"],
+               r"GET /capabilities/.*", r"GET /os-hosts/.*", r"\w+ /os-quota-class-sets/.*",
+               r"(POST|PUT|DELETE) /group_types.*",
+               r"GET /group_types/\{group_type_id\}/group_specs.*"],
     # Glance: metadefs are written by admins only (metadef_admin), tasks are admin-only
     "image": [r"(POST|PUT|DELETE) /v2/metadefs/.*", r"\w+ /v2/tasks.*"],
     "network": [r"GET /v2\.0/quotas", r"(PUT|DELETE) /v2\.0/quotas/.*",
@@ -668,6 +671,18 @@ def _trust(w: World, _p: Persona) -> tuple[str, bool]:
 
 
 PARAMS[("identity", "trust_id")] = _trust
+
+
+def _group_type(w: World, _p: Persona) -> tuple[str, bool]:
+    """A public group type (an admin's; no project owns it), made on first need."""
+    if "group_type" not in w.ids:
+        w.ids["group_type"] = w.p.admin.ok(
+            "POST", "/volume/v3/group_types", {"group_type": {"name": "sec-group-type"}},
+            headers={"OpenStack-API-Version": "volume 3.11"})["group_type"]["id"]
+    return w.ids["group_type"], False
+
+
+PARAMS[("volume", "group_type_id")] = _group_type
 
 
 def _limits(w: World, _p: Persona) -> dict[str, str]:
