@@ -3,6 +3,7 @@ HTTP with real tokens, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, cast
 
 import httpx
@@ -107,7 +108,8 @@ def test_metadef_visibility_and_policy(cloud: RunningCloud) -> None:
     """A private namespace of another project is 404; a public one is read by all; only
     admins write; a project's own private namespace is visible to it."""
     admin, demo = Http(cloud, "admin"), Http(cloud, "demo")
-    demo_project = connect(cloud, "demo").current_project_id
+    demo_project = cloud.accounts["demo"].project_id
+    assert demo_project
     hidden, public, own = unique("Hidden"), unique("Public"), unique("Own")
     try:
         for name, extra in ((hidden, {"visibility": "private"}),
@@ -210,14 +212,14 @@ def test_tasks_and_schemas(cloud: RunningCloud) -> None:
 
 @pytest.mark.sqlite_only
 def test_metadef_cli(cloud: RunningCloud, cli: Any) -> None:
-    """The `openstack image metadef namespace` commands of python-openstackclient."""
+    """The `openstack image metadef namespace` commands of python-openstackclient (two
+    commands: each costs seconds)."""
     name = unique("OS::Cli::NS")
-    cli.run("image", "metadef", "namespace", "create", "--public", name)
-    try:
-        out = cli.run("image", "metadef", "namespace", "list", "-f", "value").stdout
-        assert name in out
-        shown = cli.run("image", "metadef", "namespace", "show", name, "-f", "json").stdout
-        assert '"public"' in shown
-    finally:
-        cli.run("image", "metadef", "namespace", "delete", name)
-    assert name not in cli.run("image", "metadef", "namespace", "list", "-f", "value").stdout
+    out = json.loads(cli.run("image", "metadef", "namespace", "create", "--public",
+                             "--description", "from the CLI", name, "-f", "json").stdout)
+    assert out["namespace"] == name and out["visibility"] == "public", out
+    admin = Http(cloud, "admin")
+    assert admin("GET", f"/metadefs/namespaces/{name}").json()["description"] == \
+        "from the CLI"
+    cli.run("image", "metadef", "namespace", "delete", name)
+    assert admin("GET", f"/metadefs/namespaces/{name}").status_code == 404

@@ -41,6 +41,7 @@ PROPERTY_FIELDS: dict[str, Any] = {
 
 PROPERTY_MAP: dict[str, Any] = {
     "type": "object",
+    "propertyNames": {"maxLength": 255},
     "additionalProperties": {"type": "object", "required": ["title", "type"],
                              "properties": PROPERTY_FIELDS, "additionalProperties": False},
 }

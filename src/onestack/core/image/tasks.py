@@ -132,7 +132,11 @@ class Tasks:
                 stmt = stmt.where(ImageTask.type == q.type)
             key = getattr(ImageTask, q.sort_key)
             if q.marker is not None:
-                mark = await self._get(s, caller, q.marker)
+                try:
+                    mark = await self._get(s, caller, q.marker)
+                except NotFound:
+                    raise BadRequest(f"Invalid input for field 'marker': no task with ID "
+                                     f"{q.marker}.") from None
                 value = getattr(mark, q.sort_key)
                 stmt = stmt.where(
                     (key < value) | ((key == value) & (ImageTask.id < mark.id))
