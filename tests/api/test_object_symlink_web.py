@@ -50,6 +50,11 @@ def test_symlinks(admin: openstack.connection.Connection, cloud: RunningCloud) -
                            headers={**h, "Destination": f"{dst}/copy"})
     assert copied.status_code == 201, copied.text
     assert store.download_object("copy", dst) == b"hello links"
+    linked = httpx.request("COPY", f"{url}/{dst}/link", params={"symlink": "get"},
+                           headers={**h, "Destination": f"{dst}/link-copy"})
+    assert linked.status_code == 201, linked.text
+    assert httpx.get(f"{url}/{dst}/link-copy", params={"symlink": "get"}, headers=h
+                     ).headers["X-Symlink-Target"] == f"{src}/file.txt"
     # POST to a link: its metadata, and a 307 to the target
     posted = httpx.post(f"{url}/{dst}/link", headers={**h, "X-Object-Meta-A": "1"})
     assert posted.status_code == 307 and posted.headers["Location"].endswith(
@@ -67,7 +72,8 @@ def test_symlinks(admin: openstack.connection.Connection, cloud: RunningCloud) -
     for headers, body, code, word in (
             ({"X-Symlink-Target": "no-slash"}, b"", 412, "X-Symlink-Target"),
             ({"X-Symlink-Target": f"{src}/file.txt"}, b"data", 400, "zero byte"),
-            ({"X-Symlink-Target-Account": "AUTH_x"}, b"", 400, "X-Symlink-Target")):
+            ({"X-Symlink-Target-Account": "AUTH_x"}, b"", 400, "X-Symlink-Target"),
+            ({"X-Symlink-Target": f"{src}/{'o' * 2000}"}, b"", 400, "name length")):
         r = put(f"{dst}/broken", headers, body)
         assert r.status_code == code and word in r.text, (headers, r.status_code, r.text)
     assert httpx.head(f"{url}/{dst}/broken", headers=h).status_code == 404

@@ -115,6 +115,12 @@ def _written(row: SwiftObject, etag: str | None = None,
 async def _copy(req: ApiRequest, who: Caller, src: tuple[str, str, str],
                 dst: tuple[str, str, str]) -> Response:
     manifest = req.query.get("multipart-manifest") == "get"
+    link = await symlinks.copied_link(req, who, src)
+    if link is not None:  # ?symlink=get: the copy is a link to the same target
+        spec = put_spec(req, length=0)
+        spec.content_type = spec.content_type or symlinks.CONTENT_TYPE
+        return _written(await store(req).objects.put(who, *dst, _one_chunk(b""), spec,
+                                                     internal=link))
     src = await symlinks.copy_source(req, who, src)
     row, view = await store(req).objects.copy(who, src, dst, put_spec(req), manifest=manifest)
     etag = f'"{row.headers["slo_etag"]}"' if row.headers.get("slo") else row.etag

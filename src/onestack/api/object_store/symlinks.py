@@ -10,6 +10,7 @@ from urllib.parse import quote, unquote
 from onestack.api.common.request import ApiRequest
 from onestack.api.object_store.common import store
 from onestack.core.object_store.acl import Caller
+from onestack.core.object_store.base import check_name
 from onestack.core.object_store.objects import ObjectView
 from onestack.errors import BadRequest, Conflict, NotFound, PreconditionFailed
 
@@ -39,6 +40,8 @@ def _split_target(value: str) -> tuple[str, str]:
     if not sep or not container or not obj:
         raise PreconditionFailed("X-Symlink-Target header must be of the form "
                                  "<container name>/<object name>")
+    check_name(container, "container")
+    check_name(obj, "object")
     return container, obj
 
 
@@ -106,3 +109,14 @@ async def copy_source(req: ApiRequest, who: Caller, src: tuple[str, str, str]
         return src
     final, _ = await follow(req, who, view)
     return final.account, final.container.name, final.row.name
+
+
+async def copied_link(req: ApiRequest, who: Caller, src: tuple[str, str, str]
+                      ) -> dict[str, str] | None:
+    """With ``?symlink=get``, a copy of a link is a link: its internal headers; else None."""
+    if req.query.get("symlink") != "get":
+        return None
+    view = await store(req).objects.open(who, *src)
+    if not is_link(view):
+        return None
+    return {k: str(v) for k, v in view.row.headers.items() if k in SYMLINK_KEYS}
