@@ -227,3 +227,31 @@ def test_create_backup_rotates(cloud: RunningCloud, vm: Any) -> None:
     actions = {a.action for a in demo.compute.server_actions(vm.id)}
     assert "createBackup" in actions
     demo.image.delete_image(second)
+
+
+def test_volume_proxy(cloud: RunningCloud) -> None:
+    def vols(method: str, path: str = "", who: str = "demo", version: str = "2.35",
+             **kw: Any) -> Any:
+        return nova(cloud, method, f"/os-volumes{path}", who=who, version=version, **kw)
+
+    for size in (0, "#$%", None):
+        bad = vols("POST", json={"volume": {"size": size} if size is not None else {}})
+        assert bad.status_code == 400 and "size" in bad.json()["badRequest"]["message"]
+    r = vols("POST", json={"volume": {"size": 1, "display_name": "pv",
+                                      "metadata": {"Type": "work"}}})
+    assert r.status_code == 200, r.text
+    vol = r.json()["volume"]
+    assert (vol["displayName"], vol["size"], vol["metadata"], vol["attachments"]) == (
+        "pv", 1, {"Type": "work"}, [{}])
+    try:
+        assert vols("GET", f"/{vol['id']}").json()["volume"]["id"] == vol["id"]
+        assert vol["id"] in {v["id"] for v in vols("GET", "/detail").json()["volumes"]}
+        assert len(vols("GET", "?limit=1").json()["volumes"]) == 1
+        assert vols("GET", "/").status_code == 404
+        theirs = vols("POST", who="admin", json={"volume": {"size": 1}}).json()["volume"]
+        assert vols("GET", f"/{theirs['id']}").status_code == 404  # the admin project's
+        assert vols("DELETE", f"/{theirs['id']}").status_code == 404
+        assert vols("DELETE", f"/{theirs['id']}", who="admin").status_code == 202
+        assert vols("GET", f"/{vol['id']}", version="2.36").status_code == 404
+    finally:
+        assert vols("DELETE", f"/{vol['id']}").status_code == 202

@@ -60,6 +60,7 @@ SERVED = (
     ("SimpleTenantUsage", "os-simple-tenant-usage", "Simple tenant usage extension."),
     ("SuspendServer", "os-suspend-server", "Enable suspend/resume server actions."),
     ("TenantNetworks", "os-tenant-networks", "Tenant-based Network Management Extension."),
+    ("Volumes", "os-volumes", "Volumes support."),
     ("UsedLimits", "os-used-limits", "Provide data on limited resources that are being "
      "used."),
 )

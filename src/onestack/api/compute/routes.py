@@ -30,6 +30,7 @@ from onestack.api.compute import (
     servers,
     shelve_actions,
     volume_attachments,
+    volumes_proxy,
 )
 from onestack.api.compute.common import policy_target
 from onestack.core.identity.bootstrap import ServiceEntry
@@ -117,6 +118,8 @@ RULES: list[Rule] = project_scoped([
     *admin_actions.RULES,
     *(Rule(name, READER) for name in floating_ips.READ_RULES),
     *(Rule(name, MEMBER) for name in floating_ips.WRITE_RULES),
+    *(Rule(name, READER) for name in volumes_proxy.READ_RULES),
+    *(Rule(name, MEMBER) for name in volumes_proxy.WRITE_RULES),
 ])
 
 
@@ -277,6 +280,12 @@ ROUTES: list[Route] = [
     _r("GET", V + "/os-floating-ips/{fip_id}", floating_ips.show, "os-floating-ips:show"),
     _r("DELETE", V + "/os-floating-ips/{fip_id}", floating_ips.delete,
        "os-floating-ips:delete"),
+    # the volume proxy (to 2.35)
+    _r("GET", V + "/os-volumes", volumes_proxy.listing, "os-volumes:list"),
+    _r("GET", V + "/os-volumes/detail", volumes_proxy.detail, "os-volumes:detail"),
+    _r("POST", V + "/os-volumes", volumes_proxy.create, "os-volumes:create"),
+    _r("GET", V + "/os-volumes/{volume_id}", volumes_proxy.show, "os-volumes:show"),
+    _r("DELETE", V + "/os-volumes/{volume_id}", volumes_proxy.delete, "os-volumes:delete"),
     # the os-networks and os-tenant-networks proxies (to 2.35)
     _r("GET", V + "/os-networks", networking.list_networks, "os-networks:list"),
     _r("GET", V + "/os-networks/{network_id}", networking.show_network, "os-networks:view"),
