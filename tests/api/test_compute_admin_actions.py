@@ -255,3 +255,12 @@ def test_volume_proxy(cloud: RunningCloud) -> None:
         assert vols("GET", f"/{vol['id']}", version="2.36").status_code == 404
     finally:
         assert vols("DELETE", f"/{vol['id']}").status_code == 202
+
+
+def test_server_password_is_empty(cloud: RunningCloud, vm: Any) -> None:
+    path = f"/servers/{vm.id}/os-server-password"
+    assert nova(cloud, "GET", path, who="demo").json() == {"password": ""}
+    assert nova(cloud, "DELETE", path, who="demo").status_code == 204
+    missing = "2" * 8 + "-2222-2222-2222-" + "2" * 12
+    assert nova(cloud, "GET", f"/servers/{missing}/os-server-password",
+                who="demo").status_code == 404

@@ -3,7 +3,9 @@
 its network from DHCP and the metadata service, as with Nova's libvirt driver) and
 ``restore`` (a soft-deleted server back: none is ever soft-deleted here, as Nova with
 ``reclaim_instance_interval = 0``, so it is a 409) and ``createBackup`` (a snapshot kept
-as one of the newest ``rotation`` backups of its type)."""
+as one of the newest ``rotation`` backups of its type); and the server password
+(``/servers/{id}/os-server-password``): the metadata service here takes no password a guest
+posts, so it is always empty, as Nova's for a guest that never set one."""
 
 from __future__ import annotations
 
@@ -20,10 +22,13 @@ from onestack.errors import Conflict
 P = "os_compute_api:"
 RESET, INJECT = P + "os-admin-actions:reset_state", P + "os-admin-actions:inject_network_info"
 RESTORE, BACKUP = P + "os-deferred-delete:restore", P + "os-create-backup"
+PASSWORD_SHOW, PASSWORD_CLEAR = P + "os-server-password:show", P + "os-server-password:clear"
 # nova/policies/admin_actions.py, deferred_delete.py
 RULES = [Rule(RESET, "rule:admin_api"), Rule(INJECT, "rule:admin_api"),
          Rule(RESTORE, "rule:project_member_or_admin"),
-         Rule(BACKUP, "rule:project_member_or_admin")]
+         Rule(BACKUP, "rule:project_member_or_admin"),
+         Rule(PASSWORD_SHOW, "rule:project_reader_or_admin"),
+         Rule(PASSWORD_CLEAR, "rule:project_member_or_admin")]
 
 RESET_BODY = {"type": "object", "additionalProperties": False, "required": ["state"],
               "properties": {"state": {"type": "string", "enum": ["active", "error"]}}}
@@ -81,3 +86,13 @@ async def create_backup(req: ApiRequest, server_id: str, args: Any) -> Response:
 
 ACTIONS = {"os-resetState": reset_state, "injectNetworkInfo": inject_network_info,
            "restore": restore, "createBackup": create_backup}
+
+
+async def show_password(req: ApiRequest) -> Response:
+    await req.runtime.compute.servers.get(caller(req), req.params["server_id"])
+    return respond({"password": ""})
+
+
+async def clear_password(req: ApiRequest) -> Response:
+    await req.runtime.compute.servers.get(caller(req), req.params["server_id"])
+    return Response(status_code=204)

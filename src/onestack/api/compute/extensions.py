@@ -54,6 +54,7 @@ SERVED = (
      "diagnostics through server action."),
     ("ServerExternalEvents", "os-server-external-events", "Server External Event Triggers."),
     ("ServerGroups", "os-server-groups", "Server group support."),
+    ("ServerPassword", "os-server-password", "Server password support."),
     ("ServerUsage", "OS-SRV-USG", "Adds launched_at and terminated_at on Servers."),
     ("Services", "os-services", "Services support."),
     ("Shelve", "os-shelve", "Instance shelve mode."),
