@@ -50,7 +50,7 @@ from lib.procs import BenchError, Services
 
 CANDIDATES, CLAIM = "allocation candidates", "PUT allocations"
 OPERATIONS = (CANDIDATES, CLAIM)
-TARGET_RATIO = 5.0
+TARGET_RATIO = 10.0
 RUN_KEYS = ("rps", "p50_ms", "p99_ms", "non_2xx", "5xx", "connection_errors", "other_cpu_pct")
 
 
