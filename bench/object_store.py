@@ -3,7 +3,8 @@ same machine, one run; then the 1 GiB acceptance run on Onestack.
 
     python bench/object_store.py [--duration 20] [--concurrency 8] [--large-mib 256]
                                  [--large-reps 3] [--only onestack|swift]
-                                 [--acceptance-mib 1024] [--no-acceptance] [--keep]
+                                 [--acceptance-mib 1024] [--no-acceptance] [--no-large]
+                                 [--ops listing] [--keep]
 
 Both services are started first and stay up side by side (idle, one uses no CPU while the
 other is measured); each operation runs on upstream and right after on Onestack:
@@ -74,6 +75,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--large-reps", type=int, default=3, help="large transfers per mode")
     p.add_argument("--acceptance-mib", type=int, default=1024, help="acceptance file size")
     p.add_argument("--no-acceptance", action="store_true", help="skip the acceptance run")
+    p.add_argument("--no-large", action="store_true", help="skip the large-object transfers")
+    p.add_argument("--ops", default="", help="only the small operations whose names contain "
+                   "one of these comma-separated words (e.g. listing)")
     p.add_argument("--only", choices=["onestack", "swift"], help="run one service")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory")
     return p.parse_args()
@@ -337,7 +341,10 @@ def main() -> int:
                 results.setdefault("memory_idle", {})[t.name] = procs.memory(
                     pids(services, t.names))
             ops = {t.name: small_ops(t, args.concurrency) for t in targets}
+            wanted = [w for w in args.ops.split(",") if w]
             for op in ops[targets[0].name]:
+                if wanted and not any(w in op for w in wanted):
+                    continue
                 for t in targets:
                     load = {"concurrency": args.concurrency, "keepalive": True,
                             "server_pids": lambda t=t: pids(services, t.names)}
@@ -352,8 +359,9 @@ def main() -> int:
                           f"p50 {s['p50_ms']:7.1f} ms  p99 {s['p99_ms']:7.1f} ms  "
                           f"non-2xx {s['non_2xx']}  5xx {s['5xx']}")
             size = args.large_mib * MiB
-            results["disk_write_mb_s"] = disk_write_mb_s(workdir, size, 3)
-            for t in targets:
+            if not args.no_large:
+                results["disk_write_mb_s"] = disk_write_mb_s(workdir, size, 3)
+            for t in targets if not args.no_large else []:
                 results["large"][t.name] = large_ops(t, size, args.large_reps)
                 print(f"  {t.name:8} large: {json.dumps(results['large'][t.name])}")
                 results.setdefault("memory_after", {})[t.name] = procs.memory(
