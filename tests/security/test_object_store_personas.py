@@ -79,7 +79,8 @@ SWIFT: dict[tuple[str, str], list[Call]] = {
     ("DELETE", "/v1/{account}/{container}/{object:path}"): [
         Call("DELETE", f"/{C}/{OBJ}", True)],
 }
-ANONYMOUS_ROUTES = {("GET", "/info"), ("GET", "/healthcheck")}  # public in Swift too
+ANONYMOUS_ROUTES = {("GET", "/info"), ("GET", "/healthcheck"),  # public in Swift too
+                    ("GET", "/crossdomain.xml")}
 
 
 @pytest.fixture(scope="module")
