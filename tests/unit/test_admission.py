@@ -71,3 +71,37 @@ def test_long_lived_requests_hold_no_place() -> None:
         await asyncio.gather(*streams)
 
     asyncio.run(run())
+
+
+def test_a_place_is_freed_when_the_response_starts() -> None:
+    async def run() -> None:
+        streaming = asyncio.Event()
+        done = asyncio.Event()
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            if scope["path"] == "/download":
+                await send({"type": "http.response.start", "status": 200, "headers": []})
+                streaming.set()
+                await done.wait()  # a slow client still reading the body
+            await send({"type": "http.response.body", "body": b""})
+
+        async def send(message: Any) -> None:
+            pass
+
+        admission = Admission(app, max_reads=1, max_writes=1)
+        download = asyncio.create_task(admission(http("GET", "/download"), None, send))
+        await streaming.wait()
+        # The download holds no place: the next read goes through at once.
+        await asyncio.wait_for(admission(http("GET"), None, send), 5)
+        done.set()
+        await download
+
+    asyncio.run(run())
+
+
+def test_large_or_chunked_uploads_hold_no_place() -> None:
+    big = http("PUT", headers=[(b"content-length", str(2 << 20).encode())])
+    chunked = http("PUT", headers=[(b"transfer-encoding", b"chunked")])
+    small = http("PUT", headers=[(b"content-length", b"1024")])
+    assert long_lived(big) and long_lived(chunked)
+    assert not long_lived(small)

@@ -7,8 +7,10 @@ for tens of seconds and reads behind them. Past a few dozen requests in progress
 gets no more done, so the rest wait here, in arrival order, costing nothing per turn.
 
 Reads (GET, HEAD, OPTIONS) and writes have separate bounds, so that reads never wait behind
-writes queued for the database. Long-lived requests (websockets, agents' work streams under
-``/internal/``, server-sent event streams) are never held back.
+writes queued for the database. A place is held until the response starts: a download
+streamed to a slow client holds none. Long-lived requests (websockets, agents' work streams
+under ``/internal/``, the server-sent event stream) and uploads of large or unknown size
+(their time goes to the network, not to the loop) are never held back.
 """
 
 from __future__ import annotations
@@ -25,15 +27,22 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_READS = 64
 MAX_WRITES = 16
-UNBOUNDED_PREFIXES = ("/internal/",)
+UNBOUNDED_PREFIXES = ("/internal/", "/operator/v1/events")
+LARGE_BODY = 1 << 20
 
 
 def long_lived(scope: Scope) -> bool:
     """Requests that may stay open for minutes: they must not hold a place."""
     if scope["type"] != "http" or scope["path"].startswith(UNBOUNDED_PREFIXES):
         return True
-    return any(name == b"accept" and b"text/event-stream" in value
-               for name, value in scope.get("headers", ()))
+    for name, value in scope.get("headers", ()):
+        if name == b"accept" and b"text/event-stream" in value:
+            return True
+        if name == b"transfer-encoding" and b"chunked" in value.lower():
+            return True
+        if name == b"content-length" and value.isdigit() and int(value) > LARGE_BODY:
+            return True
+    return False
 
 
 class Admission:
@@ -57,5 +66,19 @@ class Admission:
         if long_lived(scope):
             await self.app(scope, receive, send)
             return
-        async with self._bound(scope["method"]):
-            await self.app(scope, receive, send)
+        bound = self._bound(scope["method"])
+        await bound.acquire()
+        held = True
+
+        async def send_and_release(message: MutableMapping[str, Any]) -> None:
+            nonlocal held
+            if held and message["type"] == "http.response.start":
+                held = False
+                bound.release()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_release)
+        finally:
+            if held:
+                bound.release()
