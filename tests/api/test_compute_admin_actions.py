@@ -264,3 +264,14 @@ def test_server_password_is_empty(cloud: RunningCloud, vm: Any) -> None:
     missing = "2" * 8 + "-2222-2222-2222-" + "2" * 12
     assert nova(cloud, "GET", f"/servers/{missing}/os-server-password",
                 who="demo").status_code == 404
+
+
+def test_resize_over_quota_is_403(cloud: RunningCloud, vm: Any) -> None:
+    flavor = nova(cloud, "POST", "/flavors", json={"flavor": {
+        "name": unique("big"), "ram": 51201, "vcpus": 1, "disk": 1}}).json()["flavor"]
+    try:
+        r = _act(cloud, vm.id, {"resize": {"flavorRef": flavor["id"]}}, who="demo")
+        assert r.status_code == 403 and "ram" in r.json()["forbidden"]["message"]
+        assert connect(cloud, "demo").compute.get_server(vm.id).status == "ACTIVE"
+    finally:
+        nova(cloud, "DELETE", f"/flavors/{flavor['id']}")

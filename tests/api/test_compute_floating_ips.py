@@ -41,10 +41,10 @@ def test_floating_ip_proxy(cloud: RunningCloud, demo: openstack.connection.Conne
                      version=version, json=body)
 
     try:
-        assert _nova(cloud, "POST", "/os-floating-ips", json={"floating_ip": {
-            "pool": "no-such-pool"}}).status_code == 404
+        assert _nova(cloud, "POST", "/os-floating-ips",
+                     json={"pool": "no-such-pool"}).status_code == 404
         for pool in (ext.id, ext.name):
-            r = _nova(cloud, "POST", "/os-floating-ips", json={"floating_ip": {"pool": pool}})
+            r = _nova(cloud, "POST", "/os-floating-ips", json={"pool": pool})
             assert r.status_code == 200, r.text
             made.append(r.json()["floating_ip"]["id"])
         fip = r.json()["floating_ip"]
@@ -54,7 +54,7 @@ def test_floating_ip_proxy(cloud: RunningCloud, demo: openstack.connection.Conne
             "floating_ips"]} >= set(made)
         # another project's is not there for the demo project
         theirs = _nova(cloud, "POST", "/os-floating-ips", who="admin", json={
-            "floating_ip": {"pool": ext.id}}).json()["floating_ip"]
+            "pool": ext.id}).json()["floating_ip"]
         made.append(theirs["id"])
         assert _nova(cloud, "GET", f"/os-floating-ips/{theirs['id']}").status_code == 404
         assert theirs["id"] not in {f["id"] for f in _nova(

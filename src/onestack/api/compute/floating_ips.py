@@ -22,8 +22,8 @@ P = "os_compute_api:os-floating-ips:"
 READ_RULES = (P + "list", P + "show")
 WRITE_RULES = (P + "create", P + "delete", P + "add", P + "remove")
 
-CREATE = {"type": ["object", "null"], "properties": {"floating_ip": {
-    "type": ["object", "null"], "properties": {"pool": {"type": ["string", "null"]}}}}}
+# Nova reads a top-level "pool" (tempest sends {"pool": "..."}); nothing else
+CREATE = {"type": ["object", "null"], "properties": {"pool": {"type": ["string", "null"]}}}
 ADDRESS = {"type": "string", "oneOf": [{"format": "ipv4"}, {"format": "ipv6"}]}
 ADD = {"type": "object", "required": ["address"], "additionalProperties": False,
        "properties": {"address": ADDRESS, "fixed_address": ADDRESS}}
@@ -88,7 +88,7 @@ async def show(req: ApiRequest) -> Response:
 async def create(req: ApiRequest) -> Response:
     _check_version(req)
     body = await req.json(CREATE) if await req.http.body() else None
-    pool = ((body or {}).get("floating_ip") or {}).get("pool")
+    pool = (body or {}).get("pool")
     nets = await _external(req)
     if pool is None:
         chosen = [n for n in nets if n.name == DEFAULT_POOL] or (nets if len(nets) == 1

@@ -11,6 +11,7 @@ from onestack.core.compute import states
 from onestack.core.compute.base import Caller
 from onestack.core.compute.build import Builder, resources
 from onestack.core.compute.migrate_verify import MigrationVerify
+from onestack.core.compute.quotas import Quotas
 from onestack.core.compute.servers import Servers
 from onestack.core.image import listing
 from onestack.core.image.access import Caller as ImageCaller
@@ -66,6 +67,9 @@ class Actions:
             raise BadRequest("When resizing, instances must change flavor!")
         if new["root_gb"] < inst.flavor["root_gb"]:
             raise BadRequest("Resize error: Unable to resize disk down.")
+        await Quotas(self.servers.db).check_growth(inst.project_id, {
+            "cores": new["vcpus"] - inst.flavor["vcpus"],
+            "ram": new["memory_mb"] - inst.flavor["memory_mb"]})
         await self._claim(inst, new)
         try:
             updates: dict[str, Any] = {"new_flavor": new}

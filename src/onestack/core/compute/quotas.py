@@ -147,6 +147,18 @@ class Quotas(Store):
             allowed = min(allowed, fit)
         return allowed
 
+    async def check_growth(self, project_id: str, deltas: dict[str, int]) -> None:
+        """403 when growing the project's use by ``deltas`` (a resize: cores, ram) would
+        pass its limits, as Nova's quota check before a resize."""
+        async with self.db.read() as s:
+            limits = await self._limits(s, project_id)
+            used = await self._usage(s, project_id)
+        for resource, delta in deltas.items():
+            limit = limits[resource]
+            if delta > 0 and 0 <= limit < used[resource] + delta:
+                raise Forbidden(f"Quota exceeded for {resource}: Requested {delta}, but "
+                                f"already used {used[resource]} of {limit} {resource}")
+
     @staticmethod
     def check_metadata(limits: dict[str, int], count: int) -> None:
         limit = limits["metadata_items"]
