@@ -7,6 +7,10 @@ tokens and openstacksdk against the in-process cloud."""
 
 from __future__ import annotations
 
+import base64
+import json
+import time
+import uuid
 from typing import Any
 
 import httpx
@@ -146,4 +150,50 @@ def test_backup_update_answer_and_restore_brings_the_volume_metadata(
     finally:
         if restored:
             _delete(demo, demo.block_storage.get_volume(restored))
+        _delete(demo, vol)
+
+
+def test_an_imported_backup_lands_in_the_importers_project(
+        cloud: RunningCloud, demo: openstack.connection.Connection) -> None:
+    """Cinder's import_record: the backup is the importing admin's; its bytes stay where
+    they are (tempest imports a record with a new id and restores it)."""
+    vol = _volume(demo)
+    base, h = _api(cloud, "demo")
+    admin_base, ah = _api(cloud)
+    restored = bid = new_id = None
+    try:
+        r = httpx.post(f"{base}/backups", headers=h, json={"backup": {"volume_id": vol.id}})
+        bid = r.json()["backup"]["id"]
+        _wait(lambda: demo.block_storage.get_backup(bid), "available")
+        rec = httpx.get(f"{admin_base}/backups/{bid}/export_record",
+                        headers=ah).json()["backup-record"]
+        fields = json.loads(base64.b64decode(rec["backup_url"]))
+        new_id = str(uuid.uuid4())
+        fields["id"] = new_id
+        rec["backup_url"] = base64.b64encode(json.dumps(fields).encode()).decode()
+        r = httpx.post(f"{admin_base}/backups/import_record", headers=ah,
+                       json={"backup-record": rec})
+        assert r.status_code == 201, r.text
+        assert r.json()["backup"]["id"] == new_id
+        listed = httpx.get(f"{admin_base}/backups", headers=ah).json()["backups"]
+        assert new_id in [b["id"] for b in listed]
+        assert httpx.get(f"{base}/backups/{new_id}", headers=h).status_code == 404
+        r = httpx.post(f"{admin_base}/backups/{new_id}/restore", headers=ah,
+                       json={"restore": {}})
+        assert r.status_code == 202, r.text
+        restored = r.json()["restore"]["volume_id"]
+        deadline = time.monotonic() + 60
+        while (status := httpx.get(f"{admin_base}/volumes/{restored}", headers=ah).json()[
+                "volume"]["status"]) != "available":
+            assert status not in ("error", "error_restoring") and time.monotonic() < deadline
+            time.sleep(0.2)
+        again = httpx.get(f"{admin_base}/backups/{new_id}/export_record", headers=ah)
+        assert json.loads(base64.b64decode(again.json()["backup-record"]["backup_url"]))[
+            "project_id"] == cloud.accounts["demo"].project_id
+    finally:
+        if restored:
+            httpx.delete(f"{admin_base}/volumes/{restored}", headers=ah)
+        for backup in (new_id, bid):  # the imported one takes the shared objects along
+            if backup:
+                httpx.delete(f"{admin_base}/backups/{backup}", headers=ah)
         _delete(demo, vol)

@@ -20,6 +20,7 @@ FIELDS = ("id", *REQUIRED, "snapshot_id", "parent_id", "name", "description",
 
 def encode(row: Backup) -> dict[str, str]:
     fields = {k: getattr(row, k) for k in FIELDS}
+    fields["project_id"] = row.objects_project_id or row.project_id  # where the objects are
     fields["data_timestamp"] = row.data_timestamp.isoformat()
     url = base64.b64encode(json.dumps(fields).encode()).decode()
     return {"backup_service": SERVICE, "backup_url": url}

@@ -47,6 +47,11 @@ SORT_COLUMNS: dict[str, Any] = {
 WAIT_VOLUME = 120.0  # seconds a restore waits for its new volume to be made
 
 
+def account(row: Backup) -> str:
+    """The project whose object store account holds a backup's objects."""
+    return row.objects_project_id or row.project_id
+
+
 def backup_not_found(backup_id: str) -> NotFound:
     return NotFound(f"Backup {backup_id} could not be found.")
 
@@ -258,10 +263,10 @@ class Backups:
             d = self.worker.driver_of(host)
             parent = None
             if parent_row is not None:
-                parent = await self.chunks.manifest(parent_row.project_id, parent_row.container,
+                parent = await self.chunks.manifest(account(parent_row), parent_row.container,
                                                     parent_row.object_prefix or "")
             written = await self.chunks.write(
-                row.project_id, row.container, row.object_prefix or "",
+                account(row), row.container, row.object_prefix or "",
                 self._source(d, volume_id, source, snapshot_id, row.size, temps), parent,
                 {"backup_id": backup_id, "volume_id": volume_id, "parent_id": row.parent_id,
                  "size": row.size, "volume_meta": volume_meta})
@@ -276,7 +281,7 @@ class Backups:
             await self._finish(backup_id, CREATING, AVAILABLE, object_count=written.objects,
                                stored_bytes=written.stored)
         else:
-            await self.chunks.remove(row.project_id, row.container, row.object_prefix or "",
+            await self.chunks.remove(account(row), row.container, row.object_prefix or "",
                                      written.manifest if written else None)
             await self._finish(backup_id, CREATING, ERROR, fail_reason=error)
 
@@ -329,10 +334,10 @@ class Backups:
 
         async def work() -> None:
             try:
-                manifest = await self.chunks.manifest(row.project_id, row.container, prefix)
+                manifest = await self.chunks.manifest(account(row), row.container, prefix)
             except NotFound:
                 manifest = None
-            await self.chunks.remove(row.project_id, row.container, prefix, manifest)
+            await self.chunks.remove(account(row), row.container, prefix, manifest)
 
         error = await self.worker._attempt(f"deleting backup {backup_id}", work)
         if error is not None:
@@ -401,10 +406,10 @@ class Backups:
             d = self.worker.driver_of(host)
             if new:
                 await self._wait_made(d, volume_id)
-            manifest = await self.chunks.manifest(row.project_id, row.container,
+            manifest = await self.chunks.manifest(account(row), row.container,
                                                   row.object_prefix or "")
             await d.copy_image_to_volume(volume_id, size, "raw", None, lambda: self.chunks.read(
-                row.project_id, row.container, manifest))
+                account(row), row.container, manifest))
             await self._restore_metadata(volume_id, manifest.get("volume_meta") or {})
 
         error = await self.worker._attempt(f"restoring backup {backup_id}", work)
@@ -445,6 +450,12 @@ class Backups:
         fields = records.decode(record)
         backup_id = str(fields["id"])
         values = {k: fields[k] for k in records.REQUIRED}
+        # Cinder puts the imported backup in the importer's project; its objects stay in
+        # the account that holds them
+        owner = str(values.pop("project_id"))
+        values.update(project_id=caller.project_id or owner, user_id=caller.user_id or
+                      values["user_id"])
+        values["objects_project_id"] = owner if owner != values["project_id"] else None
         async with self.store.write() as s:
             existing = await s.get(Backup, backup_id)
             if existing is not None and existing.status != "deleted":
@@ -461,7 +472,7 @@ class Backups:
                          updated_at=now)
             s.add(row)
         try:
-            await self.chunks.manifest(row.project_id, row.container, row.object_prefix or "")
+            await self.chunks.manifest(account(row), row.container, row.object_prefix or "")
         except NotFound as exc:
             async with self.store.write() as s:
                 await s.delete(await s.get(Backup, backup_id))

@@ -35,6 +35,9 @@ class Backup(Base):
     fail_reason: Mapped[str | None] = mapped_column(Text)
     restore_volume_id: Mapped[str | None] = mapped_column(String(36))
     meta: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # the project whose object store account holds the bytes when it is not project_id
+    # (a backup imported into another project: Cinder's import_record)
+    objects_project_id: Mapped[str | None] = mapped_column(String(64), default=None)
     data_timestamp: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime | None] = mapped_column(default=None)
