@@ -248,6 +248,7 @@ def test_volume_proxy(cloud: RunningCloud) -> None:
         assert vol["id"] in {v["id"] for v in vols("GET", "/detail").json()["volumes"]}
         assert len(vols("GET", "?limit=1").json()["volumes"]) == 1
         assert vols("GET", "/").status_code == 404
+        assert vols("DELETE", "/").status_code == 404
         theirs = vols("POST", who="admin", json={"volume": {"size": 1}}).json()["volume"]
         assert vols("GET", f"/{theirs['id']}").status_code == 404  # the admin project's
         assert vols("DELETE", f"/{theirs['id']}").status_code == 404

@@ -86,7 +86,8 @@ async def delete(req: ApiRequest) -> Response:
 
 
 async def delete_blank(req: ApiRequest) -> Response:
-    """``DELETE /images/``: Nova routes no such path (404); without the slash, 405."""
+    """``DELETE /images/`` (and ``/os-volumes/``): Nova routes no such path (404); without
+    the slash, 405."""
     if req.http.url.path.endswith("/"):
         raise NotFound("The resource could not be found.")
     raise MethodNotAllowed("The method is not allowed for the requested URL.")

@@ -290,6 +290,7 @@ ROUTES: list[Route] = [
     _r("POST", V + "/os-volumes", volumes_proxy.create, "os-volumes:create"),
     _r("GET", V + "/os-volumes/{volume_id}", volumes_proxy.show, "os-volumes:show"),
     _r("DELETE", V + "/os-volumes/{volume_id}", volumes_proxy.delete, "os-volumes:delete"),
+    _r("DELETE", V + "/os-volumes", images.delete_blank, "os-volumes:delete"),
     # the os-networks and os-tenant-networks proxies (to 2.35)
     _r("GET", V + "/os-networks", networking.list_networks, "os-networks:list"),
     _r("GET", V + "/os-networks/{network_id}", networking.show_network, "os-networks:view"),
