@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -101,3 +102,19 @@ def test_unsafe_keys_are_refused(tmp_path: Path) -> None:
     for key in ("../etc/passwd", "/abs", "a/../../b", ""):
         with pytest.raises(ValueError):
             fs.path(key)
+
+
+async def test_a_small_filesystem_read_takes_no_loop_turn(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    await store.put("s", chunks(b"small"))
+    ran = asyncio.Event()
+
+    async def other() -> None:
+        ran.set()
+
+    task = asyncio.create_task(other())
+    assert await read(store, "s", 0, 5) == b"small"
+    assert not ran.is_set()  # read without handing off to a thread (and back)
+    await task
+    with pytest.raises(BlobNotFound):
+        await read(store, "missing", 0, 5)

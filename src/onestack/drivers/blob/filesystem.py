@@ -39,6 +39,9 @@ def _read_range(path: Path, key: str, offset: int, length: int) -> bytes:
         raise BlobNotFound(key) from exc
 
 
+SMALL_READ = 64 * 1024
+
+
 class _Writer:
     """One blob being written to its temporary file; every method runs in a worker thread."""
 
@@ -164,6 +167,14 @@ class FilesystemBlobStore(BlobStore):
     async def get(self, key: str, offset: int = 0, length: int | None = None
                   ) -> AsyncIterator[bytes]:
         path = self._file(key)
+        if length is not None and length <= SMALL_READ:
+            # At once: a small read from the page cache takes microseconds, the hand-off to
+            # a worker thread and back an event-loop turn (under load most of an object
+            # GET's time: p99 1.3-1.9 s -> 0.5 s with 200 clients, docs/benchmarks.md).
+            data = _read_range(path, key, offset, length)
+            if data:
+                yield data
+            return
         if length is not None and length <= CHUNK:  # one hand-off: open, read, close
             data = await asyncio.to_thread(_read_range, path, key, offset, length)
             if data:
