@@ -1,5 +1,6 @@
 """Hypothesis-generated requests against access rules, domain configuration, policy blobs,
-is_domain projects and OAuth1 consumers: never a 5xx, always Keystone's error body."""
+is_domain projects and OAuth1 consumers: never a 5xx, always Keystone's error body (25
+examples per backend in CI; 40 per backend ran clean)."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def _fill(path: str, values: list[str], cloud: RunningCloud) -> str:
     return re.sub(r"{\w+}", one, path)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(route=st.sampled_from(NEW), body=bodies, parts=st.lists(segment, max_size=3),
        as_admin=st.booleans())
 def test_admin_extras_never_500(cloud: RunningCloud, route: Any, body: Any,
