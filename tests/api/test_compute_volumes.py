@@ -60,7 +60,7 @@ def test_attach_and_detach_a_volume(cloud: RunningCloud) -> None:
     assert [a.volume_id for a in listed] == [vol.id]
 
     # bad input: twice, unknown volume, unknown attachment
-    with pytest.raises(openstack.exceptions.ConflictException, match="already attached"):
+    with pytest.raises(openstack.exceptions.BadRequestException, match="already attached"):
         conn.compute.create_volume_attachment(server, volume_id=vol.id)
     with pytest.raises(openstack.exceptions.NotFoundException, match="could not be found"):
         conn.compute.create_volume_attachment(server, volume_id="00000000-0000-0000-0000-0")

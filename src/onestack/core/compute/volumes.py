@@ -123,7 +123,8 @@ class ServerVolumes(Store):
         if vol is None or (vol.project_id != caller.project_id and not caller.is_admin):
             raise NotFound(f"Volume {volume_id} could not be found.")
         if any(b.volume_id == volume_id for b in bdms):
-            raise Conflict(f"Volume {volume_id} is already attached to server {server_id}.")
+            raise BadRequest(f"Invalid volume: volume {volume_id} is already attached to "
+                             f"server {server_id}.")  # Nova's InvalidVolume
         if vol.status != volume_states.AVAILABLE and not vol.multiattach:
             raise BadRequest(f"Invalid volume: volume {volume_id} status must be available "
                              f"(it is {vol.status})")
