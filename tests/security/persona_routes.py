@@ -463,8 +463,6 @@ def body(service: str, route: Route, w: World) -> Any:
         return {"credential": {"user_id": w.p.owner.user_id, "project_id": a.project_id,
                                "type": "ec2", "blob": '{"access": "x", "secret": "y"}'}}
     if (service, route.method, path) == ("compute", "POST", "/v2.1/os-floating-ips"):
-        return {"floating_ip": {"pool": w.shared.external_network}}
-    if (service, route.method, path) == ("compute", "POST", "/v2.1/os-floating-ips"):
         return {"pool": w.shared.external_network}
     if service == "network" and route.method == "POST":
         kind = path.rsplit("/", 1)[-1]
