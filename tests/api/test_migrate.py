@@ -138,8 +138,7 @@ def test_cold_migration(controller: RunningCloud, agents: dict[str, Agent]) -> N
     assert r.status_code == 400 and "can't be the same one" in r.text
     r = migrate(controller, token, server.id, {"host": "no-such-host"})
     assert r.status_code == 404
-    r = migrate(controller, token, server.id, {"host": here}, "2.55")
-    assert r.status_code == 400 and "is not of type 'null'" in r.text
+    # before 2.56 Nova reads no body (tempest sends {"migrate": {}}): nothing to refuse there
     r = migrate(controller, token, server.id, {"hots": "x"})
     assert r.status_code == 400
     member = controller.token("demo")

@@ -198,6 +198,17 @@ class Database:
         with self._sync_sessions() as session:
             return fn(session)
 
+    def sync_engines(self) -> list[Engine]:
+        """Every engine this database runs statements on (for event listeners: the
+        transaction-time metrics): the main one, and on a SQLite file the writers' and the
+        hot paths' engines."""
+        engines = [self.engine.sync_engine]
+        if self._write_engine is not None:
+            engines.append(self._write_engine.sync_engine)
+        if self._sync_engine is not None:
+            engines.append(self._sync_engine)
+        return engines
+
     async def close(self) -> None:
         await self.engine.dispose()
         if self._write_engine is not None:

@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from onestack.core.operations.metrics import Histogram
 from onestack.db.engine import Database
@@ -22,11 +21,7 @@ class TransactionTimes:
         self.histogram = Histogram("onestack_db_transaction_seconds",
                                    "Database transaction time, BEGIN to COMMIT/ROLLBACK.",
                                    ("end",), DB_BUCKETS)
-        engines: list[Engine] = [db.engine.sync_engine]
-        sync = getattr(db, "_sync_engine", None)  # SQLite's hot-path engine, where present
-        if isinstance(sync, Engine):
-            engines.append(sync)
-        for engine in engines:
+        for engine in db.sync_engines():
             event.listen(engine, "begin", self._begin)
             event.listen(engine, "commit", self._commit)
             event.listen(engine, "rollback", self._rollback)

@@ -22,6 +22,8 @@ from sqlalchemy import delete, func, select, update
 from onestack.core.object_store.service import ObjectStore
 from onestack.core.volume import backup_records as records
 from onestack.core.volume.backup_chunks import CHUNK, ChunkStore
+from onestack.core.volume.backup_input import flag as _flag
+from onestack.core.volume.backup_input import text as _text
 from onestack.core.volume.base import DEFAULT_AZ, Caller, find_snapshot, find_volume
 from onestack.core.volume.listing import ListQuery, page_ids
 from onestack.core.volume.service import VolumeService
@@ -54,25 +56,6 @@ def account(row: Backup) -> str:
 
 def backup_not_found(backup_id: str) -> NotFound:
     return NotFound(f"Backup {backup_id} could not be found.")
-
-
-def _flag(body: dict[str, Any], key: str) -> bool:
-    value = body.get(key, False)
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
-        raise BadRequest(f"Invalid input for field/attribute {key}. Value: {value}. "
-                         f"{value!r} is not of type 'boolean'")
-    return text in ("true", "1", "yes", "on")
-
-
-def _text(body: dict[str, Any], key: str, limit: int = 255) -> str | None:
-    value = body.get(key)
-    if value is not None and (not isinstance(value, str) or len(value) > limit):
-        raise BadRequest(f"Invalid input for field/attribute {key}. Value: {value}. "
-                         f"{key} must be a string of at most {limit} characters")
-    return value
 
 
 async def _drop_temps(d: VolumeDriver, temps: list[str]) -> None:
