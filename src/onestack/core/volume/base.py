@@ -136,6 +136,18 @@ async def snapshot_records(s: AsyncSession, snaps: list[Snapshot]) -> list[Snaps
     return [SnapshotRecord(x, meta[x.id]) for x in snaps]
 
 
+async def upsert_specs(s: AsyncSession, model: Any, type_id: str,
+                       specs: dict[str, str]) -> None:
+    """Set a type's specs (a volume type's extra specs, a group type's group specs): rows of
+    ``model`` keyed by (type_id, key), made or given the new value."""
+    for key, value in specs.items():
+        row = await s.get(model, (type_id, key))
+        if row is None:
+            s.add(model(type_id=type_id, key=key, value=value))
+        else:
+            row.value = value
+
+
 def check_metadata(meta: Any, what: str = "metadata") -> dict[str, str]:
     """Cinder's metadata rules: a mapping of 1-255 character keys to <=255 character
     string values."""

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from onestack.core.volume.base import Caller, Store, check_metadata
+from onestack.core.volume.base import Caller, Store, check_metadata, upsert_specs
 from onestack.db.models.base import utcnow
 from onestack.db.models.volume_group import GroupType, GroupTypeSpec
 from onestack.errors import BadRequest, Conflict, NotFound
@@ -148,12 +148,7 @@ class GroupTypes:
         specs = check_metadata(specs, "group_specs")
         async with self.store.write() as s:
             row = await self._find(s, caller, ident)
-            for key, value in specs.items():
-                spec = await s.get(GroupTypeSpec, (row.id, key))
-                if spec is None:
-                    s.add(GroupTypeSpec(type_id=row.id, key=key, value=value))
-                else:
-                    spec.value = value
+            await upsert_specs(s, GroupTypeSpec, row.id, specs)
         return specs
 
     async def delete_spec(self, caller: Caller, ident: str, key: str) -> None:

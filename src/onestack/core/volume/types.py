@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from onestack.core.volume.base import Caller, Store, check_metadata
+from onestack.core.volume.base import Caller, Store, check_metadata, upsert_specs
 from onestack.db.models.base import utcnow
 from onestack.db.models.volume import Volume, VolumeType, VolumeTypeAccess, VolumeTypeSpec
 from onestack.db.models.volume_qos import QosAssociation
@@ -165,12 +165,7 @@ class VolumeTypes:
         specs = check_metadata(specs, "extra_specs")
         async with self.store.write() as s:
             vt = await self.find(s, caller, ident)
-            for key, value in specs.items():
-                row = await s.get(VolumeTypeSpec, (vt.id, key))
-                if row is None:
-                    s.add(VolumeTypeSpec(type_id=vt.id, key=key, value=value))
-                else:
-                    row.value = value
+            await upsert_specs(s, VolumeTypeSpec, vt.id, specs)
         return specs
 
     async def delete_spec(self, caller: Caller, ident: str, key: str) -> None:
